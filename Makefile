@@ -1,0 +1,171 @@
+# aiphoto — the one build.  GNU make.
+#
+#   make            build build/aiphoto-fcgi and build/aiphotoctl
+#   make run        install missing Debian packages, build, run the local stack (Ctrl-C stops it)
+#   make test       deps + build + unit tests + fuzz smoke + integration tests on a stack of their own
+#   make lint       clang-format check, cppcheck, banned calls
+#   make asan       unit tests and the integration suite under AddressSanitizer + UBSan
+#   make bench      wrk through lighttpd: endpoints as ratios to a bare libfcgi responder
+#   make install    PREFIX=/usr DESTDIR=… (never strips, never chowns)
+#
+# Honours CC, CPPFLAGS, CFLAGS, LDFLAGS, PREFIX, DESTDIR.  DEVELOPER=1 (and CI) adds -Werror.
+
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+SBINDIR    ?= $(PREFIX)/sbin
+DATADIR    ?= $(PREFIX)/share
+SYSCONFDIR ?= /etc
+PKG_CONFIG ?= pkg-config
+CC         ?= cc
+CFLAGS     ?= -O2 -g
+BUILD      ?= build
+VERSION    := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+ifeq ($(CI),true)
+DEVELOPER ?= 1
+endif
+
+PKGS = fcgi libpq hiredis json-c libjwt libcurl openssl
+ifneq ($(MAKECMDGOALS),clean)
+ifneq ($(shell $(PKG_CONFIG) --exists $(PKGS) 2>/dev/null && echo yes),yes)
+$(warning missing development packages: run scripts/deps (needs libfcgi-dev libpq-dev libhiredis-dev libjson-c-dev libjwt-dev libcurl4-openssl-dev libssl-dev))
+endif
+endif
+
+WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+       -Wmissing-declarations -Wpointer-arith -Wcast-qual -Wwrite-strings \
+       -Wformat=2 -Wvla -Wno-format-nonliteral
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(if $(filter 1,$(DEVELOPER)),-Werror) \
+             -I. $(PKG_CFLAGS) -DAIPHOTO_VERSION='"$(VERSION)"' \
+             $(CPPFLAGS) $(CFLAGS)
+LDLIBS += $(PKG_LIBS)
+
+LIB_SRC   := $(wildcard lib/*.c) $(wildcard model/*.c) $(wildcard handlers/*.c) \
+             fcgi/router.c fcgi/query.c fcgi/response.c fcgi/routes.c
+FCGI_SRC  := fcgi/main.c
+CTL_SRC   := $(wildcard ctl/*.c)
+UNIT_SRC  := $(wildcard tests/unit/*.c)
+
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+FCGI_OBJ  := $(FCGI_SRC:%.c=$(BUILD)/%.o)
+CTL_OBJ   := $(CTL_SRC:%.c=$(BUILD)/%.o)
+UNIT_OBJ  := $(UNIT_SRC:%.c=$(BUILD)/%.o)
+LIBAPP    := $(BUILD)/libaiphoto.a
+
+all: $(BUILD)/aiphoto-fcgi $(BUILD)/aiphotoctl
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIBAPP): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/aiphoto-fcgi: $(FCGI_OBJ) $(LIBAPP)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(FCGI_OBJ) $(LIBAPP) $(LDLIBS)
+
+$(BUILD)/aiphotoctl: $(CTL_OBJ) $(LIBAPP)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CTL_OBJ) $(LIBAPP) $(LDLIBS)
+
+CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
+CHECK_LIBS   := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
+
+$(BUILD)/tests/unit/%.o: tests/unit/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/unit-tests: $(UNIT_OBJ) $(LIBAPP)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(LIBAPP) $(LDLIBS) $(CHECK_LIBS)
+
+$(BUILD)/bench-ceiling: bench/ceiling.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
+
+# Fuzz harnesses: clang + libFuzzer, each run briefly by `make test` (FUZZ_SECONDS each).
+FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_SECONDS ?= 5
+FUZZ_LIB_SRC := lib/arena.c lib/xalloc.c fcgi/query.c
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC)
+	@mkdir -p $(dir $@)
+	clang -std=c11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=undefined -o $@ $^
+
+.PHONY: all run test unit fuzz integration lint asan bench install uninstall clean deps
+
+deps:
+	@scripts/deps
+
+run: deps
+	$(MAKE) all
+	scripts/stack run
+
+unit: $(BUILD)/unit-tests
+	$(BUILD)/unit-tests
+
+fuzz: $(FUZZ_BIN)
+	@for f in $(FUZZ_BIN); do \
+	    echo "fuzz: $$f ($(FUZZ_SECONDS)s)"; \
+	    $$f -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=0 \
+	        tests/fuzz/corpus/$$(basename $$f) 2>$(BUILD)/fuzz/$$(basename $$f).log \
+	        || { tail -n 40 $(BUILD)/fuzz/$$(basename $$f).log; exit 1; }; \
+	done
+
+integration: all
+	scripts/test-integration
+
+test: deps
+	$(MAKE) all $(BUILD)/unit-tests
+	$(MAKE) unit
+	$(MAKE) fuzz
+	$(MAKE) integration
+
+LINT_SRC := $(wildcard lib/*.[ch] fcgi/*.[ch] handlers/*.[ch] model/*.[ch] ctl/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c bench/*.c)
+lint:
+	clang-format --dry-run --Werror $(LINT_SRC)
+	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability \
+	    --inline-suppr --suppress=missingIncludeSystem -I. $(filter %.c,$(LINT_SRC))
+	@if grep -nE '\b(sprintf|vsprintf|strcpy|strcat|atoi|atol|gets|strtok)[[:space:]]*\(' $(LINT_SRC); then \
+	    echo "lint: banned calls above"; exit 1; fi
+	@if grep -nE 'printf[[:space:]]*\(.*\b(SELECT|INSERT|UPDATE|DELETE)\b' $(LINT_SRC); then \
+	    echo "lint: SQL built with printf above"; exit 1; fi
+	@if grep -lE '#include[[:space:]]*<fcgi_stdio\.h>' $(LINT_SRC); then echo "lint: fcgi_stdio.h is banned"; exit 1; fi
+	@if grep -lE '#include[[:space:]]*<fcgiapp\.h>' $(LINT_SRC) | grep -v '^fcgi/\|^bench/'; then \
+	    echo "lint: fcgiapp.h outside fcgi/"; exit 1; fi
+	@echo "lint: ok"
+
+# Sanitizer build in its own directory; the integration suite then runs the sanitized workers.
+ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+asan:
+	$(MAKE) BUILD=build-asan CFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" \
+	    all build-asan/unit-tests
+	CK_FORK=no ASAN_OPTIONS=detect_leaks=1 build-asan/unit-tests
+	AIPHOTO_BUILD=build-asan AIPHOTO_VAR=$(CURDIR)/var/asan PORT=18280 scripts/test-integration
+
+bench: all $(BUILD)/bench-ceiling
+	bench/run
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/aiphoto/migrations \
+	    $(DESTDIR)$(DATADIR)/aiphoto/wechat-pages $(DESTDIR)$(SYSCONFDIR)/lighttpd/conf-available
+	install -m 0755 $(BUILD)/aiphoto-fcgi $(DESTDIR)$(SBINDIR)/aiphoto-fcgi
+	install -m 0755 $(BUILD)/aiphotoctl $(DESTDIR)$(BINDIR)/aiphotoctl
+	install -m 0644 migrations/*.sql $(DESTDIR)$(DATADIR)/aiphoto/migrations/
+	cp -R wechat-pages/. $(DESTDIR)$(DATADIR)/aiphoto/wechat-pages/
+	install -m 0644 lighttpd/aiphoto.conf $(DESTDIR)$(SYSCONFDIR)/lighttpd/conf-available/50-aiphoto.conf
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -m 0644 systemd/aiphoto-fcgi.service $(DESTDIR)$(PREFIX)/lib/systemd/system/
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/aiphoto-fcgi $(DESTDIR)$(BINDIR)/aiphotoctl \
+	    $(DESTDIR)$(SYSCONFDIR)/lighttpd/conf-available/50-aiphoto.conf \
+	    $(DESTDIR)$(PREFIX)/lib/systemd/system/aiphoto-fcgi.service
+	rm -rf $(DESTDIR)$(DATADIR)/aiphoto
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

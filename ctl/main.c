@@ -1,0 +1,362 @@
+/*
+ * aiphotoctl — the operator's command.
+ *
+ *   aiphotoctl migrate [--dir DIR]            apply migrations/NNNN_name.sql in order
+ *   aiphotoctl seed FILE                       run an SQL file in one transaction (demo data)
+ *   aiphotoctl user add [--nickname N] [--credits N]   create a user; prints its id
+ *   aiphotoctl token --user ID [--admin] [--ttl S]     print a signed token
+ *   aiphotoctl check-config                    validate the environment (DESIGN §8)
+ *
+ * Reads the same environment as the worker.  Exit status: 0 success, 1 failure,
+ * 2 usage or configuration error.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lib/arena.h"
+#include "lib/config.h"
+#include "lib/crypto.h"
+#include "lib/db.h"
+#include "lib/log.h"
+#include "lib/token.h"
+#include "lib/xalloc.h"
+#include "model/ledger.h"
+#include "model/migrations.h"
+#include "model/users.h"
+
+static struct arena ctl_arena;
+
+static int ctl_usage(void)
+{
+	fputs("usage: aiphotoctl migrate [--dir DIR]\n"
+	      "       aiphotoctl seed FILE\n"
+	      "       aiphotoctl user add [--nickname NAME] [--credits N]\n"
+	      "       aiphotoctl token --user ID [--admin] [--ttl SECONDS]\n"
+	      "       aiphotoctl check-config\n",
+	      stderr);
+	return 2;
+}
+
+static int ctl_config(unsigned need)
+{
+	char err[256];
+
+	if (config_load(need, err, sizeof(err)) < 0) {
+		fprintf(stderr, "aiphotoctl: configuration error: %s\n", err);
+		return -1;
+	}
+	log_init("aiphotoctl", LOG_WARN);
+	if (need & CONFIG_NEED_DB)
+		db_init(config_get()->database_url, 600000, "aiphotoctl");
+	return 0;
+}
+
+/* Reads a whole file into a malloc'd NUL-terminated buffer with CRLF folded to LF. */
+static char *ctl_read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t cap = 0, n = 0, j = 0, got;
+
+	if (f == NULL)
+		return NULL;
+	do {
+		if (cap - n < 65536) {
+			cap = cap ? cap * 2 : 65536;
+			buf = xrealloc(buf, cap + 1);
+		}
+		got = fread(buf + n, 1, cap - n, f);
+		n += got;
+	} while (got > 0);
+	fclose(f);
+	for (size_t i = 0; i < n; i++)
+		if (!(buf[i] == '\r' && i + 1 < n && buf[i + 1] == '\n'))
+			buf[j++] = buf[i];
+	buf[j] = '\0';
+	*len = j;
+	return buf;
+}
+
+struct ctl_migration {
+	long version;
+	char name[256];
+};
+
+static int ctl_migration_cmp(const void *a, const void *b)
+{
+	const struct ctl_migration *x = a, *y = b;
+	return (x->version > y->version) - (x->version < y->version);
+}
+
+/* NNNN_[a-z0-9_]+.sql → version, or -1 for any other name. */
+static long ctl_migration_version(const char *name)
+{
+	size_t n = strlen(name), i;
+	long v = 0;
+
+	if (n < 10 || strcmp(name + n - 4, ".sql") != 0)
+		return -1;
+	for (i = 0; i < 4; i++) {
+		if (name[i] < '0' || name[i] > '9')
+			return -1;
+		v = v * 10 + (name[i] - '0');
+	}
+	if (name[4] != '_')
+		return -1;
+	for (i = 5; i < n - 4; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') || name[i] == '_'))
+			return -1;
+	return v;
+}
+
+/*
+ * Applies pending migrations in version order, each in its own transaction with its
+ * schema_migrations row; refuses to run when an applied file is missing or was edited.
+ */
+static int ctl_migrate(const char *dir)
+{
+	struct ctl_migration files[512];
+	struct migration_row *applied = NULL;
+	size_t nfiles = 0, napplied = 0, done = 0;
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int rc = 1;
+
+	if (d == NULL) {
+		fprintf(stderr, "aiphotoctl migrate: cannot open %s: %s\n", dir, strerror(errno));
+		return 1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		long v = ctl_migration_version(de->d_name);
+		if (v < 0)
+			continue;
+		if (nfiles == ARRAY_LEN(files)) {
+			fprintf(stderr, "aiphotoctl migrate: too many migration files\n");
+			closedir(d);
+			return 1;
+		}
+		files[nfiles].version = v;
+		snprintf(files[nfiles].name, sizeof(files[nfiles].name), "%s", de->d_name);
+		nfiles++;
+	}
+	closedir(d);
+	qsort(files, nfiles, sizeof(files[0]), ctl_migration_cmp);
+	for (size_t i = 1; i < nfiles; i++) {
+		if (files[i].version == files[i - 1].version) {
+			fprintf(stderr, "aiphotoctl migrate: two files with version %04ld: %s, %s\n",
+			        files[i].version, files[i - 1].name, files[i].name);
+			return 1;
+		}
+	}
+	if (migrations_setup() != E_OK) {
+		fprintf(stderr, "aiphotoctl migrate: cannot reach the database or create schema_migrations\n");
+		return 1;
+	}
+	if (migrations_applied(&ctl_arena, &applied, &napplied) != E_OK) {
+		fprintf(stderr, "aiphotoctl migrate: cannot read schema_migrations\n");
+		goto out;
+	}
+	/* every applied version must still have its unchanged file */
+	for (size_t a = 0; a < napplied; a++) {
+		const struct ctl_migration *f = NULL;
+		char path[1024], sum[65];
+		size_t len;
+		char *text;
+
+		for (size_t i = 0; i < nfiles; i++)
+			if (files[i].version == applied[a].version)
+				f = &files[i];
+		if (f == NULL) {
+			fprintf(stderr, "aiphotoctl migrate: applied migration %04ld (%s) has no file in %s\n",
+			        applied[a].version, applied[a].name, dir);
+			goto out;
+		}
+		snprintf(path, sizeof(path), "%s/%s", dir, f->name);
+		text = ctl_read_file(path, &len);
+		if (text == NULL) {
+			fprintf(stderr, "aiphotoctl migrate: cannot read %s\n", path);
+			goto out;
+		}
+		crypto_sha256_hex(text, len, sum);
+		free(text);
+		if (strcmp(sum, applied[a].checksum) != 0) {
+			fprintf(stderr,
+			        "aiphotoctl migrate: %s was edited after it was applied (checksum %s, "
+			        "recorded %s); add a new migration instead\n",
+			        f->name, sum, applied[a].checksum);
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < nfiles; i++) {
+		char path[1024], sum[65], err[1024];
+		struct timespec t0, t1;
+		bool is_applied = false;
+		size_t len;
+		char *text;
+
+		for (size_t a = 0; a < napplied; a++)
+			if (applied[a].version == files[i].version)
+				is_applied = true;
+		if (is_applied)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i].name);
+		text = ctl_read_file(path, &len);
+		if (text == NULL) {
+			fprintf(stderr, "aiphotoctl migrate: cannot read %s\n", path);
+			goto out;
+		}
+		crypto_sha256_hex(text, len, sum);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		if (db_begin() != E_OK || db_exec_script(text, err, sizeof(err)) != E_OK) {
+			fprintf(stderr, "aiphotoctl migrate: %s failed, rolled back: %s\n", files[i].name, err);
+			free(text);
+			db_rollback();
+			goto out;
+		}
+		free(text);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (migrations_record(&ctl_arena, files[i].version, files[i].name, sum,
+		                      (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000) != E_OK ||
+		    db_commit() != E_OK) {
+			fprintf(stderr, "aiphotoctl migrate: %s: could not record it, rolled back\n", files[i].name);
+			db_rollback();
+			goto out;
+		}
+		printf("applied %s\n", files[i].name);
+		done++;
+	}
+	if (done == 0)
+		printf("schema up to date (%zu migrations)\n", napplied);
+	rc = 0;
+out:
+	migrations_unlock();
+	return rc;
+}
+
+static int ctl_seed(const char *path)
+{
+	char err[1024];
+	size_t len;
+	char *text = ctl_read_file(path, &len);
+
+	if (text == NULL) {
+		fprintf(stderr, "aiphotoctl seed: cannot read %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	if (db_begin() != E_OK || db_exec_script(text, err, sizeof(err)) != E_OK || db_commit() != E_OK) {
+		fprintf(stderr, "aiphotoctl seed: %s failed, rolled back: %s\n", path, err);
+		db_rollback();
+		free(text);
+		return 1;
+	}
+	free(text);
+	printf("seeded %s\n", path);
+	return 0;
+}
+
+static int ctl_user_add(int argc, char **argv)
+{
+	const char *nickname = "";
+	long credits = 0;
+	int64_t id = 0, balance = 0;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--nickname") == 0 && i + 1 < argc)
+			nickname = argv[++i];
+		else if (strcmp(argv[i], "--credits") == 0 && i + 1 < argc) {
+			if (config_parse_long(argv[++i], 0, 100000000, &credits) < 0) {
+				fprintf(stderr, "aiphotoctl user add: --credits must be 0..100000000\n");
+				return 2;
+			}
+		} else
+			return ctl_usage();
+	}
+	if (db_begin() != E_OK || users_create(&ctl_arena, nickname, &id) != E_OK)
+		goto fail;
+	if (credits > 0) {
+		const char *key = arena_printf(&ctl_arena, "admin:ctl-grant:%lld", (long long)id);
+		if (ledger_apply(&ctl_arena, id, credits, "admin", "aiphotoctl", "initial credits", key,
+		                 &balance) != E_OK)
+			goto fail;
+	}
+	if (db_commit() != E_OK)
+		goto fail;
+	printf("%lld\n", (long long)id);
+	return 0;
+fail:
+	db_rollback();
+	fprintf(stderr, "aiphotoctl user add: failed (is the database up and migrated?)\n");
+	return 1;
+}
+
+static int ctl_token(int argc, char **argv)
+{
+	const struct config *cfg = config_get();
+	long user = 0, ttl = cfg->jwt_ttl;
+	bool admin = false;
+	char *tok;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--user") == 0 && i + 1 < argc) {
+			if (config_parse_long(argv[++i], 1, 9007199254740991L, &user) < 0) {
+				fprintf(stderr, "aiphotoctl token: --user must be a positive id\n");
+				return 2;
+			}
+		} else if (strcmp(argv[i], "--ttl") == 0 && i + 1 < argc) {
+			if (config_parse_long(argv[++i], 1, 90L * 86400, &ttl) < 0) {
+				fprintf(stderr, "aiphotoctl token: --ttl must be 1..7776000 seconds\n");
+				return 2;
+			}
+		} else if (strcmp(argv[i], "--admin") == 0) {
+			admin = true;
+		} else
+			return ctl_usage();
+	}
+	if (user == 0)
+		return ctl_usage();
+	tok = token_issue(cfg->jwt_secret, cfg->jwt_secret_len, cfg->jwt_issuer, user, admin, ttl,
+	                  time(NULL));
+	if (tok == NULL) {
+		fprintf(stderr, "aiphotoctl token: could not sign a token\n");
+		return 1;
+	}
+	printf("%s\n", tok);
+	free(tok);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int rc;
+
+	if (argc < 2)
+		return ctl_usage();
+	arena_init(&ctl_arena, 0);
+	if (strcmp(argv[1], "migrate") == 0) {
+		const char *dir = "migrations";
+		if (argc == 4 && strcmp(argv[2], "--dir") == 0)
+			dir = argv[3];
+		else if (argc != 2)
+			return ctl_usage();
+		rc = ctl_config(CONFIG_NEED_DB) < 0 ? 2 : ctl_migrate(dir);
+	} else if (strcmp(argv[1], "seed") == 0 && argc == 3) {
+		rc = ctl_config(CONFIG_NEED_DB) < 0 ? 2 : ctl_seed(argv[2]);
+	} else if (strcmp(argv[1], "user") == 0 && argc >= 3 && strcmp(argv[2], "add") == 0) {
+		rc = ctl_config(CONFIG_NEED_DB) < 0 ? 2 : ctl_user_add(argc - 3, argv + 3);
+	} else if (strcmp(argv[1], "token") == 0) {
+		rc = ctl_config(CONFIG_NEED_JWT) < 0 ? 2 : ctl_token(argc - 2, argv + 2);
+	} else if (strcmp(argv[1], "check-config") == 0 && argc == 2) {
+		rc = ctl_config(CONFIG_NEED_ALL) < 0 ? 1 : 0;
+		if (rc == 0)
+			printf("configuration ok\n");
+	} else {
+		rc = ctl_usage();
+	}
+	db_fini();
+	arena_fini(&ctl_arena);
+	return rc;
+}

@@ -1,0 +1,300 @@
+/* router — see router.h. */
+#include "fcgi/router.h"
+
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "fcgi/query.h"
+#include "lib/config.h"
+#include "lib/log.h"
+#include "lib/token.h"
+
+static const char *const http_method_names[HTTP__MAX] = {
+    [HTTP_GET] = "GET", [HTTP_POST] = "POST", [HTTP_PUT] = "PUT",
+    [HTTP_PATCH] = "PATCH", [HTTP_DELETE] = "DELETE",
+};
+
+const char *http_method_name(enum http_method m)
+{
+	return (unsigned)m < HTTP__MAX ? http_method_names[m] : "?";
+}
+
+enum http_method http_method_parse(const char *s)
+{
+	for (int m = 0; m < HTTP__MAX; m++)
+		if (s != NULL && strcmp(s, http_method_names[m]) == 0)
+			return (enum http_method)m;
+	return HTTP__MAX;
+}
+
+const char *request_query(const struct request *req, const char *name)
+{
+	for (size_t i = 0; i < req->nparams; i++)
+		if (strcmp(req->params[i].name, name) == 0)
+			return req->params[i].value;
+	return NULL;
+}
+
+const char *request_env(const struct request *req, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (char **e = req->env; e != NULL && *e != NULL; e++)
+		if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+			return *e + n + 1;
+	return NULL;
+}
+
+enum api_err reply_error(struct reply *rep, enum api_err err, const char *message)
+{
+	rep->message = message;
+	return err;
+}
+
+enum api_err reply_ok(struct reply *rep, int status, json_object *data)
+{
+	rep->status = status;
+	if (rep->data != NULL)
+		json_object_put(rep->data);
+	rep->data = data;
+	return E_OK;
+}
+
+/*
+ * Matches path (after the prefix) against pattern; on success fills caps with the
+ * undecoded ":name" segments (pointers into path, lengths in lens).
+ */
+static bool router_pattern(const char *pattern, const char *path, const char **caps, size_t *lens,
+                           int *ncaps)
+{
+	int n = 0;
+
+	while (*pattern != '\0' || *path != '\0') {
+		const char *pe, *se;
+		size_t plen, slen;
+
+		if (*pattern != '/' || *path != '/')
+			return false;
+		pattern++;
+		path++;
+		pe = strchr(pattern, '/');
+		se = strchr(path, '/');
+		plen = pe ? (size_t)(pe - pattern) : strlen(pattern);
+		slen = se ? (size_t)(se - path) : strlen(path);
+		if (slen == 0)
+			return false;
+		if (*pattern == ':') {
+			if (n >= ROUTE_MAX_CAPTURES)
+				return false;
+			caps[n] = path;
+			lens[n] = slen;
+			n++;
+		} else if (plen != slen || memcmp(pattern, path, slen) != 0) {
+			return false;
+		}
+		pattern += plen;
+		path += slen;
+	}
+	*ncaps = n;
+	return true;
+}
+
+enum api_err router_match(const struct route_table *const *tables, size_t ntables,
+                          struct request *req, const char **allow)
+{
+	const size_t plen = sizeof(ROUTER_PREFIX) - 1;
+	const char *path = req->path;
+	const char *caps[ROUTE_MAX_CAPTURES];
+	size_t lens[ROUTE_MAX_CAPTURES];
+	unsigned methods = 0;
+	int ncaps;
+
+	*allow = NULL;
+	if (path == NULL || strncmp(path, ROUTER_PREFIX, plen) != 0 || path[plen] != '/')
+		return E_NOT_FOUND;
+	path += plen;
+	for (size_t t = 0; t < ntables; t++) {
+		for (size_t i = 0; i < tables[t]->n; i++) {
+			const struct route *r = &tables[t]->routes[i];
+			if (!router_pattern(r->pattern, path, caps, lens, &ncaps))
+				continue;
+			if (r->method != req->method) {
+				methods |= 1u << r->method;
+				continue;
+			}
+			for (int c = 0; c < ncaps; c++) {
+				const char *v = query_decode(req->arena, caps[c], lens[c], false);
+				if (v == NULL)
+					return E_NOT_FOUND;
+				req->captures[c] = v;
+			}
+			req->ncaptures = ncaps;
+			req->route = r;
+			return E_OK;
+		}
+	}
+	if (methods == 0)
+		return E_NOT_FOUND;
+	{
+		char buf[64] = "";
+		size_t len = 0;
+		for (int m = 0; m < HTTP__MAX; m++) {
+			if (methods & (1u << m)) {
+				int k = snprintf(buf + len, sizeof(buf) - len, "%s%s", len ? ", " : "",
+				                 http_method_names[m]);
+				if (k > 0 && (size_t)k < sizeof(buf) - len)
+					len += (size_t)k;
+			}
+		}
+		*allow = arena_strdup(req->arena, buf);
+	}
+	return E_METHOD_NOT_ALLOWED;
+}
+
+/* Checks the bearer token against the route's auth level. */
+static enum api_err router_auth(struct request *req, struct reply *rep)
+{
+	const struct config *cfg = config_get();
+	enum auth_level level = req->route->auth;
+	struct token_claims claims;
+	enum token_err terr;
+	const char *h = req->authorization;
+
+	if (level == AUTH_PUBLIC || level == AUTH_SIGNED)
+		return E_OK;
+	if (h == NULL || *h == '\0') {
+		if (level == AUTH_OPTIONAL)
+			return E_OK;
+		return reply_error(rep, E_UNAUTHORIZED, "缺少登录凭证 (Authorization: Bearer)");
+	}
+	if (strncasecmp(h, "Bearer ", 7) != 0)
+		return reply_error(rep, E_UNAUTHORIZED, "Authorization 头格式错误，应为 Bearer <token>");
+	h += 7;
+	while (*h == ' ')
+		h++;
+	terr = token_verify(cfg->jwt_secret, cfg->jwt_secret_len, cfg->jwt_issuer, h, time(NULL),
+	                    &claims);
+	if (terr != TOKEN_OK) {
+		log_info("token refused: %s", token_err_str(terr));
+		return reply_error(rep, E_UNAUTHORIZED,
+		                   terr == TOKEN_EXPIRED ? "登录已过期" : "登录凭证无效");
+	}
+	req->authenticated = true;
+	req->admin = claims.admin;
+	req->user_id = claims.sub;
+	if (level == AUTH_ADMIN && !claims.admin)
+		return reply_error(rep, E_FORBIDDEN, "需要管理员权限");
+	if ((level == AUTH_USER || level == AUTH_OPTIONAL) && claims.admin)
+		return reply_error(rep, E_FORBIDDEN, "管理员凭证不能用于用户接口");
+	return E_OK;
+}
+
+/* Reads and throws away what is left of the body (bounded), so the front end sees the
+ * whole request consumed before our answer. */
+static void router_drain(struct request *req)
+{
+	char buf[8192];
+	long total = 0, n;
+
+	if (req->read_body == NULL)
+		return;
+	while (total < ROUTER_MAX_DRAIN && (n = req->read_body(req->read_ctx, buf, sizeof(buf))) > 0)
+		total += n;
+}
+
+/* True when the Content-Type is application/json (parameters such as charset allowed). */
+static bool router_is_json(const char *ct)
+{
+	size_t n = sizeof("application/json") - 1;
+	if (ct == NULL || strncasecmp(ct, "application/json", n) != 0)
+		return false;
+	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+static enum api_err router_body(struct request *req, struct reply *rep)
+{
+	const struct route *r = req->route;
+	size_t cap, len = 0;
+	long n;
+	json_tokener *tok;
+	enum json_tokener_error jerr;
+
+	if (r->body == BODY_NONE || req->content_length == 0 || req->read_body == NULL) {
+		router_drain(req);
+		if (r->body == BODY_JSON)
+			return reply_error(rep, E_BAD_REQUEST, "body: a JSON object is required");
+		return E_OK;
+	}
+	if (req->content_length > 0 && (unsigned long long)req->content_length > r->max_body) {
+		router_drain(req);
+		return reply_error(rep, E_PAYLOAD_TOO_LARGE,
+		                   arena_printf(req->arena, "body: at most %zu bytes", r->max_body));
+	}
+	if ((r->body == BODY_JSON || r->body == BODY_JSON_OPTIONAL) &&
+	    !router_is_json(req->content_type)) {
+		router_drain(req);
+		return reply_error(rep, E_UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json");
+	}
+	cap = req->content_length > 0 ? (size_t)req->content_length : r->max_body;
+	req->body = arena_alloc(req->arena, cap + 2);
+	while (len <= cap && (n = req->read_body(req->read_ctx, req->body + len, cap + 1 - len)) > 0)
+		len += (size_t)n;
+	if (len > r->max_body) {
+		router_drain(req);
+		return reply_error(rep, E_PAYLOAD_TOO_LARGE,
+		                   arena_printf(req->arena, "body: at most %zu bytes", r->max_body));
+	}
+	req->body[len] = '\0';
+	req->body_len = len;
+	if (r->body == BODY_RAW)
+		return E_OK;
+	if (len == 0) {
+		if (r->body == BODY_JSON)
+			return reply_error(rep, E_BAD_REQUEST, "body: a JSON object is required");
+		return E_OK;
+	}
+	tok = json_tokener_new_ex(16);
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	req->json = json_tokener_parse_ex(tok, req->body, (int)len);
+	jerr = json_tokener_get_error(tok);
+	if (req->json != NULL && jerr == json_tokener_success &&
+	    json_tokener_get_parse_end(tok) != len) {
+		/* trailing bytes after the value: only whitespace is allowed */
+		for (size_t i = json_tokener_get_parse_end(tok); i < len; i++)
+			if (req->body[i] != ' ' && req->body[i] != '\n' && req->body[i] != '\r' &&
+			    req->body[i] != '\t')
+				jerr = json_tokener_error_parse_unexpected;
+	}
+	json_tokener_free(tok);
+	if (req->json == NULL || jerr != json_tokener_success) {
+		json_object_put(req->json);
+		req->json = NULL;
+		return reply_error(rep, E_BAD_REQUEST,
+		                   arena_printf(req->arena, "body: malformed JSON (%s)",
+		                                json_tokener_error_desc(jerr == json_tokener_success ||
+		                                                    jerr == json_tokener_continue
+		                                                ? json_tokener_error_parse_eof
+		                                                : jerr)));
+	}
+	return E_OK;
+}
+
+enum api_err router_dispatch(const struct route_table *const *tables, size_t ntables,
+                             struct request *req, struct reply *rep)
+{
+	enum api_err err;
+
+	err = router_match(tables, ntables, req, &rep->allow);
+	if (err != E_OK) {
+		router_drain(req);
+		return err;
+	}
+	if ((err = router_auth(req, rep)) != E_OK) {
+		router_drain(req);
+		return err;
+	}
+	if ((err = router_body(req, rep)) != E_OK)
+		return err;
+	return req->route->handler(req, rep);
+}

@@ -1,0 +1,36 @@
+/*
+ * router — matches a request against the route tables and applies every cross-cutting
+ * policy before the handler runs (DESIGN §3), in this order:
+ *   path under /api/v1 and a pattern matching it   else 404 NOT_FOUND
+ *   the method among that pattern's routes          else 405 METHOD_NOT_ALLOWED + Allow
+ *   auth level (token checked by lib/token)          else 401 UNAUTHORIZED / 403 FORBIDDEN
+ *   body size (Content-Length, then bytes read)      else 413 PAYLOAD_TOO_LARGE
+ *   content type for JSON routes                     else 415 UNSUPPORTED_MEDIA_TYPE
+ *   JSON syntax (depth ≤ 16, UTF-8, no trailing data) else 400 BAD_REQUEST
+ * A handler may therefore assume an authenticated caller of the right kind and, for
+ * BODY_JSON routes, a parsed req->json.
+ */
+#ifndef AIPHOTO_ROUTER_H
+#define AIPHOTO_ROUTER_H
+
+#include "fcgi/http.h"
+
+#define ROUTER_PREFIX "/api/v1"
+#define ROUTER_MAX_DRAIN (64L * 1024 * 1024)
+
+/*
+ * Finds the route for req->method and req->path.  E_OK sets req->route and the
+ * captures; E_METHOD_NOT_ALLOWED sets *allow (arena string, e.g. "GET, POST").
+ */
+enum api_err router_match(const struct route_table *const *tables, size_t ntables,
+                          struct request *req, const char **allow);
+
+/* Match, policy, handler.  Returns the final error; rep is filled for the writer. */
+enum api_err router_dispatch(const struct route_table *const *tables, size_t ntables,
+                             struct request *req, struct reply *rep);
+
+/* The route tables of the service (fcgi/routes.c). */
+extern const struct route_table *const router_tables[];
+extern const size_t router_ntables;
+
+#endif

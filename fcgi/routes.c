@@ -1,0 +1,12 @@
+/*
+ * routes — the whole API surface: every resource's route table, in match order.
+ * Each table lives beside its handlers in handlers/<resource>.c.
+ */
+#include "fcgi/router.h"
+#include "handlers/handlers.h"
+
+const struct route_table *const router_tables[] = {
+    &health_routes, &credits_routes, &scenes_routes, &user_routes, &events_routes,
+};
+
+const size_t router_ntables = sizeof(router_tables) / sizeof(router_tables[0]);

@@ -1,0 +1,36 @@
+/*
+ * events — client analytics.
+ *
+ * POST /events (public, or user when a token is sent: it must then be valid, else 401)
+ *   body ≤ 8 KiB application/json {"name": 1–64 characters, "props"?: object}
+ *   → 204; 400 naming the field; 413 over 8 KiB; 415 not JSON; 503 database down.
+ */
+#include "handlers/handlers.h"
+#include "lib/jsonx.h"
+#include "model/events.h"
+
+static enum api_err events_post(struct request *req, struct reply *rep)
+{
+	const char *why = NULL, *name = NULL;
+	json_object *props = NULL;
+	enum api_err err;
+
+	if ((err = jsonx_require_object(req->arena, req->json, &why)) != E_OK ||
+	    (err = jsonx_string(req->arena, req->json, "name", true, 1, 64, &name, &why)) != E_OK ||
+	    (err = jsonx_object(req->arena, req->json, "props", false, &props, &why)) != E_OK)
+		return reply_error(rep, err, why);
+	err = events_insert(req->arena, req->user_id, name,
+	                    props ? jsonx_text(req->arena, props) : "{}", req->remote_addr);
+	if (err == E_NOT_FOUND)
+		return reply_error(rep, E_UNAUTHORIZED, "用户不存在");
+	if (err != E_OK)
+		return err;
+	return reply_ok(rep, 204, NULL);
+}
+
+static const struct route events_list[] = {
+    {.method = HTTP_POST, .pattern = "/events", .auth = AUTH_OPTIONAL, .body = BODY_JSON,
+     .max_body = 8192, .handler = events_post},
+};
+
+ROUTE_TABLE(events_routes, events_list);

@@ -1,0 +1,64 @@
+/*
+ * scenes — the scene catalogue.
+ *
+ * GET /scenes?category= (public) → 200 [Scene] active scenes in display order, only the
+ *   category's when given (1–64 characters, else 400).
+ * GET /scenes/:id (public) → 200 Scene; 404 for a missing, inactive or malformed id.
+ * Scene = {"id","name","category","thumbnail_url","parameters"}.  503 when the database is down.
+ */
+#include <string.h>
+
+#include "handlers/handlers.h"
+#include "lib/jsonx.h"
+#include "model/scenes.h"
+
+static json_object *scenes_json(const struct scene *s)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "id", json_object_new_int64(s->id));
+	json_object_object_add(o, "name", json_object_new_string(s->name));
+	json_object_object_add(o, "category", json_object_new_string(s->category));
+	json_object_object_add(o, "thumbnail_url", json_object_new_string(s->thumbnail_url));
+	json_object_object_add(o, "parameters", jsonx_parse_or_empty(s->parameters));
+	return o;
+}
+
+static enum api_err scenes_list(struct request *req, struct reply *rep)
+{
+	const char *category = request_query(req, "category");
+	struct scene *s;
+	size_t n;
+	enum api_err err;
+	json_object *arr;
+
+	if (category != NULL && *category == '\0')
+		category = NULL;
+	if (category != NULL && jsonx_utf8_len(category) > 64)
+		return reply_error(rep, E_BAD_REQUEST, "category: at most 64 characters");
+	if ((err = scenes_list_active(req->arena, category, &s, &n)) != E_OK)
+		return err;
+	arr = json_object_new_array_ext((int)n);
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(arr, scenes_json(&s[i]));
+	return reply_ok(rep, 200, arr);
+}
+
+static enum api_err scenes_get(struct request *req, struct reply *rep)
+{
+	struct scene s;
+	int64_t id;
+	enum api_err err;
+
+	if ((err = handlers_id(req, 0, &id)) != E_OK)
+		return err;
+	if ((err = scenes_get_active(req->arena, id, &s)) != E_OK)
+		return err;
+	return reply_ok(rep, 200, scenes_json(&s));
+}
+
+static const struct route scenes_list_routes[] = {
+    {.method = HTTP_GET, .pattern = "/scenes", .auth = AUTH_PUBLIC, .handler = scenes_list},
+    {.method = HTTP_GET, .pattern = "/scenes/:id", .auth = AUTH_PUBLIC, .handler = scenes_get},
+};
+
+ROUTE_TABLE(scenes_routes, scenes_list_routes);

@@ -1,0 +1,267 @@
+/* db — see db.h. */
+#include "lib/db.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lib/log.h"
+
+static struct {
+	char *conninfo;
+	char options[64];
+	const char *app_name;
+	PGconn *conn;
+	unsigned long gen;       /* bumped on each new connection */
+	bool in_tx;
+	struct timespec next_try; /* back-off after a failed connect */
+	char last_sqlstate[6];
+} db;
+
+#define DB_RETRY_MS 250
+
+void db_init(const char *conninfo, long statement_timeout_ms, const char *app_name)
+{
+	free(db.conninfo);
+	db.conninfo = conninfo ? strdup(conninfo) : NULL;
+	snprintf(db.options, sizeof(db.options), "-c statement_timeout=%ld", statement_timeout_ms);
+	db.app_name = app_name;
+}
+
+void db_fini(void)
+{
+	if (db.conn != NULL)
+		PQfinish(db.conn);
+	db.conn = NULL;
+	db.in_tx = false;
+}
+
+static long db_ms_until(const struct timespec *t)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (t->tv_sec - now.tv_sec) * 1000 + (t->tv_nsec - now.tv_nsec) / 1000000;
+}
+
+/* Drops a dead connection so the next call reconnects. */
+static void db_drop(void)
+{
+	if (db.conn != NULL) {
+		log_warn("database connection lost: %s", PQerrorMessage(db.conn));
+		PQfinish(db.conn);
+	}
+	db.conn = NULL;
+	db.in_tx = false;
+}
+
+/* Returns true with a usable connection. */
+static bool db_ensure(void)
+{
+	/* our settings first: anything the URL itself says wins (libpq keeps the last value) */
+	const char *const keys[] = {"connect_timeout", "options", "application_name", "dbname", NULL};
+	const char *vals[] = {"3", db.options, db.app_name, db.conninfo, NULL};
+
+	if (db.conn != NULL && PQstatus(db.conn) == CONNECTION_OK)
+		return true;
+	if (db.conn != NULL)
+		db_drop();
+	if (db.conninfo == NULL || db_ms_until(&db.next_try) > 0)
+		return false;
+	db.conn = PQconnectdbParams(keys, vals, 1);
+	if (PQstatus(db.conn) != CONNECTION_OK) {
+		log_warn("database connect failed: %s", PQerrorMessage(db.conn));
+		PQfinish(db.conn);
+		db.conn = NULL;
+		clock_gettime(CLOCK_MONOTONIC, &db.next_try);
+		db.next_try.tv_nsec += DB_RETRY_MS * 1000000L;
+		if (db.next_try.tv_nsec >= 1000000000L) {
+			db.next_try.tv_sec++;
+			db.next_try.tv_nsec -= 1000000000L;
+		}
+		return false;
+	}
+	db.gen++;
+	db.in_tx = false;
+	return true;
+}
+
+enum api_err db_sqlstate_err(const char *st)
+{
+	if (st == NULL || strlen(st) != 5)
+		return E_INTERNAL;
+	if (strcmp(st, "23505") == 0 || strcmp(st, "40001") == 0 || strcmp(st, "40P01") == 0)
+		return E_CONFLICT;
+	if (strcmp(st, "23503") == 0)
+		return E_NOT_FOUND;
+	if (strcmp(st, "57014") == 0)
+		return E_TIMEOUT;
+	if (strncmp(st, "08", 2) == 0 || strncmp(st, "57P0", 4) == 0 || strncmp(st, "53", 2) == 0)
+		return E_UNAVAILABLE;
+	return E_INTERNAL;
+}
+
+const char *db_last_sqlstate(void)
+{
+	return db.last_sqlstate;
+}
+
+/* Maps a failed result (or a NULL one) to an error, dropping a dead connection. */
+static enum api_err db_fail(PGresult *res, const char *what)
+{
+	const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	enum api_err err;
+
+	snprintf(db.last_sqlstate, sizeof(db.last_sqlstate), "%s", st ? st : "");
+	if (db.conn == NULL || PQstatus(db.conn) != CONNECTION_OK) {
+		PQclear(res);
+		db_drop();
+		return E_UNAVAILABLE;
+	}
+	err = db_sqlstate_err(st);
+	if (err == E_INTERNAL)
+		log_error("%s failed: %s", what, PQerrorMessage(db.conn));
+	PQclear(res);
+	return err;
+}
+
+static enum api_err db_prepare(struct db_stmts *s)
+{
+	char name[64];
+
+	for (int i = 0; i < s->n; i++) {
+		PGresult *res;
+		snprintf(name, sizeof(name), "%s_%d", s->name, i);
+		res = PQprepare(db.conn, name, s->sql[i], 0, NULL);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			return db_fail(res, name);
+		PQclear(res);
+	}
+	s->prepared_gen = db.gen;
+	return E_OK;
+}
+
+enum api_err db_exec(struct db_stmts *s, int idx, int nparams, const char *const *values,
+                     PGresult **out)
+{
+	char name[64];
+	enum api_err err;
+	PGresult *res;
+	int attempt = 0;
+
+	*out = NULL;
+	db.last_sqlstate[0] = '\0';
+	if (idx < 0 || idx >= s->n)
+		return E_INTERNAL;
+	snprintf(name, sizeof(name), "%s_%d", s->name, idx);
+again:
+	if (!db_ensure())
+		return E_UNAVAILABLE;
+	if (s->prepared_gen != db.gen && (err = db_prepare(s)) != E_OK)
+		goto retry;
+	res = PQexecPrepared(db.conn, name, nparams, values, NULL, NULL, 0);
+	switch (PQresultStatus(res)) {
+	case PGRES_TUPLES_OK:
+	case PGRES_COMMAND_OK:
+		*out = res;
+		return E_OK;
+	default:
+		err = db_fail(res, name);
+		break;
+	}
+retry:
+	/* a connection that died while idle: nothing was executed, try once more */
+	if (err == E_UNAVAILABLE && !db.in_tx && attempt++ == 0 && db.conn == NULL) {
+		db.next_try.tv_sec = 0;
+		db.next_try.tv_nsec = 0;
+		goto again;
+	}
+	return err;
+}
+
+static enum api_err db_simple(const char *sql)
+{
+	PGresult *res;
+
+	if (!db_ensure())
+		return E_UNAVAILABLE;
+	res = PQexec(db.conn, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		return db_fail(res, sql);
+	PQclear(res);
+	return E_OK;
+}
+
+enum api_err db_begin(void)
+{
+	enum api_err err = db_simple("BEGIN");
+	db.in_tx = (err == E_OK);
+	return err;
+}
+
+enum api_err db_commit(void)
+{
+	enum api_err err = db_simple("COMMIT");
+	db.in_tx = false;
+	return err;
+}
+
+void db_rollback(void)
+{
+	PGresult *res;
+
+	if (db.conn == NULL || PQstatus(db.conn) != CONNECTION_OK) {
+		db.in_tx = false;
+		return;
+	}
+	if (PQtransactionStatus(db.conn) != PQTRANS_IDLE) {
+		res = PQexec(db.conn, "ROLLBACK");
+		PQclear(res);
+	}
+	db.in_tx = false;
+}
+
+enum api_err db_exec_script(const char *sql, char *err, size_t errlen)
+{
+	PGresult *res;
+	ExecStatusType st;
+
+	err[0] = '\0';
+	if (!db_ensure()) {
+		snprintf(err, errlen, "cannot connect to the database");
+		return E_UNAVAILABLE;
+	}
+	res = PQexec(db.conn, sql);
+	st = PQresultStatus(res);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY) {
+		const char *pos = PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION);
+		snprintf(err, errlen, "%s%s%s", PQresultErrorMessage(res), pos ? " at character " : "",
+		         pos ? pos : "");
+		return db_fail(res, "script");
+	}
+	PQclear(res);
+	return E_OK;
+}
+
+int64_t db_i64(const PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+bool db_bool(const PGresult *r, int row, int col)
+{
+	return !PQgetisnull(r, row, col) && PQgetvalue(r, row, col)[0] == 't';
+}
+
+char *db_str(struct arena *a, const PGresult *r, int row, int col)
+{
+	if (PQgetisnull(r, row, col))
+		return NULL;
+	return arena_strndup(a, PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col));
+}
+
+const char *db_param_i64(struct arena *a, int64_t v)
+{
+	return arena_printf(a, "%" PRId64, v);
+}

@@ -1,0 +1,73 @@
+/*
+ * db — the worker's one PostgreSQL connection (libpq).
+ *
+ * The connection is opened lazily on first use (always after fork), checked before each
+ * statement, and reopened after a loss; while the server is unreachable, attempts are
+ * spaced by a short back-off and every call answers E_UNAVAILABLE at once.  Each model
+ * file owns a struct db_stmts (its statement table); the table is prepared on the
+ * current connection the first time one of its statements runs, so every statement is
+ * prepared once per worker and connection.  statement_timeout comes from config.
+ *
+ * PGresult is returned to model/ code only, which copies what it needs into the request
+ * arena and PQclear()s it before returning: results never reach handlers.
+ */
+#ifndef AIPHOTO_DB_H
+#define AIPHOTO_DB_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lib/arena.h"
+#include "lib/errors.h"
+
+struct db_stmts {
+	const char *name;           /* module prefix: statements are prepared as name_<index> */
+	const char *const *sql;     /* the module's static statement table */
+	int n;
+	unsigned long prepared_gen; /* connection generation the table was prepared on */
+};
+
+#define DB_STMTS(prefix, table) \
+	{ .name = (prefix), .sql = (table), .n = (int)(sizeof(table) / sizeof((table)[0])) }
+
+/* Remembers the connection settings; connects nothing.  app_name shows in pg_stat_activity. */
+void db_init(const char *conninfo, long statement_timeout_ms, const char *app_name);
+/* Closes the connection (NULL-safe, idempotent). */
+void db_fini(void);
+
+/*
+ * Runs statement idx of table s with text parameters (NULL = SQL NULL).
+ * E_OK: *out holds a TUPLES_OK or COMMAND_OK result the caller must PQclear.
+ * Otherwise *out is NULL and the error is mapped from the SQLSTATE (db_sqlstate_err);
+ * a lost connection answers E_UNAVAILABLE.  Outside a transaction, a statement that
+ * met a connection found dead is retried once on a new connection.
+ */
+enum api_err db_exec(struct db_stmts *s, int idx, int nparams, const char *const *values,
+                     PGresult **out);
+
+/* Transactions on the worker's connection.  db_rollback is safe to call in any state. */
+enum api_err db_begin(void);
+enum api_err db_commit(void);
+void db_rollback(void);
+
+/* Runs a multi-statement script with the simple protocol (migrations, seeds).  On failure
+ * writes the server's message (with position) to err. */
+enum api_err db_exec_script(const char *sql, char *err, size_t errlen);
+
+/* SQLSTATE (5 chars) → API error: 23505 → E_CONFLICT, 23503 (a referenced row is
+ * missing) → E_NOT_FOUND, 57014 → E_TIMEOUT,
+ * class 08 / 57P0x / 53 → E_UNAVAILABLE, 40001 / 40P01 → E_CONFLICT, other → E_INTERNAL. */
+enum api_err db_sqlstate_err(const char *sqlstate);
+
+/* SQLSTATE of the last failed db_exec/db_commit ("" if none). */
+const char *db_last_sqlstate(void);
+
+/* Result helpers (row, col within range; the caller checked PQntuples). */
+int64_t db_i64(const PGresult *r, int row, int col);
+bool db_bool(const PGresult *r, int row, int col);
+char *db_str(struct arena *a, const PGresult *r, int row, int col); /* NULL for SQL NULL */
+/* Decimal text of v in the arena, for a parameter. */
+const char *db_param_i64(struct arena *a, int64_t v);
+
+#endif

@@ -1,0 +1,201 @@
+/* redis — see redis.h. */
+#include "lib/redis.h"
+
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lib/config.h"
+#include "lib/log.h"
+
+static struct {
+	struct redis_url url;
+	bool configured;
+	redisContext *ctx;
+	time_t next_try;
+} redis;
+
+int redis_url_parse(const char *url, struct redis_url *out)
+{
+	const char *p, *slash, *colon, *at;
+	long v;
+	char num[16];
+
+	memset(out, 0, sizeof(*out));
+	if (strncmp(url, "unix://", 7) == 0) {
+		const char *q;
+		p = url + 7;
+		if (*p != '/')
+			return -1;
+		q = strchr(p, '?');
+		if ((size_t)(q ? q - p : (long)strlen(p)) >= sizeof(out->path))
+			return -1;
+		snprintf(out->path, sizeof(out->path), "%.*s", (int)(q ? q - p : (long)strlen(p)), p);
+		if (q != NULL) {
+			if (strncmp(q, "?db=", 4) != 0 || config_parse_long(q + 4, 0, 15, &v) < 0)
+				return -1;
+			out->db = (int)v;
+		}
+		return 0;
+	}
+	if (strncmp(url, "redis://", 8) != 0)
+		return -1;
+	p = url + 8;
+	at = strchr(p, '@');
+	if (at != NULL) {
+		const char *pw = memchr(p, ':', (size_t)(at - p));
+		pw = pw ? pw + 1 : p;
+		if ((size_t)(at - pw) >= sizeof(out->password))
+			return -1;
+		snprintf(out->password, sizeof(out->password), "%.*s", (int)(at - pw), pw);
+		p = at + 1;
+	}
+	slash = strchr(p, '/');
+	colon = memchr(p, ':', slash ? (size_t)(slash - p) : strlen(p));
+	{
+		const char *hend = colon ? colon : (slash ? slash : p + strlen(p));
+		if (hend == p || (size_t)(hend - p) >= sizeof(out->host))
+			return -1;
+		snprintf(out->host, sizeof(out->host), "%.*s", (int)(hend - p), p);
+	}
+	out->port = 6379;
+	if (colon != NULL) {
+		size_t n = slash ? (size_t)(slash - colon - 1) : strlen(colon + 1);
+		if (n == 0 || n >= sizeof(num))
+			return -1;
+		memcpy(num, colon + 1, n);
+		num[n] = '\0';
+		if (config_parse_long(num, 1, 65535, &v) < 0)
+			return -1;
+		out->port = (int)v;
+	}
+	if (slash != NULL && slash[1] != '\0') {
+		if (config_parse_long(slash + 1, 0, 15, &v) < 0)
+			return -1;
+		out->db = (int)v;
+	}
+	return 0;
+}
+
+int redis_init(const char *url)
+{
+	redis.configured = false;
+	if (url == NULL || redis_url_parse(url, &redis.url) < 0)
+		return -1;
+	redis.configured = true;
+	return 0;
+}
+
+void redis_fini(void)
+{
+	if (redis.ctx != NULL)
+		redisFree(redis.ctx);
+	redis.ctx = NULL;
+}
+
+static void redis_drop(const char *why)
+{
+	if (redis.ctx != NULL) {
+		log_warn("redis: %s: %s", why, redis.ctx->errstr[0] ? redis.ctx->errstr : "error");
+		redisFree(redis.ctx);
+	}
+	redis.ctx = NULL;
+	redis.next_try = time(NULL) + 1;
+}
+
+/* Runs a command on a live connection; the caller frees the reply. NULL on failure. */
+static redisReply *redis_run(int argc, const char **argv)
+{
+	redisReply *r;
+
+	if (redis.ctx == NULL) {
+		const struct timeval tv = {.tv_sec = 1, .tv_usec = 0};
+		if (!redis.configured || time(NULL) < redis.next_try)
+			return NULL;
+		redis.ctx = redis.url.path[0]
+		                ? redisConnectUnixWithTimeout(redis.url.path, tv)
+		                : redisConnectWithTimeout(redis.url.host, redis.url.port, tv);
+		if (redis.ctx == NULL || redis.ctx->err) {
+			redis_drop("connect failed");
+			return NULL;
+		}
+		redisSetTimeout(redis.ctx, tv);
+		if (redis.url.password[0]) {
+			r = redisCommand(redis.ctx, "AUTH %s", redis.url.password);
+			if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+				freeReplyObject(r);
+				redis_drop("AUTH refused");
+				return NULL;
+			}
+			freeReplyObject(r);
+		}
+		if (redis.url.db != 0) {
+			r = redisCommand(redis.ctx, "SELECT %d", redis.url.db);
+			if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+				freeReplyObject(r);
+				redis_drop("SELECT refused");
+				return NULL;
+			}
+			freeReplyObject(r);
+		}
+	}
+	r = redisCommandArgv(redis.ctx, argc, argv, NULL);
+	if (r == NULL) {
+		redis_drop("command failed");
+		return NULL;
+	}
+	return r;
+}
+
+bool redis_ping(void)
+{
+	const char *argv[] = {"PING"};
+	redisReply *r = redis_run(1, argv);
+	bool ok = r != NULL && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
+	freeReplyObject(r);
+	return ok;
+}
+
+enum api_err redis_get(struct arena *a, const char *key, char **out)
+{
+	const char *argv[] = {"GET", key};
+	redisReply *r = redis_run(2, argv);
+	enum api_err err = E_UNAVAILABLE;
+
+	*out = NULL;
+	if (r == NULL)
+		return E_UNAVAILABLE;
+	if (r->type == REDIS_REPLY_STRING) {
+		*out = arena_strndup(a, r->str, r->len);
+		err = E_OK;
+	} else if (r->type == REDIS_REPLY_NIL) {
+		err = E_OK;
+	}
+	freeReplyObject(r);
+	return err;
+}
+
+enum api_err redis_set_ex(const char *key, const char *value, long ttl_seconds)
+{
+	char ttl[24];
+	const char *argv[] = {"SET", key, value, "EX", ttl};
+	redisReply *r;
+	enum api_err err;
+
+	snprintf(ttl, sizeof(ttl), "%ld", ttl_seconds > 0 ? ttl_seconds : 1);
+	r = redis_run(5, argv);
+	err = (r != NULL && r->type == REDIS_REPLY_STATUS) ? E_OK : E_UNAVAILABLE;
+	freeReplyObject(r);
+	return err;
+}
+
+enum api_err redis_del(const char *key)
+{
+	const char *argv[] = {"DEL", key};
+	redisReply *r = redis_run(2, argv);
+	enum api_err err = (r != NULL && r->type == REDIS_REPLY_INTEGER) ? E_OK : E_UNAVAILABLE;
+	freeReplyObject(r);
+	return err;
+}

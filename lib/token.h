@@ -1,0 +1,51 @@
+/*
+ * token — the strict JWT wrapper over libjwt 1.10 (Debian 12).
+ *
+ * libjwt 1.10 checks the signature only: it validates no claim and, with an empty key,
+ * accepts any token.  So this wrapper refuses secrets under 32 bytes, caps the token
+ * length, pins HS256 after decoding, and checks every claim itself:
+ *   iss == the configured issuer; aud == "user" or "admin"; sub = a positive decimal id;
+ *   exp present and in the future; nbf and iat (when present) not in the future
+ *   (TOKEN_LEEWAY seconds of clock skew allowed).
+ */
+#ifndef AIPHOTO_TOKEN_H
+#define AIPHOTO_TOKEN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define TOKEN_MIN_SECRET 32
+#define TOKEN_MAX_LEN 4096
+#define TOKEN_LEEWAY 30
+
+enum token_err {
+	TOKEN_OK,
+	TOKEN_WEAK_SECRET,  /* our secret is shorter than TOKEN_MIN_SECRET */
+	TOKEN_MALFORMED,    /* not three base64url parts, too long, bad JSON */
+	TOKEN_BAD_SIGNATURE,/* libjwt refused it (signature, alg none with a key) */
+	TOKEN_BAD_ALG,      /* verified, but not HS256 */
+	TOKEN_EXPIRED,
+	TOKEN_NOT_YET_VALID,/* nbf or iat in the future */
+	TOKEN_BAD_ISSUER,
+	TOKEN_BAD_AUDIENCE,
+	TOKEN_BAD_SUBJECT
+};
+
+struct token_claims {
+	int64_t sub;  /* user id (aud user) or admin id (aud admin) */
+	bool admin;   /* aud == "admin" */
+	long exp;
+};
+
+enum token_err token_verify(const char *secret, size_t secret_len, const char *issuer,
+                            const char *token, time_t now, struct token_claims *out);
+
+/* Returns a new HS256 token (free() it), or NULL for a weak secret or a bad argument. */
+char *token_issue(const char *secret, size_t secret_len, const char *issuer, int64_t sub,
+                  bool admin, long ttl, time_t now);
+
+const char *token_err_str(enum token_err e);
+
+#endif

@@ -1,0 +1,83 @@
+/* users — see users.h. */
+#include "model/users.h"
+
+#include <string.h>
+
+#include "lib/db.h"
+#include "model/sql.h"
+
+enum users_stmt { USERS_GET, USERS_CREDITS, USERS_CREATE, USERS__MAX };
+
+static const char *const users_sql[USERS__MAX] = {
+    [USERS_GET] =
+        "SELECT u.id, u.nickname, u.avatar_url, u.credits, u.invite_code, " SQL_TIME("u.created_at") ", "
+        "EXISTS (SELECT 1 FROM wechat_identities w WHERE w.user_id = u.id AND w.subscribed), "
+        "u.status <> 'active' FROM users u WHERE u.id = $1",
+    [USERS_CREDITS] =
+        "SELECT u.credits, "
+        "EXISTS (SELECT 1 FROM checkins c WHERE c.user_id = u.id AND c.day = " SQL_TODAY "), "
+        "COALESCE((SELECT c.streak FROM checkins c WHERE c.user_id = u.id "
+        "AND c.day >= " SQL_TODAY " - 1 ORDER BY c.day DESC LIMIT 1), 0), "
+        "u.status <> 'active' FROM users u WHERE u.id = $1",
+    [USERS_CREATE] = "INSERT INTO users (nickname) VALUES ($1) RETURNING id",
+};
+
+static struct db_stmts users_stmts = DB_STMTS("users", users_sql);
+
+enum api_err users_get(struct arena *a, int64_t id, struct user *out)
+{
+	const char *params[1] = {db_param_i64(a, id)};
+	PGresult *res;
+	enum api_err err = db_exec(&users_stmts, USERS_GET, 1, params, &res);
+
+	if (err != E_OK)
+		return err;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return E_NOT_FOUND;
+	}
+	out->id = db_i64(res, 0, 0);
+	out->nickname = db_str(a, res, 0, 1);
+	out->avatar_url = db_str(a, res, 0, 2);
+	out->credits = db_i64(res, 0, 3);
+	out->invite_code = db_str(a, res, 0, 4);
+	out->created_at = db_str(a, res, 0, 5);
+	out->subscribed = db_bool(res, 0, 6);
+	out->disabled = db_bool(res, 0, 7);
+	PQclear(res);
+	return E_OK;
+}
+
+enum api_err users_credits(struct arena *a, int64_t id, struct user_credits *out)
+{
+	const char *params[1] = {db_param_i64(a, id)};
+	PGresult *res;
+	enum api_err err = db_exec(&users_stmts, USERS_CREDITS, 1, params, &res);
+
+	if (err != E_OK)
+		return err;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return E_NOT_FOUND;
+	}
+	out->credits = db_i64(res, 0, 0);
+	out->checked_in_today = db_bool(res, 0, 1);
+	out->checkin_streak = db_i64(res, 0, 2);
+	out->disabled = db_bool(res, 0, 3);
+	PQclear(res);
+	return E_OK;
+}
+
+enum api_err users_create(struct arena *a, const char *nickname, int64_t *id)
+{
+	const char *params[1] = {nickname ? nickname : ""};
+	PGresult *res;
+	enum api_err err = db_exec(&users_stmts, USERS_CREATE, 1, params, &res);
+
+	(void)a;
+	if (err != E_OK)
+		return err;
+	*id = db_i64(res, 0, 0);
+	PQclear(res);
+	return E_OK;
+}

@@ -1,0 +1,35 @@
+/* users — accounts, their balance and their check-in state. */
+#ifndef AIPHOTO_MODEL_USERS_H
+#define AIPHOTO_MODEL_USERS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lib/arena.h"
+#include "lib/errors.h"
+
+struct user {
+	int64_t id;
+	const char *nickname;
+	const char *avatar_url;
+	int64_t credits;
+	const char *invite_code;
+	const char *created_at; /* RFC 3339 */
+	bool subscribed;        /* follows the Official Account */
+	bool disabled;
+};
+
+struct user_credits {
+	int64_t credits;
+	bool checked_in_today;
+	int64_t checkin_streak; /* the streak still alive (checked in today or yesterday), else 0 */
+	bool disabled;
+};
+
+/* E_NOT_FOUND when there is no such user. */
+enum api_err users_get(struct arena *a, int64_t id, struct user *out);
+enum api_err users_credits(struct arena *a, int64_t id, struct user_credits *out);
+/* Creates an active user with a zero balance; *id gets its id. */
+enum api_err users_create(struct arena *a, const char *nickname, int64_t *id);
+
+#endif

@@ -1,0 +1,290 @@
+"""Fixtures for the black-box integration suite.
+
+The suite talks HTTP to a stack that is already running (lighttpd in front of
+the FastCGI workers, PostgreSQL, Redis), as `scripts/test-integration` or
+`scripts/stack up` leave it.  The environment describes that stack:
+
+  AIPHOTO_BASE_URL  http://127.0.0.1:PORT (the API lives under /api/v1)
+  AIPHOTO_VAR       the stack's state directory (run/fcgi.pid is read by the
+                    fault tests)
+  DATABASE_URL      used with psql to look at and arrange rows
+  JWT_SECRET, JWT_ISSUER (default "aiphoto")
+                    used to forge tokens, good and bad
+
+Users and tokens come from `build/aiphotoctl`, which reads the same variables.
+Only loopback addresses are ever contacted.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import pathlib
+import subprocess
+import time
+import uuid
+
+import pytest
+import requests
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+CTL = REPO / "build" / "aiphotoctl"
+HTTP_TIMEOUT = 10
+
+
+def require_env(name):
+    value = os.environ.get(name)
+    if not value:
+        pytest.fail(f"{name} is not set: run the suite through scripts/test-integration "
+                    f"or after `eval \"$(scripts/stack env)\"`", pytrace=False)
+    return value
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+class Client:
+    """A thin wrapper over requests with the API prefix and a bearer token."""
+
+    def __init__(self, base):
+        self.base = base
+        self.session = requests.Session()
+
+    def url(self, path):
+        return self.base + path
+
+    def request(self, method, path, token=None, headers=None, **kwargs):
+        hdrs = dict(headers or {})
+        if token is not None:
+            hdrs["Authorization"] = "Bearer " + token
+        kwargs.setdefault("timeout", HTTP_TIMEOUT)
+        kwargs.setdefault("allow_redirects", False)
+        return self.session.request(method, self.url(path), headers=hdrs, **kwargs)
+
+    def get(self, path, **kwargs):
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path, **kwargs):
+        return self.request("POST", path, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def base_url():
+    return require_env("AIPHOTO_BASE_URL").rstrip("/")
+
+
+@pytest.fixture(scope="session")
+def api(base_url):
+    """The API root, e.g. http://127.0.0.1:8080/api/v1."""
+    return base_url + "/api/v1"
+
+
+@pytest.fixture(scope="session")
+def client(api):
+    c = Client(api)
+    yield c
+    c.session.close()
+
+
+def _check_request_id(resp):
+    rid = resp.headers.get("X-Request-Id")
+    assert rid, f"no X-Request-Id on {resp.request.method} {resp.url} -> {resp.status_code}"
+    return rid
+
+
+def _json_body(resp):
+    ctype = resp.headers.get("Content-Type", "")
+    assert ctype.split(";")[0].strip().lower() == "application/json", \
+        f"Content-Type {ctype!r} for {resp.status_code}: {resp.text[:200]!r}"
+    try:
+        return resp.json()
+    except ValueError:
+        pytest.fail(f"body is not JSON ({resp.status_code}): {resp.text[:200]!r}")
+
+
+def _expect_ok(resp, status=200):
+    """Assert a success envelope with exactly the keys success and data; return data."""
+    assert resp.status_code == status, f"expected {status}, got {resp.status_code}: {resp.text[:300]}"
+    _check_request_id(resp)
+    body = _json_body(resp)
+    assert isinstance(body, dict) and set(body) == {"success", "data"}, body
+    assert body["success"] is True, body
+    return body["data"]
+
+
+def _expect_error(resp, status, code):
+    """Assert a failure envelope {success:false, code, message}; return the message."""
+    assert resp.status_code == status, \
+        f"expected {status} {code}, got {resp.status_code}: {resp.text[:300]}"
+    _check_request_id(resp)
+    body = _json_body(resp)
+    assert isinstance(body, dict) and set(body) == {"success", "code", "message"}, body
+    assert body["success"] is False, body
+    assert body["code"] == code, body
+    assert isinstance(body["message"], str) and body["message"], body
+    return body["message"]
+
+
+@pytest.fixture(scope="session")
+def expect_ok():
+    return _expect_ok
+
+
+@pytest.fixture(scope="session")
+def expect_error():
+    return _expect_error
+
+
+@pytest.fixture(scope="session")
+def request_id_of():
+    return _check_request_id
+
+
+# --------------------------------------------------------------------------- database
+
+
+def _psql(sql):
+    """Run one SQL string with psql; return rows as lists of strings (NULL -> None)."""
+    url = require_env("DATABASE_URL")
+    proc = subprocess.run(
+        ["psql", url, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+         "-F", "\x1f", "-P", "null=\x1e", "-c", sql],
+        capture_output=True, text=True, timeout=30)
+    if proc.returncode != 0:
+        pytest.fail(f"psql failed ({proc.returncode}): {proc.stderr.strip()}\nSQL: {sql}",
+                    pytrace=False)
+    rows = []
+    for line in proc.stdout.splitlines():
+        if line == "":
+            continue
+        rows.append([None if f == "\x1e" else f for f in line.split("\x1f")])
+    return rows
+
+
+@pytest.fixture(scope="session")
+def psql():
+    """psql(sql) -> list of rows (lists of str or None). Build SQL only from trusted values."""
+    return _psql
+
+
+# --------------------------------------------------------------------------- users and tokens
+
+
+def _ctl(*args):
+    if not CTL.exists():
+        pytest.fail(f"{CTL.relative_to(REPO)} is missing: run `make` first", pytrace=False)
+    proc = subprocess.run([str(CTL), *args], capture_output=True, text=True, timeout=30,
+                          cwd=REPO)
+    if proc.returncode != 0:
+        pytest.fail(f"aiphotoctl {' '.join(args)} failed ({proc.returncode}): "
+                    f"{proc.stderr.strip()}", pytrace=False)
+    return proc.stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def ctl():
+    return _ctl
+
+
+@pytest.fixture(scope="session")
+def make_user():
+    """make_user(nickname=None, credits=None) -> new user id (int)."""
+
+    def make(nickname=None, credits=None):
+        args = ["user", "add"]
+        if nickname is not None:
+            args += ["--nickname", nickname]
+        if credits is not None:
+            args += ["--credits", str(credits)]
+        out = _ctl(*args)
+        last = out.splitlines()[-1].strip() if out else ""
+        assert last.isdigit(), f"`aiphotoctl user add` printed {out!r}, expected an id"
+        return int(last)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def token_for():
+    """token_for(user_id, admin=False, ttl=None) -> JWT from `aiphotoctl token`."""
+
+    def token(user_id, admin=False, ttl=None):
+        args = ["token", "--user", str(user_id)]
+        if admin:
+            args.append("--admin")
+        if ttl is not None:
+            args += ["--ttl", str(ttl)]
+        out = _ctl(*args)
+        tok = out.splitlines()[-1].strip() if out else ""
+        assert tok.count(".") == 2, f"`aiphotoctl token` printed {out!r}"
+        return tok
+
+    return token
+
+
+@pytest.fixture
+def unique():
+    """A short random suffix for names that must not collide between runs."""
+    return uuid.uuid4().hex[:10]
+
+
+# --------------------------------------------------------------------------- JWT forging
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class JwtForge:
+    """Builds compact JWS tokens by hand, so each test can break exactly one thing.
+
+    `claims_like(token)` returns the claims of a token the service issued;
+    `sign(claims, ...)` re-encodes them with a chosen algorithm and key.
+    """
+
+    HASHES = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
+
+    def __init__(self, secret, issuer):
+        self.secret = secret.encode("utf-8")
+        self.issuer = issuer
+
+    @staticmethod
+    def segments(token):
+        head, payload, sig = token.split(".")
+        return (json.loads(b64url_decode(head)), json.loads(b64url_decode(payload)), sig)
+
+    def claims_like(self, token):
+        return dict(self.segments(token)[1])
+
+    def default_claims(self, user_id, audience="user", role="user"):
+        now = int(time.time())
+        return {"iss": self.issuer, "aud": audience, "sub": str(user_id), "iat": now,
+                "nbf": now, "exp": now + 3600, "role": role}
+
+    def sign(self, claims, alg="HS256", secret=None, header=None):
+        hdr = {"alg": alg, "typ": "JWT"} if header is None else header
+        signing_input = (b64url(json.dumps(hdr, separators=(",", ":")).encode()) + "." +
+                         b64url(json.dumps(claims, separators=(",", ":")).encode()))
+        key = self.secret if secret is None else secret
+        digest = self.HASHES.get(alg.upper() if isinstance(alg, str) else "")
+        if digest is None:  # "none" and anything unknown: no signature
+            return signing_input + "."
+        mac = hmac.new(key, signing_input.encode("ascii"), digest).digest()
+        return signing_input + "." + b64url(mac)
+
+    @staticmethod
+    def with_payload(token, claims):
+        """Swap the payload of a signed token, keeping its header and signature."""
+        head, _, sig = token.split(".")
+        body = b64url(json.dumps(claims, separators=(",", ":")).encode())
+        return head + "." + body + "." + sig
+
+
+@pytest.fixture(scope="session")
+def jwt_forge():
+    return JwtForge(require_env("JWT_SECRET"), os.environ.get("JWT_ISSUER") or "aiphoto")
