@@ -108,7 +108,8 @@ static long ctl_migration_version(const char *name)
 	if (name[4] != '_')
 		return -1;
 	for (i = 5; i < n - 4; i++)
-		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') || name[i] == '_'))
+		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+		      name[i] == '_'))
 			return -1;
 	return v;
 }
@@ -147,13 +148,16 @@ static int ctl_migrate(const char *dir)
 	qsort(files, nfiles, sizeof(files[0]), ctl_migration_cmp);
 	for (size_t i = 1; i < nfiles; i++) {
 		if (files[i].version == files[i - 1].version) {
-			fprintf(stderr, "aiphotoctl migrate: two files with version %04ld: %s, %s\n",
+			fprintf(stderr,
+			        "aiphotoctl migrate: two files with version %04ld: %s, %s\n",
 			        files[i].version, files[i - 1].name, files[i].name);
 			return 1;
 		}
 	}
 	if (migrations_setup() != E_OK) {
-		fprintf(stderr, "aiphotoctl migrate: cannot reach the database or create schema_migrations\n");
+		fprintf(
+		    stderr,
+		    "aiphotoctl migrate: cannot reach the database or create schema_migrations\n");
 		return 1;
 	}
 	if (migrations_applied(&ctl_arena, &applied, &napplied) != E_OK) {
@@ -171,8 +175,10 @@ static int ctl_migrate(const char *dir)
 			if (files[i].version == applied[a].version)
 				f = &files[i];
 		if (f == NULL) {
-			fprintf(stderr, "aiphotoctl migrate: applied migration %04ld (%s) has no file in %s\n",
-			        applied[a].version, applied[a].name, dir);
+			fprintf(
+			    stderr,
+			    "aiphotoctl migrate: applied migration %04ld (%s) has no file in %s\n",
+			    applied[a].version, applied[a].name, dir);
 			goto out;
 		}
 		snprintf(path, sizeof(path), "%s/%s", dir, f->name);
@@ -184,10 +190,11 @@ static int ctl_migrate(const char *dir)
 		crypto_sha256_hex(text, len, sum);
 		free(text);
 		if (strcmp(sum, applied[a].checksum) != 0) {
-			fprintf(stderr,
-			        "aiphotoctl migrate: %s was edited after it was applied (checksum %s, "
-			        "recorded %s); add a new migration instead\n",
-			        f->name, sum, applied[a].checksum);
+			fprintf(
+			    stderr,
+			    "aiphotoctl migrate: %s was edited after it was applied (checksum %s, "
+			    "recorded %s); add a new migration instead\n",
+			    f->name, sum, applied[a].checksum);
 			goto out;
 		}
 	}
@@ -212,7 +219,8 @@ static int ctl_migrate(const char *dir)
 		crypto_sha256_hex(text, len, sum);
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		if (db_begin() != E_OK || db_exec_script(text, err, sizeof(err)) != E_OK) {
-			fprintf(stderr, "aiphotoctl migrate: %s failed, rolled back: %s\n", files[i].name, err);
+			fprintf(stderr, "aiphotoctl migrate: %s failed, rolled back: %s\n",
+			        files[i].name, err);
 			free(text);
 			db_rollback();
 			goto out;
@@ -220,9 +228,12 @@ static int ctl_migrate(const char *dir)
 		free(text);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		if (migrations_record(&ctl_arena, files[i].version, files[i].name, sum,
-		                      (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000) != E_OK ||
+		                      (t1.tv_sec - t0.tv_sec) * 1000 +
+		                          (t1.tv_nsec - t0.tv_nsec) / 1000000) != E_OK ||
 		    db_commit() != E_OK) {
-			fprintf(stderr, "aiphotoctl migrate: %s: could not record it, rolled back\n", files[i].name);
+			fprintf(stderr,
+			        "aiphotoctl migrate: %s: could not record it, rolled back\n",
+			        files[i].name);
 			db_rollback();
 			goto out;
 		}
@@ -247,7 +258,8 @@ static int ctl_seed(const char *path)
 		fprintf(stderr, "aiphotoctl seed: cannot read %s: %s\n", path, strerror(errno));
 		return 1;
 	}
-	if (db_begin() != E_OK || db_exec_script(text, err, sizeof(err)) != E_OK || db_commit() != E_OK) {
+	if (db_begin() != E_OK || db_exec_script(text, err, sizeof(err)) != E_OK ||
+	    db_commit() != E_OK) {
 		fprintf(stderr, "aiphotoctl seed: %s failed, rolled back: %s\n", path, err);
 		db_rollback();
 		free(text);
@@ -269,7 +281,8 @@ static int ctl_user_add(int argc, char **argv)
 			nickname = argv[++i];
 		else if (strcmp(argv[i], "--credits") == 0 && i + 1 < argc) {
 			if (config_parse_long(argv[++i], 0, 100000000, &credits) < 0) {
-				fprintf(stderr, "aiphotoctl user add: --credits must be 0..100000000\n");
+				fprintf(stderr,
+				        "aiphotoctl user add: --credits must be 0..100000000\n");
 				return 2;
 			}
 		} else
@@ -279,8 +292,8 @@ static int ctl_user_add(int argc, char **argv)
 		goto fail;
 	if (credits > 0) {
 		const char *key = arena_printf(&ctl_arena, "admin:ctl-grant:%lld", (long long)id);
-		if (ledger_apply(&ctl_arena, id, credits, "admin", "aiphotoctl", "initial credits", key,
-		                 &balance) != E_OK)
+		if (ledger_apply(&ctl_arena, id, credits, "admin", "aiphotoctl", "initial credits",
+		                 key, &balance) != E_OK)
 			goto fail;
 	}
 	if (db_commit() != E_OK)
@@ -308,7 +321,8 @@ static int ctl_token(int argc, char **argv)
 			}
 		} else if (strcmp(argv[i], "--ttl") == 0 && i + 1 < argc) {
 			if (config_parse_long(argv[++i], 1, 90L * 86400, &ttl) < 0) {
-				fprintf(stderr, "aiphotoctl token: --ttl must be 1..7776000 seconds\n");
+				fprintf(stderr,
+				        "aiphotoctl token: --ttl must be 1..7776000 seconds\n");
 				return 2;
 			}
 		} else if (strcmp(argv[i], "--admin") == 0) {

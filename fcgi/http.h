@@ -20,67 +20,67 @@ enum http_method { HTTP_GET, HTTP_POST, HTTP_PUT, HTTP_PATCH, HTTP_DELETE, HTTP_
 
 /* Who may call a route (checked by the router before the handler runs). */
 enum auth_level {
-	AUTH_PUBLIC,   /* anyone; an Authorization header is ignored */
+	AUTH_PUBLIC, /* anyone; an Authorization header is ignored */
 	AUTH_OPTIONAL, /* anyone; a token, when sent, must be a valid user token */
-	AUTH_USER,     /* a valid user token */
-	AUTH_ADMIN,    /* a valid admin token (a user token → 403) */
-	AUTH_SIGNED    /* WeChat callbacks: the handler verifies their own signature */
+	AUTH_USER, /* a valid user token */
+	AUTH_ADMIN, /* a valid admin token (a user token → 403) */
+	AUTH_SIGNED /* WeChat callbacks: the handler verifies their own signature */
 };
 
 /* What body a route takes. */
 enum body_kind {
-	BODY_NONE,          /* any body is discarded */
-	BODY_JSON,          /* application/json, required, parsed into req->json */
+	BODY_NONE, /* any body is discarded */
+	BODY_JSON, /* application/json, required, parsed into req->json */
 	BODY_JSON_OPTIONAL, /* application/json when present */
-	BODY_RAW            /* any type, read into req->body (the handler checks it) */
+	BODY_RAW /* any type, read into req->body (the handler checks it) */
 };
 
 #define ROUTE_MAX_CAPTURES 4
 #define QUERY_MAX_PARAMS 64
 
 struct query_param {
-	const char *name;  /* percent-decoded, NUL-terminated */
+	const char *name; /* percent-decoded, NUL-terminated */
 	const char *value; /* percent-decoded; "" for a bare name */
 };
 
 struct request {
 	struct arena *arena;
-	char **env;                 /* the CGI/FastCGI params, for rarely used headers */
+	char **env; /* the CGI/FastCGI params, for rarely used headers */
 	enum http_method method;
-	const char *method_name;    /* as sent */
-	const char *path;           /* REQUEST_URI up to '?', undecoded */
-	const char *query;          /* after '?', undecoded; "" when absent */
+	const char *method_name; /* as sent */
+	const char *path; /* REQUEST_URI up to '?', undecoded */
+	const char *query; /* after '?', undecoded; "" when absent */
 	struct query_param *params; /* decoded query */
 	size_t nparams;
-	const char *content_type;   /* NULL when absent */
-	long long content_length;   /* -1 when absent */
+	const char *content_type; /* NULL when absent */
+	long long content_length; /* -1 when absent */
 	const char *authorization;
 	const char *idempotency_key;
 	const char *remote_addr;
-	const char *request_id;     /* ours: echoed or generated */
-	const struct route *route;  /* set by the router */
+	const char *request_id; /* ours: echoed or generated */
+	const struct route *route; /* set by the router */
 	const char *captures[ROUTE_MAX_CAPTURES]; /* ":name" segments, percent-decoded */
 	int ncaptures;
-	bool authenticated;         /* a valid token was presented */
-	bool admin;                 /* ... with audience admin */
-	int64_t user_id;            /* the token's subject (user or admin id); 0 = none */
-	char *body;                 /* NUL-terminated copy in the arena; NULL when none */
+	bool authenticated; /* a valid token was presented */
+	bool admin; /* ... with audience admin */
+	int64_t user_id; /* the token's subject (user or admin id); 0 = none */
+	char *body; /* NUL-terminated copy in the arena; NULL when none */
 	size_t body_len;
-	json_object *json;          /* parsed body for BODY_JSON routes (freed by the worker) */
+	json_object *json; /* parsed body for BODY_JSON routes (freed by the worker) */
 	/* Reads up to n body bytes; returns the count, 0 at the end, -1 on error. */
 	long (*read_body)(void *ctx, char *buf, size_t n);
 	void *read_ctx;
 };
 
 struct reply {
-	int status;            /* 0: derived from the error (or 200 on success) */
-	json_object *data;     /* success payload (owned; NULL renders null) */
-	const char *message;   /* error detail for the envelope (names the field) */
-	const char *allow;     /* Allow header (405) */
-	long retry_after;      /* Retry-After seconds (429), 0 = none */
-	const char *location;  /* Location header (302) */
-	const char *raw_type;  /* non-JSON body: Content-Type */
-	const char *raw;       /* non-JSON body */
+	int status; /* 0: derived from the error (or 200 on success) */
+	json_object *data; /* success payload (owned; NULL renders null) */
+	const char *message; /* error detail for the envelope (names the field) */
+	const char *allow; /* Allow header (405) */
+	long retry_after; /* Retry-After seconds (429), 0 = none */
+	const char *location; /* Location header (302) */
+	const char *raw_type; /* non-JSON body: Content-Type */
+	const char *raw; /* non-JSON body */
 	size_t raw_len;
 };
 
@@ -88,10 +88,10 @@ typedef enum api_err route_handler(struct request *req, struct reply *rep);
 
 struct route {
 	enum http_method method;
-	const char *pattern;   /* below /api/v1, e.g. "/scenes/:id" */
+	const char *pattern; /* below /api/v1, e.g. "/scenes/:id" */
 	enum auth_level auth;
 	enum body_kind body;
-	size_t max_body;       /* bytes; larger bodies answer 413 */
+	size_t max_body; /* bytes; larger bodies answer 413 */
 	route_handler *handler;
 };
 
@@ -100,7 +100,8 @@ struct route_table {
 	size_t n;
 };
 
-#define ROUTE_TABLE(name, arr) const struct route_table name = {.routes = (arr), .n = sizeof(arr) / sizeof((arr)[0])}
+#define ROUTE_TABLE(name, arr) \
+	const struct route_table name = {.routes = (arr), .n = sizeof(arr) / sizeof((arr)[0])}
 
 /* Sets an error reply with a detail message (arena copy) and returns err, for
  * `return reply_error(rep, E_BAD_REQUEST, "name: …")` in handlers. */

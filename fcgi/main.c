@@ -66,9 +66,10 @@ static void worker_build_request(struct request *req, struct arena *a, FCGX_Requ
 	req->nparams = query_parse(a, req->query, &req->params);
 	req->content_type = FCGX_GetParam("CONTENT_TYPE", r->envp);
 	cl = FCGX_GetParam("CONTENT_LENGTH", r->envp);
-	req->content_length = (cl != NULL && *cl != '\0' && config_parse_long(cl, 0, 1L << 40, &v) == 0)
-	                          ? v
-	                          : (cl != NULL && *cl != '\0' ? (long long)1 << 40 : -1);
+	req->content_length =
+	    (cl != NULL && *cl != '\0' && config_parse_long(cl, 0, 1L << 40, &v) == 0)
+	        ? v
+	        : (cl != NULL && *cl != '\0' ? (long long)1 << 40 : -1);
 	req->authorization = FCGX_GetParam("HTTP_AUTHORIZATION", r->envp);
 	req->idempotency_key = FCGX_GetParam("HTTP_IDEMPOTENCY_KEY", r->envp);
 	req->remote_addr = FCGX_GetParam("REMOTE_ADDR", r->envp);
@@ -97,8 +98,9 @@ static void worker_handle(FCGX_Request *r, struct arena *a)
 	FCGX_PutStr(out, (int)len, r->out);
 	FCGX_Finish_r(r);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	log_access(req.method_name ? req.method_name : "-", req.route ? req.route->pattern : req.path,
-	           status, (t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000,
+	log_access(req.method_name ? req.method_name : "-",
+	           req.route ? req.route->pattern : req.path, status,
+	           (t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000,
 	           req.user_id);
 	log_set_request(NULL);
 	json_object_put(rep.data);

@@ -22,7 +22,8 @@ char *query_decode(struct arena *a, const char *s, size_t n, bool plus_is_space)
 	for (i = 0; i < n; i++) {
 		char c = s[i];
 		int hi, lo;
-		if (c == '%' && i + 2 < n && (hi = query_hex(s[i + 1])) >= 0 && (lo = query_hex(s[i + 2])) >= 0) {
+		if (c == '%' && i + 2 < n && (hi = query_hex(s[i + 1])) >= 0 &&
+		    (lo = query_hex(s[i + 2])) >= 0) {
 			c = (char)(hi << 4 | lo);
 			if (c == '\0')
 				return NULL;
@@ -52,7 +53,8 @@ size_t query_parse(struct arena *a, const char *qs, struct query_param **out)
 
 		if (nlen > 0) {
 			char *name = query_decode(a, s, nlen, true);
-			char *value = eq ? query_decode(a, eq + 1, len - nlen - 1, true) : arena_strdup(a, "");
+			char *value = eq ? query_decode(a, eq + 1, len - nlen - 1, true)
+			                 : arena_strdup(a, "");
 			if (name != NULL && value != NULL) {
 				p[count].name = name;
 				p[count].value = value;

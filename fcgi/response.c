@@ -60,9 +60,9 @@ static const char *response_envelope(struct arena *a, const struct reply *rep, e
 	} else {
 		json_object_object_add(env, "success", json_object_new_boolean(0));
 		json_object_object_add(env, "code", json_object_new_string(api_err_code(err)));
-		json_object_object_add(env, "message",
-		                       json_object_new_string(rep->message ? rep->message
-		                                                           : api_err_message(err)));
+		json_object_object_add(
+		    env, "message",
+		    json_object_new_string(rep->message ? rep->message : api_err_message(err)));
 		if (rep->data != NULL)
 			json_object_object_add(env, "data", json_object_get(rep->data));
 	}
@@ -95,14 +95,15 @@ char *response_render(struct arena *a, const struct request *req, const struct r
 	} else {
 		body = response_envelope(a, rep, err, &blen);
 	}
-	k = snprintf(head, sizeof(head), "Status: %d %s\r\nX-Request-Id: %s\r\nCache-Control: no-store\r\n",
-	             st, response_reason(st), req->request_id ? req->request_id : "-");
+	k = snprintf(head, sizeof(head),
+	             "Status: %d %s\r\nX-Request-Id: %s\r\nCache-Control: no-store\r\n", st,
+	             response_reason(st), req->request_id ? req->request_id : "-");
 	hlen = k > 0 ? (size_t)k : 0;
-#define HEAD_ADD(...)                                                                   \
-	do {                                                                            \
-		int m_ = snprintf(head + hlen, sizeof(head) - hlen, __VA_ARGS__);       \
-		if (m_ > 0 && (size_t)m_ < sizeof(head) - hlen)                         \
-			hlen += (size_t)m_;                                             \
+#define HEAD_ADD(...)                                                             \
+	do {                                                                      \
+		int m_ = snprintf(head + hlen, sizeof(head) - hlen, __VA_ARGS__); \
+		if (m_ > 0 && (size_t)m_ < sizeof(head) - hlen)                   \
+			hlen += (size_t)m_;                                       \
 	} while (0)
 	if (type != NULL)
 		HEAD_ADD("Content-Type: %s\r\nContent-Length: %lu\r\n", type, (unsigned long)blen);

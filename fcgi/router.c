@@ -11,7 +11,7 @@
 #include "lib/token.h"
 
 static const char *const http_method_names[HTTP__MAX] = {
-    [HTTP_GET] = "GET", [HTTP_POST] = "POST", [HTTP_PUT] = "PUT",
+    [HTTP_GET] = "GET",     [HTTP_POST] = "POST",     [HTTP_PUT] = "PUT",
     [HTTP_PATCH] = "PATCH", [HTTP_DELETE] = "DELETE",
 };
 
@@ -141,8 +141,8 @@ enum api_err router_match(const struct route_table *const *tables, size_t ntable
 		size_t len = 0;
 		for (int m = 0; m < HTTP__MAX; m++) {
 			if (methods & (1u << m)) {
-				int k = snprintf(buf + len, sizeof(buf) - len, "%s%s", len ? ", " : "",
-				                 http_method_names[m]);
+				int k = snprintf(buf + len, sizeof(buf) - len, "%s%s",
+				                 len ? ", " : "", http_method_names[m]);
 				if (k > 0 && (size_t)k < sizeof(buf) - len)
 					len += (size_t)k;
 			}
@@ -169,7 +169,8 @@ static enum api_err router_auth(struct request *req, struct reply *rep)
 		return reply_error(rep, E_UNAUTHORIZED, "缺少登录凭证 (Authorization: Bearer)");
 	}
 	if (strncasecmp(h, "Bearer ", 7) != 0)
-		return reply_error(rep, E_UNAUTHORIZED, "Authorization 头格式错误，应为 Bearer <token>");
+		return reply_error(rep, E_UNAUTHORIZED,
+		                   "Authorization 头格式错误，应为 Bearer <token>");
 	h += 7;
 	while (*h == ' ')
 		h++;
@@ -199,7 +200,8 @@ static void router_drain(struct request *req)
 
 	if (req->read_body == NULL)
 		return;
-	while (total < ROUTER_MAX_DRAIN && (n = req->read_body(req->read_ctx, buf, sizeof(buf))) > 0)
+	while (total < ROUTER_MAX_DRAIN &&
+	       (n = req->read_body(req->read_ctx, buf, sizeof(buf))) > 0)
 		total += n;
 }
 
@@ -228,22 +230,26 @@ static enum api_err router_body(struct request *req, struct reply *rep)
 	}
 	if (req->content_length > 0 && (unsigned long long)req->content_length > r->max_body) {
 		router_drain(req);
-		return reply_error(rep, E_PAYLOAD_TOO_LARGE,
-		                   arena_printf(req->arena, "body: at most %zu bytes", r->max_body));
+		return reply_error(
+		    rep, E_PAYLOAD_TOO_LARGE,
+		    arena_printf(req->arena, "body: at most %zu bytes", r->max_body));
 	}
 	if ((r->body == BODY_JSON || r->body == BODY_JSON_OPTIONAL) &&
 	    !router_is_json(req->content_type)) {
 		router_drain(req);
-		return reply_error(rep, E_UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json");
+		return reply_error(rep, E_UNSUPPORTED_MEDIA_TYPE,
+		                   "Content-Type must be application/json");
 	}
 	cap = req->content_length > 0 ? (size_t)req->content_length : r->max_body;
 	req->body = arena_alloc(req->arena, cap + 2);
-	while (len <= cap && (n = req->read_body(req->read_ctx, req->body + len, cap + 1 - len)) > 0)
+	while (len <= cap &&
+	       (n = req->read_body(req->read_ctx, req->body + len, cap + 1 - len)) > 0)
 		len += (size_t)n;
 	if (len > r->max_body) {
 		router_drain(req);
-		return reply_error(rep, E_PAYLOAD_TOO_LARGE,
-		                   arena_printf(req->arena, "body: at most %zu bytes", r->max_body));
+		return reply_error(
+		    rep, E_PAYLOAD_TOO_LARGE,
+		    arena_printf(req->arena, "body: at most %zu bytes", r->max_body));
 	}
 	req->body[len] = '\0';
 	req->body_len = len;
@@ -270,12 +276,13 @@ static enum api_err router_body(struct request *req, struct reply *rep)
 	if (req->json == NULL || jerr != json_tokener_success) {
 		json_object_put(req->json);
 		req->json = NULL;
-		return reply_error(rep, E_BAD_REQUEST,
-		                   arena_printf(req->arena, "body: malformed JSON (%s)",
-		                                json_tokener_error_desc(jerr == json_tokener_success ||
-		                                                    jerr == json_tokener_continue
-		                                                ? json_tokener_error_parse_eof
-		                                                : jerr)));
+		return reply_error(
+		    rep, E_BAD_REQUEST,
+		    arena_printf(req->arena, "body: malformed JSON (%s)",
+		                 json_tokener_error_desc(jerr == json_tokener_success ||
+		                                                 jerr == json_tokener_continue
+		                                             ? json_tokener_error_parse_eof
+		                                             : jerr)));
 	}
 	return E_OK;
 }

@@ -23,14 +23,18 @@ static enum api_err credits_packages(struct request *req, struct reply *rep)
 		json_object_object_add(o, "name", json_object_new_string(p[i].name));
 		json_object_object_add(o, "price_fen", json_object_new_int64(p[i].price_fen));
 		json_object_object_add(o, "credits", json_object_new_int64(p[i].credits));
-		json_object_object_add(o, "bonus_credits", json_object_new_int64(p[i].bonus_credits));
+		json_object_object_add(o, "bonus_credits",
+		                       json_object_new_int64(p[i].bonus_credits));
 		json_object_array_add(arr, o);
 	}
 	return reply_ok(rep, 200, arr);
 }
 
 static const struct route credits_list[] = {
-    {.method = HTTP_GET, .pattern = "/credits/packages", .auth = AUTH_PUBLIC, .handler = credits_packages},
+    {.method = HTTP_GET,
+     .pattern = "/credits/packages",
+     .auth = AUTH_PUBLIC,
+     .handler = credits_packages},
 };
 
 ROUTE_TABLE(credits_routes, credits_list);

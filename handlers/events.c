@@ -29,8 +29,12 @@ static enum api_err events_post(struct request *req, struct reply *rep)
 }
 
 static const struct route events_list[] = {
-    {.method = HTTP_POST, .pattern = "/events", .auth = AUTH_OPTIONAL, .body = BODY_JSON,
-     .max_body = 8192, .handler = events_post},
+    {.method = HTTP_POST,
+     .pattern = "/events",
+     .auth = AUTH_OPTIONAL,
+     .body = BODY_JSON,
+     .max_body = 8192,
+     .handler = events_post},
 };
 
 ROUTE_TABLE(events_routes, events_list);

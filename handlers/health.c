@@ -16,7 +16,8 @@ static enum api_err health_get(struct request *req, struct reply *rep)
 	json_object *o = json_object_new_object();
 
 	(void)req;
-	json_object_object_add(o, "status", json_object_new_string(db_ok && redis_ok ? "ok" : "degraded"));
+	json_object_object_add(o, "status",
+	                       json_object_new_string(db_ok && redis_ok ? "ok" : "degraded"));
 	json_object_object_add(o, "db", json_object_new_string(db_ok ? "ok" : "down"));
 	json_object_object_add(o, "redis", json_object_new_string(redis_ok ? "ok" : "down"));
 	json_object_object_add(o, "version", json_object_new_string(AIPHOTO_VERSION));

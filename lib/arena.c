@@ -5,6 +5,7 @@
 #include "lib/arena.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 

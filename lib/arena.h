@@ -16,8 +16,8 @@ struct arena_chunk;
 
 struct arena {
 	struct arena_chunk *head; /* newest chunk first */
-	size_t chunk_size;        /* default size of a new chunk */
-	size_t used_total;        /* bytes handed out since the last reset */
+	size_t chunk_size; /* default size of a new chunk */
+	size_t used_total; /* bytes handed out since the last reset */
 };
 
 void arena_init(struct arena *a, size_t chunk_size);
@@ -26,7 +26,7 @@ void arena_reset(struct arena *a);
 /* Frees everything; NULL-safe. */
 void arena_fini(struct arena *a);
 
-void *arena_alloc(struct arena *a, size_t n);  /* 16-byte aligned, uninitialised */
+void *arena_alloc(struct arena *a, size_t n); /* 16-byte aligned, uninitialised */
 void *arena_zalloc(struct arena *a, size_t n); /* zeroed */
 char *arena_strdup(struct arena *a, const char *s);
 char *arena_strndup(struct arena *a, const char *s, size_t n);

@@ -58,7 +58,8 @@ int config_load(unsigned need, char *err, size_t errlen)
 
 	c->redis_url = config_env("REDIS_URL", NULL);
 	if ((need & CONFIG_NEED_REDIS) && c->redis_url == NULL) {
-		snprintf(err, errlen, "REDIS_URL: missing (unix:///path/redis.sock or redis://host:port/db)");
+		snprintf(err, errlen,
+		         "REDIS_URL: missing (unix:///path/redis.sock or redis://host:port/db)");
 		return -1;
 	}
 	if (c->redis_url != NULL && strncmp(c->redis_url, "unix://", 7) != 0 &&
@@ -70,7 +71,8 @@ int config_load(unsigned need, char *err, size_t errlen)
 	c->jwt_secret = config_env("JWT_SECRET", NULL);
 	c->jwt_secret_len = c->jwt_secret ? strlen(c->jwt_secret) : 0;
 	if ((need & CONFIG_NEED_JWT) && c->jwt_secret_len < 32) {
-		snprintf(err, errlen, "JWT_SECRET: %s (at least 32 bytes of random text are required)",
+		snprintf(err, errlen,
+		         "JWT_SECRET: %s (at least 32 bytes of random text are required)",
 		         c->jwt_secret ? "too short" : "missing");
 		return -1;
 	}
@@ -107,7 +109,8 @@ int config_load(unsigned need, char *err, size_t errlen)
 	}
 	c->log_level = lvl;
 	if (config_parse_long(config_env("DB_STATEMENT_TIMEOUT_MS", "5000"), 100, 600000, &v) < 0) {
-		snprintf(err, errlen, "DB_STATEMENT_TIMEOUT_MS: must be milliseconds between 100 and 600000");
+		snprintf(err, errlen,
+		         "DB_STATEMENT_TIMEOUT_MS: must be milliseconds between 100 and 600000");
 		return -1;
 	}
 	c->db_statement_timeout_ms = v;
@@ -117,7 +120,8 @@ int config_load(unsigned need, char *err, size_t errlen)
 	c->wechat_token = config_env("WECHAT_TOKEN", NULL);
 	c->wechat_aes_key = config_env("WECHAT_AES_KEY", NULL);
 	if (c->wechat_aes_key != NULL && strlen(c->wechat_aes_key) != 43) {
-		snprintf(err, errlen, "WECHAT_AES_KEY: the EncodingAESKey has exactly 43 characters");
+		snprintf(err, errlen,
+		         "WECHAT_AES_KEY: the EncodingAESKey has exactly 43 characters");
 		return -1;
 	}
 	c->wechat_mp_appid = config_env("WECHAT_MP_APPID", NULL);

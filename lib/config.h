@@ -17,11 +17,11 @@ struct config {
 	const char *jwt_secret;
 	size_t jwt_secret_len;
 	const char *jwt_issuer;
-	long jwt_ttl;              /* seconds */
+	long jwt_ttl; /* seconds */
 	const char *public_base_url;
 	const char *media_dir;
-	bool development;          /* AIPHOTO_ENV=development: loopback upstreams allowed */
-	int log_level;             /* enum log_level */
+	bool development; /* AIPHOTO_ENV=development: loopback upstreams allowed */
+	int log_level; /* enum log_level */
 	long db_statement_timeout_ms;
 	/* WeChat and WeChat Pay: optional until the features that need them are configured */
 	const char *wechat_appid, *wechat_secret, *wechat_token, *wechat_aes_key;
@@ -33,8 +33,12 @@ struct config {
 
 /* What a binary needs: the worker and most ctl commands need everything; `token` and
  * `check-config` need JWT; `migrate` only the database. */
-enum config_need { CONFIG_NEED_DB = 1, CONFIG_NEED_REDIS = 2, CONFIG_NEED_JWT = 4,
-                   CONFIG_NEED_ALL = 7 };
+enum config_need {
+	CONFIG_NEED_DB = 1,
+	CONFIG_NEED_REDIS = 2,
+	CONFIG_NEED_JWT = 4,
+	CONFIG_NEED_ALL = 7
+};
 
 /* Returns 0 on success, -1 with a message in err. */
 int config_load(unsigned need, char *err, size_t errlen);

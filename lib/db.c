@@ -14,7 +14,7 @@ static struct {
 	char options[64];
 	const char *app_name;
 	PGconn *conn;
-	unsigned long gen;       /* bumped on each new connection */
+	unsigned long gen; /* bumped on each new connection */
 	bool in_tx;
 	struct timespec next_try; /* back-off after a failed connect */
 	char last_sqlstate[6];
@@ -60,7 +60,8 @@ static void db_drop(void)
 static bool db_ensure(void)
 {
 	/* our settings first: anything the URL itself says wins (libpq keeps the last value) */
-	const char *const keys[] = {"connect_timeout", "options", "application_name", "dbname", NULL};
+	const char *const keys[] = {"connect_timeout", "options", "application_name", "dbname",
+	                            NULL};
 	const char *vals[] = {"3", db.options, db.app_name, db.conninfo, NULL};
 
 	if (db.conn != NULL && PQstatus(db.conn) == CONNECTION_OK)
@@ -163,12 +164,8 @@ again:
 	res = PQexecPrepared(db.conn, name, nparams, values, NULL, NULL, 0);
 	switch (PQresultStatus(res)) {
 	case PGRES_TUPLES_OK:
-	case PGRES_COMMAND_OK:
-		*out = res;
-		return E_OK;
-	default:
-		err = db_fail(res, name);
-		break;
+	case PGRES_COMMAND_OK: *out = res; return E_OK;
+	default: err = db_fail(res, name); break;
 	}
 retry:
 	/* a connection that died while idle: nothing was executed, try once more */
@@ -236,8 +233,8 @@ enum api_err db_exec_script(const char *sql, char *err, size_t errlen)
 	st = PQresultStatus(res);
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY) {
 		const char *pos = PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION);
-		snprintf(err, errlen, "%s%s%s", PQresultErrorMessage(res), pos ? " at character " : "",
-		         pos ? pos : "");
+		snprintf(err, errlen, "%s%s%s", PQresultErrorMessage(res),
+		         pos ? " at character " : "", pos ? pos : "");
 		return db_fail(res, "script");
 	}
 	PQclear(res);

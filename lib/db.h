@@ -22,14 +22,16 @@
 #include "lib/errors.h"
 
 struct db_stmts {
-	const char *name;           /* module prefix: statements are prepared as name_<index> */
-	const char *const *sql;     /* the module's static statement table */
+	const char *name; /* module prefix: statements are prepared as name_<index> */
+	const char *const *sql; /* the module's static statement table */
 	int n;
 	unsigned long prepared_gen; /* connection generation the table was prepared on */
 };
 
-#define DB_STMTS(prefix, table) \
-	{ .name = (prefix), .sql = (table), .n = (int)(sizeof(table) / sizeof((table)[0])) }
+#define DB_STMTS(prefix, table)                                                                  \
+	{                                                                                        \
+		.name = (prefix), .sql = (table), .n = (int)(sizeof(table) / sizeof((table)[0])) \
+	}
 
 /* Remembers the connection settings; connects nothing.  app_name shows in pg_stat_activity. */
 void db_init(const char *conninfo, long statement_timeout_ms, const char *app_name);

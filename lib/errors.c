@@ -7,7 +7,7 @@ static const struct {
 	const char *message;
 } api_err_table[E__MAX] = {
 #define API_ERR_ROW(e, st, c, m) [e] = {.status = st, .code = c, .message = m},
-	API_ERRORS(API_ERR_ROW)
+    API_ERRORS(API_ERR_ROW)
 #undef API_ERR_ROW
 };
 
@@ -23,5 +23,6 @@ const char *api_err_code(enum api_err err)
 
 const char *api_err_message(enum api_err err)
 {
-	return (unsigned)err < E__MAX ? api_err_table[err].message : api_err_table[E_INTERNAL].message;
+	return (unsigned)err < E__MAX ? api_err_table[err].message
+	                              : api_err_table[E_INTERNAL].message;
 }

@@ -70,8 +70,8 @@ static size_t log_prefix(char *buf, size_t cap, enum log_level level)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-	n = snprintf(buf, cap, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"pid\":%ld,\"prog\":\"%s\"", when,
-	             ts.tv_nsec / 1000000, log_names[level], (long)getpid(), log_prog);
+	n = snprintf(buf, cap, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"pid\":%ld,\"prog\":\"%s\"",
+	             when, ts.tv_nsec / 1000000, log_names[level], (long)getpid(), log_prog);
 	if (n < 0 || (size_t)n >= cap)
 		return 0;
 	if (log_req[0] != '\0') {
@@ -131,8 +131,8 @@ void log_access(const char *method, const char *route, int status, long duration
 	memcpy(buf + len, "\",\"route\":\"", 11);
 	len += 11;
 	log_escape(buf, &len, 700, route);
-	n = snprintf(buf + len, sizeof(buf) - len, "\",\"status\":%d,\"us\":%ld,\"user\":%lld", status,
-	             duration_us, (long long)user_id);
+	n = snprintf(buf + len, sizeof(buf) - len, "\",\"status\":%d,\"us\":%ld,\"user\":%lld",
+	             status, duration_us, (long long)user_id);
 	if (n > 0 && (size_t)n < sizeof(buf) - len)
 		len += (size_t)n;
 	log_write(buf, len, sizeof(buf));

@@ -32,7 +32,8 @@ int redis_url_parse(const char *url, struct redis_url *out)
 		q = strchr(p, '?');
 		if ((size_t)(q ? q - p : (long)strlen(p)) >= sizeof(out->path))
 			return -1;
-		snprintf(out->path, sizeof(out->path), "%.*s", (int)(q ? q - p : (long)strlen(p)), p);
+		snprintf(out->path, sizeof(out->path), "%.*s", (int)(q ? q - p : (long)strlen(p)),
+		         p);
 		if (q != NULL) {
 			if (strncmp(q, "?db=", 4) != 0 || config_parse_long(q + 4, 0, 15, &v) < 0)
 				return -1;

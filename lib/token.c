@@ -22,8 +22,9 @@ static const char *const token_err_names[] = {
 
 const char *token_err_str(enum token_err e)
 {
-	return (unsigned)e < sizeof(token_err_names) / sizeof(token_err_names[0]) ? token_err_names[e]
-	                                                                         : "unknown";
+	return (unsigned)e < sizeof(token_err_names) / sizeof(token_err_names[0])
+	           ? token_err_names[e]
+	           : "unknown";
 }
 
 /* Three non-empty base64url parts separated by dots. */
@@ -38,8 +39,8 @@ static bool token_well_formed(const char *t)
 				return false;
 			dots++;
 			part = 0;
-		} else if ((*t >= 'A' && *t <= 'Z') || (*t >= 'a' && *t <= 'z') || (*t >= '0' && *t <= '9') ||
-		           *t == '-' || *t == '_') {
+		} else if ((*t >= 'A' && *t <= 'Z') || (*t >= 'a' && *t <= 'z') ||
+		           (*t >= '0' && *t <= '9') || *t == '-' || *t == '_') {
 			part++;
 		} else {
 			return false;

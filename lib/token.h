@@ -22,20 +22,20 @@
 
 enum token_err {
 	TOKEN_OK,
-	TOKEN_WEAK_SECRET,  /* our secret is shorter than TOKEN_MIN_SECRET */
-	TOKEN_MALFORMED,    /* not three base64url parts, too long, bad JSON */
-	TOKEN_BAD_SIGNATURE,/* libjwt refused it (signature, alg none with a key) */
-	TOKEN_BAD_ALG,      /* verified, but not HS256 */
+	TOKEN_WEAK_SECRET, /* our secret is shorter than TOKEN_MIN_SECRET */
+	TOKEN_MALFORMED, /* not three base64url parts, too long, bad JSON */
+	TOKEN_BAD_SIGNATURE, /* libjwt refused it (signature, alg none with a key) */
+	TOKEN_BAD_ALG, /* verified, but not HS256 */
 	TOKEN_EXPIRED,
-	TOKEN_NOT_YET_VALID,/* nbf or iat in the future */
+	TOKEN_NOT_YET_VALID, /* nbf or iat in the future */
 	TOKEN_BAD_ISSUER,
 	TOKEN_BAD_AUDIENCE,
 	TOKEN_BAD_SUBJECT
 };
 
 struct token_claims {
-	int64_t sub;  /* user id (aud user) or admin id (aud admin) */
-	bool admin;   /* aud == "admin" */
+	int64_t sub; /* user id (aud user) or admin id (aud admin) */
+	bool admin; /* aud == "admin" */
 	long exp;
 };
 

@@ -22,8 +22,9 @@ enum api_err ledger_apply(struct arena *a, int64_t user_id, int64_t delta, const
                           const char *reference, const char *memo, const char *idempotency_key,
                           int64_t *balance)
 {
-	const char *params[6] = {db_param_i64(a, user_id), db_param_i64(a, delta), kind, reference, memo,
-	                         idempotency_key};
+	const char *params[6] = {
+	    db_param_i64(a, user_id), db_param_i64(a, delta), kind, reference, memo,
+	    idempotency_key};
 	PGresult *res;
 	enum api_err err;
 

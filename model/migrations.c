@@ -72,7 +72,8 @@ enum api_err migrations_applied(struct arena *a, struct migration_row **out, siz
 enum api_err migrations_record(struct arena *a, long version, const char *name,
                                const char *checksum, long duration_ms)
 {
-	const char *params[4] = {db_param_i64(a, version), name, checksum, db_param_i64(a, duration_ms)};
+	const char *params[4] = {db_param_i64(a, version), name, checksum,
+	                         db_param_i64(a, duration_ms)};
 	PGresult *res;
 	enum api_err err = db_exec(&migrations_stmts, MIG_RECORD, 4, params, &res);
 

@@ -9,10 +9,11 @@
 enum users_stmt { USERS_GET, USERS_CREDITS, USERS_CREATE, USERS__MAX };
 
 static const char *const users_sql[USERS__MAX] = {
-    [USERS_GET] =
-        "SELECT u.id, u.nickname, u.avatar_url, u.credits, u.invite_code, " SQL_TIME("u.created_at") ", "
-        "EXISTS (SELECT 1 FROM wechat_identities w WHERE w.user_id = u.id AND w.subscribed), "
-        "u.status <> 'active' FROM users u WHERE u.id = $1",
+    [USERS_GET] = "SELECT u.id, u.nickname, u.avatar_url, u.credits, u.invite_code, " SQL_TIME(
+        "u.created_at") ", "
+                        "EXISTS (SELECT 1 FROM wechat_identities w WHERE w.user_id = u.id AND "
+                        "w.subscribed), "
+                        "u.status <> 'active' FROM users u WHERE u.id = $1",
     [USERS_CREDITS] =
         "SELECT u.credits, "
         "EXISTS (SELECT 1 FROM checkins c WHERE c.user_id = u.id AND c.day = " SQL_TODAY "), "

@@ -15,7 +15,7 @@ struct user {
 	int64_t credits;
 	const char *invite_code;
 	const char *created_at; /* RFC 3339 */
-	bool subscribed;        /* follows the Official Account */
+	bool subscribed; /* follows the Official Account */
 	bool disabled;
 };
 
