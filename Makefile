@@ -143,7 +143,13 @@ asan:
 	$(MAKE) BUILD=build-asan CFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" \
 	    all build-asan/unit-tests
 	CK_FORK=no ASAN_OPTIONS=detect_leaks=1 build-asan/unit-tests
+	rm -rf build-asan/reports && mkdir -p build-asan/reports
+	ASAN_OPTIONS=detect_leaks=1:log_path=$(CURDIR)/build-asan/reports/asan \
+	UBSAN_OPTIONS=print_stacktrace=1:log_path=$(CURDIR)/build-asan/reports/ubsan \
 	AIPHOTO_BUILD=build-asan AIPHOTO_VAR=$(CURDIR)/var/asan PORT=18280 scripts/test-integration
+	@if [ -n "$$(ls build-asan/reports)" ]; then cat build-asan/reports/*; \
+	    echo "asan: sanitizer reports above"; exit 1; fi
+	@echo "asan: no sanitizer reports"
 
 bench: all $(BUILD)/bench-ceiling
 	bench/run
