@@ -44,11 +44,11 @@ static void reply(FCGX_Stream *out, const char *status, const char *body, size_t
 	int n;
 
 	n = snprintf(head, sizeof(head),
-	    "Status: %s\r\n"
-	    "Content-Type: application/json\r\n"
-	    "Content-Length: %zu\r\n"
-	    "\r\n",
-	    status, len);
+	             "Status: %s\r\n"
+	             "Content-Type: application/json\r\n"
+	             "Content-Length: %zu\r\n"
+	             "\r\n",
+	             status, len);
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return;
 	FCGX_PutStr(head, n, out);
@@ -85,8 +85,8 @@ static PGconn *db_get(void)
 		}
 	}
 	if (!db_prepared) {
-		res = PQprepare(db, STMT_CREDITS,
-		    "SELECT credits FROM users WHERE id = $1", 1, NULL);
+		res =
+		    PQprepare(db, STMT_CREDITS, "SELECT credits FROM users WHERE id = $1", 1, NULL);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			fprintf(stderr, "ceiling: prepare: %s", PQerrorMessage(db));
 			PQclear(res);
@@ -165,7 +165,7 @@ static void serve_credits(FCGX_Stream *out, const char *query)
 		return;
 	}
 	n = snprintf(body, sizeof(body), "{\"success\":true,\"data\":{\"credits\":%s}}",
-	    PQgetvalue(res, 0, 0));
+	             PQgetvalue(res, 0, 0));
 	PQclear(res);
 	if (n < 0 || (size_t)n >= sizeof(body)) {
 		reply(out, "503 Service Unavailable", body_unavail, sizeof(body_unavail) - 1);
@@ -188,11 +188,10 @@ static void serve(FCGX_Request *r)
 	if (query != NULL)
 		query++;
 
-	if (plen == strlen("/ceiling/health") &&
-	    memcmp(uri, "/ceiling/health", plen) == 0)
+	if (plen == strlen("/ceiling/health") && memcmp(uri, "/ceiling/health", plen) == 0)
 		reply(r->out, "200 OK", body_health, sizeof(body_health) - 1);
 	else if (plen == strlen("/ceiling/user/credits") &&
-	    memcmp(uri, "/ceiling/user/credits", plen) == 0)
+	         memcmp(uri, "/ceiling/user/credits", plen) == 0)
 		serve_credits(r->out, query);
 	else
 		reply(r->out, "404 Not Found", body_notfound, sizeof(body_notfound) - 1);

@@ -76,7 +76,9 @@ enum token_err token_verify(const char *secret, size_t secret_len, const char *i
 		err = TOKEN_BAD_SIGNATURE;
 		goto out;
 	}
-	if (jwt_get_alg(j) != JWT_ALG_HS256) {
+	/* pin the algorithm, spelled exactly (libjwt matches alg names without case) */
+	s = jwt_get_header(j, "alg");
+	if (jwt_get_alg(j) != JWT_ALG_HS256 || s == NULL || strcmp(s, "HS256") != 0) {
 		err = TOKEN_BAD_ALG;
 		goto out;
 	}

@@ -155,7 +155,7 @@ def _psql(sql):
         pytest.fail(f"psql failed ({proc.returncode}): {proc.stderr.strip()}\nSQL: {sql}",
                     pytrace=False)
     rows = []
-    for line in proc.stdout.splitlines():
+    for line in proc.stdout.split("\n"):  # not splitlines(): it splits on \x1e too
         if line == "":
             continue
         rows.append([None if f == "\x1e" else f for f in line.split("\x1f")])

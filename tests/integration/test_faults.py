@@ -90,10 +90,8 @@ def test_database_down_gives_503_then_recovers(client, expect_ok, expect_error, 
     tok = token_for(uid)
     expect_ok(client.get("/credits/packages"))
     n_workers = len(workers(supervisor_pid()))
-    stopped = False
     try:
         stack("pg-stop")
-        stopped = True
 
         # API.md: /health answers 200 when the database is reachable and 503 otherwise,
         # with the health document {"status":"degraded","db":"down",...}.  A 503 is a
@@ -117,8 +115,8 @@ def test_database_down_gives_503_then_recovers(client, expect_ok, expect_error, 
         # still the same answer the second time (no crash loop, no stale success)
         expect_error(client.get("/credits/packages"), 503, "UNAVAILABLE")
     finally:
-        if stopped:
-            stack("pg-start")
+        # always, even when pg-stop itself failed half-way
+        stack("pg-start")
 
     assert wait_for(lambda: health_status(client) == 200, 10, 0.2), \
         "/health is not 200 within 10 s of pg-start"

@@ -1,0 +1,28 @@
+/*
+ * main — runs every unit suite; the exit status is the number of failed tests (capped).
+ */
+#include <check.h>
+#include <stdlib.h>
+
+#include "lib/log.h"
+#include "tests/unit/suites.h"
+
+int main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	log_init("unit-tests", LOG_ERROR);
+	sr = srunner_create(arena_suite());
+	srunner_add_suite(sr, config_suite());
+	srunner_add_suite(sr, errors_suite());
+	srunner_add_suite(sr, jsonx_suite());
+	srunner_add_suite(sr, query_suite());
+	srunner_add_suite(sr, response_suite());
+	srunner_add_suite(sr, router_suite());
+	srunner_add_suite(sr, token_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

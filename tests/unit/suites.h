@@ -1,0 +1,40 @@
+/*
+ * suites — the unit test suites, one per module file, run together by main.c.
+ */
+#ifndef AIPHOTO_TEST_SUITES_H
+#define AIPHOTO_TEST_SUITES_H
+
+#include <check.h>
+#include <stdlib.h>
+
+/* The 40-byte secret every suite signs its tokens with. */
+#define UNIT_JWT_SECRET "unit-test-secret-0123456789-abcdefghijkl"
+
+Suite *arena_suite(void);
+Suite *config_suite(void);
+Suite *errors_suite(void);
+Suite *jsonx_suite(void);
+Suite *query_suite(void);
+Suite *response_suite(void);
+Suite *router_suite(void);
+Suite *token_suite(void);
+
+/* A known-good environment: the three required variables set, every optional one unset. */
+static inline void unit_env_baseline(void)
+{
+	static const char *const optional[] = {
+	    "PUBLIC_BASE_URL", "MEDIA_DIR", "AIPHOTO_ENV", "LOG_LEVEL", "DB_STATEMENT_TIMEOUT_MS",
+	    "JWT_ISSUER", "JWT_TTL", "WECHAT_APPID", "WECHAT_SECRET", "WECHAT_TOKEN",
+	    "WECHAT_AES_KEY", "WECHAT_MP_APPID", "WECHAT_MP_SECRET", "WXPAY_MCHID", "WXPAY_SERIAL",
+	    "WXPAY_PRIVATE_KEY_FILE", "WXPAY_APIV3_KEY", "WXPAY_PUBLIC_KEY_FILE",
+	    "WXPAY_PUBLIC_KEY_ID", "WECHAT_API_BASE", "WECHAT_OPEN_BASE", "WXPAY_API_BASE",
+	};
+
+	setenv("DATABASE_URL", "postgresql:///aiphoto_unit?host=/nonexistent", 1);
+	setenv("REDIS_URL", "unix:///tmp/x.sock", 1);
+	setenv("JWT_SECRET", UNIT_JWT_SECRET, 1);
+	for (size_t i = 0; i < sizeof(optional) / sizeof(optional[0]); i++)
+		unsetenv(optional[i]);
+}
+
+#endif

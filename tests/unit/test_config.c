@@ -1,0 +1,314 @@
+/*
+ * test_config — environment validation (each error names its variable), the integer
+ * parser, and the Redis URL parser.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/config.h"
+#include "lib/redis.h"
+#include "tests/unit/suites.h"
+
+static char cfg_err[512];
+
+/* Loads with need; on failure checks the message starts with "NAME:". */
+static int cfg_load_expect(unsigned need, const char *name)
+{
+	int rc;
+
+	memset(cfg_err, 'x', sizeof(cfg_err) - 1);
+	cfg_err[sizeof(cfg_err) - 1] = '\0';
+	rc = config_load(need, cfg_err, sizeof(cfg_err));
+	if (name == NULL) {
+		ck_assert_msg(rc == 0, "expected success, got: %s", cfg_err);
+		ck_assert_str_eq(cfg_err, "");
+	} else {
+		size_t n = strlen(name);
+		ck_assert_msg(rc == -1, "expected a %s error", name);
+		ck_assert_msg(strncmp(cfg_err, name, n) == 0 && cfg_err[n] == ':',
+		              "message does not name %s: %s", name, cfg_err);
+	}
+	return rc;
+}
+
+START_TEST(config_defaults)
+{
+	const struct config *c;
+
+	unit_env_baseline();
+	cfg_load_expect(CONFIG_NEED_ALL, NULL);
+	c = config_get();
+	ck_assert_str_eq(c->redis_url, "unix:///tmp/x.sock");
+	ck_assert_str_eq(c->jwt_secret, UNIT_JWT_SECRET);
+	ck_assert_uint_eq(c->jwt_secret_len, 40);
+	ck_assert_str_eq(c->jwt_issuer, "aiphoto");
+	ck_assert_int_eq(c->jwt_ttl, 7L * 86400);
+	ck_assert_str_eq(c->public_base_url, "http://127.0.0.1:8080");
+	ck_assert(!c->development);
+	ck_assert_int_eq(c->db_statement_timeout_ms, 5000);
+	ck_assert_ptr_null(c->wechat_appid);
+	ck_assert_str_eq(c->wxpay_api_base, "https://api.mch.weixin.qq.com");
+}
+END_TEST
+
+START_TEST(config_overrides)
+{
+	const struct config *c;
+
+	unit_env_baseline();
+	setenv("AIPHOTO_ENV", "development", 1);
+	setenv("JWT_TTL", "60", 1);
+	setenv("JWT_ISSUER", "iss-x", 1);
+	setenv("LOG_LEVEL", "debug", 1);
+	setenv("WECHAT_AES_KEY", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", 1);
+	setenv("WXPAY_API_BASE", "http://127.0.0.1:9000", 1);
+	cfg_load_expect(CONFIG_NEED_ALL, NULL);
+	c = config_get();
+	ck_assert(c->development);
+	ck_assert_int_eq(c->jwt_ttl, 60);
+	ck_assert_str_eq(c->jwt_issuer, "iss-x");
+	ck_assert_int_eq(c->log_level, 0);
+	ck_assert_str_eq(c->wxpay_api_base, "http://127.0.0.1:9000");
+}
+END_TEST
+
+START_TEST(config_missing_required)
+{
+	unit_env_baseline();
+	unsetenv("DATABASE_URL");
+	cfg_load_expect(CONFIG_NEED_ALL, "DATABASE_URL");
+	cfg_load_expect(CONFIG_NEED_REDIS | CONFIG_NEED_JWT, NULL);
+	setenv("DATABASE_URL", "", 1); /* empty counts as missing */
+	cfg_load_expect(CONFIG_NEED_DB, "DATABASE_URL");
+
+	unit_env_baseline();
+	unsetenv("REDIS_URL");
+	cfg_load_expect(CONFIG_NEED_ALL, "REDIS_URL");
+	cfg_load_expect(CONFIG_NEED_DB | CONFIG_NEED_JWT, NULL);
+
+	unit_env_baseline();
+	unsetenv("JWT_SECRET");
+	cfg_load_expect(CONFIG_NEED_ALL, "JWT_SECRET");
+	cfg_load_expect(CONFIG_NEED_DB | CONFIG_NEED_REDIS, NULL);
+	cfg_load_expect(CONFIG_NEED_DB, NULL);
+}
+END_TEST
+
+START_TEST(config_short_secret)
+{
+	unit_env_baseline();
+	setenv("JWT_SECRET", "0123456789012345678901234567890", 1); /* 31 bytes */
+	cfg_load_expect(CONFIG_NEED_ALL, "JWT_SECRET");
+	cfg_load_expect(CONFIG_NEED_JWT, "JWT_SECRET");
+	cfg_load_expect(CONFIG_NEED_DB, NULL);
+	setenv("JWT_SECRET", "01234567890123456789012345678901", 1); /* 32 bytes */
+	cfg_load_expect(CONFIG_NEED_ALL, NULL);
+	ck_assert_uint_eq(config_get()->jwt_secret_len, 32);
+}
+END_TEST
+
+START_TEST(config_redis_scheme)
+{
+	unit_env_baseline();
+	setenv("REDIS_URL", "http://127.0.0.1:6379", 1);
+	cfg_load_expect(CONFIG_NEED_ALL, "REDIS_URL");
+	setenv("REDIS_URL", "/tmp/redis.sock", 1);
+	cfg_load_expect(CONFIG_NEED_ALL, "REDIS_URL");
+	setenv("REDIS_URL", "redis://127.0.0.1:6379/0", 1);
+	cfg_load_expect(CONFIG_NEED_ALL, NULL);
+}
+END_TEST
+
+/* redis.h: redis_init() "remembers the URL (already validated by config)" and the worker
+ * ignores its result, so config must refuse every URL redis_url_parse refuses. */
+START_TEST(config_redis_url_fully_validated)
+{
+	static const char *const bad[] = {"redis://127.0.0.1:99999", "redis://", "unix://relative.sock",
+	                                  "redis://h/99", "unix:///tmp/r.sock?db=x"};
+
+	unit_env_baseline();
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		setenv("REDIS_URL", bad[i], 1);
+		cfg_load_expect(CONFIG_NEED_ALL, "REDIS_URL");
+	}
+}
+END_TEST
+
+START_TEST(config_bad_ttl)
+{
+	static const char *const bad[] = {"abc", "59", "7776001", "-1", "60s", " 60", "1e5"};
+
+	unit_env_baseline();
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		setenv("JWT_TTL", bad[i], 1);
+		cfg_load_expect(CONFIG_NEED_ALL, "JWT_TTL");
+	}
+	setenv("JWT_TTL", "7776000", 1);
+	cfg_load_expect(CONFIG_NEED_ALL, NULL);
+}
+END_TEST
+
+START_TEST(config_bad_env_and_level)
+{
+	unit_env_baseline();
+	setenv("AIPHOTO_ENV", "staging", 1);
+	cfg_load_expect(CONFIG_NEED_ALL, "AIPHOTO_ENV");
+	setenv("AIPHOTO_ENV", "Production", 1);
+	cfg_load_expect(CONFIG_NEED_ALL, "AIPHOTO_ENV");
+	unit_env_baseline();
+	setenv("LOG_LEVEL", "verbose", 1);
+	cfg_load_expect(CONFIG_NEED_ALL, "LOG_LEVEL");
+	setenv("LOG_LEVEL", "warn", 1);
+	cfg_load_expect(CONFIG_NEED_ALL, NULL);
+	unit_env_baseline();
+	setenv("DB_STATEMENT_TIMEOUT_MS", "99", 1);
+	cfg_load_expect(CONFIG_NEED_ALL, "DB_STATEMENT_TIMEOUT_MS");
+}
+END_TEST
+
+START_TEST(config_bad_urls_and_paths)
+{
+	unit_env_baseline();
+	setenv("PUBLIC_BASE_URL", "ftp://example", 1);
+	cfg_load_expect(CONFIG_NEED_ALL, "PUBLIC_BASE_URL");
+	unit_env_baseline();
+	setenv("MEDIA_DIR", "relative/media", 1);
+	cfg_load_expect(CONFIG_NEED_ALL, "MEDIA_DIR");
+	unit_env_baseline();
+	setenv("WXPAY_API_BASE", "api.mch.weixin.qq.com", 1);
+	cfg_load_expect(CONFIG_NEED_ALL, "WXPAY_API_BASE");
+	unit_env_baseline();
+	setenv("WECHAT_API_BASE", "not a url", 1);
+	cfg_load_expect(CONFIG_NEED_ALL, "WECHAT_API_BASE");
+	unit_env_baseline();
+	setenv("WECHAT_OPEN_BASE", "//open", 1);
+	cfg_load_expect(CONFIG_NEED_ALL, "WECHAT_OPEN_BASE");
+}
+END_TEST
+
+START_TEST(config_wechat_keys)
+{
+	unit_env_baseline();
+	setenv("WECHAT_AES_KEY", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEF", 1); /* 42 */
+	cfg_load_expect(CONFIG_NEED_ALL, "WECHAT_AES_KEY");
+	setenv("WECHAT_AES_KEY", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGH", 1); /* 44 */
+	cfg_load_expect(CONFIG_NEED_ALL, "WECHAT_AES_KEY");
+	unit_env_baseline();
+	setenv("WXPAY_APIV3_KEY", "short", 1);
+	cfg_load_expect(CONFIG_NEED_ALL, "WXPAY_APIV3_KEY");
+}
+END_TEST
+
+START_TEST(config_parse_long_cases)
+{
+	long v = 77;
+
+	ck_assert_int_eq(config_parse_long("0", 0, 10, &v), 0);
+	ck_assert_int_eq(v, 0);
+	ck_assert_int_eq(config_parse_long("10", 0, 10, &v), 0);
+	ck_assert_int_eq(v, 10);
+	ck_assert_int_eq(config_parse_long("-5", -5, 5, &v), 0);
+	ck_assert_int_eq(v, -5);
+	ck_assert_int_eq(config_parse_long("9223372036854775807", 0, 9223372036854775807L, &v), 0);
+	v = 77;
+	ck_assert_int_eq(config_parse_long("11", 0, 10, &v), -1);
+	ck_assert_int_eq(config_parse_long("-6", -5, 5, &v), -1);
+	ck_assert_int_eq(config_parse_long("", 0, 10, &v), -1);
+	ck_assert_int_eq(config_parse_long(NULL, 0, 10, &v), -1);
+	ck_assert_int_eq(config_parse_long(" 1", 0, 10, &v), -1);
+	ck_assert_int_eq(config_parse_long("1 ", 0, 10, &v), -1);
+	ck_assert_int_eq(config_parse_long("+1", 0, 10, &v), -1);
+	ck_assert_int_eq(config_parse_long("0x5", 0, 10, &v), -1);
+	ck_assert_int_eq(config_parse_long("1.0", 0, 10, &v), -1);
+	ck_assert_int_eq(config_parse_long("-", -5, 10, &v), -1);
+	ck_assert_int_eq(config_parse_long("9223372036854775808", 0, 9223372036854775807L, &v), -1);
+	ck_assert_int_eq(config_parse_long("99999999999999999999", 0, 10, &v), -1);
+	ck_assert_int_eq(v, 77); /* untouched on failure */
+}
+END_TEST
+
+/* "a whole decimal integer": strtol's leading whitespace must not slip through. */
+START_TEST(config_parse_long_whitespace)
+{
+	long v = 77;
+
+	ck_assert_int_eq(config_parse_long("\t5", 0, 10, &v), -1);
+	ck_assert_int_eq(config_parse_long("\n5", 0, 10, &v), -1);
+	ck_assert_int_eq(v, 77);
+}
+END_TEST
+
+START_TEST(config_redis_url_parse_ok)
+{
+	struct redis_url u;
+
+	ck_assert_int_eq(redis_url_parse("unix:///var/run/redis.sock", &u), 0);
+	ck_assert_str_eq(u.path, "/var/run/redis.sock");
+	ck_assert_int_eq(u.db, 0);
+	ck_assert_int_eq(redis_url_parse("unix:///tmp/r.sock?db=3", &u), 0);
+	ck_assert_str_eq(u.path, "/tmp/r.sock");
+	ck_assert_int_eq(u.db, 3);
+	ck_assert_int_eq(redis_url_parse("redis://h", &u), 0);
+	ck_assert_str_eq(u.path, "");
+	ck_assert_str_eq(u.host, "h");
+	ck_assert_int_eq(u.port, 6379);
+	ck_assert_int_eq(u.db, 0);
+	ck_assert_str_eq(u.password, "");
+	ck_assert_int_eq(redis_url_parse("redis://h:6380/2", &u), 0);
+	ck_assert_str_eq(u.host, "h");
+	ck_assert_int_eq(u.port, 6380);
+	ck_assert_int_eq(u.db, 2);
+	ck_assert_int_eq(redis_url_parse("redis://:pw@h:1/0", &u), 0);
+	ck_assert_str_eq(u.password, "pw");
+	ck_assert_str_eq(u.host, "h");
+	ck_assert_int_eq(u.port, 1);
+	ck_assert_int_eq(u.db, 0);
+	ck_assert_int_eq(redis_url_parse("redis://127.0.0.1/15", &u), 0);
+	ck_assert_str_eq(u.host, "127.0.0.1");
+	ck_assert_int_eq(u.db, 15);
+	ck_assert_int_eq(redis_url_parse("redis://h/", &u), 0);
+	ck_assert_int_eq(u.db, 0);
+}
+END_TEST
+
+static const char *const cfg_bad_redis[] = {
+    "redis://h:0",   "redis://h:65536", "redis://h:abc", "redis://h:/1", "redis://h:-1",
+    "redis://",      "redis://:6379",   "redis://:pw@",  "redis:///0",   "redis://h/16",
+    "redis://h/x",   "unix://",         "unix://tmp.sock", "unix:///s?db=16", "unix:///s?x=1",
+    "http://h:6379", "",
+};
+
+START_TEST(config_redis_url_parse_bad)
+{
+	struct redis_url u;
+
+	ck_assert_msg(redis_url_parse(cfg_bad_redis[_i], &u) == -1, "accepted %s", cfg_bad_redis[_i]);
+}
+END_TEST
+
+Suite *config_suite(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("load");
+
+	tcase_add_test(tc, config_defaults);
+	tcase_add_test(tc, config_overrides);
+	tcase_add_test(tc, config_missing_required);
+	tcase_add_test(tc, config_short_secret);
+	tcase_add_test(tc, config_redis_scheme);
+	tcase_add_test(tc, config_redis_url_fully_validated);
+	tcase_add_test(tc, config_bad_ttl);
+	tcase_add_test(tc, config_bad_env_and_level);
+	tcase_add_test(tc, config_bad_urls_and_paths);
+	tcase_add_test(tc, config_wechat_keys);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("parse");
+	tcase_add_test(tc, config_parse_long_cases);
+	tcase_add_test(tc, config_parse_long_whitespace);
+	tcase_add_test(tc, config_redis_url_parse_ok);
+	tcase_add_loop_test(tc, config_redis_url_parse_bad, 0,
+	                    (int)(sizeof(cfg_bad_redis) / sizeof(cfg_bad_redis[0])));
+	suite_add_tcase(s, tc);
+	return s;
+}
