@@ -18,6 +18,7 @@ static struct {
 	bool in_tx;
 	struct timespec next_try; /* back-off after a failed connect */
 	char last_sqlstate[6];
+	struct timespec last_ok; /* when a statement last succeeded on this connection */
 } db;
 
 #define DB_RETRY_MS 250
@@ -54,6 +55,7 @@ static void db_drop(void)
 	}
 	db.conn = NULL;
 	db.in_tx = false;
+	db.last_ok.tv_sec = 0;
 }
 
 /* Returns true with a usable connection. */
@@ -103,6 +105,13 @@ enum api_err db_sqlstate_err(const char *st)
 	return E_INTERNAL;
 }
 
+bool db_recently_ok(long ms)
+{
+	if (db.conn == NULL || PQstatus(db.conn) != CONNECTION_OK || db.last_ok.tv_sec == 0)
+		return false;
+	return -db_ms_until(&db.last_ok) < ms;
+}
+
 const char *db_last_sqlstate(void)
 {
 	return db.last_sqlstate;
@@ -115,7 +124,10 @@ static enum api_err db_fail(PGresult *res, const char *what)
 	enum api_err err;
 
 	snprintf(db.last_sqlstate, sizeof(db.last_sqlstate), "%s", st ? st : "");
-	if (db.conn == NULL || PQstatus(db.conn) != CONNECTION_OK) {
+	/* a server shutdown (57P0x) or a broken link (08xxx) ends the session even when libpq
+	 * has not noticed yet: drop it so the caller may retry on a fresh one */
+	if (db.conn == NULL || PQstatus(db.conn) != CONNECTION_OK || res == NULL ||
+	    (st != NULL && (strncmp(st, "57P0", 4) == 0 || strncmp(st, "08", 2) == 0))) {
 		PQclear(res);
 		db_drop();
 		return E_UNAVAILABLE;
@@ -162,11 +174,12 @@ again:
 	if (s->prepared_gen != db.gen && (err = db_prepare(s)) != E_OK)
 		goto retry;
 	res = PQexecPrepared(db.conn, name, nparams, values, NULL, NULL, 0);
-	switch (PQresultStatus(res)) {
-	case PGRES_TUPLES_OK:
-	case PGRES_COMMAND_OK: *out = res; return E_OK;
-	default: err = db_fail(res, name); break;
+	if (PQresultStatus(res) == PGRES_TUPLES_OK || PQresultStatus(res) == PGRES_COMMAND_OK) {
+		*out = res;
+		clock_gettime(CLOCK_MONOTONIC, &db.last_ok);
+		return E_OK;
 	}
+	err = db_fail(res, name);
 retry:
 	/* a connection that died while idle: nothing was executed, try once more */
 	if (err == E_UNAVAILABLE && !db.in_tx && attempt++ == 0 && db.conn == NULL) {

@@ -62,6 +62,10 @@ enum api_err db_exec_script(const char *sql, char *err, size_t errlen);
  * class 08 / 57P0x / 53 → E_UNAVAILABLE, 40001 / 40P01 → E_CONFLICT, other → E_INTERNAL. */
 enum api_err db_sqlstate_err(const char *sqlstate);
 
+/* True when a statement succeeded on the current, still open connection less than ms ago
+ * (lets /health skip a round trip under load). */
+bool db_recently_ok(long ms);
+
 /* SQLSTATE of the last failed db_exec/db_commit ("" if none). */
 const char *db_last_sqlstate(void);
 

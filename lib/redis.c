@@ -15,6 +15,7 @@ static struct {
 	bool configured;
 	redisContext *ctx;
 	time_t next_try;
+	struct timespec last_ok; /* when a command last got an answer */
 } redis;
 
 int redis_url_parse(const char *url, struct redis_url *out)
@@ -104,6 +105,7 @@ static void redis_drop(const char *why)
 	}
 	redis.ctx = NULL;
 	redis.next_try = time(NULL) + 1;
+	redis.last_ok.tv_sec = 0;
 }
 
 /* Runs a command on a live connection; the caller frees the reply. NULL on failure. */
@@ -147,7 +149,20 @@ static redisReply *redis_run(int argc, const char **argv)
 		redis_drop("command failed");
 		return NULL;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &redis.last_ok);
 	return r;
+}
+
+bool redis_recently_ok(long ms)
+{
+	struct timespec now;
+
+	if (redis.ctx == NULL || redis.last_ok.tv_sec == 0)
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - redis.last_ok.tv_sec) * 1000 +
+	           (now.tv_nsec - redis.last_ok.tv_nsec) / 1000000 <
+	       ms;
 }
 
 bool redis_ping(void)

@@ -30,6 +30,8 @@ int redis_url_parse(const char *url, struct redis_url *out);
 int redis_init(const char *url);
 void redis_fini(void);
 
+/* True when a command got an answer on the current connection less than ms ago. */
+bool redis_recently_ok(long ms);
 /* PING; true when Redis answered PONG. */
 bool redis_ping(void);
 /* GET key → *out (arena copy) or NULL when absent.  E_UNAVAILABLE when Redis is down. */

@@ -14,12 +14,13 @@ static const char *const users_sql[USERS__MAX] = {
                         "EXISTS (SELECT 1 FROM wechat_identities w WHERE w.user_id = u.id AND "
                         "w.subscribed), "
                         "u.status <> 'active' FROM users u WHERE u.id = $1",
-    [USERS_CREDITS] =
-        "SELECT u.credits, "
-        "EXISTS (SELECT 1 FROM checkins c WHERE c.user_id = u.id AND c.day = " SQL_TODAY "), "
-        "COALESCE((SELECT c.streak FROM checkins c WHERE c.user_id = u.id "
-        "AND c.day >= " SQL_TODAY " - 1 ORDER BY c.day DESC LIMIT 1), 0), "
-        "u.status <> 'active' FROM users u WHERE u.id = $1",
+    /* the newest check-in of today or yesterday carries both facts: one index probe */
+    [USERS_CREDITS] = "SELECT u.credits, COALESCE(c.day = c.today, false), COALESCE(c.streak, 0), "
+                      "u.status <> 'active' FROM users u LEFT JOIN LATERAL ("
+                      "SELECT ck.day, ck.streak, t.today FROM checkins ck, "
+                      "(SELECT " SQL_TODAY " AS today) t WHERE ck.user_id = u.id "
+                      "AND ck.day >= t.today - 1 ORDER BY ck.day DESC LIMIT 1) c ON true "
+                      "WHERE u.id = $1",
     [USERS_CREATE] = "INSERT INTO users (nickname) VALUES ($1) RETURNING id",
 };
 
