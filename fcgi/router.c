@@ -1,6 +1,7 @@
 /* router — see router.h. */
 #include "fcgi/router.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -174,8 +175,8 @@ static enum api_err router_auth(struct request *req, struct reply *rep)
 	h += 7;
 	while (*h == ' ')
 		h++;
-	terr = token_verify(cfg->jwt_secret, cfg->jwt_secret_len, cfg->jwt_issuer, h, time(NULL),
-	                    &claims);
+	terr = token_verify_cached(cfg->jwt_secret, cfg->jwt_secret_len, cfg->jwt_issuer, h,
+	                           time(NULL), &claims);
 	if (terr != TOKEN_OK) {
 		log_info("token refused: %s", token_err_str(terr));
 		return reply_error(rep, E_UNAUTHORIZED,

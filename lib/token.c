@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <jwt.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -156,4 +157,54 @@ char *token_issue(const char *secret, size_t secret_len, const char *issuer, int
 out:
 	jwt_free(j);
 	return tok;
+}
+
+static struct {
+	char *token; /* malloc'd copy, NULL when empty */
+	size_t len;
+	struct token_claims claims;
+} token_cache[TOKEN_CACHE_SLOTS];
+
+/* FNV-1a: picks a slot; equality is decided by the full comparison below. */
+static size_t token_cache_slot(const char *t, size_t len)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)t[i]) * 1099511628211ULL;
+	return (size_t)(h % TOKEN_CACHE_SLOTS);
+}
+
+enum token_err token_verify_cached(const char *secret, size_t secret_len, const char *issuer,
+                                   const char *token, time_t now, struct token_claims *out)
+{
+	size_t len, slot;
+	enum token_err err;
+
+	if (secret == NULL || secret_len < TOKEN_MIN_SECRET)
+		return TOKEN_WEAK_SECRET;
+	if (token == NULL || (len = strlen(token)) > TOKEN_MAX_LEN)
+		return TOKEN_MALFORMED;
+	slot = token_cache_slot(token, len);
+	if (token_cache[slot].token != NULL && token_cache[slot].len == len &&
+	    CRYPTO_memcmp(token_cache[slot].token, token, len) == 0) {
+		if ((long long)now < (long long)token_cache[slot].claims.exp) {
+			*out = token_cache[slot].claims;
+			return TOKEN_OK;
+		}
+		free(token_cache[slot].token);
+		token_cache[slot].token = NULL;
+		memset(out, 0, sizeof(*out));
+		return TOKEN_EXPIRED;
+	}
+	err = token_verify(secret, secret_len, issuer, token, now, out);
+	if (err == TOKEN_OK) {
+		free(token_cache[slot].token);
+		token_cache[slot].token = malloc(len);
+		if (token_cache[slot].token != NULL) {
+			memcpy(token_cache[slot].token, token, len);
+			token_cache[slot].len = len;
+			token_cache[slot].claims = *out;
+		}
+	}
+	return err;
 }

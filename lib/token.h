@@ -42,6 +42,16 @@ struct token_claims {
 enum token_err token_verify(const char *secret, size_t secret_len, const char *issuer,
                             const char *token, time_t now, struct token_claims *out);
 
+/*
+ * token_verify with a small per-process cache of tokens already verified: a token presented
+ * again (the same bytes, compared in constant time) skips libjwt's decode and HMAC until its
+ * exp.  Only successfully verified tokens enter; TOKEN_CACHE_SLOTS entries, each slot chosen
+ * by a hash of the token and overwritten on collision.  Same contract as token_verify.
+ */
+#define TOKEN_CACHE_SLOTS 64
+enum token_err token_verify_cached(const char *secret, size_t secret_len, const char *issuer,
+                                   const char *token, time_t now, struct token_claims *out);
+
 /* Returns a new HS256 token (free() it), or NULL for a weak secret or a bad argument. */
 char *token_issue(const char *secret, size_t secret_len, const char *issuer, int64_t sub,
                   bool admin, long ttl, time_t now);
