@@ -88,11 +88,14 @@ $(BUILD)/bench-ceiling: bench/ceiling.c
 FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_SECONDS ?= 5
-FUZZ_LIB_SRC := lib/arena.c lib/xalloc.c fcgi/query.c
+FUZZ_LIB_SRC := lib/arena.c lib/xalloc.c lib/errors.c lib/log.c lib/config.c lib/token.c \
+                lib/jsonx.c lib/redis.c fcgi/query.c fcgi/router.c fcgi/response.c
+FUZZ_PKGS    := json-c libjwt hiredis openssl
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC)
 	@mkdir -p $(dir $@)
-	clang -std=c11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=undefined -o $@ $^
+	clang -std=c11 -D_GNU_SOURCE -I. $(shell $(PKG_CONFIG) --cflags $(FUZZ_PKGS)) -g -O1 \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $^ \
+	    $(shell $(PKG_CONFIG) --libs $(FUZZ_PKGS))
 
 .PHONY: all run test unit fuzz integration lint asan bench install uninstall clean deps
 
@@ -109,8 +112,9 @@ unit: $(BUILD)/unit-tests
 fuzz: $(FUZZ_BIN)
 	@for f in $(FUZZ_BIN); do \
 	    echo "fuzz: $$f ($(FUZZ_SECONDS)s)"; \
+	    mkdir -p $$f.corpus; \
 	    $$f -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=0 \
-	        tests/fuzz/corpus/$$(basename $$f) 2>$(BUILD)/fuzz/$$(basename $$f).log \
+	        $$f.corpus tests/fuzz/corpus/$$(basename $$f) 2>$(BUILD)/fuzz/$$(basename $$f).log \
 	        || { tail -n 40 $(BUILD)/fuzz/$$(basename $$f).log; exit 1; }; \
 	done
 

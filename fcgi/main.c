@@ -132,7 +132,10 @@ int main(void)
 		return 1;
 	}
 	db_init(cfg->database_url, cfg->db_statement_timeout_ms, "aiphoto-fcgi");
-	redis_init(cfg->redis_url);
+	if (redis_init(cfg->redis_url) < 0) {
+		fprintf(stderr, "aiphoto-fcgi: REDIS_URL cannot be used\n");
+		return 2;
+	}
 	arena_init(&a, 64 * 1024);
 	FCGX_InitRequest(&r, 0, 0);
 	log_info("worker started");

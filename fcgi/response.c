@@ -99,11 +99,14 @@ char *response_render(struct arena *a, const struct request *req, const struct r
 {
 	const char *body = "", *type = "application/json; charset=utf-8";
 	size_t blen = 0, hlen;
-	char head[1024];
-	char *out;
+	const char *location = rep->location;
+	const char *ctype, *allow, *retry, *loc;
+	char *head, *out;
 	int st = err == E_OK ? (rep->status ? rep->status : 200) : api_err_status(err);
-	int k;
 
+	/* header values come from our own code; still, no CR/LF may split a header */
+	if (location != NULL && strpbrk(location, "\r\n") != NULL)
+		location = NULL;
 	if (err == E_OK && st == 204) {
 		type = NULL;
 	} else if (err == E_OK && rep->raw != NULL) {
@@ -115,26 +118,16 @@ char *response_render(struct arena *a, const struct request *req, const struct r
 	} else {
 		body = response_envelope(a, rep, err, &blen);
 	}
-	k = snprintf(head, sizeof(head),
-	             "Status: %d %s\r\nX-Request-Id: %s\r\nCache-Control: no-store\r\n", st,
-	             response_reason(st), req->request_id ? req->request_id : "-");
-	hlen = k > 0 ? (size_t)k : 0;
-#define HEAD_ADD(...)                                                             \
-	do {                                                                      \
-		int m_ = snprintf(head + hlen, sizeof(head) - hlen, __VA_ARGS__); \
-		if (m_ > 0 && (size_t)m_ < sizeof(head) - hlen)                   \
-			hlen += (size_t)m_;                                       \
-	} while (0)
-	if (type != NULL)
-		HEAD_ADD("Content-Type: %s\r\nContent-Length: %lu\r\n", type, (unsigned long)blen);
-	if (rep->allow != NULL)
-		HEAD_ADD("Allow: %s\r\n", rep->allow);
-	if (rep->retry_after > 0)
-		HEAD_ADD("Retry-After: %ld\r\n", rep->retry_after);
-	if (rep->location != NULL && strpbrk(rep->location, "\r\n") == NULL)
-		HEAD_ADD("Location: %s\r\n", rep->location);
-	HEAD_ADD("\r\n");
-#undef HEAD_ADD
+	ctype =
+	    type ? arena_printf(a, "Content-Type: %s\r\nContent-Length: %zu\r\n", type, blen) : "";
+	allow = rep->allow ? arena_printf(a, "Allow: %s\r\n", rep->allow) : "";
+	retry =
+	    rep->retry_after > 0 ? arena_printf(a, "Retry-After: %ld\r\n", rep->retry_after) : "";
+	loc = location ? arena_printf(a, "Location: %s\r\n", location) : "";
+	head = arena_printf(
+	    a, "Status: %d %s\r\nX-Request-Id: %s\r\nCache-Control: no-store\r\n%s%s%s%s\r\n", st,
+	    response_reason(st), req->request_id ? req->request_id : "-", ctype, allow, retry, loc);
+	hlen = strlen(head);
 	out = arena_alloc(a, hlen + blen + 1);
 	memcpy(out, head, hlen);
 	memcpy(out + hlen, body, blen);

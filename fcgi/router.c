@@ -8,6 +8,7 @@
 
 #include "fcgi/query.h"
 #include "lib/config.h"
+#include "lib/jsonx.h"
 #include "lib/log.h"
 #include "lib/token.h"
 
@@ -215,9 +216,22 @@ static bool router_is_json(const char *ct)
 	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
 }
 
+static enum api_err router_too_large(struct request *req, struct reply *rep)
+{
+	router_drain(req);
+	return reply_error(
+	    rep, E_PAYLOAD_TOO_LARGE,
+	    arena_printf(req->arena, "body: at most %zu bytes", req->route->max_body));
+}
+
+/*
+ * Reads the body (at most max_body bytes; Content-Length is checked before reading, the
+ * bytes actually sent after), then, for JSON routes, checks the type and parses it.
+ */
 static enum api_err router_body(struct request *req, struct reply *rep)
 {
 	const struct route *r = req->route;
+	bool json = r->body == BODY_JSON || r->body == BODY_JSON_OPTIONAL;
 	size_t cap, len = 0;
 	long n;
 	json_tokener *tok;
@@ -225,66 +239,62 @@ static enum api_err router_body(struct request *req, struct reply *rep)
 
 	if (r->body == BODY_NONE || req->content_length == 0 || req->read_body == NULL) {
 		router_drain(req);
-		if (r->body == BODY_JSON)
-			return reply_error(rep, E_BAD_REQUEST, "body: a JSON object is required");
-		return E_OK;
+		goto empty;
 	}
-	if (req->content_length > 0 && (unsigned long long)req->content_length > r->max_body) {
-		router_drain(req);
-		return reply_error(
-		    rep, E_PAYLOAD_TOO_LARGE,
-		    arena_printf(req->arena, "body: at most %zu bytes", r->max_body));
-	}
-	if ((r->body == BODY_JSON || r->body == BODY_JSON_OPTIONAL) &&
-	    !router_is_json(req->content_type)) {
+	if (req->content_length > 0 && (unsigned long long)req->content_length > r->max_body)
+		return router_too_large(req, rep);
+	if (json && req->content_length > 0 && !router_is_json(req->content_type)) {
 		router_drain(req);
 		return reply_error(rep, E_UNSUPPORTED_MEDIA_TYPE,
 		                   "Content-Type must be application/json");
 	}
-	cap = req->content_length > 0 ? (size_t)req->content_length : r->max_body;
+	cap = r->max_body;
 	req->body = arena_alloc(req->arena, cap + 2);
 	while (len <= cap &&
 	       (n = req->read_body(req->read_ctx, req->body + len, cap + 1 - len)) > 0)
 		len += (size_t)n;
-	if (len > r->max_body) {
-		router_drain(req);
-		return reply_error(
-		    rep, E_PAYLOAD_TOO_LARGE,
-		    arena_printf(req->arena, "body: at most %zu bytes", r->max_body));
-	}
+	if (len > r->max_body)
+		return router_too_large(req, rep);
 	req->body[len] = '\0';
 	req->body_len = len;
+	if (len == 0)
+		goto empty;
 	if (r->body == BODY_RAW)
 		return E_OK;
-	if (len == 0) {
-		if (r->body == BODY_JSON)
-			return reply_error(rep, E_BAD_REQUEST, "body: a JSON object is required");
-		return E_OK;
-	}
+	if (!router_is_json(req->content_type))
+		return reply_error(rep, E_UNSUPPORTED_MEDIA_TYPE,
+		                   "Content-Type must be application/json");
+	if (!jsonx_text_ok(req->body, len))
+		return reply_error(rep, E_BAD_REQUEST,
+		                   "body: malformed JSON (invalid UTF-8 or quoting)");
 	tok = json_tokener_new_ex(16);
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-	req->json = json_tokener_parse_ex(tok, req->body, (int)len);
+	/* the terminating NUL is passed too: it ends a bare top-level number or literal */
+	req->json = json_tokener_parse_ex(tok, req->body, (int)len + 1);
 	jerr = json_tokener_get_error(tok);
-	if (req->json != NULL && jerr == json_tokener_success &&
-	    json_tokener_get_parse_end(tok) != len) {
-		/* trailing bytes after the value: only whitespace is allowed */
+	if (req->json != NULL && jerr == json_tokener_success) {
+		/* after the value only whitespace may follow */
 		for (size_t i = json_tokener_get_parse_end(tok); i < len; i++)
 			if (req->body[i] != ' ' && req->body[i] != '\n' && req->body[i] != '\r' &&
 			    req->body[i] != '\t')
 				jerr = json_tokener_error_parse_unexpected;
 	}
 	json_tokener_free(tok);
+	if (jerr == json_tokener_success && req->json == NULL)
+		goto empty; /* a literal null counts as no body */
 	if (req->json == NULL || jerr != json_tokener_success) {
 		json_object_put(req->json);
 		req->json = NULL;
-		return reply_error(
-		    rep, E_BAD_REQUEST,
-		    arena_printf(req->arena, "body: malformed JSON (%s)",
-		                 json_tokener_error_desc(jerr == json_tokener_success ||
-		                                                 jerr == json_tokener_continue
-		                                             ? json_tokener_error_parse_eof
-		                                             : jerr)));
+		if (jerr == json_tokener_success || jerr == json_tokener_continue)
+			jerr = json_tokener_error_parse_eof;
+		return reply_error(rep, E_BAD_REQUEST,
+		                   arena_printf(req->arena, "body: malformed JSON (%s)",
+		                                json_tokener_error_desc(jerr)));
 	}
+	return E_OK;
+empty:
+	if (r->body == BODY_JSON)
+		return reply_error(rep, E_BAD_REQUEST, "body: a JSON object is required");
 	return E_OK;
 }
 

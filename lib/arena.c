@@ -38,19 +38,25 @@ static struct arena_chunk *arena_chunk_new(size_t size)
 
 void arena_reset(struct arena *a)
 {
-	struct arena_chunk *c, *next;
+	struct arena_chunk *c, *next, *keep = NULL;
 
-	if (a == NULL || a->head == NULL)
+	if (a == NULL)
 		return;
-	/* keep the oldest chunk (the last in the list): it is the default size */
-	c = a->head;
-	while (c->next != NULL) {
+	/* keep the oldest chunk of the default size (the list is newest first) for the next
+	 * request; every other chunk, oversized ones included, goes */
+	for (c = a->head; c != NULL; c = c->next)
+		if (c->size == a->chunk_size)
+			keep = c;
+	for (c = a->head; c != NULL; c = next) {
 		next = c->next;
-		free(c);
-		c = next;
+		if (c != keep)
+			free(c);
 	}
-	c->used = 0;
-	a->head = c;
+	if (keep != NULL) {
+		keep->used = 0;
+		keep->next = NULL;
+	}
+	a->head = keep;
 	a->used_total = 0;
 }
 
@@ -71,9 +77,14 @@ void arena_fini(struct arena *a)
 void *arena_alloc(struct arena *a, size_t n)
 {
 	struct arena_chunk *c = a->head;
-	size_t need = (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+	size_t need;
 	void *p;
 
+	if (n > SIZE_MAX / 2) {
+		fprintf(stderr, "arena: impossible allocation of %zu bytes\n", n);
+		abort();
+	}
+	need = (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
 	if (need == 0)
 		need = ARENA_ALIGN;
 	if (c == NULL || c->size - c->used < need) {

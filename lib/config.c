@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lib/log.h"
+#include "lib/redis.h"
 
 static struct config config_current;
 
@@ -20,7 +21,7 @@ int config_parse_long(const char *s, long min, long max, long *out)
 	char *end;
 	long v;
 
-	if (s == NULL || *s == '\0' || *s == ' ' || *s == '+')
+	if (s == NULL || !((*s >= '0' && *s <= '9') || (*s == '-' && s[1] >= '0' && s[1] <= '9')))
 		return -1;
 	errno = 0;
 	v = strtol(s, &end, 10);
@@ -46,6 +47,7 @@ int config_load(unsigned need, char *err, size_t errlen)
 	struct config *c = &config_current;
 	const char *s;
 	const char *bases[3];
+	struct redis_url ru;
 	long v;
 	int lvl;
 
@@ -62,9 +64,10 @@ int config_load(unsigned need, char *err, size_t errlen)
 		         "REDIS_URL: missing (unix:///path/redis.sock or redis://host:port/db)");
 		return -1;
 	}
-	if (c->redis_url != NULL && strncmp(c->redis_url, "unix://", 7) != 0 &&
-	    strncmp(c->redis_url, "redis://", 8) != 0) {
-		snprintf(err, errlen, "REDIS_URL: must start with unix:// or redis://");
+	if (c->redis_url != NULL && redis_url_parse(c->redis_url, &ru) < 0) {
+		snprintf(err, errlen,
+		         "REDIS_URL: must be unix:///absolute/path.sock[?db=0-15] or "
+		         "redis://[:password@]host[:port 1-65535][/db 0-15]");
 		return -1;
 	}
 

@@ -22,6 +22,52 @@ static enum api_err jsonx_missing(struct arena *a, const char *key, bool require
 	return E_BAD_REQUEST;
 }
 
+bool jsonx_text_ok(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+	bool in_string = false;
+
+	while (p < end) {
+		unsigned c = *p;
+		if (c < 0x80) {
+			if (in_string && c == '\\' && p + 1 < end)
+				p++; /* the escaped byte is ASCII in valid JSON; checked by json-c */
+			else if (c == '"')
+				in_string = !in_string;
+			else if (c == '\'' && !in_string)
+				return false;
+			p++;
+			continue;
+		}
+		/* RFC 3629: no overlongs, no surrogates, nothing above U+10FFFF */
+		size_t len;
+		unsigned lo = 0x80, hi = 0xBF;
+		if (c >= 0xC2 && c <= 0xDF)
+			len = 2;
+		else if (c >= 0xE0 && c <= 0xEF) {
+			len = 3;
+			if (c == 0xE0)
+				lo = 0xA0;
+			else if (c == 0xED)
+				hi = 0x9F;
+		} else if (c >= 0xF0 && c <= 0xF4) {
+			len = 4;
+			if (c == 0xF0)
+				lo = 0x90;
+			else if (c == 0xF4)
+				hi = 0x8F;
+		} else
+			return false;
+		if ((size_t)(end - p) < len || p[1] < lo || p[1] > hi)
+			return false;
+		for (size_t i = 2; i < len; i++)
+			if (p[i] < 0x80 || p[i] > 0xBF)
+				return false;
+		p += len;
+	}
+	return true;
+}
+
 size_t jsonx_utf8_len(const char *s)
 {
 	size_t n = 0;
@@ -71,7 +117,9 @@ enum api_err jsonx_int(struct arena *a, json_object *obj, const char *key, bool 
 		return E_BAD_REQUEST;
 	}
 	n = json_object_get_int64(v);
-	if (n < min || n > max) {
+	/* json-c keeps numbers above INT64_MAX as uint64 and clamps them for get_int64 */
+	if (n < min || n > max ||
+	    (n == INT64_MAX && json_object_get_uint64(v) > (uint64_t)INT64_MAX)) {
 		*why = arena_printf(a, "%s: must be between %lld and %lld", key, (long long)min,
 		                    (long long)max);
 		return E_BAD_REQUEST;

@@ -30,6 +30,10 @@ enum api_err jsonx_object(struct arena *a, json_object *obj, const char *key, bo
 /* The body must be a JSON object. */
 enum api_err jsonx_require_object(struct arena *a, json_object *body, const char **why);
 
+/* True when n bytes are strictly valid UTF-8 (RFC 3629: no overlong forms, surrogates or
+ * code points above U+10FFFF) with no single quote outside a string: json-c accepts both. */
+bool jsonx_text_ok(const char *s, size_t n);
+
 /* Number of UTF-8 code points in s (bytes that are not continuation bytes). */
 size_t jsonx_utf8_len(const char *s);
 

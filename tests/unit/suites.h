@@ -23,11 +23,28 @@ Suite *token_suite(void);
 static inline void unit_env_baseline(void)
 {
 	static const char *const optional[] = {
-	    "PUBLIC_BASE_URL", "MEDIA_DIR", "AIPHOTO_ENV", "LOG_LEVEL", "DB_STATEMENT_TIMEOUT_MS",
-	    "JWT_ISSUER", "JWT_TTL", "WECHAT_APPID", "WECHAT_SECRET", "WECHAT_TOKEN",
-	    "WECHAT_AES_KEY", "WECHAT_MP_APPID", "WECHAT_MP_SECRET", "WXPAY_MCHID", "WXPAY_SERIAL",
-	    "WXPAY_PRIVATE_KEY_FILE", "WXPAY_APIV3_KEY", "WXPAY_PUBLIC_KEY_FILE",
-	    "WXPAY_PUBLIC_KEY_ID", "WECHAT_API_BASE", "WECHAT_OPEN_BASE", "WXPAY_API_BASE",
+	    "PUBLIC_BASE_URL",
+	    "MEDIA_DIR",
+	    "AIPHOTO_ENV",
+	    "LOG_LEVEL",
+	    "DB_STATEMENT_TIMEOUT_MS",
+	    "JWT_ISSUER",
+	    "JWT_TTL",
+	    "WECHAT_APPID",
+	    "WECHAT_SECRET",
+	    "WECHAT_TOKEN",
+	    "WECHAT_AES_KEY",
+	    "WECHAT_MP_APPID",
+	    "WECHAT_MP_SECRET",
+	    "WXPAY_MCHID",
+	    "WXPAY_SERIAL",
+	    "WXPAY_PRIVATE_KEY_FILE",
+	    "WXPAY_APIV3_KEY",
+	    "WXPAY_PUBLIC_KEY_FILE",
+	    "WXPAY_PUBLIC_KEY_ID",
+	    "WECHAT_API_BASE",
+	    "WECHAT_OPEN_BASE",
+	    "WXPAY_API_BASE",
 	};
 
 	setenv("DATABASE_URL", "postgresql:///aiphoto_unit?host=/nonexistent", 1);

@@ -124,8 +124,9 @@ END_TEST
  * ignores its result, so config must refuse every URL redis_url_parse refuses. */
 START_TEST(config_redis_url_fully_validated)
 {
-	static const char *const bad[] = {"redis://127.0.0.1:99999", "redis://", "unix://relative.sock",
-	                                  "redis://h/99", "unix:///tmp/r.sock?db=x"};
+	static const char *const bad[] = {"redis://127.0.0.1:99999", "redis://",
+	                                  "unix://relative.sock", "redis://h/99",
+	                                  "unix:///tmp/r.sock?db=x"};
 
 	unit_env_baseline();
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -273,17 +274,31 @@ START_TEST(config_redis_url_parse_ok)
 END_TEST
 
 static const char *const cfg_bad_redis[] = {
-    "redis://h:0",   "redis://h:65536", "redis://h:abc", "redis://h:/1", "redis://h:-1",
-    "redis://",      "redis://:6379",   "redis://:pw@",  "redis:///0",   "redis://h/16",
-    "redis://h/x",   "unix://",         "unix://tmp.sock", "unix:///s?db=16", "unix:///s?x=1",
-    "http://h:6379", "",
+    "redis://h:0",
+    "redis://h:65536",
+    "redis://h:abc",
+    "redis://h:/1",
+    "redis://h:-1",
+    "redis://",
+    "redis://:6379",
+    "redis://:pw@",
+    "redis:///0",
+    "redis://h/16",
+    "redis://h/x",
+    "unix://",
+    "unix://tmp.sock",
+    "unix:///s?db=16",
+    "unix:///s?x=1",
+    "http://h:6379",
+    "",
 };
 
 START_TEST(config_redis_url_parse_bad)
 {
 	struct redis_url u;
 
-	ck_assert_msg(redis_url_parse(cfg_bad_redis[_i], &u) == -1, "accepted %s", cfg_bad_redis[_i]);
+	ck_assert_msg(redis_url_parse(cfg_bad_redis[_i], &u) == -1, "accepted %s",
+	              cfg_bad_redis[_i]);
 }
 END_TEST
 

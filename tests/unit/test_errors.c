@@ -38,9 +38,10 @@ START_TEST(errors_statuses_unique_but_409)
 {
 	for (int a = 0; a < E__MAX; a++)
 		for (int b = a + 1; b < E__MAX; b++) {
-			int sa = api_err_status((enum api_err)a), sb = api_err_status((enum api_err)b);
-			ck_assert_msg(sa != sb || sa == 409, "values %d and %d share status %d", a, b,
-			              sa);
+			int sa = api_err_status((enum api_err)a),
+			    sb = api_err_status((enum api_err)b);
+			ck_assert_msg(sa != sb || sa == 409, "values %d and %d share status %d", a,
+			              b, sa);
 		}
 }
 END_TEST
@@ -80,7 +81,7 @@ START_TEST(errors_out_of_range)
 	ck_assert_str_eq(api_err_code(E__MAX), "INTERNAL");
 	ck_assert_str_eq(api_err_message(E__MAX), api_err_message(E_INTERNAL));
 	ck_assert_int_eq(api_err_status((enum api_err)1000), 500);
-	ck_assert_str_eq(api_err_code((enum api_err)-1), "INTERNAL");
+	ck_assert_str_eq(api_err_code((enum api_err) - 1), "INTERNAL");
 }
 END_TEST
 

@@ -74,7 +74,8 @@ START_TEST(jsonx_absent_and_null)
 	bool b = true;
 	json_object *o = NULL;
 
-	ck_assert_int_eq(jsonx_string(&jx_arena, jx_obj, "missing", false, 1, 5, &out, &jx_why), E_OK);
+	ck_assert_int_eq(jsonx_string(&jx_arena, jx_obj, "missing", false, 1, 5, &out, &jx_why),
+	                 E_OK);
 	ck_assert_str_eq(out, "untouched");
 	ck_assert_int_eq(jsonx_string(&jx_arena, jx_obj, "nul", false, 1, 5, &out, &jx_why), E_OK);
 	ck_assert_str_eq(out, "untouched");
@@ -105,18 +106,22 @@ START_TEST(jsonx_int_cases)
 	ck_assert_int_eq(jsonx_int(&jx_arena, jx_obj, "n", true, 43, 100, &v, &jx_why),
 	                 E_BAD_REQUEST);
 	jx_why_names("n");
-	ck_assert_int_eq(jsonx_int(&jx_arena, jx_obj, "n", true, 0, 41, &v, &jx_why), E_BAD_REQUEST);
+	ck_assert_int_eq(jsonx_int(&jx_arena, jx_obj, "n", true, 0, 41, &v, &jx_why),
+	                 E_BAD_REQUEST);
 	jx_why_names("n");
 	ck_assert_int_eq(jsonx_int(&jx_arena, jx_obj, "neg", true, -3, -3, &v, &jx_why), E_OK);
 	ck_assert_int_eq(v, -3);
-	ck_assert_int_eq(jsonx_int(&jx_arena, jx_obj, "f", true, 0, 100, &v, &jx_why), E_BAD_REQUEST);
+	ck_assert_int_eq(jsonx_int(&jx_arena, jx_obj, "f", true, 0, 100, &v, &jx_why),
+	                 E_BAD_REQUEST);
 	jx_why_names("f");
-	ck_assert_int_eq(jsonx_int(&jx_arena, jx_obj, "s", true, 0, 100, &v, &jx_why), E_BAD_REQUEST);
+	ck_assert_int_eq(jsonx_int(&jx_arena, jx_obj, "s", true, 0, 100, &v, &jx_why),
+	                 E_BAD_REQUEST);
 	jx_why_names("s");
-	ck_assert_int_eq(jsonx_int(&jx_arena, jx_obj, "b", true, 0, 100, &v, &jx_why), E_BAD_REQUEST);
+	ck_assert_int_eq(jsonx_int(&jx_arena, jx_obj, "b", true, 0, 100, &v, &jx_why),
+	                 E_BAD_REQUEST);
 	jx_why_names("b");
-	ck_assert_int_eq(
-	    jsonx_int(&jx_arena, jx_obj, "big", true, 0, INT64_MAX, &v, &jx_why), E_OK);
+	ck_assert_int_eq(jsonx_int(&jx_arena, jx_obj, "big", true, 0, INT64_MAX, &v, &jx_why),
+	                 E_OK);
 	ck_assert_int_eq(v, INT64_MAX);
 	ck_assert_int_eq(jsonx_int(&jx_arena, jx_obj, "big", true, 0, 1000, &v, &jx_why),
 	                 E_BAD_REQUEST);
@@ -154,8 +159,9 @@ START_TEST(jsonx_bool_object_cases)
 	ck_assert_int_eq(jsonx_require_object(&jx_arena, NULL, &jx_why), E_BAD_REQUEST);
 	jx_why_names("body");
 	ck_assert_int_eq(jsonx_object(&jx_arena, jx_obj, "o", true, &o, &jx_why), E_OK);
-	ck_assert_int_eq(jsonx_require_object(&jx_arena, json_object_object_get(jx_obj, "a"), &jx_why),
-	                 E_BAD_REQUEST);
+	ck_assert_int_eq(
+	    jsonx_require_object(&jx_arena, json_object_object_get(jx_obj, "a"), &jx_why),
+	    E_BAD_REQUEST);
 	jx_why_names("body");
 }
 END_TEST

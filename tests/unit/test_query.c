@@ -164,7 +164,8 @@ START_TEST(query_request_lookup)
 
 	memset(&req, 0, sizeof(req));
 	req.arena = &query_arena;
-	req.nparams = query_parse(&query_arena, "category=%E4%BA%BA&limit=5&empty&limit=9", &req.params);
+	req.nparams =
+	    query_parse(&query_arena, "category=%E4%BA%BA&limit=5&empty&limit=9", &req.params);
 	ck_assert_str_eq(request_query(&req, "category"), "\xe4\xba\xba");
 	ck_assert_str_eq(request_query(&req, "limit"), "5"); /* first one wins */
 	ck_assert_str_eq(request_query(&req, "empty"), "");

@@ -59,7 +59,8 @@ static const char *rsp_header(const char *name)
 			break;
 		if ((size_t)(eol - p) > n + 1 && strncmp(p, name, n) == 0 && p[n] == ':' &&
 		    p[n + 1] == ' ') {
-			snprintf(value, sizeof(value), "%.*s", (int)(eol - p - (long)n - 2), p + n + 2);
+			snprintf(value, sizeof(value), "%.*s", (int)(eol - p - (long)n - 2),
+			         p + n + 2);
 			return value;
 		}
 		p = eol + 2;
@@ -88,7 +89,8 @@ START_TEST(response_success_envelope)
 	ck_assert_str_eq(rsp_header("Content-Type"), "application/json; charset=utf-8");
 	ck_assert_str_eq(rsp_header("X-Request-Id"), "req-123");
 	ck_assert_str_eq(rsp_header("Cache-Control"), "no-store");
-	ck_assert_str_eq(rsp_body, "{\"success\":true,\"data\":{\"url\":\"http://h/a/b\",\"名\":\"值\"}}");
+	ck_assert_str_eq(rsp_body,
+	                 "{\"success\":true,\"data\":{\"url\":\"http://h/a/b\",\"名\":\"值\"}}");
 	rsp_check_length();
 	ck_assert_ptr_null(rsp_header("Allow"));
 	ck_assert_ptr_null(rsp_header("Location"));
@@ -144,8 +146,9 @@ START_TEST(response_error_detail)
 	rsp_rep.message = "name: must be a string of 1-64 characters";
 	rsp_render(E_BAD_REQUEST);
 	ck_assert_int_eq(rsp_status, 400);
-	ck_assert_str_eq(rsp_body, "{\"success\":false,\"code\":\"BAD_REQUEST\",\"message\":\"name: "
-	                           "must be a string of 1-64 characters\"}");
+	ck_assert_str_eq(rsp_body,
+	                 "{\"success\":false,\"code\":\"BAD_REQUEST\",\"message\":\"name: "
+	                 "must be a string of 1-64 characters\"}");
 	rsp_check_length();
 }
 END_TEST
@@ -216,7 +219,8 @@ START_TEST(response_long_location_terminated)
 		loc[n] = '\0';
 		rsp_rep.status = 302;
 		rsp_rep.location = loc;
-		rsp_out = response_render(&rsp_arena, &rsp_req, &rsp_rep, E_OK, &rsp_len, &rsp_status);
+		rsp_out =
+		    response_render(&rsp_arena, &rsp_req, &rsp_rep, E_OK, &rsp_len, &rsp_status);
 		ck_assert_msg(strstr(rsp_out, "\r\n\r\n") != NULL,
 		              "Location of %zu bytes: header block not terminated", n);
 	}

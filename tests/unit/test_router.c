@@ -1,0 +1,754 @@
+/*
+ * test_router — matching over a route table of our own, and router_dispatch end to end
+ * with the body read from memory: size, type, JSON syntax and auth policy.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fcgi/router.h"
+#include "lib/config.h"
+#include "lib/token.h"
+#include "tests/unit/suites.h"
+
+/* What the handlers saw. */
+static struct {
+	int calls;
+	const char *name;
+	int64_t user_id;
+	bool authenticated, admin;
+	bool had_json;
+	int ncaptures;
+	const char *captures[ROUTE_MAX_CAPTURES];
+	size_t body_len;
+} rt_seen;
+
+static enum api_err rt_record(const char *name, struct request *req, struct reply *rep)
+{
+	rt_seen.calls++;
+	rt_seen.name = name;
+	rt_seen.user_id = req->user_id;
+	rt_seen.authenticated = req->authenticated;
+	rt_seen.admin = req->admin;
+	rt_seen.had_json = req->json != NULL;
+	rt_seen.ncaptures = req->ncaptures;
+	for (int i = 0; i < req->ncaptures; i++)
+		rt_seen.captures[i] = req->captures[i];
+	rt_seen.body_len = req->body_len;
+	return reply_ok(rep, 200, json_object_new_string(name));
+}
+
+#define RT_HANDLER(fn)                                                 \
+	static enum api_err fn(struct request *req, struct reply *rep) \
+	{                                                              \
+		return rt_record(#fn, req, rep);                       \
+	}
+
+RT_HANDLER(rt_items_list)
+RT_HANDLER(rt_items_create)
+RT_HANDLER(rt_items_new)
+RT_HANDLER(rt_item_get)
+RT_HANDLER(rt_item_delete)
+RT_HANDLER(rt_item_tag)
+RT_HANDLER(rt_me)
+RT_HANDLER(rt_admin)
+RT_HANDLER(rt_maybe)
+RT_HANDLER(rt_raw)
+RT_HANDLER(rt_opt)
+RT_HANDLER(rt_root_sub)
+
+static const struct route rt_routes_a[] = {
+    /* POST listed before GET: Allow must still come out in method order */
+    {.method = HTTP_POST,
+     .pattern = "/items",
+     .auth = AUTH_PUBLIC,
+     .body = BODY_JSON,
+     .max_body = 64,
+     .handler = rt_items_create},
+    {.method = HTTP_GET, .pattern = "/items", .handler = rt_items_list},
+    {.method = HTTP_GET, .pattern = "/items/new", .handler = rt_items_new},
+    {.method = HTTP_GET, .pattern = "/items/:id", .handler = rt_item_get},
+    {.method = HTTP_DELETE, .pattern = "/items/:id", .auth = AUTH_USER, .handler = rt_item_delete},
+    {.method = HTTP_GET, .pattern = "/items/:id/tags/:tag", .handler = rt_item_tag},
+};
+
+static const struct route rt_routes_b[] = {
+    {.method = HTTP_GET, .pattern = "/me", .auth = AUTH_USER, .handler = rt_me},
+    {.method = HTTP_GET, .pattern = "/admin/stats", .auth = AUTH_ADMIN, .handler = rt_admin},
+    {.method = HTTP_GET, .pattern = "/maybe", .auth = AUTH_OPTIONAL, .handler = rt_maybe},
+    {.method = HTTP_POST, .pattern = "/raw", .body = BODY_RAW, .max_body = 16, .handler = rt_raw},
+    {.method = HTTP_POST,
+     .pattern = "/opt",
+     .body = BODY_JSON_OPTIONAL,
+     .max_body = 64,
+     .handler = rt_opt},
+    {.method = HTTP_POST,
+     .pattern = "/deep",
+     .body = BODY_JSON,
+     .max_body = 4096,
+     .handler = rt_opt},
+    {.method = HTTP_GET, .pattern = "/v", .handler = rt_root_sub},
+};
+
+static ROUTE_TABLE(rt_table_a, rt_routes_a);
+static ROUTE_TABLE(rt_table_b, rt_routes_b);
+static const struct route_table *const rt_tables[] = {&rt_table_a, &rt_table_b};
+#define RT_NTABLES (sizeof(rt_tables) / sizeof(rt_tables[0]))
+
+/* The body source: a memory buffer handed out at most chunk bytes per call. */
+static struct {
+	const char *buf;
+	size_t len, pos, chunk;
+	int calls;
+} rt_body;
+
+static long rt_read_body(void *ctx, char *buf, size_t n)
+{
+	size_t k;
+
+	(void)ctx;
+	rt_body.calls++;
+	k = rt_body.len - rt_body.pos;
+	if (k > n)
+		k = n;
+	if (k > rt_body.chunk)
+		k = rt_body.chunk;
+	if (k > 0)
+		memcpy(buf, rt_body.buf + rt_body.pos, k);
+	rt_body.pos += k;
+	return (long)k;
+}
+
+static struct arena rt_arena;
+static struct request rt_req;
+static struct reply rt_rep;
+static char *rt_user_token, *rt_admin_token;
+
+static void rt_setup(void)
+{
+	char err[256];
+	const struct config *c;
+
+	unit_env_baseline();
+	ck_assert_msg(config_load(CONFIG_NEED_ALL, err, sizeof(err)) == 0, "config: %s", err);
+	c = config_get();
+	rt_user_token = token_issue(c->jwt_secret, c->jwt_secret_len, c->jwt_issuer, 42, false,
+	                            3600, time(NULL));
+	rt_admin_token =
+	    token_issue(c->jwt_secret, c->jwt_secret_len, c->jwt_issuer, 7, true, 3600, time(NULL));
+	ck_assert_ptr_nonnull(rt_user_token);
+	ck_assert_ptr_nonnull(rt_admin_token);
+	arena_init(&rt_arena, 4096);
+	memset(&rt_seen, 0, sizeof(rt_seen));
+	memset(&rt_body, 0, sizeof(rt_body));
+	memset(&rt_req, 0, sizeof(rt_req));
+	memset(&rt_rep, 0, sizeof(rt_rep));
+}
+
+static void rt_teardown(void)
+{
+	json_object_put(rt_req.json);
+	json_object_put(rt_rep.data);
+	rt_req.json = NULL;
+	rt_rep.data = NULL;
+	free(rt_user_token);
+	free(rt_admin_token);
+	arena_fini(&rt_arena);
+}
+
+/* A fresh request (the previous one's objects released). */
+static void rt_request(enum http_method m, const char *path)
+{
+	json_object_put(rt_req.json);
+	json_object_put(rt_rep.data);
+	memset(&rt_req, 0, sizeof(rt_req));
+	memset(&rt_rep, 0, sizeof(rt_rep));
+	memset(&rt_seen, 0, sizeof(rt_seen));
+	rt_req.arena = &rt_arena;
+	rt_req.method = m;
+	rt_req.method_name = http_method_name(m);
+	rt_req.path = path;
+	rt_req.query = "";
+	rt_req.content_length = -1;
+	rt_req.read_body = rt_read_body;
+	rt_req.read_ctx = &rt_body;
+}
+
+static void rt_set_body(const char *type, const char *body, size_t len, long long content_length)
+{
+	rt_body.buf = body;
+	rt_body.len = len;
+	rt_body.pos = 0;
+	rt_body.chunk = 7; /* odd-sized reads exercise the read loop */
+	rt_body.calls = 0;
+	rt_req.content_type = type;
+	rt_req.content_length = content_length;
+}
+
+/* router_match only; returns the error and leaves *allow. */
+static enum api_err rt_match(enum http_method m, const char *path, const char **allow)
+{
+	rt_request(m, path);
+	return router_match(rt_tables, RT_NTABLES, &rt_req, allow);
+}
+
+static enum api_err rt_dispatch(void)
+{
+	return router_dispatch(rt_tables, RT_NTABLES, &rt_req, &rt_rep);
+}
+
+/* POST a JSON body with the exact Content-Length. */
+static enum api_err rt_post_json(const char *path, const char *body)
+{
+	rt_request(HTTP_POST, path);
+	rt_set_body("application/json", body, strlen(body), (long long)strlen(body));
+	return rt_dispatch();
+}
+
+START_TEST(router_match_static_and_captures)
+{
+	const char *allow;
+
+	ck_assert_int_eq(rt_match(HTTP_GET, "/api/v1/items", &allow), E_OK);
+	ck_assert_ptr_eq(rt_req.route->handler, rt_items_list);
+	ck_assert_int_eq(rt_req.ncaptures, 0);
+	ck_assert_ptr_null(allow);
+
+	ck_assert_int_eq(rt_match(HTTP_GET, "/api/v1/items/new", &allow), E_OK);
+	ck_assert_ptr_eq(rt_req.route->handler, rt_items_new);
+
+	ck_assert_int_eq(rt_match(HTTP_GET, "/api/v1/items/17", &allow), E_OK);
+	ck_assert_ptr_eq(rt_req.route->handler, rt_item_get);
+	ck_assert_int_eq(rt_req.ncaptures, 1);
+	ck_assert_str_eq(rt_req.captures[0], "17");
+
+	ck_assert_int_eq(rt_match(HTTP_GET, "/api/v1/items/a%2Fb%20c/tags/%E4%BA%BA+x", &allow),
+	                 E_OK);
+	ck_assert_ptr_eq(rt_req.route->handler, rt_item_tag);
+	ck_assert_int_eq(rt_req.ncaptures, 2);
+	ck_assert_str_eq(rt_req.captures[0], "a/b c");
+	ck_assert_str_eq(rt_req.captures[1], "\xe4\xba\xba+x"); /* '+' is not a space in paths */
+
+	ck_assert_int_eq(rt_match(HTTP_GET, "/api/v1/me", &allow), E_OK);
+	ck_assert_ptr_eq(rt_req.route->handler, rt_me);
+	ck_assert_int_eq(rt_match(HTTP_GET, "/api/v1/v", &allow), E_OK);
+}
+END_TEST
+
+START_TEST(router_match_not_found)
+{
+	static const char *const paths[] = {
+	    "/api/v1/items/%00",
+	    "/api/v1/items/a%00b/tags/x",
+	    "/api/v1/items/",
+	    "/api/v1/items/17/",
+	    "/api/v1//items",
+	    "/api/v1/items//17",
+	    "/api/v1",
+	    "/api/v1/",
+	    "/api/v10/items",
+	    "/api/v1items",
+	    "/items",
+	    "/api/v2/items",
+	    "/API/V1/items",
+	    "",
+	    "/api/v1/items/17/tags",
+	    "/api/v1/items/17/tags/x/y",
+	    "/api/v1/nothing",
+	    "api/v1/items",
+	    "/api/v1/Items",
+	    "/api/v1/items/17/tags/",
+	};
+	const char *allow;
+
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		ck_assert_msg(rt_match(HTTP_GET, paths[i], &allow) == E_NOT_FOUND, "path %s",
+		              paths[i]);
+		ck_assert_ptr_null(allow);
+		ck_assert_ptr_null(rt_req.route);
+	}
+	ck_assert_int_eq(rt_match(HTTP_GET, NULL, &allow), E_NOT_FOUND);
+}
+END_TEST
+
+START_TEST(router_match_405)
+{
+	const char *allow;
+
+	ck_assert_int_eq(rt_match(HTTP_PUT, "/api/v1/items", &allow), E_METHOD_NOT_ALLOWED);
+	ck_assert_str_eq(allow, "GET, POST");
+	ck_assert_int_eq(rt_match(HTTP_POST, "/api/v1/items/9", &allow), E_METHOD_NOT_ALLOWED);
+	ck_assert_str_eq(allow, "GET, DELETE");
+	ck_assert_int_eq(rt_match(HTTP_GET, "/api/v1/raw", &allow), E_METHOD_NOT_ALLOWED);
+	ck_assert_str_eq(allow, "POST");
+	/* a static segment matched by the capture route as well: only its methods */
+	ck_assert_int_eq(rt_match(HTTP_PATCH, "/api/v1/items/new", &allow), E_METHOD_NOT_ALLOWED);
+	ck_assert_str_eq(allow, "GET, DELETE");
+	/* an unknown method on a known path → 405; elsewhere → 404 */
+	ck_assert_int_eq(rt_match(HTTP__MAX, "/api/v1/items", &allow), E_METHOD_NOT_ALLOWED);
+	ck_assert_str_eq(allow, "GET, POST");
+	ck_assert_int_eq(rt_match(HTTP__MAX, "/api/v1/nothing", &allow), E_NOT_FOUND);
+	ck_assert_ptr_null(allow);
+}
+END_TEST
+
+START_TEST(router_dispatch_405_and_404)
+{
+	rt_request(HTTP_DELETE, "/api/v1/items");
+	ck_assert_int_eq(rt_dispatch(), E_METHOD_NOT_ALLOWED);
+	ck_assert_str_eq(rt_rep.allow, "GET, POST");
+	ck_assert_int_eq(rt_seen.calls, 0);
+	rt_request(HTTP_GET, "/api/v1/none");
+	rt_set_body(NULL, "abc", 3, 3);
+	ck_assert_int_eq(rt_dispatch(), E_NOT_FOUND);
+	ck_assert_ptr_null(rt_rep.allow);
+	ck_assert_uint_eq(rt_body.pos, 3); /* drained */
+}
+END_TEST
+
+START_TEST(router_dispatch_get)
+{
+	rt_request(HTTP_GET, "/api/v1/items/x%41y");
+	ck_assert_int_eq(rt_dispatch(), E_OK);
+	ck_assert_int_eq(rt_seen.calls, 1);
+	ck_assert_str_eq(rt_seen.name, "rt_item_get");
+	ck_assert_str_eq(rt_seen.captures[0], "xAy");
+	ck_assert(!rt_seen.authenticated);
+	ck_assert_int_eq(rt_seen.user_id, 0);
+	ck_assert_str_eq(json_object_get_string(rt_rep.data), "rt_item_get");
+}
+END_TEST
+
+START_TEST(router_json_happy)
+{
+	json_object *v;
+
+	ck_assert_int_eq(rt_post_json("/api/v1/items", "{\"name\":\"张\",\"n\":[1,2]}"), E_OK);
+	ck_assert_int_eq(rt_seen.calls, 1);
+	ck_assert(rt_seen.had_json);
+	ck_assert_ptr_nonnull(rt_req.json);
+	ck_assert(json_object_object_get_ex(rt_req.json, "name", &v));
+	ck_assert_str_eq(json_object_get_string(v), "张");
+	ck_assert_str_eq(rt_req.body, "{\"name\":\"张\",\"n\":[1,2]}");
+}
+END_TEST
+
+START_TEST(router_json_content_types)
+{
+	static const char body[] = "{\"a\":1}";
+
+	rt_request(HTTP_POST, "/api/v1/items");
+	rt_set_body("application/json; charset=utf-8", body, 7, 7);
+	ck_assert_int_eq(rt_dispatch(), E_OK);
+	rt_request(HTTP_POST, "/api/v1/items");
+	rt_set_body("Application/JSON", body, 7, 7);
+	ck_assert_int_eq(rt_dispatch(), E_OK);
+	rt_request(HTTP_POST, "/api/v1/items");
+	rt_set_body("text/plain", body, 7, 7);
+	ck_assert_int_eq(rt_dispatch(), E_UNSUPPORTED_MEDIA_TYPE);
+	ck_assert_int_eq(rt_seen.calls, 0);
+	ck_assert_uint_eq(rt_body.pos, 7); /* drained */
+	rt_request(HTTP_POST, "/api/v1/items");
+	rt_set_body("application/jsonp", body, 7, 7);
+	ck_assert_int_eq(rt_dispatch(), E_UNSUPPORTED_MEDIA_TYPE);
+	rt_request(HTTP_POST, "/api/v1/items");
+	rt_set_body(NULL, body, 7, 7);
+	ck_assert_int_eq(rt_dispatch(), E_UNSUPPORTED_MEDIA_TYPE);
+	rt_request(HTTP_POST, "/api/v1/items");
+	rt_set_body("application/x-www-form-urlencoded", body, 7, 7);
+	ck_assert_int_eq(rt_dispatch(), E_UNSUPPORTED_MEDIA_TYPE);
+}
+END_TEST
+
+START_TEST(router_body_too_large)
+{
+	char big[200];
+
+	memset(big, ' ', sizeof(big));
+	big[0] = '{';
+	big[sizeof(big) - 1] = '}';
+	/* by Content-Length: refused before reading, then drained */
+	rt_request(HTTP_POST, "/api/v1/items");
+	rt_set_body("application/json", big, sizeof(big), sizeof(big));
+	ck_assert_int_eq(rt_dispatch(), E_PAYLOAD_TOO_LARGE);
+	ck_assert_int_eq(rt_seen.calls, 0);
+	ck_assert_ptr_nonnull(rt_rep.message);
+	ck_assert_uint_eq(rt_body.pos, sizeof(big));
+	/* Content-Length absent: by the bytes actually read */
+	rt_request(HTTP_POST, "/api/v1/items");
+	rt_set_body("application/json", big, sizeof(big), -1);
+	ck_assert_int_eq(rt_dispatch(), E_PAYLOAD_TOO_LARGE);
+	ck_assert_int_eq(rt_seen.calls, 0);
+	/* 65 bytes with no Content-Length: one over */
+	rt_request(HTTP_POST, "/api/v1/items");
+	rt_set_body("application/json", big + 135, 65, -1);
+	big[135] = '{';
+	ck_assert_int_eq(rt_dispatch(), E_PAYLOAD_TOO_LARGE);
+	/* exactly 64 with no Content-Length: fine */
+	rt_request(HTTP_POST, "/api/v1/items");
+	rt_set_body("application/json", big + 136, 64, -1);
+	big[136] = '{';
+	ck_assert_int_eq(rt_dispatch(), E_OK);
+	ck_assert_uint_eq(rt_seen.body_len, 64);
+	/* size is checked before the type */
+	rt_request(HTTP_POST, "/api/v1/items");
+	rt_set_body("text/plain", big, sizeof(big), sizeof(big));
+	ck_assert_int_eq(rt_dispatch(), E_PAYLOAD_TOO_LARGE);
+}
+END_TEST
+
+START_TEST(router_json_malformed)
+{
+	static const char *const bad[] = {
+	    "{",
+	    "{\"a\":}",
+	    "{\"a\":1} x",
+	    "{\"a\":1}{}",
+	    "{\"a\" 1}",
+	    "{\"a\":1,}",
+	    "[1,]",
+	    "{\"a\":01}",
+	    "nul",
+	    "{\"a\":\"\xff\"}",
+	    "\xc3\x28",
+	    "{\"a\":1}\x01",
+	    "{\"a\":\"\xe4\xb8\"}",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_msg(rt_post_json("/api/v1/items", bad[i]) == E_BAD_REQUEST, "body #%zu",
+		              i);
+		ck_assert_int_eq(rt_seen.calls, 0);
+		ck_assert_ptr_null(rt_req.json);
+		ck_assert_ptr_nonnull(rt_rep.message);
+		ck_assert_msg(strncmp(rt_rep.message, "body:", 5) == 0, "%s", rt_rep.message);
+	}
+}
+END_TEST
+
+START_TEST(router_json_embedded_nul)
+{
+	static const char body[] = "{\"a\":1}\0\0";
+
+	rt_request(HTTP_POST, "/api/v1/items");
+	rt_set_body("application/json", body, sizeof(body) - 1, (long long)sizeof(body) - 1);
+	ck_assert_int_eq(rt_dispatch(), E_BAD_REQUEST);
+}
+END_TEST
+
+START_TEST(router_json_whitespace_ok)
+{
+	ck_assert_int_eq(rt_post_json("/api/v1/items", " \r\n\t{\"a\":1} \n\t\r "), E_OK);
+	ck_assert(rt_seen.had_json);
+	ck_assert_int_eq(rt_post_json("/api/v1/items", "[1,2]\n"), E_OK);
+}
+END_TEST
+
+/*
+ * Byte sequences that have the shape of UTF-8 but are not UTF-8 (RFC 3629): an overlong
+ * '/', a UTF-16 surrogate, a code point above U+10FFFF.  json-c's VALIDATE_UTF8 checks only
+ * the shape; PostgreSQL refuses these bytes later (SQLSTATE 22021, an INTERNAL 500).
+ */
+START_TEST(router_json_utf8_strict)
+{
+	static const char *const bad[] = {
+	    "{\"a\":\"\xc0\xaf\"}",
+	    "{\"a\":\"\xed\xa0\x80\"}",
+	    "{\"a\":\"\xf4\x90\x80\x80\"}",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(rt_post_json("/api/v1/items", bad[i]) == E_BAD_REQUEST, "body #%zu",
+		              i);
+}
+END_TEST
+
+/* RFC 8259 texts may be a bare scalar: json-c answers "continue" for one that fills the
+ * whole buffer, which the router must not report as malformed. */
+START_TEST(router_json_top_level_scalar)
+{
+	ck_assert_int_eq(rt_post_json("/api/v1/opt", "true"), E_OK);
+	ck_assert_int_eq(rt_post_json("/api/v1/opt", "123"), E_OK);
+	ck_assert_int_eq(rt_post_json("/api/v1/opt", "null"), E_OK);
+	ck_assert_int_eq(rt_post_json("/api/v1/opt", "\"s\""), E_OK);
+}
+END_TEST
+
+/* json-c 0.16 in strict mode still takes a single-quoted member name: not JSON. */
+START_TEST(router_json_single_quotes)
+{
+	ck_assert_int_eq(rt_post_json("/api/v1/items", "{'a':1}"), E_BAD_REQUEST);
+	ck_assert_int_eq(rt_post_json("/api/v1/items", "{\"a\":'x'}"), E_BAD_REQUEST);
+}
+END_TEST
+
+static void rt_nested(char *buf, int depth)
+{
+	for (int i = 0; i < depth; i++)
+		buf[i] = '[';
+	for (int i = 0; i < depth; i++)
+		buf[depth + i] = ']';
+	buf[2 * depth] = '\0';
+}
+
+START_TEST(router_json_depth)
+{
+	char buf[200];
+
+	rt_nested(buf, 16);
+	ck_assert_int_eq(rt_post_json("/api/v1/deep", buf), E_OK);
+	rt_nested(buf, 17);
+	ck_assert_int_eq(rt_post_json("/api/v1/deep", buf), E_BAD_REQUEST);
+	rt_nested(buf, 60);
+	ck_assert_int_eq(rt_post_json("/api/v1/deep", buf), E_BAD_REQUEST);
+	ck_assert_int_eq(rt_post_json("/api/v1/deep", "{\"a\":{\"b\":{\"c\":{}}}}"), E_OK);
+}
+END_TEST
+
+START_TEST(router_json_empty)
+{
+	rt_request(HTTP_POST, "/api/v1/items");
+	rt_set_body("application/json", "", 0, 0);
+	ck_assert_int_eq(rt_dispatch(), E_BAD_REQUEST);
+	ck_assert_int_eq(rt_seen.calls, 0);
+	rt_request(HTTP_POST, "/api/v1/items");
+	rt_set_body("application/json", "", 0, -1);
+	ck_assert_int_eq(rt_dispatch(), E_BAD_REQUEST);
+	rt_request(HTTP_POST, "/api/v1/items");
+	rt_set_body(NULL, "", 0, 0);
+	ck_assert_int_eq(rt_dispatch(), E_BAD_REQUEST);
+	ck_assert_int_eq(rt_post_json("/api/v1/items", "   "), E_BAD_REQUEST);
+}
+END_TEST
+
+START_TEST(router_json_optional)
+{
+	rt_request(HTTP_POST, "/api/v1/opt");
+	rt_set_body(NULL, "", 0, 0);
+	ck_assert_int_eq(rt_dispatch(), E_OK);
+	ck_assert(!rt_seen.had_json);
+	rt_request(HTTP_POST, "/api/v1/opt");
+	rt_set_body("application/json", "", 0, -1);
+	ck_assert_int_eq(rt_dispatch(), E_OK);
+	ck_assert(!rt_seen.had_json);
+	rt_request(HTTP_POST, "/api/v1/opt");
+	rt_set_body("text/plain", "{}", 2, 2);
+	ck_assert_int_eq(rt_dispatch(), E_UNSUPPORTED_MEDIA_TYPE);
+	ck_assert_int_eq(rt_post_json("/api/v1/opt", "{\"x\":true}"), E_OK);
+	ck_assert(rt_seen.had_json);
+	ck_assert_int_eq(rt_post_json("/api/v1/opt", "{x}"), E_BAD_REQUEST);
+}
+END_TEST
+
+/* No Content-Length, no Content-Type and no body at all: nothing was sent, so the
+ * optional JSON body is simply absent (not 415). */
+START_TEST(router_json_optional_no_headers)
+{
+	rt_request(HTTP_POST, "/api/v1/opt");
+	rt_set_body(NULL, "", 0, -1);
+	ck_assert_int_eq(rt_dispatch(), E_OK);
+	ck_assert(!rt_seen.had_json);
+}
+END_TEST
+
+START_TEST(router_raw_body)
+{
+	rt_request(HTTP_POST, "/api/v1/raw");
+	rt_set_body("application/octet-stream", "\x01\x02not json", 10, 10);
+	ck_assert_int_eq(rt_dispatch(), E_OK);
+	ck_assert_uint_eq(rt_seen.body_len, 10);
+	ck_assert(!rt_seen.had_json);
+	ck_assert(memcmp(rt_req.body, "\x01\x02not json", 10) == 0);
+	ck_assert_int_eq(rt_req.body[10], '\0');
+	rt_request(HTTP_POST, "/api/v1/raw");
+	rt_set_body(NULL, "0123456789abcdefg", 17, -1);
+	ck_assert_int_eq(rt_dispatch(), E_PAYLOAD_TOO_LARGE);
+}
+END_TEST
+
+START_TEST(router_body_none_drained)
+{
+	rt_request(HTTP_GET, "/api/v1/items");
+	rt_set_body("application/json", "{\"ignored\":1}", 13, 13);
+	ck_assert_int_eq(rt_dispatch(), E_OK);
+	ck_assert_uint_eq(rt_body.pos, 13);
+	ck_assert_ptr_null(rt_req.json);
+}
+END_TEST
+
+static enum api_err rt_get_auth(const char *path, const char *authorization)
+{
+	rt_request(HTTP_GET, path);
+	rt_req.authorization = authorization;
+	return rt_dispatch();
+}
+
+static char rt_hdr[8192];
+
+static const char *rt_bearer(const char *token)
+{
+	snprintf(rt_hdr, sizeof(rt_hdr), "Bearer %s", token);
+	return rt_hdr;
+}
+
+START_TEST(router_auth_user)
+{
+	ck_assert_int_eq(rt_get_auth("/api/v1/me", NULL), E_UNAUTHORIZED);
+	ck_assert_int_eq(rt_seen.calls, 0);
+	ck_assert_ptr_nonnull(rt_rep.message);
+	ck_assert_int_eq(rt_get_auth("/api/v1/me", ""), E_UNAUTHORIZED);
+	ck_assert_int_eq(rt_get_auth("/api/v1/me", "Basic x"), E_UNAUTHORIZED);
+	ck_assert_int_eq(rt_get_auth("/api/v1/me", "Bearer"), E_UNAUTHORIZED);
+	ck_assert_int_eq(rt_get_auth("/api/v1/me", "Bearer "), E_UNAUTHORIZED);
+	ck_assert_int_eq(rt_get_auth("/api/v1/me", "Bearer not.a.token"), E_UNAUTHORIZED);
+	ck_assert_int_eq(rt_get_auth("/api/v1/me", rt_user_token), E_UNAUTHORIZED); /* no scheme */
+	ck_assert_int_eq(rt_seen.calls, 0);
+
+	ck_assert_int_eq(rt_get_auth("/api/v1/me", rt_bearer(rt_user_token)), E_OK);
+	ck_assert_int_eq(rt_seen.calls, 1);
+	ck_assert_int_eq(rt_seen.user_id, 42);
+	ck_assert(rt_seen.authenticated);
+	ck_assert(!rt_seen.admin);
+	/* scheme is case-insensitive */
+	snprintf(rt_hdr, sizeof(rt_hdr), "bearer %s", rt_user_token);
+	ck_assert_int_eq(rt_get_auth("/api/v1/me", rt_hdr), E_OK);
+
+	ck_assert_int_eq(rt_get_auth("/api/v1/me", rt_bearer(rt_admin_token)), E_FORBIDDEN);
+	ck_assert_int_eq(rt_seen.calls, 0);
+}
+END_TEST
+
+START_TEST(router_auth_admin)
+{
+	ck_assert_int_eq(rt_get_auth("/api/v1/admin/stats", NULL), E_UNAUTHORIZED);
+	ck_assert_int_eq(rt_get_auth("/api/v1/admin/stats", rt_bearer(rt_user_token)), E_FORBIDDEN);
+	ck_assert_int_eq(rt_seen.calls, 0);
+	ck_assert_int_eq(rt_get_auth("/api/v1/admin/stats", rt_bearer(rt_admin_token)), E_OK);
+	ck_assert_int_eq(rt_seen.calls, 1);
+	ck_assert(rt_seen.admin);
+	ck_assert_int_eq(rt_seen.user_id, 7);
+}
+END_TEST
+
+START_TEST(router_auth_optional)
+{
+	char tampered[8192];
+
+	ck_assert_int_eq(rt_get_auth("/api/v1/maybe", NULL), E_OK);
+	ck_assert_int_eq(rt_seen.user_id, 0);
+	ck_assert(!rt_seen.authenticated);
+	ck_assert_int_eq(rt_get_auth("/api/v1/maybe", rt_bearer(rt_user_token)), E_OK);
+	ck_assert_int_eq(rt_seen.user_id, 42);
+	ck_assert_int_eq(rt_get_auth("/api/v1/maybe", "Bearer x.y.z"), E_UNAUTHORIZED);
+	ck_assert_int_eq(rt_seen.calls, 0);
+	ck_assert_int_eq(rt_get_auth("/api/v1/maybe", "Basic dXNlcjpwdw=="), E_UNAUTHORIZED);
+	snprintf(tampered, sizeof(tampered), "Bearer %s", rt_user_token);
+	tampered[strlen(tampered) - 2] ^= 1;
+	ck_assert_int_eq(rt_get_auth("/api/v1/maybe", tampered), E_UNAUTHORIZED);
+}
+END_TEST
+
+START_TEST(router_auth_public_ignores_header)
+{
+	ck_assert_int_eq(rt_get_auth("/api/v1/items", "Bearer garbage"), E_OK);
+	ck_assert_int_eq(rt_seen.calls, 1);
+	ck_assert_int_eq(rt_seen.user_id, 0);
+}
+END_TEST
+
+START_TEST(router_auth_before_body)
+{
+	rt_request(HTTP_DELETE, "/api/v1/items/5");
+	rt_set_body("application/json", "{}", 2, 2);
+	ck_assert_int_eq(rt_dispatch(), E_UNAUTHORIZED);
+	ck_assert_uint_eq(rt_body.pos, 2);
+	rt_request(HTTP_DELETE, "/api/v1/items/5");
+	rt_req.authorization = rt_bearer(rt_user_token);
+	ck_assert_int_eq(rt_dispatch(), E_OK);
+	ck_assert_str_eq(rt_seen.captures[0], "5");
+	ck_assert_int_eq(rt_seen.user_id, 42);
+}
+END_TEST
+
+START_TEST(router_expired_token)
+{
+	const struct config *c = config_get();
+	char *old = token_issue(c->jwt_secret, c->jwt_secret_len, c->jwt_issuer, 42, false, 60,
+	                        time(NULL) - 3600);
+
+	ck_assert_ptr_nonnull(old);
+	ck_assert_int_eq(rt_get_auth("/api/v1/me", rt_bearer(old)), E_UNAUTHORIZED);
+	free(old);
+}
+END_TEST
+
+START_TEST(router_helpers)
+{
+	char e1[] = "HTTP_X_FOO=bar", e2[] = "HTTP_X_FOOBAR=no", e3[] = "EMPTY=";
+	char *env[] = {e1, e2, e3, NULL};
+
+	rt_request(HTTP_GET, "/api/v1/items");
+	rt_req.env = env;
+	ck_assert_str_eq(request_env(&rt_req, "HTTP_X_FOO"), "bar");
+	ck_assert_str_eq(request_env(&rt_req, "EMPTY"), "");
+	ck_assert_ptr_null(request_env(&rt_req, "HTTP_X"));
+	ck_assert_int_eq(http_method_parse("GET"), HTTP_GET);
+	ck_assert_int_eq(http_method_parse("DELETE"), HTTP_DELETE);
+	ck_assert_int_eq(http_method_parse("get"), HTTP__MAX);
+	ck_assert_int_eq(http_method_parse("OPTIONS"), HTTP__MAX);
+	ck_assert_int_eq(http_method_parse(NULL), HTTP__MAX);
+	ck_assert_str_eq(http_method_name(HTTP_PATCH), "PATCH");
+	ck_assert_str_eq(http_method_name(HTTP__MAX), "?");
+	ck_assert_int_eq(reply_error(&rt_rep, E_CONFLICT, "x: taken"), E_CONFLICT);
+	ck_assert_str_eq(rt_rep.message, "x: taken");
+	ck_assert_int_eq(reply_ok(&rt_rep, 201, json_object_new_int(1)), E_OK);
+	ck_assert_int_eq(reply_ok(&rt_rep, 202, json_object_new_int(2)), E_OK); /* replaces */
+	ck_assert_int_eq(rt_rep.status, 202);
+	ck_assert_int_eq(json_object_get_int(rt_rep.data), 2);
+}
+END_TEST
+
+Suite *router_suite(void)
+{
+	Suite *s = suite_create("router");
+	TCase *tc = tcase_create("match");
+
+	tcase_add_checked_fixture(tc, rt_setup, rt_teardown);
+	tcase_add_test(tc, router_match_static_and_captures);
+	tcase_add_test(tc, router_match_not_found);
+	tcase_add_test(tc, router_match_405);
+	tcase_add_test(tc, router_dispatch_405_and_404);
+	tcase_add_test(tc, router_dispatch_get);
+	tcase_add_test(tc, router_helpers);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("body");
+	tcase_add_checked_fixture(tc, rt_setup, rt_teardown);
+	tcase_add_test(tc, router_json_happy);
+	tcase_add_test(tc, router_json_content_types);
+	tcase_add_test(tc, router_body_too_large);
+	tcase_add_test(tc, router_json_malformed);
+	tcase_add_test(tc, router_json_embedded_nul);
+	tcase_add_test(tc, router_json_whitespace_ok);
+	tcase_add_test(tc, router_json_depth);
+	tcase_add_test(tc, router_json_empty);
+	tcase_add_test(tc, router_json_optional);
+	tcase_add_test(tc, router_json_optional_no_headers);
+	tcase_add_test(tc, router_json_top_level_scalar);
+	tcase_add_test(tc, router_json_utf8_strict);
+	tcase_add_test(tc, router_json_single_quotes);
+	tcase_add_test(tc, router_raw_body);
+	tcase_add_test(tc, router_body_none_drained);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("auth");
+	tcase_add_checked_fixture(tc, rt_setup, rt_teardown);
+	tcase_add_test(tc, router_auth_user);
+	tcase_add_test(tc, router_auth_admin);
+	tcase_add_test(tc, router_auth_optional);
+	tcase_add_test(tc, router_auth_public_ignores_header);
+	tcase_add_test(tc, router_auth_before_body);
+	tcase_add_test(tc, router_expired_token);
+	suite_add_tcase(s, tc);
+	return s;
+}
