@@ -13,6 +13,7 @@
  */
 #include <fcgiapp.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,45 +37,96 @@ static long worker_read_body(void *ctx, char *buf, size_t n)
 	return got < 0 ? -1 : got;
 }
 
-/* A fresh request id: 16 hex characters. */
+/* A fresh request id: 16 hex characters from a per-worker generator (splitmix64) seeded
+ * from the OS once; ids need to be unique, not secret. */
 static char *worker_request_id(struct arena *a)
 {
-	uint64_t v = 0;
-	static uint64_t counter;
+	static const char hex[] = "0123456789abcdef";
+	static uint64_t state;
+	uint64_t z;
+	char *id = arena_alloc(a, 17);
 
-	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v))
-		v = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL) ^ ++counter;
-	return arena_printf(a, "%016" PRIx64, v);
+	if (state == 0 && getrandom(&state, sizeof(state), 0) != (ssize_t)sizeof(state))
+		state = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL);
+	z = (state += 0x9E3779B97F4A7C15ULL);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+	z ^= z >> 31;
+	for (int i = 15; i >= 0; i--, z >>= 4)
+		id[i] = hex[z & 15];
+	id[16] = '\0';
+	return id;
+}
+
+/* The params this worker reads on every request, picked out in one pass over envp. */
+struct worker_params {
+	const char *uri, *method, *content_type, *content_length, *authorization;
+	const char *idempotency_key, *remote_addr, *request_id;
+};
+
+static void worker_scan(char **envp, struct worker_params *p)
+{
+	static const struct {
+		const char *name;
+		size_t len;
+		size_t off;
+	} wanted[] = {
+#define WP(n, f) {n "=", sizeof(n), offsetof(struct worker_params, f)}
+	    WP("REQUEST_URI", uri),
+	    WP("REQUEST_METHOD", method),
+	    WP("CONTENT_TYPE", content_type),
+	    WP("CONTENT_LENGTH", content_length),
+	    WP("HTTP_AUTHORIZATION", authorization),
+	    WP("HTTP_IDEMPOTENCY_KEY", idempotency_key),
+	    WP("REMOTE_ADDR", remote_addr),
+	    WP("HTTP_X_REQUEST_ID", request_id),
+#undef WP
+	};
+
+	memset(p, 0, sizeof(*p));
+	for (char **e = envp; e != NULL && *e != NULL; e++) {
+		char c = (*e)[0];
+		if (c != 'R' && c != 'C' && c != 'H')
+			continue;
+		for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
+			if (wanted[i].name[0] == c &&
+			    strncmp(*e, wanted[i].name, wanted[i].len) == 0) {
+				*(const char **)((char *)p + wanted[i].off) = *e + wanted[i].len;
+				break;
+			}
+		}
+	}
 }
 
 static void worker_build_request(struct request *req, struct arena *a, FCGX_Request *r)
 {
-	const char *uri = FCGX_GetParam("REQUEST_URI", r->envp);
-	const char *q, *cl, *rid;
+	struct worker_params p;
+	const char *uri, *q;
 	long v;
 
+	worker_scan(r->envp, &p);
 	memset(req, 0, sizeof(*req));
 	req->arena = a;
 	req->env = r->envp;
-	req->method_name = FCGX_GetParam("REQUEST_METHOD", r->envp);
-	req->method = http_method_parse(req->method_name);
-	if (uri == NULL)
-		uri = "/";
+	req->method_name = p.method;
+	req->method = http_method_parse(p.method);
+	uri = p.uri ? p.uri : "/";
 	q = strchr(uri, '?');
 	req->path = q ? arena_strndup(a, uri, (size_t)(q - uri)) : uri;
 	req->query = q ? q + 1 : "";
 	req->nparams = query_parse(a, req->query, &req->params);
-	req->content_type = FCGX_GetParam("CONTENT_TYPE", r->envp);
-	cl = FCGX_GetParam("CONTENT_LENGTH", r->envp);
-	req->content_length =
-	    (cl != NULL && *cl != '\0' && config_parse_long(cl, 0, 1L << 40, &v) == 0)
-	        ? v
-	        : (cl != NULL && *cl != '\0' ? (long long)1 << 40 : -1);
-	req->authorization = FCGX_GetParam("HTTP_AUTHORIZATION", r->envp);
-	req->idempotency_key = FCGX_GetParam("HTTP_IDEMPOTENCY_KEY", r->envp);
-	req->remote_addr = FCGX_GetParam("REMOTE_ADDR", r->envp);
-	rid = FCGX_GetParam("HTTP_X_REQUEST_ID", r->envp);
-	req->request_id = response_request_id_ok(rid) ? rid : worker_request_id(a);
+	req->content_type = p.content_type;
+	if (p.content_length == NULL || *p.content_length == '\0')
+		req->content_length = -1;
+	else if (config_parse_long(p.content_length, 0, 1L << 40, &v) == 0)
+		req->content_length = v;
+	else
+		req->content_length = (long long)1 << 40; /* unusable: answered 413 */
+	req->authorization = p.authorization;
+	req->idempotency_key = p.idempotency_key;
+	req->remote_addr = p.remote_addr;
+	req->request_id =
+	    response_request_id_ok(p.request_id) ? p.request_id : worker_request_id(a);
 	req->read_body = worker_read_body;
 	req->read_ctx = r;
 }

@@ -65,74 +65,137 @@ bool response_request_id_ok(const char *id)
 	return n > 0;
 }
 
-/* Renders the JSON envelope; returns an arena copy of its text. */
-static const char *response_envelope(struct arena *a, const struct reply *rep, enum api_err err,
-                                     size_t *len)
-{
-	json_object *env = json_object_new_object();
-	const char *text;
-	size_t n;
-	char *copy;
+/* An output buffer in the arena, sized by the caller; appends never overflow it. */
+struct response_buf {
+	char *p;
+	size_t len, cap;
+};
 
-	if (err == E_OK) {
-		json_object_object_add(env, "success", json_object_new_boolean(1));
-		json_object_object_add(env, "data", json_object_get(rep->data));
-	} else {
-		json_object_object_add(env, "success", json_object_new_boolean(0));
-		json_object_object_add(env, "code", json_object_new_string(api_err_code(err)));
-		json_object_object_add(
-		    env, "message",
-		    json_object_new_string(rep->message ? rep->message : api_err_message(err)));
-		if (rep->data != NULL)
-			json_object_object_add(env, "data", json_object_get(rep->data));
-	}
-	text = json_object_to_json_string_length(
-	    env, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
-	copy = arena_strndup(a, text, n);
-	json_object_put(env);
-	*len = n;
-	return copy;
+static void response_put(struct response_buf *b, const char *s, size_t n)
+{
+	if (n > b->cap - b->len)
+		n = b->cap - b->len;
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+}
+
+static void response_puts(struct response_buf *b, const char *s)
+{
+	response_put(b, s, strlen(s));
+}
+
+static void response_putu(struct response_buf *b, unsigned long v)
+{
+	char d[24];
+	size_t i = sizeof(d);
+
+	do {
+		d[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	response_put(b, d + i, sizeof(d) - i);
+}
+
+/* Text of a JSON value with '/' unescaped; owned by o. */
+static const char *response_json(json_object *o, size_t *n)
+{
+	return json_object_to_json_string_length(
+	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, n);
 }
 
 char *response_render(struct arena *a, const struct request *req, const struct reply *rep,
                       enum api_err err, size_t *len, int *status)
 {
-	const char *body = "", *type = "application/json; charset=utf-8";
-	size_t blen = 0, hlen;
+	static const char json_type[] = "application/json; charset=utf-8";
+	const char *type = json_type, *body = NULL, *data = NULL, *msg = NULL;
 	const char *location = rep->location;
-	const char *ctype, *allow, *retry, *loc;
-	char *head, *out;
+	const char *rid = req->request_id ? req->request_id : "-";
+	size_t blen = 0, dlen = 0, mlen = 0, cap;
+	json_object *msgo = NULL;
+	struct response_buf b, bb;
 	int st = err == E_OK ? (rep->status ? rep->status : 200) : api_err_status(err);
 
 	/* header values come from our own code; still, no CR/LF may split a header */
 	if (location != NULL && strpbrk(location, "\r\n") != NULL)
 		location = NULL;
-	if (err == E_OK && st == 204) {
+	if (err == E_OK && (st == 204 || st == 302)) {
 		type = NULL;
 	} else if (err == E_OK && rep->raw != NULL) {
 		body = rep->raw;
 		blen = rep->raw_len;
 		type = rep->raw_type ? rep->raw_type : "text/plain; charset=utf-8";
-	} else if (err == E_OK && st == 302) {
-		type = NULL;
 	} else {
-		body = response_envelope(a, rep, err, &blen);
+		/* the envelope is assembled around the serialised data and message */
+		data = rep->data ? response_json(rep->data, &dlen) : "null";
+		if (rep->data == NULL)
+			dlen = 4;
+		if (err != E_OK) {
+			msgo = json_object_new_string(rep->message ? rep->message
+			                                           : api_err_message(err));
+			msg = response_json(msgo, &mlen);
+		}
 	}
-	ctype =
-	    type ? arena_printf(a, "Content-Type: %s\r\nContent-Length: %zu\r\n", type, blen) : "";
-	allow = rep->allow ? arena_printf(a, "Allow: %s\r\n", rep->allow) : "";
-	retry =
-	    rep->retry_after > 0 ? arena_printf(a, "Retry-After: %ld\r\n", rep->retry_after) : "";
-	loc = location ? arena_printf(a, "Location: %s\r\n", location) : "";
-	head = arena_printf(
-	    a, "Status: %d %s\r\nX-Request-Id: %s\r\nCache-Control: no-store\r\n%s%s%s%s\r\n", st,
-	    response_reason(st), req->request_id ? req->request_id : "-", ctype, allow, retry, loc);
-	hlen = strlen(head);
-	out = arena_alloc(a, hlen + blen + 1);
-	memcpy(out, head, hlen);
-	memcpy(out + hlen, body, blen);
-	out[hlen + blen] = '\0';
-	*len = hlen + blen;
+	/* the body first, so that its length is known for the header */
+	cap = blen + dlen + mlen + 64 + strlen(api_err_code(err));
+	bb.p = arena_alloc(a, cap);
+	bb.len = 0;
+	bb.cap = cap;
+	if (body != NULL) {
+		response_put(&bb, body, blen);
+	} else if (type != NULL && err == E_OK) {
+		response_puts(&bb, "{\"success\":true,\"data\":");
+		response_put(&bb, data, dlen);
+		response_puts(&bb, "}");
+	} else if (type != NULL) {
+		response_puts(&bb, "{\"success\":false,\"code\":\"");
+		response_puts(&bb, api_err_code(err));
+		response_puts(&bb, "\",\"message\":");
+		response_put(&bb, msg, mlen);
+		if (rep->data != NULL) {
+			response_puts(&bb, ",\"data\":");
+			response_put(&bb, data, dlen);
+		}
+		response_puts(&bb, "}");
+	}
+	cap = 200 + strlen(rid) + (type ? strlen(type) : 0) +
+	      (rep->allow ? strlen(rep->allow) : 0) + (location ? strlen(location) : 0) + bb.len;
+	b.p = arena_alloc(a, cap + 1);
+	b.len = 0;
+	b.cap = cap;
+	response_puts(&b, "Status: ");
+	response_putu(&b, (unsigned long)st);
+	response_puts(&b, " ");
+	response_puts(&b, response_reason(st));
+	response_puts(&b, "\r\nX-Request-Id: ");
+	response_puts(&b, rid);
+	response_puts(&b, "\r\nCache-Control: no-store\r\n");
+	if (rep->allow != NULL) {
+		response_puts(&b, "Allow: ");
+		response_puts(&b, rep->allow);
+		response_puts(&b, "\r\n");
+	}
+	if (rep->retry_after > 0) {
+		response_puts(&b, "Retry-After: ");
+		response_putu(&b, (unsigned long)rep->retry_after);
+		response_puts(&b, "\r\n");
+	}
+	if (location != NULL) {
+		response_puts(&b, "Location: ");
+		response_puts(&b, location);
+		response_puts(&b, "\r\n");
+	}
+	if (type != NULL) {
+		response_puts(&b, "Content-Type: ");
+		response_puts(&b, type);
+		response_puts(&b, "\r\nContent-Length: ");
+		response_putu(&b, (unsigned long)bb.len);
+		response_puts(&b, "\r\n");
+	}
+	response_puts(&b, "\r\n");
+	response_put(&b, bb.p, bb.len);
+	json_object_put(msgo);
+	b.p[b.len] = '\0';
+	*len = b.len;
 	*status = st;
-	return out;
+	return b.p;
 }

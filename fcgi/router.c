@@ -200,7 +200,7 @@ static void router_drain(struct request *req)
 	char buf[8192];
 	long total = 0, n;
 
-	if (req->read_body == NULL)
+	if (req->read_body == NULL || req->content_length == 0)
 		return;
 	while (total < ROUTER_MAX_DRAIN &&
 	       (n = req->read_body(req->read_ctx, buf, sizeof(buf))) > 0)

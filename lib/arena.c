@@ -130,10 +130,28 @@ char *arena_strdup(struct arena *a, const char *s)
 
 char *arena_vprintf(struct arena *a, const char *fmt, va_list ap)
 {
+	struct arena_chunk *c = a->head;
 	va_list ap2;
 	int n;
 	char *s;
 
+	/* one pass when the text fits in what is left of the current chunk */
+	if (c != NULL && c->size - c->used > 1) {
+		size_t avail = c->size - c->used;
+		s = (char *)c->data + c->used;
+		va_copy(ap2, ap);
+		n = vsnprintf(s, avail, fmt, ap2);
+		va_end(ap2);
+		if (n >= 0 && (size_t)n < avail) {
+			size_t need =
+			    ((size_t)n + 1 + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+			if (need > avail)
+				need = avail;
+			c->used += need;
+			a->used_total += need;
+			return s;
+		}
+	}
 	va_copy(ap2, ap);
 	n = vsnprintf(NULL, 0, fmt, ap2);
 	va_end(ap2);

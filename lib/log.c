@@ -13,6 +13,8 @@
 static const char *log_prog = "aiphoto";
 static enum log_level log_min = LOG_INFO;
 static char log_req[80];
+static char log_when[40];
+static time_t log_when_sec = -1;
 
 static const char *const log_names[] = {"debug", "info", "warn", "error"};
 
@@ -32,7 +34,10 @@ int log_level_parse(const char *s)
 
 void log_set_request(const char *request_id)
 {
-	snprintf(log_req, sizeof(log_req), "%s", request_id ? request_id : "");
+	size_t n = request_id ? strnlen(request_id, sizeof(log_req) - 1) : 0;
+
+	memcpy(log_req, request_id ? request_id : "", n);
+	log_req[n] = '\0';
 }
 
 /* Appends s to buf[*len..cap) as JSON string content; truncates silently. */
@@ -68,8 +73,12 @@ static size_t log_prefix(char *buf, size_t cap, enum log_level level)
 	int n;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (ts.tv_sec != log_when_sec) { /* formatted once a second */
+		gmtime_r(&ts.tv_sec, &tm);
+		strftime(log_when, sizeof(log_when), "%Y-%m-%dT%H:%M:%S", &tm);
+		log_when_sec = ts.tv_sec;
+	}
+	memcpy(when, log_when, sizeof(when));
 	n = snprintf(buf, cap, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"pid\":%ld,\"prog\":\"%s\"",
 	             when, ts.tv_nsec / 1000000, log_names[level], (long)getpid(), log_prog);
 	if (n < 0 || (size_t)n >= cap)
