@@ -140,6 +140,7 @@ static void worker_handle(FCGX_Request *r, struct arena *a)
 	size_t len;
 	int status;
 	char *out;
+	const char *method, *route;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	worker_build_request(&req, a, r);
@@ -147,11 +148,13 @@ static void worker_handle(FCGX_Request *r, struct arena *a)
 	/* an unknown method matches no route: the router answers 405 + Allow or 404 */
 	err = router_dispatch(router_tables, router_ntables, &req, &rep);
 	out = response_render(a, &req, &rep, err, &len, &status);
+	/* the params (method, path) are freed by FCGX_Finish_r: keep copies for the log line */
+	method = arena_strdup(a, req.method_name ? req.method_name : "-");
+	route = req.route ? req.route->pattern : arena_strdup(a, req.path);
 	FCGX_PutStr(out, (int)len, r->out);
 	FCGX_Finish_r(r);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	log_access(req.method_name ? req.method_name : "-",
-	           req.route ? req.route->pattern : req.path, status,
+	log_access(method, route, status,
 	           (t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000,
 	           req.user_id);
 	log_set_request(NULL);
