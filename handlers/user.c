@@ -11,18 +11,27 @@
 #include "lib/jsonx.h"
 #include "model/users.h"
 
+/* The outcome of loading the caller's own row: a user that no longer exists is 401 (the
+ * token names nobody), a disabled one 403. */
+static enum api_err user_loaded(enum api_err err, bool disabled, struct reply *rep)
+{
+	if (err == E_NOT_FOUND)
+		return reply_error(rep, E_UNAUTHORIZED, "用户不存在");
+	if (err != E_OK)
+		return err;
+	if (disabled)
+		return reply_error(rep, E_FORBIDDEN, "账号已停用");
+	return E_OK;
+}
+
 static enum api_err user_me(struct request *req, struct reply *rep)
 {
 	struct user u;
 	enum api_err err = users_get(req->arena, req->user_id, &u);
 	json_object *o;
 
-	if (err == E_NOT_FOUND)
-		return reply_error(rep, E_UNAUTHORIZED, "用户不存在");
-	if (err != E_OK)
+	if ((err = user_loaded(err, u.disabled, rep)) != E_OK)
 		return err;
-	if (u.disabled)
-		return reply_error(rep, E_FORBIDDEN, "账号已停用");
 	o = json_object_new_object();
 	json_object_object_add(o, "id", json_object_new_int64(u.id));
 	json_object_object_add(o, "nickname", json_object_new_string(u.nickname));
@@ -40,12 +49,8 @@ static enum api_err user_credits(struct request *req, struct reply *rep)
 	enum api_err err = users_credits(req->arena, req->user_id, &c);
 	json_object *o;
 
-	if (err == E_NOT_FOUND)
-		return reply_error(rep, E_UNAUTHORIZED, "用户不存在");
-	if (err != E_OK)
+	if ((err = user_loaded(err, c.disabled, rep)) != E_OK)
 		return err;
-	if (c.disabled)
-		return reply_error(rep, E_FORBIDDEN, "账号已停用");
 	o = json_object_new_object();
 	json_object_object_add(o, "credits", json_object_new_int64(c.credits));
 	json_object_object_add(o, "checked_in_today", json_object_new_boolean(c.checked_in_today));
