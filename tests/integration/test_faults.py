@@ -167,6 +167,40 @@ def test_database_down_gives_503_then_recovers(client, expect_ok, expect_error, 
     assert data["credits"] == 3
 
 
+# --------------------------------------------------------------------------- redis down
+
+
+def test_redis_down_is_degraded_not_fatal(client, expect_ok, make_user, token_for):
+    """Redis holds no money: while it is gone /health says degraded with 200 and the
+    database-backed endpoints keep working; it is healthy again once Redis is back."""
+    var = pathlib.Path(os.environ.get("AIPHOTO_VAR") or str(REPO / "var"))
+    sock = var / "redis" / "redis.sock"
+    assert sock.exists(), f"{sock} is missing"
+    tok = token_for(make_user(credits=2))
+
+    def health_doc():
+        resp = client.get("/health", timeout=3)
+        assert resp.status_code == 200, resp.text
+        return resp.json()["data"]
+
+    try:
+        subprocess.run(["redis-cli", "-s", str(sock), "shutdown", "nosave"],
+                       capture_output=True, timeout=10)
+        # within one probe period every worker notices
+        assert wait_for(lambda: health_doc()["redis"] == "down", 3, 0.1), \
+            "/health never reported redis down"
+        time.sleep(1.2)
+        docs = [health_doc() for _ in range(8)]
+        assert all(d["redis"] == "down" and d["status"] == "degraded" and d["db"] == "ok"
+                   for d in docs), docs
+        assert expect_ok(client.get("/user/credits", token=tok))["credits"] == 2
+        expect_ok(client.get("/credits/packages"))
+    finally:
+        stack("up")
+    assert wait_for(lambda: health_doc()["status"] == "ok", 5, 0.2), \
+        "/health not ok within 5 s of Redis coming back"
+
+
 # --------------------------------------------------------------------------- workers
 
 
