@@ -2,7 +2,9 @@
 #include "model/users.h"
 
 #include <string.h>
+#include <time.h>
 
+#include "lib/bizday.h"
 #include "lib/db.h"
 #include "model/sql.h"
 
@@ -14,13 +16,10 @@ static const char *const users_sql[USERS__MAX] = {
                         "EXISTS (SELECT 1 FROM wechat_identities w WHERE w.user_id = u.id AND "
                         "w.subscribed), "
                         "u.status <> 'active' FROM users u WHERE u.id = $1",
-    /* the newest check-in of today or yesterday carries both facts: one index probe */
-    [USERS_CREDITS] = "SELECT u.credits, COALESCE(c.day = c.today, false), COALESCE(c.streak, 0), "
-                      "u.status <> 'active' FROM users u LEFT JOIN LATERAL ("
-                      "SELECT ck.day, ck.streak, t.today FROM checkins ck, "
-                      "(SELECT " SQL_TODAY " AS today) t WHERE ck.user_id = u.id "
-                      "AND ck.day >= t.today - 1 ORDER BY ck.day DESC LIMIT 1) c ON true "
-                      "WHERE u.id = $1",
+    /* $2 = today (lib/bizday); the check-in state lives on the row (migration 0002) */
+    [USERS_CREDITS] = "SELECT credits, COALESCE(last_checkin_day = $2::date, false), "
+                      "CASE WHEN last_checkin_day >= $2::date - 1 THEN checkin_streak ELSE 0 END, "
+                      "status <> 'active' FROM users WHERE id = $1",
     [USERS_CREATE] = "INSERT INTO users (nickname) VALUES ($1) RETURNING id",
 };
 
@@ -52,9 +51,13 @@ enum api_err users_get(struct arena *a, int64_t id, struct user *out)
 
 enum api_err users_credits(struct arena *a, int64_t id, struct user_credits *out)
 {
-	const char *params[1] = {db_param_i64(a, id)};
+	char today[11];
+	const char *params[2] = {db_param_i64(a, id), today};
 	PGresult *res;
-	enum api_err err = db_exec(&users_stmts, USERS_CREDITS, 1, params, &res);
+	enum api_err err;
+
+	bizday_format(time(NULL), today);
+	err = db_exec(&users_stmts, USERS_CREDITS, 2, params, &res);
 
 	if (err != E_OK)
 		return err;

@@ -191,6 +191,22 @@ def test_user_credits_follow_the_database(client, expect_ok, make_user, token_fo
     assert expect_ok(client.get("/user/me", token=tok0))["credits"] == 0
 
 
+def test_user_credits_checkin_state_follows_the_business_day(client, expect_ok, make_user,
+                                                             token_for, psql):
+    """checked_in_today and checkin_streak come from the user's check-in state, judged on
+    the Asia/Shanghai calendar day: today counts as checked in; yesterday keeps the streak
+    alive; anything older resets it to 0."""
+    uid = make_user(credits=1)
+    tok = token_for(uid)
+    cases = [(0, True, 4), (1, False, 4), (2, False, 0), (30, False, 0)]
+    for days_ago, checked, streak in cases:
+        psql(f"UPDATE users SET checkin_streak = 4, last_checkin_day = "
+             f"(now() AT TIME ZONE 'Asia/Shanghai')::date - {days_ago} WHERE id = {uid}")
+        data = expect_ok(client.get("/user/credits", token=tok))
+        assert (data["checked_in_today"], data["checkin_streak"]) == (checked, streak), \
+            (days_ago, data)
+
+
 def test_each_token_sees_only_its_own_user(client, expect_ok, expect_error, make_user, token_for,
                                            unique):
     a = make_user(nickname="a-" + unique, credits=11)

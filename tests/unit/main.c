@@ -14,6 +14,7 @@ int main(void)
 
 	log_init("unit-tests", LOG_ERROR);
 	sr = srunner_create(arena_suite());
+	srunner_add_suite(sr, bizday_suite());
 	srunner_add_suite(sr, config_suite());
 	srunner_add_suite(sr, errors_suite());
 	srunner_add_suite(sr, jsonx_suite());
