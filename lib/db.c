@@ -273,5 +273,18 @@ char *db_str(struct arena *a, const PGresult *r, int row, int col)
 
 const char *db_param_i64(struct arena *a, int64_t v)
 {
-	return arena_printf(a, "%" PRId64, v);
+	char d[24], *s;
+	size_t i = sizeof(d);
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+
+	do {
+		d[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		d[--i] = '-';
+	s = arena_alloc(a, sizeof(d) - i + 1);
+	memcpy(s, d + i, sizeof(d) - i);
+	s[sizeof(d) - i] = '\0';
+	return s;
 }

@@ -15,6 +15,7 @@ static enum log_level log_min = LOG_INFO;
 static char log_req[80];
 static char log_when[40];
 static time_t log_when_sec = -1;
+static pid_t log_pid;
 
 static const char *const log_names[] = {"debug", "info", "warn", "error"};
 
@@ -22,6 +23,7 @@ void log_init(const char *prog, enum log_level min)
 {
 	log_prog = prog;
 	log_min = min;
+	log_pid = getpid();
 }
 
 int log_level_parse(const char *s)
@@ -65,36 +67,69 @@ static void log_escape(char *buf, size_t *len, size_t cap, const char *s)
 	*len = n;
 }
 
+/* Appends n bytes (truncating at cap). */
+static void log_put(char *buf, size_t *len, size_t cap, const char *s, size_t n)
+{
+	if (n > cap - *len)
+		n = cap - *len;
+	memcpy(buf + *len, s, n);
+	*len += n;
+}
+
+/* Appends a decimal integer. */
+static void log_putd(char *buf, size_t *len, size_t cap, long long v)
+{
+	char d[24];
+	size_t i = sizeof(d);
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+
+	do {
+		d[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		d[--i] = '-';
+	log_put(buf, len, cap, d + i, sizeof(d) - i);
+}
+
+/* {"ts":"…","level":"…","pid":N,"prog":"…"[,"req":"…"] — the time text is formatted once a
+ * second, the pid read once. */
 static size_t log_prefix(char *buf, size_t cap, enum log_level level)
 {
 	struct timespec ts;
 	struct tm tm;
-	char when[40];
-	int n;
+	size_t len = 0;
+	char ms[4];
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	if (ts.tv_sec != log_when_sec) { /* formatted once a second */
+	if (ts.tv_sec != log_when_sec) {
 		gmtime_r(&ts.tv_sec, &tm);
 		strftime(log_when, sizeof(log_when), "%Y-%m-%dT%H:%M:%S", &tm);
 		log_when_sec = ts.tv_sec;
 	}
-	memcpy(when, log_when, sizeof(when));
-	n = snprintf(buf, cap, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"pid\":%ld,\"prog\":\"%s\"",
-	             when, ts.tv_nsec / 1000000, log_names[level], (long)getpid(), log_prog);
-	if (n < 0 || (size_t)n >= cap)
-		return 0;
+	if (log_pid == 0)
+		log_pid = getpid();
+	ms[0] = (char)('0' + ts.tv_nsec / 100000000);
+	ms[1] = (char)('0' + ts.tv_nsec / 10000000 % 10);
+	ms[2] = (char)('0' + ts.tv_nsec / 1000000 % 10);
+	ms[3] = 'Z';
+	log_put(buf, &len, cap, "{\"ts\":\"", 7);
+	log_put(buf, &len, cap, log_when, strlen(log_when));
+	log_put(buf, &len, cap, ".", 1);
+	log_put(buf, &len, cap, ms, 4);
+	log_put(buf, &len, cap, "\",\"level\":\"", 11);
+	log_put(buf, &len, cap, log_names[level], strlen(log_names[level]));
+	log_put(buf, &len, cap, "\",\"pid\":", 8);
+	log_putd(buf, &len, cap, (long long)log_pid);
+	log_put(buf, &len, cap, ",\"prog\":\"", 9);
+	log_put(buf, &len, cap, log_prog, strlen(log_prog));
+	log_put(buf, &len, cap, "\"", 1);
 	if (log_req[0] != '\0') {
-		size_t len = (size_t)n;
-		int m = snprintf(buf + len, cap - len, ",\"req\":\"");
-		if (m > 0 && (size_t)m < cap - len) {
-			len += (size_t)m;
-			log_escape(buf, &len, cap, log_req);
-			if (len + 1 < cap)
-				buf[len++] = '"';
-		}
-		return len;
+		log_put(buf, &len, cap, ",\"req\":\"", 8);
+		log_escape(buf, &len, cap, log_req);
+		log_put(buf, &len, cap, "\"", 1);
 	}
-	return (size_t)n;
+	return len;
 }
 
 static void log_write(char *buf, size_t len, size_t cap)
@@ -129,20 +164,22 @@ void log_access(const char *method, const char *route, int status, long duration
                 int64_t user_id)
 {
 	char buf[1024];
-	size_t len = log_prefix(buf, sizeof(buf), LOG_INFO);
-	int n;
+	size_t len;
 
 	if (log_min > LOG_INFO)
 		return;
+	len = log_prefix(buf, sizeof(buf), LOG_INFO);
 	memcpy(buf + len, ",\"access\":true,\"method\":\"", 25);
 	len += 25;
 	log_escape(buf, &len, 300, method);
 	memcpy(buf + len, "\",\"route\":\"", 11);
 	len += 11;
 	log_escape(buf, &len, 700, route);
-	n = snprintf(buf + len, sizeof(buf) - len, "\",\"status\":%d,\"us\":%ld,\"user\":%lld",
-	             status, duration_us, (long long)user_id);
-	if (n > 0 && (size_t)n < sizeof(buf) - len)
-		len += (size_t)n;
+	log_put(buf, &len, sizeof(buf) - 4, "\",\"status\":", 11);
+	log_putd(buf, &len, sizeof(buf) - 4, status);
+	log_put(buf, &len, sizeof(buf) - 4, ",\"us\":", 6);
+	log_putd(buf, &len, sizeof(buf) - 4, duration_us);
+	log_put(buf, &len, sizeof(buf) - 4, ",\"user\":", 8);
+	log_putd(buf, &len, sizeof(buf) - 4, (long long)user_id);
 	log_write(buf, len, sizeof(buf));
 }
