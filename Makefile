@@ -25,7 +25,7 @@ ifeq ($(CI),true)
 DEVELOPER ?= 1
 endif
 
-PKGS = fcgi libpq hiredis json-c libjwt libcurl openssl
+PKGS = fcgi libpq hiredis json-c libjwt libcurl openssl expat
 ifneq ($(MAKECMDGOALS),clean)
 ifneq ($(shell $(PKG_CONFIG) --exists $(PKGS) 2>/dev/null && echo yes),yes)
 $(warning missing development packages: run scripts/deps (needs libfcgi-dev libpq-dev libhiredis-dev libjson-c-dev libjwt-dev libcurl4-openssl-dev libssl-dev))
@@ -42,7 +42,7 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(if $(filter 1,$(DEVELOPER)),-Werro
              $(CPPFLAGS) $(CFLAGS)
 LDLIBS += $(PKG_LIBS)
 
-LIB_SRC   := $(wildcard lib/*.c) $(wildcard model/*.c) $(wildcard handlers/*.c) \
+LIB_SRC   := $(wildcard lib/*.c) $(wildcard lib/wechat/*.c) $(wildcard model/*.c) $(wildcard handlers/*.c) \
              fcgi/router.c fcgi/query.c fcgi/response.c fcgi/routes.c
 FCGI_SRC  := fcgi/main.c
 CTL_SRC   := $(wildcard ctl/*.c)
@@ -89,8 +89,9 @@ FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_SECONDS ?= 5
 FUZZ_LIB_SRC := lib/arena.c lib/xalloc.c lib/errors.c lib/log.c lib/config.c lib/token.c \
-                lib/jsonx.c lib/redis.c fcgi/query.c fcgi/router.c fcgi/response.c
-FUZZ_PKGS    := json-c libjwt hiredis openssl
+                lib/jsonx.c lib/redis.c fcgi/query.c fcgi/router.c fcgi/response.c \
+                $(wildcard lib/wechat/wxxml.c lib/wechat/wxcrypt.c)
+FUZZ_PKGS    := json-c libjwt hiredis openssl expat
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC)
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -I. $(shell $(PKG_CONFIG) --cflags $(FUZZ_PKGS)) -g -O1 \
@@ -127,7 +128,7 @@ test: deps
 	$(MAKE) fuzz
 	$(MAKE) integration
 
-LINT_SRC := $(wildcard lib/*.[ch] fcgi/*.[ch] handlers/*.[ch] model/*.[ch] ctl/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c bench/*.c)
+LINT_SRC := $(wildcard lib/*.[ch] lib/wechat/*.[ch] fcgi/*.[ch] handlers/*.[ch] model/*.[ch] ctl/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c bench/*.c)
 lint:
 	clang-format --dry-run --Werror $(LINT_SRC)
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability \

@@ -5,6 +5,7 @@
  *   aiphotoctl seed FILE                       run an SQL file in one transaction (demo data)
  *   aiphotoctl user add [--nickname N] [--credits N]   create a user; prints its id
  *   aiphotoctl token --user ID [--admin] [--ttl S]     print a signed token
+ *   aiphotoctl admin add USERNAME              create an admin; the password is read from stdin
  *   aiphotoctl check-config                    validate the environment (DESIGN §8)
  *
  * Reads the same environment as the worker.  Exit status: 0 success, 1 failure,
@@ -22,8 +23,10 @@
 #include "lib/crypto.h"
 #include "lib/db.h"
 #include "lib/log.h"
+#include "lib/password.h"
 #include "lib/token.h"
 #include "lib/xalloc.h"
+#include "model/admins.h"
 #include "model/ledger.h"
 #include "model/migrations.h"
 #include "model/users.h"
@@ -36,6 +39,7 @@ static int ctl_usage(void)
 	      "       aiphotoctl seed FILE\n"
 	      "       aiphotoctl user add [--nickname NAME] [--credits N]\n"
 	      "       aiphotoctl token --user ID [--admin] [--ttl SECONDS]\n"
+	      "       aiphotoctl admin add USERNAME   (password on standard input)\n"
 	      "       aiphotoctl check-config\n",
 	      stderr);
 	return 2;
@@ -306,6 +310,44 @@ fail:
 	return 1;
 }
 
+/* Creates an admin with the password read from the first line of standard input. */
+static int ctl_admin_add(const char *username)
+{
+	char line[512];
+	size_t n;
+	char *hash;
+	int64_t id = 0;
+	enum api_err err;
+
+	if (fgets(line, sizeof(line), stdin) == NULL) {
+		fprintf(stderr, "aiphotoctl admin add: no password on standard input\n");
+		return 2;
+	}
+	n = strcspn(line, "\r\n");
+	line[n] = '\0';
+	if (n < 8) {
+		fprintf(stderr, "aiphotoctl admin add: the password needs at least 8 characters\n");
+		return 2;
+	}
+	hash = password_hash(line);
+	memset(line, 0, sizeof(line));
+	if (hash == NULL) {
+		fprintf(stderr, "aiphotoctl admin add: could not hash the password\n");
+		return 1;
+	}
+	err = admins_create(&ctl_arena, username, hash, &id);
+	free(hash);
+	if (err != E_OK) {
+		fprintf(stderr, "aiphotoctl admin add: %s\n",
+		        err == E_CONFLICT
+		            ? "that username exists"
+		            : "failed (bad username, or the database is not migrated)");
+		return 1;
+	}
+	printf("%lld\n", (long long)id);
+	return 0;
+}
+
 static int ctl_token(int argc, char **argv)
 {
 	const struct config *cfg = config_get();
@@ -361,6 +403,8 @@ int main(int argc, char **argv)
 		rc = ctl_config(CONFIG_NEED_DB) < 0 ? 2 : ctl_seed(argv[2]);
 	} else if (strcmp(argv[1], "user") == 0 && argc >= 3 && strcmp(argv[2], "add") == 0) {
 		rc = ctl_config(CONFIG_NEED_DB) < 0 ? 2 : ctl_user_add(argc - 3, argv + 3);
+	} else if (strcmp(argv[1], "admin") == 0 && argc == 4 && strcmp(argv[2], "add") == 0) {
+		rc = ctl_config(CONFIG_NEED_DB) < 0 ? 2 : ctl_admin_add(argv[3]);
 	} else if (strcmp(argv[1], "token") == 0) {
 		rc = ctl_config(CONFIG_NEED_JWT) < 0 ? 2 : ctl_token(argc - 2, argv + 2);
 	} else if (strcmp(argv[1], "check-config") == 0 && argc == 2) {

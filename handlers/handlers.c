@@ -1,7 +1,12 @@
 /* handlers — helpers shared by the resource files (see handlers.h). */
 #include "handlers/handlers.h"
 
+#include <stdlib.h>
+#include <time.h>
+
 #include "lib/config.h"
+#include "lib/token.h"
+#include "model/users.h"
 
 enum api_err handlers_id(const struct request *req, int idx, int64_t *id)
 {
@@ -12,4 +17,50 @@ enum api_err handlers_id(const struct request *req, int idx, int64_t *id)
 		return E_NOT_FOUND;
 	*id = v;
 	return E_OK;
+}
+
+json_object *handlers_user_json(const struct user *u)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "id", json_object_new_int64(u->id));
+	json_object_object_add(o, "nickname", json_object_new_string(u->nickname));
+	json_object_object_add(o, "avatar_url", json_object_new_string(u->avatar_url));
+	json_object_object_add(o, "credits", json_object_new_int64(u->credits));
+	json_object_object_add(o, "invite_code", json_object_new_string(u->invite_code));
+	json_object_object_add(o, "created_at", json_object_new_string(u->created_at));
+	json_object_object_add(o, "subscribed", json_object_new_boolean(u->subscribed));
+	return o;
+}
+
+enum api_err handlers_add_token(json_object *obj, int64_t user_id, bool admin)
+{
+	const struct config *c = config_get();
+	char *tok = token_issue(c->jwt_secret, c->jwt_secret_len, c->jwt_issuer, user_id, admin,
+	                        c->jwt_ttl, time(NULL));
+
+	if (tok == NULL)
+		return E_INTERNAL;
+	json_object_object_add(obj, "token", json_object_new_string(tok));
+	json_object_object_add(obj, "expires_in", json_object_new_int64(c->jwt_ttl));
+	free(tok);
+	return E_OK;
+}
+
+enum api_err handlers_login_reply(struct request *req, struct reply *rep, int64_t user_id)
+{
+	struct user u;
+	enum api_err err = users_get(req->arena, user_id, &u);
+	json_object *o;
+
+	if (err != E_OK)
+		return err == E_NOT_FOUND ? E_INTERNAL : err;
+	if (u.disabled)
+		return reply_error(rep, E_FORBIDDEN, "账号已停用");
+	o = json_object_new_object();
+	if ((err = handlers_add_token(o, user_id, false)) != E_OK) {
+		json_object_put(o);
+		return err;
+	}
+	json_object_object_add(o, "user", handlers_user_json(&u));
+	return reply_ok(rep, 200, o);
 }

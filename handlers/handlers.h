@@ -12,6 +12,22 @@ extern const struct route_table credits_routes;
 extern const struct route_table scenes_routes;
 extern const struct route_table user_routes;
 extern const struct route_table events_routes;
+extern const struct route_table auth_routes;
+extern const struct route_table wechat_routes;
+extern const struct route_table admin_routes;
+
+struct user;
+
+/* The API's User object: {"id","nickname","avatar_url","credits","invite_code","created_at",
+ * "subscribed"}. */
+json_object *handlers_user_json(const struct user *u);
+
+/* A new user token for user_id as {"token","expires_in"} added to obj (E_INTERNAL when
+ * signing fails). */
+enum api_err handlers_add_token(json_object *obj, int64_t user_id, bool admin);
+
+/* Loads the user and answers {"token","expires_in","user"} (the login answer). */
+enum api_err handlers_login_reply(struct request *req, struct reply *rep, int64_t user_id);
 
 /* Parses a path id capture: a positive decimal integer; E_NOT_FOUND otherwise (an id
  * that cannot exist is answered as a missing one). */

@@ -3,10 +3,13 @@
  *
  * GET /user/me (user) → 200 User {"id","nickname","avatar_url","credits","invite_code",
  *   "created_at","subscribed"}.
+ * PATCH /user/me (user) → 200 User (see user_patch).
  * GET /user/credits (user) → 200 {"credits","checked_in_today","checkin_streak"}.
  * Both: 401 when the token's user does not exist, 403 FORBIDDEN when it is disabled
  * (its tokens stop working at once), 503 when the database is down.
  */
+#include <string.h>
+
 #include "handlers/handlers.h"
 #include "lib/jsonx.h"
 #include "model/users.h"
@@ -32,14 +35,7 @@ static enum api_err user_me(struct request *req, struct reply *rep)
 
 	if ((err = user_loaded(err, u.disabled, rep)) != E_OK)
 		return err;
-	o = json_object_new_object();
-	json_object_object_add(o, "id", json_object_new_int64(u.id));
-	json_object_object_add(o, "nickname", json_object_new_string(u.nickname));
-	json_object_object_add(o, "avatar_url", json_object_new_string(u.avatar_url));
-	json_object_object_add(o, "credits", json_object_new_int64(u.credits));
-	json_object_object_add(o, "invite_code", json_object_new_string(u.invite_code));
-	json_object_object_add(o, "created_at", json_object_new_string(u.created_at));
-	json_object_object_add(o, "subscribed", json_object_new_boolean(u.subscribed));
+	o = handlers_user_json(&u);
 	return reply_ok(rep, 200, o);
 }
 
@@ -58,8 +54,40 @@ static enum api_err user_credits(struct request *req, struct reply *rep)
 	return reply_ok(rep, 200, o);
 }
 
+/*
+ * PATCH /user/me (user) {"nickname"?: 1-64 characters, "avatar_url"?: http(s) URL ≤ 512}
+ * → 200 User; other fields are ignored; 400 naming the field.
+ */
+static enum api_err user_patch(struct request *req, struct reply *rep)
+{
+	const char *why = NULL, *nickname = NULL, *avatar = NULL;
+	enum api_err err;
+
+	if ((err = jsonx_require_object(req->arena, req->json, &why)) != E_OK ||
+	    (err = jsonx_string(req->arena, req->json, "nickname", false, 1, 64, &nickname,
+	                        &why)) != E_OK ||
+	    (err = jsonx_string(req->arena, req->json, "avatar_url", false, 0, 512, &avatar,
+	                        &why)) != E_OK)
+		return reply_error(rep, err, why);
+	if (avatar != NULL && *avatar != '\0' && strncmp(avatar, "https://", 8) != 0 &&
+	    strncmp(avatar, "http://", 7) != 0)
+		return reply_error(rep, E_BAD_REQUEST, "avatar_url: must be an http(s) URL");
+	if (avatar != NULL && strpbrk(avatar, " \t\r\n\"<>") != NULL)
+		return reply_error(rep, E_BAD_REQUEST, "avatar_url: must be an http(s) URL");
+	if ((nickname != NULL || avatar != NULL) &&
+	    (err = users_update_profile(req->arena, req->user_id, nickname, avatar)) != E_OK)
+		return err;
+	return user_me(req, rep);
+}
+
 static const struct route user_list[] = {
     {.method = HTTP_GET, .pattern = "/user/me", .auth = AUTH_USER, .handler = user_me},
+    {.method = HTTP_PATCH,
+     .pattern = "/user/me",
+     .auth = AUTH_USER,
+     .body = BODY_JSON,
+     .max_body = 4096,
+     .handler = user_patch},
     {.method = HTTP_GET, .pattern = "/user/credits", .auth = AUTH_USER, .handler = user_credits},
 };
 

@@ -215,3 +215,83 @@ enum api_err redis_del(const char *key)
 	freeReplyObject(r);
 	return err;
 }
+
+enum api_err redis_set_nx_ex(const char *key, const char *value, long ttl_seconds, bool *set)
+{
+	char ttl[24];
+	const char *argv[] = {"SET", key, value, "NX", "EX", ttl};
+	redisReply *r;
+	enum api_err err = E_UNAVAILABLE;
+
+	*set = false;
+	snprintf(ttl, sizeof(ttl), "%ld", ttl_seconds > 0 ? ttl_seconds : 1);
+	r = redis_run(6, argv);
+	if (r != NULL && r->type == REDIS_REPLY_STATUS) {
+		*set = true;
+		err = E_OK;
+	} else if (r != NULL && r->type == REDIS_REPLY_NIL) {
+		err = E_OK;
+	}
+	freeReplyObject(r);
+	return err;
+}
+
+enum api_err redis_set_xx_keepttl(const char *key, const char *value, bool *set)
+{
+	const char *argv[] = {"SET", key, value, "XX", "KEEPTTL"};
+	redisReply *r = redis_run(5, argv);
+	enum api_err err = E_UNAVAILABLE;
+
+	*set = false;
+	if (r != NULL && r->type == REDIS_REPLY_STATUS) {
+		*set = true;
+		err = E_OK;
+	} else if (r != NULL && r->type == REDIS_REPLY_NIL) {
+		err = E_OK;
+	}
+	freeReplyObject(r);
+	return err;
+}
+
+enum api_err redis_getdel(struct arena *a, const char *key, char **out)
+{
+	const char *argv[] = {"GETDEL", key};
+	redisReply *r = redis_run(2, argv);
+	enum api_err err = E_UNAVAILABLE;
+
+	*out = NULL;
+	if (r != NULL && r->type == REDIS_REPLY_STRING) {
+		*out = arena_strndup(a, r->str, r->len);
+		err = E_OK;
+	} else if (r != NULL && r->type == REDIS_REPLY_NIL) {
+		err = E_OK;
+	}
+	freeReplyObject(r);
+	return err;
+}
+
+enum api_err redis_swap_if_equal(const char *key, const char *expect, const char *value,
+                                 bool *done)
+{
+	/* compare-and-set (or compare-and-delete when value is NULL) in one step on the server */
+	static const char script[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+	                             "if ARGV[2] == '' then return redis.call('DEL', KEYS[1]) end "
+	                             "redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') return 1 end "
+	                             "return 0";
+	const char *argv[] = {"EVAL", script, "1", key, expect, value ? value : ""};
+	redisReply *r = redis_run(6, argv);
+	enum api_err err = E_UNAVAILABLE;
+
+	*done = false;
+	if (r != NULL && r->type == REDIS_REPLY_INTEGER) {
+		*done = r->integer == 1;
+		err = E_OK;
+	}
+	freeReplyObject(r);
+	return err;
+}
+
+enum api_err redis_del_if_equal(const char *key, const char *value, bool *deleted)
+{
+	return redis_swap_if_equal(key, value, NULL, deleted);
+}

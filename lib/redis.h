@@ -40,5 +40,17 @@ enum api_err redis_get(struct arena *a, const char *key, char **out);
 enum api_err redis_set_ex(const char *key, const char *value, long ttl_seconds);
 /* DEL key. */
 enum api_err redis_del(const char *key);
+/* SET key value NX EX ttl: *set tells whether this call created it (a lock, a one-time state). */
+enum api_err redis_set_nx_ex(const char *key, const char *value, long ttl_seconds, bool *set);
+/* SET key value XX KEEPTTL: replaces an existing value without touching its expiry. */
+enum api_err redis_set_xx_keepttl(const char *key, const char *value, bool *set);
+/* GETDEL key: reads and removes in one step (single-use values); *out NULL when absent. */
+enum api_err redis_getdel(struct arena *a, const char *key, char **out);
+/* Replaces key's value by value (keeping its expiry), or deletes it when value is NULL, only
+ * while it still holds expect (compare-and-set); *done tells whether it did. */
+enum api_err redis_swap_if_equal(const char *key, const char *expect, const char *value,
+                                 bool *done);
+/* Deletes key only while it still holds value (compare-and-delete). */
+enum api_err redis_del_if_equal(const char *key, const char *value, bool *deleted);
 
 #endif

@@ -8,7 +8,7 @@
 #include "lib/db.h"
 #include "model/sql.h"
 
-enum users_stmt { USERS_GET, USERS_CREDITS, USERS_CREATE, USERS__MAX };
+enum users_stmt { USERS_GET, USERS_CREDITS, USERS_CREATE, USERS_UPDATE_PROFILE, USERS__MAX };
 
 static const char *const users_sql[USERS__MAX] = {
     [USERS_GET] = "SELECT u.id, u.nickname, u.avatar_url, u.credits, u.invite_code, " SQL_TIME(
@@ -21,6 +21,10 @@ static const char *const users_sql[USERS__MAX] = {
                       "CASE WHEN last_checkin_day >= $2::date - 1 THEN checkin_streak ELSE 0 END, "
                       "status <> 'active' FROM users WHERE id = $1",
     [USERS_CREATE] = "INSERT INTO users (nickname) VALUES ($1) RETURNING id",
+    /* NULL leaves a field as it is */
+    [USERS_UPDATE_PROFILE] =
+        "UPDATE users SET nickname = COALESCE($2, nickname), "
+        "avatar_url = COALESCE($3, avatar_url) WHERE id = $1 AND status = 'active'",
 };
 
 static struct db_stmts users_stmts = DB_STMTS("users", users_sql);
@@ -85,4 +89,15 @@ enum api_err users_create(struct arena *a, const char *nickname, int64_t *id)
 	*id = db_i64(res, 0, 0);
 	PQclear(res);
 	return E_OK;
+}
+
+enum api_err users_update_profile(struct arena *a, int64_t id, const char *nickname,
+                                  const char *avatar_url)
+{
+	const char *params[3] = {db_param_i64(a, id), nickname, avatar_url};
+	PGresult *res;
+	enum api_err err = db_exec(&users_stmts, USERS_UPDATE_PROFILE, 3, params, &res);
+
+	PQclear(res);
+	return err;
 }

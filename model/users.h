@@ -29,6 +29,9 @@ struct user_credits {
 /* E_NOT_FOUND when there is no such user. */
 enum api_err users_get(struct arena *a, int64_t id, struct user *out);
 enum api_err users_credits(struct arena *a, int64_t id, struct user_credits *out);
+/* Sets the nickname and/or avatar (NULL = unchanged) of an active user. */
+enum api_err users_update_profile(struct arena *a, int64_t id, const char *nickname,
+                                  const char *avatar_url);
 /* Creates an active user with a zero balance; *id gets its id. */
 enum api_err users_create(struct arena *a, const char *nickname, int64_t *id);
 

@@ -1,0 +1,163 @@
+/* httpc — see httpc.h. */
+#include "lib/httpc.h"
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <string.h>
+#include <strings.h>
+
+#include "lib/config.h"
+#include "lib/log.h"
+
+static CURL *httpc_curl;
+
+struct httpc_sink {
+	struct arena *a;
+	char *buf;
+	size_t len, cap;
+	bool too_big;
+	const struct httpc_request *req;
+	struct httpc_response *out;
+	int nheaders;
+};
+
+static size_t httpc_write(char *data, size_t size, size_t nmemb, void *ctx)
+{
+	struct httpc_sink *s = ctx;
+	size_t n = size * nmemb;
+
+	if (s->len + n > (size_t)HTTPC_MAX_BODY) {
+		s->too_big = true;
+		return 0; /* aborts the transfer */
+	}
+	if (s->len + n + 1 > s->cap) {
+		size_t cap = s->cap ? s->cap : 4096;
+		char *nb;
+		while (cap < s->len + n + 1)
+			cap *= 2;
+		nb = arena_alloc(s->a, cap);
+		memcpy(nb, s->buf, s->len);
+		s->buf = nb;
+		s->cap = cap;
+	}
+	memcpy(s->buf + s->len, data, n);
+	s->len += n;
+	return n;
+}
+
+static size_t httpc_header(char *data, size_t size, size_t nmemb, void *ctx)
+{
+	struct httpc_sink *s = ctx;
+	size_t n = size * nmemb;
+	const char *colon = memchr(data, ':', n);
+
+	if (colon == NULL || s->req->want == NULL)
+		return n;
+	for (const char *const *w = s->req->want; *w != NULL && s->nheaders < 8; w++) {
+		size_t wl = strlen(*w);
+		if ((size_t)(colon - data) == wl && strncasecmp(data, *w, wl) == 0) {
+			const char *v = colon + 1;
+			size_t vl = n - (size_t)(v - data);
+			while (vl > 0 && (*v == ' ' || *v == '\t'))
+				v++, vl--;
+			while (vl > 0 &&
+			       (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+				vl--;
+			s->out->header_names[s->nheaders] = *w;
+			s->out->header_values[s->nheaders] = arena_strndup(s->a, v, vl);
+			s->nheaders++;
+			break;
+		}
+	}
+	return n;
+}
+
+char *httpc_escape(struct arena *a, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = strlen(s), j = 0;
+	char *d = arena_alloc(a, 3 * n + 1);
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '_' || c == '.' || c == '~') {
+			d[j++] = (char)c;
+		} else {
+			d[j++] = '%';
+			d[j++] = hex[c >> 4];
+			d[j++] = hex[c & 15];
+		}
+	}
+	d[j] = '\0';
+	return d;
+}
+
+enum api_err httpc_do(struct arena *a, const struct httpc_request *req, struct httpc_response *out)
+{
+	struct httpc_sink sink = {.a = a, .req = req, .out = out};
+	struct curl_slist *hdrs = NULL;
+	enum api_err err = E_UPSTREAM_ERROR;
+	bool dev = config_get()->development;
+	CURLcode rc;
+
+	memset(out, 0, sizeof(*out));
+	if (strncmp(req->url, "https://", 8) != 0 &&
+	    !(dev && strncmp(req->url, "http://", 7) == 0)) {
+		log_error("outbound URL refused (https only outside development): %.80s", req->url);
+		return E_UPSTREAM_ERROR;
+	}
+	if (httpc_curl == NULL) {
+		curl_global_init(CURL_GLOBAL_DEFAULT);
+		httpc_curl = curl_easy_init();
+		if (httpc_curl == NULL)
+			return E_UPSTREAM_ERROR;
+	} else {
+		curl_easy_reset(httpc_curl);
+	}
+	for (const char *const *h = req->headers; h != NULL && *h != NULL; h++)
+		hdrs = curl_slist_append(hdrs, *h);
+	hdrs = curl_slist_append(hdrs, "Expect:");
+	curl_easy_setopt(httpc_curl, CURLOPT_URL, req->url);
+	curl_easy_setopt(httpc_curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(httpc_curl, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(httpc_curl, CURLOPT_PROTOCOLS_STR, dev ? "http,https" : "https");
+	curl_easy_setopt(httpc_curl, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
+	curl_easy_setopt(httpc_curl, CURLOPT_TIMEOUT_MS,
+	                 req->timeout_ms > 0 ? req->timeout_ms : 10000L);
+	curl_easy_setopt(httpc_curl, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(httpc_curl, CURLOPT_USERAGENT, "aiphoto/" AIPHOTO_VERSION);
+	curl_easy_setopt(httpc_curl, CURLOPT_WRITEFUNCTION, httpc_write);
+	curl_easy_setopt(httpc_curl, CURLOPT_WRITEDATA, &sink);
+	curl_easy_setopt(httpc_curl, CURLOPT_HEADERFUNCTION, httpc_header);
+	curl_easy_setopt(httpc_curl, CURLOPT_HEADERDATA, &sink);
+	if (strcmp(req->method, "GET") != 0) {
+		curl_easy_setopt(httpc_curl, CURLOPT_CUSTOMREQUEST, req->method);
+		curl_easy_setopt(httpc_curl, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+		curl_easy_setopt(httpc_curl, CURLOPT_POSTFIELDSIZE_LARGE,
+		                 (curl_off_t)(req->body ? req->body_len : 0));
+	}
+	rc = curl_easy_perform(httpc_curl);
+	if (rc != CURLE_OK) {
+		log_warn("upstream %s %.120s failed: %s", req->method, req->url,
+		         sink.too_big ? "answer too large" : curl_easy_strerror(rc));
+		err = rc == CURLE_OPERATION_TIMEDOUT ? E_TIMEOUT : E_UPSTREAM_ERROR;
+		goto out;
+	}
+	curl_easy_getinfo(httpc_curl, CURLINFO_RESPONSE_CODE, &out->status);
+	out->body = sink.buf ? sink.buf : arena_strdup(a, "");
+	if (sink.buf)
+		sink.buf[sink.len] = '\0';
+	out->len = sink.len;
+	err = E_OK;
+out:
+	curl_slist_free_all(hdrs);
+	return err;
+}
+
+void httpc_fini(void)
+{
+	if (httpc_curl != NULL)
+		curl_easy_cleanup(httpc_curl);
+	httpc_curl = NULL;
+}

@@ -1,0 +1,393 @@
+/* wxapi — see wxapi.h. */
+#include "lib/wechat/wxapi.h"
+
+#include <json-c/json.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/config.h"
+#include "lib/httpc.h"
+#include "lib/jsonx.h"
+#include "lib/log.h"
+#include "lib/redis.h"
+
+#define WXAPI_TIMEOUT_MS 5000
+#define WXAPI_LOCK_TTL 10 /* seconds a refresher may hold the lock */
+#define WXAPI_WAIT_MS 3000 /* how long the others wait for its result */
+#define WXAPI_MARGIN 300 /* seconds a cached credential is dropped before WeChat expires it */
+
+/* A parsed answer: the JSON object (owned) and its errcode (0 when absent). */
+struct wxapi_answer {
+	json_object *json;
+	long errcode;
+	const char *errmsg;
+};
+
+static void wxapi_answer_free(struct wxapi_answer *ans)
+{
+	json_object_put(ans->json);
+	ans->json = NULL;
+}
+
+static const char *wxapi_str(struct arena *a, json_object *o, const char *key)
+{
+	json_object *v;
+	if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return arena_strdup(a, json_object_get_string(v));
+}
+
+static long wxapi_long(json_object *o, const char *key)
+{
+	json_object *v;
+	if (o == NULL || !json_object_object_get_ex(o, key, &v))
+		return 0;
+	return (long)json_object_get_int64(v);
+}
+
+/* Performs one call and parses the JSON answer.  E_OK means WeChat answered with JSON;
+ * ans->errcode tells whether it accepted the call. */
+static enum api_err wxapi_call(struct arena *a, const char *method, const char *url,
+                               const char *body, struct wxapi_answer *ans)
+{
+	static const char *const json_headers[] = {"Content-Type: application/json",
+	                                           "Accept: application/json", NULL};
+	struct httpc_request req = {.method = method,
+	                            .url = url,
+	                            .headers = json_headers,
+	                            .body = body,
+	                            .body_len = body ? strlen(body) : 0,
+	                            .timeout_ms = WXAPI_TIMEOUT_MS};
+	struct httpc_response res;
+	enum api_err err;
+
+	memset(ans, 0, sizeof(*ans));
+	if ((err = httpc_do(a, &req, &res)) != E_OK)
+		return err == E_TIMEOUT ? E_UPSTREAM_ERROR : err;
+	if (res.status != 200) {
+		log_warn("wechat %s answered HTTP %ld", method, res.status);
+		return E_UPSTREAM_ERROR;
+	}
+	ans->json = json_tokener_parse(res.body);
+	if (ans->json == NULL || !json_object_is_type(ans->json, json_type_object)) {
+		wxapi_answer_free(ans);
+		log_warn("wechat answered something that is not a JSON object");
+		return E_UPSTREAM_ERROR;
+	}
+	ans->errcode = wxapi_long(ans->json, "errcode");
+	ans->errmsg = wxapi_str(a, ans->json, "errmsg");
+	return E_OK;
+}
+
+static enum api_err wxapi_fail(const struct wxapi_answer *ans, const char *what)
+{
+	log_warn("wechat %s refused: errcode %ld %s", what, ans->errcode,
+	         ans->errmsg ? ans->errmsg : "");
+	return E_UPSTREAM_ERROR;
+}
+
+/* Sleeps ms milliseconds. */
+static void wxapi_nap(long ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * The cached credential at key, or a fresh one from fetch() stored with its expiry.  Only
+ * the holder of the lock fetches; the others poll the cache for up to WXAPI_WAIT_MS.
+ */
+static enum api_err wxapi_cached(struct arena *a, const char *key, const char *lock,
+                                 enum api_err (*fetch)(struct arena *, const char **, long *),
+                                 const char **out)
+{
+	enum api_err err;
+	char *v = NULL;
+	bool mine = false;
+	long ttl = 0;
+	const char *fresh = NULL;
+
+	if ((err = redis_get(a, key, &v)) != E_OK)
+		return err;
+	if (v != NULL) {
+		*out = v;
+		return E_OK;
+	}
+	if ((err = redis_set_nx_ex(lock, "1", WXAPI_LOCK_TTL, &mine)) != E_OK)
+		return err;
+	if (!mine) {
+		for (long waited = 0; waited < WXAPI_WAIT_MS; waited += 25) {
+			wxapi_nap(25);
+			if ((err = redis_get(a, key, &v)) != E_OK)
+				return err;
+			if (v != NULL) {
+				*out = v;
+				return E_OK;
+			}
+		}
+		log_warn("gave up waiting for %s to be refreshed by another process", key);
+		return E_UPSTREAM_ERROR;
+	}
+	err = fetch(a, &fresh, &ttl);
+	if (err == E_OK)
+		err = redis_set_ex(key, fresh,
+		                   ttl > WXAPI_MARGIN * 2 ? ttl - WXAPI_MARGIN : ttl / 2 + 1);
+	redis_del(lock);
+	if (err == E_OK)
+		*out = fresh;
+	return err;
+}
+
+static const char *wxapi_base(void)
+{
+	return config_get()->wechat_api_base;
+}
+
+static enum api_err wxapi_fetch_token(struct arena *a, const char **token, long *ttl)
+{
+	const struct config *c = config_get();
+	json_object *req = json_object_new_object();
+	struct wxapi_answer ans;
+	enum api_err err;
+
+	if (c->wechat_appid == NULL || c->wechat_secret == NULL) {
+		json_object_put(req);
+		log_error("WECHAT_APPID / WECHAT_SECRET are not configured");
+		return E_UPSTREAM_ERROR;
+	}
+	json_object_object_add(req, "grant_type", json_object_new_string("client_credential"));
+	json_object_object_add(req, "appid", json_object_new_string(c->wechat_appid));
+	json_object_object_add(req, "secret", json_object_new_string(c->wechat_secret));
+	json_object_object_add(req, "force_refresh", json_object_new_boolean(0));
+	err = wxapi_call(a, "POST", arena_printf(a, "%s/cgi-bin/stable_token", wxapi_base()),
+	                 jsonx_text(a, req), &ans);
+	json_object_put(req);
+	if (err != E_OK)
+		return err;
+	*token = wxapi_str(a, ans.json, "access_token");
+	*ttl = wxapi_long(ans.json, "expires_in");
+	if (ans.errcode != 0 || *token == NULL || **token == '\0' || *ttl <= 0)
+		err = wxapi_fail(&ans, "stable_token");
+	wxapi_answer_free(&ans);
+	return err;
+}
+
+enum api_err wxapi_access_token(struct arena *a, const char **token)
+{
+	const char *appid = config_get()->wechat_appid ? config_get()->wechat_appid : "-";
+	return wxapi_cached(a, arena_printf(a, "wx:token:%s", appid),
+	                    arena_printf(a, "wx:lock:token:%s", appid), wxapi_fetch_token, token);
+}
+
+static bool wxapi_token_rejected(long errcode)
+{
+	return errcode == 40001 || errcode == 40014 || errcode == 42001;
+}
+
+/*
+ * A call that takes ?access_token=: path_query is everything after the base ("/cgi-bin/x?a=b"
+ * or "/cgi-bin/x").  A rejected token is expired (compare-and-delete) and the call retried once.
+ */
+static enum api_err wxapi_token_call(struct arena *a, const char *method, const char *path_query,
+                                     const char *body, struct wxapi_answer *ans)
+{
+	const char *appid = config_get()->wechat_appid ? config_get()->wechat_appid : "-";
+	enum api_err err;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		const char *token;
+		bool gone;
+		if ((err = wxapi_access_token(a, &token)) != E_OK)
+			return err;
+		err = wxapi_call(a, method,
+		                 arena_printf(a, "%s%s%caccess_token=%s", wxapi_base(), path_query,
+		                              strchr(path_query, '?') ? '&' : '?',
+		                              httpc_escape(a, token)),
+		                 body, ans);
+		if (err != E_OK || !wxapi_token_rejected(ans->errcode))
+			return err;
+		log_warn("wechat rejected the access token (errcode %ld): refreshing once",
+		         ans->errcode);
+		wxapi_answer_free(ans);
+		if ((err = redis_del_if_equal(arena_printf(a, "wx:token:%s", appid), token,
+		                              &gone)) != E_OK)
+			return err;
+	}
+	return E_UPSTREAM_ERROR;
+}
+
+static enum api_err wxapi_fetch_ticket(struct arena *a, const char **ticket, long *ttl)
+{
+	struct wxapi_answer ans;
+	enum api_err err =
+	    wxapi_token_call(a, "GET", "/cgi-bin/ticket/getticket?type=jsapi", NULL, &ans);
+
+	if (err != E_OK)
+		return err;
+	*ticket = wxapi_str(a, ans.json, "ticket");
+	*ttl = wxapi_long(ans.json, "expires_in");
+	if (ans.errcode != 0 || *ticket == NULL || *ttl <= 0)
+		err = wxapi_fail(&ans, "getticket");
+	wxapi_answer_free(&ans);
+	return err;
+}
+
+enum api_err wxapi_jsapi_ticket(struct arena *a, const char **ticket)
+{
+	const char *appid = config_get()->wechat_appid ? config_get()->wechat_appid : "-";
+	return wxapi_cached(a, arena_printf(a, "wx:jsapi:%s", appid),
+	                    arena_printf(a, "wx:lock:jsapi:%s", appid), wxapi_fetch_ticket, ticket);
+}
+
+/* errcodes WeChat uses for a bad, used or expired code */
+static bool wxapi_code_rejected(long errcode)
+{
+	return errcode == 40029 || errcode == 40163 || errcode == 40030 || errcode == 41008;
+}
+
+enum api_err wxapi_oauth_exchange(struct arena *a, const char *code, struct wxapi_oauth *out)
+{
+	const struct config *c = config_get();
+	struct wxapi_answer ans;
+	enum api_err err;
+
+	memset(out, 0, sizeof(*out));
+	if (c->wechat_appid == NULL || c->wechat_secret == NULL)
+		return E_UPSTREAM_ERROR;
+	err = wxapi_call(a, "GET",
+	                 arena_printf(a,
+	                              "%s/sns/oauth2/access_token?appid=%s&secret=%s&code=%s"
+	                              "&grant_type=authorization_code",
+	                              wxapi_base(), httpc_escape(a, c->wechat_appid),
+	                              httpc_escape(a, c->wechat_secret), httpc_escape(a, code)),
+	                 NULL, &ans);
+	if (err != E_OK)
+		return err;
+	if (wxapi_code_rejected(ans.errcode))
+		err = E_UNAUTHORIZED;
+	else if (ans.errcode != 0)
+		err = wxapi_fail(&ans, "oauth2/access_token");
+	else {
+		out->openid = wxapi_str(a, ans.json, "openid");
+		out->unionid = wxapi_str(a, ans.json, "unionid");
+		out->scope = wxapi_str(a, ans.json, "scope");
+		out->access_token = wxapi_str(a, ans.json, "access_token");
+		if (out->openid == NULL || *out->openid == '\0')
+			err = wxapi_fail(&ans, "oauth2/access_token (no openid)");
+	}
+	wxapi_answer_free(&ans);
+	return err;
+}
+
+enum api_err wxapi_oauth_userinfo(struct arena *a, const struct wxapi_oauth *o,
+                                  struct wxapi_userinfo *out)
+{
+	struct wxapi_answer ans;
+	enum api_err err;
+
+	memset(out, 0, sizeof(*out));
+	if (o->access_token == NULL)
+		return E_UPSTREAM_ERROR;
+	err = wxapi_call(a, "GET",
+	                 arena_printf(a, "%s/sns/userinfo?access_token=%s&openid=%s&lang=zh_CN",
+	                              wxapi_base(), httpc_escape(a, o->access_token),
+	                              httpc_escape(a, o->openid)),
+	                 NULL, &ans);
+	if (err != E_OK)
+		return err;
+	if (ans.errcode != 0)
+		err = wxapi_fail(&ans, "sns/userinfo");
+	else {
+		out->nickname = wxapi_str(a, ans.json, "nickname");
+		out->headimgurl = wxapi_str(a, ans.json, "headimgurl");
+		out->unionid = wxapi_str(a, ans.json, "unionid");
+	}
+	wxapi_answer_free(&ans);
+	return err;
+}
+
+enum api_err wxapi_jscode2session(struct arena *a, const char *code, struct wxapi_session *out)
+{
+	const struct config *c = config_get();
+	struct wxapi_answer ans;
+	enum api_err err;
+
+	memset(out, 0, sizeof(*out));
+	if (c->wechat_mp_appid == NULL || c->wechat_mp_secret == NULL) {
+		log_error("WECHAT_MP_APPID / WECHAT_MP_SECRET are not configured");
+		return E_UPSTREAM_ERROR;
+	}
+	err = wxapi_call(a, "GET",
+	                 arena_printf(a,
+	                              "%s/sns/jscode2session?appid=%s&secret=%s&js_code=%s"
+	                              "&grant_type=authorization_code",
+	                              wxapi_base(), httpc_escape(a, c->wechat_mp_appid),
+	                              httpc_escape(a, c->wechat_mp_secret), httpc_escape(a, code)),
+	                 NULL, &ans);
+	if (err != E_OK)
+		return err;
+	if (wxapi_code_rejected(ans.errcode))
+		err = E_UNAUTHORIZED;
+	else if (ans.errcode != 0)
+		err = wxapi_fail(&ans, "jscode2session");
+	else {
+		out->openid = wxapi_str(a, ans.json, "openid");
+		out->unionid = wxapi_str(a, ans.json, "unionid");
+		if (out->openid == NULL || *out->openid == '\0')
+			err = wxapi_fail(&ans, "jscode2session (no openid)");
+	}
+	wxapi_answer_free(&ans);
+	return err;
+}
+
+enum api_err wxapi_qrcode_create(struct arena *a, const char *scene_str, long expire_seconds,
+                                 struct wxapi_qrcode *out)
+{
+	json_object *req = json_object_new_object(), *info = json_object_new_object(),
+	            *scene = json_object_new_object();
+	struct wxapi_answer ans;
+	enum api_err err;
+
+	memset(out, 0, sizeof(*out));
+	json_object_object_add(scene, "scene_str", json_object_new_string(scene_str));
+	json_object_object_add(info, "scene", scene);
+	json_object_object_add(req, "expire_seconds", json_object_new_int64(expire_seconds));
+	json_object_object_add(req, "action_name", json_object_new_string("QR_STR_SCENE"));
+	json_object_object_add(req, "action_info", info);
+	err = wxapi_token_call(a, "POST", "/cgi-bin/qrcode/create", jsonx_text(a, req), &ans);
+	json_object_put(req);
+	if (err != E_OK)
+		return err;
+	out->ticket = wxapi_str(a, ans.json, "ticket");
+	out->url = wxapi_str(a, ans.json, "url");
+	out->expire_seconds = wxapi_long(ans.json, "expire_seconds");
+	if (ans.errcode != 0 || out->ticket == NULL)
+		err = wxapi_fail(&ans, "qrcode/create");
+	wxapi_answer_free(&ans);
+	return err;
+}
+
+enum api_err wxapi_template_send(struct arena *a, const char *touser, const char *template_id,
+                                 const char *url, const char *data_json)
+{
+	json_object *req = json_object_new_object();
+	struct wxapi_answer ans;
+	enum api_err err;
+
+	json_object_object_add(req, "touser", json_object_new_string(touser));
+	json_object_object_add(req, "template_id", json_object_new_string(template_id));
+	if (url != NULL)
+		json_object_object_add(req, "url", json_object_new_string(url));
+	json_object_object_add(req, "data", jsonx_parse_or_empty(data_json));
+	err =
+	    wxapi_token_call(a, "POST", "/cgi-bin/message/template/send", jsonx_text(a, req), &ans);
+	json_object_put(req);
+	if (err != E_OK)
+		return err;
+	if (ans.errcode != 0)
+		err = wxapi_fail(&ans, "message/template/send");
+	wxapi_answer_free(&ans);
+	return err;
+}
