@@ -4,7 +4,8 @@
  * POST /admin/login (public) {"username","password"} → 200 {"token","expires_in"} (an admin
  *      token: audience "admin"); wrong username or password → 401 with one message for both;
  *      after ADMINS_MAX_FAILURES wrong passwords in a row the account is locked for
- *      ADMINS_LOCK_SECONDS → 429 RATE_LIMITED with Retry-After (the right password too);
+ *      ADMINS_LOCK_SECONDS: every attempt then → 429 RATE_LIMITED with Retry-After (the
+ *      right password too);
  *      a disabled admin → 401; database down → 503 (fails closed).
  */
 #include <string.h>
@@ -52,9 +53,9 @@ static enum api_err admin_login(struct request *req, struct reply *rep)
 	if (ad.disabled || !password_verify(password, ad.password_hash)) {
 		if ((err = admins_login_failed(req->arena, ad.id, &locked_for)) != E_OK)
 			return err;
-		log_warn("admin login failed for id %lld", (long long)ad.id);
-		if (locked_for > 0)
-			return admin_locked(rep, locked_for);
+		/* this attempt was wrong (401); the lock, if it just began, meets the next ones */
+		log_warn("admin login failed for id %lld%s", (long long)ad.id,
+		         locked_for > 0 ? ": account locked" : "");
 		return reply_error(rep, E_UNAUTHORIZED, "用户名或密码错误");
 	}
 	if ((err = admins_login_ok(req->arena, ad.id)) != E_OK)

@@ -168,9 +168,9 @@ static enum api_err auth_qrcode_create(struct request *req, struct reply *rep)
 	json_object_object_add(o, "scene", json_object_new_string(scene));
 	json_object_object_add(
 	    o, "qrcode_url",
-	    json_object_new_string(
-	        arena_printf(req->arena, "https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket=%s",
-	                     httpc_escape(req->arena, qr.ticket))));
+	    json_object_new_string(arena_printf(req->arena, "%s/cgi-bin/showqrcode?ticket=%s",
+	                                        config_get()->wechat_mp_base,
+	                                        httpc_escape(req->arena, qr.ticket))));
 	json_object_object_add(o, "expires_in", json_object_new_int64(AUTH_QR_TTL));
 	return reply_ok(rep, 200, o);
 }
@@ -218,6 +218,7 @@ static enum api_err auth_qrcode_poll(struct request *req, struct reply *rep)
 				return err;
 			}
 			o = login.data;
+			json_object_object_del(o, "expires_in"); /* API.md: status, token, user */
 			json_object_object_add(o, "status", json_object_new_string("confirmed"));
 		}
 		if (err != E_OK) {

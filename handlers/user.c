@@ -54,6 +54,13 @@ static enum api_err user_credits(struct request *req, struct reply *rep)
 	return reply_ok(rep, 200, o);
 }
 
+/* http:// or https:// followed by a host. */
+static bool user_url_ok(const char *u)
+{
+	size_t skip = strncmp(u, "https://", 8) == 0 ? 8 : strncmp(u, "http://", 7) == 0 ? 7 : 0;
+	return skip > 0 && u[skip] != '\0' && u[skip] != '/' && u[skip] != '?' && u[skip] != '#';
+}
+
 /*
  * PATCH /user/me (user) {"nickname"?: 1-64 characters, "avatar_url"?: http(s) URL ≤ 512}
  * → 200 User; other fields are ignored; 400 naming the field.
@@ -69,8 +76,7 @@ static enum api_err user_patch(struct request *req, struct reply *rep)
 	    (err = jsonx_string(req->arena, req->json, "avatar_url", false, 0, 512, &avatar,
 	                        &why)) != E_OK)
 		return reply_error(rep, err, why);
-	if (avatar != NULL && *avatar != '\0' && strncmp(avatar, "https://", 8) != 0 &&
-	    strncmp(avatar, "http://", 7) != 0)
+	if (avatar != NULL && *avatar != '\0' && !user_url_ok(avatar))
 		return reply_error(rep, E_BAD_REQUEST, "avatar_url: must be an http(s) URL");
 	if (avatar != NULL && strpbrk(avatar, " \t\r\n\"<>") != NULL)
 		return reply_error(rep, E_BAD_REQUEST, "avatar_url: must be an http(s) URL");

@@ -133,6 +133,8 @@ static enum api_err wechat_verify_post(struct request *req, struct reply *rep)
 	event = wxxml_get(&msg, "Event");
 	event_key = wxxml_get(&msg, "EventKey");
 	msg_id = wxxml_get(&msg, "MsgId");
+	if (msg_id == NULL) /* TEMPLATESENDJOBFINISH and a few other events spell it MsgID */
+		msg_id = wxxml_get(&msg, "MsgID");
 	if (type == NULL || from == NULL || *from == '\0' || ctime == NULL) {
 		err = reply_error(rep, E_BAD_REQUEST,
 		                  "body: MsgType, FromUserName and CreateTime are required");

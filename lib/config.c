@@ -46,7 +46,7 @@ int config_load(unsigned need, char *err, size_t errlen)
 {
 	struct config *c = &config_current;
 	const char *s;
-	const char *bases[3];
+	const char *bases[4];
 	struct redis_url ru;
 	long v;
 	int lvl;
@@ -142,13 +142,16 @@ int config_load(unsigned need, char *err, size_t errlen)
 	c->wechat_api_base = config_env("WECHAT_API_BASE", "https://api.weixin.qq.com");
 	c->wechat_open_base = config_env("WECHAT_OPEN_BASE", "https://open.weixin.qq.com");
 	c->wxpay_api_base = config_env("WXPAY_API_BASE", "https://api.mch.weixin.qq.com");
+	/* where QR code images are shown (showqrcode?ticket=) */
+	c->wechat_mp_base = config_env("WECHAT_MP_BASE", "https://mp.weixin.qq.com");
 	bases[0] = c->wechat_api_base;
 	bases[1] = c->wechat_open_base;
 	bases[2] = c->wxpay_api_base;
-	for (size_t i = 0; i < 3; i++) {
+	bases[3] = c->wechat_mp_base;
+	for (size_t i = 0; i < 4; i++) {
 		if (!config_is_http_url(bases[i])) {
 			static const char *const names[] = {"WECHAT_API_BASE", "WECHAT_OPEN_BASE",
-			                                    "WXPAY_API_BASE"};
+			                                    "WXPAY_API_BASE", "WECHAT_MP_BASE"};
 			snprintf(err, errlen, "%s: must be an http:// or https:// URL", names[i]);
 			return -1;
 		}

@@ -270,8 +270,7 @@ enum api_err redis_getdel(struct arena *a, const char *key, char **out)
 	return err;
 }
 
-enum api_err redis_swap_if_equal(const char *key, const char *expect, const char *value,
-                                 bool *done)
+enum api_err redis_swap_if_equal(const char *key, const char *expect, const char *value, bool *done)
 {
 	/* compare-and-set (or compare-and-delete when value is NULL) in one step on the server */
 	static const char script[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then "

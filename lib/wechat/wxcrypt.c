@@ -116,14 +116,14 @@ out:
 	return rc;
 }
 
-char *wxcrypt_encrypt(const unsigned char key[32], const char *appid, const char *msg,
-                      size_t len, const unsigned char *random16)
+char *wxcrypt_encrypt(const unsigned char key[32], const char *appid, const char *msg, size_t len,
+                      const unsigned char *random16)
 {
 	unsigned char *frame = NULL, *ct = NULL;
 	char *b64 = NULL;
 	size_t idlen, raw, pad, total;
 
-	if (appid == NULL || len > WXCRYPT_MAX_MSG || (msg == NULL && len > 0))
+	if (key == NULL || appid == NULL || len > WXCRYPT_MAX_MSG || (msg == NULL && len > 0))
 		return NULL;
 	idlen = strlen(appid);
 	if (idlen > WXCRYPT_MAX_MSG)

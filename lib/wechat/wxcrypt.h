@@ -27,10 +27,10 @@ int wxcrypt_key(const char *encoding_aes_key, unsigned char key[32]);
  * Encrypts len bytes of msg (any bytes) followed by appid into the base64 Encrypt text;
  * random16 gives the 16 leading random bytes (tests), NULL draws them with RAND_bytes.
  * Returns a malloc'd NUL-terminated string (free()), or NULL if len exceeds WXCRYPT_MAX_MSG,
- * appid is NULL or the CSPRNG fails.
+ * key or appid is NULL, msg is NULL with len > 0, or the CSPRNG fails.
  */
-char *wxcrypt_encrypt(const unsigned char key[32], const char *appid, const char *msg,
-                      size_t len, const unsigned char *random16);
+char *wxcrypt_encrypt(const unsigned char key[32], const char *appid, const char *msg, size_t len,
+                      const unsigned char *random16);
 
 /*
  * Decrypts a base64 Encrypt text.  Returns 0 with *msg (its byte count in *len) and *appid as

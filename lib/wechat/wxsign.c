@@ -112,13 +112,13 @@ bool wxsign_msg_check(const char *token, const char *timestamp, const char *nonc
 	return wxsign_equal(out, msg_signature);
 }
 
-void wxsign_jssdk(const char *ticket, const char *noncestr, const char *timestamp,
-                  const char *url, char out[41])
+void wxsign_jssdk(const char *ticket, const char *noncestr, const char *timestamp, const char *url,
+                  char out[41])
 {
 	const char *u = url != NULL ? url : "";
 	char *page = xstrndup(u, strcspn(u, "#"));
-	const char *parts[8] = {"jsapi_ticket=", ticket, "&noncestr=", noncestr,
-	                        "&timestamp=",   timestamp, "&url=",   page};
+	const char *parts[8] = {"jsapi_ticket=", ticket,    "&noncestr=", noncestr,
+	                        "&timestamp=",   timestamp, "&url=",      page};
 
 	wxsign_sha1_parts(parts, 8, out);
 	free(page);

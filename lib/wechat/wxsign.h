@@ -37,7 +37,7 @@ bool wxsign_msg_check(const char *token, const char *timestamp, const char *nonc
  * The wx.config signature: SHA-1 of "jsapi_ticket=T&noncestr=N&timestamp=S&url=U" with the
  * values taken verbatim (no URL encoding) and U cut at its first '#'.  NULL counts as "".
  */
-void wxsign_jssdk(const char *ticket, const char *noncestr, const char *timestamp,
-                  const char *url, char out[41]);
+void wxsign_jssdk(const char *ticket, const char *noncestr, const char *timestamp, const char *url,
+                  char out[41]);
 
 #endif

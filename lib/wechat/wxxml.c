@@ -182,7 +182,8 @@ int wxxml_parse(struct arena *a, const char *xml, size_t len, struct wxxml_msg *
 		out->error = "doctype refused";
 		return -1;
 	}
-	/* the protocol encoding overrides any encoding declared in the document */
+	/* UTF-8 overrides an encoding declared in the document (a byte-order mark still wins;
+	 * the handlers below do not depend on the encoding) */
 	st.parser = XML_ParserCreate("UTF-8");
 	if (st.parser == NULL) {
 		out->error = "parser unavailable";
@@ -265,8 +266,7 @@ static char *wxxml_cdata(struct arena *a, const char *s)
 	clean[n] = '\0';
 	for (const char *p = clean; (p = strstr(p, close)) != NULL; p += 3)
 		hits++;
-	out = arena_alloc(a, sizeof(open) - 1 + n + hits * (sizeof(split) - 1 - 3) +
-	                         sizeof(close));
+	out = arena_alloc(a, sizeof(open) - 1 + n + hits * (sizeof(split) - 1 - 3) + sizeof(close));
 	memcpy(out, open, sizeof(open) - 1);
 	o = sizeof(open) - 1;
 	for (const char *p = clean; *p;) {
@@ -294,7 +294,10 @@ static char *wxxml_text(struct arena *a, const char *s)
 		n += *p == '&' ? 5 : (*p == '<' || *p == '>') ? 4 : 1;
 	out = arena_alloc(a, n + 1);
 	for (const char *p = s; *p; p++) {
-		const char *rep = *p == '&' ? "&amp;" : *p == '<' ? "&lt;" : *p == '>' ? "&gt;" : NULL;
+		const char *rep = *p == '&'   ? "&amp;"
+		                  : *p == '<' ? "&lt;"
+		                  : *p == '>' ? "&gt;"
+		                              : NULL;
 
 		if (rep != NULL) {
 			memcpy(out + o, rep, strlen(rep));

@@ -36,7 +36,11 @@ CONFIG_VARS = [
 ]
 # Variables that describe one particular stack; a second stack must not inherit them.
 STACK_VARS = ["DATABASE_URL", "REDIS_URL", "JWT_SECRET", "PUBLIC_BASE_URL", "MEDIA_DIR",
-              "AIPHOTO_ENV", "AIPHOTO_VAR", "PORT", "AIPHOTO_BASE_URL"]
+              "AIPHOTO_ENV", "AIPHOTO_VAR", "PORT", "AIPHOTO_BASE_URL",
+              # the WeChat simulator's port and the development credentials it hands out
+              "SIM_PORT", "AIPHOTO_SIM_URL", "WECHAT_APPID", "WECHAT_SECRET", "WECHAT_TOKEN",
+              "WECHAT_AES_KEY", "WECHAT_MP_APPID", "WECHAT_MP_SECRET", "WECHAT_API_BASE",
+              "WECHAT_OPEN_BASE"]
 
 
 def var_dir():
@@ -316,6 +320,19 @@ def test_port_taken_by_someone_else_is_refused():
         assert not var.exists(), "up started something before refusing"
 
 
+def test_simulator_port_taken_is_refused():
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="aiphoto-ops-") as tmp, socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        env = second_stack_env(pathlib.Path(tmp) / "var", port)
+        env["SIM_PORT"] = str(s.getsockname()[1])
+        proc = run([STACK, "up"], cwd=REPO, env=env)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert "SIM_PORT" in proc.stderr and "in use" in proc.stderr
+        assert not (pathlib.Path(tmp) / "var").exists(), "up started something before refusing"
+
+
 def test_second_stack_side_by_side():
     """A second stack (own var dir, own port) comes up next to the suite's one, answers
     /health, and `down` leaves no process of it behind."""
@@ -330,7 +347,10 @@ def test_second_stack_side_by_side():
         assert proc.stdout.strip().splitlines()[-1] == f"http://127.0.0.1:{port}/api/v1"
         pg_real = os.path.realpath(var / "pg")
         assert http_status(f"http://127.0.0.1:{port}/api/v1/health") == 200
-        assert run([STACK, "status"], cwd=REPO, env=env).returncode == 0
+        proc = run([STACK, "status"], cwd=REPO, env=env)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert re.search(rf"^sim:\s+up \(http://127\.0\.0\.1:{port + 10}\b", proc.stdout, re.M), \
+            proc.stdout
         # Both stacks answer; they share nothing.
         assert http_status(os.environ["AIPHOTO_BASE_URL"] + "/api/v1/health") == 200
         assert processes_referencing([str(var), pg_real])

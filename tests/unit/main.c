@@ -18,10 +18,14 @@ int main(void)
 	srunner_add_suite(sr, config_suite());
 	srunner_add_suite(sr, errors_suite());
 	srunner_add_suite(sr, jsonx_suite());
+	srunner_add_suite(sr, password_suite());
 	srunner_add_suite(sr, query_suite());
 	srunner_add_suite(sr, response_suite());
 	srunner_add_suite(sr, router_suite());
 	srunner_add_suite(sr, token_suite());
+	srunner_add_suite(sr, wxcrypt_suite());
+	srunner_add_suite(sr, wxsign_suite());
+	srunner_add_suite(sr, wxxml_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

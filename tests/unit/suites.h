@@ -15,10 +15,14 @@ Suite *bizday_suite(void);
 Suite *config_suite(void);
 Suite *errors_suite(void);
 Suite *jsonx_suite(void);
+Suite *password_suite(void);
 Suite *query_suite(void);
 Suite *response_suite(void);
 Suite *router_suite(void);
 Suite *token_suite(void);
+Suite *wxcrypt_suite(void);
+Suite *wxsign_suite(void);
+Suite *wxxml_suite(void);
 
 /* A known-good environment: the three required variables set, every optional one unset. */
 static inline void unit_env_baseline(void)
