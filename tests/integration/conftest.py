@@ -288,3 +288,95 @@ class JwtForge:
 @pytest.fixture(scope="session")
 def jwt_forge():
     return JwtForge(require_env("JWT_SECRET"), os.environ.get("JWT_ISSUER") or "aiphoto")
+
+
+# --------------------------------------------------------------------------- WeChat simulator and Redis
+
+
+class Sim:
+    """The control API of the WeChat simulator (tests/sim/sim.py) plus raw access to its
+    WeChat-shaped endpoints.  Every control call must answer 200 with JSON."""
+
+    def __init__(self, base):
+        self.base = base.rstrip("/")
+        self.session = requests.Session()
+
+    def call(self, method, path, body=None, params=None):
+        resp = self.session.request(method, self.base + path, json=body, params=params,
+                                    timeout=HTTP_TIMEOUT, allow_redirects=False)
+        assert resp.status_code == 200, \
+            f"simulator {method} {path} -> {resp.status_code}: {resp.text[:300]}"
+        try:
+            return resp.json()
+        except ValueError:
+            pytest.fail(f"simulator {method} {path} answered non-JSON: {resp.text[:200]!r}")
+
+    def reset(self):
+        return self.call("POST", "/__sim/reset", {})
+
+    def stats(self):
+        return self.call("GET", "/__sim/stats")
+
+    def rotate_token(self):
+        return self.call("POST", "/__sim/token/rotate", {})
+
+    def oauth_code(self, **fields):
+        """fields: openid, unionid, nickname, scope -> {"code","openid"}"""
+        return self.call("POST", "/__sim/oauth/code", fields)
+
+    def mp_code(self, **fields):
+        """fields: openid, unionid -> {"code","openid"}"""
+        return self.call("POST", "/__sim/mp/code", fields)
+
+    def templates(self):
+        return self.call("GET", "/__sim/templates")
+
+    def qrcodes(self):
+        return self.call("GET", "/__sim/qrcodes")
+
+    def push(self, sender, event=None, xml=None, mode="plain", signature="good",
+             create_time=None):
+        """Deliver one Official Account push to the service's callback URL; returns
+        {"status","body","reply","reply_signature_ok"}."""
+        body = {"from": sender, "mode": mode, "signature": signature}
+        if xml is not None:
+            body["xml"] = xml
+        else:
+            body["event"] = event
+        if create_time is not None:
+            body["create_time"] = create_time
+        return self.call("POST", "/__sim/oa/push", body)
+
+    def scan(self, openid, subscribed, scene_str=None, ticket=None):
+        body = {"openid": openid, "subscribed": subscribed}
+        if scene_str is not None:
+            body["scene_str"] = scene_str
+        if ticket is not None:
+            body["ticket"] = ticket
+        return self.call("POST", "/__sim/qr/scan", body)
+
+
+@pytest.fixture
+def sim():
+    """The simulator, reset (counters, codes, recorded templates) before each test."""
+    s = Sim(require_env("AIPHOTO_SIM_URL"))
+    s.reset()
+    yield s
+    s.session.close()
+
+
+def _redis_cli(*args):
+    """redis-cli against the stack's Redis socket; returns stdout without the final newline."""
+    sock = pathlib.Path(require_env("AIPHOTO_VAR")) / "redis" / "redis.sock"
+    proc = subprocess.run(["redis-cli", "-s", str(sock), *[str(a) for a in args]],
+                          capture_output=True, text=True, timeout=30)
+    if proc.returncode != 0:
+        pytest.fail(f"redis-cli {' '.join(map(str, args))} failed ({proc.returncode}): "
+                    f"{proc.stderr.strip()}", pytrace=False)
+    return proc.stdout.rstrip("\n")
+
+
+@pytest.fixture(scope="session")
+def redis_cli():
+    """redis_cli(*args) -> stdout (raw mode: a missing key's GET prints an empty line)."""
+    return _redis_cli
