@@ -54,11 +54,14 @@ static enum api_err user_credits(struct request *req, struct reply *rep)
 	return reply_ok(rep, 200, o);
 }
 
-/* http:// or https:// followed by a host. */
+/* http:// or https:// followed by a host name or address. */
 static bool user_url_ok(const char *u)
 {
 	size_t skip = strncmp(u, "https://", 8) == 0 ? 8 : strncmp(u, "http://", 7) == 0 ? 7 : 0;
-	return skip > 0 && u[skip] != '\0' && u[skip] != '/' && u[skip] != '?' && u[skip] != '#';
+	char c = skip > 0 ? u[skip] : '\0';
+	/* the host starts with a letter, a digit or '[' (an IPv6 literal) */
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '[';
 }
 
 /*
