@@ -130,6 +130,13 @@ static enum api_err wxapi_cached(struct arena *a, const char *key, const char *l
 		log_warn("gave up waiting for %s to be refreshed by another process", key);
 		return E_UPSTREAM_ERROR;
 	}
+	/* a refresher may have finished between our miss and our lock: look once more */
+	if ((err = redis_get(a, key, &v)) != E_OK || v != NULL) {
+		redis_del(lock);
+		if (v != NULL)
+			*out = v;
+		return err;
+	}
 	err = fetch(a, &fresh, &ttl);
 	if (err == E_OK)
 		err = redis_set_ex(key, fresh,
