@@ -154,6 +154,8 @@ asan:
 	AIPHOTO_BUILD=build-asan AIPHOTO_VAR=$(CURDIR)/var/asan PORT=18280 scripts/test-integration
 	@if [ -n "$$(ls build-asan/reports)" ]; then cat build-asan/reports/*; \
 	    echo "asan: sanitizer reports above"; exit 1; fi
+	@if grep -E 'runtime error|ERROR: (Address|Leak)Sanitizer' var/asan/log/fcgi.log; then \
+	    echo "asan: sanitizer reports in the workers' log above"; exit 1; fi
 	@echo "asan: no sanitizer reports"
 
 bench: all $(BUILD)/bench-ceiling

@@ -48,7 +48,7 @@ enum api_err handlers_add_token(json_object *obj, int64_t user_id, bool admin)
 
 enum api_err handlers_login_reply(struct request *req, struct reply *rep, int64_t user_id)
 {
-	struct user u;
+	struct user u = {0};
 	enum api_err err = users_get(req->arena, user_id, &u);
 	json_object *o;
 

@@ -29,7 +29,7 @@ static enum api_err user_loaded(enum api_err err, bool disabled, struct reply *r
 
 static enum api_err user_me(struct request *req, struct reply *rep)
 {
-	struct user u;
+	struct user u = {0};
 	enum api_err err = users_get(req->arena, req->user_id, &u);
 	json_object *o;
 
@@ -41,7 +41,7 @@ static enum api_err user_me(struct request *req, struct reply *rep)
 
 static enum api_err user_credits(struct request *req, struct reply *rep)
 {
-	struct user_credits c;
+	struct user_credits c = {0};
 	enum api_err err = users_credits(req->arena, req->user_id, &c);
 	json_object *o;
 

@@ -36,7 +36,8 @@ static size_t httpc_write(char *data, size_t size, size_t nmemb, void *ctx)
 		while (cap < s->len + n + 1)
 			cap *= 2;
 		nb = arena_alloc(s->a, cap);
-		memcpy(nb, s->buf, s->len);
+		if (s->len > 0)
+			memcpy(nb, s->buf, s->len);
 		s->buf = nb;
 		s->cap = cap;
 	}
