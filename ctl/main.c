@@ -6,12 +6,15 @@
  *   aiphotoctl user add [--nickname N] [--credits N]   create a user; prints its id
  *   aiphotoctl token --user ID [--admin] [--ttl S]     print a signed token
  *   aiphotoctl admin add USERNAME              create an admin; the password is read from stdin
+ *   aiphotoctl wechat template OPENID TEMPLATE_ID DATA_JSON [URL]
+ *                                              send a template message (checks the OA setup)
  *   aiphotoctl check-config                    validate the environment (DESIGN §8)
  *
  * Reads the same environment as the worker.  Exit status: 0 success, 1 failure,
  * 2 usage or configuration error.
  */
 #include <dirent.h>
+#include <json-c/json.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,9 +25,12 @@
 #include "lib/config.h"
 #include "lib/crypto.h"
 #include "lib/db.h"
+#include "lib/httpc.h"
 #include "lib/log.h"
 #include "lib/password.h"
+#include "lib/redis.h"
 #include "lib/token.h"
+#include "lib/wechat/wxapi.h"
 #include "lib/xalloc.h"
 #include "model/admins.h"
 #include "model/ledger.h"
@@ -40,6 +46,7 @@ static int ctl_usage(void)
 	      "       aiphotoctl user add [--nickname NAME] [--credits N]\n"
 	      "       aiphotoctl token --user ID [--admin] [--ttl SECONDS]\n"
 	      "       aiphotoctl admin add USERNAME   (password on standard input)\n"
+	      "       aiphotoctl wechat template OPENID TEMPLATE_ID DATA_JSON [URL]\n"
 	      "       aiphotoctl check-config\n",
 	      stderr);
 	return 2;
@@ -348,6 +355,34 @@ static int ctl_admin_add(const char *username)
 	return 0;
 }
 
+/* Sends one template message through the shared access token (Redis) and WeChat's API. */
+static int ctl_wechat_template(const char *openid, const char *template_id, const char *data,
+                               const char *url)
+{
+	json_object *parsed = json_tokener_parse(data);
+	enum api_err err;
+
+	if (parsed == NULL || !json_object_is_type(parsed, json_type_object)) {
+		json_object_put(parsed);
+		fprintf(stderr, "aiphotoctl wechat template: DATA_JSON must be a JSON object\n");
+		return 2;
+	}
+	json_object_put(parsed);
+	if (redis_init(config_get()->redis_url) < 0) {
+		fprintf(stderr, "aiphotoctl wechat template: REDIS_URL cannot be used\n");
+		return 2;
+	}
+	err = wxapi_template_send(&ctl_arena, openid, template_id, url, data);
+	redis_fini();
+	httpc_fini();
+	if (err != E_OK) {
+		fprintf(stderr, "aiphotoctl wechat template: failed (%s)\n", api_err_code(err));
+		return 1;
+	}
+	printf("sent\n");
+	return 0;
+}
+
 static int ctl_token(int argc, char **argv)
 {
 	const struct config *cfg = config_get();
@@ -405,6 +440,12 @@ int main(int argc, char **argv)
 		rc = ctl_config(CONFIG_NEED_DB) < 0 ? 2 : ctl_user_add(argc - 3, argv + 3);
 	} else if (strcmp(argv[1], "admin") == 0 && argc == 4 && strcmp(argv[2], "add") == 0) {
 		rc = ctl_config(CONFIG_NEED_DB) < 0 ? 2 : ctl_admin_add(argv[3]);
+	} else if (strcmp(argv[1], "wechat") == 0 && (argc == 6 || argc == 7) &&
+	           strcmp(argv[2], "template") == 0) {
+		rc = ctl_config(CONFIG_NEED_ALL) < 0
+		         ? 2
+		         : ctl_wechat_template(argv[3], argv[4], argv[5],
+		                               argc == 7 ? argv[6] : NULL);
 	} else if (strcmp(argv[1], "token") == 0) {
 		rc = ctl_config(CONFIG_NEED_JWT) < 0 ? 2 : ctl_token(argc - 2, argv + 2);
 	} else if (strcmp(argv[1], "check-config") == 0 && argc == 2) {

@@ -16,7 +16,9 @@ import hashlib
 import json
 import os
 import re
+import pathlib
 import struct
+import subprocess
 import time
 import urllib.parse
 import uuid
@@ -1299,3 +1301,28 @@ def test_json_routes_want_json(client, expect_error, make_user, token_for, metho
     resp = client.request(method, path, token=token, data='{"code":"x","nickname":"y"}',
                           headers={"Content-Type": "text/plain"})
     expect_error(resp, 415, "UNSUPPORTED_MEDIA_TYPE")
+
+
+# --------------------------------------------------------------------------- template messages
+
+
+def test_template_message_reaches_wechat_through_the_shared_token(sim, unique):
+    """aiphotoctl wechat template sends through the cached access token; the simulator
+    records exactly what WeChat would receive; a rotated token is recovered once."""
+    repo = pathlib.Path(__file__).resolve().parents[2]
+    ctl = str(repo / os.environ.get("AIPHOTO_BUILD", "build") / "aiphotoctl")
+    openid = "o" + unique[:20]
+    data = '{"first":{"value":"作品已完成"},"remark":{"value":"点击查看"}}'
+    sim.rotate_token()  # whatever the cache holds is now stale: one refetch, one retry
+    proc = subprocess.run([ctl, "wechat", "template", openid, "TPL_DONE", data,
+                           "http://127.0.0.1/wechat/works.html"],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    sent = [t for t in sim.templates() if t.get("touser") == openid]
+    assert len(sent) == 1, sent
+    assert sent[0]["template_id"] == "TPL_DONE"
+    assert sent[0]["data"]["first"]["value"] == "作品已完成"
+    assert sent[0]["url"] == "http://127.0.0.1/wechat/works.html"
+    bad = subprocess.run([ctl, "wechat", "template", openid, "TPL_DONE", "[1]"],
+                         capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and "JSON object" in bad.stderr
