@@ -6,6 +6,7 @@
  *   aiphotoctl user add [--nickname N] [--credits N]   create a user; prints its id
  *   aiphotoctl token --user ID [--admin] [--ttl S]     print a signed token
  *   aiphotoctl admin add USERNAME              create an admin; the password is read from stdin
+ *   aiphotoctl audit                           users whose balance ≠ their ledger sum, or < 0
  *   aiphotoctl wechat template OPENID TEMPLATE_ID DATA_JSON [URL]
  *                                              send a template message (checks the OA setup)
  *   aiphotoctl check-config                    validate the environment (DESIGN §8)
@@ -33,6 +34,7 @@
 #include "lib/wechat/wxapi.h"
 #include "lib/xalloc.h"
 #include "model/admins.h"
+#include "model/credits.h"
 #include "model/ledger.h"
 #include "model/migrations.h"
 #include "model/users.h"
@@ -46,6 +48,7 @@ static int ctl_usage(void)
 	      "       aiphotoctl user add [--nickname NAME] [--credits N]\n"
 	      "       aiphotoctl token --user ID [--admin] [--ttl SECONDS]\n"
 	      "       aiphotoctl admin add USERNAME   (password on standard input)\n"
+	      "       aiphotoctl audit\n"
 	      "       aiphotoctl wechat template OPENID TEMPLATE_ID DATA_JSON [URL]\n"
 	      "       aiphotoctl check-config\n",
 	      stderr);
@@ -383,6 +386,25 @@ static int ctl_wechat_template(const char *openid, const char *template_id, cons
 	return 0;
 }
 
+/* Exit 0 when every balance equals its ledger sum and none is negative; else a report. */
+static int ctl_audit(void)
+{
+	struct audit_row *rows;
+	size_t n;
+
+	if (credits_audit(&ctl_arena, &rows, &n) != E_OK) {
+		fprintf(stderr, "aiphotoctl audit: cannot read the database\n");
+		return 2;
+	}
+	for (size_t i = 0; i < n; i++)
+		printf("user %lld: balance %lld, ledger sum %lld%s\n", (long long)rows[i].user_id,
+		       (long long)rows[i].credits, (long long)rows[i].ledger_sum,
+		       rows[i].credits < 0 ? " (negative)" : "");
+	if (n == 0)
+		printf("audit: every balance equals its ledger\n");
+	return n == 0 ? 0 : 1;
+}
+
 static int ctl_token(int argc, char **argv)
 {
 	const struct config *cfg = config_get();
@@ -446,6 +468,8 @@ int main(int argc, char **argv)
 		         ? 2
 		         : ctl_wechat_template(argv[3], argv[4], argv[5],
 		                               argc == 7 ? argv[6] : NULL);
+	} else if (strcmp(argv[1], "audit") == 0 && argc == 2) {
+		rc = ctl_config(CONFIG_NEED_DB) < 0 ? 2 : ctl_audit();
 	} else if (strcmp(argv[1], "token") == 0) {
 		rc = ctl_config(CONFIG_NEED_JWT) < 0 ? 2 : ctl_token(argc - 2, argv + 2);
 	} else if (strcmp(argv[1], "check-config") == 0 && argc == 2) {

@@ -1,10 +1,30 @@
 /*
- * credits — credit packages (and, later, check-in, records, consumption).
+ * credits — packages, daily check-in, the ledger listing and consumption.
  *
- * GET /credits/packages (public) → 200 [{"id","name","price_fen","credits","bonus_credits"}]
- *   active packages in display order; 503 when the database is down.
+ * GET  /credits/packages (public) → 200 [{"id","name","price_fen","credits","bonus_credits"}]
+ *      active packages in display order.
+ * POST /credits/checkin (user) → 200 {"credits_awarded","credits","streak"}; the second time
+ *      the same Asia/Shanghai day → 409 ALREADY_DONE.  Rules from system_config.checkin
+ *      (base_credits + streak_bonus × min(streak − 1, max_bonus_days)).  On a development
+ *      stack the header X-Test-Date: YYYY-MM-DD sets the day (tests cross midnight with it).
+ * GET  /credits/records?kind=recharge|consume|all&limit=1-50&cursor= (user) → 200
+ *      {"items":[{"id","delta","balance_after","kind","memo","created_at"}],"next_cursor"}
+ *      newest first; consume includes refunds; 400 naming a bad parameter.
+ * POST /credits/consume (user) {"amount":1-100000,"reason"?} + Idempotency-Key (1-64) →
+ *      200 {"credits"}; short balance → 402 and nothing changed; the same key and body →
+ *      the first answer; the same key with another body → 409 IDEMPOTENCY_MISMATCH.
+ * All: 503 when the database is down.
  */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
 #include "handlers/handlers.h"
+#include "lib/bizday.h"
+#include "lib/config.h"
+#include "lib/crypto.h"
+#include "lib/jsonx.h"
+#include "model/credits.h"
 #include "model/packages.h"
 
 static enum api_err credits_packages(struct request *req, struct reply *rep)
@@ -30,11 +50,151 @@ static enum api_err credits_packages(struct request *req, struct reply *rep)
 	return reply_ok(rep, 200, arr);
 }
 
+/* A YYYY-MM-DD string. */
+static bool credits_day_ok(const char *d)
+{
+	if (d == NULL || strlen(d) != 10 || d[4] != '-' || d[7] != '-')
+		return false;
+	for (int i = 0; i < 10; i++)
+		if (i != 4 && i != 7 && (d[i] < '0' || d[i] > '9'))
+			return false;
+	return true;
+}
+
+static enum api_err credits_checkin_post(struct request *req, struct reply *rep)
+{
+	struct checkin_rule rule = {.base = 5, .streak_bonus = 1, .max_bonus_days = 6};
+	struct checkin_result r;
+	const char *test_day = request_env(req, "HTTP_X_TEST_DATE");
+	char today[11];
+	enum api_err err;
+	json_object *o;
+
+	bizday_format(time(NULL), today);
+	if (test_day != NULL && config_get()->development) {
+		if (!credits_day_ok(test_day))
+			return reply_error(rep, E_BAD_REQUEST, "X-Test-Date: YYYY-MM-DD");
+		memcpy(today, test_day, 11);
+	}
+	handlers_config_int(req, "checkin", "base_credits", &rule.base);
+	handlers_config_int(req, "checkin", "streak_bonus", &rule.streak_bonus);
+	handlers_config_int(req, "checkin", "max_bonus_days", &rule.max_bonus_days);
+	if ((err = credits_checkin(req->arena, req->user_id, today, &rule, &r)) != E_OK)
+		return err == E_ALREADY_DONE ? reply_error(rep, err, "今天已经签到过了") : err;
+	o = json_object_new_object();
+	json_object_object_add(o, "credits_awarded", json_object_new_int64(r.awarded));
+	json_object_object_add(o, "credits", json_object_new_int64(r.credits));
+	json_object_object_add(o, "streak", json_object_new_int64(r.streak));
+	return reply_ok(rep, 200, o);
+}
+
+static enum api_err credits_records_get(struct request *req, struct reply *rep)
+{
+	const char *kind = request_query(req, "kind");
+	const char *limit_s = request_query(req, "limit");
+	const char *cursor = request_query(req, "cursor");
+	enum credits_filter f = CREDITS_ALL;
+	long limit = 12, before = 0;
+	struct ledger_row *rows;
+	size_t n;
+	bool more;
+	enum api_err err;
+	json_object *o, *items;
+
+	if (kind != NULL && *kind != '\0') {
+		if (strcmp(kind, "recharge") == 0)
+			f = CREDITS_RECHARGE;
+		else if (strcmp(kind, "consume") == 0)
+			f = CREDITS_CONSUME;
+		else if (strcmp(kind, "all") != 0)
+			return reply_error(rep, E_BAD_REQUEST, "kind: recharge, consume or all");
+	}
+	if (limit_s != NULL && config_parse_long(limit_s, 1, 50, &limit) < 0)
+		return reply_error(rep, E_BAD_REQUEST, "limit: an integer from 1 to 50");
+	if (cursor != NULL && *cursor != '\0' &&
+	    config_parse_long(cursor, 1, 9007199254740991L, &before) < 0)
+		return reply_error(rep, E_BAD_REQUEST, "cursor: not a cursor this API gave out");
+	if ((err = credits_records(req->arena, req->user_id, f, before, (int)limit, &rows, &n,
+	                           &more)) != E_OK)
+		return err;
+	items = json_object_new_array_ext((int)n);
+	for (size_t i = 0; i < n; i++) {
+		json_object *r = json_object_new_object();
+		json_object_object_add(r, "id", json_object_new_int64(rows[i].id));
+		json_object_object_add(r, "delta", json_object_new_int64(rows[i].delta));
+		json_object_object_add(r, "balance_after",
+		                       json_object_new_int64(rows[i].balance_after));
+		json_object_object_add(r, "kind", json_object_new_string(rows[i].kind));
+		json_object_object_add(r, "memo", json_object_new_string(rows[i].memo));
+		json_object_object_add(r, "created_at", json_object_new_string(rows[i].created_at));
+		json_object_array_add(items, r);
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "items", items);
+	json_object_object_add(o, "next_cursor",
+	                       more && n > 0 ? json_object_new_string(arena_printf(
+	                                           req->arena, "%lld", (long long)rows[n - 1].id))
+	                                     : NULL);
+	return reply_ok(rep, 200, o);
+}
+
+static enum api_err credits_consume_post(struct request *req, struct reply *rep)
+{
+	const char *why = NULL, *reason = "";
+	const char *key = req->idempotency_key;
+	int64_t amount = 0, credits = 0;
+	char hash[65];
+	int status = 0;
+	bool replayed;
+	enum api_err err;
+	json_object *o;
+	const char *canon;
+
+	if ((err = jsonx_require_object(req->arena, req->json, &why)) != E_OK ||
+	    (err = jsonx_int(req->arena, req->json, "amount", true, 1, 100000, &amount, &why)) !=
+	        E_OK ||
+	    (err = jsonx_string(req->arena, req->json, "reason", false, 0, 128, &reason, &why)) !=
+	        E_OK)
+		return reply_error(rep, err, why);
+	if (key == NULL || *key == '\0' || jsonx_utf8_len(key) > 64)
+		return reply_error(rep, E_BAD_REQUEST,
+		                   "Idempotency-Key: a header of 1-64 characters is required");
+	canon = arena_printf(req->arena, "amount=%lld\nreason=%s", (long long)amount, reason);
+	crypto_sha256_hex(canon, strlen(canon), hash);
+	if ((err = credits_consume(req->arena, req->user_id, key, hash, amount, reason, &status,
+	                           &credits, &replayed)) != E_OK)
+		return err == E_IDEMPOTENCY_MISMATCH
+		           ? reply_error(rep, err,
+		                         "Idempotency-Key: already used with a different request")
+		           : err;
+	if (status == 402)
+		return reply_error(rep, E_INSUFFICIENT_CREDITS, NULL);
+	o = json_object_new_object();
+	json_object_object_add(o, "credits", json_object_new_int64(credits));
+	return reply_ok(rep, 200, o);
+}
+
 static const struct route credits_list[] = {
     {.method = HTTP_GET,
      .pattern = "/credits/packages",
      .auth = AUTH_PUBLIC,
      .handler = credits_packages},
+    {.method = HTTP_POST,
+     .pattern = "/credits/checkin",
+     .auth = AUTH_USER,
+     .body = BODY_JSON_OPTIONAL,
+     .max_body = 1024,
+     .handler = credits_checkin_post},
+    {.method = HTTP_GET,
+     .pattern = "/credits/records",
+     .auth = AUTH_USER,
+     .handler = credits_records_get},
+    {.method = HTTP_POST,
+     .pattern = "/credits/consume",
+     .auth = AUTH_USER,
+     .body = BODY_JSON,
+     .max_body = 4096,
+     .handler = credits_consume_post},
 };
 
 ROUTE_TABLE(credits_routes, credits_list);

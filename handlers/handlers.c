@@ -6,6 +6,8 @@
 
 #include "lib/config.h"
 #include "lib/token.h"
+#include "lib/jsonx.h"
+#include "model/system.h"
 #include "model/users.h"
 
 enum api_err handlers_id(const struct request *req, int idx, int64_t *id)
@@ -63,4 +65,17 @@ enum api_err handlers_login_reply(struct request *req, struct reply *rep, int64_
 	}
 	json_object_object_add(o, "user", handlers_user_json(&u));
 	return reply_ok(rep, 200, o);
+}
+
+void handlers_config_int(struct request *req, const char *key, const char *field, int64_t *out)
+{
+	char *text = NULL;
+	json_object *o, *v;
+
+	if (system_config_get(req->arena, key, &text) != E_OK || text == NULL)
+		return;
+	o = jsonx_parse_or_empty(text);
+	if (json_object_object_get_ex(o, field, &v) && json_object_is_type(v, json_type_int))
+		*out = json_object_get_int64(v);
+	json_object_put(o);
 }

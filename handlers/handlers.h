@@ -26,6 +26,10 @@ json_object *handlers_user_json(const struct user *u);
  * signing fails). */
 enum api_err handlers_add_token(json_object *obj, int64_t user_id, bool admin);
 
+/* Reads system_config[key].field as an integer into *out; leaves *out (the default) as it
+ * is when the key, the field or the database is missing. */
+void handlers_config_int(struct request *req, const char *key, const char *field, int64_t *out);
+
 /* Loads the user and answers {"token","expires_in","user"} (the login answer). */
 enum api_err handlers_login_reply(struct request *req, struct reply *rep, int64_t user_id);
 

@@ -12,6 +12,7 @@
 
 #include "handlers/handlers.h"
 #include "lib/jsonx.h"
+#include "model/credits.h"
 #include "model/users.h"
 
 /* The outcome of loading the caller's own row: a user that no longer exists is 401 (the
@@ -89,6 +90,33 @@ static enum api_err user_patch(struct request *req, struct reply *rep)
 	return user_me(req, rep);
 }
 
+/*
+ * POST /user/invite (user) {"invite_code"} → 200 {"credits","bonus"}: once per user, not
+ * one's own code, no cycles; both sides rewarded per system_config.invite.  Unknown code →
+ * 404, own code or a cycle → 400, already invited → 409 ALREADY_DONE.
+ */
+static enum api_err user_invite(struct request *req, struct reply *rep)
+{
+	const char *why = NULL, *code = NULL;
+	int64_t invitee_bonus = 10, inviter_bonus = 20, credits = 0;
+	enum api_err err;
+	json_object *o;
+
+	if ((err = jsonx_require_object(req->arena, req->json, &why)) != E_OK ||
+	    (err = jsonx_string(req->arena, req->json, "invite_code", true, 1, 32, &code, &why)) !=
+	        E_OK)
+		return reply_error(rep, err, why);
+	handlers_config_int(req, "invite", "invitee_bonus", &invitee_bonus);
+	handlers_config_int(req, "invite", "inviter_bonus", &inviter_bonus);
+	if ((err = credits_invite(req->arena, req->user_id, code, invitee_bonus, inviter_bonus,
+	                          &credits, &why)) != E_OK)
+		return reply_error(rep, err, why);
+	o = json_object_new_object();
+	json_object_object_add(o, "credits", json_object_new_int64(credits));
+	json_object_object_add(o, "bonus", json_object_new_int64(invitee_bonus));
+	return reply_ok(rep, 200, o);
+}
+
 static const struct route user_list[] = {
     {.method = HTTP_GET, .pattern = "/user/me", .auth = AUTH_USER, .handler = user_me},
     {.method = HTTP_PATCH,
@@ -98,6 +126,12 @@ static const struct route user_list[] = {
      .max_body = 4096,
      .handler = user_patch},
     {.method = HTTP_GET, .pattern = "/user/credits", .auth = AUTH_USER, .handler = user_credits},
+    {.method = HTTP_POST,
+     .pattern = "/user/invite",
+     .auth = AUTH_USER,
+     .body = BODY_JSON,
+     .max_body = 1024,
+     .handler = user_invite},
 };
 
 ROUTE_TABLE(user_routes, user_list);

@@ -3,10 +3,11 @@
 
 #include "lib/db.h"
 
-enum system_stmt { SYSTEM_PING, SYSTEM__MAX };
+enum system_stmt { SYSTEM_PING, SYSTEM_CONFIG_GET, SYSTEM__MAX };
 
 static const char *const system_sql[SYSTEM__MAX] = {
     [SYSTEM_PING] = "SELECT 1",
+    [SYSTEM_CONFIG_GET] = "SELECT value::text FROM system_config WHERE key = $1",
 };
 
 static struct db_stmts system_stmts = DB_STMTS("system", system_sql);
@@ -18,4 +19,19 @@ enum api_err system_ping(void)
 
 	PQclear(res);
 	return err == E_OK ? E_OK : E_UNAVAILABLE;
+}
+
+enum api_err system_config_get(struct arena *a, const char *key, char **json)
+{
+	const char *params[1] = {key};
+	PGresult *res;
+	enum api_err err = db_exec(&system_stmts, SYSTEM_CONFIG_GET, 1, params, &res);
+
+	*json = NULL;
+	if (err != E_OK)
+		return err;
+	if (PQntuples(res) == 1)
+		*json = db_str(a, res, 0, 0);
+	PQclear(res);
+	return E_OK;
 }

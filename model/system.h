@@ -2,9 +2,12 @@
 #ifndef AIPHOTO_MODEL_SYSTEM_H
 #define AIPHOTO_MODEL_SYSTEM_H
 
+#include "lib/arena.h"
 #include "lib/errors.h"
 
 /* E_OK when the database answers a trivial query; E_UNAVAILABLE otherwise. */
 enum api_err system_ping(void);
+/* The JSON text of system_config[key], or *json = NULL when the key is not set. */
+enum api_err system_config_get(struct arena *a, const char *key, char **json);
 
 #endif

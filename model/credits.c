@@ -1,0 +1,280 @@
+/* credits — see credits.h. */
+#include "model/credits.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/db.h"
+#include "model/ledger.h"
+#include "model/sql.h"
+
+enum credits_stmt {
+	CR_CHECKIN,
+	CR_INVITER,
+	CR_CYCLE,
+	CR_SET_INVITER,
+	CR_IDEM_CLAIM,
+	CR_IDEM_GET,
+	CR_IDEM_STORE,
+	CR_RECORDS,
+	CR_AUDIT,
+	CR__MAX
+};
+
+static const char *const credits_sql[CR__MAX] = {
+    /* $1 user, $2 day, $3 base, $4 bonus per day, $5 max bonus days.  One statement: the
+     * check-in row (unique per user and day), the balance, the streak state, the ledger. */
+    [CR_CHECKIN] =
+        "WITH prev AS (SELECT last_checkin_day, checkin_streak FROM users WHERE id = $1), "
+        "s AS (SELECT CASE WHEN p.last_checkin_day = $2::date - 1 THEN p.checkin_streak + 1 "
+        "ELSE 1 END AS streak FROM prev p), "
+        "ins AS (INSERT INTO checkins (user_id, day, streak, credits_awarded) "
+        "SELECT $1, $2::date, s.streak, $3::bigint + $4::bigint * LEAST(s.streak - 1, $5::bigint) "
+        "FROM s ON CONFLICT DO NOTHING RETURNING streak, credits_awarded), "
+        "u AS (UPDATE users SET credits = credits + ins.credits_awarded, "
+        "last_checkin_day = GREATEST(last_checkin_day, $2::date), "
+        "checkin_streak = CASE WHEN last_checkin_day IS NULL OR last_checkin_day <= $2::date "
+        "THEN ins.streak ELSE checkin_streak END "
+        "FROM ins WHERE users.id = $1 RETURNING users.credits, ins.streak, ins.credits_awarded) "
+        "INSERT INTO credit_ledger (user_id, delta, balance_after, kind, reference, memo, "
+        "idempotency_key) SELECT $1, u.credits_awarded, u.credits, 'checkin', $2, '每日签到', "
+        "'checkin:' || $1 || ':' || $2 FROM u "
+        "RETURNING delta, balance_after, (SELECT streak FROM u)",
+    [CR_INVITER] = "SELECT id FROM users WHERE invite_code = upper($1) AND status = 'active'",
+    /* is $2 (the invitee) among the inviters above $1 (the inviter)? */
+    [CR_CYCLE] = "WITH RECURSIVE up(id, depth) AS (SELECT invited_by, 1 FROM users WHERE id = $1 "
+                 "UNION ALL SELECT u.invited_by, up.depth + 1 FROM users u JOIN up ON u.id = up.id "
+                 "WHERE up.depth < 1000) SELECT 1 FROM up WHERE id = $2 LIMIT 1",
+    [CR_SET_INVITER] = "UPDATE users SET invited_by = $2, invited_at = now() "
+                       "WHERE id = $1 AND invited_by IS NULL RETURNING id",
+    [CR_IDEM_CLAIM] = "INSERT INTO idempotency_keys (user_id, key, route, request_hash) "
+                      "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1",
+    [CR_IDEM_GET] = "SELECT request_hash, response_status, response_body FROM idempotency_keys "
+                    "WHERE user_id = $1 AND key = $2 AND route = $3",
+    [CR_IDEM_STORE] = "UPDATE idempotency_keys SET response_status = $3, response_body = $4, "
+                      "completed_at = now() WHERE user_id = $1 AND key = $2",
+    [CR_RECORDS] = "SELECT id, delta, balance_after, kind, memo, " SQL_TIME(
+        "created_at") " FROM credit_ledger WHERE user_id = $1 AND ($2::bigint IS NULL OR id < $2) "
+                      "AND kind = ANY($3::text[]) ORDER BY id DESC LIMIT $4",
+    [CR_AUDIT] = "SELECT u.id, u.credits, COALESCE(l.total, 0) FROM users u "
+                 "LEFT JOIN (SELECT user_id, SUM(delta) AS total FROM credit_ledger "
+                 "GROUP BY user_id) l ON l.user_id = u.id "
+                 "WHERE u.credits <> COALESCE(l.total, 0) OR u.credits < 0 ORDER BY u.id",
+};
+
+static struct db_stmts credits_stmts = DB_STMTS("credits", credits_sql);
+
+enum api_err credits_checkin(struct arena *a, int64_t user_id, const char *day,
+                             const struct checkin_rule *rule, struct checkin_result *out)
+{
+	const char *p[5] = {db_param_i64(a, user_id), day, db_param_i64(a, rule->base),
+	                    db_param_i64(a, rule->streak_bonus),
+	                    db_param_i64(a, rule->max_bonus_days)};
+	PGresult *res;
+	enum api_err err = db_exec(&credits_stmts, CR_CHECKIN, 5, p, &res);
+
+	if (err != E_OK)
+		return err;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return E_ALREADY_DONE;
+	}
+	out->awarded = db_i64(res, 0, 0);
+	out->credits = db_i64(res, 0, 1);
+	out->streak = db_i64(res, 0, 2);
+	PQclear(res);
+	return E_OK;
+}
+
+/* Runs idx with params; *rows gets the count and *first column 0 of row 0. */
+static enum api_err credits_run(int idx, int n, const char *const *p, int *rows, int64_t *first)
+{
+	PGresult *res;
+	enum api_err err = db_exec(&credits_stmts, idx, n, p, &res);
+
+	if (err != E_OK)
+		return err;
+	if (rows)
+		*rows = PQntuples(res);
+	if (first)
+		*first = PQntuples(res) > 0 ? db_i64(res, 0, 0) : 0;
+	PQclear(res);
+	return E_OK;
+}
+
+enum api_err credits_invite(struct arena *a, int64_t invitee, const char *code,
+                            int64_t invitee_bonus, int64_t inviter_bonus, int64_t *credits,
+                            const char **why)
+{
+	const char *pc[1] = {code};
+	const char *sid = db_param_i64(a, invitee);
+	int64_t inviter = 0, other = 0;
+	enum api_err err;
+	int rows = 0;
+
+	*why = NULL;
+	if ((err = db_begin()) != E_OK)
+		return err;
+	if ((err = credits_run(CR_INVITER, 1, pc, &rows, &inviter)) != E_OK)
+		goto fail;
+	if (rows == 0) {
+		err = E_NOT_FOUND;
+		*why = "invite_code: no user has this code";
+		goto fail;
+	}
+	if (inviter == invitee) {
+		err = E_BAD_REQUEST;
+		*why = "invite_code: one's own code cannot be used";
+		goto fail;
+	}
+	{
+		const char *pcy[2] = {db_param_i64(a, inviter), sid};
+		if ((err = credits_run(CR_CYCLE, 2, pcy, &rows, NULL)) != E_OK)
+			goto fail;
+		if (rows > 0) {
+			err = E_BAD_REQUEST;
+			*why = "invite_code: this user was invited by you";
+			goto fail;
+		}
+	}
+	{
+		const char *ps[2] = {sid, db_param_i64(a, inviter)};
+		if ((err = credits_run(CR_SET_INVITER, 2, ps, &rows, NULL)) != E_OK)
+			goto fail;
+		if (rows == 0) {
+			err = E_ALREADY_DONE;
+			*why = "invite_code: an invite code was already used";
+			goto fail;
+		}
+	}
+	if (invitee_bonus > 0 &&
+	    (err = ledger_apply(a, invitee, invitee_bonus, "invite", code, "填写邀请码奖励",
+	                        arena_printf(a, "invite:%lld", (long long)invitee), credits)) !=
+	        E_OK)
+		goto fail;
+	if (inviter_bonus > 0 &&
+	    (err = ledger_apply(a, inviter, inviter_bonus, "invite", sid, "邀请好友奖励",
+	                        arena_printf(a, "invite-reward:%lld", (long long)invitee),
+	                        &other)) != E_OK)
+		goto fail;
+	if ((err = db_commit()) != E_OK)
+		goto fail;
+	return E_OK;
+fail:
+	db_rollback();
+	return err;
+}
+
+enum api_err credits_consume(struct arena *a, int64_t user_id, const char *key,
+                             const char *request_hash, int64_t amount, const char *reason,
+                             int *status, int64_t *credits, bool *replayed)
+{
+	const char *uid = db_param_i64(a, user_id);
+	const char *claim[4] = {uid, key, "consume", request_hash};
+	PGresult *res = NULL;
+	enum api_err err;
+	int rows = 0;
+
+	*replayed = false;
+	if ((err = db_begin()) != E_OK)
+		return err;
+	/* a concurrent first use of the key waits here until that transaction ends */
+	if ((err = credits_run(CR_IDEM_CLAIM, 4, claim, &rows, NULL)) != E_OK)
+		goto fail;
+	if (rows == 0) {
+		const char *get[3] = {uid, key, "consume"};
+		if ((err = db_exec(&credits_stmts, CR_IDEM_GET, 3, get, &res)) != E_OK)
+			goto fail;
+		if (PQntuples(res) != 1) {
+			err = E_IDEMPOTENCY_MISMATCH; /* the key was used on another route */
+		} else if (strcmp(PQgetvalue(res, 0, 0), request_hash) != 0) {
+			err = E_IDEMPOTENCY_MISMATCH;
+		} else {
+			*status = (int)db_i64(res, 0, 1);
+			*credits = PQgetisnull(res, 0, 2) ? 0 : db_i64(res, 0, 2);
+			*replayed = true;
+		}
+		PQclear(res);
+		db_rollback();
+		return err;
+	}
+	err = ledger_apply(a, user_id, -amount, "consume", key, reason,
+	                   arena_printf(a, "consume:%lld:%s", (long long)user_id, key), credits);
+	if (err == E_INSUFFICIENT_CREDITS)
+		*status = 402;
+	else if (err == E_OK)
+		*status = 200;
+	else
+		goto fail;
+	{
+		const char *store[4] = {uid, key, db_param_i64(a, *status),
+		                        *status == 200 ? db_param_i64(a, *credits) : NULL};
+		if ((err = credits_run(CR_IDEM_STORE, 4, store, NULL, NULL)) != E_OK ||
+		    (err = db_commit()) != E_OK)
+			goto fail;
+	}
+	return E_OK;
+fail:
+	db_rollback();
+	return err;
+}
+
+enum api_err credits_records(struct arena *a, int64_t user_id, enum credits_filter f,
+                             int64_t before_id, int limit, struct ledger_row **rows, size_t *n,
+                             bool *more)
+{
+	static const char *const kinds[] = {
+	    [CREDITS_ALL] = "{recharge,consume,refund,checkin,invite,admin,migration}",
+	    [CREDITS_RECHARGE] = "{recharge}",
+	    [CREDITS_CONSUME] = "{consume,refund}",
+	};
+	const char *p[4] = {db_param_i64(a, user_id),
+	                    before_id > 0 ? db_param_i64(a, before_id) : NULL, kinds[f],
+	                    db_param_i64(a, limit + 1)};
+	PGresult *res;
+	enum api_err err = db_exec(&credits_stmts, CR_RECORDS, 4, p, &res);
+	int got;
+
+	*n = 0;
+	*more = false;
+	if (err != E_OK)
+		return err;
+	got = PQntuples(res);
+	*more = got > limit;
+	if (got > limit)
+		got = limit;
+	*rows = arena_alloc(a, sizeof(**rows) * (size_t)(got ? got : 1));
+	for (int i = 0; i < got; i++) {
+		struct ledger_row *r = &(*rows)[i];
+		r->id = db_i64(res, i, 0);
+		r->delta = db_i64(res, i, 1);
+		r->balance_after = db_i64(res, i, 2);
+		r->kind = db_str(a, res, i, 3);
+		r->memo = db_str(a, res, i, 4);
+		r->created_at = db_str(a, res, i, 5);
+	}
+	*n = (size_t)got;
+	PQclear(res);
+	return E_OK;
+}
+
+enum api_err credits_audit(struct arena *a, struct audit_row **rows, size_t *n)
+{
+	PGresult *res;
+	enum api_err err = db_exec(&credits_stmts, CR_AUDIT, 0, NULL, &res);
+	int got;
+
+	*n = 0;
+	if (err != E_OK)
+		return err;
+	got = PQntuples(res);
+	*rows = arena_alloc(a, sizeof(**rows) * (size_t)(got ? got : 1));
+	for (int i = 0; i < got; i++) {
+		(*rows)[i].user_id = db_i64(res, i, 0);
+		(*rows)[i].credits = db_i64(res, i, 1);
+		(*rows)[i].ledger_sum = db_i64(res, i, 2);
+	}
+	*n = (size_t)got;
+	PQclear(res);
+	return E_OK;
+}

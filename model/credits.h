@@ -1,0 +1,67 @@
+/*
+ * credits — the balance-changing operations users start: check-in, invites, consumption,
+ * and the ledger listing.  Each change is one transaction (usually one statement) that
+ * updates users.credits conditionally and appends its ledger row with a unique
+ * idempotency key, so users.credits = SUM(credit_ledger.delta) holds after every commit.
+ */
+#ifndef AIPHOTO_MODEL_CREDITS_H
+#define AIPHOTO_MODEL_CREDITS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/arena.h"
+#include "lib/errors.h"
+
+struct checkin_rule {
+	int64_t base, streak_bonus, max_bonus_days;
+};
+
+struct checkin_result {
+	int64_t awarded, credits, streak;
+};
+
+/* Checks the user in for day (YYYY-MM-DD); E_ALREADY_DONE the second time that day. */
+enum api_err credits_checkin(struct arena *a, int64_t user_id, const char *day,
+                             const struct checkin_rule *rule, struct checkin_result *out);
+
+/*
+ * The invitee enters the inviter's code: once per invitee, not one's own, no cycles.  Both
+ * sides are rewarded in the same transaction.  E_NOT_FOUND unknown code, E_BAD_REQUEST own
+ * code or a cycle (*why says which), E_ALREADY_DONE already invited.
+ */
+enum api_err credits_invite(struct arena *a, int64_t invitee, const char *code,
+                            int64_t invitee_bonus, int64_t inviter_bonus, int64_t *credits,
+                            const char **why);
+
+/*
+ * Spends amount credits under the client's Idempotency-Key: the first call with key does
+ * the work and stores its answer; a repeat with the same request_hash gets the stored
+ * answer (*replayed), a different hash E_IDEMPOTENCY_MISMATCH.  *status is the HTTP status
+ * to answer (200, or 402 for a short balance) and *credits the balance after.
+ */
+enum api_err credits_consume(struct arena *a, int64_t user_id, const char *key,
+                             const char *request_hash, int64_t amount, const char *reason,
+                             int *status, int64_t *credits, bool *replayed);
+
+struct ledger_row {
+	int64_t id, delta, balance_after;
+	const char *kind, *memo, *created_at;
+};
+
+enum credits_filter { CREDITS_ALL, CREDITS_RECHARGE, CREDITS_CONSUME };
+
+/* Newest first, ids below before_id (0 = from the newest), at most limit rows; *more tells
+ * whether older rows exist. */
+enum api_err credits_records(struct arena *a, int64_t user_id, enum credits_filter f,
+                             int64_t before_id, int limit, struct ledger_row **rows, size_t *n,
+                             bool *more);
+
+/* Users whose balance differs from their ledger sum, or is negative: ids and both values. */
+struct audit_row {
+	int64_t user_id, credits, ledger_sum;
+};
+enum api_err credits_audit(struct arena *a, struct audit_row **rows, size_t *n);
+
+#endif
