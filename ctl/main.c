@@ -7,6 +7,8 @@
  *   aiphotoctl token --user ID [--admin] [--ttl S]     print a signed token
  *   aiphotoctl admin add USERNAME              create an admin; the password is read from stdin
  *   aiphotoctl audit                           users whose balance ≠ their ledger sum, or < 0
+ *   aiphotoctl reconcile-orders [--older-than S] [--expire-after S]
+ *                                              settle or close orders still unpaid after S s
  *   aiphotoctl wechat template OPENID TEMPLATE_ID DATA_JSON [URL]
  *                                              send a template message (checks the OA setup)
  *   aiphotoctl check-config                    validate the environment (DESIGN §8)
@@ -32,11 +34,13 @@
 #include "lib/redis.h"
 #include "lib/token.h"
 #include "lib/wechat/wxapi.h"
+#include "lib/wechat/wxpayapi.h"
 #include "lib/xalloc.h"
 #include "model/admins.h"
 #include "model/credits.h"
 #include "model/ledger.h"
 #include "model/migrations.h"
+#include "model/orders.h"
 #include "model/users.h"
 
 static struct arena ctl_arena;
@@ -49,6 +53,7 @@ static int ctl_usage(void)
 	      "       aiphotoctl token --user ID [--admin] [--ttl SECONDS]\n"
 	      "       aiphotoctl admin add USERNAME   (password on standard input)\n"
 	      "       aiphotoctl audit\n"
+	      "       aiphotoctl reconcile-orders [--older-than SECONDS] [--expire-after SECONDS]\n"
 	      "       aiphotoctl wechat template OPENID TEMPLATE_ID DATA_JSON [URL]\n"
 	      "       aiphotoctl check-config\n",
 	      stderr);
@@ -405,6 +410,67 @@ static int ctl_audit(void)
 	return n == 0 ? 0 : 1;
 }
 
+/*
+ * Orders still `created` after older_than seconds are queried at WeChat Pay and settled
+ * through the same guarded path as the notify; those unpaid after expire_after seconds are
+ * closed there and here.  Exit 0 when every order was handled.
+ */
+static int ctl_reconcile(int argc, char **argv)
+{
+	const struct config *c = config_get();
+	long older = 300, expire = 7200;
+	struct order *rows;
+	size_t n, settled = 0, closed = 0, waiting = 0, failed = 0;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--older-than") == 0 && i + 1 < argc) {
+			if (config_parse_long(argv[++i], 0, 86400 * 30, &older) < 0)
+				return ctl_usage();
+		} else if (strcmp(argv[i], "--expire-after") == 0 && i + 1 < argc) {
+			if (config_parse_long(argv[++i], 60, 86400 * 30, &expire) < 0)
+				return ctl_usage();
+		} else {
+			return ctl_usage();
+		}
+	}
+	if (redis_init(c->redis_url) < 0)
+		return 2;
+	if (orders_pending(&ctl_arena, older, 500, &rows, &n) != E_OK) {
+		fprintf(stderr, "aiphotoctl reconcile-orders: cannot read orders\n");
+		return 1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct order_txn t;
+		bool credited = false;
+		enum api_err err = wxpayapi_query(&ctl_arena, rows[i].out_trade_no, &t);
+
+		if (err == E_OK)
+			err = orders_apply(&ctl_arena, &t, c->wxpay_mchid, c->wechat_appid,
+			                   &credited);
+		if (err == E_OK && credited) {
+			settled++;
+			printf("%s: paid, settled\n", rows[i].out_trade_no);
+		} else if ((err == E_OK || err == E_NOT_FOUND) && rows[i].age_seconds >= expire) {
+			if (err == E_OK)
+				(void)wxpayapi_close(&ctl_arena, rows[i].out_trade_no);
+			if (orders_close(&ctl_arena, rows[i].out_trade_no) == E_OK) {
+				closed++;
+				printf("%s: expired, closed\n", rows[i].out_trade_no);
+			}
+		} else if (err == E_OK || err == E_NOT_FOUND) {
+			waiting++;
+		} else {
+			failed++;
+			fprintf(stderr, "%s: %s\n", rows[i].out_trade_no, api_err_code(err));
+		}
+	}
+	printf("reconcile: %zu checked, %zu settled, %zu closed, %zu still waiting, %zu failed\n",
+	       n, settled, closed, waiting, failed);
+	redis_fini();
+	httpc_fini();
+	return failed == 0 ? 0 : 1;
+}
+
 static int ctl_token(int argc, char **argv)
 {
 	const struct config *cfg = config_get();
@@ -468,6 +534,8 @@ int main(int argc, char **argv)
 		         ? 2
 		         : ctl_wechat_template(argv[3], argv[4], argv[5],
 		                               argc == 7 ? argv[6] : NULL);
+	} else if (strcmp(argv[1], "reconcile-orders") == 0) {
+		rc = ctl_config(CONFIG_NEED_ALL) < 0 ? 2 : ctl_reconcile(argc - 2, argv + 2);
 	} else if (strcmp(argv[1], "audit") == 0 && argc == 2) {
 		rc = ctl_config(CONFIG_NEED_DB) < 0 ? 2 : ctl_audit();
 	} else if (strcmp(argv[1], "token") == 0) {

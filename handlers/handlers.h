@@ -15,6 +15,7 @@ extern const struct route_table events_routes;
 extern const struct route_table auth_routes;
 extern const struct route_table wechat_routes;
 extern const struct route_table admin_routes;
+extern const struct route_table payment_routes;
 
 struct user;
 

@@ -139,6 +139,12 @@ int config_load(unsigned need, char *err, size_t errlen)
 	}
 	c->wxpay_public_key_file = config_env("WXPAY_PUBLIC_KEY_FILE", NULL);
 	c->wxpay_public_key_id = config_env("WXPAY_PUBLIC_KEY_ID", NULL);
+	c->wxpay_notify_url = config_env("WXPAY_NOTIFY_URL", NULL);
+	if (c->wxpay_notify_url == NULL) {
+		static char notify[512];
+		snprintf(notify, sizeof(notify), "%s/api/v1/payment/notify", c->public_base_url);
+		c->wxpay_notify_url = notify;
+	}
 	c->wechat_api_base = config_env("WECHAT_API_BASE", "https://api.weixin.qq.com");
 	c->wechat_open_base = config_env("WECHAT_OPEN_BASE", "https://open.weixin.qq.com");
 	c->wxpay_api_base = config_env("WXPAY_API_BASE", "https://api.mch.weixin.qq.com");

@@ -28,6 +28,7 @@ struct config {
 	const char *wechat_mp_appid, *wechat_mp_secret;
 	const char *wxpay_mchid, *wxpay_serial, *wxpay_private_key_file, *wxpay_apiv3_key;
 	const char *wxpay_public_key_file, *wxpay_public_key_id;
+	const char *wxpay_notify_url; /* default PUBLIC_BASE_URL/api/v1/payment/notify */
 	const char *wechat_api_base, *wechat_open_base, *wechat_mp_base, *wxpay_api_base;
 };
 

@@ -14,6 +14,7 @@ enum identities_stmt {
 	ID_FILL_PROFILE,
 	ID_UNSUBSCRIBE,
 	ID_CLAIM_MESSAGE,
+	ID_OPENID,
 	ID__MAX
 };
 
@@ -43,6 +44,8 @@ static const char *const identities_sql[ID__MAX] = {
                        "WHERE appid = $1 AND openid = $2 RETURNING user_id",
     [ID_CLAIM_MESSAGE] = "INSERT INTO wechat_messages (msg_key, msg_type) VALUES ($1, $2) "
                          "ON CONFLICT DO NOTHING RETURNING 1",
+    [ID_OPENID] = "SELECT openid FROM wechat_identities WHERE user_id = $1 AND appid = $2 "
+                  "ORDER BY id LIMIT 1",
 };
 
 static struct db_stmts identities_stmts = DB_STMTS("identities", identities_sql);
@@ -161,4 +164,20 @@ enum api_err identities_oa_message(struct arena *a, const char *msg_key, const c
 fail:
 	db_rollback();
 	return err;
+}
+
+enum api_err identities_openid(struct arena *a, int64_t user_id, const char *appid,
+                               const char **openid)
+{
+	const char *p[2] = {db_param_i64(a, user_id), appid};
+	PGresult *res;
+	enum api_err err = db_exec(&identities_stmts, ID_OPENID, 2, p, &res);
+
+	*openid = NULL;
+	if (err != E_OK)
+		return err;
+	if (PQntuples(res) == 1)
+		*openid = db_str(a, res, 0, 0);
+	PQclear(res);
+	return *openid ? E_OK : E_NOT_FOUND;
 }

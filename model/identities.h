@@ -41,4 +41,8 @@ enum api_err identities_oa_message(struct arena *a, const char *msg_key, const c
                                    const struct identity_login *in, bool unsubscribe,
                                    int64_t *user_id, bool *duplicate);
 
+/* The user's openid in app appid (for payments); E_NOT_FOUND when not bound. */
+enum api_err identities_openid(struct arena *a, int64_t user_id, const char *appid,
+                               const char **openid);
+
 #endif

@@ -18,5 +18,7 @@ struct package {
 
 /* Active packages in display order (sort_order, id); *out in the arena. */
 enum api_err packages_list_active(struct arena *a, struct package **out, size_t *n);
+/* One active package; E_NOT_FOUND when missing or inactive. */
+enum api_err packages_get_active(struct arena *a, int64_t id, struct package *out);
 
 #endif

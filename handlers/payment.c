@@ -1,0 +1,216 @@
+/*
+ * payment — WeChat Pay v3 JSAPI purchases of credit packages (API.md "Payment").
+ *
+ * POST /payment/create-order (user) {"package_id"} → 200 {"out_trade_no","amount_fen",
+ *      "credits","pay_params":{…}}; unknown/inactive package → 404; a user without an
+ *      Official Account openid → 400; WeChat Pay refusing → 502.
+ * POST /payment/notify (signed) → 204 after the settlement committed (also for a repeat);
+ *      failures answer WeChat's {"code":"FAIL","message":…}: 401 signature/time/serial,
+ *      400 body, 409 a transaction that does not match its order (logged, not credited),
+ *      404 unknown order, 503/500 trouble on our side (WeChat delivers it again).
+ * GET  /payment/orders/:out_trade_no (user) → {"out_trade_no","status","amount_fen",
+ *      "credits","paid_at"}; a created order older than 10 s is first queried at WeChat Pay
+ *      and settled through the same path as the notify; another user's order → 404.
+ * GET  /payment/orders?limit=&cursor= (user) → paginated list of the above, newest first.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "handlers/handlers.h"
+#include "lib/config.h"
+#include "lib/crypto.h"
+#include "lib/jsonx.h"
+#include "lib/log.h"
+#include "lib/wechat/wxpayapi.h"
+#include "model/identities.h"
+#include "model/orders.h"
+#include "model/packages.h"
+
+#define PAYMENT_QUERY_AFTER 10 /* seconds before GET /payment/orders/:no asks WeChat Pay */
+
+static json_object *payment_order_json(const struct order *o)
+{
+	json_object *j = json_object_new_object();
+	json_object_object_add(j, "out_trade_no", json_object_new_string(o->out_trade_no));
+	json_object_object_add(j, "status", json_object_new_string(o->status));
+	json_object_object_add(j, "amount_fen", json_object_new_int64(o->amount_fen));
+	json_object_object_add(j, "credits", json_object_new_int64(o->credits));
+	json_object_object_add(j, "paid_at", jsonx_str_or_null(o->paid_at));
+	return j;
+}
+
+static enum api_err payment_create(struct request *req, struct reply *rep)
+{
+	const struct config *c = config_get();
+	const char *why = NULL, *openid = NULL, *prepay = NULL, *no;
+	int64_t package_id = 0;
+	struct package p;
+	char rnd[11], when[16];
+	time_t now = time(NULL);
+	struct tm tm;
+	enum api_err err;
+	json_object *params = NULL, *o;
+
+	if ((err = jsonx_require_object(req->arena, req->json, &why)) != E_OK ||
+	    (err = jsonx_int(req->arena, req->json, "package_id", true, 1, INT64_MAX - 1,
+	                     &package_id, &why)) != E_OK)
+		return reply_error(rep, err, why);
+	if ((err = packages_get_active(req->arena, package_id, &p)) != E_OK)
+		return err == E_NOT_FOUND ? reply_error(rep, err, "package_id: no such package")
+		                          : err;
+	if (c->wechat_appid == NULL || c->wxpay_mchid == NULL)
+		return reply_error(rep, E_UNAVAILABLE, "payments are not configured");
+	if ((err = identities_openid(req->arena, req->user_id, c->wechat_appid, &openid)) != E_OK)
+		return err == E_NOT_FOUND
+		           ? reply_error(rep, E_BAD_REQUEST,
+		                         "this account has no Official Account openid")
+		           : err;
+	if (crypto_random_hex(5, rnd) < 0)
+		return E_INTERNAL;
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y%m%d%H%M%S", &tm);
+	no = arena_printf(req->arena, "AP%s%s", when, rnd);
+	if ((err = orders_create(req->arena, req->user_id, p.id, p.name, p.price_fen,
+	                         p.credits + p.bonus_credits, no, c->wechat_appid, c->wxpay_mchid,
+	                         openid)) != E_OK)
+		return err;
+	if ((err = wxpayapi_jsapi(req->arena, no, p.name, p.price_fen, openid, &prepay)) != E_OK ||
+	    (err = orders_set_prepay(req->arena, no, prepay)) != E_OK ||
+	    (err = wxpayapi_pay_params(req->arena, prepay, &params)) != E_OK)
+		return err;
+	o = json_object_new_object();
+	json_object_object_add(o, "out_trade_no", json_object_new_string(no));
+	json_object_object_add(o, "amount_fen", json_object_new_int64(p.price_fen));
+	json_object_object_add(o, "credits", json_object_new_int64(p.credits + p.bonus_credits));
+	json_object_object_add(o, "pay_params", params);
+	return reply_ok(rep, 200, o);
+}
+
+/* WeChat's failure body with an HTTP status of our choice. */
+static enum api_err payment_fail(struct request *req, struct reply *rep, int status,
+                                 const char *message)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "code", json_object_new_string("FAIL"));
+	json_object_object_add(o, "message", json_object_new_string(message));
+	rep->raw = jsonx_text(req->arena, o);
+	json_object_put(o);
+	rep->raw_len = strlen(rep->raw);
+	rep->raw_type = "application/json; charset=utf-8";
+	return reply_ok(rep, status, NULL);
+}
+
+static enum api_err payment_notify(struct request *req, struct reply *rep)
+{
+	const struct config *c = config_get();
+	struct order_txn t;
+	const char *why = NULL;
+	bool credited = false;
+	enum api_err err;
+
+	err = wxpayapi_notify(req->arena, request_env(req, "HTTP_WECHATPAY_TIMESTAMP"),
+	                      request_env(req, "HTTP_WECHATPAY_NONCE"),
+	                      request_env(req, "HTTP_WECHATPAY_SIGNATURE"),
+	                      request_env(req, "HTTP_WECHATPAY_SERIAL"), req->body ? req->body : "",
+	                      req->body_len, time(NULL), &t, &why);
+	if (err != E_OK) {
+		log_warn("payment notify refused: %s", why);
+		return payment_fail(req, rep,
+		                    err == E_FORBIDDEN     ? 401
+		                    : err == E_BAD_REQUEST ? 400
+		                                           : 503,
+		                    why);
+	}
+	err = orders_apply(req->arena, &t, c->wxpay_mchid, c->wechat_appid, &credited);
+	switch (err) {
+	case E_OK:
+		return reply_ok(rep, 204, NULL);
+	case E_NOT_FOUND:
+		return payment_fail(req, rep, 404, "unknown order");
+	case E_CONFLICT:
+		return payment_fail(req, rep, 409, "transaction does not match the order");
+	case E_UNAVAILABLE:
+		return payment_fail(req, rep, 503, "database unavailable");
+	default:
+		return payment_fail(req, rep, 500, "internal error");
+	}
+}
+
+static enum api_err payment_order_get(struct request *req, struct reply *rep)
+{
+	const struct config *c = config_get();
+	const char *no = req->captures[0];
+	struct order o;
+	enum api_err err;
+
+	if ((err = orders_get(req->arena, req->user_id, no, &o)) != E_OK)
+		return err;
+	if (strcmp(o.status, "created") == 0 && o.age_seconds > PAYMENT_QUERY_AFTER) {
+		struct order_txn t;
+		bool credited;
+		/* the notify may be late or lost: ask, and settle through the same guarded path */
+		if (wxpayapi_query(req->arena, no, &t) == E_OK &&
+		    orders_apply(req->arena, &t, c->wxpay_mchid, c->wechat_appid, &credited) ==
+		        E_OK &&
+		    (err = orders_get(req->arena, req->user_id, no, &o)) != E_OK)
+			return err;
+	}
+	return reply_ok(rep, 200, payment_order_json(&o));
+}
+
+static enum api_err payment_orders_list(struct request *req, struct reply *rep)
+{
+	const char *limit_s = request_query(req, "limit"), *cursor = request_query(req, "cursor");
+	long limit = 12, before = 0;
+	struct order *rows;
+	size_t n;
+	bool more;
+	enum api_err err;
+	json_object *o, *items;
+
+	if (limit_s != NULL && config_parse_long(limit_s, 1, 50, &limit) < 0)
+		return reply_error(rep, E_BAD_REQUEST, "limit: an integer from 1 to 50");
+	if (cursor != NULL && *cursor != '\0' &&
+	    config_parse_long(cursor, 1, 9007199254740991L, &before) < 0)
+		return reply_error(rep, E_BAD_REQUEST, "cursor: not a cursor this API gave out");
+	if ((err = orders_list(req->arena, req->user_id, before, (int)limit, &rows, &n, &more)) !=
+	    E_OK)
+		return err;
+	items = json_object_new_array_ext((int)n);
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(items, payment_order_json(&rows[i]));
+	o = json_object_new_object();
+	json_object_object_add(o, "items", items);
+	json_object_object_add(o, "next_cursor",
+	                       more && n > 0 ? json_object_new_string(arena_printf(
+	                                           req->arena, "%lld", (long long)rows[n - 1].id))
+	                                     : NULL);
+	return reply_ok(rep, 200, o);
+}
+
+static const struct route payment_list[] = {
+    {.method = HTTP_POST,
+     .pattern = "/payment/create-order",
+     .auth = AUTH_USER,
+     .body = BODY_JSON,
+     .max_body = 1024,
+     .handler = payment_create},
+    {.method = HTTP_POST,
+     .pattern = "/payment/notify",
+     .auth = AUTH_SIGNED,
+     .body = BODY_RAW,
+     .max_body = 65536,
+     .handler = payment_notify},
+    {.method = HTTP_GET,
+     .pattern = "/payment/orders/:no",
+     .auth = AUTH_USER,
+     .handler = payment_order_get},
+    {.method = HTTP_GET,
+     .pattern = "/payment/orders",
+     .auth = AUTH_USER,
+     .handler = payment_orders_list},
+};
+
+ROUTE_TABLE(payment_routes, payment_list);

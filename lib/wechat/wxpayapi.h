@@ -1,0 +1,45 @@
+/*
+ * wxpayapi — the WeChat Pay v3 (JSAPI, direct merchant) calls and the payment notify.
+ *
+ * Requests are signed with the merchant key (WXPAY_PRIVATE_KEY_FILE, serial WXPAY_SERIAL)
+ * and carry Accept, Content-Type and User-Agent; every answer and every notify must be
+ * signed by the platform key (WXPAY_PUBLIC_KEY_FILE) whose id (WXPAY_PUBLIC_KEY_ID) is the
+ * Wechatpay-Serial, or it is refused.  Keys are loaded once per process.  Errors: WeChat
+ * Pay unreachable, refusing or answering unsigned → E_UPSTREAM_ERROR; not configured →
+ * E_UNAVAILABLE.
+ */
+#ifndef AIPHOTO_WXPAYAPI_H
+#define AIPHOTO_WXPAYAPI_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "lib/arena.h"
+#include "lib/errors.h"
+#include "model/orders.h"
+
+#define WXPAYAPI_MAX_SKEW 300 /* seconds a notify's timestamp may be off */
+
+/* Creates a JSAPI order; *prepay_id on success. */
+enum api_err wxpayapi_jsapi(struct arena *a, const char *out_trade_no, const char *description,
+                            int64_t amount_fen, const char *payer_openid, const char **prepay_id);
+/* Queries an order by out_trade_no; E_NOT_FOUND when WeChat Pay does not know it. */
+enum api_err wxpayapi_query(struct arena *a, const char *out_trade_no, struct order_txn *out);
+/* Closes an unpaid order at WeChat Pay. */
+enum api_err wxpayapi_close(struct arena *a, const char *out_trade_no);
+/* The parameters of getBrandWCPayRequest / wx.requestPayment for prepay_id (new object). */
+enum api_err wxpayapi_pay_params(struct arena *a, const char *prepay_id, json_object **out);
+
+/*
+ * Verifies and opens a notify: the four Wechatpay-* headers present, the serial ours, the
+ * timestamp within WXPAYAPI_MAX_SKEW of now, not a SIGNTEST probe, the signature valid over
+ * the raw body, then AES-256-GCM with the APIv3 key.  *why names the first failure.
+ * E_FORBIDDEN for a signature problem, E_BAD_REQUEST for a body problem.
+ */
+enum api_err wxpayapi_notify(struct arena *a, const char *timestamp, const char *nonce,
+                             const char *signature, const char *serial, const char *body,
+                             size_t body_len, time_t now, struct order_txn *out, const char **why);
+
+#endif

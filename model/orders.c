@@ -1,0 +1,244 @@
+/* orders — see orders.h. */
+#include "model/orders.h"
+
+#include <string.h>
+
+#include "lib/db.h"
+#include "lib/log.h"
+#include "model/sql.h"
+
+enum orders_stmt {
+	OR_CREATE,
+	OR_PREPAY,
+	OR_GET,
+	OR_LIST,
+	OR_PENDING,
+	OR_SETTLE,
+	OR_CLOSE,
+	OR__MAX
+};
+
+#define ORDERS_COLS                                                                   \
+	"id, user_id, amount_fen, credits, out_trade_no, status, " SQL_TIME(          \
+	    "paid_at") ", " SQL_TIME("created_at") ", appid, mchid, transaction_id, " \
+	                                           "EXTRACT(EPOCH FROM now() - "      \
+	                                           "created_at)::bigint"
+
+static const char *const orders_sql[OR__MAX] = {
+    [OR_CREATE] = "INSERT INTO orders (user_id, package_id, description, amount_fen, credits, "
+                  "out_trade_no, appid, mchid, payer_openid) "
+                  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+    [OR_PREPAY] = "UPDATE orders SET prepay_id = $2 WHERE out_trade_no = $1",
+    [OR_GET] = "SELECT " ORDERS_COLS " FROM orders WHERE out_trade_no = $1 "
+               "AND ($2::bigint IS NULL OR user_id = $2)",
+    [OR_LIST] = "SELECT " ORDERS_COLS " FROM orders WHERE user_id = $1 "
+                "AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+    [OR_PENDING] = "SELECT " ORDERS_COLS " FROM orders WHERE status = 'created' "
+                   "AND created_at <= now() - make_interval(secs => $1) ORDER BY id LIMIT $2",
+    /* $1 out_trade_no, $2 transaction_id, $3 amount, $4 payer openid */
+    [OR_SETTLE] =
+        "WITH o AS (UPDATE orders SET status = 'paid', transaction_id = $2, trade_state = "
+        "'SUCCESS', "
+        "paid_at = now(), payer_openid = COALESCE($4, payer_openid) "
+        "WHERE out_trade_no = $1 AND status = 'created' AND amount_fen = $3::bigint "
+        "RETURNING user_id, credits, out_trade_no), "
+        "u AS (UPDATE users SET credits = users.credits + o.credits FROM o "
+        "WHERE users.id = o.user_id RETURNING users.id, users.credits AS balance, o.credits AS "
+        "delta, o.out_trade_no) "
+        "INSERT INTO credit_ledger (user_id, delta, balance_after, kind, reference, memo, "
+        "idempotency_key) SELECT u.id, u.delta, u.balance, 'recharge', u.out_trade_no, '充值', "
+        "'order:' || u.out_trade_no FROM u RETURNING user_id",
+    [OR_CLOSE] = "UPDATE orders SET status = 'closed', closed_at = now() "
+                 "WHERE out_trade_no = $1 AND status = 'created'",
+};
+
+static struct db_stmts orders_stmts = DB_STMTS("orders", orders_sql);
+
+static void orders_row(struct arena *a, PGresult *res, int i, struct order *o)
+{
+	o->id = db_i64(res, i, 0);
+	o->user_id = db_i64(res, i, 1);
+	o->amount_fen = db_i64(res, i, 2);
+	o->credits = db_i64(res, i, 3);
+	o->out_trade_no = db_str(a, res, i, 4);
+	o->status = db_str(a, res, i, 5);
+	o->paid_at = db_str(a, res, i, 6);
+	o->created_at = db_str(a, res, i, 7);
+	o->appid = db_str(a, res, i, 8);
+	o->mchid = db_str(a, res, i, 9);
+	o->transaction_id = db_str(a, res, i, 10);
+	o->age_seconds = (long)db_i64(res, i, 11);
+}
+
+static enum api_err orders_rows(struct arena *a, int idx, int n, const char *const *p,
+                                struct order **rows, size_t *count)
+{
+	PGresult *res;
+	enum api_err err = db_exec(&orders_stmts, idx, n, p, &res);
+	int got;
+
+	*count = 0;
+	if (err != E_OK)
+		return err;
+	got = PQntuples(res);
+	*rows = arena_alloc(a, sizeof(**rows) * (size_t)(got ? got : 1));
+	for (int i = 0; i < got; i++)
+		orders_row(a, res, i, &(*rows)[i]);
+	*count = (size_t)got;
+	PQclear(res);
+	return E_OK;
+}
+
+static enum api_err orders_simple(int idx, int n, const char *const *p, int *affected)
+{
+	PGresult *res;
+	enum api_err err = db_exec(&orders_stmts, idx, n, p, &res);
+
+	if (err != E_OK)
+		return err;
+	if (affected != NULL)
+		*affected = PQntuples(res); /* rows RETURNING gave back */
+	PQclear(res);
+	return E_OK;
+}
+
+enum api_err orders_create(struct arena *a, int64_t user_id, int64_t package_id,
+                           const char *description, int64_t amount_fen, int64_t credits,
+                           const char *out_trade_no, const char *appid, const char *mchid,
+                           const char *payer_openid)
+{
+	const char *p[9] = {db_param_i64(a, user_id),
+	                    db_param_i64(a, package_id),
+	                    description,
+	                    db_param_i64(a, amount_fen),
+	                    db_param_i64(a, credits),
+	                    out_trade_no,
+	                    appid,
+	                    mchid,
+	                    payer_openid};
+	return orders_simple(OR_CREATE, 9, p, NULL);
+}
+
+enum api_err orders_set_prepay(struct arena *a, const char *out_trade_no, const char *prepay_id)
+{
+	const char *p[2] = {out_trade_no, prepay_id};
+	(void)a;
+	return orders_simple(OR_PREPAY, 2, p, NULL);
+}
+
+enum api_err orders_get(struct arena *a, int64_t user_id, const char *out_trade_no,
+                        struct order *out)
+{
+	const char *p[2] = {out_trade_no, user_id > 0 ? db_param_i64(a, user_id) : NULL};
+	struct order *rows;
+	size_t n;
+	enum api_err err = orders_rows(a, OR_GET, 2, p, &rows, &n);
+
+	if (err != E_OK)
+		return err;
+	if (n != 1)
+		return E_NOT_FOUND;
+	*out = rows[0];
+	return E_OK;
+}
+
+enum api_err orders_list(struct arena *a, int64_t user_id, int64_t before_id, int limit,
+                         struct order **rows, size_t *n, bool *more)
+{
+	const char *p[3] = {db_param_i64(a, user_id),
+	                    before_id > 0 ? db_param_i64(a, before_id) : NULL,
+	                    db_param_i64(a, limit + 1)};
+	enum api_err err = orders_rows(a, OR_LIST, 3, p, rows, n);
+
+	*more = false;
+	if (err == E_OK && *n > (size_t)limit) {
+		*more = true;
+		*n = (size_t)limit;
+	}
+	return err;
+}
+
+enum api_err orders_pending(struct arena *a, long older_than, int limit, struct order **rows,
+                            size_t *n)
+{
+	const char *p[2] = {db_param_i64(a, older_than), db_param_i64(a, limit)};
+	return orders_rows(a, OR_PENDING, 2, p, rows, n);
+}
+
+enum api_err orders_close(struct arena *a, const char *out_trade_no)
+{
+	const char *p[1] = {out_trade_no};
+	(void)a;
+	return orders_simple(OR_CLOSE, 1, p, NULL);
+}
+
+static bool orders_eq(const char *x, const char *y)
+{
+	return x != NULL && y != NULL && strcmp(x, y) == 0;
+}
+
+enum api_err orders_apply(struct arena *a, const struct order_txn *t, const char *our_mchid,
+                          const char *our_appid, bool *credited)
+{
+	struct order o;
+	enum api_err err;
+	int rows = 0;
+
+	*credited = false;
+	if (t->out_trade_no == NULL)
+		return E_NOT_FOUND;
+	if ((err = orders_get(a, 0, t->out_trade_no, &o)) != E_OK)
+		return err;
+	if (!orders_eq(t->mchid, our_mchid) || !orders_eq(t->mchid, o.mchid) ||
+	    !orders_eq(t->appid, our_appid) || !orders_eq(t->appid, o.appid)) {
+		log_error("PAYMENT MISMATCH order %s: mchid/appid %s/%s differ from ours",
+		          o.out_trade_no, t->mchid ? t->mchid : "-", t->appid ? t->appid : "-");
+		return E_CONFLICT;
+	}
+	if (t->trade_state == NULL)
+		return E_CONFLICT;
+	if (strcmp(t->trade_state, "SUCCESS") == 0) {
+		const char *p[4];
+		if (t->amount_total != o.amount_fen || !orders_eq(t->currency, "CNY") ||
+		    t->transaction_id == NULL || *t->transaction_id == '\0') {
+			log_error("PAYMENT MISMATCH order %s: paid %lld %s, order is %lld CNY: not "
+			          "credited",
+			          o.out_trade_no, (long long)t->amount_total,
+			          t->currency ? t->currency : "-", (long long)o.amount_fen);
+			return E_CONFLICT;
+		}
+		if (strcmp(o.status, "paid") == 0 || strcmp(o.status, "refunded") == 0) {
+			if (orders_eq(o.transaction_id, t->transaction_id))
+				return E_OK; /* settled before: a repeat */
+			log_error("PAYMENT CONFLICT order %s: paid as %s, now reported as %s",
+			          o.out_trade_no, o.transaction_id ? o.transaction_id : "-",
+			          t->transaction_id);
+			return E_CONFLICT;
+		}
+		if (strcmp(o.status, "closed") == 0) {
+			log_error("PAYMENT AFTER CLOSE order %s (%s): refund it by hand",
+			          o.out_trade_no, t->transaction_id);
+			return E_CONFLICT;
+		}
+		p[0] = o.out_trade_no;
+		p[1] = t->transaction_id;
+		p[2] = db_param_i64(a, t->amount_total);
+		p[3] = t->payer_openid;
+		if ((err = orders_simple(OR_SETTLE, 4, p, &rows)) != E_OK)
+			return err == E_CONFLICT ? E_OK : err; /* a racing settle took it */
+		*credited = rows > 0;
+		if (rows == 0) {
+			/* someone settled it between our read and our write: same transaction? */
+			if ((err = orders_get(a, 0, t->out_trade_no, &o)) != E_OK)
+				return err;
+			return orders_eq(o.transaction_id, t->transaction_id) ? E_OK : E_CONFLICT;
+		}
+		log_info("order %s paid (%s): %lld credits to user %lld", o.out_trade_no,
+		         t->transaction_id, (long long)o.credits, (long long)o.user_id);
+		return E_OK;
+	}
+	if (strcmp(t->trade_state, "CLOSED") == 0 || strcmp(t->trade_state, "REVOKED") == 0 ||
+	    strcmp(t->trade_state, "PAYERROR") == 0)
+		return orders_close(a, o.out_trade_no);
+	return E_OK; /* NOTPAY, USERPAYING: nothing to do yet */
+}

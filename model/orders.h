@@ -1,0 +1,59 @@
+/*
+ * orders — WeChat Pay orders (created → paid | closed; paid → refunded) and their settlement.
+ *
+ * Settlement is one guarded statement: the order moves created → paid only when its amount
+ * matches, the transaction id is unique, and the credits are added with their ledger row
+ * (key "order:<out_trade_no>") in the same statement, so a duplicate notify, a notify racing
+ * the reconciliation, or a replay can credit the user at most once.
+ */
+#ifndef AIPHOTO_MODEL_ORDERS_H
+#define AIPHOTO_MODEL_ORDERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/arena.h"
+#include "lib/errors.h"
+
+struct order {
+	int64_t id, user_id, amount_fen, credits;
+	const char *out_trade_no, *status, *paid_at, *created_at, *appid, *mchid, *transaction_id;
+	long age_seconds; /* since created_at */
+};
+
+/* What WeChat Pay says about a transaction (a notify's resource or a query answer). */
+struct order_txn {
+	const char *out_trade_no, *transaction_id, *trade_state, *currency, *mchid, *appid;
+	const char *payer_openid;
+	int64_t amount_total;
+};
+
+enum api_err orders_create(struct arena *a, int64_t user_id, int64_t package_id,
+                           const char *description, int64_t amount_fen, int64_t credits,
+                           const char *out_trade_no, const char *appid, const char *mchid,
+                           const char *payer_openid);
+enum api_err orders_set_prepay(struct arena *a, const char *out_trade_no, const char *prepay_id);
+/* user_id 0 = any owner.  E_NOT_FOUND when missing or not that user's. */
+enum api_err orders_get(struct arena *a, int64_t user_id, const char *out_trade_no,
+                        struct order *out);
+enum api_err orders_list(struct arena *a, int64_t user_id, int64_t before_id, int limit,
+                         struct order **rows, size_t *n, bool *more);
+/* Orders still created after older_than seconds, oldest first, at most limit. */
+enum api_err orders_pending(struct arena *a, long older_than, int limit, struct order **rows,
+                            size_t *n);
+
+/*
+ * Applies WeChat Pay's word on a transaction to its order, after checking it against the
+ * order: mchid and appid (ours), currency CNY, amount.  SUCCESS settles (E_OK, *credited
+ * tells whether this call added the credits; an already-paid order with the same
+ * transaction id is E_OK with *credited false); CLOSED/REVOKED/PAYERROR closes a created
+ * order; NOTPAY/USERPAYING change nothing.  Mismatches → E_CONFLICT (logged loudly, nothing
+ * changed); unknown order → E_NOT_FOUND.
+ */
+enum api_err orders_apply(struct arena *a, const struct order_txn *t, const char *our_mchid,
+                          const char *our_appid, bool *credited);
+/* Closes a created order (expired and never paid). */
+enum api_err orders_close(struct arena *a, const char *out_trade_no);
+
+#endif
