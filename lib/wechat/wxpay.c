@@ -59,7 +59,7 @@ static unsigned char *wxpay_b64decode(const char *s, size_t *outlen)
 	unsigned char *out;
 	int got;
 
-	if (n == 0 || n % 4 != 0 || n / 4 * 3 > INT_MAX || n > WXPAY_MAX_DATA / 3 * 4 + 4)
+	if (n == 0 || n % 4 != 0 || n / 4 * 3 > INT_MAX || n > (WXPAY_MAX_DATA + 64) / 3 * 4)
 		return NULL;
 	if (s[n - 1] == '=')
 		pad = s[n - 2] == '=' ? 2 : 1;

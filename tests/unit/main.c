@@ -24,6 +24,7 @@ int main(void)
 	srunner_add_suite(sr, router_suite());
 	srunner_add_suite(sr, token_suite());
 	srunner_add_suite(sr, wxcrypt_suite());
+	srunner_add_suite(sr, wxpay_suite());
 	srunner_add_suite(sr, wxsign_suite());
 	srunner_add_suite(sr, wxxml_suite());
 	srunner_run_all(sr, CK_NORMAL);

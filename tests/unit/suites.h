@@ -21,6 +21,7 @@ Suite *response_suite(void);
 Suite *router_suite(void);
 Suite *token_suite(void);
 Suite *wxcrypt_suite(void);
+Suite *wxpay_suite(void);
 Suite *wxsign_suite(void);
 Suite *wxxml_suite(void);
 
