@@ -46,8 +46,9 @@ static enum api_err payment_create(struct request *req, struct reply *rep)
 	const char *why = NULL, *openid = NULL, *prepay = NULL, *no;
 	int64_t package_id = 0;
 	struct package p;
-	char rnd[11], when[16];
-	time_t now = time(NULL);
+	char rnd[9], when[16];
+	struct timespec ts;
+	time_t now;
 	struct tm tm;
 	enum api_err err;
 	json_object *params = NULL, *o;
@@ -56,6 +57,8 @@ static enum api_err payment_create(struct request *req, struct reply *rep)
 	    (err = jsonx_int(req->arena, req->json, "package_id", true, 1, INT64_MAX - 1,
 	                     &package_id, &why)) != E_OK)
 		return reply_error(rep, err, why);
+	if ((err = handlers_require_active(req, rep)) != E_OK)
+		return err;
 	if ((err = packages_get_active(req->arena, package_id, &p)) != E_OK)
 		return err == E_NOT_FOUND ? reply_error(rep, err, "package_id: no such package")
 		                          : err;
@@ -66,11 +69,14 @@ static enum api_err payment_create(struct request *req, struct reply *rep)
 		           ? reply_error(rep, E_BAD_REQUEST,
 		                         "this account has no Official Account openid")
 		           : err;
-	if (crypto_random_hex(5, rnd) < 0)
+	/* AP + UTC time to the hundredth of a second (16 digits) + 8 random hex digits */
+	if (crypto_random_hex(4, rnd) < 0)
 		return E_INTERNAL;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = ts.tv_sec;
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%Y%m%d%H%M%S", &tm);
-	no = arena_printf(req->arena, "AP%s%s", when, rnd);
+	no = arena_printf(req->arena, "AP%s%02ld%s", when, ts.tv_nsec / 10000000, rnd);
 	if ((err = orders_create(req->arena, req->user_id, p.id, p.name, p.price_fen,
 	                         p.credits + p.bonus_credits, no, c->wechat_appid, c->wxpay_mchid,
 	                         openid)) != E_OK)
@@ -145,7 +151,8 @@ static enum api_err payment_order_get(struct request *req, struct reply *rep)
 	struct order o;
 	enum api_err err;
 
-	if ((err = orders_get(req->arena, req->user_id, no, &o)) != E_OK)
+	if ((err = handlers_require_active(req, rep)) != E_OK ||
+	    (err = orders_get(req->arena, req->user_id, no, &o)) != E_OK)
 		return err;
 	if (strcmp(o.status, "created") == 0 && o.age_seconds > PAYMENT_QUERY_AFTER) {
 		struct order_txn t;
@@ -170,6 +177,8 @@ static enum api_err payment_orders_list(struct request *req, struct reply *rep)
 	enum api_err err;
 	json_object *o, *items;
 
+	if ((err = handlers_require_active(req, rep)) != E_OK)
+		return err;
 	if (limit_s != NULL && config_parse_long(limit_s, 1, 50, &limit) < 0)
 		return reply_error(rep, E_BAD_REQUEST, "limit: an integer from 1 to 50");
 	if (cursor != NULL && *cursor != '\0' &&

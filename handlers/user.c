@@ -106,6 +106,8 @@ static enum api_err user_invite(struct request *req, struct reply *rep)
 	    (err = jsonx_string(req->arena, req->json, "invite_code", true, 1, 32, &code, &why)) !=
 	        E_OK)
 		return reply_error(rep, err, why);
+	if ((err = handlers_require_active(req, rep)) != E_OK)
+		return err;
 	handlers_config_int(req, "invite", "invitee_bonus", &invitee_bonus);
 	handlers_config_int(req, "invite", "inviter_bonus", &inviter_bonus);
 	if ((err = credits_invite(req->arena, req->user_id, code, invitee_bonus, inviter_bonus,
