@@ -442,7 +442,10 @@ static int ctl_reconcile(int argc, char **argv)
 	for (size_t i = 0; i < n; i++) {
 		struct order_txn t;
 		bool credited = false;
-		enum api_err err = wxpayapi_query(&ctl_arena, rows[i].out_trade_no, &t);
+		enum api_err err;
+
+		(void)orders_touch_queried(&ctl_arena, rows[i].out_trade_no);
+		err = wxpayapi_query(&ctl_arena, rows[i].out_trade_no, &t);
 
 		if (err == E_OK)
 			err = orders_apply(&ctl_arena, &t, c->wxpay_mchid, c->wechat_appid,

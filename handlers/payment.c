@@ -1,8 +1,9 @@
 /*
  * payment — WeChat Pay v3 JSAPI purchases of credit packages (API.md "Payment").
  *
- * POST /payment/create-order (user) {"package_id"} → 200 {"out_trade_no","amount_fen",
- *      "credits","pay_params":{…}}; unknown/inactive package → 404; a user without an
+ * POST /payment/create-order (user) {"package_id"} (+ optional Idempotency-Key: a repeat gets
+ *      the first answer, another package under the same key → 409) → 200 {"out_trade_no",
+ *      "amount_fen","credits","pay_params":{…}}; unknown/inactive package → 404; a user without an
  *      Official Account openid → 400; WeChat Pay refusing → 502.
  * POST /payment/notify (signed) → 204 after the settlement committed (also for a repeat);
  *      failures answer WeChat's {"code":"FAIL","message":…}: 401 signature/time/serial,
@@ -23,6 +24,7 @@
 #include "lib/jsonx.h"
 #include "lib/log.h"
 #include "lib/wechat/wxpayapi.h"
+#include "model/idempotency.h"
 #include "model/identities.h"
 #include "model/orders.h"
 #include "model/packages.h"
@@ -93,6 +95,51 @@ static enum api_err payment_create(struct request *req, struct reply *rep)
 	return reply_ok(rep, 200, o);
 }
 
+/*
+ * With an Idempotency-Key the order is created once: a repeat (also a concurrent one, which
+ * waits) gets the first answer; the same key for another package → 409.
+ */
+static enum api_err payment_create_once(struct request *req, struct reply *rep)
+{
+	const char *key = req->idempotency_key, *why = NULL, *stored = NULL, *hash_in;
+	int64_t package_id = 0;
+	char hash[65];
+	int status = 0;
+	enum api_err err;
+
+	if (key == NULL || *key == '\0')
+		return payment_create(req, rep);
+	if (jsonx_utf8_len(key) > 64)
+		return reply_error(rep, E_BAD_REQUEST, "Idempotency-Key: 1-64 characters");
+	if ((err = jsonx_require_object(req->arena, req->json, &why)) != E_OK ||
+	    (err = jsonx_int(req->arena, req->json, "package_id", true, 1, INT64_MAX - 1,
+	                     &package_id, &why)) != E_OK)
+		return reply_error(rep, err, why);
+	hash_in = arena_printf(req->arena, "package_id=%lld", (long long)package_id);
+	crypto_sha256_hex(hash_in, strlen(hash_in), hash);
+	err = idempotency_begin(req->arena, req->user_id, key, "create-order", hash, &status,
+	                        &stored);
+	if (err == E_ALREADY_DONE)
+		return reply_ok(rep, status ? status : 200, jsonx_parse_or_empty(stored));
+	if (err == E_IDEMPOTENCY_MISMATCH)
+		return reply_error(rep, err,
+		                   "Idempotency-Key: already used with a different request");
+	if (err != E_OK)
+		return err;
+	/* the claim's transaction stays open while the order is created at WeChat Pay */
+	if ((err = payment_create(req, rep)) != E_OK) {
+		idempotency_abort();
+		return err;
+	}
+	if ((err = idempotency_commit(req->arena, req->user_id, key, 200,
+	                              jsonx_text(req->arena, rep->data))) != E_OK) {
+		json_object_put(rep->data);
+		rep->data = NULL;
+		return err;
+	}
+	return E_OK;
+}
+
 /* WeChat's failure body with an HTTP status of our choice. */
 static enum api_err payment_fail(struct request *req, struct reply *rep, int status,
                                  const char *message)
@@ -158,6 +205,7 @@ static enum api_err payment_order_get(struct request *req, struct reply *rep)
 		struct order_txn t;
 		bool credited;
 		/* the notify may be late or lost: ask, and settle through the same guarded path */
+		(void)orders_touch_queried(req->arena, no);
 		if (wxpayapi_query(req->arena, no, &t) == E_OK &&
 		    orders_apply(req->arena, &t, c->wxpay_mchid, c->wechat_appid, &credited) ==
 		        E_OK &&
@@ -205,7 +253,7 @@ static const struct route payment_list[] = {
      .auth = AUTH_USER,
      .body = BODY_JSON,
      .max_body = 1024,
-     .handler = payment_create},
+     .handler = payment_create_once},
     {.method = HTTP_POST,
      .pattern = "/payment/notify",
      .auth = AUTH_SIGNED,

@@ -106,6 +106,11 @@ static enum api_err user_invite(struct request *req, struct reply *rep)
 	    (err = jsonx_string(req->arena, req->json, "invite_code", true, 1, 32, &code, &why)) !=
 	        E_OK)
 		return reply_error(rep, err, why);
+	for (const char *ch = code; *ch; ch++)
+		if (!((*ch >= 'A' && *ch <= 'Z') || (*ch >= 'a' && *ch <= 'z') ||
+		      (*ch >= '0' && *ch <= '9')))
+			return reply_error(rep, E_BAD_REQUEST,
+			                   "invite_code: letters and digits only");
 	if ((err = handlers_require_active(req, rep)) != E_OK)
 		return err;
 	handlers_config_int(req, "invite", "invitee_bonus", &invitee_bonus);

@@ -15,6 +15,7 @@ enum orders_stmt {
 	OR_PENDING,
 	OR_SETTLE,
 	OR_CLOSE,
+	OR_TOUCH,
 	OR__MAX
 };
 
@@ -50,6 +51,7 @@ static const char *const orders_sql[OR__MAX] = {
         "'order:' || u.out_trade_no FROM u RETURNING user_id",
     [OR_CLOSE] = "UPDATE orders SET status = 'closed', closed_at = now() "
                  "WHERE out_trade_no = $1 AND status = 'created'",
+    [OR_TOUCH] = "UPDATE orders SET last_queried_at = now() WHERE out_trade_no = $1",
 };
 
 static struct db_stmts orders_stmts = DB_STMTS("orders", orders_sql);
@@ -241,4 +243,11 @@ enum api_err orders_apply(struct arena *a, const struct order_txn *t, const char
 	    strcmp(t->trade_state, "PAYERROR") == 0)
 		return orders_close(a, o.out_trade_no);
 	return E_OK; /* NOTPAY, USERPAYING: nothing to do yet */
+}
+
+enum api_err orders_touch_queried(struct arena *a, const char *out_trade_no)
+{
+	const char *p[1] = {out_trade_no};
+	(void)a;
+	return orders_simple(OR_TOUCH, 1, p, NULL);
 }

@@ -53,6 +53,8 @@ enum api_err orders_pending(struct arena *a, long older_than, int limit, struct 
  */
 enum api_err orders_apply(struct arena *a, const struct order_txn *t, const char *our_mchid,
                           const char *our_appid, bool *credited);
+/* Records that WeChat Pay was asked about the order now. */
+enum api_err orders_touch_queried(struct arena *a, const char *out_trade_no);
 /* Closes a created order (expired and never paid). */
 enum api_err orders_close(struct arena *a, const char *out_trade_no);
 
