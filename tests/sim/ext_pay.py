@@ -1,0 +1,653 @@
+"""The WeChat Pay APIv3 part of the simulator (loaded by sim.py as an extension).
+
+Under /pay it answers the merchant API the product uses (JSAPI order, query, close) with Pay's
+paths, JSON shapes, status codes and error codes. Every request must be signed with the
+merchant key (Authorization: WECHATPAY2-SHA256-RSA2048 ...) and every answer is signed with the
+platform key. Under /__sim/pay/ a control API marks orders paid and sends payment notifications
+to the product, signed and encrypted as Pay does, either genuine ("good", retried in the
+background while the product does not acknowledge it) or forged in one precise way. See
+README.md here.
+
+Configuration (environment): WXPAY_MCHID, WXPAY_SERIAL, WXPAY_APIV3_KEY, WXPAY_PUBLIC_KEY_ID,
+WXPAY_NOTIFY_URL, SIM_MERCHANT_PUB (merchant public key: checks requests), SIM_PLATFORM_KEY
+(platform private key: signs answers and notifications), SIM_PAY_NOTIFY_TIMEOUT (seconds,
+default 5), SIM_PAY_RETRY_DELAYS (comma separated seconds between tries).
+"""
+
+import atexit
+import base64
+import datetime
+import http.client
+import json
+import os
+import re
+import secrets
+import string
+import sys
+import threading
+import time
+import urllib.parse
+import uuid
+
+import paycrypto
+
+DEV = {
+    "WXPAY_MCHID": "1900000109",
+    "WXPAY_SERIAL": "SIMMERCHANTSERIAL0001",
+    "WXPAY_APIV3_KEY": "simapiv3key0123456789abcdefghijk",
+    "WXPAY_PUBLIC_KEY_ID": "PUB_KEY_ID_0114232134912410000000000000",
+}
+PREFIX = "/pay"
+NOTIFY_PATH = "/api/v1/payment/notify"
+CLOCK_SKEW = 300  # requests whose timestamp is further off than this are refused
+MAX_TRIES = 8
+DEFAULT_DELAYS = (0.2, 0.5, 1, 2, 4, 8, 15)  # between tries: Pay's schedule, compressed
+VARIANTS = ("good", "bad_signature", "old_timestamp", "future_timestamp", "unknown_serial",
+            "signtest", "tampered_ciphertext", "flipped_body", "wrong_amount", "wrong_mchid",
+            "wrong_appid", "missing_header", "unknown_order")
+SIGNED_HEADERS = ("Wechatpay-Timestamp", "Wechatpay-Nonce", "Wechatpay-Signature",
+                  "Wechatpay-Serial")
+OUT_TRADE_NO = re.compile(r"^[0-9A-Za-z_\-|*]{6,32}$")
+CST = datetime.timezone(datetime.timedelta(hours=8))
+STATE_DESC = {"NOTPAY": "订单未支付", "SUCCESS": "支付成功", "CLOSED": "订单已关闭"}
+ALNUM = string.ascii_letters + string.digits
+
+
+def now_rfc3339():
+    return datetime.datetime.now(CST).replace(microsecond=0).isoformat()
+
+
+def compact(obj):
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+class PayError(Exception):
+    """An error answer of the Pay API: status, code, message[, detail]."""
+
+    def __init__(self, status, code, message, detail=None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.detail = status, code, message, detail
+
+
+def param_error(field, value, issue, location="body"):
+    return PayError(400, "PARAM_ERROR", f"参数错误: {field} {issue}",
+                    {"field": field, "value": value, "issue": issue, "location": location})
+
+
+class PayConfig:
+    def __init__(self, sim, env=None):
+        env = os.environ if env is None else env
+
+        def get(name):
+            return env.get(name) or DEV[name]
+
+        self.mchid = get("WXPAY_MCHID")
+        self.serial = get("WXPAY_SERIAL")
+        self.apiv3_key = get("WXPAY_APIV3_KEY").encode("utf-8")
+        self.public_key_id = get("WXPAY_PUBLIC_KEY_ID")
+        public = (env.get("PUBLIC_BASE_URL") or "http://127.0.0.1:8080").rstrip("/")
+        self.notify_url = env.get("WXPAY_NOTIFY_URL") or public + NOTIFY_PATH
+        self.appids = [sim.cfg.appid, sim.cfg.mp_appid]
+        self.timeout = float(env.get("SIM_PAY_NOTIFY_TIMEOUT") or 5)
+        delays = env.get("SIM_PAY_RETRY_DELAYS")
+        self.delays = tuple(float(x) for x in delays.split(",")) if delays else DEFAULT_DELAYS
+        self.merchant_pub = self.platform_key = None
+        self.problem = None
+        if len(self.apiv3_key) != 32:
+            self.problem = "WXPAY_APIV3_KEY must have exactly 32 bytes"
+        pub_path, key_path = env.get("SIM_MERCHANT_PUB"), env.get("SIM_PLATFORM_KEY")
+        if not pub_path or not key_path:
+            self.problem = ("SIM_MERCHANT_PUB and SIM_PLATFORM_KEY are not set "
+                            "(scripts/stack sets them)")
+        else:
+            try:
+                self.merchant_pub = paycrypto.load_public(pub_path)
+                self.platform_key = paycrypto.load_private(key_path)
+            except (OSError, ValueError) as err:
+                self.problem = f"cannot load the Pay keys: {err}"
+
+
+class PaySim:
+    COUNTERS = ("pay_requests", "pay_sign_errors", "pay_header_errors", "pay_orders_created",
+                "pay_notifies_sent")
+
+    def __init__(self, sim, core):
+        self.sim = sim
+        self.core = core
+        self.cfg = PayConfig(sim)
+        self.stop = threading.Event()
+        self.generation = 0  # bumped by reset: pending retries of an older one give up
+        self.orders = {}
+        self.notifies = []
+        self.counters = dict.fromkeys(self.COUNTERS, 0)
+
+    # ---------------------------------------------------------------- state
+
+    def reset(self):
+        with self.sim.lock:
+            self.generation += 1
+            self.orders = {}
+            self.notifies = []
+            self.counters = dict.fromkeys(self.COUNTERS, 0)
+
+    def count(self, name):
+        with self.sim.lock:
+            self.counters[name] += 1
+
+    def stats(self):
+        with self.sim.lock:
+            out = dict(self.counters)
+            out["pay_orders"] = len(self.orders)
+            out["pay_pending_retries"] = sum(1 for o in self.orders.values() if o["retrying"])
+            return out
+
+    # ---------------------------------------------------------------- signed answers
+
+    def answer(self, status, obj=None):
+        body = b"" if obj is None else compact(obj)
+        ts, nonce = str(int(time.time())), paycrypto.new_nonce()
+        headers = [("Request-ID", str(uuid.uuid4()))]
+        if self.cfg.platform_key is not None:
+            sig = paycrypto.sign(self.cfg.platform_key, paycrypto.answer_message(ts, nonce, body))
+            headers += [("Wechatpay-Timestamp", ts), ("Wechatpay-Nonce", nonce),
+                        ("Wechatpay-Signature", sig), ("Wechatpay-Serial", self.cfg.public_key_id),
+                        ("Wechatpay-Signature-Type", paycrypto.SCHEME)]
+        ctype = "application/json; charset=utf-8" if obj is not None else "application/json"
+        return self.core.Response(status, body, ctype, headers)
+
+    def error(self, err):
+        out = {"code": err.code, "message": err.message}
+        if err.detail is not None:
+            out["detail"] = err.detail
+        return self.answer(err.status, out)
+
+    # ---------------------------------------------------------------- request checks
+
+    def authenticate(self, req):
+        """Raises PayError unless the request carries the headers and a valid signature."""
+        if self.cfg.problem:
+            raise PayError(500, "SYSTEM_ERROR", "支付模拟器未配置: " + self.cfg.problem)
+        if not (req.headers.get("Accept") or "").strip() or \
+                not (req.headers.get("User-Agent") or "").strip():
+            self.count("pay_header_errors")
+            raise PayError(400, "INVALID_REQUEST", "Http头缺少Accept或User-Agent")
+        try:
+            auth = paycrypto.parse_authorization(req.headers.get("Authorization"))
+        except ValueError as err:
+            raise self.sign_error("authorization", f"Authorization 无效: {err}") from None
+        if auth["mchid"] != self.cfg.mchid:
+            raise self.sign_error("mchid",
+                                  f"商户号 {auth['mchid']} 与模拟器的 {self.cfg.mchid} 不符")
+        if auth["serial_no"] != self.cfg.serial:
+            raise self.sign_error("serial_no",
+                                  f"商户证书序列号 {auth['serial_no']} 不正确")
+        if not auth["timestamp"].isdigit() or \
+                abs(time.time() - int(auth["timestamp"])) > CLOCK_SKEW:
+            raise self.sign_error("timestamp", "timestamp 与当前时间相差超过5分钟")
+        # The canonical URL is the path and query as sent. A client may also sign it relative
+        # to its base URL (without the /pay prefix of the simulator): both are accepted.
+        wire = req.path + ("?" + req.raw_query if req.raw_query else "")
+        candidates = [wire]
+        if wire.startswith(PREFIX + "/"):
+            candidates.append(wire[len(PREFIX):])
+        for url in candidates:
+            msg = paycrypto.request_message(req.method, url, auth["timestamp"],
+                                            auth["nonce_str"], req.body)
+            if paycrypto.verify(self.cfg.merchant_pub, msg, auth["signature"]):
+                return auth
+        first = paycrypto.request_message(req.method, candidates[-1], auth["timestamp"],
+                                          auth["nonce_str"], req.body)
+        raise self.sign_error("signature", "签名错误，请检查后再试", {
+            "method": req.method, "url": candidates[-1],
+            "sign_message_length": len(first),
+            "truncated_sign_message": first[:200].decode("utf-8", "replace")})
+
+    def sign_error(self, field, message, sign_information=None):
+        self.count("pay_sign_errors")
+        detail = {"field": field, "location": "authorization", "issue": message}
+        if sign_information:
+            detail["sign_information"] = sign_information
+        return PayError(401, "SIGN_ERROR", message, detail)
+
+    def body_json(self, req):
+        try:
+            obj = json.loads(req.body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as err:
+            raise PayError(400, "PARAM_ERROR", f"请求体不是合法的JSON: {err}") from None
+        if not isinstance(obj, dict):
+            raise PayError(400, "PARAM_ERROR", "请求体必须是JSON对象")
+        return obj
+
+    def check_mchid(self, value, location):
+        if value != self.cfg.mchid:
+            raise param_error("mchid", value, "与请求的商户号不一致", location)
+
+    # ---------------------------------------------------------------- orders
+
+    @staticmethod
+    def text_field(obj, name, max_len, required=True):
+        value = obj.get(name)
+        if value is None and not required:
+            return None
+        if not isinstance(value, str) or not value:
+            raise param_error(name, value, "缺失或不是字符串")
+        if len(value) > max_len:
+            raise param_error(name, value, f"长度超过{max_len}")
+        if any(ord(c) > 0xFFFF for c in value):
+            raise param_error(name, value, "含有4字节的UTF-8字符")
+        return value
+
+    def create_jsapi(self, req, auth):
+        body = self.body_json(req)
+        appid = self.text_field(body, "appid", 32)
+        mchid = self.text_field(body, "mchid", 32)
+        if mchid != auth["mchid"]:
+            raise param_error("mchid", mchid, "与请求头中的商户号不一致")
+        description = self.text_field(body, "description", 127)
+        out_trade_no = self.text_field(body, "out_trade_no", 32)
+        if not OUT_TRADE_NO.match(out_trade_no):
+            raise param_error("out_trade_no", out_trade_no, "须为6-32位数字、字母、_-|*")
+        notify_url = self.text_field(body, "notify_url", 255)
+        parts = urllib.parse.urlsplit(notify_url)
+        if parts.scheme not in ("http", "https") or parts.query or \
+                not self.core.is_loopback_host(parts.hostname):
+            raise param_error("notify_url", notify_url,
+                              "须为不带参数的URL（模拟器只接受本机回环地址）")
+        attach = self.text_field(body, "attach", 128, required=False) or ""
+        time_expire = self.text_field(body, "time_expire", 64, required=False)
+        amount = body.get("amount")
+        if not isinstance(amount, dict):
+            raise param_error("amount", amount, "缺失")
+        total = amount.get("total")
+        if not isinstance(total, int) or isinstance(total, bool) or total <= 0:
+            raise param_error("amount.total", total, "须为正整数（分）")
+        currency = amount.get("currency", "CNY")
+        if currency != "CNY":
+            raise param_error("amount.currency", currency, "只支持CNY")
+        payer = body.get("payer")
+        openid = payer.get("openid") if isinstance(payer, dict) else None
+        if not isinstance(openid, str) or not openid:
+            raise param_error("payer.openid", openid, "缺失")
+        if appid not in self.cfg.appids:
+            raise PayError(400, "APPID_MCHID_NOT_MATCH", "appid和mch_id不匹配")
+        prepay_id = "wx" + datetime.datetime.now(CST).strftime("%Y%m%d%H%M%S") + \
+            secrets.token_hex(11)
+        with self.sim.lock:
+            order = self.orders.get(out_trade_no)
+            if order is not None:
+                if order["trade_state"] == "SUCCESS":
+                    raise PayError(400, "ORDERPAID", "该订单已支付")
+                if order["trade_state"] == "CLOSED":
+                    raise PayError(400, "ORDER_CLOSED", "订单已关闭")
+                same = (order["appid"], order["description"], order["amount"]["total"],
+                        order["payer"]["openid"]) == (appid, description, total, openid)
+                if not same:
+                    raise PayError(400, "INVALID_REQUEST",
+                                   "201 商户订单号重复: 同一out_trade_no的参数不同")
+                order["prepay_id"] = prepay_id
+                order["prepay_count"] += 1
+            else:
+                self.orders[out_trade_no] = {
+                    "appid": appid, "mchid": mchid, "out_trade_no": out_trade_no,
+                    "description": description, "notify_url": notify_url, "attach": attach,
+                    "time_expire": time_expire,
+                    "amount": {"total": total, "currency": "CNY"},
+                    "payer": {"openid": openid}, "prepay_id": prepay_id, "prepay_count": 1,
+                    "trade_state": "NOTPAY", "transaction_id": None, "success_time": None,
+                    "created_at": now_rfc3339(), "notify_tries": 0, "notify_acked": False,
+                    "retrying": False}
+                self.counters["pay_orders_created"] += 1
+        return self.answer(200, {"prepay_id": prepay_id})
+
+    def transaction(self, order):
+        """The transaction object of the query API and of the notification plaintext."""
+        paid = order["trade_state"] == "SUCCESS"
+        out = {"appid": order["appid"], "mchid": order["mchid"],
+               "out_trade_no": order["out_trade_no"]}
+        if paid:
+            out["transaction_id"] = order["transaction_id"]
+        out.update({"trade_type": "JSAPI", "trade_state": order["trade_state"],
+                    "trade_state_desc": STATE_DESC[order["trade_state"]],
+                    "attach": order["attach"]})
+        if paid:
+            out["bank_type"] = "OTHERS"
+            out["success_time"] = order["success_time"]
+        total = order["amount"]["total"]
+        out["payer"] = {"openid": order["payer"]["openid"]}
+        out["amount"] = {"total": total, "payer_total": total if paid else 0,
+                         "currency": "CNY", "payer_currency": "CNY"}
+        return out
+
+    def find(self, out_trade_no=None, transaction_id=None):
+        with self.sim.lock:
+            if out_trade_no is not None:
+                order = self.orders.get(out_trade_no)
+            else:
+                order = next((o for o in self.orders.values()
+                              if o["transaction_id"] == transaction_id), None)
+            if order is None:
+                raise PayError(404, "ORDER_NOT_EXIST", "订单不存在")
+            return order
+
+    def query(self, req, out_trade_no=None, transaction_id=None):
+        self.check_mchid(req.query.get("mchid"), "query")
+        order = self.find(out_trade_no, transaction_id)
+        with self.sim.lock:
+            return self.answer(200, self.transaction(order))
+
+    def close(self, req, out_trade_no):
+        body = self.body_json(req)
+        self.check_mchid(body.get("mchid"), "body")
+        order = self.find(out_trade_no)
+        with self.sim.lock:
+            if order["trade_state"] == "SUCCESS":
+                raise PayError(400, "ORDERPAID", "订单已支付，不能关闭")
+            order["trade_state"] = "CLOSED"
+        return self.answer(204)
+
+    # ---------------------------------------------------------------- notifications
+
+    def build_notify(self, order, variant, header=None):
+        """(headers dict, body bytes, info dict) of one notification as Pay sends it."""
+        cfg = self.cfg
+        plain = self.transaction(order)
+        if variant == "wrong_amount":
+            plain["amount"]["total"] += 1
+            plain["amount"]["payer_total"] += 1
+        elif variant == "wrong_mchid":
+            plain["mchid"] = "1900000999" if cfg.mchid != "1900000999" else "1900000998"
+        elif variant == "wrong_appid":
+            plain["appid"] = "wxsimother000001"
+        elif variant == "unknown_order":
+            plain["out_trade_no"] = "APX" + secrets.token_hex(12)
+        plaintext = compact(plain)
+        nonce = "".join(secrets.choice(ALNUM) for _ in range(12))
+        ciphertext = paycrypto.aead_encrypt(cfg.apiv3_key, nonce, "transaction", plaintext)
+        if variant == "tampered_ciphertext":
+            raw = bytearray(base64.b64decode(ciphertext))
+            raw[0] ^= 0x01
+            ciphertext = base64.b64encode(bytes(raw)).decode("ascii")
+        envelope = {"id": str(uuid.uuid4()), "create_time": now_rfc3339(),
+                    "resource_type": "encrypt-resource", "event_type": "TRANSACTION.SUCCESS",
+                    "summary": "支付成功",
+                    "resource": {"original_type": "transaction", "algorithm": "AEAD_AES_256_GCM",
+                                 "ciphertext": ciphertext, "associated_data": "transaction",
+                                 "nonce": nonce}}
+        body = compact(envelope)
+        info = {"variant": variant, "notify_id": envelope["id"],
+                "plaintext": plaintext.decode("utf-8"), "body": body.decode("utf-8")}
+        headers = self.sign_notify(body, variant)
+        if variant == "flipped_body":
+            # Signed as above, then one character of the id changes on the way.
+            info["signed_body"] = info["body"]
+            last = envelope["id"][-1]
+            envelope["id"] = envelope["id"][:-1] + ("0" if last != "0" else "1")
+            body = compact(envelope)
+            info["body"] = body.decode("utf-8")
+        if variant == "missing_header":
+            name = header or "Wechatpay-Signature"
+            headers.pop(name)
+            info["missing_header"] = name
+        info["headers"] = dict(headers)
+        return headers, body, info
+
+    def sign_notify(self, body, variant="good"):
+        cfg = self.cfg
+        ts = int(time.time())
+        if variant == "old_timestamp":
+            ts -= 2 * CLOCK_SKEW
+        elif variant == "future_timestamp":
+            ts += 2 * CLOCK_SKEW
+        ts, nonce = str(ts), paycrypto.new_nonce()
+        sig = paycrypto.sign(cfg.platform_key, paycrypto.answer_message(ts, nonce, body))
+        if variant == "bad_signature":
+            raw = bytearray(base64.b64decode(sig))
+            raw[len(raw) // 2] ^= 0x80
+            sig = base64.b64encode(bytes(raw)).decode("ascii")
+        elif variant == "signtest":
+            sig = "WECHATPAY/SIGNTEST/" + base64.b64encode(secrets.token_bytes(256)).decode()
+        serial = cfg.public_key_id
+        if variant == "unknown_serial":
+            serial = "PUB_KEY_ID_0114232134912419999999999999"
+            if serial == cfg.public_key_id:
+                serial = "PUB_KEY_ID_0114232134912418888888888888"
+        return {"Wechatpay-Timestamp": ts, "Wechatpay-Nonce": nonce, "Wechatpay-Signature": sig,
+                "Wechatpay-Serial": serial, "Wechatpay-Signature-Type": paycrypto.SCHEME}
+
+    def deliver(self, url, headers, body):
+        """POST one notification: (status or None, answer text, error or None)."""
+        target = urllib.parse.urlsplit(url)
+        path = (target.path or "/") + ("?" + target.query if target.query else "")
+        self.count("pay_notifies_sent")
+        conn = http.client.HTTPConnection(target.hostname, target.port or 80,
+                                          timeout=self.cfg.timeout)
+        try:
+            conn.request("POST", path, body=body, headers=dict(
+                headers, **{"Content-Type": "application/json", "Accept": "*/*",
+                            "User-Agent": "Mozilla/4.0", "Pragma": "no-cache"}))
+            resp = conn.getresponse()
+            return resp.status, resp.read().decode("utf-8", "replace"), None
+        except (OSError, http.client.HTTPException) as err:
+            return None, None, f"{type(err).__name__}: {err}"
+        finally:
+            conn.close()
+
+    def record(self, order, info, attempt, status, error, url, background=False):
+        rec = {"out_trade_no": order["out_trade_no"], "notify_id": info["notify_id"],
+               "variant": info["variant"], "attempt": attempt, "status": status,
+               "url": url, "at": now_rfc3339(), "background": background}
+        if error:
+            rec["error"] = error
+        with self.sim.lock:
+            self.notifies.append(rec)
+            if info["variant"] == "good":
+                order["notify_tries"] += 1
+                if status is not None and 200 <= status < 300:
+                    order["notify_acked"] = True
+        self.core.log("info", "pay notify", **{k: v for k, v in rec.items() if k != "at"})
+
+    def retry(self, order, body, info, url, delays, generation):
+        """Background: re-send a good notification until a 2xx answer, at most MAX_TRIES."""
+        try:
+            for attempt, delay in enumerate(delays[:MAX_TRIES - 1], start=2):
+                if self.stop.wait(delay):
+                    return
+                with self.sim.lock:
+                    if generation != self.generation:
+                        return
+                headers = self.sign_notify(body)  # same body, fresh timestamp and nonce
+                status, _text, error = self.deliver(url, headers, body)
+                if self.stop.is_set():
+                    return
+                with self.sim.lock:
+                    if generation != self.generation:
+                        return
+                self.record(order, info, attempt, status, error, url, background=True)
+                if status is not None and 200 <= status < 300:
+                    return
+        finally:
+            with self.sim.lock:
+                order["retrying"] = False
+
+    def notify_target(self, order, body):
+        url = body.get("url") or order["notify_url"] or self.cfg.notify_url
+        try:
+            self.core.check_callback_url(url)
+        except ValueError as err:
+            raise self.core.HttpError(400, str(err)) from None
+        return url
+
+
+def control_body(core, req):
+    body = req.json()
+    variant = body.get("variant", "good")
+    if variant not in VARIANTS:
+        raise core.HttpError(400, "variant must be one of " + ", ".join(VARIANTS))
+    header = body.get("header")
+    if header is not None and header not in SIGNED_HEADERS:
+        raise core.HttpError(400, "header must be one of " + ", ".join(SIGNED_HEADERS))
+    delays = body.get("retry_delays")
+    if delays is not None:
+        if not isinstance(delays, list) or len(delays) > MAX_TRIES - 1 or not all(
+                isinstance(d, (int, float)) and not isinstance(d, bool) and 0 <= d <= 60
+                for d in delays):
+            raise core.HttpError(400, f"retry_delays: at most {MAX_TRIES - 1} numbers of 0..60")
+    return body, variant, header, delays
+
+
+def register(sim):
+    core = sys.modules[type(sim).__module__]
+    pay = PaySim(sim, core)
+    sim.pay = pay
+    sim.on_reset(pay.reset)
+    sim.add_stats(pay.stats)
+    atexit.register(pay.stop.set)
+    if pay.cfg.problem:
+        core.log("warn", "pay simulator not configured", problem=pay.cfg.problem)
+
+    def api(fn):
+        """Wraps a Pay API handler: headers and signature first, PayError as a signed answer."""
+        def handler(req):
+            pay.count("pay_requests")
+            try:
+                auth = pay.authenticate(req)
+                return fn(req, auth)
+            except PayError as err:
+                if err.code in ("SIGN_ERROR", "INVALID_REQUEST"):
+                    core.log("warn", "pay request refused", path=req.path, code=err.code,
+                             message=err.message)
+                return pay.error(err)
+        return handler
+
+    sim.route("POST", PREFIX + "/v3/pay/transactions/jsapi")(
+        api(lambda req, auth: pay.create_jsapi(req, auth)))
+    sim.route("GET", PREFIX + "/v3/pay/transactions/out-trade-no/{out_trade_no}")(
+        api(lambda req, auth: pay.query(req, out_trade_no=req.params["out_trade_no"])))
+    sim.route("GET", PREFIX + "/v3/pay/transactions/id/{transaction_id}")(
+        api(lambda req, auth: pay.query(req, transaction_id=req.params["transaction_id"])))
+    sim.route("POST", PREFIX + "/v3/pay/transactions/out-trade-no/{out_trade_no}/close")(
+        api(lambda req, auth: pay.close(req, req.params["out_trade_no"])))
+
+    # ------------------------------------------------------------ control API
+
+    def fake_order(out_trade_no, body):
+        """An order the simulator never saw (variant unknown_order without a known number)."""
+        total = body.get("amount", 1)
+        return {"appid": sim.cfg.appid, "mchid": pay.cfg.mchid, "out_trade_no": out_trade_no,
+                "description": "", "notify_url": None, "attach": "", "time_expire": None,
+                "amount": {"total": total if isinstance(total, int) else 1, "currency": "CNY"},
+                "payer": {"openid": body.get("openid") or core.new_openid()},
+                "prepay_id": None, "prepay_count": 0, "trade_state": "SUCCESS",
+                "transaction_id": "4200" + "".join(secrets.choice(string.digits)
+                                                   for _ in range(24)),
+                "success_time": now_rfc3339(), "created_at": now_rfc3339(),
+                "notify_tries": 0, "notify_acked": False, "retrying": False}
+
+    def order_for(body, variant, mark_paid):
+        out_trade_no = body.get("out_trade_no")
+        if out_trade_no is not None and not isinstance(out_trade_no, str):
+            raise core.HttpError(400, '"out_trade_no" must be a string')
+        if pay.cfg.problem:
+            raise core.HttpError(500, "pay simulator not configured: " + pay.cfg.problem)
+        with sim.lock:
+            order = pay.orders.get(out_trade_no or "")
+            if order is None:
+                if variant != "unknown_order":
+                    raise core.HttpError(404, f"unknown out_trade_no {out_trade_no!r}")
+                return fake_order(out_trade_no or "APX" + secrets.token_hex(12), body)
+            if mark_paid:
+                if order["trade_state"] == "CLOSED":
+                    raise core.HttpError(409, "the order is closed")
+                if order["trade_state"] == "NOTPAY":
+                    order["trade_state"] = "SUCCESS"
+                    order["transaction_id"] = "4200" + "".join(
+                        secrets.choice(string.digits) for _ in range(24))
+                    order["success_time"] = now_rfc3339()
+            elif order["trade_state"] != "SUCCESS":
+                raise core.HttpError(409, "the order is not paid: use /__sim/pay/pay first")
+            return order
+
+    @sim.route("POST", "/__sim/pay/pay")
+    def pay_pay(req):
+        body, variant, header, delays = control_body(core, req)
+        order = order_for(body, variant, mark_paid=True)
+        out = {"out_trade_no": order["out_trade_no"], "transaction_id": order["transaction_id"],
+               "status": None, "body": None}
+        if body.get("notify", True) is False:
+            return core.json_response(out)
+        url = pay.notify_target(order, body)
+        with sim.lock:
+            headers, raw, info = pay.build_notify(order, variant, header)
+            generation = pay.generation
+        status, text, error = pay.deliver(url, headers, raw)
+        pay.record(order, info, 1, status, error, url)
+        out.update(status=status, body=text, sent=info)
+        if error:
+            out["error"] = error
+        acked = status is not None and 200 <= status < 300
+        if variant == "good" and not acked and body.get("retry", True) is not False:
+            delays = pay.cfg.delays if delays is None else tuple(delays)
+            with sim.lock:
+                order["retrying"] = True
+            threading.Thread(target=pay.retry, args=(order, raw, info, url, delays, generation),
+                             daemon=True, name="pay-notify-retry").start()
+            out["retrying"] = True
+        return core.json_response(out)
+
+    @sim.route("POST", "/__sim/pay/notify")
+    def pay_notify(req):
+        body, variant, header, _delays = control_body(core, req)
+        count = body.get("count", 1)
+        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 200:
+            raise core.HttpError(400, '"count" must be an integer of 1..200')
+        order = order_for(body, variant, mark_paid=False)
+        url = pay.notify_target(order, body)
+        with sim.lock:
+            headers, raw, info = pay.build_notify(order, variant, header)
+        results = [None] * count
+        barrier = threading.Barrier(count)
+
+        def one(i):
+            try:
+                barrier.wait(timeout=5)
+            except threading.BrokenBarrierError:
+                pass
+            results[i] = pay.deliver(url, headers, raw)
+
+        threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(count)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for i, (status, _text, error) in enumerate(results):
+            pay.record(order, info, i + 1, status, error, url)
+        return core.json_response({"out_trade_no": order["out_trade_no"],
+                                   "transaction_id": order["transaction_id"],
+                                   "statuses": [r[0] for r in results],
+                                   "bodies": [r[1] for r in results],
+                                   "errors": [r[2] for r in results], "sent": info})
+
+    @sim.route("GET", "/__sim/pay/orders")
+    def pay_orders(req):
+        with sim.lock:
+            return core.json_response([dict(o, amount=dict(o["amount"]), payer=dict(o["payer"]))
+                                       for o in pay.orders.values()])
+
+    @sim.route("GET", "/__sim/pay/notifies")
+    def pay_notifies(req):
+        with sim.lock:
+            return core.json_response(list(pay.notifies))
+
+    @sim.route("GET", "/__sim/pay/config")
+    def pay_config(req):
+        c = pay.cfg
+        return core.json_response({"mchid": c.mchid, "serial": c.serial,
+                                   "public_key_id": c.public_key_id, "notify_url": c.notify_url,
+                                   "appids": c.appids, "retry_delays": list(c.delays),
+                                   "max_tries": MAX_TRIES, "problem": c.problem,
+                                   "api_base": sim.cfg.base_url + PREFIX})
+
+    @sim.route("POST", "/__sim/pay/reset")
+    def pay_reset(req):
+        pay.reset()
+        return core.json_response({"ok": True})
