@@ -56,6 +56,9 @@ class Client:
 
     def request(self, method, path, token=None, headers=None, **kwargs):
         hdrs = dict(headers or {})
+        # One connection per request: a kept-alive connection that lighttpd closes after
+        # its idle timeout would make a POST fail in the client, not in the service.
+        hdrs.setdefault("Connection", "close")
         if token is not None:
             hdrs["Authorization"] = "Bearer " + token
         kwargs.setdefault("timeout", HTTP_TIMEOUT)
@@ -380,3 +383,58 @@ def _redis_cli(*args):
 def redis_cli():
     """redis_cli(*args) -> stdout (raw mode: a missing key's GET prints an empty line)."""
     return _redis_cli
+
+
+# --------------------------------------------------------------------------- ledger audit and WeChat Pay
+
+
+def _audit():
+    """Run `aiphotoctl audit`; return (exit status, stdout + stderr)."""
+    if not CTL.exists():
+        pytest.fail(f"{CTL.relative_to(REPO)} is missing: run `make` first", pytrace=False)
+    proc = subprocess.run([str(CTL), "audit"], capture_output=True, text=True, timeout=60,
+                          cwd=REPO)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="session")
+def run_audit():
+    """run_audit() -> (exit status, output) of `aiphotoctl audit`, whatever it is."""
+    return _audit
+
+
+@pytest.fixture
+def audit():
+    """Checks the ledger invariant after the test: `aiphotoctl audit` must exit 0
+    (every user's balance equals the sum of their ledger and none is negative)."""
+    yield _audit
+    status, output = _audit()
+    assert status == 0, f"aiphotoctl audit exited {status} after the test:\n{output[-2000:]}"
+
+
+class PaySim(Sim):
+    """The WeChat Pay part of the simulator: its control API under /__sim/pay/."""
+
+    def pay(self, out_trade_no, variant="good", notify=True):
+        """Mark the order paid at the simulator and (if notify) deliver the notify;
+        returns {"status","body","transaction_id"}."""
+        return self.call("POST", "/__sim/pay/pay",
+                         {"out_trade_no": out_trade_no, "variant": variant, "notify": notify})
+
+    def notify(self, out_trade_no, variant="good", count=None):
+        """(Re)send the notify of an already paid order; returns {"statuses":[...]}."""
+        body = {"out_trade_no": out_trade_no, "variant": variant}
+        if count is not None:
+            body["count"] = count
+        return self.call("POST", "/__sim/pay/notify", body)
+
+    def orders(self):
+        return self.call("GET", "/__sim/pay/orders")
+
+
+@pytest.fixture
+def pay():
+    """The Pay simulator's control API (not reset: its orders are shared by the suite)."""
+    p = PaySim(require_env("AIPHOTO_SIM_URL"))
+    yield p
+    p.session.close()
