@@ -1,0 +1,607 @@
+"""WeChat Pay (v3, JSAPI) over HTTP against the Pay simulator: order creation and the
+signed pay_params, notify verification and idempotent settlement, forged notifies,
+reconciliation of lost notifies, the order query that asks WeChat Pay, and the order list.
+
+The simulator plays WeChat Pay: /__sim/pay/pay marks an order paid there and delivers the
+notify (good or forged in one chosen way), /__sim/pay/notify repeats it.  Every test ends
+with `aiphotoctl audit`, and settlement is checked in the database (order row, recharge
+ledger row keyed 'order:<out_trade_no>', balance), not only in the answers.
+"""
+
+import base64
+import concurrent.futures
+import json
+import os
+import pathlib
+import re
+import subprocess
+import threading
+import time
+import uuid
+
+import pytest
+import requests
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+CTL = REPO / "build" / "aiphotoctl"
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+OUT_TRADE_NO = re.compile(r"^AP\d{16}[0-9a-f]{8}$")
+ORDER_KEYS = {"out_trade_no", "status", "amount_fen", "credits", "paid_at"}
+CREATE_KEYS = {"out_trade_no", "amount_fen", "credits", "pay_params"}
+PAY_PARAM_KEYS = {"appId", "timeStamp", "nonceStr", "package", "signType", "paySign"}
+FORGED = ["bad_signature", "unknown_serial", "signtest", "old_timestamp", "future_timestamp",
+          "missing_header", "flipped_body", "tampered_ciphertext", "wrong_amount", "wrong_mchid",
+          "wrong_appid", "unknown_order"]
+
+
+def env(name):
+    value = os.environ.get(name)
+    assert value, f"{name} is not set (run through scripts/test-integration)"
+    return value
+
+
+@pytest.fixture(autouse=True)
+def _audited(audit):
+    """Every test in this module is followed by a clean `aiphotoctl audit`."""
+    yield
+
+
+@pytest.fixture(scope="module")
+def merchant_pub():
+    path = pathlib.Path(env("AIPHOTO_VAR")) / "keys" / "merchant_pub.pem"
+    assert path.exists(), f"{path} is missing: the stack creates the dev Pay keys"
+    return serialization.load_pem_public_key(path.read_bytes())
+
+
+@pytest.fixture(scope="module")
+def packages(psql):
+    rows = psql("SELECT id, price_fen, credits + bonus_credits, active FROM packages ORDER BY id")
+    return {int(r[0]): {"price_fen": int(r[1]), "credits": int(r[2]), "active": r[3] == "t"}
+            for r in rows}
+
+
+@pytest.fixture
+def payer(make_user, token_for, psql):
+    """payer(credits=None) -> {"id","token","openid"}: a user known to the Official Account
+    (the JSAPI payer needs its openid)."""
+
+    def make(credits=None):
+        uid = make_user(credits=credits)
+        openid = "oIT" + uuid.uuid4().hex[:25]
+        psql("INSERT INTO wechat_identities (user_id, app_kind, appid, openid) VALUES "
+             f"({uid}, 'oa', '{env('WECHAT_APPID')}', '{openid}')")
+        return {"id": uid, "token": token_for(uid), "openid": openid}
+
+    return make
+
+
+def new_key():
+    return "it-" + uuid.uuid4().hex
+
+
+def create_order(client, token, package_id, key=None):
+    return client.post("/payment/create-order", token=token,
+                       headers={"Idempotency-Key": key or new_key()},
+                       json={"package_id": package_id})
+
+
+def balance(psql, uid):
+    (value,), = psql(f"SELECT credits FROM users WHERE id = {int(uid)}")
+    return int(value)
+
+
+def order_row(psql, no):
+    rows = psql("SELECT user_id, status, amount_fen, credits, transaction_id, paid_at, "
+                f"payer_openid, prepay_id, appid, mchid FROM orders WHERE out_trade_no = '{no}'")
+    assert len(rows) == 1, f"order {no}: {rows}"
+    r = rows[0]
+    return {"user_id": int(r[0]), "status": r[1], "amount_fen": int(r[2]), "credits": int(r[3]),
+            "transaction_id": r[4], "paid_at": r[5], "payer_openid": r[6], "prepay_id": r[7],
+            "appid": r[8], "mchid": r[9]}
+
+
+def recharge_rows(psql, no):
+    return psql("SELECT user_id, delta, balance_after, kind FROM credit_ledger "
+                f"WHERE idempotency_key = 'order:{no}'")
+
+
+def ordered(client, expect_ok, payer_, package_id=2):
+    """Create an order for package_id; return its create-order data."""
+    return expect_ok(create_order(client, payer_["token"], package_id))
+
+
+def assert_settled_once(psql, payer_, no, credits, before):
+    row = order_row(psql, no)
+    assert row["status"] == "paid", row
+    assert row["transaction_id"] and row["paid_at"], row
+    rows = recharge_rows(psql, no)
+    assert len(rows) == 1, f"{len(rows)} recharge rows for {no}: {rows}"
+    assert (int(rows[0][0]), int(rows[0][1]), rows[0][3]) == (payer_["id"], credits, "recharge")
+    assert balance(psql, payer_["id"]) == before + credits
+
+
+def assert_unsettled(psql, payer_, no, before):
+    row = order_row(psql, no)
+    assert row["status"] == "created", row
+    assert row["transaction_id"] is None and row["paid_at"] is None, row
+    assert recharge_rows(psql, no) == []
+    assert balance(psql, payer_["id"]) == before
+
+
+def fail_body(status, body):
+    """A notify failure: non-2xx and {"code":"FAIL","message":…}."""
+    assert not 200 <= status < 300, f"forged notify accepted with {status}: {body!r}"
+    try:
+        doc = json.loads(body)
+    except (TypeError, ValueError):
+        pytest.fail(f"notify failure body is not JSON ({status}): {body!r}")
+    assert isinstance(doc, dict) and doc.get("code") == "FAIL", doc
+    assert isinstance(doc.get("message"), str) and doc["message"], doc
+
+
+def run_ctl(*args):
+    proc = subprocess.run([str(CTL), *args], capture_output=True, text=True, timeout=120,
+                          cwd=REPO)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+# --------------------------------------------------------------------------- create-order
+
+
+def test_create_order_answer_and_pay_sign(client, expect_ok, payer, psql, packages, pay,
+                                          merchant_pub):
+    p = payer(credits=0)
+    t0 = int(time.time())
+    data = ordered(client, expect_ok, p, 2)
+    assert set(data) == CREATE_KEYS, data
+    no = data["out_trade_no"]
+    assert re.match(r"^AP[0-9A-Za-z]{4,30}$", no), no  # exact shape: test_out_trade_no_format
+    assert (data["amount_fen"], data["credits"]) == \
+        (packages[2]["price_fen"], packages[2]["credits"]) == (3000, 330)
+
+    pp = data["pay_params"]
+    assert set(pp) == PAY_PARAM_KEYS, pp
+    assert pp["appId"] == env("WECHAT_APPID")
+    assert pp["signType"] == "RSA"
+    assert isinstance(pp["timeStamp"], str) and pp["timeStamp"].isdigit(), pp
+    assert abs(int(pp["timeStamp"]) - t0) < 300, pp
+    assert isinstance(pp["nonceStr"], str) and 8 <= len(pp["nonceStr"]) <= 32, pp
+    assert pp["package"].startswith("prepay_id=") and len(pp["package"]) > len("prepay_id="), pp
+    message = f"{pp['appId']}\n{pp['timeStamp']}\n{pp['nonceStr']}\n{pp['package']}\n".encode()
+    try:
+        merchant_pub.verify(base64.b64decode(pp["paySign"], validate=True), message,
+                            padding.PKCS1v15(), hashes.SHA256())
+    except (InvalidSignature, ValueError) as exc:
+        pytest.fail(f"paySign does not verify with the merchant public key: {exc!r} {pp}")
+    # a signature over anything else must not verify (the check above is real)
+    with pytest.raises(InvalidSignature):
+        merchant_pub.verify(base64.b64decode(pp["paySign"]), message + b"x",
+                            padding.PKCS1v15(), hashes.SHA256())
+
+    row = order_row(psql, no)
+    assert row["user_id"] == p["id"] and row["status"] == "created", row
+    assert (row["amount_fen"], row["credits"]) == (3000, 330)
+    assert row["payer_openid"] == p["openid"]
+    assert "prepay_id=" + (row["prepay_id"] or "") == pp["package"], row
+    assert row["appid"] == env("WECHAT_APPID")
+    assert row["mchid"] == os.environ.get("WXPAY_MCHID", "1900000109")
+
+    # The simulator saw the JSAPI order with the right amount and payer.
+    sim_orders = pay.orders()
+    if isinstance(sim_orders, dict):
+        sim_orders = sim_orders.get("orders", list(sim_orders.values()))
+    mine = [o for o in sim_orders if isinstance(o, dict) and o.get("out_trade_no") == no]
+    assert len(mine) == 1, f"simulator has no JSAPI order {no}"
+    text = json.dumps(mine[0])
+    assert "3000" in text and p["openid"] in text, mine[0]
+
+
+def test_create_order_for_each_active_package(client, expect_ok, payer, packages):
+    p = payer()
+    for pid, pk in packages.items():
+        if not pk["active"]:
+            continue
+        data = ordered(client, expect_ok, p, pid)
+        assert (data["amount_fen"], data["credits"]) == (pk["price_fen"], pk["credits"])
+
+
+def test_create_order_numbers_are_unique(client, expect_ok, payer):
+    p = payer()
+    numbers = [ordered(client, expect_ok, p, 1)["out_trade_no"] for _ in range(10)]
+    assert len(set(numbers)) == 10, numbers
+
+
+def test_out_trade_no_format(client, expect_ok, payer):
+    """"AP" + 16 digits of time + 8 random hex digits (26 characters, within WeChat's 32)."""
+    p = payer()
+    for _ in range(5):
+        no = ordered(client, expect_ok, p, 1)["out_trade_no"]
+        assert OUT_TRADE_NO.match(no), f"{no}: not AP + 16 digits + 8 hex"
+
+
+@pytest.mark.parametrize("package_id", [4, 999999])
+def test_create_order_inactive_or_unknown_package_is_not_found(client, expect_error, payer, psql,
+                                                               package_id, packages):
+    if package_id in packages:
+        assert not packages[package_id]["active"]
+    p = payer()
+    expect_error(create_order(client, p["token"], package_id), 404, "NOT_FOUND")
+    assert psql(f"SELECT 1 FROM orders WHERE user_id = {p['id']}") == []
+
+
+@pytest.mark.parametrize("body", [{}, {"package_id": "2"}, {"package_id": None},
+                                  {"package_id": 1.5}, {"package_id": -1}, {"package_id": True}])
+def test_create_order_bad_body_is_bad_request(client, expect_error, payer, psql, body):
+    p = payer()
+    resp = client.post("/payment/create-order", token=p["token"],
+                       headers={"Idempotency-Key": new_key()}, json=body)
+    if body.get("package_id") == -1 and resp.status_code == 404:
+        pass  # an impossible id may also be "not found"
+    else:
+        expect_error(resp, 400, "BAD_REQUEST")
+    assert psql(f"SELECT 1 FROM orders WHERE user_id = {p['id']}") == []
+
+
+def test_create_order_needs_a_token(client, expect_error):
+    expect_error(client.post("/payment/create-order", headers={"Idempotency-Key": new_key()},
+                             json={"package_id": 1}), 401, "UNAUTHORIZED")
+
+
+def test_create_order_without_an_openid_is_refused(client, make_user, token_for, psql):
+    uid = make_user()
+    resp = create_order(client, token_for(uid), 1)
+    assert 400 <= resp.status_code < 500, resp.text
+    assert resp.json()["success"] is False
+    assert psql(f"SELECT 1 FROM orders WHERE user_id = {uid}") == []
+
+
+def test_create_order_replay_returns_the_same_order(client, expect_ok, expect_error, payer, psql):
+    p = payer()
+    key = new_key()
+    first = expect_ok(create_order(client, p["token"], 2, key))
+    again = expect_ok(create_order(client, p["token"], 2, key))
+    assert again == first
+    (count,), = psql(f"SELECT count(*) FROM orders WHERE user_id = {p['id']}")
+    assert count == "1"
+    expect_error(create_order(client, p["token"], 3, key), 409, "IDEMPOTENCY_MISMATCH")
+    (count,), = psql(f"SELECT count(*) FROM orders WHERE user_id = {p['id']}")
+    assert count == "1"
+
+
+def test_create_order_double_tap_concurrently_makes_one_order(client, payer, psql):
+    p = payer()
+    key = new_key()
+    gate = threading.Barrier(10)
+
+    def tap(_):
+        gate.wait(timeout=30)
+        return requests.post(client.url("/payment/create-order"), timeout=30,
+                             headers={"Authorization": "Bearer " + p["token"],
+                                      "Idempotency-Key": key}, json={"package_id": 1})
+
+    with concurrent.futures.ThreadPoolExecutor(10) as pool:
+        resps = list(pool.map(tap, range(10)))
+    assert all(r.status_code == 200 for r in resps), [(r.status_code, r.text[:100]) for r in resps]
+    assert len({r.json()["data"]["out_trade_no"] for r in resps}) == 1
+    (count,), = psql(f"SELECT count(*) FROM orders WHERE user_id = {p['id']}")
+    assert count == "1"
+
+
+# --------------------------------------------------------------------------- notify
+
+
+def test_full_purchase(client, expect_ok, payer, psql, pay):
+    p = payer(credits=7)
+    data = ordered(client, expect_ok, p, 2)
+    no = data["out_trade_no"]
+    got = expect_ok(client.get(f"/payment/orders/{no}", token=p["token"]))
+    assert got == {"out_trade_no": no, "status": "created", "amount_fen": 3000, "credits": 330,
+                   "paid_at": None}
+
+    result = pay.pay(no)
+    assert result["status"] == 204, result
+    assert result["body"] in ("", None), result
+    assert str(result["transaction_id"]).startswith("4200"), result
+
+    assert_settled_once(psql, p, no, 330, 7)
+    assert order_row(psql, no)["transaction_id"] == result["transaction_id"]
+    (after,), = psql(f"SELECT balance_after FROM credit_ledger WHERE idempotency_key = 'order:{no}'")
+    assert int(after) == 337
+    got = expect_ok(client.get(f"/payment/orders/{no}", token=p["token"]))
+    assert set(got) == ORDER_KEYS, got
+    assert (got["out_trade_no"], got["status"], got["amount_fen"], got["credits"]) == \
+        (no, "paid", 3000, 330)
+    assert RFC3339.match(got["paid_at"] or ""), got
+    assert expect_ok(client.get("/user/credits", token=p["token"]))["credits"] == 337
+    recs = expect_ok(client.get("/credits/records", token=p["token"],
+                                params={"kind": "recharge"}))
+    assert [(r["kind"], r["delta"], r["balance_after"]) for r in recs["items"]] == \
+        [("recharge", 330, 337)]
+
+    # WeChat repeats notifies: a repeat answers 204 and credits nothing
+    again = pay.notify(no)
+    assert again["statuses"] == [204], again
+    assert_settled_once(psql, p, no, 330, 7)
+
+
+def test_100_concurrent_identical_notifies_credit_once(client, expect_ok, payer, psql, pay):
+    p = payer()
+    no = ordered(client, expect_ok, p, 3)["out_trade_no"]
+    credits = order_row(psql, no)["credits"]
+    assert pay.pay(no, notify=False)["transaction_id"]
+    assert_unsettled(psql, p, no, 0)
+    # 100 identical notifies at once: four simultaneous simulator calls of 25 each (one call
+    # sends its notifies concurrently)
+    gate = threading.Barrier(4)
+
+    def burst(_):
+        gate.wait(timeout=30)
+        return type(pay)(env("AIPHOTO_SIM_URL")).notify(no, count=25)["statuses"]
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        statuses = [s for part in pool.map(burst, range(4)) for s in part]
+    assert len(statuses) == 100, statuses
+    assert all(s == 204 for s in statuses), sorted(set(map(str, statuses)))
+    assert_settled_once(psql, p, no, credits, 0)
+
+
+@pytest.mark.parametrize("variant", FORGED)
+def test_forged_notify_is_refused_and_changes_nothing(client, expect_ok, payer, psql, pay, variant):
+    p = payer(credits=3)
+    no = ordered(client, expect_ok, p, 1)["out_trade_no"]
+    result = pay.pay(no, variant=variant)
+    fail_body(result["status"], result["body"])
+    assert_unsettled(psql, p, no, 3)
+    got = expect_ok(client.get(f"/payment/orders/{no}", token=p["token"]))
+    assert got["status"] == "created" and got["paid_at"] is None, got
+    # a forged notify left nothing behind: the genuine one still settles the order
+    real = pay.notify(no)
+    assert real["statuses"] == [204], real
+    assert_settled_once(psql, p, no, 60, 3)
+
+
+@pytest.mark.parametrize("variant", ["bad_signature", "flipped_body", "signtest"])
+def test_forged_notify_for_a_paid_order_credits_nothing(client, expect_ok, payer, psql, pay,
+                                                        variant):
+    p = payer()
+    no = ordered(client, expect_ok, p, 1)["out_trade_no"]
+    assert pay.pay(no)["status"] == 204
+    result = pay.notify(no, variant=variant)
+    assert len(result["statuses"]) == 1
+    assert not 200 <= result["statuses"][0] < 300, result
+    assert_settled_once(psql, p, no, 60, 0)
+
+
+@pytest.mark.parametrize("case", ["empty", "no-headers", "garbage-signature", "not-json"])
+def test_notify_by_hand_without_valid_signature_is_fail(client, psql, case):
+    (before,), = psql("SELECT count(*) FROM credit_ledger WHERE kind = 'recharge'")
+    headers = {"Content-Type": "application/json"}
+    body = json.dumps({"id": "x", "event_type": "TRANSACTION.SUCCESS",
+                       "resource": {"algorithm": "AEAD_AES_256_GCM", "ciphertext": "AAAA",
+                                    "associated_data": "transaction", "nonce": "abcdefabcdef"}})
+    if case == "empty":
+        body = ""
+    if case in ("garbage-signature", "not-json"):
+        headers.update({"Wechatpay-Timestamp": str(int(time.time())),
+                        "Wechatpay-Nonce": "n" * 32,
+                        "Wechatpay-Signature": base64.b64encode(b"x" * 256).decode(),
+                        "Wechatpay-Serial": os.environ.get("WXPAY_PUBLIC_KEY_ID",
+                                                           "PUB_KEY_ID_0114232134912410000000000000")})
+    if case == "not-json":
+        body = "{not json"
+    resp = client.post("/payment/notify", headers=headers, data=body)
+    fail_body(resp.status_code, resp.text)
+    (after,), = psql("SELECT count(*) FROM credit_ledger WHERE kind = 'recharge'")
+    assert after == before
+
+
+def test_notify_only_takes_post(client):
+    resp = client.get("/payment/notify")
+    assert resp.status_code in (404, 405), resp.text
+
+
+# --------------------------------------------------------------------------- reconciliation
+
+
+def test_lost_notify_is_settled_by_reconciliation_once(client, expect_ok, payer, psql, pay):
+    p = payer(credits=1)
+    paid = ordered(client, expect_ok, p, 1)["out_trade_no"]
+    unpaid = ordered(client, expect_ok, p, 2)["out_trade_no"]
+    assert pay.pay(paid, notify=False)["transaction_id"]
+    assert_unsettled(psql, p, paid, 1)
+    for _ in range(2):
+        status, output = run_ctl("reconcile-orders", "--older-than", "0")
+        assert status == 0, output
+        assert_settled_once(psql, p, paid, 60, 1)
+    row = order_row(psql, unpaid)
+    assert row["status"] in ("created", "closed") and row["paid_at"] is None, row
+    assert recharge_rows(psql, unpaid) == []
+    # and the late notify that finally arrives changes nothing
+    assert pay.notify(paid)["statuses"] == [204]
+    assert_settled_once(psql, p, paid, 60, 1)
+
+
+def test_reconciliation_respects_older_than(client, expect_ok, payer, psql, pay):
+    p = payer()
+    no = ordered(client, expect_ok, p, 1)["out_trade_no"]
+    assert pay.pay(no, notify=False)["transaction_id"]
+    status, output = run_ctl("reconcile-orders", "--older-than", "3600")
+    assert status == 0, output
+    assert_unsettled(psql, p, no, 0)
+    status, output = run_ctl("reconcile-orders", "--older-than", "0")
+    assert status == 0, output
+    assert_settled_once(psql, p, no, 60, 0)
+
+
+@pytest.mark.parametrize("round_no", range(3))
+def test_reconciliation_racing_a_late_notify_settles_once(client, expect_ok, payer, psql, pay,
+                                                          round_no):
+    p = payer()
+    numbers = [ordered(client, expect_ok, p, pid)["out_trade_no"] for pid in (1, 2, 3)]
+    credits = {no: order_row(psql, no)["credits"] for no in numbers}
+    for no in numbers:
+        assert pay.pay(no, notify=False)["transaction_id"]
+    gate = threading.Barrier(1 + len(numbers) + 1)
+
+    def reconcile(_):
+        gate.wait(timeout=30)
+        return run_ctl("reconcile-orders", "--older-than", "0")
+
+    def notify(no):
+        gate.wait(timeout=30)
+        return type(pay)(env("AIPHOTO_SIM_URL")).notify(no, count=5)
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        futs = [pool.submit(reconcile, 0), pool.submit(reconcile, 1)]
+        futs += [pool.submit(notify, no) for no in numbers]
+        results = [f.result(timeout=120) for f in futs]
+    for status, output in results[:2]:
+        assert status == 0, output
+    for res in results[2:]:
+        assert all(s == 204 for s in res["statuses"]), res
+    total = 0
+    for no in numbers:
+        total += credits[no]
+        rows = recharge_rows(psql, no)
+        assert len(rows) == 1, f"{no}: {rows}"
+        assert order_row(psql, no)["status"] == "paid"
+    assert balance(psql, p["id"]) == total
+
+
+# --------------------------------------------------------------------------- order query
+
+
+def test_young_created_order_is_answered_from_the_database(client, expect_ok, payer, psql, pay):
+    p = payer()
+    no = ordered(client, expect_ok, p, 1)["out_trade_no"]
+    assert pay.pay(no, notify=False)["transaction_id"]
+    got = expect_ok(client.get(f"/payment/orders/{no}", token=p["token"]))
+    assert got["status"] == "created", got
+    assert_unsettled(psql, p, no, 0)
+    (queried,), = psql(f"SELECT last_queried_at FROM orders WHERE out_trade_no = '{no}'")
+    assert queried is None
+
+
+def test_old_created_order_is_queried_at_wechat_pay(client, expect_ok, payer, psql, pay):
+    p = payer(credits=2)
+    no = ordered(client, expect_ok, p, 2)["out_trade_no"]
+    assert pay.pay(no, notify=False)["transaction_id"]
+    psql("UPDATE orders SET created_at = now() - interval '1 minute' "
+         f"WHERE out_trade_no = '{no}'")
+    got = expect_ok(client.get(f"/payment/orders/{no}", token=p["token"]))
+    assert set(got) == ORDER_KEYS, got
+    assert got["status"] == "paid" and RFC3339.match(got["paid_at"] or ""), got
+    assert_settled_once(psql, p, no, 330, 2)
+    (queried,), = psql(f"SELECT last_queried_at FROM orders WHERE out_trade_no = '{no}'")
+    assert queried is not None
+    # the query settled it: a second read and the late notify change nothing
+    assert expect_ok(client.get(f"/payment/orders/{no}", token=p["token"]))["status"] == "paid"
+    assert pay.notify(no)["statuses"] == [204]
+    assert_settled_once(psql, p, no, 330, 2)
+
+
+def test_old_unpaid_order_stays_created(client, expect_ok, payer, psql):
+    p = payer()
+    no = ordered(client, expect_ok, p, 1)["out_trade_no"]
+    psql("UPDATE orders SET created_at = now() - interval '1 minute' "
+         f"WHERE out_trade_no = '{no}'")
+    got = expect_ok(client.get(f"/payment/orders/{no}", token=p["token"]))
+    assert got == {"out_trade_no": no, "status": "created", "amount_fen": 600, "credits": 60,
+                   "paid_at": None}
+    assert_unsettled(psql, p, no, 0)
+
+
+def test_concurrent_queries_of_an_old_paid_order_settle_once(client, expect_ok, payer, psql, pay):
+    p = payer()
+    no = ordered(client, expect_ok, p, 3)["out_trade_no"]
+    credits = order_row(psql, no)["credits"]
+    assert pay.pay(no, notify=False)["transaction_id"]
+    psql("UPDATE orders SET created_at = now() - interval '1 minute' "
+         f"WHERE out_trade_no = '{no}'")
+    gate = threading.Barrier(12)
+
+    def query(_):
+        gate.wait(timeout=30)
+        return requests.get(client.url(f"/payment/orders/{no}"), timeout=30,
+                            headers={"Authorization": "Bearer " + p["token"]})
+
+    with concurrent.futures.ThreadPoolExecutor(12) as pool:
+        resps = list(pool.map(query, range(12)))
+    assert all(r.status_code == 200 for r in resps), [r.status_code for r in resps]
+    assert_settled_once(psql, p, no, credits, 0)
+
+
+def test_another_users_order_is_not_found(client, expect_ok, expect_error, payer, psql):
+    a, b = payer(), payer()
+    no = ordered(client, expect_ok, a, 1)["out_trade_no"]
+    expect_error(client.get(f"/payment/orders/{no}", token=b["token"]), 404, "NOT_FOUND")
+    psql("UPDATE orders SET created_at = now() - interval '1 minute' "
+         f"WHERE out_trade_no = '{no}'")
+    expect_error(client.get(f"/payment/orders/{no}", token=b["token"]), 404, "NOT_FOUND")
+    for bogus in ("AP00000000000000000000000", "nope", "x" * 40):
+        expect_error(client.get(f"/payment/orders/{bogus}", token=a["token"]), 404, "NOT_FOUND")
+    expect_error(client.get(f"/payment/orders/{no}"), 401, "UNAUTHORIZED")
+
+
+# --------------------------------------------------------------------------- order list
+
+
+def test_order_list_is_the_callers_own_newest_first(client, expect_ok, expect_error, payer, psql,
+                                                    pay):
+    a, b = payer(), payer()
+    mine = [ordered(client, expect_ok, a, pid)["out_trade_no"] for pid in (1, 2, 3, 1, 2)]
+    theirs = ordered(client, expect_ok, b, 1)["out_trade_no"]
+    assert pay.pay(mine[1])["status"] == 204
+
+    items, cursor, pages = [], None, 0
+    while True:
+        params = {"limit": 2}
+        if cursor:
+            params["cursor"] = cursor
+        data = expect_ok(client.get("/payment/orders", token=a["token"], params=params))
+        assert set(data) == {"items", "next_cursor"}, data
+        assert len(data["items"]) <= 2
+        items += data["items"]
+        pages += 1
+        cursor = data["next_cursor"]
+        assert pages <= 5, "pagination does not end"
+        if cursor is None:
+            break
+    assert pages == 3
+    assert [i["out_trade_no"] for i in items] == mine[::-1]
+    assert theirs not in [i["out_trade_no"] for i in items]
+    for item in items:
+        assert set(item) == ORDER_KEYS, item
+        row = order_row(psql, item["out_trade_no"])
+        assert (item["status"], item["amount_fen"], item["credits"]) == \
+            (row["status"], row["amount_fen"], row["credits"]), (item, row)
+        assert (item["paid_at"] is None) == (row["paid_at"] is None), item
+    assert [i["status"] for i in items] == ["created", "created", "created", "paid", "created"]
+
+    data = expect_ok(client.get("/payment/orders", token=a["token"]))
+    assert len(data["items"]) == 5 and data["next_cursor"] is None
+    data = expect_ok(client.get("/payment/orders", token=b["token"]))
+    assert [i["out_trade_no"] for i in data["items"]] == [theirs]
+    for params in ({"limit": 0}, {"limit": 51}, {"limit": "x"}, {"cursor": "garbage!"}):
+        expect_error(client.get("/payment/orders", token=a["token"], params=params),
+                     400, "BAD_REQUEST")
+
+
+def test_notify_for_a_closed_order_credits_nothing(client, expect_ok, payer, psql, pay):
+    """A payment that arrives for an order closed here is not credited automatically (it is
+    left for a manual refund); the order stays closed."""
+    p = payer(credits=4)
+    no = ordered(client, expect_ok, p, 1)["out_trade_no"]
+    psql(f"UPDATE orders SET status = 'closed', closed_at = now() WHERE out_trade_no = '{no}'")
+    pay.pay(no)
+    row = order_row(psql, no)
+    assert row["status"] == "closed" and row["paid_at"] is None, row
+    assert recharge_rows(psql, no) == []
+    assert balance(psql, p["id"]) == 4
+    status, output = run_ctl("reconcile-orders", "--older-than", "0")
+    assert status == 0, output
+    assert order_row(psql, no)["status"] == "closed"
+    assert recharge_rows(psql, no) == []
