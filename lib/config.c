@@ -140,6 +140,7 @@ int config_load(unsigned need, char *err, size_t errlen)
 	c->wxpay_public_key_file = config_env("WXPAY_PUBLIC_KEY_FILE", NULL);
 	c->wxpay_public_key_id = config_env("WXPAY_PUBLIC_KEY_ID", NULL);
 	c->wxpay_notify_url = config_env("WXPAY_NOTIFY_URL", NULL);
+	c->wxpay_platform_cert_file = config_env("WXPAY_PLATFORM_CERT_FILE", NULL);
 	if (c->wxpay_notify_url == NULL) {
 		static char notify[512];
 		snprintf(notify, sizeof(notify), "%s/api/v1/payment/notify", c->public_base_url);

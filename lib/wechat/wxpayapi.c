@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "lib/config.h"
 #include "lib/crypto.h"
@@ -13,7 +14,8 @@
 #include "lib/log.h"
 #include "lib/wechat/wxpay.h"
 
-static EVP_PKEY *wxpayapi_merchant, *wxpayapi_platform;
+static EVP_PKEY *wxpayapi_merchant, *wxpayapi_platform, *wxpayapi_cert_key;
+static char *wxpayapi_cert_serial; /* upper-hex serial of WXPAY_PLATFORM_CERT_FILE */
 
 /* Loads the keys once; false (logged) when payments are not configured. */
 static bool wxpayapi_ready(void)
@@ -33,7 +35,28 @@ static bool wxpayapi_ready(void)
 	if (wxpayapi_platform == NULL &&
 	    (wxpayapi_platform = wxpay_load_public(c->wxpay_public_key_file)) == NULL)
 		log_error("cannot load WXPAY_PUBLIC_KEY_FILE");
+	if (c->wxpay_platform_cert_file != NULL && wxpayapi_cert_key == NULL) {
+		wxpayapi_cert_key = wxpay_load_public(c->wxpay_platform_cert_file);
+		wxpayapi_cert_serial = wxpay_cert_serial(c->wxpay_platform_cert_file);
+		if (wxpayapi_cert_key == NULL || wxpayapi_cert_serial == NULL)
+			log_error("cannot load WXPAY_PLATFORM_CERT_FILE");
+	}
 	return wxpayapi_merchant != NULL && wxpayapi_platform != NULL;
+}
+
+/* The platform key named by a Wechatpay-Serial: the WeChat Pay public key by its
+ * PUB_KEY_ID, or the platform certificate by its serial (either hex case); else NULL. */
+static EVP_PKEY *wxpayapi_key_for(const char *serial)
+{
+	const struct config *c = config_get();
+
+	if (serial == NULL)
+		return NULL;
+	if (c->wxpay_public_key_id != NULL && strcmp(serial, c->wxpay_public_key_id) == 0)
+		return wxpayapi_platform;
+	if (wxpayapi_cert_serial != NULL && strcasecmp(serial, wxpayapi_cert_serial) == 0)
+		return wxpayapi_cert_key;
+	return NULL;
 }
 
 static const char *wxpayapi_header(const struct httpc_response *res, const char *name)
@@ -89,9 +112,8 @@ static enum api_err wxpayapi_call(struct arena *a, const char *method, const cha
 	nonce = wxpayapi_header(&res, "Wechatpay-Nonce");
 	sig = wxpayapi_header(&res, "Wechatpay-Signature");
 	serial = wxpayapi_header(&res, "Wechatpay-Serial");
-	if (ts == NULL || nonce == NULL || sig == NULL || serial == NULL ||
-	    strcmp(serial, c->wxpay_public_key_id) != 0 ||
-	    !wxpay_verify(wxpayapi_platform, ts, nonce, res.body, res.len, sig)) {
+	if (ts == NULL || nonce == NULL || sig == NULL || wxpayapi_key_for(serial) == NULL ||
+	    !wxpay_verify(wxpayapi_key_for(serial), ts, nonce, res.body, res.len, sig)) {
 		log_error("WeChat Pay answer to %s %s is not signed by the platform key: refused",
 		          method, path_query);
 		return E_UPSTREAM_ERROR;
@@ -272,7 +294,7 @@ enum api_err wxpayapi_notify(struct arena *a, const char *timestamp, const char 
 		*why = "Wechatpay-Timestamp/Nonce/Signature/Serial headers are required";
 		return E_FORBIDDEN;
 	}
-	if (strcmp(serial, c->wxpay_public_key_id) != 0) {
+	if (wxpayapi_key_for(serial) == NULL) {
 		*why = "unknown Wechatpay-Serial";
 		return E_FORBIDDEN;
 	}
@@ -285,7 +307,7 @@ enum api_err wxpayapi_notify(struct arena *a, const char *timestamp, const char 
 		*why = "signature probe";
 		return E_FORBIDDEN;
 	}
-	if (!wxpay_verify(wxpayapi_platform, timestamp, nonce, body, body_len, signature)) {
+	if (!wxpay_verify(wxpayapi_key_for(serial), timestamp, nonce, body, body_len, signature)) {
 		*why = "signature does not verify";
 		return E_FORBIDDEN;
 	}

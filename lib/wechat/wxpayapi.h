@@ -3,8 +3,9 @@
  *
  * Requests are signed with the merchant key (WXPAY_PRIVATE_KEY_FILE, serial WXPAY_SERIAL)
  * and carry Accept, Content-Type and User-Agent; every answer and every notify must be
- * signed by the platform key (WXPAY_PUBLIC_KEY_FILE) whose id (WXPAY_PUBLIC_KEY_ID) is the
- * Wechatpay-Serial, or it is refused.  Keys are loaded once per process.  Errors: WeChat
+ * signed by a platform key chosen by its Wechatpay-Serial: the WeChat Pay public key
+ * (WXPAY_PUBLIC_KEY_FILE, id WXPAY_PUBLIC_KEY_ID) or, in platform-certificate mode, the
+ * certificate WXPAY_PLATFORM_CERT_FILE by its serial; anything else is refused.  Keys are loaded once per process.  Errors: WeChat
  * Pay unreachable, refusing or answering unsigned → E_UPSTREAM_ERROR; not configured →
  * E_UNAVAILABLE.
  */

@@ -14,8 +14,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/arena.h"
+#include "lib/config.h"
 #include "lib/wechat/wxpay.h"
+#include "lib/wechat/wxpayapi.h"
 #include "tests/unit/suites.h"
+
+static struct arena wxpay_t_arena;
 
 #define WXPAY_T_DIR "tests/unit/vectors/"
 #define WXPAY_T_GO_KEY WXPAY_T_DIR "go_test_key.pem"
@@ -902,6 +907,71 @@ START_TEST(wxpay_nulls)
 }
 END_TEST
 
+/*
+ * wxpayapi_notify against the official notify, with the key chosen by Wechatpay-Serial: the
+ * platform certificate's serial selects the certificate (the signature then verifies, and
+ * only the decryption fails, since the vector's resource was made with another APIv3 key);
+ * an unknown serial, a stale timestamp and a SIGNTEST probe are refused before that.
+ */
+START_TEST(wxpay_notify_key_by_serial)
+{
+	char err[256];
+	struct order_txn t;
+	const char *why = NULL;
+	size_t n = strlen(wxpay_t_notify_body);
+	time_t ts = 1624523846;
+
+	unit_env_baseline();
+	setenv("WECHAT_APPID", "wxd678efh567hg6787", 1);
+	setenv("WXPAY_MCHID", "1230000109", 1);
+	setenv("WXPAY_SERIAL", "MERCHANTSERIAL", 1);
+	setenv("WXPAY_PRIVATE_KEY_FILE", WXPAY_T_DIR "go_test_key.pem", 1);
+	setenv("WXPAY_APIV3_KEY", "0123456789abcdef0123456789abcdef", 1);
+	setenv("WXPAY_PUBLIC_KEY_FILE", WXPAY_T_GO_PUB, 1);
+	setenv("WXPAY_PUBLIC_KEY_ID", "PUB_KEY_ID_0000000000000000000000000001", 1);
+	setenv("WXPAY_PLATFORM_CERT_FILE", WXPAY_T_GO_CERT, 1);
+	ck_assert_int_eq(config_load(CONFIG_NEED_ALL, err, sizeof(err)), 0);
+	arena_init(&wxpay_t_arena, 0);
+
+	ck_assert_int_eq(wxpayapi_notify(&wxpay_t_arena, WXPAY_T_NOTIFY_TS, WXPAY_T_NOTIFY_NONCE,
+	                                 wxpay_t_notify_sig, "D7CE59D1F522D701",
+	                                 wxpay_t_notify_body, n, ts, &t, &why),
+	                 E_BAD_REQUEST);
+	ck_assert_str_eq(why, "resource does not decrypt");
+	/* the same key also under its PUB_KEY_ID (public-key mode) */
+	ck_assert_int_eq(wxpayapi_notify(&wxpay_t_arena, WXPAY_T_NOTIFY_TS, WXPAY_T_NOTIFY_NONCE,
+	                                 wxpay_t_notify_sig,
+	                                 "PUB_KEY_ID_0000000000000000000000000001",
+	                                 wxpay_t_notify_body, n, ts + 299, &t, &why),
+	                 E_BAD_REQUEST);
+	ck_assert_int_eq(wxpayapi_notify(&wxpay_t_arena, WXPAY_T_NOTIFY_TS, WXPAY_T_NOTIFY_NONCE,
+	                                 wxpay_t_notify_sig, "0000000000000001",
+	                                 wxpay_t_notify_body, n, ts, &t, &why),
+	                 E_FORBIDDEN);
+	ck_assert_str_eq(why, "unknown Wechatpay-Serial");
+	ck_assert_int_eq(wxpayapi_notify(&wxpay_t_arena, WXPAY_T_NOTIFY_TS, WXPAY_T_NOTIFY_NONCE,
+	                                 wxpay_t_notify_sig, "D7CE59D1F522D701",
+	                                 wxpay_t_notify_body, n, ts + 300, &t, &why),
+	                 E_FORBIDDEN);
+	ck_assert_str_eq(why, "timestamp too far from now");
+	ck_assert_int_eq(wxpayapi_notify(&wxpay_t_arena, WXPAY_T_NOTIFY_TS, WXPAY_T_NOTIFY_NONCE,
+	                                 "WECHATPAY/SIGNTEST/abc", "D7CE59D1F522D701",
+	                                 wxpay_t_notify_body, n, ts, &t, &why),
+	                 E_FORBIDDEN);
+	/* one flipped body byte: the certificate no longer vouches for it */
+	{
+		char *body = strdup(wxpay_t_notify_body);
+		body[10] ^= 1;
+		ck_assert_int_eq(wxpayapi_notify(&wxpay_t_arena, WXPAY_T_NOTIFY_TS,
+		                                 WXPAY_T_NOTIFY_NONCE, wxpay_t_notify_sig,
+		                                 "D7CE59D1F522D701", body, n, ts, &t, &why),
+		                 E_FORBIDDEN);
+		free(body);
+	}
+	arena_fini(&wxpay_t_arena);
+}
+END_TEST
+
 Suite *wxpay_suite(void)
 {
 	Suite *s = suite_create("wxpay");
@@ -912,6 +982,7 @@ Suite *wxpay_suite(void)
 	tcase_add_test(tc, wxpay_pay_sign_vector);
 	tcase_add_test(tc, wxpay_cert_serials);
 	tcase_add_test(tc, wxpay_notify_verify);
+	tcase_add_test(tc, wxpay_notify_key_by_serial);
 	tcase_add_test(tc, wxpay_notify_decrypt);
 	tcase_add_test(tc, wxpay_go_gcm_hello);
 	tcase_add_test(tc, wxpay_java_gcm_encrypt);
