@@ -93,15 +93,13 @@ static enum api_err credits_checkin_post(struct request *req, struct reply *rep)
 static enum api_err credits_records_get(struct request *req, struct reply *rep)
 {
 	const char *kind = request_query(req, "kind");
-	const char *limit_s = request_query(req, "limit");
-	const char *cursor = request_query(req, "cursor");
 	enum credits_filter f = CREDITS_ALL;
-	long limit = 12, before = 0;
+	long limit, before;
 	struct ledger_row *rows;
 	size_t n;
 	bool more;
 	enum api_err err;
-	json_object *o, *items;
+	json_object *items;
 
 	if ((err = handlers_require_active(req, rep)) != E_OK)
 		return err;
@@ -113,12 +111,8 @@ static enum api_err credits_records_get(struct request *req, struct reply *rep)
 		else if (strcmp(kind, "all") != 0)
 			return reply_error(rep, E_BAD_REQUEST, "kind: recharge, consume or all");
 	}
-	if (limit_s != NULL && config_parse_long(limit_s, 1, 50, &limit) < 0)
-		return reply_error(rep, E_BAD_REQUEST, "limit: an integer from 1 to 50");
-	if (cursor != NULL && *cursor != '\0' &&
-	    config_parse_long(cursor, 1, 9007199254740991L, &before) < 0)
-		return reply_error(rep, E_BAD_REQUEST, "cursor: not a cursor this API gave out");
-	if ((err = credits_records(req->arena, req->user_id, f, before, (int)limit, &rows, &n,
+	if ((err = handlers_page_params(req, rep, &limit, &before)) != E_OK ||
+	    (err = credits_records(req->arena, req->user_id, f, before, (int)limit, &rows, &n,
 	                           &more)) != E_OK)
 		return err;
 	items = json_object_new_array_ext((int)n);
@@ -133,13 +127,8 @@ static enum api_err credits_records_get(struct request *req, struct reply *rep)
 		json_object_object_add(r, "created_at", json_object_new_string(rows[i].created_at));
 		json_object_array_add(items, r);
 	}
-	o = json_object_new_object();
-	json_object_object_add(o, "items", items);
-	json_object_object_add(o, "next_cursor",
-	                       more && n > 0 ? json_object_new_string(arena_printf(
-	                                           req->arena, "%lld", (long long)rows[n - 1].id))
-	                                     : NULL);
-	return reply_ok(rep, 200, o);
+	return reply_ok(rep, 200,
+	                handlers_page(req, items, more && n > 0, n > 0 ? rows[n - 1].id : 0));
 }
 
 static enum api_err credits_consume_post(struct request *req, struct reply *rep)

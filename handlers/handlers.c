@@ -93,3 +93,30 @@ enum api_err handlers_require_active(struct request *req, struct reply *rep)
 		return reply_error(rep, E_FORBIDDEN, "账号已停用");
 	return E_OK;
 }
+
+enum api_err handlers_page_params(struct request *req, struct reply *rep, long *limit,
+                                  long *before_id)
+{
+	const char *limit_s = request_query(req, "limit"), *cursor = request_query(req, "cursor");
+
+	*limit = 12;
+	*before_id = 0;
+	if (limit_s != NULL && config_parse_long(limit_s, 1, 50, limit) < 0)
+		return reply_error(rep, E_BAD_REQUEST, "limit: an integer from 1 to 50");
+	if (cursor != NULL && *cursor != '\0' &&
+	    config_parse_long(cursor, 1, 9007199254740991L, before_id) < 0)
+		return reply_error(rep, E_BAD_REQUEST, "cursor: not a cursor this API gave out");
+	return E_OK;
+}
+
+json_object *handlers_page(struct request *req, json_object *items, bool more, int64_t last_id)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "items", items);
+	json_object_object_add(
+	    o, "next_cursor",
+	    more ? json_object_new_string(arena_printf(req->arena, "%lld", (long long)last_id))
+	         : NULL);
+	return o;
+}

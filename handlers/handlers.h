@@ -35,6 +35,13 @@ void handlers_config_int(struct request *req, const char *key, const char *field
  * token names nobody, 403 when disabled: a disabled user's tokens stop working at once). */
 enum api_err handlers_require_active(struct request *req, struct reply *rep);
 
+/* The pagination query of API.md: ?limit= (1-50, default 12) and ?cursor= (opaque: the
+ * last id of the previous page).  E_BAD_REQUEST naming the parameter. */
+enum api_err handlers_page_params(struct request *req, struct reply *rep, long *limit,
+                                  long *before_id);
+/* {"items": items, "next_cursor": last_id as a string when more, else null} (takes items). */
+json_object *handlers_page(struct request *req, json_object *items, bool more, int64_t last_id);
+
 /* Loads the user and answers {"token","expires_in","user"} (the login answer). */
 enum api_err handlers_login_reply(struct request *req, struct reply *rep, int64_t user_id);
 

@@ -217,34 +217,23 @@ static enum api_err payment_order_get(struct request *req, struct reply *rep)
 
 static enum api_err payment_orders_list(struct request *req, struct reply *rep)
 {
-	const char *limit_s = request_query(req, "limit"), *cursor = request_query(req, "cursor");
-	long limit = 12, before = 0;
+	long limit, before;
 	struct order *rows;
 	size_t n;
 	bool more;
 	enum api_err err;
-	json_object *o, *items;
+	json_object *items;
 
-	if ((err = handlers_require_active(req, rep)) != E_OK)
-		return err;
-	if (limit_s != NULL && config_parse_long(limit_s, 1, 50, &limit) < 0)
-		return reply_error(rep, E_BAD_REQUEST, "limit: an integer from 1 to 50");
-	if (cursor != NULL && *cursor != '\0' &&
-	    config_parse_long(cursor, 1, 9007199254740991L, &before) < 0)
-		return reply_error(rep, E_BAD_REQUEST, "cursor: not a cursor this API gave out");
-	if ((err = orders_list(req->arena, req->user_id, before, (int)limit, &rows, &n, &more)) !=
-	    E_OK)
+	if ((err = handlers_require_active(req, rep)) != E_OK ||
+	    (err = handlers_page_params(req, rep, &limit, &before)) != E_OK ||
+	    (err = orders_list(req->arena, req->user_id, before, (int)limit, &rows, &n, &more)) !=
+	        E_OK)
 		return err;
 	items = json_object_new_array_ext((int)n);
 	for (size_t i = 0; i < n; i++)
 		json_object_array_add(items, payment_order_json(&rows[i]));
-	o = json_object_new_object();
-	json_object_object_add(o, "items", items);
-	json_object_object_add(o, "next_cursor",
-	                       more && n > 0 ? json_object_new_string(arena_printf(
-	                                           req->arena, "%lld", (long long)rows[n - 1].id))
-	                                     : NULL);
-	return reply_ok(rep, 200, o);
+	return reply_ok(rep, 200,
+	                handlers_page(req, items, more && n > 0, n > 0 ? rows[n - 1].id : 0));
 }
 
 static const struct route payment_list[] = {

@@ -3,6 +3,10 @@
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <limits.h>
+#include <stdlib.h>
+
+#include "lib/xalloc.h"
 
 static void crypto_hex(const unsigned char *in, size_t n, char *out)
 {
@@ -31,4 +35,55 @@ int crypto_random_hex(size_t n, char *out)
 		return -1;
 	crypto_hex(buf, n, out);
 	return 0;
+}
+
+/* Value of a standard base64 character, -1 for anything else ('=' included). */
+static int crypto_b64val(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+char *crypto_b64_encode(const unsigned char *in, size_t n)
+{
+	char *out = xmalloc((n + 2) / 3 * 4 + 1);
+
+	out[EVP_EncodeBlock((unsigned char *)out, in, (int)n)] = '\0';
+	return out;
+}
+
+unsigned char *crypto_b64_decode(const char *s, size_t n, bool canonical, size_t *outlen)
+{
+	size_t pad = 0;
+	unsigned char *out;
+	int got;
+
+	if (s == NULL || n == 0 || n % 4 != 0 || n / 4 * 3 > INT_MAX)
+		return NULL;
+	if (s[n - 1] == '=')
+		pad = s[n - 2] == '=' ? 2 : 1;
+	for (size_t i = 0; i < n - pad; i++)
+		if (crypto_b64val((unsigned char)s[i]) < 0)
+			return NULL;
+	if (canonical && pad == 1 && (crypto_b64val((unsigned char)s[n - 2]) & 0x03) != 0)
+		return NULL;
+	if (canonical && pad == 2 && (crypto_b64val((unsigned char)s[n - 3]) & 0x0f) != 0)
+		return NULL;
+	out = xmalloc(n / 4 * 3 + 1);
+	got = EVP_DecodeBlock(out, (const unsigned char *)s, (int)n);
+	if (got < 0 || (size_t)got != n / 4 * 3) {
+		free(out);
+		return NULL;
+	}
+	*outlen = (size_t)got - pad;
+	return out;
 }

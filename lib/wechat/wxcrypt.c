@@ -13,65 +13,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/crypto.h"
 #include "lib/xalloc.h"
 
 #define WXCRYPT_BLOCK 32u
 
-/* Value of a standard base64 character, -1 for anything else ('=' included). */
-static int wxcrypt_b64val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/*
- * Strict base64 decoding of n characters: n a multiple of 4, only alphabet characters, at
- * most two '=' and only at the end.  Returns a malloc'd buffer and its length in *outlen,
- * or NULL.
- */
+/* Base64 decoding of n characters; not canonical, since an EncodingAESKey of 43 characters
+ * plus "=" leaves two stray bits. */
 static unsigned char *wxcrypt_b64decode(const char *s, size_t n, size_t *outlen)
 {
-	unsigned char *out;
-	size_t pad = 0, o = 0;
-
-	if (n == 0 || n % 4 != 0)
-		return NULL;
-	if (s[n - 1] == '=')
-		pad = s[n - 2] == '=' ? 2 : 1;
-	for (size_t i = 0; i < n - pad; i++)
-		if (wxcrypt_b64val((unsigned char)s[i]) < 0)
-			return NULL;
-	out = xmalloc(n / 4 * 3);
-	for (size_t i = 0; i < n; i += 4) {
-		uint32_t v = 0;
-		int chars = 4;
-
-		for (int j = 0; j < 4; j++) {
-			int d = wxcrypt_b64val((unsigned char)s[i + j]);
-
-			if (d < 0) { /* one of the trailing '=' */
-				d = 0;
-				chars--;
-			}
-			v = v << 6 | (uint32_t)d;
-		}
-		out[o++] = (unsigned char)(v >> 16);
-		if (chars > 2)
-			out[o++] = (unsigned char)(v >> 8);
-		if (chars > 3)
-			out[o++] = (unsigned char)v;
-	}
-	*outlen = o;
-	return out;
+	return crypto_b64_decode(s, n, false, outlen);
 }
 
 int wxcrypt_key(const char *encoding_aes_key, unsigned char key[32])

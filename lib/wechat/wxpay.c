@@ -19,66 +19,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/crypto.h"
 #include "lib/xalloc.h"
 
 #define WXPAY_TAG_LEN 16u
 #define WXPAY_AUTH_SCHEME "WECHATPAY2-SHA256-RSA2048"
 
-/* Value of a standard base64 character, -1 for anything else ('=' included). */
-static int wxpay_b64val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 /* Base64 of n bytes (no line breaks), malloc'd and NUL-terminated. */
 static char *wxpay_b64encode(const unsigned char *in, size_t n)
 {
-	char *out = xmalloc((n + 2) / 3 * 4 + 1);
-
-	out[EVP_EncodeBlock((unsigned char *)out, in, (int)n)] = '\0';
-	return out;
+	return crypto_b64_encode(in, n);
 }
 
-/*
- * Strict base64 decoding of a NUL-terminated string (see wxpay.h).  Returns a malloc'd
- * buffer (at least one byte) and the decoded length in *outlen, or NULL.
- */
+/* Strict, canonical base64 decoding of a NUL-terminated string (see wxpay.h), bounded by
+ * WXPAY_MAX_DATA.  Returns a malloc'd buffer and the decoded length in *outlen, or NULL. */
 static unsigned char *wxpay_b64decode(const char *s, size_t *outlen)
 {
-	size_t n = strlen(s), pad = 0;
-	unsigned char *out;
-	int got;
+	size_t n = strlen(s);
 
-	if (n == 0 || n % 4 != 0 || n / 4 * 3 > INT_MAX || n > (WXPAY_MAX_DATA + 64) / 3 * 4)
+	if (n > (WXPAY_MAX_DATA + 64) / 3 * 4)
 		return NULL;
-	if (s[n - 1] == '=')
-		pad = s[n - 2] == '=' ? 2 : 1;
-	for (size_t i = 0; i < n - pad; i++)
-		if (wxpay_b64val((unsigned char)s[i]) < 0)
-			return NULL;
-	/* the bits under the padding must be zero, so every byte string has one encoding */
-	if (pad == 1 && (wxpay_b64val((unsigned char)s[n - 2]) & 0x03) != 0)
-		return NULL;
-	if (pad == 2 && (wxpay_b64val((unsigned char)s[n - 3]) & 0x0f) != 0)
-		return NULL;
-	out = xmalloc(n / 4 * 3 + 1);
-	got = EVP_DecodeBlock(out, (const unsigned char *)s, (int)n);
-	if (got < 0 || (size_t)got != n / 4 * 3) {
-		free(out);
-		return NULL;
-	}
-	*outlen = (size_t)got - pad;
-	return out;
+	return crypto_b64_decode(s, n, true, outlen);
 }
 
 /* True when s is a non-NULL string without '\n'. */
