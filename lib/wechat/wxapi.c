@@ -254,6 +254,22 @@ static bool wxapi_code_rejected(long errcode)
 	return errcode == 40029 || errcode == 40163 || errcode == 40030 || errcode == 41008;
 }
 
+/* A call that exchanges a user's code: a code WeChat rejects is E_UNAUTHORIZED, any other
+ * errcode E_UPSTREAM_ERROR; on E_OK the caller reads ans and frees it. */
+static enum api_err wxapi_code_call(struct arena *a, const char *url, const char *what,
+                                    struct wxapi_answer *ans)
+{
+	enum api_err err = wxapi_call(a, "GET", url, NULL, ans);
+
+	if (err != E_OK)
+		return err;
+	if (ans->errcode == 0)
+		return E_OK;
+	err = wxapi_code_rejected(ans->errcode) ? E_UNAUTHORIZED : wxapi_fail(ans, what);
+	wxapi_answer_free(ans);
+	return err;
+}
+
 enum api_err wxapi_oauth_exchange(struct arena *a, const char *code, struct wxapi_oauth *out)
 {
 	const struct config *c = config_get();
@@ -263,27 +279,22 @@ enum api_err wxapi_oauth_exchange(struct arena *a, const char *code, struct wxap
 	memset(out, 0, sizeof(*out));
 	if (c->wechat_appid == NULL || c->wechat_secret == NULL)
 		return E_UPSTREAM_ERROR;
-	err = wxapi_call(a, "GET",
-	                 arena_printf(a,
-	                              "%s/sns/oauth2/access_token?appid=%s&secret=%s&code=%s"
-	                              "&grant_type=authorization_code",
-	                              wxapi_base(), httpc_escape(a, c->wechat_appid),
-	                              httpc_escape(a, c->wechat_secret), httpc_escape(a, code)),
-	                 NULL, &ans);
+	err =
+	    wxapi_code_call(a,
+	                    arena_printf(a,
+	                                 "%s/sns/oauth2/access_token?appid=%s&secret=%s&code=%s"
+	                                 "&grant_type=authorization_code",
+	                                 wxapi_base(), httpc_escape(a, c->wechat_appid),
+	                                 httpc_escape(a, c->wechat_secret), httpc_escape(a, code)),
+	                    "oauth2/access_token", &ans);
 	if (err != E_OK)
 		return err;
-	if (wxapi_code_rejected(ans.errcode))
-		err = E_UNAUTHORIZED;
-	else if (ans.errcode != 0)
-		err = wxapi_fail(&ans, "oauth2/access_token");
-	else {
-		out->openid = wxapi_str(a, ans.json, "openid");
-		out->unionid = wxapi_str(a, ans.json, "unionid");
-		out->scope = wxapi_str(a, ans.json, "scope");
-		out->access_token = wxapi_str(a, ans.json, "access_token");
-		if (out->openid == NULL || *out->openid == '\0')
-			err = wxapi_fail(&ans, "oauth2/access_token (no openid)");
-	}
+	out->openid = wxapi_str(a, ans.json, "openid");
+	out->unionid = wxapi_str(a, ans.json, "unionid");
+	out->scope = wxapi_str(a, ans.json, "scope");
+	out->access_token = wxapi_str(a, ans.json, "access_token");
+	if (out->openid == NULL || *out->openid == '\0')
+		err = wxapi_fail(&ans, "oauth2/access_token (no openid)");
 	wxapi_answer_free(&ans);
 	return err;
 }
@@ -326,25 +337,20 @@ enum api_err wxapi_jscode2session(struct arena *a, const char *code, struct wxap
 		log_error("WECHAT_MP_APPID / WECHAT_MP_SECRET are not configured");
 		return E_UPSTREAM_ERROR;
 	}
-	err = wxapi_call(a, "GET",
-	                 arena_printf(a,
-	                              "%s/sns/jscode2session?appid=%s&secret=%s&js_code=%s"
-	                              "&grant_type=authorization_code",
-	                              wxapi_base(), httpc_escape(a, c->wechat_mp_appid),
-	                              httpc_escape(a, c->wechat_mp_secret), httpc_escape(a, code)),
-	                 NULL, &ans);
+	err = wxapi_code_call(a,
+	                      arena_printf(a,
+	                                   "%s/sns/jscode2session?appid=%s&secret=%s&js_code=%s"
+	                                   "&grant_type=authorization_code",
+	                                   wxapi_base(), httpc_escape(a, c->wechat_mp_appid),
+	                                   httpc_escape(a, c->wechat_mp_secret),
+	                                   httpc_escape(a, code)),
+	                      "jscode2session", &ans);
 	if (err != E_OK)
 		return err;
-	if (wxapi_code_rejected(ans.errcode))
-		err = E_UNAUTHORIZED;
-	else if (ans.errcode != 0)
-		err = wxapi_fail(&ans, "jscode2session");
-	else {
-		out->openid = wxapi_str(a, ans.json, "openid");
-		out->unionid = wxapi_str(a, ans.json, "unionid");
-		if (out->openid == NULL || *out->openid == '\0')
-			err = wxapi_fail(&ans, "jscode2session (no openid)");
-	}
+	out->openid = wxapi_str(a, ans.json, "openid");
+	out->unionid = wxapi_str(a, ans.json, "unionid");
+	if (out->openid == NULL || *out->openid == '\0')
+		err = wxapi_fail(&ans, "jscode2session (no openid)");
 	wxapi_answer_free(&ans);
 	return err;
 }
