@@ -216,16 +216,14 @@ enum api_err redis_del(const char *key)
 	return err;
 }
 
-enum api_err redis_set_nx_ex(const char *key, const char *value, long ttl_seconds, bool *set)
+/* Runs a conditional SET: an OK status means it was set, a nil answer that the condition
+ * did not hold. */
+static enum api_err redis_set_if(int argc, const char **argv, bool *set)
 {
-	char ttl[24];
-	const char *argv[] = {"SET", key, value, "NX", "EX", ttl};
-	redisReply *r;
+	redisReply *r = redis_run(argc, argv);
 	enum api_err err = E_UNAVAILABLE;
 
 	*set = false;
-	snprintf(ttl, sizeof(ttl), "%ld", ttl_seconds > 0 ? ttl_seconds : 1);
-	r = redis_run(6, argv);
 	if (r != NULL && r->type == REDIS_REPLY_STATUS) {
 		*set = true;
 		err = E_OK;
@@ -236,21 +234,19 @@ enum api_err redis_set_nx_ex(const char *key, const char *value, long ttl_second
 	return err;
 }
 
+enum api_err redis_set_nx_ex(const char *key, const char *value, long ttl_seconds, bool *set)
+{
+	char ttl[24];
+	const char *argv[] = {"SET", key, value, "NX", "EX", ttl};
+
+	snprintf(ttl, sizeof(ttl), "%ld", ttl_seconds > 0 ? ttl_seconds : 1);
+	return redis_set_if(6, argv, set);
+}
+
 enum api_err redis_set_xx_keepttl(const char *key, const char *value, bool *set)
 {
 	const char *argv[] = {"SET", key, value, "XX", "KEEPTTL"};
-	redisReply *r = redis_run(5, argv);
-	enum api_err err = E_UNAVAILABLE;
-
-	*set = false;
-	if (r != NULL && r->type == REDIS_REPLY_STATUS) {
-		*set = true;
-		err = E_OK;
-	} else if (r != NULL && r->type == REDIS_REPLY_NIL) {
-		err = E_OK;
-	}
-	freeReplyObject(r);
-	return err;
+	return redis_set_if(5, argv, set);
 }
 
 enum api_err redis_getdel(struct arena *a, const char *key, char **out)

@@ -2,9 +2,11 @@
 #include "model/credits.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/db.h"
+#include "model/idempotency.h"
 #include "model/ledger.h"
 #include "model/sql.h"
 
@@ -13,9 +15,6 @@ enum credits_stmt {
 	CR_INVITER,
 	CR_CYCLE,
 	CR_SET_INVITER,
-	CR_IDEM_CLAIM,
-	CR_IDEM_GET,
-	CR_IDEM_STORE,
 	CR_RECORDS,
 	CR_AUDIT,
 	CR__MAX
@@ -47,12 +46,6 @@ static const char *const credits_sql[CR__MAX] = {
                  "WHERE up.depth < 1000) SELECT 1 FROM up WHERE id = $2 LIMIT 1",
     [CR_SET_INVITER] = "UPDATE users SET invited_by = $2, invited_at = now() "
                        "WHERE id = $1 AND invited_by IS NULL RETURNING id",
-    [CR_IDEM_CLAIM] = "INSERT INTO idempotency_keys (user_id, key, route, request_hash) "
-                      "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1",
-    [CR_IDEM_GET] = "SELECT request_hash, response_status, response_body FROM idempotency_keys "
-                    "WHERE user_id = $1 AND key = $2 AND route = $3",
-    [CR_IDEM_STORE] = "UPDATE idempotency_keys SET response_status = $3, response_body = $4, "
-                      "completed_at = now() WHERE user_id = $1 AND key = $2",
     [CR_RECORDS] = "SELECT id, delta, balance_after, kind, memo, " SQL_TIME(
         "created_at") " FROM credit_ledger WHERE user_id = $1 AND ($2::bigint IS NULL OR id < $2) "
                       "AND kind = ANY($3::text[]) ORDER BY id DESC LIMIT $4",
@@ -169,54 +162,31 @@ enum api_err credits_consume(struct arena *a, int64_t user_id, const char *key,
                              const char *request_hash, int64_t amount, const char *reason,
                              int *status, int64_t *credits, bool *replayed)
 {
-	const char *uid = db_param_i64(a, user_id);
-	const char *claim[4] = {uid, key, "consume", request_hash};
-	PGresult *res = NULL;
+	const char *stored = NULL;
 	enum api_err err;
-	int rows = 0;
 
 	*replayed = false;
-	if ((err = db_begin()) != E_OK)
-		return err;
-	/* a concurrent first use of the key waits here until that transaction ends */
-	if ((err = credits_run(CR_IDEM_CLAIM, 4, claim, &rows, NULL)) != E_OK)
-		goto fail;
-	if (rows == 0) {
-		const char *get[3] = {uid, key, "consume"};
-		if ((err = db_exec(&credits_stmts, CR_IDEM_GET, 3, get, &res)) != E_OK)
-			goto fail;
-		if (PQntuples(res) != 1) {
-			err = E_IDEMPOTENCY_MISMATCH; /* the key was used on another route */
-		} else if (strcmp(PQgetvalue(res, 0, 0), request_hash) != 0) {
-			err = E_IDEMPOTENCY_MISMATCH;
-		} else {
-			*status = (int)db_i64(res, 0, 1);
-			*credits = PQgetisnull(res, 0, 2) ? 0 : db_i64(res, 0, 2);
-			*replayed = true;
-		}
-		PQclear(res);
-		db_rollback();
-		return err;
+	/* a concurrent first use of the key waits in here until that transaction ends */
+	err = idempotency_begin(a, user_id, key, "consume", request_hash, status, &stored);
+	if (err == E_ALREADY_DONE) {
+		*credits = stored ? strtoll(stored, NULL, 10) : 0;
+		*replayed = true;
+		return E_OK;
 	}
+	if (err != E_OK)
+		return err;
 	err = ledger_apply(a, user_id, -amount, "consume", key, reason,
 	                   arena_printf(a, "consume:%lld:%s", (long long)user_id, key), credits);
 	if (err == E_INSUFFICIENT_CREDITS)
-		*status = 402;
+		*status = 402; /* a short balance is an answer too: replayed for this key */
 	else if (err == E_OK)
 		*status = 200;
-	else
-		goto fail;
-	{
-		const char *store[4] = {uid, key, db_param_i64(a, *status),
-		                        *status == 200 ? db_param_i64(a, *credits) : NULL};
-		if ((err = credits_run(CR_IDEM_STORE, 4, store, NULL, NULL)) != E_OK ||
-		    (err = db_commit()) != E_OK)
-			goto fail;
+	else {
+		idempotency_abort();
+		return err;
 	}
-	return E_OK;
-fail:
-	db_rollback();
-	return err;
+	return idempotency_commit(a, user_id, key, *status,
+	                          *status == 200 ? db_param_i64(a, *credits) : NULL);
 }
 
 enum api_err credits_records(struct arena *a, int64_t user_id, enum credits_filter f,
