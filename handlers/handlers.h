@@ -16,6 +16,10 @@ extern const struct route_table auth_routes;
 extern const struct route_table wechat_routes;
 extern const struct route_table admin_routes;
 extern const struct route_table payment_routes;
+extern const struct route_table uploads_routes;
+extern const struct route_table prompts_routes;
+extern const struct route_table tasks_routes;
+extern const struct route_table works_routes;
 
 struct user;
 

@@ -27,6 +27,9 @@ int main(void)
 	srunner_add_suite(sr, wxpay_suite());
 	srunner_add_suite(sr, wxsign_suite());
 	srunner_add_suite(sr, wxxml_suite());
+	srunner_add_suite(sr, image_suite());
+	srunner_add_suite(sr, multipart_suite());
+	srunner_add_suite(sr, prompt_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

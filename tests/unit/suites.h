@@ -24,6 +24,9 @@ Suite *wxcrypt_suite(void);
 Suite *wxpay_suite(void);
 Suite *wxsign_suite(void);
 Suite *wxxml_suite(void);
+Suite *image_suite(void);
+Suite *multipart_suite(void);
+Suite *prompt_suite(void);
 
 /* A known-good environment: the three required variables set, every optional one unset. */
 static inline void unit_env_baseline(void)
