@@ -1,6 +1,6 @@
 # aiphoto — the one build.  GNU make.
 #
-#   make            build build/aiphoto-fcgi and build/aiphotoctl
+#   make            build build/aiphoto-fcgi, build/aiphotoctl and build/aiphoto-dispatch
 #   make run        install missing Debian packages, build, run the local stack (Ctrl-C stops it)
 #   make test       deps + build + unit tests + fuzz smoke + integration tests on a stack of their own
 #   make lint       clang-format check, cppcheck, banned calls
@@ -43,18 +43,20 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(if $(filter 1,$(DEVELOPER)),-Werro
 LDLIBS += $(PKG_LIBS)
 
 LIB_SRC   := $(wildcard lib/*.c) $(wildcard lib/wechat/*.c) $(wildcard model/*.c) $(wildcard handlers/*.c) \
-             fcgi/router.c fcgi/query.c fcgi/response.c fcgi/routes.c
+             fcgi/router.c fcgi/query.c fcgi/response.c fcgi/routes.c dispatcher/reconcile.c
 FCGI_SRC  := fcgi/main.c
 CTL_SRC   := $(wildcard ctl/*.c)
+DISPATCH_SRC := dispatcher/main.c dispatcher/provider.c
 UNIT_SRC  := $(wildcard tests/unit/*.c)
 
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 FCGI_OBJ  := $(FCGI_SRC:%.c=$(BUILD)/%.o)
 CTL_OBJ   := $(CTL_SRC:%.c=$(BUILD)/%.o)
+DISPATCH_OBJ := $(DISPATCH_SRC:%.c=$(BUILD)/%.o)
 UNIT_OBJ  := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 LIBAPP    := $(BUILD)/libaiphoto.a
 
-all: $(BUILD)/aiphoto-fcgi $(BUILD)/aiphotoctl
+all: $(BUILD)/aiphoto-fcgi $(BUILD)/aiphotoctl $(BUILD)/aiphoto-dispatch
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -69,6 +71,9 @@ $(BUILD)/aiphoto-fcgi: $(FCGI_OBJ) $(LIBAPP)
 
 $(BUILD)/aiphotoctl: $(CTL_OBJ) $(LIBAPP)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CTL_OBJ) $(LIBAPP) $(LDLIBS)
+
+$(BUILD)/aiphoto-dispatch: $(DISPATCH_OBJ) $(LIBAPP)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(DISPATCH_OBJ) $(LIBAPP) $(LDLIBS) -lm
 
 CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
@@ -89,6 +94,7 @@ FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_SECONDS ?= 5
 FUZZ_LIB_SRC := lib/arena.c lib/xalloc.c lib/errors.c lib/log.c lib/config.c lib/token.c lib/crypto.c \
+                lib/multipart.c lib/image.c \
                 lib/jsonx.c lib/redis.c fcgi/query.c fcgi/router.c fcgi/response.c \
                 $(wildcard lib/wechat/wxxml.c lib/wechat/wxcrypt.c lib/wechat/wxpay.c)
 FUZZ_PKGS    := json-c libjwt hiredis openssl expat
@@ -128,7 +134,7 @@ test: deps
 	$(MAKE) fuzz
 	$(MAKE) integration
 
-LINT_SRC := $(wildcard lib/*.[ch] lib/wechat/*.[ch] fcgi/*.[ch] handlers/*.[ch] model/*.[ch] ctl/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c bench/*.c)
+LINT_SRC := $(wildcard lib/*.[ch] lib/wechat/*.[ch] fcgi/*.[ch] handlers/*.[ch] model/*.[ch] ctl/*.[ch] dispatcher/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c bench/*.c)
 lint:
 	clang-format --dry-run --Werror $(LINT_SRC)
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability \
@@ -166,14 +172,21 @@ install: all
 	    $(DESTDIR)$(DATADIR)/aiphoto/wechat-pages $(DESTDIR)$(SYSCONFDIR)/lighttpd/conf-available
 	install -m 0755 $(BUILD)/aiphoto-fcgi $(DESTDIR)$(SBINDIR)/aiphoto-fcgi
 	install -m 0755 $(BUILD)/aiphotoctl $(DESTDIR)$(BINDIR)/aiphotoctl
+	install -m 0755 $(BUILD)/aiphoto-dispatch $(DESTDIR)$(BINDIR)/aiphoto-dispatch
 	install -m 0644 migrations/*.sql $(DESTDIR)$(DATADIR)/aiphoto/migrations/
 	cp -R wechat-pages/. $(DESTDIR)$(DATADIR)/aiphoto/wechat-pages/
 	install -m 0644 lighttpd/aiphoto.conf $(DESTDIR)$(SYSCONFDIR)/lighttpd/conf-available/50-aiphoto.conf
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
-	install -m 0644 systemd/aiphoto-fcgi.service $(DESTDIR)$(PREFIX)/lib/systemd/system/
+	install -m 0644 systemd/aiphoto-fcgi.service systemd/aiphoto-dispatch.service \
+	    systemd/aiphoto-dispatch.timer $(DESTDIR)$(PREFIX)/lib/systemd/system/
+	install -d $(DESTDIR)$(SYSCONFDIR)/cron.d
+	install -m 0644 systemd/aiphoto-dispatch.cron $(DESTDIR)$(SYSCONFDIR)/cron.d/aiphoto
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/aiphoto-fcgi $(DESTDIR)$(BINDIR)/aiphotoctl \
+	    $(DESTDIR)$(BINDIR)/aiphoto-dispatch $(DESTDIR)$(SYSCONFDIR)/cron.d/aiphoto \
+	    $(DESTDIR)$(PREFIX)/lib/systemd/system/aiphoto-dispatch.service \
+	    $(DESTDIR)$(PREFIX)/lib/systemd/system/aiphoto-dispatch.timer \
 	    $(DESTDIR)$(SYSCONFDIR)/lighttpd/conf-available/50-aiphoto.conf \
 	    $(DESTDIR)$(PREFIX)/lib/systemd/system/aiphoto-fcgi.service
 	rm -rf $(DESTDIR)$(DATADIR)/aiphoto

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dispatcher/reconcile.h"
 #include "lib/arena.h"
 #include "lib/config.h"
 #include "lib/crypto.h"
@@ -419,8 +420,8 @@ static int ctl_reconcile(int argc, char **argv)
 {
 	const struct config *c = config_get();
 	long older = 300, expire = 7200;
-	struct order *rows;
-	size_t n, settled = 0, closed = 0, waiting = 0, failed = 0;
+	struct reconcile_stats st;
+	int rc;
 
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--older-than") == 0 && i + 1 < argc) {
@@ -435,43 +436,12 @@ static int ctl_reconcile(int argc, char **argv)
 	}
 	if (redis_init(c->redis_url) < 0)
 		return 2;
-	if (orders_pending(&ctl_arena, older, 500, &rows, &n) != E_OK) {
-		fprintf(stderr, "aiphotoctl reconcile-orders: cannot read orders\n");
-		return 1;
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct order_txn t;
-		bool credited = false;
-		enum api_err err;
-
-		(void)orders_touch_queried(&ctl_arena, rows[i].out_trade_no);
-		err = wxpayapi_query(&ctl_arena, rows[i].out_trade_no, &t);
-
-		if (err == E_OK)
-			err = orders_apply(&ctl_arena, &t, c->wxpay_mchid, c->wechat_appid,
-			                   &credited);
-		if (err == E_OK && credited) {
-			settled++;
-			printf("%s: paid, settled\n", rows[i].out_trade_no);
-		} else if ((err == E_OK || err == E_NOT_FOUND) && rows[i].age_seconds >= expire) {
-			if (err == E_OK)
-				(void)wxpayapi_close(&ctl_arena, rows[i].out_trade_no);
-			if (orders_close(&ctl_arena, rows[i].out_trade_no) == E_OK) {
-				closed++;
-				printf("%s: expired, closed\n", rows[i].out_trade_no);
-			}
-		} else if (err == E_OK || err == E_NOT_FOUND) {
-			waiting++;
-		} else {
-			failed++;
-			fprintf(stderr, "%s: %s\n", rows[i].out_trade_no, api_err_code(err));
-		}
-	}
+	rc = reconcile_orders(&ctl_arena, older, expire, &st);
 	printf("reconcile: %zu checked, %zu settled, %zu closed, %zu still waiting, %zu failed\n",
-	       n, settled, closed, waiting, failed);
+	       st.checked, st.settled, st.closed, st.waiting, st.failed);
 	redis_fini();
 	httpc_fini();
-	return failed == 0 ? 0 : 1;
+	return rc == 0 ? 0 : 1;
 }
 
 static int ctl_token(int argc, char **argv)

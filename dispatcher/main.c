@@ -1,0 +1,951 @@
+/*
+ * aiphoto-dispatch — one run of the AI work dispatcher (DESIGN §5), started by cron or a
+ * systemd timer every minute (the local stack runs it on a short loop).
+ *
+ * A run:
+ *   1. rescues expired leases (compare-and-set, safe in concurrent runs); in the run holding
+ *      the maintenance advisory lock only, reconciles unpaid orders;
+ *   2. claims due items (SKIP LOCKED), up to DISPATCH_CONCURRENCY at once, and drives each
+ *      through its provider with curl multi: submit → (poll) → download → store → complete;
+ *      every write is fenced on the claimed attempt; leases are extended while calls run;
+ *   3. retryable failures go back to the queue with exponential back-off and jitter
+ *      (Retry-After honoured) until max_attempts; a final failure refunds the item in the
+ *      transaction that marks it failed;
+ *   4. sends one WeChat template message per ended task (compare-and-set on notified_at);
+ *   5. exits when nothing is due and nothing runs, or when its time budget is spent (async
+ *      jobs still waiting are released, keeping their provider job id for the next run).
+ *
+ * Environment (besides DESIGN §8): DISPATCH_CONCURRENCY (8), DISPATCH_BUDGET_SECONDS (50),
+ * DISPATCH_LEASE_SECONDS (120; must exceed every active model's timeout by 10 s),
+ * DISPATCH_RETRY_BASE_MS (5000), DISPATCH_MAX_RESULT_BYTES (10 MiB), DISPATCH_MAX_WAIT_SECONDS
+ * (600: how long an async job may stay pending), DISPATCH_RECONCILE_AFTER_SECONDS (300).
+ *
+ * Options: --claim-only (benchmark and test of the queue itself: claim one item at a time
+ * and complete it without calling anyone, until nothing is due).
+ * Exit status: 0 done, 1 a database or configuration failure, 2 usage.
+ */
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dispatcher/provider.h"
+#include "dispatcher/reconcile.h"
+#include "lib/arena.h"
+#include "lib/config.h"
+#include "lib/crypto.h"
+#include "lib/db.h"
+#include "lib/httpc.h"
+#include "lib/image.h"
+#include "lib/jsonx.h"
+#include "lib/log.h"
+#include "lib/media.h"
+#include "lib/redis.h"
+#include "lib/wechat/wxapi.h"
+#include "lib/xalloc.h"
+#include "model/system.h"
+#include "model/works.h"
+
+enum phase { PH_SUBMIT, PH_POLL, PH_DOWNLOAD, PH_WAIT };
+
+struct job {
+	struct arena arena;
+	struct work_claim w; /* strings in arena */
+	const struct ai_model *model;
+	const struct provider_ops *ops;
+	struct provider_call call;
+	const char *job_id; /* async provider job */
+	const char *provider_url; /* the result URL being downloaded */
+	enum phase phase;
+	double wait_until, poll_deadline;
+	CURL *easy;
+	struct curl_slist *hdrs;
+	char *buf;
+	size_t len, cap, limit;
+	bool too_large;
+	long retry_after;
+	struct job *next;
+};
+
+struct dispatch {
+	int concurrency;
+	long budget_s, lease_s, retry_base_ms, max_wait_s, reconcile_after_s;
+	size_t max_result;
+	char owner[96];
+	struct arena arena; /* the run: models */
+	struct ai_model *models;
+	size_t nmodels;
+	CURLM *multi;
+	struct job *jobs;
+	int active;
+	double deadline, last_heartbeat;
+	bool development;
+	struct {
+		size_t claimed, succeeded, retried, failed, released, fenced, rescued, notified;
+	} n;
+};
+
+static volatile sig_atomic_t dispatch_stop;
+
+static void dispatch_on_signal(int sig)
+{
+	(void)sig;
+	dispatch_stop = 1;
+}
+
+static double dispatch_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static long dispatch_env_long(const char *name, long def, long min, long max)
+{
+	const char *s = getenv(name);
+	long v = def;
+
+	if (s != NULL && s[0] != '\0' && config_parse_long(s, min, max, &v) < 0) {
+		fprintf(stderr, "aiphoto-dispatch: %s must be an integer in [%ld, %ld]\n", name,
+		        min, max);
+		exit(2);
+	}
+	return v;
+}
+
+/* ------------------------------------------------------------------ outbound safety */
+
+/* True for addresses a provider URL must never reach in production: loopback, private,
+ * link-local, carrier-grade NAT, unspecified, multicast.  Link-local (cloud metadata) is
+ * refused on development stacks too. */
+static bool dispatch_addr_refused(const struct sockaddr *sa, bool development)
+{
+	if (sa->sa_family == AF_INET) {
+		uint32_t ip =
+		    ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr);
+		bool link_local = (ip >> 16) == 0xA9FE; /* 169.254/16 */
+
+		if (link_local)
+			return true;
+		if (development)
+			return false;
+		return (ip >> 24) == 127 || (ip >> 24) == 10 || (ip >> 24) == 0 ||
+		       (ip >> 20) == 0xAC1 /* 172.16/12 */ ||
+		       (ip >> 16) == 0xC0A8 /* 192.168/16 */ ||
+		       (ip >> 22) == 0x191 /* 100.64/10 */ || (ip >> 28) == 0xE;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const unsigned char *b =
+		    ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
+		static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+		if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
+			return true; /* fe80::/10 */
+		if (memcmp(b, mapped, 12) == 0) {
+			struct sockaddr_in v4 = {.sin_family = AF_INET};
+			memcpy(&v4.sin_addr, b + 12, 4);
+			return dispatch_addr_refused((const struct sockaddr *)(const void *)&v4,
+			                             development);
+		}
+		if (development)
+			return false;
+		return (b[0] & 0xfe) == 0xfc || b[0] == 0xff ||
+		       (memcmp(b, mapped, 10) == 0 && b[10] == 0 &&
+		        b[11] == 0); /* fc00::/7, ff, ::x */
+	}
+	return true;
+}
+
+static curl_socket_t dispatch_opensocket(void *ctx, curlsocktype purpose,
+                                         struct curl_sockaddr *addr)
+{
+	const struct dispatch *d = ctx;
+
+	(void)purpose;
+	if (dispatch_addr_refused(&addr->addr, d->development)) {
+		log_warn("dispatch: connection to a refused address blocked");
+		return CURL_SOCKET_BAD;
+	}
+	return socket(addr->family, addr->socktype, addr->protocol);
+}
+
+/* ------------------------------------------------------------------ transfers */
+
+static size_t dispatch_write(char *data, size_t size, size_t nmemb, void *ctx)
+{
+	struct job *j = ctx;
+	size_t n = size * nmemb;
+
+	if (j->len + n > j->limit) {
+		j->too_large = true;
+		return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
+	}
+	if (j->len + n + 1 > j->cap) {
+		size_t cap = j->cap ? j->cap : 16384;
+		while (cap < j->len + n + 1)
+			cap *= 2;
+		j->buf = xrealloc(j->buf, cap);
+		j->cap = cap;
+	}
+	memcpy(j->buf + j->len, data, n);
+	j->len += n;
+	j->buf[j->len] = '\0';
+	return n;
+}
+
+static size_t dispatch_header(char *data, size_t size, size_t nmemb, void *ctx)
+{
+	struct job *j = ctx;
+	size_t n = size * nmemb;
+	static const char name[] = "retry-after:";
+
+	if (n > sizeof(name) - 1 && strncasecmp(data, name, sizeof(name) - 1) == 0) {
+		char tmp[32];
+		size_t k = n - (sizeof(name) - 1);
+		long v = 0;
+
+		if (k >= sizeof(tmp))
+			k = sizeof(tmp) - 1;
+		memcpy(tmp, data + sizeof(name) - 1, k);
+		tmp[k] = '\0';
+		for (char *p = tmp; *p; p++)
+			if (*p == '\r' || *p == '\n')
+				*p = '\0';
+		char *s = tmp;
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (config_parse_long(s, 0, 86400, &v) == 0)
+			j->retry_after = v;
+	}
+	return n;
+}
+
+/* Starts one HTTP call for the job (its previous handle is gone). */
+static void dispatch_start(struct dispatch *d, struct job *j, const struct provider_request *rq,
+                           long timeout_ms, size_t limit)
+{
+	CURL *e = curl_easy_init();
+
+	if (e == NULL)
+		abort();
+	free(j->buf);
+	j->buf = NULL;
+	j->len = j->cap = 0;
+	j->too_large = false;
+	j->retry_after = 0;
+	j->limit = limit;
+	curl_slist_free_all(j->hdrs);
+	j->hdrs = NULL;
+	for (int i = 0; rq->headers[i] != NULL; i++)
+		j->hdrs = curl_slist_append(j->hdrs, rq->headers[i]);
+	j->hdrs = curl_slist_append(j->hdrs, "Expect:");
+	curl_easy_setopt(e, CURLOPT_URL, rq->url);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, j->hdrs);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "aiphoto-dispatch/" AIPHOTO_VERSION);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, d->development ? "http,https" : "https");
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, dispatch_opensocket);
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, d);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, dispatch_write);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, dispatch_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, j);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, j);
+	if (rq->body != NULL) {
+		curl_easy_setopt(e, CURLOPT_POST, 1L);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, rq->body);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
+	}
+	j->easy = e;
+	curl_multi_add_handle(d->multi, e);
+}
+
+static void dispatch_drop(struct dispatch *d, struct job *j)
+{
+	struct job **pp = &d->jobs;
+
+	while (*pp != NULL && *pp != j)
+		pp = &(*pp)->next;
+	if (*pp == j)
+		*pp = j->next;
+	if (j->easy != NULL) {
+		curl_multi_remove_handle(d->multi, j->easy);
+		curl_easy_cleanup(j->easy);
+	}
+	curl_slist_free_all(j->hdrs);
+	free(j->buf);
+	arena_fini(&j->arena);
+	free(j);
+	d->active--;
+}
+
+/* ------------------------------------------------------------------ outcomes */
+
+static void dispatch_log_outcome(const struct job *j, const char *outcome, const char *code,
+                                 const char *detail)
+{
+	log_info("work %lld task %lld attempt %d/%d model %s: %s%s%s%s%s", (long long)j->w.id,
+	         (long long)j->w.task_id, j->w.attempt, j->w.max_attempts,
+	         j->model ? j->model->name : "-", outcome, code ? " " : "", code ? code : "",
+	         detail ? ": " : "", detail ? detail : "");
+}
+
+static int64_t dispatch_model_id(const struct job *j)
+{
+	return j->model ? j->model->id : 0;
+}
+
+static void dispatch_fail(struct dispatch *d, struct job *j, const char *code, const char *msg)
+{
+	bool ended = false;
+	enum api_err err =
+	    works_fail(&j->arena, j->w.id, j->w.attempt, dispatch_model_id(j), code, msg, &ended);
+
+	if (err == E_OK) {
+		d->n.failed++;
+		dispatch_log_outcome(j, "failed, refunded", code, msg);
+	} else if (err == E_CONFLICT) {
+		d->n.fenced++;
+		dispatch_log_outcome(j, "fenced out (no longer ours)", code, NULL);
+	} else {
+		log_error("work %lld: could not record the failure (%s); its lease will expire",
+		          (long long)j->w.id, api_err_code(err));
+	}
+	dispatch_drop(d, j);
+}
+
+/* Back-off of attempt a: base × 2^(a−1), ±10 % jitter, at least Retry-After, ≤ 10 min. */
+static long dispatch_backoff(const struct dispatch *d, int attempt, long retry_after_s)
+{
+	double ms = (double)d->retry_base_ms * pow(2.0, attempt > 1 ? attempt - 1 : 0);
+	unsigned char r = 0;
+	char hex[3];
+
+	if (crypto_random_hex(1, hex) == 0)
+		r = (unsigned char)strtoul(hex, NULL, 16);
+	ms *= 0.9 + 0.2 * (double)r / 255.0;
+	if ((double)retry_after_s * 1000.0 > ms)
+		ms = (double)retry_after_s * 1000.0;
+	if (ms > 600000.0)
+		ms = 600000.0;
+	return (long)ms;
+}
+
+static void dispatch_retry(struct dispatch *d, struct job *j, const struct provider_result *r)
+{
+	long delay;
+	enum api_err err;
+
+	if (j->w.attempt >= j->w.max_attempts) {
+		dispatch_fail(d, j, r->code, r->message);
+		return;
+	}
+	delay = dispatch_backoff(d, j->w.attempt, r->retry_after_s);
+	err = works_retry(&j->arena, j->w.id, j->w.attempt, delay, dispatch_model_id(j),
+	                  r->forget_job ? NULL : j->job_id, r->code, r->message);
+	if (err == E_OK) {
+		d->n.retried++;
+		dispatch_log_outcome(j, arena_printf(&j->arena, "retry in %ld ms", delay), r->code,
+		                     r->message);
+	} else if (err == E_CONFLICT) {
+		d->n.fenced++;
+		dispatch_log_outcome(j, "fenced out (no longer ours)", r->code, NULL);
+	}
+	dispatch_drop(d, j);
+}
+
+/* Stores the image and completes the item. */
+static void dispatch_store(struct dispatch *d, struct job *j, const unsigned char *bytes,
+                           size_t len)
+{
+	struct image_info info;
+	char sha[65];
+	const char *key = NULL, *url;
+	bool ended = false;
+	enum api_err err;
+
+	if (image_probe(bytes, len, &info) != 0) {
+		dispatch_fail(d, j, "bad_image", "the result is not a JPEG, PNG or WebP image");
+		return;
+	}
+	if (media_store(&j->arena, bytes, len, info.ext, sha, &key) != E_OK) {
+		struct provider_result r = {.code = "storage", .message = "cannot store the image"};
+		dispatch_retry(d, j, &r);
+		return;
+	}
+	url = media_url(&j->arena, key);
+	err = works_succeed(&j->arena, j->w.id, j->w.attempt, dispatch_model_id(j), url,
+	                    j->provider_url, &ended);
+	if (err == E_OK) {
+		d->n.succeeded++;
+		dispatch_log_outcome(j, ended ? "succeeded (task ended)" : "succeeded", NULL, key);
+	} else if (err == E_CONFLICT) {
+		d->n.fenced++;
+		dispatch_log_outcome(j, "fenced out (no longer ours)", NULL, NULL);
+	} else {
+		log_error("work %lld: could not record the result (%s)", (long long)j->w.id,
+		          api_err_code(err));
+	}
+	dispatch_drop(d, j);
+}
+
+static void dispatch_submit(struct dispatch *d, struct job *j)
+{
+	struct provider_request rq = {0};
+
+	j->phase = PH_SUBMIT;
+	j->ops->submit(&j->arena, &j->call, &rq);
+	dispatch_start(d, j, &rq, j->model->timeout_ms, 1 << 20);
+}
+
+static void dispatch_poll(struct dispatch *d, struct job *j)
+{
+	struct provider_request rq = {0};
+
+	j->phase = PH_POLL;
+	j->ops->poll(&j->arena, &j->call, j->job_id, &rq);
+	dispatch_start(d, j, &rq, j->model->timeout_ms, 1 << 20);
+}
+
+static void dispatch_download(struct dispatch *d, struct job *j, const char *url)
+{
+	struct provider_request rq = {.method = "GET", .url = url, .headers = {NULL}};
+
+	j->phase = PH_DOWNLOAD;
+	j->provider_url = url;
+	dispatch_start(d, j, &rq, j->model->timeout_ms, d->max_result);
+}
+
+static void dispatch_wait(struct dispatch *d, struct job *j)
+{
+	(void)d;
+	j->phase = PH_WAIT;
+	j->wait_until = dispatch_now() + (double)j->model->poll_interval_ms / 1000.0;
+}
+
+/* A transfer of j ended with curl code cc. */
+static void dispatch_done(struct dispatch *d, struct job *j, CURLcode cc)
+{
+	struct provider_result r = {0};
+	long status = 0;
+
+	curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &status);
+	curl_multi_remove_handle(d->multi, j->easy);
+	curl_easy_cleanup(j->easy);
+	j->easy = NULL;
+
+	if (cc != CURLE_OK || status < 200 || status >= 300) {
+		provider_classify(&j->arena, status, (int)cc, j->too_large, j->retry_after, j->buf,
+		                  &r);
+		if (j->phase == PH_POLL && r.kind == PV_RETRY && status >= 400 && status < 500 &&
+		    status != 429)
+			r.forget_job = true; /* the provider no longer knows the job */
+	} else if (j->phase == PH_DOWNLOAD) {
+		dispatch_store(d, j, (const unsigned char *)j->buf, j->len);
+		return;
+	} else if (j->phase == PH_SUBMIT) {
+		j->ops->parse_submit(&j->arena, j->buf, j->len, &r);
+	} else {
+		j->ops->parse_poll(&j->arena, j->buf, j->len, &r);
+	}
+
+	switch (r.kind) {
+	case PV_IMAGE:
+		dispatch_store(d, j, r.bytes, r.len);
+		break;
+	case PV_URL:
+		dispatch_download(d, j, r.url);
+		break;
+	case PV_JOB:
+		j->job_id = r.job_id;
+		if (works_set_job(&j->arena, j->w.id, j->w.attempt, j->model->id, j->job_id) !=
+		    E_OK) {
+			d->n.fenced++;
+			dispatch_log_outcome(j, "fenced out before polling", NULL, NULL);
+			dispatch_drop(d, j);
+			break;
+		}
+		j->poll_deadline = dispatch_now() + (double)d->max_wait_s;
+		dispatch_wait(d, j);
+		break;
+	case PV_PENDING:
+		if (dispatch_now() > j->poll_deadline) {
+			r.kind = PV_RETRY;
+			r.code = "poll_timeout";
+			r.message = "the provider job did not finish in time";
+			r.forget_job = true;
+			dispatch_retry(d, j, &r);
+		} else {
+			dispatch_wait(d, j);
+		}
+		break;
+	case PV_RETRY:
+		dispatch_retry(d, j, &r);
+		break;
+	case PV_FATAL:
+		dispatch_fail(d, j, r.code, r.message);
+		break;
+	}
+}
+
+/* ------------------------------------------------------------------ starting items */
+
+/* The model for an item: the one holding its provider job; else, among the active models of
+ * its kind, the lowest priority number, weighted random inside it, avoiding the model whose
+ * call just failed when another exists. */
+static const struct ai_model *dispatch_choose(struct dispatch *d, const struct work_claim *w)
+{
+	const struct ai_model *best = NULL;
+	int prio = 0;
+	long total = 0, pick;
+	int64_t avoid = 0;
+	size_t usable = 0;
+	char hex[9];
+
+	if (w->provider_job_id != NULL)
+		for (size_t i = 0; i < d->nmodels; i++)
+			if (d->models[i].id == w->ai_model_id)
+				return &d->models[i];
+	for (size_t i = 0; i < d->nmodels; i++)
+		if (strcmp(d->models[i].kind, w->type) == 0 && provider_find(d->models[i].provider))
+			usable++;
+	if (w->last_error != NULL && strcmp(w->last_error, "lease_expired") != 0 && usable > 1)
+		avoid = w->ai_model_id;
+	for (size_t i = 0; i < d->nmodels; i++) {
+		const struct ai_model *m = &d->models[i];
+		if (strcmp(m->kind, w->type) != 0 || m->id == avoid || !provider_find(m->provider))
+			continue;
+		if (best == NULL || m->priority < prio) {
+			best = m;
+			prio = m->priority;
+			total = 0;
+		}
+		if (m->priority == prio)
+			total += m->weight;
+	}
+	if (best == NULL || total <= 0)
+		return best;
+	pick = crypto_random_hex(4, hex) == 0
+	           ? (long)(strtoul(hex, NULL, 16) % (unsigned long)total)
+	           : 0;
+	for (size_t i = 0; i < d->nmodels; i++) {
+		const struct ai_model *m = &d->models[i];
+		if (strcmp(m->kind, w->type) != 0 || m->id == avoid || m->priority != prio ||
+		    !provider_find(m->provider))
+			continue;
+		if (pick < m->weight)
+			return m;
+		pick -= m->weight;
+	}
+	return best;
+}
+
+static char *dispatch_copy(struct arena *a, const char *s)
+{
+	return s ? arena_strdup(a, s) : NULL;
+}
+
+/* Data URLs of the item's input images. */
+static bool dispatch_inputs(struct job *j)
+{
+	json_object *arr = json_tokener_parse(j->w.inputs ? j->w.inputs : "[]");
+	size_t n =
+	    arr && json_object_is_type(arr, json_type_array) ? json_object_array_length(arr) : 0;
+	const char **urls = arena_zalloc(&j->arena, (n + 1) * sizeof(*urls));
+	bool ok = true;
+
+	for (size_t i = 0; i < n && ok; i++) {
+		json_object *o = json_object_array_get_idx(arr, i), *k, *m;
+		const unsigned char *data;
+		size_t len;
+		char *b64;
+
+		if (!json_object_object_get_ex(o, "key", &k) ||
+		    !json_object_object_get_ex(o, "mime", &m) ||
+		    media_read(&j->arena, json_object_get_string(k), &data, &len) != E_OK) {
+			ok = false;
+			break;
+		}
+		b64 = crypto_b64_encode(data, len);
+		urls[i] =
+		    arena_printf(&j->arena, "data:%s;base64,%s", json_object_get_string(m), b64);
+		free(b64);
+	}
+	json_object_put(arr);
+	j->call.inputs = urls;
+	j->call.ninputs = n;
+	return ok;
+}
+
+static void dispatch_begin(struct dispatch *d, const struct work_claim *c)
+{
+	struct job *j = xcalloc(1, sizeof(*j));
+	const char *key;
+
+	arena_init(&j->arena, 8192);
+	j->w = *c;
+	j->w.type = dispatch_copy(&j->arena, c->type);
+	j->w.provider_job_id = dispatch_copy(&j->arena, c->provider_job_id);
+	j->w.last_error = dispatch_copy(&j->arena, c->last_error);
+	j->w.prompt = dispatch_copy(&j->arena, c->prompt ? c->prompt : "");
+	j->w.negative_prompt = dispatch_copy(&j->arena, c->negative_prompt);
+	j->w.params = dispatch_copy(&j->arena, c->params);
+	j->w.inputs = dispatch_copy(&j->arena, c->inputs);
+	j->next = d->jobs;
+	d->jobs = j;
+	d->active++;
+	d->n.claimed++;
+
+	if (j->w.attempt > j->w.max_attempts && j->w.provider_job_id == NULL) {
+		dispatch_fail(d, j, "attempts_exhausted", "no attempt left");
+		return;
+	}
+	j->model = dispatch_choose(d, &j->w);
+	if (j->model == NULL) {
+		struct provider_result r = {.code = "no_model",
+		                            .message = "no active AI model for this kind of work"};
+		dispatch_retry(d, j, &r);
+		return;
+	}
+	j->ops = provider_find(j->model->provider);
+	key = getenv(j->model->api_key_env);
+	if (key == NULL || key[0] == '\0') {
+		struct provider_result r = {.code = "no_api_key"};
+		r.message = arena_printf(&j->arena, "%s is not set", j->model->api_key_env);
+		dispatch_retry(d, j, &r);
+		return;
+	}
+	j->call.model = j->model;
+	j->call.work = &j->w;
+	j->call.api_key = key;
+	if (j->w.provider_job_id != NULL && j->ops->async && j->w.ai_model_id == j->model->id) {
+		/* a rescued or released item: its job exists at the provider, poll it */
+		j->job_id = j->w.provider_job_id;
+		j->poll_deadline = dispatch_now() + (double)d->max_wait_s;
+		dispatch_poll(d, j);
+		return;
+	}
+	if (!dispatch_inputs(j)) {
+		dispatch_fail(d, j, "input_missing",
+		              "an input image is missing from the media store");
+		return;
+	}
+	dispatch_submit(d, j);
+}
+
+/* ------------------------------------------------------------------ the run */
+
+static void dispatch_heartbeat(struct dispatch *d)
+{
+	struct job *j = d->jobs, *next;
+
+	for (; j != NULL; j = next) {
+		next = j->next;
+		if (works_heartbeat(&j->arena, j->w.id, j->w.attempt, d->lease_s) == E_CONFLICT) {
+			d->n.fenced++;
+			dispatch_log_outcome(j, "lease lost (rescued or canceled): abandoned", NULL,
+			                     NULL);
+			dispatch_drop(d, j);
+		}
+	}
+	d->last_heartbeat = dispatch_now();
+}
+
+/* Sends the template message of every task that ended (each once). */
+static void dispatch_notify(struct dispatch *d)
+{
+	struct arena a;
+	struct work_notice *t;
+	size_t n;
+	char *cfg = NULL;
+	json_object *conf = NULL, *v;
+	const char *template_id = NULL, *page = NULL;
+
+	arena_init(&a, 8192);
+	if (system_config_get(&a, "notify", &cfg) == E_OK && cfg != NULL)
+		conf = jsonx_parse_or_empty(cfg);
+	if (conf && json_object_object_get_ex(conf, "task_template_id", &v))
+		template_id = json_object_get_string(v);
+	if (conf && json_object_object_get_ex(conf, "task_page_url", &v))
+		page = json_object_get_string(v);
+	while (works_take_notices(&a, 50, &t, &n) == E_OK && n > 0) {
+		for (size_t i = 0; i < n; i++) {
+			json_object *data;
+			const char *label;
+			enum api_err err;
+
+			d->n.notified++;
+			if (t[i].openid == NULL || template_id == NULL || template_id[0] == '\0') {
+				log_info("task %lld %s: no template message (%s)",
+				         (long long)t[i].task_id, t[i].status,
+				         t[i].openid == NULL
+				             ? "no subscribed Official Account binding"
+				             : "notify.task_template_id is not set");
+				continue;
+			}
+			label = strcmp(t[i].status, "completed") == 0 ? "已完成"
+			        : strcmp(t[i].status, "partial") == 0 ? "部分完成"
+			                                              : "失败";
+			data = json_object_new_object();
+#define DISPATCH_FIELD(k, val)                                                   \
+	do {                                                                     \
+		json_object *f = json_object_new_object();                       \
+		json_object_object_add(f, "value", json_object_new_string(val)); \
+		json_object_object_add(data, k, f);                              \
+	} while (0)
+			DISPATCH_FIELD("thing1",
+			               strcmp(t[i].type, "fitting") == 0 ? "AI试衣" : "AI写真");
+			DISPATCH_FIELD("phrase2", label);
+			DISPATCH_FIELD("number3", arena_printf(&a, "%d/%d", t[i].done, t[i].count));
+			DISPATCH_FIELD("time4", t[i].finished_at ? t[i].finished_at : "");
+			DISPATCH_FIELD("character_string5",
+			               arena_printf(&a, "%lld", (long long)t[i].task_id));
+#undef DISPATCH_FIELD
+			err = wxapi_template_send(&a, t[i].openid, template_id, page,
+			                          jsonx_text(&a, data));
+			json_object_put(data);
+			if (err == E_OK)
+				log_info("task %lld %s: template message sent",
+				         (long long)t[i].task_id, t[i].status);
+			else
+				log_warn("task %lld %s: template message failed (%s); not retried",
+				         (long long)t[i].task_id, t[i].status, api_err_code(err));
+		}
+		arena_reset(&a);
+	}
+	json_object_put(conf);
+	arena_fini(&a);
+}
+
+/*
+ * Rescue runs in every run: it is a compare-and-set over SKIP LOCKED rows, so concurrent runs
+ * rescue each expired lease once, and a stalled run holding the maintenance lock cannot keep
+ * its own expired items from being rescued.  Reconciliation calls WeChat Pay and runs only in
+ * the run that holds the maintenance lock.
+ */
+static void dispatch_maintenance(struct dispatch *d)
+{
+	bool got = false;
+	size_t n = 0;
+	struct reconcile_stats st;
+	struct arena a;
+
+	arena_init(&a, 8192);
+	if (works_rescue(&a, &n) == E_OK && n > 0)
+		log_info("dispatch: %zu expired leases rescued", n);
+	d->n.rescued = n;
+	if (works_maintenance_lock(&got) != E_OK || !got) {
+		log_info("dispatch: another run holds the maintenance lock; skipping maintenance");
+	} else if (config_get()->wxpay_mchid != NULL && config_get()->wxpay_mchid[0] != '\0') {
+		(void)reconcile_orders(&a, d->reconcile_after_s, 7200, &st);
+		if (st.checked > 0)
+			log_info("dispatch: orders %zu checked, %zu settled, %zu closed",
+			         st.checked, st.settled, st.closed);
+	}
+	arena_fini(&a);
+}
+
+/* Claims what the free slots can take and starts it; returns how many were claimed. */
+static size_t dispatch_claim(struct dispatch *d)
+{
+	struct arena a;
+	struct work_claim *c;
+	size_t n = 0;
+	int slots = d->concurrency - d->active;
+
+	if (slots <= 0)
+		return 0;
+	arena_init(&a, 16384);
+	if (works_claim(&a, slots, d->lease_s, d->owner, &c, &n) == E_OK)
+		for (size_t i = 0; i < n; i++)
+			dispatch_begin(d, &c[i]);
+	arena_fini(&a);
+	return n;
+}
+
+/* Budget spent: async jobs waiting between polls go back to the queue. */
+static void dispatch_release_waiting(struct dispatch *d)
+{
+	struct job *j = d->jobs, *next;
+
+	for (; j != NULL; j = next) {
+		next = j->next;
+		if (j->phase != PH_WAIT)
+			continue;
+		if (works_release(&j->arena, j->w.id, j->w.attempt, j->model->poll_interval_ms) ==
+		    E_OK) {
+			d->n.released++;
+			dispatch_log_outcome(j, "released (time budget spent), job kept", NULL,
+			                     j->job_id);
+		}
+		dispatch_drop(d, j);
+	}
+}
+
+static void dispatch_run(struct dispatch *d)
+{
+	double last_claim = 0;
+	bool drained = false;
+
+	dispatch_maintenance(d);
+	if (works_models(&d->arena, &d->models, &d->nmodels) != E_OK) {
+		log_error("dispatch: cannot read ai_models");
+		return;
+	}
+	for (size_t i = 0; i < d->nmodels; i++)
+		if (d->models[i].timeout_ms / 1000 + 10 > d->lease_s)
+			log_warn(
+			    "dispatch: model %s timeout %ld ms is too close to the lease (%ld s)",
+			    d->models[i].name, d->models[i].timeout_ms, d->lease_s);
+	d->last_heartbeat = dispatch_now();
+	for (;;) {
+		double now = dispatch_now();
+		bool time_left = now < d->deadline && !dispatch_stop;
+		int running = 0, numfds = 0;
+		CURLMsg *msg;
+		int left;
+		long wait_ms = 200;
+
+		if (time_left && d->active < d->concurrency &&
+		    (now - last_claim >= 0.2 || !drained)) {
+			size_t got = dispatch_claim(d);
+			drained = got == 0;
+			last_claim = now;
+		}
+		if (!time_left)
+			dispatch_release_waiting(d);
+		if (d->active == 0 && (drained || !time_left))
+			break;
+		for (struct job *j = d->jobs, *next; j != NULL; j = next) {
+			next = j->next;
+			if (j->phase == PH_WAIT && j->wait_until <= now)
+				dispatch_poll(d, j);
+			else if (j->phase == PH_WAIT &&
+			         (long)((j->wait_until - now) * 1000) < wait_ms)
+				wait_ms = (long)((j->wait_until - now) * 1000) + 1;
+		}
+		curl_multi_perform(d->multi, &running);
+		while ((msg = curl_multi_info_read(d->multi, &left)) != NULL) {
+			struct job *j = NULL;
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&j);
+			dispatch_done(d, j, msg->data.result);
+		}
+		if (now - d->last_heartbeat >= (double)d->lease_s / 3.0)
+			dispatch_heartbeat(d);
+		curl_multi_poll(d->multi, NULL, 0, (int)(wait_ms > 0 ? wait_ms : 1), &numfds);
+	}
+	dispatch_notify(d);
+}
+
+/* --claim-only: the queue without providers (benchmarks, overlap tests). */
+static int dispatch_claim_only(struct dispatch *d)
+{
+	struct arena a;
+	size_t total = 0;
+
+	arena_init(&a, 8192);
+	for (;;) {
+		struct work_claim *c;
+		size_t n = 0;
+		bool ended;
+
+		if (works_claim(&a, 1, d->lease_s, d->owner, &c, &n) != E_OK)
+			return 1;
+		if (n == 0)
+			break;
+		if (works_succeed(&a, c[0].id, c[0].attempt, 0, "claim-only:", NULL, &ended) !=
+		    E_OK)
+			return 1;
+		total++;
+		arena_reset(&a);
+	}
+	arena_fini(&a);
+	printf("%zu\n", total);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct dispatch d = {0};
+	const struct config *cfg;
+	char err[256], host[64] = "host";
+	double started;
+	bool claim_only = argc == 2 && strcmp(argv[1], "--claim-only") == 0;
+	int rc = 0;
+
+	if (argc > 1 && !claim_only) {
+		fputs("usage: aiphoto-dispatch [--claim-only]\n", stderr);
+		return 2;
+	}
+	if (config_load(CONFIG_NEED_DB | CONFIG_NEED_REDIS, err, sizeof(err)) < 0) {
+		fprintf(stderr, "aiphoto-dispatch: %s\n", err);
+		return 1;
+	}
+	cfg = config_get();
+	log_init("aiphoto-dispatch", (enum log_level)cfg->log_level);
+	d.concurrency = (int)dispatch_env_long("DISPATCH_CONCURRENCY", 8, 1, 256);
+	d.budget_s = dispatch_env_long("DISPATCH_BUDGET_SECONDS", 50, 1, 3600);
+	d.lease_s = dispatch_env_long("DISPATCH_LEASE_SECONDS", 120, 2, 86400);
+	d.retry_base_ms = dispatch_env_long("DISPATCH_RETRY_BASE_MS", 5000, 10, 3600000);
+	d.max_wait_s = dispatch_env_long("DISPATCH_MAX_WAIT_SECONDS", 600, 1, 86400);
+	d.reconcile_after_s = dispatch_env_long("DISPATCH_RECONCILE_AFTER_SECONDS", 300, 0, 86400);
+	d.max_result = (size_t)dispatch_env_long("DISPATCH_MAX_RESULT_BYTES", IMAGE_MAX_BYTES, 1024,
+	                                         IMAGE_MAX_BYTES);
+	d.development = cfg->development;
+	gethostname(host, sizeof(host) - 1);
+	snprintf(d.owner, sizeof(d.owner), "%.60s:%ld", host, (long)getpid());
+
+	signal(SIGTERM, dispatch_on_signal);
+	signal(SIGINT, dispatch_on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	db_init(cfg->database_url, cfg->db_statement_timeout_ms, "aiphoto-dispatch");
+	if (redis_init(cfg->redis_url) < 0) {
+		fprintf(stderr, "aiphoto-dispatch: REDIS_URL cannot be used\n");
+		return 1;
+	}
+	if (system_ping() != E_OK) {
+		log_error("dispatch: the database is unreachable");
+		db_fini();
+		return 1;
+	}
+	if (claim_only) {
+		rc = dispatch_claim_only(&d);
+		db_fini();
+		return rc;
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	arena_init(&d.arena, 16384);
+	d.multi = curl_multi_init();
+	started = dispatch_now();
+	d.deadline = started + (double)d.budget_s;
+	dispatch_run(&d);
+	log_info(
+	    "dispatch: run done in %.1f s: %zu claimed, %zu succeeded, %zu retried, %zu failed, "
+	    "%zu released, %zu fenced out, %zu rescued, %zu tasks notified",
+	    dispatch_now() - started, d.n.claimed, d.n.succeeded, d.n.retried, d.n.failed,
+	    d.n.released, d.n.fenced, d.n.rescued, d.n.notified);
+	while (d.jobs != NULL)
+		dispatch_drop(&d, d.jobs);
+	curl_multi_cleanup(d.multi);
+	arena_fini(&d.arena);
+	redis_fini();
+	httpc_fini();
+	db_fini();
+	curl_global_cleanup();
+	return rc;
+}

@@ -1,0 +1,54 @@
+/* reconcile — see reconcile.h. */
+#include "dispatcher/reconcile.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+#include "lib/config.h"
+#include "lib/log.h"
+#include "lib/wechat/wxpayapi.h"
+#include "model/orders.h"
+
+int reconcile_orders(struct arena *a, long older_s, long expire_s, struct reconcile_stats *st)
+{
+	const struct config *c = config_get();
+	struct order *rows;
+	size_t n;
+
+	memset(st, 0, sizeof(*st));
+	if (orders_pending(a, older_s, 500, &rows, &n) != E_OK) {
+		log_error("reconcile: cannot read the pending orders");
+		st->failed = 1;
+		return -1;
+	}
+	st->checked = n;
+	for (size_t i = 0; i < n; i++) {
+		struct order_txn t;
+		bool credited = false;
+		enum api_err err;
+
+		(void)orders_touch_queried(a, rows[i].out_trade_no);
+		err = wxpayapi_query(a, rows[i].out_trade_no, &t);
+		if (err == E_OK)
+			err = orders_apply(a, &t, c->wxpay_mchid, c->wechat_appid, &credited);
+		if (err == E_OK && credited) {
+			st->settled++;
+			log_info("reconcile: order %s paid, settled", rows[i].out_trade_no);
+		} else if ((err == E_OK || err == E_NOT_FOUND) && rows[i].age_seconds >= expire_s) {
+			if (err == E_OK)
+				(void)wxpayapi_close(a, rows[i].out_trade_no);
+			if (orders_close(a, rows[i].out_trade_no) == E_OK) {
+				st->closed++;
+				log_info("reconcile: order %s expired, closed",
+				         rows[i].out_trade_no);
+			}
+		} else if (err == E_OK || err == E_NOT_FOUND) {
+			st->waiting++;
+		} else {
+			st->failed++;
+			log_warn("reconcile: order %s: %s", rows[i].out_trade_no,
+			         api_err_code(err));
+		}
+	}
+	return st->failed == 0 ? 0 : -1;
+}

@@ -1,0 +1,206 @@
+/* media — see media.h. */
+#include "lib/media.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/config.h"
+#include "lib/crypto.h"
+#include "lib/image.h"
+#include "lib/log.h"
+
+static bool media_hex(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/* The extensions image_probe hands out. */
+static bool media_ext_ok(const char *ext)
+{
+	return ext != NULL &&
+	       (strcmp(ext, "jpg") == 0 || strcmp(ext, "png") == 0 || strcmp(ext, "webp") == 0);
+}
+
+/* "ab/cd/abcd…(64 hex).ext" with the two directory levels taken from the hash. */
+static bool media_key_ok(const char *key)
+{
+	if (key == NULL || strlen(key) < 6 + 64 + 2)
+		return false;
+	if (!media_hex(key, 2) || key[2] != '/' || !media_hex(key + 3, 2) || key[5] != '/')
+		return false;
+	if (!media_hex(key + 6, 64) || key[70] != '.' || !media_ext_ok(key + 71))
+		return false;
+	return memcmp(key, key + 6, 2) == 0 && memcmp(key + 3, key + 8, 2) == 0;
+}
+
+/* MEDIA_DIR without trailing slashes (the root "/" stays ""). */
+static const char *media_root(struct arena *a)
+{
+	const char *d = config_get()->media_dir;
+	size_t n = strlen(d);
+
+	while (n > 0 && d[n - 1] == '/')
+		n--;
+	return arena_strndup(a, d, n);
+}
+
+const char *media_path(struct arena *a, const char *key)
+{
+	if (!media_key_ok(key))
+		return NULL;
+	return arena_printf(a, "%s/%s", media_root(a), key);
+}
+
+const char *media_url(struct arena *a, const char *key)
+{
+	const char *base = config_get()->public_base_url;
+	size_t n = strlen(base);
+
+	while (n > 0 && base[n - 1] == '/')
+		n--;
+	return arena_printf(a, "%.*s/media/%s", (int)n, base, key);
+}
+
+static int media_mkdir(const char *path)
+{
+	if (mkdir(path, 0755) == 0 || errno == EEXIST)
+		return 0;
+	log_error("media: mkdir %s: %s", path, strerror(errno));
+	return -1;
+}
+
+static int media_write_all(int fd, const unsigned char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* fsync of a directory, so that a rename inside it survives a crash. */
+static void media_sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	if (fsync(fd) != 0)
+		log_warn("media: fsync %s: %s", dir, strerror(errno));
+	close(fd);
+}
+
+enum api_err media_store(struct arena *a, const void *data, size_t len, const char *ext,
+                         char sha_hex[65], const char **key)
+{
+	const char *root, *dir1, *dir2, *path, *tmp = NULL;
+	char rnd[17];
+	struct stat st;
+	int fd = -1;
+	enum api_err err = E_INTERNAL;
+
+	*key = NULL;
+	crypto_sha256_hex(data, len, sha_hex);
+	if (!media_ext_ok(ext)) {
+		log_error("media: refusing extension %s", ext ? ext : "(null)");
+		return E_INTERNAL;
+	}
+	root = media_root(a);
+	dir1 = arena_printf(a, "%s/%.2s", root, sha_hex);
+	dir2 = arena_printf(a, "%s/%.2s", dir1, sha_hex + 2);
+	path = arena_printf(a, "%s/%s.%s", dir2, sha_hex, ext);
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size == len)
+		goto stored; /* the same bytes are there already */
+	if ((*root != '\0' && media_mkdir(root) != 0) || media_mkdir(dir1) != 0 ||
+	    media_mkdir(dir2) != 0)
+		goto out;
+	if (crypto_random_hex(8, rnd) != 0)
+		goto out;
+	tmp = arena_printf(a, "%s/.tmp-%s-%s", dir2, sha_hex, rnd);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0) {
+		log_error("media: create %s: %s", tmp, strerror(errno));
+		tmp = NULL;
+		goto out;
+	}
+	if (fchmod(fd, 0644) != 0 || media_write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+		log_error("media: write %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	if (close(fd) != 0) {
+		fd = -1;
+		log_error("media: close %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, path) != 0) {
+		log_error("media: rename to %s: %s", path, strerror(errno));
+		goto out;
+	}
+	tmp = NULL;
+	media_sync_dir(dir2);
+stored:
+	*key = arena_printf(a, "%.2s/%.2s/%s.%s", sha_hex, sha_hex + 2, sha_hex, ext);
+	err = E_OK;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (tmp != NULL)
+		unlink(tmp);
+	return err;
+}
+
+enum api_err media_read(struct arena *a, const char *key, const unsigned char **data, size_t *len)
+{
+	const char *path = media_path(a, key);
+	struct stat st;
+	unsigned char *buf;
+	size_t got = 0;
+	int fd;
+	enum api_err err = E_NOT_FOUND;
+
+	*data = NULL;
+	*len = 0;
+	if (path == NULL)
+		return E_NOT_FOUND;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT || errno == ENOTDIR || errno == ELOOP ? E_NOT_FOUND
+		                                                             : E_INTERNAL;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > IMAGE_MAX_BYTES)
+		goto out;
+	buf = arena_alloc(a, (size_t)st.st_size + 1);
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			log_error("media: read %s: %s", path, strerror(errno));
+			err = E_INTERNAL;
+			goto out;
+		}
+		if (n == 0)
+			break; /* shrank under us: what was read is all there is */
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	*data = buf;
+	*len = got;
+	err = E_OK;
+out:
+	close(fd);
+	return err;
+}

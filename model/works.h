@@ -1,0 +1,96 @@
+/*
+ * works — the dispatcher's side of the works table (DESIGN §5): claim, lease, fencing,
+ * completion, retry, final failure with its refund, rescue of expired leases, and the
+ * once-only task notification.
+ *
+ * Fencing: every write after a claim names the claimed (id, attempt) and requires
+ * status = 'running'; a write that changes no row means the item was rescued or canceled
+ * meanwhile and answers E_CONFLICT: the caller drops its result.
+ */
+#ifndef AIPHOTO_MODEL_WORKS_H
+#define AIPHOTO_MODEL_WORKS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/arena.h"
+#include "lib/errors.h"
+
+/* One claimed item with what its provider call needs (strings in the arena). */
+struct work_claim {
+	int64_t id, task_id, user_id;
+	int attempt, max_attempts;
+	const char *type; /* photography | fitting */
+	int64_t ai_model_id; /* model of the previous attempt or of the stored job; 0 = none */
+	const char *provider_job_id; /* async job to poll instead of submitting; NULL = none */
+	const char *last_error; /* error_code of the previous attempt; NULL = none */
+	const char *prompt, *negative_prompt;
+	const char *params; /* the task's params, JSON text */
+	const char *inputs; /* [{"key","mime"}…] of the input assets, in order, JSON text */
+};
+
+/* An AI model row (strings in the arena). */
+struct ai_model {
+	int64_t id;
+	const char *name, *provider, *mode, *kind, *endpoint, *api_key_env, *model;
+	int priority, weight;
+	long timeout_ms, poll_interval_ms;
+	const char *options; /* JSON text */
+};
+
+/* A task that just ended and was marked notified (the caller sends the message). */
+struct work_notice {
+	int64_t task_id, user_id;
+	const char *type, *status, *openid; /* openid NULL: no subscribed OA binding */
+	int count, done, failed;
+	int64_t credits_refunded;
+	const char *finished_at;
+};
+
+/* Session advisory lock for the maintenance section; *got tells whether this run holds it. */
+enum api_err works_maintenance_lock(bool *got);
+
+/* Puts running items whose lease expired back in the queue (compare-and-set on status and
+ * lease); *n gets how many. */
+enum api_err works_rescue(struct arena *a, size_t *n);
+
+/* Claims up to limit due items (SKIP LOCKED), leasing them for lease_s seconds to owner,
+ * and marks their tasks running. */
+enum api_err works_claim(struct arena *a, int limit, long lease_s, const char *owner,
+                         struct work_claim **out, size_t *n);
+
+/* Every active model, by kind, priority, id. */
+enum api_err works_models(struct arena *a, struct ai_model **out, size_t *n);
+
+/* Extends the lease of a claimed item. */
+enum api_err works_heartbeat(struct arena *a, int64_t id, int attempt, long lease_s);
+
+/* Stores the provider's job id (and model) before the first poll. */
+enum api_err works_set_job(struct arena *a, int64_t id, int attempt, int64_t model_id,
+                           const char *job_id);
+
+/* Marks the item succeeded with its image and bumps its task (ending it with the last
+ * item).  *task_ended tells whether the task ended now. */
+enum api_err works_succeed(struct arena *a, int64_t id, int attempt, int64_t model_id,
+                           const char *image_url, const char *provider_url, bool *task_ended);
+
+/* Puts the item back in the queue after delay_ms (a retry), remembering the model that
+ * failed and the error; job_id keeps (or, NULL, forgets) the provider job. */
+enum api_err works_retry(struct arena *a, int64_t id, int attempt, long delay_ms, int64_t model_id,
+                         const char *job_id, const char *code, const char *message);
+
+/* Gives a claimed item back without counting the attempt (the run's time is up while an
+ * async job is still running); it is due again after delay_ms. */
+enum api_err works_release(struct arena *a, int64_t id, int attempt, long delay_ms);
+
+/* Final failure: marks the item failed, refunds its price to the user (ledger key
+ * refund:work:<id>) and bumps its task, in one transaction.  *task_ended as above. */
+enum api_err works_fail(struct arena *a, int64_t id, int attempt, int64_t model_id,
+                        const char *code, const char *message, bool *task_ended);
+
+/* Marks up to limit ended, unnotified tasks (not canceled ones) as notified and returns
+ * them: each is handed out once. */
+enum api_err works_take_notices(struct arena *a, int limit, struct work_notice **out, size_t *n);
+
+#endif
