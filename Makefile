@@ -2,7 +2,7 @@
 #
 #   make            build build/aiphoto-fcgi, build/aiphotoctl and build/aiphoto-dispatch
 #   make run        install missing Debian packages, build, run the local stack (Ctrl-C stops it)
-#   make test       deps + build + unit tests + fuzz smoke + integration tests on a stack of their own
+#   make test       deps + build + unit tests + fuzz smoke + integration and browser tests, each on a stack of their own
 #   make lint       clang-format check, cppcheck, banned calls
 #   make asan       unit tests and the integration suite under AddressSanitizer + UBSan
 #   make bench      wrk through lighttpd: endpoints as ratios to a bare libfcgi responder
@@ -104,7 +104,7 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC)
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $^ \
 	    $(shell $(PKG_CONFIG) --libs $(FUZZ_PKGS))
 
-.PHONY: all run test unit fuzz integration lint asan bench install uninstall clean deps
+.PHONY: all run test unit fuzz integration browser lint asan bench install uninstall clean deps
 
 deps:
 	@scripts/deps
@@ -128,11 +128,16 @@ fuzz: $(FUZZ_BIN)
 integration: all
 	scripts/test-integration
 
+# The H5 pages in headless Chromium (Playwright) against a stack of their own.
+browser: all
+	tests/browser/run
+
 test: deps
 	$(MAKE) all $(BUILD)/unit-tests
 	$(MAKE) unit
 	$(MAKE) fuzz
 	$(MAKE) integration
+	$(MAKE) browser
 
 LINT_SRC := $(wildcard lib/*.[ch] lib/wechat/*.[ch] fcgi/*.[ch] handlers/*.[ch] model/*.[ch] ctl/*.[ch] dispatcher/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c bench/*.c)
 lint:
@@ -146,6 +151,7 @@ lint:
 	@if grep -lE '#include[[:space:]]*<fcgi_stdio\.h>' $(LINT_SRC); then echo "lint: fcgi_stdio.h is banned"; exit 1; fi
 	@if grep -lE '#include[[:space:]]*<fcgiapp\.h>' $(LINT_SRC) | grep -v '^fcgi/\|^bench/'; then \
 	    echo "lint: fcgiapp.h outside fcgi/"; exit 1; fi
+	scripts/build-pages --check
 	@echo "lint: ok"
 
 # Sanitizer build in its own directory; the integration suite then runs the sanitized workers.

@@ -11,6 +11,7 @@
  *                                              settle or close orders still unpaid after S s
  *   aiphotoctl wechat template OPENID TEMPLATE_ID DATA_JSON [URL]
  *                                              send a template message (checks the OA setup)
+ *   aiphotoctl cache invalidate                drop the cached scene lists (after editing scenes)
  *   aiphotoctl check-config                    validate the environment (DESIGN §8)
  *
  * Reads the same environment as the worker.  Exit status: 0 success, 1 failure,
@@ -24,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ctl/cache.h"
 #include "dispatcher/reconcile.h"
 #include "lib/arena.h"
 #include "lib/config.h"
@@ -56,6 +58,7 @@ static int ctl_usage(void)
 	      "       aiphotoctl audit\n"
 	      "       aiphotoctl reconcile-orders [--older-than SECONDS] [--expire-after SECONDS]\n"
 	      "       aiphotoctl wechat template OPENID TEMPLATE_ID DATA_JSON [URL]\n"
+	      "       aiphotoctl cache invalidate\n"
 	      "       aiphotoctl check-config\n",
 	      stderr);
 	return 2;
@@ -287,6 +290,7 @@ static int ctl_seed(const char *path)
 	}
 	free(text);
 	printf("seeded %s\n", path);
+	ctl_cache_after_seed();
 	return 0;
 }
 
@@ -509,6 +513,8 @@ int main(int argc, char **argv)
 		                               argc == 7 ? argv[6] : NULL);
 	} else if (strcmp(argv[1], "reconcile-orders") == 0) {
 		rc = ctl_config(CONFIG_NEED_ALL) < 0 ? 2 : ctl_reconcile(argc - 2, argv + 2);
+	} else if (strcmp(argv[1], "cache") == 0) {
+		rc = ctl_config(CONFIG_NEED_REDIS) < 0 ? 2 : ctl_cache(argc - 2, argv + 2);
 	} else if (strcmp(argv[1], "audit") == 0 && argc == 2) {
 		rc = ctl_config(CONFIG_NEED_DB) < 0 ? 2 : ctl_audit();
 	} else if (strcmp(argv[1], "token") == 0) {

@@ -1,16 +1,67 @@
 /*
- * prompts — placeholder route table (being written).
+ * prompts — the prompt a generation would use, for clients that show or edit it first.
+ *
+ * POST /prompts/generate (user) {"type":"photography"|"fitting","scene_id"?,"params"?:{}} →
+ *      200 {"prompt","negative_prompt"}: the newest active template for (type, scene), else
+ *      for (type, no scene), rendered with, in priority order, params, the scene's
+ *      parameters and {"scene": name, "category": category}.
+ *      400 names the field (photography without scene_id: "scene_id: required"); a missing
+ *      or inactive scene → 404; no template → 404.
  */
-#include "handlers/handlers.h"
+#include <stdint.h>
+#include <string.h>
 
-static enum api_err prompts_todo(struct request *req, struct reply *rep)
+#include "handlers/handlers.h"
+#include "lib/jsonx.h"
+#include "lib/prompt.h"
+#include "model/scenes.h"
+#include "model/tasks.h"
+
+static enum api_err prompts_generate(struct request *req, struct reply *rep)
 {
-	(void)req;
-	return reply_error(rep, E_NOT_FOUND, "not yet");
+	struct arena *a = req->arena;
+	const char *why = NULL, *type = NULL, *tmpl = NULL, *neg = NULL;
+	struct scene scene = {0};
+	json_object *params = NULL, *o;
+	int64_t scene_id = 0;
+	bool photo;
+	enum api_err err;
+
+	if ((err = jsonx_require_object(a, req->json, &why)) != E_OK ||
+	    (err = jsonx_string(a, req->json, "type", true, 1, 32, &type, &why)) != E_OK)
+		return reply_error(rep, err, why);
+	photo = strcmp(type, "photography") == 0;
+	if (!photo && strcmp(type, "fitting") != 0)
+		return reply_error(rep, E_BAD_REQUEST, "type: photography or fitting");
+	if ((err = jsonx_int(a, req->json, "scene_id", false, 1, INT64_MAX - 1, &scene_id, &why)) !=
+	        E_OK ||
+	    (err = jsonx_object(a, req->json, "params", false, &params, &why)) != E_OK)
+		return reply_error(rep, err, why);
+	if (photo && scene_id == 0)
+		return reply_error(rep, E_BAD_REQUEST, "scene_id: required");
+	if (scene_id > 0 && (err = scenes_get_active(a, scene_id, &scene)) != E_OK)
+		return err == E_NOT_FOUND ? reply_error(rep, err, "scene_id: unknown scene") : err;
+	if ((err = tasks_template(a, type, scene_id, &tmpl, &neg)) != E_OK)
+		return err == E_NOT_FOUND
+		           ? reply_error(rep, err, "no prompt template for this type")
+		           : err;
+	o = json_object_new_object();
+	json_object_object_add(o, "prompt",
+	                       json_object_new_string(prompt_render_scene(
+	                           a, tmpl, params, scene.parameters, scene.name, scene.category)));
+	json_object_object_add(o, "negative_prompt",
+	                       json_object_new_string(prompt_render_scene(
+	                           a, neg, params, scene.parameters, scene.name, scene.category)));
+	return reply_ok(rep, 200, o);
 }
 
-static const struct route prompts_list[] = {
-    {.method = HTTP_GET, .pattern = "/__prompts_todo", .auth = AUTH_USER, .handler = prompts_todo},
+static const struct route prompts_route_list[] = {
+    {.method = HTTP_POST,
+     .pattern = "/prompts/generate",
+     .auth = AUTH_USER,
+     .body = BODY_JSON,
+     .max_body = 8192,
+     .handler = prompts_generate},
 };
 
-ROUTE_TABLE(prompts_routes, prompts_list);
+ROUTE_TABLE(prompts_routes, prompts_route_list);

@@ -5,12 +5,46 @@
  *   category's when given (1–64 characters, else 400).
  * GET /scenes/:id (public) → 200 Scene; 404 for a missing, inactive or malformed id.
  * Scene = {"id","name","category","thumbnail_url","parameters"}.  503 when the database is down.
+ *
+ * Both answers are cached in Redis for SCENES_CACHE_TTL seconds under the current cache
+ * generation (model/scenes.h): "cache:scenes:<gen>:list", "…:list:c:<category>",
+ * "…:id:<id>".  A miss reads the database and fills the entry; when Redis is down the
+ * database answers alone.  A 404 is never cached.
  */
 #include <string.h>
 
 #include "handlers/handlers.h"
 #include "lib/jsonx.h"
+#include "lib/redis.h"
 #include "model/scenes.h"
+
+/* The cached answer under what (NULL on a miss or when Redis is down); *key gets the
+ * entry's full key, or NULL when Redis cannot be used for this request. */
+static json_object *scenes_cached(struct request *req, const char *what, const char **key)
+{
+	long long gen;
+	char *text = NULL;
+	json_object *o;
+
+	*key = NULL;
+	if (scenes_cache_gen(req->arena, &gen) != E_OK)
+		return NULL;
+	*key = arena_printf(req->arena, "cache:scenes:%lld:%s", gen, what);
+	if (redis_get(req->arena, *key, &text) != E_OK) {
+		*key = NULL;
+		return NULL;
+	}
+	if (text == NULL || (o = json_tokener_parse(text)) == NULL)
+		return NULL;
+	return o;
+}
+
+/* Stores the answer about to be sent (best effort). */
+static void scenes_fill(struct request *req, const char *key, json_object *data)
+{
+	if (key != NULL)
+		(void)redis_set_ex(key, jsonx_text(req->arena, data), SCENES_CACHE_TTL);
+}
 
 static json_object *scenes_json(const struct scene *s)
 {
@@ -30,16 +64,22 @@ static enum api_err scenes_list(struct request *req, struct reply *rep)
 	size_t n;
 	enum api_err err;
 	json_object *arr;
+	const char *key;
 
 	if (category != NULL && *category == '\0')
 		category = NULL;
 	if (category != NULL && jsonx_utf8_len(category) > 64)
 		return reply_error(rep, E_BAD_REQUEST, "category: at most 64 characters");
+	if ((arr = scenes_cached(
+	         req, category ? arena_printf(req->arena, "list:c:%s", category) : "list", &key)) !=
+	    NULL)
+		return reply_ok(rep, 200, arr);
 	if ((err = scenes_list_active(req->arena, category, &s, &n)) != E_OK)
 		return err;
 	arr = json_object_new_array_ext((int)n);
 	for (size_t i = 0; i < n; i++)
 		json_object_array_add(arr, scenes_json(&s[i]));
+	scenes_fill(req, key, arr);
 	return reply_ok(rep, 200, arr);
 }
 
@@ -48,12 +88,19 @@ static enum api_err scenes_get(struct request *req, struct reply *rep)
 	struct scene s;
 	int64_t id;
 	enum api_err err;
+	json_object *o;
+	const char *key;
 
 	if ((err = handlers_id(req, 0, &id)) != E_OK)
 		return err;
+	if ((o = scenes_cached(req, arena_printf(req->arena, "id:%lld", (long long)id), &key)) !=
+	    NULL)
+		return reply_ok(rep, 200, o);
 	if ((err = scenes_get_active(req->arena, id, &s)) != E_OK)
 		return err;
-	return reply_ok(rep, 200, scenes_json(&s));
+	o = scenes_json(&s);
+	scenes_fill(req, key, o);
+	return reply_ok(rep, 200, o);
 }
 
 static const struct route scenes_list_routes[] = {

@@ -1,16 +1,179 @@
 /*
- * uploads — placeholder route table (being written).
+ * uploads — the user's images (the inputs of generation tasks).
+ *
+ * POST /uploads (user) multipart/form-data with the image in field "file", or the image as
+ *      the raw body (Content-Type image/… or application/octet-stream) → 201 Asset
+ *      {"asset_id","sha256","url","mime","width","height","size","deduplicated":false};
+ *      the same bytes again by the same user → 200 with the same asset and
+ *      "deduplicated":true.  The type is sniffed from the bytes (the declared one is not
+ *      trusted) and the limits are checked from the image header before anything is
+ *      stored: empty → 400 "file: empty"; not JPEG, PNG or WebP → 415; a zero dimension
+ *      or more than 40 megapixels → 400; more than 10 MiB → 413 (lighttpd refuses far
+ *      larger bodies before they reach a worker).  Files are stored once per content hash.
+ * GET  /assets/:sha256 (user) → 200 the caller's Asset ("deduplicated":true), else 404
+ *      (also for a malformed hash).
  */
-#include "handlers/handlers.h"
+#include <ctype.h>
+#include <inttypes.h>
+#include <string.h>
+#include <strings.h>
 
-static enum api_err uploads_todo(struct request *req, struct reply *rep)
+#include "handlers/handlers.h"
+#include "lib/image.h"
+#include "lib/log.h"
+#include "lib/media.h"
+#include "lib/multipart.h"
+#include "model/assets.h"
+
+/* Multipart framing allowed on top of the largest image. */
+#define UPLOADS_OVERHEAD (64L * 1024)
+
+static json_object *uploads_json(struct request *req, const struct asset *as, bool dedup)
 {
-	(void)req;
-	return reply_error(rep, E_NOT_FOUND, "not yet");
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "asset_id", json_object_new_int64(as->id));
+	json_object_object_add(o, "sha256", json_object_new_string(as->sha256));
+	json_object_object_add(o, "url",
+	                       json_object_new_string(media_url(req->arena, as->storage_key)));
+	json_object_object_add(o, "mime", json_object_new_string(as->mime));
+	json_object_object_add(o, "width", json_object_new_int64(as->width));
+	json_object_object_add(o, "height", json_object_new_int64(as->height));
+	json_object_object_add(o, "size", json_object_new_int64(as->size_bytes));
+	json_object_object_add(o, "deduplicated", json_object_new_boolean(dedup));
+	return o;
+}
+
+/* A raw body may be declared as any image type or as plain bytes; it is sniffed anyway. */
+static bool uploads_raw_type_ok(const char *ct)
+{
+	static const char octet[] = "application/octet-stream";
+
+	if (ct == NULL)
+		return false;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	if (strncasecmp(ct, "image/", 6) == 0)
+		return true;
+	return strncasecmp(ct, octet, sizeof(octet) - 1) == 0 &&
+	       (ct[sizeof(octet) - 1] == '\0' || ct[sizeof(octet) - 1] == ';' ||
+	        ct[sizeof(octet) - 1] == ' ');
+}
+
+/* The image bytes of the request: the "file" part of a form, or the whole body. */
+static enum api_err uploads_file(struct request *req, struct reply *rep, const unsigned char **data,
+                                 size_t *len)
+{
+	const unsigned char *body = (const unsigned char *)req->body;
+	const struct multipart_part *part;
+	struct multipart *form;
+	const char *why;
+	size_t count;
+	enum api_err err;
+
+	if (body == NULL || req->body_len == 0)
+		return reply_error(rep, E_BAD_REQUEST, "file: empty");
+	if (!multipart_is_form(req->content_type)) {
+		if (!uploads_raw_type_ok(req->content_type))
+			return reply_error(
+			    rep, E_UNSUPPORTED_MEDIA_TYPE,
+			    "Content-Type: multipart/form-data (field \"file\") or an "
+			    "image type");
+		*data = body;
+		*len = req->body_len;
+		return E_OK;
+	}
+	form = arena_alloc(req->arena, sizeof(*form));
+	err = multipart_parse(req->arena, req->content_type, body, req->body_len, form, &why);
+	if (err != E_OK)
+		return reply_error(rep, err, why);
+	part = multipart_find(form, "file", &count);
+	if (part == NULL)
+		return reply_error(rep, E_BAD_REQUEST, "file: required (multipart field \"file\")");
+	if (count > 1)
+		return reply_error(rep, E_BAD_REQUEST, "file: only one file per upload");
+	*data = part->data;
+	*len = part->len;
+	return E_OK;
+}
+
+static enum api_err uploads_post(struct request *req, struct reply *rep)
+{
+	const unsigned char *data = NULL;
+	size_t len = 0;
+	struct image_info info;
+	struct asset as;
+	char sha[65];
+	const char *key;
+	bool created;
+	int rc;
+	enum api_err err;
+
+	if ((err = handlers_require_active(req, rep)) != E_OK ||
+	    (err = uploads_file(req, rep, &data, &len)) != E_OK)
+		return err;
+	if (len == 0)
+		return reply_error(rep, E_BAD_REQUEST, "file: empty");
+	if (len > (size_t)IMAGE_MAX_BYTES)
+		return reply_error(rep, E_PAYLOAD_TOO_LARGE,
+		                   "file: at most 10 MiB (10485760 bytes)");
+	rc = image_probe(data, len, &info);
+	if (rc == -1)
+		return reply_error(rep, E_UNSUPPORTED_MEDIA_TYPE,
+		                   "file: not a JPEG, PNG or WebP image");
+	if (rc == -2) {
+		if (info.width == 0 || info.height == 0)
+			return reply_error(rep, E_BAD_REQUEST, "file: the image has no pixels");
+		return reply_error(
+		    rep, E_BAD_REQUEST,
+		    arena_printf(req->arena,
+		                 "file: %" PRIu32 "×%" PRIu32 " pixels, at most %ld megapixels",
+		                 info.width, info.height, IMAGE_MAX_PIXELS / 1000000));
+	}
+	if ((err = media_store(req->arena, data, len, info.ext, sha, &key)) != E_OK)
+		return err;
+	err = assets_put(req->arena, req->user_id, sha, info.mime, info.width, info.height,
+	                 (int64_t)len, key, &as, &created);
+	if (err != E_OK)
+		return err;
+	if (created)
+		log_info("upload: asset %lld %s %s %" PRIu32 "x%" PRIu32 " %zu bytes",
+		         (long long)as.id, sha, info.mime, info.width, info.height, len);
+	return reply_ok(rep, created ? 201 : 200, uploads_json(req, &as, !created));
+}
+
+static enum api_err uploads_asset_get(struct request *req, struct reply *rep)
+{
+	const char *cap = req->ncaptures > 0 ? req->captures[0] : NULL;
+	char sha[65];
+	struct asset as;
+	enum api_err err;
+
+	if (cap == NULL || strlen(cap) != 64)
+		return reply_error(rep, E_NOT_FOUND, NULL);
+	for (size_t i = 0; i < 64; i++) {
+		if (!isxdigit((unsigned char)cap[i]))
+			return reply_error(rep, E_NOT_FOUND, NULL);
+		sha[i] = (char)tolower((unsigned char)cap[i]);
+	}
+	sha[64] = '\0';
+	if ((err = handlers_require_active(req, rep)) != E_OK ||
+	    (err = assets_get_by_sha(req->arena, req->user_id, sha, &as)) != E_OK)
+		return err;
+	return reply_ok(rep, 200, uploads_json(req, &as, true));
 }
 
 static const struct route uploads_list[] = {
-    {.method = HTTP_GET, .pattern = "/__uploads_todo", .auth = AUTH_USER, .handler = uploads_todo},
+    {.method = HTTP_POST,
+     .pattern = "/uploads",
+     .auth = AUTH_USER,
+     .body = BODY_RAW,
+     .max_body = IMAGE_MAX_BYTES + UPLOADS_OVERHEAD,
+     .handler = uploads_post},
+    {.method = HTTP_GET,
+     .pattern = "/assets/:sha256",
+     .auth = AUTH_USER,
+     .handler = uploads_asset_get},
 };
 
 ROUTE_TABLE(uploads_routes, uploads_list);

@@ -288,3 +288,17 @@ const char *db_param_i64(struct arena *a, int64_t v)
 	s[sizeof(d) - i] = '\0';
 	return s;
 }
+
+const char *db_param_i64_array(struct arena *a, const int64_t *ids, size_t n)
+{
+	size_t cap = 2 + n * 21 + 1, off = 0;
+	char *s = arena_alloc(a, cap);
+
+	s[off++] = '{';
+	for (size_t i = 0; i < n; i++)
+		off +=
+		    (size_t)snprintf(s + off, cap - off, "%s%lld", i ? "," : "", (long long)ids[i]);
+	s[off++] = '}';
+	s[off] = '\0';
+	return s;
+}

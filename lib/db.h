@@ -16,6 +16,7 @@
 
 #include <libpq-fe.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "lib/arena.h"
@@ -75,5 +76,7 @@ bool db_bool(const PGresult *r, int row, int col);
 char *db_str(struct arena *a, const PGresult *r, int row, int col); /* NULL for SQL NULL */
 /* Decimal text of v in the arena, for a parameter. */
 const char *db_param_i64(struct arena *a, int64_t v);
+/* A bigint[] literal "{1,2,3}" of n ids in the arena, for a $n::bigint[] parameter. */
+const char *db_param_i64_array(struct arena *a, const int64_t *ids, size_t n);
 
 #endif

@@ -1,7 +1,11 @@
 /* scenes — see scenes.h. */
 #include "model/scenes.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "lib/db.h"
+#include "lib/redis.h"
 
 enum scenes_stmt { SCENES_LIST_ACTIVE, SCENES_GET_ACTIVE, SCENES__MAX };
 
@@ -59,5 +63,52 @@ enum api_err scenes_get_active(struct arena *a, int64_t id, struct scene *out)
 	else
 		err = E_NOT_FOUND;
 	PQclear(res);
+	return err;
+}
+
+enum api_err scenes_cache_gen(struct arena *a, long long *gen)
+{
+	char *v = NULL, *end = NULL;
+	enum api_err err = redis_get(a, SCENES_CACHE_GEN_KEY, &v);
+
+	*gen = 0;
+	if (err != E_OK)
+		return err;
+	if (v != NULL) {
+		*gen = strtoll(v, &end, 10);
+		if (end == v || *end != '\0')
+			*gen = 0;
+	}
+	return E_OK;
+}
+
+enum api_err scenes_cache_invalidate(void)
+{
+	struct arena a;
+	enum api_err err = E_UNAVAILABLE;
+
+	arena_init(&a, 256);
+	/* an increment by compare-and-set: concurrent invalidations each move it on */
+	for (int tries = 0; tries < 20; tries++) {
+		char *cur = NULL, next[32];
+		bool done = false;
+		long long gen = 0;
+
+		if ((err = redis_get(&a, SCENES_CACHE_GEN_KEY, &cur)) != E_OK)
+			break;
+		if (cur != NULL)
+			gen = strtoll(cur, NULL, 10);
+		snprintf(next, sizeof(next), "%lld", gen + 1);
+		if (cur == NULL)
+			/* the key never expires in practice; were it ever to, generation 0's
+			 * entries are long gone by then */
+			err = redis_set_nx_ex(SCENES_CACHE_GEN_KEY, next, 10L * 365 * 86400, &done);
+		else
+			err = redis_swap_if_equal(SCENES_CACHE_GEN_KEY, cur, next, &done);
+		if (err != E_OK || done)
+			break;
+		err = E_CONFLICT;
+	}
+	arena_fini(&a);
 	return err;
 }

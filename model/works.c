@@ -14,7 +14,6 @@ enum works_stmt {
 	WK_LOCK,
 	WK_RESCUE,
 	WK_CLAIM,
-	WK_TASKS_RUNNING,
 	WK_MODELS,
 	WK_HEARTBEAT,
 	WK_SET_JOB,
@@ -56,7 +55,12 @@ static const char *const works_sql[WK__MAX] = {
         "lease_until = now() + make_interval(secs => $2), locked_by = $3, "
         "started_at = COALESCE(w.started_at, now()) FROM c WHERE w.id = c.id "
         "RETURNING w.id, w.task_id, w.user_id, w.type, w.attempt, w.max_attempts, "
-        "w.ai_model_id, w.provider_job_id, w.error_code) "
+        "w.ai_model_id, w.provider_job_id, w.error_code), "
+        /* the tasks become running; locked in id order, so concurrent claims cannot
+         * deadlock, and re-checked after the wait (a task another claim just marked is
+         * skipped) */
+        "r AS (UPDATE tasks SET status = 'running' WHERE id IN (SELECT id FROM tasks "
+        "WHERE id IN (SELECT task_id FROM u) AND status = 'queued' ORDER BY id FOR UPDATE)) "
         "SELECT u.id, u.task_id, u.user_id, u.type, u.attempt, u.max_attempts, "
         "COALESCE(u.ai_model_id, 0), u.provider_job_id, u.error_code, t.prompt, "
         "t.negative_prompt, t.params::text, "
@@ -65,10 +69,6 @@ static const char *const works_sql[WK__MAX] = {
         "THEN ARRAY[t.person_asset_id, t.garment_asset_id] ELSE t.asset_ids END) "
         "WITH ORDINALITY x(aid, ord) JOIN assets a ON a.id = x.aid)::text "
         "FROM u JOIN tasks t ON t.id = u.task_id ORDER BY u.id",
-    /* Locks the tasks in id order, so concurrent claims cannot deadlock. */
-    [WK_TASKS_RUNNING] = "UPDATE tasks SET status = 'running' WHERE id IN (SELECT id FROM tasks "
-                         "WHERE id = ANY($1::bigint[]) AND status = 'queued' ORDER BY id "
-                         "FOR UPDATE)",
     [WK_MODELS] = "SELECT id, name, provider, mode, kind, endpoint, api_key_env, model, "
                   "priority, weight, timeout_ms, poll_interval_ms, options::text "
                   "FROM ai_models WHERE active ORDER BY kind, priority, id",
@@ -174,8 +174,6 @@ enum api_err works_claim(struct arena *a, int limit, long lease_s, const char *o
 	PGresult *res = NULL;
 	enum api_err err;
 	size_t rows;
-	char *ids;
-	size_t off = 0, cap;
 
 	*out = NULL;
 	*n = 0;
@@ -185,9 +183,6 @@ enum api_err works_claim(struct arena *a, int limit, long lease_s, const char *o
 	if (rows == 0)
 		goto out;
 	*out = arena_zalloc(a, rows * sizeof(**out));
-	cap = rows * 24 + 3;
-	ids = arena_alloc(a, cap);
-	ids[off++] = '{';
 	for (size_t i = 0; i < rows; i++) {
 		struct work_claim *w = &(*out)[i];
 		int c = (int)i;
@@ -205,20 +200,8 @@ enum api_err works_claim(struct arena *a, int limit, long lease_s, const char *o
 		w->negative_prompt = db_str(a, res, c, 10);
 		w->params = db_str(a, res, c, 11);
 		w->inputs = db_str(a, res, c, 12);
-		off += (size_t)snprintf(ids + off, cap - off, "%s%lld", i ? "," : "",
-		                        (long long)w->task_id);
 	}
-	ids[off++] = '}';
-	ids[off] = '\0';
 	*n = rows;
-	PQclear(res);
-	res = NULL;
-	{
-		const char *tp[1] = {ids};
-		/* The items are already ours; a task left 'queued' only shows late. */
-		if (works_run(WK_TASKS_RUNNING, 1, tp, NULL) != E_OK)
-			log_warn("works: could not mark the claimed tasks running");
-	}
 out:
 	PQclear(res);
 	return E_OK;

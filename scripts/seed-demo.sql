@@ -9,7 +9,8 @@
 -- Fixtures tests may rely on:
 --   packages 1–3 active, 4 inactive
 --   scenes   1–5 active (categories 写真, 古风, 职业照), 6 inactive
---   prompt templates 1 (photography) and 2 (fitting), both generic (no scene)
+--   prompt templates 1 (photography) and 2 (fitting), both generic (no scene),
+--            3 (photography, scene 3 only); {{name}} placeholders
 --   ai_models 1–4 on the local simulator: each kind has an OpenAI-style sync
 --             model and a DashScope-style async one, at different priorities
 --   system_config pricing, checkin, invite, backend_config
@@ -50,12 +51,20 @@ ON CONFLICT DO NOTHING;
 INSERT INTO prompt_templates (id, name, type, scene_id, template, negative_prompt, active)
 OVERRIDING SYSTEM VALUE VALUES
     (1, '通用写真模板', 'photography', NULL,
-        'A high-quality portrait photo of the person in the reference images, scene: {scene}, style: {style}, aspect ratio {aspect}, natural skin texture, professional lighting. {extra}',
+        'A high-quality portrait photo of the person in the reference images, scene: {{scene}} ({{category}}), style: {{style}}, aspect ratio {{aspect}}, natural skin texture, professional lighting. {{extra}}',
         'blurry, deformed face, extra fingers, watermark, text, low quality', true),
     (2, '通用试衣模板', 'fitting', NULL,
-        'The person from the first image wearing the garment from the second image, same pose and background, realistic fabric folds and fit. {extra}',
-        'distorted body, wrong garment, watermark, text, low quality', true)
+        'The person from the first image wearing the garment from the second image, same pose and background, realistic fabric folds and fit. {{extra}}',
+        'distorted body, wrong garment, watermark, text, low quality', true),
+    (3, '汉服古韵模板', 'photography', 3,
+        'A traditional hanfu portrait of the person in the reference images in a classical Chinese garden ({{scene}}), style: {{style}}, aspect ratio {{aspect}}, soft natural light. {{extra}}',
+        'modern clothing, blurry, deformed face, watermark, text, low quality', true)
 ON CONFLICT DO NOTHING;
+-- Stacks seeded before templates used {{name}} placeholders: bring the demo rows up to date
+-- (only while they still hold the old single-brace text).
+UPDATE prompt_templates
+   SET template = regexp_replace(template, '\{([a-z_]+)\}', '{{\1}}', 'g')
+ WHERE id IN (1, 2) AND template !~ '\{\{';
 
 -- ---------------------------------------------------------------- ai_models
 -- Endpoints are base URLs on the local simulator; the key is read from the

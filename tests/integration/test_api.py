@@ -38,8 +38,10 @@ def user(make_user, token_for, unique):
 
 
 @pytest.fixture
-def test_scenes(psql, unique):
-    """One active and one inactive scene in a category of their own; removed afterwards."""
+def test_scenes(psql, ctl, unique):
+    """One active and one inactive scene in a category of their own; removed afterwards.
+    The scene lists are cached in Redis: a change made behind the API's back is followed by
+    `aiphotoctl cache invalidate`, as an operator would."""
     category = "itcat-" + unique
     rows = psql(
         "INSERT INTO scenes (name, category, thumbnail_url, parameters, active, sort_order) VALUES "
@@ -47,8 +49,10 @@ def test_scenes(psql, unique):
         "'{\"style\": \"soft\", \"n\": 2}', true, 5), "
         f"('it-inactive-{unique}', '{category}', '', '{{}}', false, 6) RETURNING id, active")
     ids = {r[1] == "t": int(r[0]) for r in rows}
+    ctl("cache", "invalidate")
     yield {"category": category, "active": ids[True], "inactive": ids[False]}
     psql(f"DELETE FROM scenes WHERE id IN ({ids[True]}, {ids[False]})")
+    ctl("cache", "invalidate")
 
 
 # --------------------------------------------------------------------------- public endpoints

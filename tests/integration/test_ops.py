@@ -102,7 +102,7 @@ def test_lighttpd_snippet_routes():
     assert '"socket"          => "/run/aiphoto/fcgi.sock"' in text
     assert '"check-local"     => "disable"' in text
     assert "bin-path" not in re.sub(r"#.*", "", text)
-    assert "server.max-request-size = 10240" in text
+    assert "server.max-request-size = 10304" in text
     assert '"/wechat/" => "/usr/share/aiphoto/wechat-pages/"' in text
     assert '"/media/"  => "/var/lib/aiphoto/media/"' in text
 

@@ -124,6 +124,7 @@ class Request:
         self.body = body
         self.sim = sim
         self.params = {}
+        self.connection = None  # the client's socket (a handler may watch for a disconnect)
         self.query = {k: v[0] for k, v in
                       urllib.parse.parse_qs(raw_query, keep_blank_values=True).items()}
 
@@ -141,12 +142,18 @@ class Request:
 
 
 class Response:
+    """An answer. With stream (an iterable of bytes, length bytes in all) the body is written
+    chunk by chunk instead of body; with drop the connection is closed without any answer."""
+
     def __init__(self, status=200, body=b"", content_type="application/json; charset=utf-8",
-                 headers=None):
+                 headers=None, stream=None, length=None, drop=False):
         self.status = status
         self.body = body if isinstance(body, bytes) else body.encode("utf-8")
         self.content_type = content_type
         self.headers = list(headers or [])
+        self.stream = stream
+        self.length = length
+        self.drop = drop
 
 
 def json_response(obj, status=200):
@@ -246,6 +253,7 @@ class Sim:
         self.router = Router()
         self._reset_hooks = []
         self._stats_hooks = []
+        self._body_limits = []  # (path prefix, largest request body) set by extensions
         # Survive /__sim/reset: the access tokens (one per app) and the JS-SDK ticket.
         self.tokens = {config.appid: self._new_token(), config.mp_appid: self._new_token()}
         self.jsapi_ticket = rand(URLSAFE, 86)
@@ -285,6 +293,13 @@ class Sim:
         """fn() -> dict merged into GET /__sim/stats."""
         self._stats_hooks.append(fn)
         return fn
+
+    def allow_body(self, prefix, limit):
+        """Requests under the path prefix may carry bodies of up to limit bytes."""
+        self._body_limits.append((prefix, limit))
+
+    def body_limit(self, path):
+        return max([n for p, n in self._body_limits if path.startswith(p)], default=MAX_BODY)
 
     # -- shared operations
 
@@ -863,10 +878,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 length = int(self.headers.get("Content-Length") or 0)
             except ValueError:
                 raise HttpError(400, "bad Content-Length") from None
-            if length < 0 or length > MAX_BODY:
+            if length < 0 or length > sim.body_limit(parts.path):
                 raise HttpError(413, "body too large")
             body = self.rfile.read(length) if length else b""
             req = Request(self.command, parts.path, parts.query, self.headers, body, sim)
+            req.connection = self.connection
             fn, extra = sim.router.match(self.command, parts.path)
             if fn is None:
                 if extra:
@@ -882,15 +898,25 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except Exception as err:  # a simulator bug: say so, keep serving
             log("error", "handler failed", path=parts.path, error=repr(err))
             resp = json_response({"error": f"simulator error: {err!r}"}, 500)
+        if resp.drop:  # no answer at all: the client sees the connection close
+            self.close_connection = True
+            log("info", "request", method=self.command, path=parts.path, status=None,
+                ms=round((time.monotonic() - started) * 1000, 1))
+            return
         try:
             self.send_response(resp.status)
             self.send_header("Content-Type", resp.content_type)
-            self.send_header("Content-Length", str(len(resp.body)))
+            length = len(resp.body) if resp.stream is None else resp.length
+            self.send_header("Content-Length", str(length))
             for k, v in resp.headers:
                 self.send_header(k, v)
             self.end_headers()
             if self.command != "HEAD":
-                self.wfile.write(resp.body)
+                if resp.stream is None:
+                    self.wfile.write(resp.body)
+                else:
+                    for chunk in resp.stream:
+                        self.wfile.write(chunk)
         except OSError:
             self.close_connection = True
         log("info", "request", method=self.command, path=parts.path, status=resp.status,
@@ -908,6 +934,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 64  # many clients connecting at once (the AI dispatcher's parallel calls)
 
 
 def main(argv=None):

@@ -1,0 +1,55 @@
+/* cache — see cache.h. */
+#include "ctl/cache.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/config.h"
+#include "lib/errors.h"
+#include "lib/redis.h"
+#include "model/scenes.h"
+
+/* Moves the scene cache generation on; prints the outcome.  0 or 1. */
+static int ctl_cache_invalidate(const char *redis_url, bool quiet)
+{
+	enum api_err err;
+	long long gen = 0;
+	struct arena a;
+
+	if (redis_url == NULL || redis_init(redis_url) < 0) {
+		fprintf(stderr, "aiphotoctl cache: REDIS_URL cannot be used\n");
+		return 1;
+	}
+	arena_init(&a, 256);
+	err = scenes_cache_invalidate();
+	if (err == E_OK)
+		(void)scenes_cache_gen(&a, &gen);
+	redis_fini();
+	arena_fini(&a);
+	if (err != E_OK) {
+		fprintf(stderr, "aiphotoctl cache: scene cache not invalidated (%s)\n",
+		        api_err_code(err));
+		return 1;
+	}
+	if (!quiet)
+		printf("scene cache invalidated (generation %lld)\n", gen);
+	return 0;
+}
+
+int ctl_cache(int argc, char **argv)
+{
+	if (argc != 1 || strcmp(argv[0], "invalidate") != 0) {
+		fputs("usage: aiphotoctl cache invalidate\n", stderr);
+		return 2;
+	}
+	return ctl_cache_invalidate(config_get()->redis_url, false);
+}
+
+int ctl_cache_after_seed(void)
+{
+	const char *url = config_get()->redis_url;
+
+	if (url != NULL && ctl_cache_invalidate(url, true) != 0)
+		fputs("aiphotoctl seed: warning: cached scenes stay until they expire\n", stderr);
+	return 0;
+}

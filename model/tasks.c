@@ -1,0 +1,406 @@
+/* tasks — see tasks.h. */
+#include "model/tasks.h"
+
+#include <string.h>
+
+#include "lib/db.h"
+#include "model/ledger.h"
+#include "model/sql.h"
+
+enum tasks_stmt {
+	TK_TEMPLATE,
+	TK_INSERT,
+	TK_INSERT_WORKS,
+	TK_GET,
+	TK_LIST,
+	TK_ITEMS,
+	TK_CANCEL_WORKS,
+	TK_CANCEL_TASK,
+	TK_WORKS_ALL,
+	TK_WORKS_TYPE,
+	TK_WORKS_FAVORITE,
+	TK_WORK_GET,
+	TK_WORK_DELETE,
+	TK_WORK_FAVORITE,
+	TK_WORKS_DELETE,
+	TK__MAX
+};
+
+#define TASKS_COLS                                                                           \
+	"id, user_id, type, status, count, price, credits_charged, credits_refunded, done, " \
+	"failed, canceled, scene_id, " SQL_TIME("created_at") ", " SQL_TIME("finished_at")
+
+#define WORKS_COLS                                                                 \
+	"id, task_id, type, status, image_url, thumb_url, scene_id, is_favorite, " \
+	"error_code, " SQL_TIME("created_at")
+
+/* In the cancel's SET (old column values; $3 = items canceled now): started means the task
+ * was running, or an item ended or is running. */
+#define TASKS_STARTED                                                             \
+	"status = 'running' OR done + failed > 0 OR EXISTS (SELECT 1 FROM works " \
+	"WHERE works.task_id = tasks.id AND works.status = 'running')"
+#define TASKS_CANCEL_STATUS \
+	SQL_TASK_STATUS("done", "failed", "canceled + $3::integer", "count", TASKS_STARTED)
+#define TASKS_ENDED "done + failed + canceled + $3::integer >= count"
+
+/* succeeded, not deleted works of the owner, older than the cursor, newest first */
+#define WORKS_PAGE(filter)                                                                   \
+	"SELECT " WORKS_COLS " FROM works WHERE user_id = $1 AND deleted_at IS NULL " filter \
+	" AND status = 'succeeded' AND id < COALESCE($2::bigint, 9223372036854775807) "      \
+	"ORDER BY id DESC LIMIT $3"
+
+static const char *const tasks_sql[TK__MAX] = {
+    /* the scene's own template first, then the type's general one; newest first */
+    [TK_TEMPLATE] = "SELECT template, negative_prompt FROM prompt_templates "
+                    "WHERE active AND type = $1 AND (scene_id = $2::bigint OR scene_id IS NULL) "
+                    "ORDER BY scene_id IS NULL, id DESC LIMIT 1",
+    [TK_INSERT] = "INSERT INTO tasks (user_id, type, count, price, credits_charged, scene_id, "
+                  "asset_ids, person_asset_id, garment_asset_id, params, prompt, "
+                  "negative_prompt) VALUES ($1, $2, $3::integer, $4::bigint, "
+                  "$3::integer * $4::bigint, $5, $6::bigint[], $7, $8, $9::jsonb, $10, $11) "
+                  "RETURNING id",
+    [TK_INSERT_WORKS] = "INSERT INTO works (task_id, user_id, type, scene_id, max_attempts) "
+                        "SELECT t.id, t.user_id, t.type, t.scene_id, 3 "
+                        "FROM tasks t CROSS JOIN generate_series(1, t.count) "
+                        "WHERE t.id = $1",
+    [TK_GET] = "SELECT " TASKS_COLS " FROM tasks WHERE id = $1 AND user_id = $2",
+    [TK_LIST] = "SELECT " TASKS_COLS " FROM tasks WHERE user_id = $1 "
+                "AND ($2::text IS NULL OR status = $2) "
+                "AND id < COALESCE($3::bigint, 9223372036854775807) "
+                "ORDER BY id DESC LIMIT $4",
+    [TK_ITEMS] = "SELECT " WORKS_COLS " FROM works WHERE task_id = $1 AND deleted_at IS NULL "
+                 "ORDER BY id",
+    /* queued items only: a claimed (running) one is the dispatcher's */
+    [TK_CANCEL_WORKS] = "WITH w AS (UPDATE works SET status = 'canceled', finished_at = now(), "
+                        "refunded_at = now() WHERE task_id = $1 AND user_id = $2 "
+                        "AND status = 'queued' RETURNING id) "
+                        "SELECT count(*), min(w.id), (SELECT price FROM tasks "
+                        "WHERE id = $1 AND user_id = $2) FROM w",
+    /* $3 canceled now, $4 credits refunded now */
+    [TK_CANCEL_TASK] = "UPDATE tasks SET canceled = canceled + $3::integer, "
+                       "credits_refunded = credits_refunded + $4::bigint, "
+                       "status = " TASKS_CANCEL_STATUS ", finished_at = CASE WHEN " TASKS_ENDED
+                       " THEN COALESCE(finished_at, now()) ELSE finished_at END "
+                       "WHERE id = $1 AND user_id = $2",
+    [TK_WORKS_ALL] = WORKS_PAGE(""),
+    [TK_WORKS_TYPE] = WORKS_PAGE("AND type = $4"),
+    [TK_WORKS_FAVORITE] = WORKS_PAGE("AND is_favorite"),
+    [TK_WORK_GET] = "SELECT " WORKS_COLS " FROM works WHERE id = $1 AND user_id = $2 "
+                    "AND deleted_at IS NULL",
+    [TK_WORK_DELETE] = "UPDATE works SET deleted_at = now() WHERE id = $1 AND user_id = $2 "
+                       "AND deleted_at IS NULL RETURNING id",
+    [TK_WORK_FAVORITE] = "UPDATE works SET is_favorite = COALESCE($3::boolean, NOT is_favorite) "
+                         "WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL "
+                         "RETURNING " WORKS_COLS,
+    [TK_WORKS_DELETE] = "WITH d AS (UPDATE works SET deleted_at = now() WHERE user_id = $1 "
+                        "AND id = ANY($2::bigint[]) AND deleted_at IS NULL RETURNING 1) "
+                        "SELECT count(*) FROM d",
+};
+
+static struct db_stmts tasks_stmts = DB_STMTS("tasks", tasks_sql);
+
+/* A positive id as a parameter, NULL for 0. */
+static const char *tasks_id_param(struct arena *a, int64_t id)
+{
+	return id > 0 ? db_param_i64(a, id) : NULL;
+}
+
+static int64_t tasks_i64_or0(const PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? 0 : db_i64(r, row, col);
+}
+
+static void tasks_row(struct arena *a, const PGresult *r, int i, struct task *t)
+{
+	t->id = db_i64(r, i, 0);
+	t->user_id = db_i64(r, i, 1);
+	t->type = db_str(a, r, i, 2);
+	t->status = db_str(a, r, i, 3);
+	t->count = (int)db_i64(r, i, 4);
+	t->price = db_i64(r, i, 5);
+	t->credits_charged = db_i64(r, i, 6);
+	t->credits_refunded = db_i64(r, i, 7);
+	t->done = (int)db_i64(r, i, 8);
+	t->failed = (int)db_i64(r, i, 9);
+	t->canceled = (int)db_i64(r, i, 10);
+	t->scene_id = tasks_i64_or0(r, i, 11);
+	t->created_at = db_str(a, r, i, 12);
+	t->finished_at = db_str(a, r, i, 13);
+}
+
+static void tasks_work_row(struct arena *a, const PGresult *r, int i, struct work *w)
+{
+	w->id = db_i64(r, i, 0);
+	w->task_id = tasks_i64_or0(r, i, 1);
+	w->type = db_str(a, r, i, 2);
+	w->status = db_str(a, r, i, 3);
+	w->image_url = db_str(a, r, i, 4);
+	w->thumb_url = db_str(a, r, i, 5);
+	w->scene_id = tasks_i64_or0(r, i, 6);
+	w->is_favorite = db_bool(r, i, 7);
+	w->error_code = db_str(a, r, i, 8);
+	w->created_at = db_str(a, r, i, 9);
+}
+
+/* Runs a statement answering works rows. */
+static enum api_err tasks_work_rows(struct arena *a, int idx, int n, const char *const *p,
+                                    struct work **rows, size_t *count)
+{
+	PGresult *res;
+	enum api_err err = db_exec(&tasks_stmts, idx, n, p, &res);
+	int got;
+
+	*count = 0;
+	if (err != E_OK)
+		return err;
+	got = PQntuples(res);
+	*rows = arena_alloc(a, sizeof(**rows) * (size_t)(got ? got : 1));
+	for (int i = 0; i < got; i++)
+		tasks_work_row(a, res, i, &(*rows)[i]);
+	*count = (size_t)got;
+	PQclear(res);
+	return E_OK;
+}
+
+/* Runs a statement whose first row's first column is an integer (0 when no row). */
+static enum api_err tasks_scalar(int idx, int n, const char *const *p, int64_t *out)
+{
+	PGresult *res;
+	enum api_err err = db_exec(&tasks_stmts, idx, n, p, &res);
+
+	*out = 0;
+	if (err != E_OK)
+		return err;
+	if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
+		*out = db_i64(res, 0, 0);
+	PQclear(res);
+	return E_OK;
+}
+
+enum api_err tasks_template(struct arena *a, const char *type, int64_t scene_id, const char **tmpl,
+                            const char **negative)
+{
+	const char *p[2] = {type, tasks_id_param(a, scene_id)};
+	PGresult *res;
+	enum api_err err = db_exec(&tasks_stmts, TK_TEMPLATE, 2, p, &res);
+
+	if (err != E_OK)
+		return err;
+	if (PQntuples(res) == 1) {
+		*tmpl = db_str(a, res, 0, 0);
+		*negative = db_str(a, res, 0, 1);
+	} else {
+		err = E_NOT_FOUND;
+	}
+	PQclear(res);
+	return err;
+}
+
+enum api_err tasks_create(struct arena *a, int64_t user_id, const struct task_new *t,
+                          int64_t *task_id)
+{
+	const char *p[11] = {db_param_i64(a, user_id),
+	                     t->type,
+	                     db_param_i64(a, t->count),
+	                     db_param_i64(a, t->price),
+	                     tasks_id_param(a, t->scene_id),
+	                     db_param_i64_array(a, t->asset_ids, t->nassets),
+	                     tasks_id_param(a, t->person_asset_id),
+	                     tasks_id_param(a, t->garment_asset_id),
+	                     t->params ? t->params : "{}",
+	                     t->prompt ? t->prompt : "",
+	                     t->negative_prompt ? t->negative_prompt : ""};
+	int64_t total = (int64_t)t->count * t->price, id = 0, balance;
+	const char *w[1];
+	PGresult *res;
+	enum api_err err;
+
+	*task_id = 0;
+	if ((err = tasks_scalar(TK_INSERT, 11, p, &id)) != E_OK)
+		return err;
+	if (total > 0) {
+		const char *ref = arena_printf(a, "task:%lld", (long long)id);
+		err = ledger_apply(a, user_id, -total, "consume", ref,
+		                   arena_printf(a, "%s ×%d", t->type, t->count), ref, &balance);
+		if (err != E_OK)
+			return err;
+	}
+	w[0] = db_param_i64(a, id);
+	if ((err = db_exec(&tasks_stmts, TK_INSERT_WORKS, 1, w, &res)) != E_OK)
+		return err;
+	PQclear(res);
+	*task_id = id;
+	return E_OK;
+}
+
+enum api_err tasks_get(struct arena *a, int64_t user_id, int64_t id, struct task *out)
+{
+	const char *p[2] = {db_param_i64(a, id), db_param_i64(a, user_id)};
+	PGresult *res;
+	enum api_err err = db_exec(&tasks_stmts, TK_GET, 2, p, &res);
+
+	if (err != E_OK)
+		return err;
+	if (PQntuples(res) == 1)
+		tasks_row(a, res, 0, out);
+	else
+		err = E_NOT_FOUND;
+	PQclear(res);
+	return err;
+}
+
+enum api_err tasks_items(struct arena *a, int64_t task_id, struct work **rows, size_t *n)
+{
+	const char *p[1] = {db_param_i64(a, task_id)};
+	return tasks_work_rows(a, TK_ITEMS, 1, p, rows, n);
+}
+
+enum api_err tasks_list(struct arena *a, int64_t user_id, const char *status, int64_t before_id,
+                        int limit, struct task **rows, size_t *n, bool *more)
+{
+	const char *p[4] = {db_param_i64(a, user_id), status, tasks_id_param(a, before_id),
+	                    db_param_i64(a, limit + 1)};
+	PGresult *res;
+	enum api_err err = db_exec(&tasks_stmts, TK_LIST, 4, p, &res);
+	int got;
+
+	*n = 0;
+	*more = false;
+	if (err != E_OK)
+		return err;
+	got = PQntuples(res);
+	*more = got > limit;
+	if (got > limit)
+		got = limit;
+	*rows = arena_alloc(a, sizeof(**rows) * (size_t)(got ? got : 1));
+	for (int i = 0; i < got; i++)
+		tasks_row(a, res, i, &(*rows)[i]);
+	*n = (size_t)got;
+	PQclear(res);
+	return E_OK;
+}
+
+enum api_err tasks_cancel(struct arena *a, int64_t user_id, int64_t id, int *canceled)
+{
+	const char *tid = db_param_i64(a, id), *uid = db_param_i64(a, user_id);
+	const char *p[4] = {tid, uid, NULL, NULL};
+	int64_t n = 0, lowest = 0, price = 0, refund, balance;
+	struct task t;
+	PGresult *res;
+	enum api_err err;
+
+	*canceled = 0;
+	if ((err = tasks_get(a, user_id, id, &t)) != E_OK)
+		return err; /* missing or another user's */
+	if ((err = db_begin()) != E_OK)
+		return err;
+	/* works first, then the task: the order the dispatcher's completion uses */
+	if ((err = db_exec(&tasks_stmts, TK_CANCEL_WORKS, 2, p, &res)) != E_OK)
+		goto out;
+	if (PQntuples(res) == 1) {
+		n = db_i64(res, 0, 0);
+		lowest = tasks_i64_or0(res, 0, 1);
+		price = tasks_i64_or0(res, 0, 2);
+	}
+	PQclear(res);
+	if (n == 0) {
+		err = E_OK; /* nothing queued: the task is unchanged */
+		goto out;
+	}
+	refund = n * price;
+	if (refund > 0 &&
+	    (err = ledger_apply(
+	         a, user_id, refund, "refund", arena_printf(a, "task:%lld", (long long)id),
+	         arena_printf(a, "cancel ×%lld", (long long)n),
+	         arena_printf(a, "refund:cancel:%lld:%lld", (long long)id, (long long)lowest),
+	         &balance)) != E_OK)
+		goto out;
+	p[2] = db_param_i64(a, n);
+	p[3] = db_param_i64(a, refund);
+	if ((err = db_exec(&tasks_stmts, TK_CANCEL_TASK, 4, p, &res)) != E_OK)
+		goto out;
+	PQclear(res);
+	if ((err = db_commit()) != E_OK)
+		goto out;
+	*canceled = (int)n;
+	return E_OK;
+out:
+	db_rollback();
+	return err;
+}
+
+enum api_err tasks_works_list(struct arena *a, int64_t user_id, enum tasks_tab tab,
+                              int64_t before_id, int limit, struct work **rows, size_t *n,
+                              bool *more)
+{
+	const char *p[4] = {db_param_i64(a, user_id), tasks_id_param(a, before_id),
+	                    db_param_i64(a, limit + 1), NULL};
+	int idx = TK_WORKS_ALL, np = 3;
+	enum api_err err;
+
+	if (tab == TASKS_TAB_PHOTOGRAPHY || tab == TASKS_TAB_FITTING) {
+		idx = TK_WORKS_TYPE;
+		p[3] = tab == TASKS_TAB_PHOTOGRAPHY ? "photography" : "fitting";
+		np = 4;
+	} else if (tab == TASKS_TAB_FAVORITE) {
+		idx = TK_WORKS_FAVORITE;
+	}
+	*more = false;
+	if ((err = tasks_work_rows(a, idx, np, p, rows, n)) != E_OK)
+		return err;
+	if (*n > (size_t)limit) {
+		*more = true;
+		*n = (size_t)limit;
+	}
+	return E_OK;
+}
+
+enum api_err tasks_work_get(struct arena *a, int64_t user_id, int64_t id, struct work *out)
+{
+	const char *p[2] = {db_param_i64(a, id), db_param_i64(a, user_id)};
+	struct work *rows;
+	size_t n;
+	enum api_err err = tasks_work_rows(a, TK_WORK_GET, 2, p, &rows, &n);
+
+	if (err != E_OK)
+		return err;
+	if (n != 1)
+		return E_NOT_FOUND;
+	*out = rows[0];
+	return E_OK;
+}
+
+enum api_err tasks_work_delete(struct arena *a, int64_t user_id, int64_t id)
+{
+	const char *p[2] = {db_param_i64(a, id), db_param_i64(a, user_id)};
+	int64_t got = 0;
+	enum api_err err = tasks_scalar(TK_WORK_DELETE, 2, p, &got);
+
+	if (err != E_OK)
+		return err;
+	return got > 0 ? E_OK : E_NOT_FOUND;
+}
+
+enum api_err tasks_work_favorite(struct arena *a, int64_t user_id, int64_t id, int favorite,
+                                 struct work *out)
+{
+	const char *p[3] = {db_param_i64(a, id), db_param_i64(a, user_id),
+	                    favorite < 0 ? NULL : (favorite ? "true" : "false")};
+	struct work *rows;
+	size_t n;
+	enum api_err err = tasks_work_rows(a, TK_WORK_FAVORITE, 3, p, &rows, &n);
+
+	if (err != E_OK)
+		return err;
+	if (n != 1)
+		return E_NOT_FOUND;
+	*out = rows[0];
+	return E_OK;
+}
+
+enum api_err tasks_works_delete(struct arena *a, int64_t user_id, const int64_t *ids, size_t n,
+                                int64_t *deleted)
+{
+	const char *p[2] = {db_param_i64(a, user_id), db_param_i64_array(a, ids, n)};
+	return tasks_scalar(TK_WORKS_DELETE, 2, p, deleted);
+}

@@ -1,0 +1,95 @@
+/*
+ * tasks — the user's side of AI generation: tasks (a batch of `count` images of one type)
+ * and their works (one image each), as the API shows them.  The dispatcher's side (claim,
+ * lease, completion) is model/works.
+ *
+ * Creation runs inside the caller's transaction (opened by idempotency_begin or db_begin):
+ * the task row, its debit (ledger kind 'consume', key "task:<id>") and its works are
+ * committed together or not at all.  Cancellation is one transaction of its own.
+ * Every lookup is scoped to its owner: another user's id answers E_NOT_FOUND.
+ */
+#ifndef AIPHOTO_MODEL_TASKS_H
+#define AIPHOTO_MODEL_TASKS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/arena.h"
+#include "lib/errors.h"
+
+#define TASKS_MAX_ASSETS 10
+#define TASKS_MAX_COUNT 50
+#define TASKS_MAX_BATCH 100
+
+struct task {
+	int64_t id, user_id, price, credits_charged, credits_refunded;
+	int64_t scene_id; /* 0 = none */
+	int count, done, failed, canceled;
+	const char *type, *status, *created_at, *finished_at; /* finished_at NULL while open */
+};
+
+struct work {
+	int64_t id, task_id, scene_id; /* 0 = none */
+	const char *type, *status, *image_url, *thumb_url, *error_code, *created_at; /* NULL-able */
+	bool is_favorite;
+};
+
+/* What POST /tasks/<type> asks for, validated by the handler. */
+struct task_new {
+	const char *type; /* "photography" | "fitting" */
+	int64_t scene_id; /* 0 = none */
+	const int64_t *asset_ids; /* photography inputs */
+	size_t nassets;
+	int64_t person_asset_id, garment_asset_id; /* fitting inputs (0 = none) */
+	int count;
+	int64_t price; /* credits per image */
+	const char *params; /* JSON object text */
+	const char *prompt, *negative_prompt; /* rendered, frozen */
+};
+
+/* The newest active prompt template for (type, scene_id), else for (type, no scene).
+ * E_NOT_FOUND when there is none. */
+enum api_err tasks_template(struct arena *a, const char *type, int64_t scene_id, const char **tmpl,
+                            const char **negative);
+
+/*
+ * Inside an open transaction: inserts the task (status queued, credits_charged = count ×
+ * price), debits the total (skipped when 0) and inserts the count works.  On any error the
+ * caller rolls back; a short balance is E_INSUFFICIENT_CREDITS.
+ */
+enum api_err tasks_create(struct arena *a, int64_t user_id, const struct task_new *t,
+                          int64_t *task_id);
+
+enum api_err tasks_get(struct arena *a, int64_t user_id, int64_t id, struct task *out);
+/* The task's works in id order (the caller owns the task). */
+enum api_err tasks_items(struct arena *a, int64_t task_id, struct work **rows, size_t *n);
+/* Newest first; status NULL = any; ids below before_id (0 = from the newest). */
+enum api_err tasks_list(struct arena *a, int64_t user_id, const char *status, int64_t before_id,
+                        int limit, struct task **rows, size_t *n, bool *more);
+
+/*
+ * One transaction: cancels the task's queued works, refunds them once (ledger kind
+ * 'refund', key "refund:cancel:<task>:<lowest canceled work id>"), updates the counters and
+ * the status.  *canceled = how many; an ended task changes nothing (E_OK, 0).
+ */
+enum api_err tasks_cancel(struct arena *a, int64_t user_id, int64_t id, int *canceled);
+
+enum tasks_tab { TASKS_TAB_ALL, TASKS_TAB_PHOTOGRAPHY, TASKS_TAB_FITTING, TASKS_TAB_FAVORITE };
+
+/* The user's succeeded, not deleted works of a tab, newest first. */
+enum api_err tasks_works_list(struct arena *a, int64_t user_id, enum tasks_tab tab,
+                              int64_t before_id, int limit, struct work **rows, size_t *n,
+                              bool *more);
+/* One work (any status, not deleted). */
+enum api_err tasks_work_get(struct arena *a, int64_t user_id, int64_t id, struct work *out);
+/* Soft delete; E_NOT_FOUND when missing, foreign or already deleted. */
+enum api_err tasks_work_delete(struct arena *a, int64_t user_id, int64_t id);
+/* favorite: 1 / 0 sets, -1 toggles; *out gets the work after the change. */
+enum api_err tasks_work_favorite(struct arena *a, int64_t user_id, int64_t id, int favorite,
+                                 struct work *out);
+/* Soft-deletes those of the ids that are the user's and not deleted yet. */
+enum api_err tasks_works_delete(struct arena *a, int64_t user_id, const int64_t *ids, size_t n,
+                                int64_t *deleted);
+
+#endif
