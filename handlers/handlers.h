@@ -22,6 +22,7 @@ extern const struct route_table tasks_routes;
 extern const struct route_table works_routes;
 
 struct user;
+struct work;
 
 /* The API's User object: {"id","nickname","avatar_url","credits","invite_code","created_at",
  * "subscribed"}. */
@@ -48,6 +49,9 @@ json_object *handlers_page(struct request *req, json_object *items, bool more, i
 
 /* Loads the user and answers {"token","expires_in","user"} (the login answer). */
 enum api_err handlers_login_reply(struct request *req, struct reply *rep, int64_t user_id);
+
+/* The API's Work object (handlers/works.c; tasks embed their works). */
+json_object *works_json(const struct work *w);
 
 /* Parses a path id capture: a positive decimal integer; E_NOT_FOUND otherwise (an id
  * that cannot exist is answered as a missing one). */

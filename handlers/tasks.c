@@ -31,9 +31,6 @@
 #include "model/scenes.h"
 #include "model/tasks.h"
 
-/* Defined in handlers/works.c: the API's Work object. */
-json_object *works_json(const struct work *w);
-
 /* Used when no active template exists for a type (the seed always provides one). */
 static const char *const tasks_fallback[] = {"{{scene}} {{style}} {{extra}}", "{{extra}}"};
 

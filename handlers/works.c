@@ -20,8 +20,6 @@
 #include "lib/jsonx.h"
 #include "model/tasks.h"
 
-json_object *works_json(const struct work *w); /* shared with handlers/tasks.c */
-
 static json_object *works_id_or_null(int64_t id)
 {
 	return id > 0 ? json_object_new_int64(id) : NULL;

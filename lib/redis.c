@@ -216,6 +216,18 @@ enum api_err redis_del(const char *key)
 	return err;
 }
 
+enum api_err redis_incr(const char *key, long long *value)
+{
+	const char *argv[] = {"INCR", key};
+	redisReply *r = redis_run(2, argv);
+	enum api_err err = (r != NULL && r->type == REDIS_REPLY_INTEGER) ? E_OK : E_UNAVAILABLE;
+
+	if (err == E_OK && value != NULL)
+		*value = r->integer;
+	freeReplyObject(r);
+	return err;
+}
+
 /* Runs a conditional SET: an OK status means it was set, a nil answer that the condition
  * did not hold. */
 static enum api_err redis_set_if(int argc, const char **argv, bool *set)

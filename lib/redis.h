@@ -40,6 +40,8 @@ enum api_err redis_get(struct arena *a, const char *key, char **out);
 enum api_err redis_set_ex(const char *key, const char *value, long ttl_seconds);
 /* DEL key. */
 enum api_err redis_del(const char *key);
+/* INCR key (a missing key counts from 0); *value (optional) gets the new value. */
+enum api_err redis_incr(const char *key, long long *value);
 /* SET key value NX EX ttl: *set tells whether this call created it (a lock, a one-time state). */
 enum api_err redis_set_nx_ex(const char *key, const char *value, long ttl_seconds, bool *set);
 /* SET key value XX KEEPTTL: replaces an existing value without touching its expiry. */

@@ -84,31 +84,6 @@ enum api_err scenes_cache_gen(struct arena *a, long long *gen)
 
 enum api_err scenes_cache_invalidate(void)
 {
-	struct arena a;
-	enum api_err err = E_UNAVAILABLE;
-
-	arena_init(&a, 256);
-	/* an increment by compare-and-set: concurrent invalidations each move it on */
-	for (int tries = 0; tries < 20; tries++) {
-		char *cur = NULL, next[32];
-		bool done = false;
-		long long gen = 0;
-
-		if ((err = redis_get(&a, SCENES_CACHE_GEN_KEY, &cur)) != E_OK)
-			break;
-		if (cur != NULL)
-			gen = strtoll(cur, NULL, 10);
-		snprintf(next, sizeof(next), "%lld", gen + 1);
-		if (cur == NULL)
-			/* the key never expires in practice; were it ever to, generation 0's
-			 * entries are long gone by then */
-			err = redis_set_nx_ex(SCENES_CACHE_GEN_KEY, next, 10L * 365 * 86400, &done);
-		else
-			err = redis_swap_if_equal(SCENES_CACHE_GEN_KEY, cur, next, &done);
-		if (err != E_OK || done)
-			break;
-		err = E_CONFLICT;
-	}
-	arena_fini(&a);
-	return err;
+	/* atomic: concurrent invalidations each move the generation on */
+	return redis_incr(SCENES_CACHE_GEN_KEY, NULL);
 }

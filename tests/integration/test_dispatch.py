@@ -20,7 +20,8 @@ import requests
 
 from conftest import REPO
 
-DISPATCH = REPO / "build" / "aiphoto-dispatch"
+# the sanitizer run (make asan) points AIPHOTO_BUILD at its own build directory
+DISPATCH = REPO / os.environ.get("AIPHOTO_BUILD", "build") / "aiphoto-dispatch"
 FAST = {"DISPATCH_RETRY_BASE_MS": "100", "DISPATCH_BUDGET_SECONDS": "30"}
 
 
