@@ -86,6 +86,18 @@ struct reply {
 
 typedef enum api_err route_handler(struct request *req, struct reply *rep);
 
+/*
+ * A rate-limit class (DESIGN §7): at most `burst` requests at once, refilled at per_minute,
+ * counted per user on routes that need a token, else per client address.  While Redis is
+ * unreachable a class lets requests through (with a log line) unless fail_closed.
+ */
+struct rate_limit {
+	const char *name; /* key part: rl:<name>:<subject> */
+	int per_minute;
+	int burst;
+	bool fail_closed;
+};
+
 struct route {
 	enum http_method method;
 	const char *pattern; /* below /api/v1, e.g. "/scenes/:id" */
@@ -93,6 +105,7 @@ struct route {
 	enum body_kind body;
 	size_t max_body; /* bytes; larger bodies answer 413 */
 	route_handler *handler;
+	const struct rate_limit *limit; /* NULL: none */
 };
 
 struct route_table {

@@ -298,6 +298,27 @@ empty:
 	return E_OK;
 }
 
+enum api_err (*router_limit_hook)(const struct request *req, const struct rate_limit *rl,
+                                  long *retry_after);
+
+static enum api_err router_limit(struct request *req, struct reply *rep)
+{
+	const struct rate_limit *rl = req->route->limit;
+	long retry = 0;
+	enum api_err err;
+
+	if (rl == NULL || router_limit_hook == NULL)
+		return E_OK;
+	err = router_limit_hook(req, rl, &retry);
+	if (err == E_RATE_LIMITED) {
+		rep->retry_after = retry > 0 ? retry : 1;
+		return reply_error(
+		    rep, err,
+		    arena_printf(req->arena, "请求过于频繁，请 %ld 秒后再试", rep->retry_after));
+	}
+	return err;
+}
+
 enum api_err router_dispatch(const struct route_table *const *tables, size_t ntables,
                              struct request *req, struct reply *rep)
 {
@@ -308,7 +329,7 @@ enum api_err router_dispatch(const struct route_table *const *tables, size_t nta
 		router_drain(req);
 		return err;
 	}
-	if ((err = router_auth(req, rep)) != E_OK) {
+	if ((err = router_auth(req, rep)) != E_OK || (err = router_limit(req, rep)) != E_OK) {
 		router_drain(req);
 		return err;
 	}

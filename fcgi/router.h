@@ -29,6 +29,14 @@ enum api_err router_match(const struct route_table *const *tables, size_t ntable
 enum api_err router_dispatch(const struct route_table *const *tables, size_t ntables,
                              struct request *req, struct reply *rep);
 
+/*
+ * The rate-limit check, run after authentication for routes with a limit class: E_OK to go
+ * on, E_RATE_LIMITED with *retry_after (seconds), or E_UNAVAILABLE.  Installed by the worker
+ * (fcgi/main.c, Redis); NULL (unit tests, fuzzers) lets every request through.
+ */
+extern enum api_err (*router_limit_hook)(const struct request *req, const struct rate_limit *rl,
+                                         long *retry_after);
+
 /* The route tables of the service (fcgi/routes.c). */
 extern const struct route_table *const router_tables[];
 extern const size_t router_ntables;

@@ -6,7 +6,9 @@
  *      after ADMINS_MAX_FAILURES wrong passwords in a row the account is locked for
  *      ADMINS_LOCK_SECONDS: every attempt then → 429 RATE_LIMITED with Retry-After (the
  *      right password too);
- *      a disabled admin → 401; database down → 503 (fails closed).
+ *      a disabled admin → 401; database down → 503 (fails closed).  Per client address at
+ *      most 60 attempts at once, then two a second → 429; Redis down → 503 (the limit fails
+ *      closed).
  */
 #include <string.h>
 
@@ -68,13 +70,19 @@ static enum api_err admin_login(struct request *req, struct reply *rep)
 	return reply_ok(rep, 200, o);
 }
 
+/* Password guessing from one address: 60 attempts at once, then two a second; each costs
+ * an scrypt hash.  Without Redis the login is refused rather than left unlimited. */
+static const struct rate_limit admin_login_limit = {
+    .name = "admin-login", .per_minute = 120, .burst = 60, .fail_closed = true};
+
 static const struct route admin_list[] = {
     {.method = HTTP_POST,
      .pattern = "/admin/login",
      .auth = AUTH_PUBLIC,
      .body = BODY_JSON,
      .max_body = 2048,
-     .handler = admin_login},
+     .handler = admin_login,
+     .limit = &admin_login_limit},
 };
 
 ROUTE_TABLE(admin_routes, admin_list);

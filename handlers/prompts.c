@@ -6,7 +6,8 @@
  *      for (type, no scene), rendered with, in priority order, params, the scene's
  *      parameters and {"scene": name, "category": category}.
  *      400 names the field (photography without scene_id: "scene_id: required"); a missing
- *      or inactive scene → 404; no template → 404.
+ *      or inactive scene → 404; no template → 404; more than 60 at once, then two a
+ *      second, per user → 429 RATE_LIMITED with Retry-After.
  */
 #include <stdint.h>
 #include <string.h>
@@ -55,13 +56,17 @@ static enum api_err prompts_generate(struct request *req, struct reply *rep)
 	return reply_ok(rep, 200, o);
 }
 
+/* Two prompt renderings a second per user, 60 at once. */
+static const struct rate_limit prompts_limit = {.name = "prompts", .per_minute = 120, .burst = 60};
+
 static const struct route prompts_route_list[] = {
     {.method = HTTP_POST,
      .pattern = "/prompts/generate",
      .auth = AUTH_USER,
      .body = BODY_JSON,
      .max_body = 8192,
-     .handler = prompts_generate},
+     .handler = prompts_generate,
+     .limit = &prompts_limit},
 };
 
 ROUTE_TABLE(prompts_routes, prompts_route_list);

@@ -16,7 +16,8 @@
  *      once; an ended task answers unchanged.
  * Task = {"id","type","status","count","done","failed","canceled","credits_charged",
  *         "credits_refunded","created_at","finished_at","works":[Work…]}.
- * Another user's task → 404 everywhere.
+ * Another user's task → 404 everywhere.  Creating tasks is rate-limited per user (class
+ * "tasks": 20 at once, then one every 3 s) → 429 RATE_LIMITED with Retry-After.
  */
 #include <stdint.h>
 #include <string.h>
@@ -312,19 +313,25 @@ static enum api_err tasks_cancel_post(struct request *req, struct reply *rep)
 	return reply_ok(rep, 200, o);
 }
 
+/* Each image costs real money at the provider: a user may start 20 tasks at once and one
+ * more every 3 seconds. */
+static const struct rate_limit tasks_limit = {.name = "tasks", .per_minute = 20, .burst = 20};
+
 static const struct route tasks_route_list[] = {
     {.method = HTTP_POST,
      .pattern = "/tasks/photography",
      .auth = AUTH_USER,
      .body = BODY_JSON,
      .max_body = 16384,
-     .handler = tasks_photography_post},
+     .handler = tasks_photography_post,
+     .limit = &tasks_limit},
     {.method = HTTP_POST,
      .pattern = "/tasks/fitting",
      .auth = AUTH_USER,
      .body = BODY_JSON,
      .max_body = 16384,
-     .handler = tasks_fitting_post},
+     .handler = tasks_fitting_post,
+     .limit = &tasks_limit},
     {.method = HTTP_GET, .pattern = "/tasks", .auth = AUTH_USER, .handler = tasks_list_get},
     {.method = HTTP_GET, .pattern = "/tasks/:id", .auth = AUTH_USER, .handler = tasks_get_one},
     {.method = HTTP_POST,

@@ -10,6 +10,7 @@
  *      stored: empty → 400 "file: empty"; not JPEG, PNG or WebP → 415; a zero dimension
  *      or more than 40 megapixels → 400; more than 10 MiB → 413 (lighttpd refuses far
  *      larger bodies before they reach a worker).  Files are stored once per content hash.
+ *      More than 30 uploads at once, then one a second, per user → 429 with Retry-After.
  * GET  /assets/:sha256 (user) → 200 the caller's Asset ("deduplicated":true), else 404
  *      (also for a malformed hash).
  */
@@ -163,13 +164,17 @@ static enum api_err uploads_asset_get(struct request *req, struct reply *rep)
 	return reply_ok(rep, 200, uploads_json(req, &as, true));
 }
 
+/* 30 uploads at once, then one a second, per user. */
+static const struct rate_limit uploads_limit = {.name = "uploads", .per_minute = 60, .burst = 30};
+
 static const struct route uploads_list[] = {
     {.method = HTTP_POST,
      .pattern = "/uploads",
      .auth = AUTH_USER,
      .body = BODY_RAW,
      .max_body = IMAGE_MAX_BYTES + UPLOADS_OVERHEAD,
-     .handler = uploads_post},
+     .handler = uploads_post,
+     .limit = &uploads_limit},
     {.method = HTTP_GET,
      .pattern = "/assets/:sha256",
      .auth = AUTH_USER,

@@ -216,6 +216,40 @@ enum api_err redis_del(const char *key)
 	return err;
 }
 
+/* GCRA: tat (theoretical arrival time, ms) is stored at the key; a request is allowed when
+ * max(tat, now) − now ≤ interval × (burst − 1), and then moves tat on by one interval. */
+static const char redis_gcra_lua[] =
+    "local t = redis.call('TIME') "
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
+    "local interval = tonumber(ARGV[1]) "
+    "local tolerance = interval * (tonumber(ARGV[2]) - 1) "
+    "local tat = tonumber(redis.call('GET', KEYS[1])) or now "
+    "if tat < now then tat = now end "
+    "if tat - now > tolerance then return tat - now - tolerance end "
+    "redis.call('SET', KEYS[1], tat + interval, 'PX', tat + interval - now) "
+    "return 0";
+
+enum api_err redis_gcra(const char *key, long interval_ms, long burst, long *wait_ms)
+{
+	char iv[24], b[24];
+	const char *argv[] = {"EVAL", redis_gcra_lua, "1", key, iv, b};
+	redisReply *r;
+	enum api_err err = E_UNAVAILABLE;
+
+	snprintf(iv, sizeof(iv), "%ld", interval_ms);
+	snprintf(b, sizeof(b), "%ld", burst);
+	*wait_ms = 0;
+	r = redis_run(6, argv);
+	if (r != NULL && r->type == REDIS_REPLY_INTEGER) {
+		*wait_ms = (long)r->integer;
+		err = E_OK;
+	} else if (r != NULL && r->type == REDIS_REPLY_ERROR) {
+		log_error("redis: rate-limit script failed: %s", r->str);
+	}
+	freeReplyObject(r);
+	return err;
+}
+
 enum api_err redis_incr(const char *key, long long *value)
 {
 	const char *argv[] = {"INCR", key};

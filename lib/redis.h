@@ -40,6 +40,13 @@ enum api_err redis_get(struct arena *a, const char *key, char **out);
 enum api_err redis_set_ex(const char *key, const char *value, long ttl_seconds);
 /* DEL key. */
 enum api_err redis_del(const char *key);
+/*
+ * One request against a GCRA limit kept at key (atomically, in a server-side script using the
+ * server's clock): at most burst requests at once, one more every interval_ms.  E_OK with
+ * *wait_ms 0 when allowed; E_OK with *wait_ms > 0 (how long until the next is allowed) when
+ * refused; E_UNAVAILABLE when Redis is unreachable.
+ */
+enum api_err redis_gcra(const char *key, long interval_ms, long burst, long *wait_ms);
 /* INCR key (a missing key counts from 0); *value (optional) gets the new value. */
 enum api_err redis_incr(const char *key, long long *value);
 /* SET key value NX EX ttl: *set tells whether this call created it (a lock, a one-time state). */

@@ -199,6 +199,12 @@ def test_redis_down_is_degraded_not_fatal(client, expect_ok, make_user, token_fo
                    for d in docs), docs
         assert expect_ok(client.get("/user/credits", token=tok))["credits"] == 2
         expect_ok(client.get("/credits/packages"))
+        # rate limits fail open (the request reaches its handler: here a 400) ...
+        resp = client.post("/tasks/photography", token=tok, json={"count": 0})
+        assert resp.status_code == 400, resp.text
+        # ... except the admin login's, which fails closed
+        resp = client.post("/admin/login", json={"username": "nobody", "password": "x" * 12})
+        assert resp.status_code == 503 and resp.json()["code"] == "UNAVAILABLE", resp.text
     finally:
         stack("up")
     assert wait_for(lambda: health_doc()["status"] == "ok", 5, 0.2), \

@@ -59,6 +59,23 @@ RT_HANDLER(rt_raw)
 RT_HANDLER(rt_opt)
 RT_HANDLER(rt_root_sub)
 
+static const struct rate_limit rt_limit = {.name = "rt", .per_minute = 60, .burst = 2};
+
+/* A fake limiter: answers what rt_limit_answer says and counts its calls. */
+static enum api_err rt_limit_answer;
+static int rt_limit_calls;
+
+static enum api_err rt_fake_limit(const struct request *req, const struct rate_limit *rl,
+                                  long *retry_after)
+{
+	(void)req;
+	ck_assert_ptr_eq(rl, &rt_limit);
+	rt_limit_calls++;
+	if (rt_limit_answer == E_RATE_LIMITED)
+		*retry_after = 7;
+	return rt_limit_answer;
+}
+
 static const struct route rt_routes_a[] = {
     /* POST listed before GET: Allow must still come out in method order */
     {.method = HTTP_POST,
@@ -90,6 +107,12 @@ static const struct route rt_routes_b[] = {
      .max_body = 4096,
      .handler = rt_opt},
     {.method = HTTP_GET, .pattern = "/v", .handler = rt_root_sub},
+    {.method = HTTP_POST,
+     .pattern = "/limited",
+     .body = BODY_JSON,
+     .max_body = 64,
+     .handler = rt_opt,
+     .limit = &rt_limit},
 };
 
 static ROUTE_TABLE(rt_table_a, rt_routes_a);
@@ -318,6 +341,42 @@ START_TEST(router_dispatch_get)
 	ck_assert(!rt_seen.authenticated);
 	ck_assert_int_eq(rt_seen.user_id, 0);
 	ck_assert_str_eq(json_object_get_string(rt_rep.data), "rt_item_get");
+}
+END_TEST
+
+START_TEST(router_rate_limit)
+{
+	router_limit_hook = rt_fake_limit;
+	rt_limit_calls = 0;
+
+	/* routes without a class are never counted */
+	rt_request(HTTP_GET, "/api/v1/items/1");
+	ck_assert_int_eq(rt_dispatch(), E_OK);
+	ck_assert_int_eq(rt_limit_calls, 0);
+
+	rt_limit_answer = E_OK;
+	ck_assert_int_eq(rt_post_json("/api/v1/limited", "{}"), E_OK);
+	ck_assert_int_eq(rt_limit_calls, 1);
+	ck_assert_int_eq(rt_seen.calls, 1);
+
+	/* refused before the handler and before the body is parsed, with Retry-After */
+	rt_limit_answer = E_RATE_LIMITED;
+	rt_seen.calls = 0;
+	ck_assert_int_eq(rt_post_json("/api/v1/limited", "{not json"), E_RATE_LIMITED);
+	ck_assert_int_eq(rt_seen.calls, 0);
+	ck_assert_int_eq(rt_rep.retry_after, 7);
+	ck_assert_ptr_nonnull(rt_rep.message);
+
+	/* a limiter that cannot decide (fail closed) answers its own error */
+	rt_limit_answer = E_UNAVAILABLE;
+	ck_assert_int_eq(rt_post_json("/api/v1/limited", "{}"), E_UNAVAILABLE);
+	ck_assert_int_eq(rt_seen.calls, 0);
+
+	/* no limiter installed (unit tests, fuzzers): everything goes through */
+	router_limit_hook = NULL;
+	rt_limit_calls = 0;
+	ck_assert_int_eq(rt_post_json("/api/v1/limited", "{}"), E_OK);
+	ck_assert_int_eq(rt_limit_calls, 0);
 }
 END_TEST
 
@@ -749,6 +808,7 @@ Suite *router_suite(void)
 	tcase_add_test(tc, router_auth_public_ignores_header);
 	tcase_add_test(tc, router_auth_before_body);
 	tcase_add_test(tc, router_expired_token);
+	tcase_add_test(tc, router_rate_limit);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,86 @@
+"""Rate limits (DESIGN §7): GCRA classes kept in Redis, per user on routes that need a token,
+per client address on the admin login.  Every request of a class counts, valid or not, so
+these tests spend their budget on requests the handler refuses (400) and create nothing."""
+
+import os
+import pathlib
+import subprocess
+import time
+
+import pytest
+
+
+@pytest.fixture
+def user_token(make_user, token_for):
+    return lambda: token_for(make_user())
+
+
+def burst_until_limited(client, path, token, body, limit):
+    """Sends body to path until the first 429; returns (statuses, the 429 response)."""
+    statuses = []
+    for _ in range(limit + 5):
+        resp = client.post(path, token=token, json=body)
+        statuses.append(resp.status_code)
+        if resp.status_code == 429:
+            return statuses, resp
+    pytest.fail(f"no 429 from {path} after {len(statuses)} requests: {statuses}")
+
+
+def test_task_creation_is_limited_per_user(client, expect_error, user_token):
+    tok = user_token()
+    statuses, refused = burst_until_limited(client, "/tasks/photography", tok, {"count": 0}, 20)
+    # the burst (20) goes through to the handler, which refuses the body
+    assert statuses[:-1] == [400] * 20, statuses
+    assert refused.json()["code"] == "RATE_LIMITED" and refused.json()["success"] is False
+    retry = int(refused.headers["Retry-After"])
+    assert 1 <= retry <= 3, retry
+    assert refused.headers.get("X-Request-Id")
+    # fitting shares the class
+    expect_error(client.post("/tasks/fitting", token=tok, json={}), 429, "RATE_LIMITED")
+    # another user has a budget of their own
+    assert client.post("/tasks/photography", token=user_token(),
+                       json={"count": 0}).status_code == 400
+    # the limit refills: after Retry-After one more request is let through
+    time.sleep(retry + 0.2)
+    assert client.post("/tasks/photography", token=tok, json={"count": 0}).status_code == 400
+    assert client.post("/tasks/photography", token=tok, json={"count": 0}).status_code == 429
+
+
+def test_uploads_are_limited_per_user(client, user_token):
+    tok = user_token()
+    statuses = []
+    for _ in range(36):
+        resp = client.request("POST", "/uploads", token=tok,
+                              headers={"Content-Type": "image/png"}, data=b"")
+        statuses.append(resp.status_code)
+    assert statuses[:30] == [400] * 30, statuses
+    assert 429 in statuses[30:], statuses
+
+
+def redis_cli(*args):
+    sock = pathlib.Path(os.environ["AIPHOTO_VAR"]) / "redis" / "redis.sock"
+    return subprocess.run(["redis-cli", "-s", str(sock), *args], capture_output=True,
+                          text=True, timeout=10, check=True).stdout
+
+
+@pytest.fixture
+def _admin_budget_restored():
+    """The admin login's budget is per address and every test comes from 127.0.0.1: give it
+    back afterwards, so that later tests may log in."""
+    yield
+    for key in redis_cli("--scan", "--pattern", "rl:admin-login:*").split():
+        redis_cli("DEL", key)
+
+
+def test_admin_login_is_limited_per_address(client, _admin_budget_restored):
+    # burst 60 per address; each attempt costs a password hash, so count quickly with
+    # malformed bodies (refused by the handler after the limit check)
+    statuses = []
+    for _ in range(80):
+        resp = client.post("/admin/login", json={})
+        statuses.append(resp.status_code)
+        if resp.status_code == 429:
+            break
+    assert statuses[-1] == 429, statuses
+    assert set(statuses[:-1]) == {400}, statuses
+    assert len(statuses) <= 62, len(statuses)
