@@ -225,6 +225,7 @@ def test_upload_each_format(client, expect_ok, base_url, psql, user, kind, how):
     assert served.status_code == 200
     assert served.content == data
     assert served.headers["Content-Type"].split(";")[0] == mime
+    assert served.headers.get("X-Content-Type-Options") == "nosniff"
 
     rows = asset_rows(psql, uid)
     assert [r[0] for r in rows] == [str(asset["asset_id"])]
