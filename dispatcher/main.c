@@ -18,7 +18,9 @@
  * Environment (besides DESIGN §8): DISPATCH_CONCURRENCY (8), DISPATCH_BUDGET_SECONDS (50),
  * DISPATCH_LEASE_SECONDS (120; must exceed every active model's timeout by 10 s),
  * DISPATCH_RETRY_BASE_MS (5000), DISPATCH_MAX_RESULT_BYTES (10 MiB), DISPATCH_MAX_WAIT_SECONDS
- * (600: how long an async job may stay pending), DISPATCH_RECONCILE_AFTER_SECONDS (300).
+ * (600: how long an async job may stay pending, counted from its submit across runs),
+ * DISPATCH_MAX_INPUT_BYTES (32 MiB: the input images of one item together; more fails the
+ * item, refunded), DISPATCH_RECONCILE_AFTER_SECONDS (300).
  *
  * Options: --claim-only (benchmark and test of the queue itself: claim one item at a time
  * and complete it without calling anyone, until nothing is due).
@@ -57,6 +59,9 @@
 
 enum phase { PH_SUBMIT, PH_POLL, PH_DOWNLOAD, PH_WAIT };
 
+/* Largest JSON answer of an async provider (submit, poll). */
+#define DISPATCH_MAX_JSON (1L << 20)
+
 struct job {
 	struct arena arena;
 	struct work_claim w; /* strings in arena */
@@ -79,7 +84,7 @@ struct job {
 struct dispatch {
 	int concurrency;
 	long budget_s, lease_s, retry_base_ms, max_wait_s, reconcile_after_s;
-	size_t max_result;
+	size_t max_result, max_input;
 	char owner[96];
 	struct arena arena; /* the run: models */
 	struct ai_model *models;
@@ -402,13 +407,36 @@ static void dispatch_store(struct dispatch *d, struct job *j, const unsigned cha
 	dispatch_drop(d, j);
 }
 
+static const char **dispatch_inputs(const struct dispatch *d, struct job *j, struct arena *tmp,
+                                    size_t *count, const char **why);
+
+/* Submits the item: the request body (with its inputs) is built in the job's arena, the
+ * inputs' intermediate copies in a temporary one.  A sync provider answers with the image
+ * itself (base64 in JSON), so its answer may be as large as the largest image allows. */
 static void dispatch_submit(struct dispatch *d, struct job *j)
 {
 	struct provider_request rq = {0};
+	struct arena tmp;
+	const char *why = NULL;
+	size_t limit = j->ops->async ? DISPATCH_MAX_JSON : d->max_result / 3 * 4 + 65536;
 
-	j->phase = PH_SUBMIT;
-	j->ops->submit(&j->arena, &j->call, &rq);
-	dispatch_start(d, j, &rq, j->model->timeout_ms, 1 << 20);
+	arena_init(&tmp, 4096);
+	j->call.inputs = dispatch_inputs(d, j, &tmp, &j->call.ninputs, &why);
+	if (j->call.inputs != NULL) {
+		j->phase = PH_SUBMIT;
+		j->ops->submit(&j->arena, &j->call, &rq);
+	}
+	j->call.inputs = NULL;
+	j->call.ninputs = 0;
+	arena_fini(&tmp);
+	if (why != NULL) {
+		dispatch_fail(d, j, why,
+		              strcmp(why, "input_too_large") == 0
+		                  ? "the input images together exceed DISPATCH_MAX_INPUT_BYTES"
+		                  : "an input image is missing from the media store");
+		return;
+	}
+	dispatch_start(d, j, &rq, j->model->timeout_ms, limit);
 }
 
 static void dispatch_poll(struct dispatch *d, struct job *j)
@@ -417,7 +445,7 @@ static void dispatch_poll(struct dispatch *d, struct job *j)
 
 	j->phase = PH_POLL;
 	j->ops->poll(&j->arena, &j->call, j->job_id, &rq);
-	dispatch_start(d, j, &rq, j->model->timeout_ms, 1 << 20);
+	dispatch_start(d, j, &rq, j->model->timeout_ms, DISPATCH_MAX_JSON);
 }
 
 static void dispatch_download(struct dispatch *d, struct job *j, const char *url)
@@ -558,16 +586,25 @@ static char *dispatch_copy(struct arena *a, const char *s)
 	return s ? arena_strdup(a, s) : NULL;
 }
 
-/* Data URLs of the item's input images. */
-static bool dispatch_inputs(struct job *j)
+/*
+ * Data URLs of the item's input images, built in tmp (the caller frees it once the request
+ * body holds them: several 10 MiB images must not stay in memory three times over).  Each
+ * file is read into a scratch arena freed at once.  NULL with *why when an input is missing
+ * from the store or the inputs together exceed DISPATCH_MAX_INPUT_BYTES.
+ */
+static const char **dispatch_inputs(const struct dispatch *d, struct job *j, struct arena *tmp,
+                                    size_t *count, const char **why)
 {
 	json_object *arr = json_tokener_parse(j->w.inputs ? j->w.inputs : "[]");
 	size_t n =
 	    arr && json_object_is_type(arr, json_type_array) ? json_object_array_length(arr) : 0;
-	const char **urls = arena_zalloc(&j->arena, (n + 1) * sizeof(*urls));
-	bool ok = true;
+	const char **urls = arena_zalloc(tmp, (n + 1) * sizeof(*urls));
+	size_t total = 0;
+	struct arena scratch;
 
-	for (size_t i = 0; i < n && ok; i++) {
+	*why = NULL;
+	arena_init(&scratch, 4096);
+	for (size_t i = 0; i < n; i++) {
 		json_object *o = json_object_array_get_idx(arr, i), *k, *m;
 		const unsigned char *data;
 		size_t len;
@@ -575,19 +612,23 @@ static bool dispatch_inputs(struct job *j)
 
 		if (!json_object_object_get_ex(o, "key", &k) ||
 		    !json_object_object_get_ex(o, "mime", &m) ||
-		    media_read(&j->arena, json_object_get_string(k), &data, &len) != E_OK) {
-			ok = false;
+		    media_read(&scratch, json_object_get_string(k), &data, &len) != E_OK) {
+			*why = "input_missing";
+			break;
+		}
+		if ((total += len) > d->max_input) {
+			*why = "input_too_large";
 			break;
 		}
 		b64 = crypto_b64_encode(data, len);
-		urls[i] =
-		    arena_printf(&j->arena, "data:%s;base64,%s", json_object_get_string(m), b64);
+		urls[i] = arena_printf(tmp, "data:%s;base64,%s", json_object_get_string(m), b64);
 		free(b64);
+		arena_reset(&scratch);
 	}
+	arena_fini(&scratch);
 	json_object_put(arr);
-	j->call.inputs = urls;
-	j->call.ninputs = n;
-	return ok;
+	*count = n;
+	return *why == NULL ? urls : NULL;
 }
 
 static void dispatch_begin(struct dispatch *d, const struct work_claim *c)
@@ -634,13 +675,8 @@ static void dispatch_begin(struct dispatch *d, const struct work_claim *c)
 	if (j->w.provider_job_id != NULL && j->ops->async && j->w.ai_model_id == j->model->id) {
 		/* a rescued or released item: its job exists at the provider, poll it */
 		j->job_id = j->w.provider_job_id;
-		j->poll_deadline = dispatch_now() + (double)d->max_wait_s;
+		j->poll_deadline = dispatch_now() + (double)(d->max_wait_s - j->w.job_age_s);
 		dispatch_poll(d, j);
-		return;
-	}
-	if (!dispatch_inputs(j)) {
-		dispatch_fail(d, j, "input_missing",
-		              "an input image is missing from the media store");
 		return;
 	}
 	dispatch_submit(d, j);
@@ -906,6 +942,8 @@ int main(int argc, char **argv)
 	d.reconcile_after_s = dispatch_env_long("DISPATCH_RECONCILE_AFTER_SECONDS", 300, 0, 86400);
 	d.max_result = (size_t)dispatch_env_long("DISPATCH_MAX_RESULT_BYTES", IMAGE_MAX_BYTES, 1024,
 	                                         IMAGE_MAX_BYTES);
+	d.max_input = (size_t)dispatch_env_long("DISPATCH_MAX_INPUT_BYTES", 32L * 1024 * 1024, 1024,
+	                                        100L * 1024 * 1024);
 	d.development = cfg->development;
 	gethostname(host, sizeof(host) - 1);
 	snprintf(d.owner, sizeof(d.owner), "%.60s:%ld", host, (long)getpid());

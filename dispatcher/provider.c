@@ -320,8 +320,17 @@ static const char *provider_error_code(struct arena *a, const char *body)
 			code = provider_str(err, "type");
 		if (code == NULL)
 			code = provider_str(root, "code");
-		if (code != NULL)
-			code = arena_strndup(a, code, 64);
+		if (code != NULL) {
+			/* a machine code goes to works.error_code: keep it to [A-Za-z0-9_.-] so an
+			 * odd provider body (any bytes, any length) cannot break the write */
+			char *c = arena_strndup(a, code, 64);
+			for (char *p = c; *p; p++)
+				if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+				      (*p >= '0' && *p <= '9') || *p == '_' || *p == '.' ||
+				      *p == '-'))
+					*p = '_';
+			code = c;
+		}
 	}
 	json_object_put(root);
 	return code;

@@ -79,7 +79,9 @@ static enum api_err scenes_list(struct request *req, struct reply *rep)
 	arr = json_object_new_array_ext((int)n);
 	for (size_t i = 0; i < n; i++)
 		json_object_array_add(arr, scenes_json(&s[i]));
-	scenes_fill(req, key, arr);
+	if (n > 0) /* an empty list (any category name) is not cached: it costs nothing to
+	            * recompute, and anyone may ask for any category */
+		scenes_fill(req, key, arr);
 	return reply_ok(rep, 200, arr);
 }
 

@@ -12,7 +12,9 @@
  *      answer; the same key with another body → 409 IDEMPOTENCY_MISMATCH.
  * GET  /tasks/:id (user) → Task with its works.
  * GET  /tasks?status=&limit=&cursor= (user) → {"items":[Task without works],"next_cursor"}.
- * POST /tasks/:id/cancel (user) → Task: the items still queued are canceled and refunded
+ * POST /tasks/:id/cancel (user) → Task: the items not yet started (queued, holding no
+ *      provider job: a retry waiting for its turn counts, an async job being polled does not)
+ *      are canceled and refunded
  *      once; an ended task answers unchanged.
  * Task = {"id","type","status","count","done","failed","canceled","credits_charged",
  *         "credits_refunded","created_at","finished_at","works":[Work…]}.

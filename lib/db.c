@@ -100,6 +100,10 @@ enum api_err db_sqlstate_err(const char *st)
 		return E_NOT_FOUND;
 	if (strcmp(st, "57014") == 0)
 		return E_TIMEOUT;
+	/* text the client sent that PostgreSQL cannot store (\u0000 in jsonb, bytes that are
+	 * not UTF-8): the request is wrong, not the server */
+	if (strcmp(st, "22P05") == 0 || strcmp(st, "22021") == 0)
+		return E_BAD_REQUEST;
 	if (strncmp(st, "08", 2) == 0 || strncmp(st, "57P0", 4) == 0 || strncmp(st, "53", 2) == 0)
 		return E_UNAVAILABLE;
 	return E_INTERNAL;

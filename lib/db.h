@@ -59,7 +59,8 @@ void db_rollback(void);
 enum api_err db_exec_script(const char *sql, char *err, size_t errlen);
 
 /* SQLSTATE (5 chars) → API error: 23505 → E_CONFLICT, 23503 (a referenced row is
- * missing) → E_NOT_FOUND, 57014 → E_TIMEOUT,
+ * missing) → E_NOT_FOUND, 57014 → E_TIMEOUT, 22P05 / 22021 (client text PostgreSQL cannot
+ * store) → E_BAD_REQUEST,
  * class 08 / 57P0x / 53 → E_UNAVAILABLE, 40001 / 40P01 → E_CONFLICT, other → E_INTERNAL. */
 enum api_err db_sqlstate_err(const char *sqlstate);
 

@@ -70,10 +70,12 @@ static const char *const tasks_sql[TK__MAX] = {
                 "ORDER BY id DESC LIMIT $4",
     [TK_ITEMS] = "SELECT " WORKS_COLS " FROM works WHERE task_id = $1 AND deleted_at IS NULL "
                  "ORDER BY id",
-    /* queued items only: a claimed (running) one is the dispatcher's */
+    /* queued items only: a claimed (running) one is the dispatcher's, and a queued one that
+     * holds a provider job (released at the end of a dispatcher run) is already paid for at
+     * the provider and will be polled */
     [TK_CANCEL_WORKS] = "WITH w AS (UPDATE works SET status = 'canceled', finished_at = now(), "
                         "refunded_at = now() WHERE task_id = $1 AND user_id = $2 "
-                        "AND status = 'queued' RETURNING id) "
+                        "AND status = 'queued' AND provider_job_id IS NULL RETURNING id) "
                         "SELECT count(*), min(w.id), (SELECT price FROM tasks "
                         "WHERE id = $1 AND user_id = $2) FROM w",
     /* $3 canceled now, $4 credits refunded now */

@@ -69,7 +69,7 @@ enum api_err tasks_list(struct arena *a, int64_t user_id, const char *status, in
                         int limit, struct task **rows, size_t *n, bool *more);
 
 /*
- * One transaction: cancels the task's queued works, refunds them once (ledger kind
+ * One transaction: cancels the task's queued works that hold no provider job, refunds them once (ledger kind
  * 'refund', key "refund:cancel:<task>:<lowest canceled work id>"), updates the counters and
  * the status.  *canceled = how many; an ended task changes nothing (E_OK, 0).
  */

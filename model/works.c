@@ -55,7 +55,7 @@ static const char *const works_sql[WK__MAX] = {
         "lease_until = now() + make_interval(secs => $2), locked_by = $3, "
         "started_at = COALESCE(w.started_at, now()) FROM c WHERE w.id = c.id "
         "RETURNING w.id, w.task_id, w.user_id, w.type, w.attempt, w.max_attempts, "
-        "w.ai_model_id, w.provider_job_id, w.error_code), "
+        "w.ai_model_id, w.provider_job_id, w.error_code, w.provider_job_at), "
         /* the tasks become running; locked in id order, so concurrent claims cannot
          * deadlock, and re-checked after the wait (a task another claim just marked is
          * skipped) */
@@ -64,6 +64,7 @@ static const char *const works_sql[WK__MAX] = {
         "SELECT u.id, u.task_id, u.user_id, u.type, u.attempt, u.max_attempts, "
         "COALESCE(u.ai_model_id, 0), u.provider_job_id, u.error_code, t.prompt, "
         "t.negative_prompt, t.params::text, "
+        "COALESCE(EXTRACT(EPOCH FROM now() - u.provider_job_at), 0)::bigint, "
         "(SELECT COALESCE(json_agg(json_build_object('key', a.storage_key, 'mime', a.mime) "
         "ORDER BY x.ord), '[]'::json) FROM unnest(CASE WHEN t.type = 'fitting' "
         "THEN ARRAY[t.person_asset_id, t.garment_asset_id] ELSE t.asset_ids END) "
@@ -74,7 +75,8 @@ static const char *const works_sql[WK__MAX] = {
                   "FROM ai_models WHERE active ORDER BY kind, priority, id",
     [WK_HEARTBEAT] = "UPDATE works SET lease_until = now() + make_interval(secs => $3) "
                      "WHERE " WK_FENCE,
-    [WK_SET_JOB] = "UPDATE works SET ai_model_id = $3, provider_job_id = $4 WHERE " WK_FENCE,
+    [WK_SET_JOB] = "UPDATE works SET ai_model_id = $3, provider_job_id = $4, "
+                   "provider_job_at = now() WHERE " WK_FENCE,
     /* $3 model, $4 image url, $5 provider url */
     [WK_SUCCEED] =
         "WITH w AS (UPDATE works SET status = 'succeeded', ai_model_id = $3, "
@@ -86,7 +88,8 @@ static const char *const works_sql[WK__MAX] = {
     /* $3 delay ms, $4 model, $5 job id, $6 code, $7 message */
     [WK_RETRY] = "UPDATE works SET status = 'queued', lease_until = NULL, locked_by = NULL, "
                  "run_after = now() + make_interval(secs => $3::double precision / 1000), "
-                 "ai_model_id = $4, provider_job_id = $5, error_code = $6, error = $7 "
+                 "ai_model_id = $4, provider_job_id = $5, error_code = $6, error = $7, "
+                 "provider_job_at = CASE WHEN $5::text IS NULL THEN NULL ELSE provider_job_at END "
                  "WHERE " WK_FENCE,
     [WK_RELEASE] = "UPDATE works SET status = 'queued', attempt = attempt - 1, "
                    "lease_until = NULL, locked_by = NULL, "
@@ -199,7 +202,8 @@ enum api_err works_claim(struct arena *a, int limit, long lease_s, const char *o
 		w->prompt = db_str(a, res, c, 9);
 		w->negative_prompt = db_str(a, res, c, 10);
 		w->params = db_str(a, res, c, 11);
-		w->inputs = db_str(a, res, c, 12);
+		w->job_age_s = (long)db_i64(res, c, 12);
+		w->inputs = db_str(a, res, c, 13);
 	}
 	*n = rows;
 out:

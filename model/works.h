@@ -24,6 +24,7 @@ struct work_claim {
 	const char *type; /* photography | fitting */
 	int64_t ai_model_id; /* model of the previous attempt or of the stored job; 0 = none */
 	const char *provider_job_id; /* async job to poll instead of submitting; NULL = none */
+	long job_age_s; /* seconds since that job was submitted (0 = none) */
 	const char *last_error; /* error_code of the previous attempt; NULL = none */
 	const char *prompt, *negative_prompt;
 	const char *params; /* the task's params, JSON text */

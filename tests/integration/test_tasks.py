@@ -658,11 +658,18 @@ def test_prompts_without_template(client, expect_ok, expect_error, psql, user):
 
 def test_scene_cache_stale_until_invalidated(client, expect_ok, psql, ctl, redis_cli, unique):
     cat = "缓存" + unique
+    # an empty list is not cached (anyone may ask for any category name)
     assert expect_ok(client.get("/scenes", params={"category": cat})) == []
+    assert redis_cli("KEYS", f"cache:scenes:*:list:c:{cat}").strip() == ""
     sid = int(psql(f"INSERT INTO scenes (name, category) VALUES ('甲{unique}', '{cat}') "
                    f"RETURNING id")[0][0])
-    # the empty list was cached: still empty until the cache is invalidated
-    assert expect_ok(client.get("/scenes", params={"category": cat})) == []
+    assert [s["id"] for s in expect_ok(client.get("/scenes", params={"category": cat}))] == [sid]
+    # the list of one is cached now: a second scene stays unseen until the invalidation
+    sid2 = int(psql(f"INSERT INTO scenes (name, category, active) VALUES ('丙{unique}', "
+                    f"'{cat}', false) RETURNING id")[0][0])
+    psql(f"UPDATE scenes SET active = true WHERE id = {sid2}")
+    assert [s["id"] for s in expect_ok(client.get("/scenes", params={"category": cat}))] == [sid]
+    psql(f"DELETE FROM scenes WHERE id = {sid2}")
     one = expect_ok(client.get(f"/scenes/{sid}"))  # never cached before: fresh
     assert one["name"] == f"甲{unique}"
     psql(f"UPDATE scenes SET name = '乙{unique}' WHERE id = {sid}")

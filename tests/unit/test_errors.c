@@ -90,10 +90,11 @@ static const struct {
 	enum api_err err;
 } errors_sqlstates[] = {
     {"23505", E_CONFLICT},    {"23503", E_NOT_FOUND},   {"57014", E_TIMEOUT},
-    {"08006", E_UNAVAILABLE}, {"08001", E_UNAVAILABLE}, {"57P01", E_UNAVAILABLE},
-    {"57P03", E_UNAVAILABLE}, {"53300", E_UNAVAILABLE}, {"40001", E_CONFLICT},
-    {"40P01", E_CONFLICT},    {"42P01", E_INTERNAL},    {"23502", E_INTERNAL},
-    {"", E_INTERNAL},         {"123", E_INTERNAL},      {"235050", E_INTERNAL},
+    {"22P05", E_BAD_REQUEST}, {"22021", E_BAD_REQUEST}, {"08006", E_UNAVAILABLE},
+    {"08001", E_UNAVAILABLE}, {"57P01", E_UNAVAILABLE}, {"57P03", E_UNAVAILABLE},
+    {"53300", E_UNAVAILABLE}, {"40001", E_CONFLICT},    {"40P01", E_CONFLICT},
+    {"42P01", E_INTERNAL},    {"23502", E_INTERNAL},    {"", E_INTERNAL},
+    {"123", E_INTERNAL},      {"235050", E_INTERNAL},
 };
 
 START_TEST(errors_sqlstate_map)
