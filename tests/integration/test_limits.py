@@ -18,7 +18,7 @@ def user_token(make_user, token_for):
 def burst_until_limited(client, path, token, body, limit):
     """Sends body to path until the first 429; returns (statuses, the 429 response)."""
     statuses = []
-    for _ in range(limit + 5):
+    for _ in range(limit + 20):
         resp = client.post(path, token=token, json=body)
         statuses.append(resp.status_code)
         if resp.status_code == 429:
@@ -29,8 +29,9 @@ def burst_until_limited(client, path, token, body, limit):
 def test_task_creation_is_limited_per_user(client, expect_error, user_token):
     tok = user_token()
     statuses, refused = burst_until_limited(client, "/tasks/photography", tok, {"count": 0}, 20)
-    # the burst (20) goes through to the handler, which refuses the body
-    assert statuses[:-1] == [400] * 20, statuses
+    # the burst (20, plus whatever refilled meanwhile on a slow machine) goes through to the
+    # handler, which refuses the body
+    assert len(statuses) - 1 >= 20 and set(statuses[:-1]) == {400}, statuses
     assert refused.json()["code"] == "RATE_LIMITED" and refused.json()["success"] is False
     retry = int(refused.headers["Retry-After"])
     assert 1 <= retry <= 3, retry
@@ -49,12 +50,14 @@ def test_task_creation_is_limited_per_user(client, expect_error, user_token):
 def test_uploads_are_limited_per_user(client, user_token):
     tok = user_token()
     statuses = []
-    for _ in range(36):
+    for _ in range(60):
         resp = client.request("POST", "/uploads", token=tok,
                               headers={"Content-Type": "image/png"}, data=b"")
         statuses.append(resp.status_code)
-    assert statuses[:30] == [400] * 30, statuses
-    assert 429 in statuses[30:], statuses
+        if resp.status_code == 429:
+            break
+    assert statuses[-1] == 429, statuses
+    assert len(statuses) - 1 >= 30 and set(statuses[:-1]) == {400}, statuses
 
 
 def redis_cli(*args):
@@ -76,11 +79,12 @@ def test_admin_login_is_limited_per_address(client, _admin_budget_restored):
     # burst 60 per address; each attempt costs a password hash, so count quickly with
     # malformed bodies (refused by the handler after the limit check)
     statuses = []
-    for _ in range(80):
+    for _ in range(100):
         resp = client.post("/admin/login", json={})
         statuses.append(resp.status_code)
         if resp.status_code == 429:
             break
     assert statuses[-1] == 429, statuses
     assert set(statuses[:-1]) == {400}, statuses
-    assert len(statuses) <= 62, len(statuses)
+    # the burst of 60, plus what refilled (two a second) while they were sent
+    assert 60 <= len(statuses) - 1 <= 90, len(statuses)
