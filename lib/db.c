@@ -275,6 +275,14 @@ char *db_str(struct arena *a, const PGresult *r, int row, int col)
 	return arena_strndup(a, PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col));
 }
 
+bool db_page_trim(size_t *n, int limit)
+{
+	if (limit < 0 || *n <= (size_t)limit)
+		return false;
+	*n = (size_t)limit;
+	return true;
+}
+
 const char *db_param_i64(struct arena *a, int64_t v)
 {
 	char d[24], *s;

@@ -75,6 +75,10 @@ const char *db_last_sqlstate(void);
 int64_t db_i64(const PGresult *r, int row, int col);
 bool db_bool(const PGresult *r, int row, int col);
 char *db_str(struct arena *a, const PGresult *r, int row, int col); /* NULL for SQL NULL */
+/* A page of a list is read as limit + 1 rows (the extra row only says that more follow):
+ * trims the row count *n to limit and returns whether there are more. */
+bool db_page_trim(size_t *n, int limit);
+
 /* Decimal text of v in the arena, for a parameter. */
 const char *db_param_i64(struct arena *a, int64_t v);
 /* A bigint[] literal "{1,2,3}" of n ids in the arena, for a $n::bigint[] parameter. */

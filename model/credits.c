@@ -203,18 +203,15 @@ enum api_err credits_records(struct arena *a, int64_t user_id, enum credits_filt
 	                    db_param_i64(a, limit + 1)};
 	PGresult *res;
 	enum api_err err = db_exec(&credits_stmts, CR_RECORDS, 4, p, &res);
-	int got;
 
 	*n = 0;
 	*more = false;
 	if (err != E_OK)
 		return err;
-	got = PQntuples(res);
-	*more = got > limit;
-	if (got > limit)
-		got = limit;
-	*rows = arena_alloc(a, sizeof(**rows) * (size_t)(got ? got : 1));
-	for (int i = 0; i < got; i++) {
+	*n = (size_t)PQntuples(res);
+	*more = db_page_trim(n, limit);
+	*rows = arena_alloc(a, sizeof(**rows) * (*n ? *n : 1));
+	for (int i = 0; i < (int)*n; i++) {
 		struct ledger_row *r = &(*rows)[i];
 		r->id = db_i64(res, i, 0);
 		r->delta = db_i64(res, i, 1);
@@ -223,7 +220,6 @@ enum api_err credits_records(struct arena *a, int64_t user_id, enum credits_filt
 		r->memo = db_str(a, res, i, 4);
 		r->created_at = db_str(a, res, i, 5);
 	}
-	*n = (size_t)got;
 	PQclear(res);
 	return E_OK;
 }

@@ -152,11 +152,7 @@ enum api_err orders_list(struct arena *a, int64_t user_id, int64_t before_id, in
 	                    db_param_i64(a, limit + 1)};
 	enum api_err err = orders_rows(a, OR_LIST, 3, p, rows, n);
 
-	*more = false;
-	if (err == E_OK && *n > (size_t)limit) {
-		*more = true;
-		*n = (size_t)limit;
-	}
+	*more = err == E_OK && db_page_trim(n, limit);
 	return err;
 }
 

@@ -264,20 +264,16 @@ enum api_err tasks_list(struct arena *a, int64_t user_id, const char *status, in
 	                    db_param_i64(a, limit + 1)};
 	PGresult *res;
 	enum api_err err = db_exec(&tasks_stmts, TK_LIST, 4, p, &res);
-	int got;
 
 	*n = 0;
 	*more = false;
 	if (err != E_OK)
 		return err;
-	got = PQntuples(res);
-	*more = got > limit;
-	if (got > limit)
-		got = limit;
-	*rows = arena_alloc(a, sizeof(**rows) * (size_t)(got ? got : 1));
-	for (int i = 0; i < got; i++)
-		tasks_row(a, res, i, &(*rows)[i]);
-	*n = (size_t)got;
+	*n = (size_t)PQntuples(res);
+	*more = db_page_trim(n, limit);
+	*rows = arena_alloc(a, sizeof(**rows) * (*n ? *n : 1));
+	for (size_t i = 0; i < *n; i++)
+		tasks_row(a, res, (int)i, &(*rows)[i]);
 	PQclear(res);
 	return E_OK;
 }
@@ -350,10 +346,7 @@ enum api_err tasks_works_list(struct arena *a, int64_t user_id, enum tasks_tab t
 	*more = false;
 	if ((err = tasks_work_rows(a, idx, np, p, rows, n)) != E_OK)
 		return err;
-	if (*n > (size_t)limit) {
-		*more = true;
-		*n = (size_t)limit;
-	}
+	*more = db_page_trim(n, limit);
 	return E_OK;
 }
 
