@@ -48,6 +48,25 @@
 
 static struct arena ctl_arena;
 
+/* check-config's report: what the callback will accept, said plainly. */
+static void ctl_check_config_report(const struct config *c)
+{
+	static const char *const meaning[] = {
+	    [CONFIG_MSG_SAFE] = "only encrypted messages (encrypt_type=aes, msg_signature, "
+	                        "Encrypt) are accepted; plain ones are refused with 403",
+	    [CONFIG_MSG_COMPAT] = "encrypted and plain messages are accepted; the plain "
+	                          "signature does not cover the body: prefer safe",
+	    [CONFIG_MSG_PLAIN] = "plain messages are accepted; their signature does not cover "
+	                         "the body: set WECHAT_AES_KEY and use safe mode in production",
+	};
+
+	printf("Official Account callback: WECHAT_MSG_MODE=%s: %s\n",
+	       config_msg_mode_name(c->wechat_msg_mode), meaning[c->wechat_msg_mode]);
+	if (c->wechat_msg_mode != CONFIG_MSG_SAFE && !c->development)
+		printf("warning: WECHAT_MSG_MODE is not safe in production\n");
+	printf("configuration ok\n");
+}
+
 static int ctl_usage(void)
 {
 	fputs("usage: aiphotoctl migrate [--dir DIR]\n"
@@ -522,7 +541,7 @@ int main(int argc, char **argv)
 	} else if (strcmp(argv[1], "check-config") == 0 && argc == 2) {
 		rc = ctl_config(CONFIG_NEED_ALL) < 0 ? 1 : 0;
 		if (rc == 0)
-			printf("configuration ok\n");
+			ctl_check_config_report(config_get());
 	} else {
 		rc = ctl_usage();
 	}

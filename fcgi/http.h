@@ -27,6 +27,14 @@ enum auth_level {
 	AUTH_SIGNED /* WeChat callbacks: the handler verifies their own signature */
 };
 
+/* Whose token a user route accepts (checked by the router after the token, DESIGN §7). */
+enum account_rule {
+	ACCOUNT_ACTIVE, /* the default: the token's user exists (else 401) and is not disabled
+	                   (else 403), read once per request, so disabling works at once */
+	ACCOUNT_ANY /* the token alone (no route uses it today; for a route that must still
+	               answer a disabled user, say so where it is used) */
+};
+
 /* What body a route takes. */
 enum body_kind {
 	BODY_NONE, /* any body is discarded */
@@ -79,6 +87,7 @@ struct reply {
 	const char *allow; /* Allow header (405) */
 	long retry_after; /* Retry-After seconds (429), 0 = none */
 	const char *location; /* Location header (302) */
+	const char *set_cookie; /* Set-Cookie header value, NULL = none */
 	const char *raw_type; /* non-JSON body: Content-Type */
 	const char *raw; /* non-JSON body */
 	size_t raw_len;
@@ -102,6 +111,7 @@ struct route {
 	enum http_method method;
 	const char *pattern; /* below /api/v1, e.g. "/scenes/:id" */
 	enum auth_level auth;
+	enum account_rule account; /* for user tokens; ACCOUNT_ACTIVE unless set */
 	enum body_kind body;
 	size_t max_body; /* bytes; larger bodies answer 413 */
 	route_handler *handler;

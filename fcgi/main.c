@@ -29,6 +29,7 @@
 #include "lib/db.h"
 #include "lib/log.h"
 #include "lib/redis.h"
+#include "model/users.h"
 
 static long worker_read_body(void *ctx, char *buf, size_t n)
 {
@@ -161,6 +162,19 @@ static enum api_err worker_limit(const struct request *req, const struct rate_li
 	return E_OK;
 }
 
+/* router_account_hook: one primary-key read of the user's status. */
+static enum api_err worker_account(struct request *req)
+{
+	bool active = false;
+	enum api_err err = users_active(req->arena, req->user_id, &active);
+
+	if (err == E_NOT_FOUND)
+		return E_UNAUTHORIZED;
+	if (err != E_OK)
+		return err;
+	return active ? E_OK : E_FORBIDDEN;
+}
+
 static void worker_handle(FCGX_Request *r, struct arena *a)
 {
 	struct request req;
@@ -222,6 +236,7 @@ int main(void)
 		return 2;
 	}
 	router_limit_hook = worker_limit;
+	router_account_hook = worker_account;
 	arena_init(&a, 64 * 1024);
 	FCGX_InitRequest(&r, 0, 0);
 	log_info("worker started");

@@ -108,7 +108,7 @@ char *response_render(struct arena *a, const struct request *req, const struct r
 {
 	static const char json_type[] = "application/json; charset=utf-8";
 	const char *type = json_type, *body = NULL, *data = NULL, *msg = NULL;
-	const char *location = rep->location;
+	const char *location = rep->location, *cookie = rep->set_cookie;
 	const char *rid = req->request_id ? req->request_id : "-";
 	size_t blen = 0, dlen = 0, mlen = 0, cap;
 	json_object *msgo = NULL;
@@ -118,6 +118,8 @@ char *response_render(struct arena *a, const struct request *req, const struct r
 	/* header values come from our own code; still, no CR/LF may split a header */
 	if (location != NULL && strpbrk(location, "\r\n") != NULL)
 		location = NULL;
+	if (cookie != NULL && strpbrk(cookie, "\r\n") != NULL)
+		cookie = NULL;
 	if (err == E_OK && (st == 204 || st == 302)) {
 		type = NULL;
 	} else if (err == E_OK && rep->raw != NULL) {
@@ -158,7 +160,8 @@ char *response_render(struct arena *a, const struct request *req, const struct r
 		response_puts(&bb, "}");
 	}
 	cap = 200 + strlen(rid) + (type ? strlen(type) : 0) +
-	      (rep->allow ? strlen(rep->allow) : 0) + (location ? strlen(location) : 0) + bb.len;
+	      (rep->allow ? strlen(rep->allow) : 0) + (location ? strlen(location) : 0) +
+	      (cookie ? strlen(cookie) : 0) + bb.len;
 	b.p = arena_alloc(a, cap + 1);
 	b.len = 0;
 	b.cap = cap;
@@ -182,6 +185,11 @@ char *response_render(struct arena *a, const struct request *req, const struct r
 	if (location != NULL) {
 		response_puts(&b, "Location: ");
 		response_puts(&b, location);
+		response_puts(&b, "\r\n");
+	}
+	if (cookie != NULL) {
+		response_puts(&b, "Set-Cookie: ");
+		response_puts(&b, cookie);
 		response_puts(&b, "\r\n");
 	}
 	if (type != NULL) {

@@ -298,6 +298,24 @@ empty:
 	return E_OK;
 }
 
+enum api_err (*router_account_hook)(struct request *req);
+
+/* The route's account rule for a user token (admins have their own table). */
+static enum api_err router_account(struct request *req, struct reply *rep)
+{
+	enum api_err err;
+
+	if (!req->authenticated || req->admin || req->route->account != ACCOUNT_ACTIVE ||
+	    router_account_hook == NULL)
+		return E_OK;
+	err = router_account_hook(req);
+	if (err == E_UNAUTHORIZED)
+		return reply_error(rep, err, "用户不存在");
+	if (err == E_FORBIDDEN)
+		return reply_error(rep, err, "账号已停用");
+	return err;
+}
+
 enum api_err (*router_limit_hook)(const struct request *req, const struct rate_limit *rl,
                                   long *retry_after);
 
@@ -329,7 +347,8 @@ enum api_err router_dispatch(const struct route_table *const *tables, size_t nta
 		router_drain(req);
 		return err;
 	}
-	if ((err = router_auth(req, rep)) != E_OK || (err = router_limit(req, rep)) != E_OK) {
+	if ((err = router_auth(req, rep)) != E_OK || (err = router_account(req, rep)) != E_OK ||
+	    (err = router_limit(req, rep)) != E_OK) {
 		router_drain(req);
 		return err;
 	}

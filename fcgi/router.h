@@ -4,6 +4,8 @@
  *   path under /api/v1 and a pattern matching it   else 404 NOT_FOUND
  *   the method among that pattern's routes          else 405 METHOD_NOT_ALLOWED + Allow
  *   auth level (token checked by lib/token)          else 401 UNAUTHORIZED / 403 FORBIDDEN
+ *   account rule (a user token's user is active)     else 401 (no such user) / 403 (disabled)
+ *   rate-limit class                                 else 429 RATE_LIMITED + Retry-After
  *   body size (Content-Length, then bytes read)      else 413 PAYLOAD_TOO_LARGE
  *   content type for JSON routes                     else 415 UNSUPPORTED_MEDIA_TYPE
  *   JSON syntax (depth ≤ 16, UTF-8, no trailing data) else 400 BAD_REQUEST
@@ -36,6 +38,14 @@ enum api_err router_dispatch(const struct route_table *const *tables, size_t nta
  */
 extern enum api_err (*router_limit_hook)(const struct request *req, const struct rate_limit *rl,
                                          long *retry_after);
+
+/*
+ * The account check, run after authentication for user tokens on ACCOUNT_ACTIVE routes:
+ * E_OK, E_UNAUTHORIZED (the user does not exist), E_FORBIDDEN (disabled) or E_UNAVAILABLE.
+ * Installed by the worker (fcgi/main.c, the users model); NULL (unit tests, fuzzers) lets
+ * every token through.
+ */
+extern enum api_err (*router_account_hook)(struct request *req);
 
 /* The route tables of the service (fcgi/routes.c). */
 extern const struct route_table *const router_tables[];

@@ -3,17 +3,28 @@
  *
  * GET  /auth/wechat/authorize?redirect=&scope= (public) → 302 to WeChat's OAuth page with a
  *      one-time state (Redis oauth:state:<state>, 10 min); redirect must be a same-site path
- *      (400 otherwise), scope snsapi_base (default) or snsapi_userinfo.
+ *      (400 otherwise), scope snsapi_base (default) or snsapi_userinfo.  The state is bound
+ *      to the browser that asked: the answer sets the HttpOnly cookie AUTH_BIND_COOKIE
+ *      (random, reused while the browser still has it) and the state remembers its hash.
  * POST /auth/wechat/oauth {"code","state"} (public) → 200 {"token","expires_in","user"};
- *      unknown/used state → 400; a code WeChat rejects (bad, used) → 401.
+ *      unknown/used state, or a state issued to another browser (no or another cookie: login
+ *      CSRF) → 400; a code WeChat rejects (bad, used) → 401.
  * POST /auth/mp/login {"code"} (public) → 200 login answer; rejected code → 401.
- * POST /auth/wechat/qrcode (public) → 200 {"scene","qrcode_url","expires_in"}: a temporary
- *      QR_STR_SCENE code "login_<scene>"; Redis qrlogin:<scene> = pending for its lifetime.
- * GET  /auth/wechat/qrcode/:scene (public) → {"status":"pending"|"confirmed"|"expired"}, with
- *      "token" and "user" exactly once after the scan confirmed it (handlers/wechat.c).
+ * POST /auth/wechat/qrcode (public) → 200 {"scene","qrcode_url","expires_in","poll_secret"}:
+ *      a temporary QR_STR_SCENE code "login_<scene>"; Redis qrlogin:<scene> = pending for its
+ *      lifetime, qrsecret:<scene> = the SHA-256 of poll_secret.
+ * GET  /auth/wechat/qrcode/:scene (public, header X-QR-Secret: the poll_secret) →
+ *      {"status":"pending"|"confirmed"|"expired"}, with "token" and "user" exactly once after
+ *      the scan confirmed it (handlers/wechat.c).  No or another secret → 403: a scene seen
+ *      elsewhere (a log, a shoulder) is worthless without the secret of the browser that
+ *      created it.
  * GET  /auth/wechat/jssdk?url= (public) → {"appId","timestamp","nonceStr","signature"}.
  * Redis down → 503 (logins fail closed); WeChat unreachable or refusing → 502.
+ * Per client address (GCRA, failing closed): authorize, oauth and qrcode creation 30 at
+ * once then 30 a minute; mp login 20 at once then 20 a minute; a QR poll every 2 s (120 at
+ * once) → 429 + Retry-After beyond.
  */
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -31,6 +42,26 @@
 
 #define AUTH_STATE_TTL 600
 #define AUTH_QR_TTL 300
+#define AUTH_BIND_COOKIE "aiphoto_oauth"
+
+/* The binding cookie the browser sent (32 hex characters), or NULL. */
+static const char *auth_bind_cookie(struct request *req)
+{
+	const char *c = request_env(req, "HTTP_COOKIE");
+	const size_t n = sizeof(AUTH_BIND_COOKIE) - 1;
+
+	for (; c != NULL && *c != '\0'; c = strchr(c, ';') ? strchr(c, ';') + 1 : NULL) {
+		while (*c == ' ')
+			c++;
+		if (strncmp(c, AUTH_BIND_COOKIE "=", n + 1) == 0) {
+			size_t len = strcspn(c + n + 1, "; ");
+			if (len != 32 || strspn(c + n + 1, "0123456789abcdef") < 32)
+				return NULL;
+			return arena_strndup(req->arena, c + n + 1, 32);
+		}
+	}
+	return NULL;
+}
 
 /* A same-site path: "/…", not "//…", no backslash, no control character or space. */
 static bool auth_same_site(const char *p)
@@ -48,7 +79,8 @@ static enum api_err auth_authorize(struct request *req, struct reply *rep)
 	const struct config *c = config_get();
 	const char *redirect = request_query(req, "redirect");
 	const char *scope = request_query(req, "scope");
-	char state[33];
+	char state[33], fresh_bind[33], bind_hash[65];
+	const char *bind;
 	bool fresh = false;
 	enum api_err err;
 
@@ -62,12 +94,25 @@ static enum api_err auth_authorize(struct request *req, struct reply *rep)
 		return reply_error(rep, E_BAD_REQUEST, "scope: snsapi_base or snsapi_userinfo");
 	if (c->wechat_appid == NULL)
 		return reply_error(rep, E_UNAVAILABLE, "WeChat login is not configured");
+	if ((bind = auth_bind_cookie(req)) == NULL) {
+		if (crypto_random_hex(16, fresh_bind) < 0)
+			return E_INTERNAL;
+		bind = fresh_bind;
+	}
 	if (crypto_random_hex(16, state) < 0)
 		return E_INTERNAL;
-	err = redis_set_nx_ex(arena_printf(req->arena, "oauth:state:%s", state), scope,
-	                      AUTH_STATE_TTL, &fresh);
+	crypto_sha256_hex(bind, strlen(bind), bind_hash);
+	err = redis_set_nx_ex(arena_printf(req->arena, "oauth:state:%s", state),
+	                      arena_printf(req->arena, "%s %s", scope, bind_hash), AUTH_STATE_TTL,
+	                      &fresh);
 	if (err != E_OK || !fresh)
 		return err != E_OK ? err : E_INTERNAL;
+	rep->set_cookie =
+	    arena_printf(req->arena,
+	                 AUTH_BIND_COOKIE "=%s; Path=/api/v1/auth/wechat; Max-Age=%d; HttpOnly; "
+	                                  "SameSite=Lax%s",
+	                 bind, AUTH_STATE_TTL,
+	                 strncmp(c->public_base_url, "https://", 8) == 0 ? "; Secure" : "");
 	rep->location = arena_printf(
 	    req->arena,
 	    "%s/connect/oauth2/authorize?appid=%s&redirect_uri=%s&response_type=code&scope=%s"
@@ -82,11 +127,11 @@ static enum api_err auth_authorize(struct request *req, struct reply *rep)
 static enum api_err auth_oauth(struct request *req, struct reply *rep)
 {
 	const struct config *c = config_get();
-	const char *why = NULL, *code = NULL, *state = NULL;
+	const char *why = NULL, *code = NULL, *state = NULL, *bind;
 	struct identity_login in = {.app_kind = "oa", .subscribe = IDENTITY_SUB_KEEP};
 	struct wxapi_oauth o;
 	struct wxapi_userinfo ui;
-	char *scope = NULL;
+	char *scope = NULL, *sep, bind_hash[65];
 	int64_t uid;
 	bool created;
 	enum api_err err;
@@ -102,6 +147,15 @@ static enum api_err auth_oauth(struct request *req, struct reply *rep)
 		return err;
 	if (scope == NULL)
 		return reply_error(rep, E_BAD_REQUEST, "state: unknown, expired or already used");
+	bind = auth_bind_cookie(req);
+	if (bind != NULL)
+		crypto_sha256_hex(bind, strlen(bind), bind_hash);
+	if ((sep = strchr(scope, ' ')) == NULL || bind == NULL ||
+	    CRYPTO_memcmp(sep + 1, bind_hash, sizeof(bind_hash)) != 0)
+		return reply_error(rep, E_BAD_REQUEST,
+		                   "state: issued to another browser (cookie " AUTH_BIND_COOKIE
+		                   " missing or different)");
+	*sep = '\0';
 	if ((err = wxapi_oauth_exchange(req->arena, code, &o)) != E_OK)
 		return err == E_UNAUTHORIZED
 		           ? reply_error(rep, E_UNAUTHORIZED, "code: invalid or already used")
@@ -148,15 +202,18 @@ static enum api_err auth_mp_login(struct request *req, struct reply *rep)
 
 static enum api_err auth_qrcode_create(struct request *req, struct reply *rep)
 {
-	char scene[33];
+	char scene[33], secret[33], secret_hash[65];
 	struct wxapi_qrcode qr;
 	bool fresh = false;
 	enum api_err err;
 	json_object *o;
 
-	if (crypto_random_hex(16, scene) < 0)
+	if (crypto_random_hex(16, scene) < 0 || crypto_random_hex(16, secret) < 0)
 		return E_INTERNAL;
-	if ((err = redis_set_nx_ex(arena_printf(req->arena, "qrlogin:%s", scene), "pending",
+	crypto_sha256_hex(secret, strlen(secret), secret_hash);
+	if ((err = redis_set_ex(arena_printf(req->arena, "qrsecret:%s", scene), secret_hash,
+	                        AUTH_QR_TTL)) != E_OK ||
+	    (err = redis_set_nx_ex(arena_printf(req->arena, "qrlogin:%s", scene), "pending",
 	                           AUTH_QR_TTL, &fresh)) != E_OK)
 		return err;
 	if (!fresh)
@@ -172,6 +229,7 @@ static enum api_err auth_qrcode_create(struct request *req, struct reply *rep)
 	                                        config_get()->wechat_mp_base,
 	                                        httpc_escape(req->arena, qr.ticket))));
 	json_object_object_add(o, "expires_in", json_object_new_int64(AUTH_QR_TTL));
+	json_object_object_add(o, "poll_secret", json_object_new_string(secret));
 	return reply_ok(rep, 200, o);
 }
 
@@ -194,8 +252,22 @@ static enum api_err auth_qrcode_poll(struct request *req, struct reply *rep)
 	bool mine = false;
 	enum api_err err = E_OK;
 
-	if (auth_scene_ok(scene))
+	const char *secret = request_env(req, "HTTP_X_QR_SECRET");
+	char *want = NULL, got[65];
+
+	if (auth_scene_ok(scene) &&
+	    (err = redis_get(req->arena, arena_printf(req->arena, "qrsecret:%s", scene), &want)) ==
+	        E_OK &&
+	    want != NULL) {
+		crypto_sha256_hex(secret ? secret : "", secret ? strlen(secret) : 0, got);
+		if (strlen(want) != 64 || CRYPTO_memcmp(want, got, 64) != 0) {
+			json_object_put(o);
+			return reply_error(
+			    rep, E_FORBIDDEN,
+			    "X-QR-Secret: not the browser that created this QR code");
+		}
 		err = redis_get(req->arena, key, &v);
+	}
 	if (err != E_OK) {
 		json_object_put(o);
 		return err;
@@ -259,31 +331,47 @@ static enum api_err auth_jssdk(struct request *req, struct reply *rep)
 	return reply_ok(rep, 200, o);
 }
 
+/* Anonymous login routes, per client address; each costs Redis state or a WeChat call, so
+ * without Redis they are refused rather than left unlimited. */
+static const struct rate_limit auth_login_limit = {
+    .name = "login", .per_minute = 30, .burst = 30, .fail_closed = true};
+static const struct rate_limit auth_mp_limit = {
+    .name = "mp-login", .per_minute = 20, .burst = 20, .fail_closed = true};
+static const struct rate_limit auth_qrcode_limit = {
+    .name = "qrcode", .per_minute = 30, .burst = 30, .fail_closed = true};
+static const struct rate_limit auth_poll_limit = {
+    .name = "qrcode-poll", .per_minute = 30, .burst = 120, .fail_closed = true};
+
 static const struct route auth_list[] = {
     {.method = HTTP_GET,
      .pattern = "/auth/wechat/authorize",
      .auth = AUTH_PUBLIC,
-     .handler = auth_authorize},
+     .handler = auth_authorize,
+     .limit = &auth_login_limit},
     {.method = HTTP_POST,
      .pattern = "/auth/wechat/oauth",
      .auth = AUTH_PUBLIC,
      .body = BODY_JSON,
      .max_body = 2048,
-     .handler = auth_oauth},
+     .handler = auth_oauth,
+     .limit = &auth_login_limit},
     {.method = HTTP_POST,
      .pattern = "/auth/mp/login",
      .auth = AUTH_PUBLIC,
      .body = BODY_JSON,
      .max_body = 2048,
-     .handler = auth_mp_login},
+     .handler = auth_mp_login,
+     .limit = &auth_mp_limit},
     {.method = HTTP_POST,
      .pattern = "/auth/wechat/qrcode",
      .auth = AUTH_PUBLIC,
-     .handler = auth_qrcode_create},
+     .handler = auth_qrcode_create,
+     .limit = &auth_qrcode_limit},
     {.method = HTTP_GET,
      .pattern = "/auth/wechat/qrcode/:scene",
      .auth = AUTH_PUBLIC,
-     .handler = auth_qrcode_poll},
+     .handler = auth_qrcode_poll,
+     .limit = &auth_poll_limit},
     {.method = HTTP_GET,
      .pattern = "/auth/wechat/jssdk",
      .auth = AUTH_PUBLIC,

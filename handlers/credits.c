@@ -70,8 +70,6 @@ static enum api_err credits_checkin_post(struct request *req, struct reply *rep)
 	enum api_err err;
 	json_object *o;
 
-	if ((err = handlers_require_active(req, rep)) != E_OK)
-		return err;
 	bizday_format(time(NULL), today);
 	if (test_day != NULL && config_get()->development) {
 		if (!credits_day_ok(test_day))
@@ -101,8 +99,6 @@ static enum api_err credits_records_get(struct request *req, struct reply *rep)
 	enum api_err err;
 	json_object *items;
 
-	if ((err = handlers_require_active(req, rep)) != E_OK)
-		return err;
 	if (kind != NULL && *kind != '\0') {
 		if (strcmp(kind, "recharge") == 0)
 			f = CREDITS_RECHARGE;
@@ -152,8 +148,6 @@ static enum api_err credits_consume_post(struct request *req, struct reply *rep)
 	if (key == NULL || *key == '\0' || jsonx_utf8_len(key) > 64)
 		return reply_error(rep, E_BAD_REQUEST,
 		                   "Idempotency-Key: a header of 1-64 characters is required");
-	if ((err = handlers_require_active(req, rep)) != E_OK)
-		return err;
 	canon = arena_printf(req->arena, "amount=%lld\nreason=%s", (long long)amount, reason);
 	crypto_sha256_hex(canon, strlen(canon), hash);
 	if ((err = credits_consume(req->arena, req->user_id, key, hash, amount, reason, &status,

@@ -80,20 +80,6 @@ void handlers_config_int(struct request *req, const char *key, const char *field
 	json_object_put(o);
 }
 
-enum api_err handlers_require_active(struct request *req, struct reply *rep)
-{
-	struct user_credits c = {0};
-	enum api_err err = users_credits(req->arena, req->user_id, &c);
-
-	if (err == E_NOT_FOUND)
-		return reply_error(rep, E_UNAUTHORIZED, "用户不存在");
-	if (err != E_OK)
-		return err;
-	if (c.disabled)
-		return reply_error(rep, E_FORBIDDEN, "账号已停用");
-	return E_OK;
-}
-
 enum api_err handlers_page_params(struct request *req, struct reply *rep, long *limit,
                                   long *before_id)
 {

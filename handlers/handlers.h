@@ -36,10 +36,6 @@ enum api_err handlers_add_token(json_object *obj, int64_t user_id, bool admin);
  * is when the key, the field or the database is missing. */
 void handlers_config_int(struct request *req, const char *key, const char *field, int64_t *out);
 
-/* For routes that change money: the caller must be an existing, active user (401 when the
- * token names nobody, 403 when disabled: a disabled user's tokens stop working at once). */
-enum api_err handlers_require_active(struct request *req, struct reply *rep);
-
 /* The pagination query of API.md: ?limit= (1-50, default 12) and ?cursor= (opaque: the
  * last id of the previous page).  E_BAD_REQUEST naming the parameter. */
 enum api_err handlers_page_params(struct request *req, struct reply *rep, long *limit,

@@ -59,8 +59,6 @@ static enum api_err payment_create(struct request *req, struct reply *rep)
 	    (err = jsonx_int(req->arena, req->json, "package_id", true, 1, INT64_MAX - 1,
 	                     &package_id, &why)) != E_OK)
 		return reply_error(rep, err, why);
-	if ((err = handlers_require_active(req, rep)) != E_OK)
-		return err;
 	if ((err = packages_get_active(req->arena, package_id, &p)) != E_OK)
 		return err == E_NOT_FOUND ? reply_error(rep, err, "package_id: no such package")
 		                          : err;
@@ -198,8 +196,7 @@ static enum api_err payment_order_get(struct request *req, struct reply *rep)
 	struct order o;
 	enum api_err err;
 
-	if ((err = handlers_require_active(req, rep)) != E_OK ||
-	    (err = orders_get(req->arena, req->user_id, no, &o)) != E_OK)
+	if ((err = orders_get(req->arena, req->user_id, no, &o)) != E_OK)
 		return err;
 	if (strcmp(o.status, "created") == 0 && o.age_seconds > PAYMENT_QUERY_AFTER) {
 		struct order_txn t;
@@ -224,8 +221,7 @@ static enum api_err payment_orders_list(struct request *req, struct reply *rep)
 	enum api_err err;
 	json_object *items;
 
-	if ((err = handlers_require_active(req, rep)) != E_OK ||
-	    (err = handlers_page_params(req, rep, &limit, &before)) != E_OK ||
+	if ((err = handlers_page_params(req, rep, &limit, &before)) != E_OK ||
 	    (err = orders_list(req->arena, req->user_id, before, (int)limit, &rows, &n, &more)) !=
 	        E_OK)
 		return err;

@@ -173,8 +173,6 @@ static enum api_err tasks_create_post(struct request *req, struct reply *rep, bo
 		return reply_error(rep, E_BAD_REQUEST, why);
 	if (key != NULL && (*key == '\0' || jsonx_utf8_len(key) > 64))
 		return reply_error(rep, E_BAD_REQUEST, "Idempotency-Key: 1-64 characters");
-	if ((err = handlers_require_active(req, rep)) != E_OK)
-		return err;
 	if (photo && (err = scenes_get_active(a, t.scene_id, &scene)) != E_OK)
 		return err == E_NOT_FOUND
 		           ? reply_error(rep, E_BAD_REQUEST, "scene_id: unknown scene")
@@ -308,7 +306,6 @@ static enum api_err tasks_cancel_post(struct request *req, struct reply *rep)
 	enum api_err err;
 
 	if ((err = handlers_id(req, 0, &id)) != E_OK ||
-	    (err = handlers_require_active(req, rep)) != E_OK ||
 	    (err = tasks_cancel(req->arena, req->user_id, id, &canceled)) != E_OK ||
 	    (err = tasks_load(req, id, &o)) != E_OK)
 		return err;

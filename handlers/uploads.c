@@ -110,8 +110,7 @@ static enum api_err uploads_post(struct request *req, struct reply *rep)
 	int rc;
 	enum api_err err;
 
-	if ((err = handlers_require_active(req, rep)) != E_OK ||
-	    (err = uploads_file(req, rep, &data, &len)) != E_OK)
+	if ((err = uploads_file(req, rep, &data, &len)) != E_OK)
 		return err;
 	if (len == 0)
 		return reply_error(rep, E_BAD_REQUEST, "file: empty");
@@ -158,8 +157,7 @@ static enum api_err uploads_asset_get(struct request *req, struct reply *rep)
 		sha[i] = (char)tolower((unsigned char)cap[i]);
 	}
 	sha[64] = '\0';
-	if ((err = handlers_require_active(req, rep)) != E_OK ||
-	    (err = assets_get_by_sha(req->arena, req->user_id, sha, &as)) != E_OK)
+	if ((err = assets_get_by_sha(req->arena, req->user_id, sha, &as)) != E_OK)
 		return err;
 	return reply_ok(rep, 200, uploads_json(req, &as, true));
 }

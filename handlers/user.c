@@ -111,8 +111,6 @@ static enum api_err user_invite(struct request *req, struct reply *rep)
 		      (*ch >= '0' && *ch <= '9')))
 			return reply_error(rep, E_BAD_REQUEST,
 			                   "invite_code: letters and digits only");
-	if ((err = handlers_require_active(req, rep)) != E_OK)
-		return err;
 	handlers_config_int(req, "invite", "invitee_bonus", &invitee_bonus);
 	handlers_config_int(req, "invite", "inviter_bonus", &inviter_bonus);
 	if ((err = credits_invite(req->arena, req->user_id, code, invitee_bonus, inviter_bonus,

@@ -8,6 +8,15 @@
  *      msg_signature) → "success" or a passive reply (a text message gets a text reply,
  *      encrypted in safe mode).  Bad signature or msg_signature → 403; a body that is not an
  *      acceptable message (DOCTYPE, entities, malformed, wrong appid) → 400, nothing stored.
+ *      Which deliveries are accepted is WECHAT_MSG_MODE (lib/config.h): in safe mode a
+ *      message without encrypt_type=aes, a valid msg_signature and an Encrypt element → 403.
+ *      Every callback (GET and POST): the timestamp must be within ±300 s of our clock (else
+ *      403) and its (timestamp, nonce, signature) is remembered in Redis for the window with
+ *      the SHA-256 of what it carried: the same triple with another body → 403 (a signature
+ *      seen in a log cannot be replayed with a forged message), with the same body it is
+ *      WeChat's retry and goes on to the per-message de-duplication; Redis down → 503 (the
+ *      callback fails closed; WeChat retries).  MsgId, FromUserName, CreateTime and Event
+ *      are bounded (400 for an oversized one).
  *      Each message is applied once (MsgId, or FromUserName+CreateTime+Event for events):
  *      subscribe creates the user and the binding, unsubscribe clears the flag, a scan of a
  *      login QR code (subscribe with qrscene_login_<scene>, or SCAN with login_<scene>)
@@ -29,6 +38,7 @@
 #include "model/identities.h"
 
 #define WECHAT_MAX_BODY 65536
+#define WECHAT_WINDOW 300 /* seconds a callback's timestamp may be off our clock */
 
 static enum api_err wechat_text(struct reply *rep, const char *text)
 {
@@ -46,13 +56,79 @@ static bool wechat_signed(const struct request *req)
 	                    request_query(req, "signature"));
 }
 
+/* True when s is 1..max characters of [0-9A-Za-z]. */
+static bool wechat_token_ok(const char *s, size_t max)
+{
+	size_t n = 0;
+
+	if (s == NULL)
+		return false;
+	for (; s[n] != '\0'; n++)
+		if (n >= max || !((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'z') ||
+		                  (s[n] >= 'A' && s[n] <= 'Z')))
+			return false;
+	return n > 0;
+}
+
+/*
+ * The checks every callback passes before anything else: a valid signature, a timestamp
+ * within WECHAT_WINDOW of now, and a (timestamp, nonce, signature) triple not seen before
+ * with other content (what is the SHA-256 of what the delivery carries).
+ */
+static enum api_err wechat_guard(struct request *req, struct reply *rep, const void *what,
+                                 size_t what_len)
+{
+	const char *ts = request_query(req, "timestamp"), *nonce = request_query(req, "nonce");
+	const char *sig = request_query(req, "signature"), *key;
+	char digest[65], *seen = NULL;
+	long t;
+	bool fresh = false;
+	enum api_err err;
+
+	if (!wechat_signed(req))
+		return reply_error(rep, E_FORBIDDEN, "signature mismatch");
+	if (config_parse_long(ts, 0, 99999999999L, &t) < 0 ||
+	    labs((long)time(NULL) - t) > WECHAT_WINDOW)
+		return reply_error(rep, E_FORBIDDEN, "timestamp: more than 300 s off");
+	if (!wechat_token_ok(nonce, 64))
+		return reply_error(rep, E_FORBIDDEN, "nonce: 1-64 letters or digits");
+	crypto_sha256_hex(what, what_len, digest);
+	key = arena_printf(req->arena, "wxcb:%s:%s:%s", ts, nonce, sig);
+	err = redis_set_nx_ex(key, digest, 2 * WECHAT_WINDOW + 60, &fresh);
+	if (err == E_OK && !fresh)
+		err = redis_get(req->arena, key, &seen);
+	if (err != E_OK) {
+		log_warn("OA callback refused: the replay memory (Redis) is unavailable");
+		return reply_error(rep, E_UNAVAILABLE, "callback replay check unavailable");
+	}
+	if (!fresh && (seen == NULL || strcmp(seen, digest) != 0)) {
+		log_warn("OA callback refused: a signature replayed with other content");
+		return reply_error(rep, E_FORBIDDEN, "signature already used");
+	}
+	return E_OK;
+}
+
 static enum api_err wechat_verify_get(struct request *req, struct reply *rep)
 {
 	const char *echostr = request_query(req, "echostr");
+	enum api_err err;
 
-	if (!wechat_signed(req) || echostr == NULL)
-		return reply_error(rep, E_FORBIDDEN, "signature mismatch");
+	if (echostr == NULL)
+		return reply_error(rep, E_FORBIDDEN, "echostr: required");
+	if ((err = wechat_guard(req, rep, echostr, strlen(echostr))) != E_OK)
+		return err;
 	return wechat_text(rep, echostr);
+}
+
+/* A field of the message within its bound, or NULL with *bad set when it is too long. */
+static const char *wechat_field(const struct wxxml_msg *m, const char *name, size_t max,
+                                const char **bad)
+{
+	const char *v = wxxml_get(m, name);
+
+	if (v != NULL && strlen(v) > max && *bad == NULL)
+		*bad = name;
+	return v;
 }
 
 /* Marks the login of scene confirmed for user_id, if it is still waiting. */
@@ -92,9 +168,15 @@ static enum api_err wechat_verify_post(struct request *req, struct reply *rep)
 	bool unsubscribe = false, apply_login = false, duplicate = false;
 	int64_t user_id = 0;
 	enum api_err err = E_BAD_REQUEST;
+	const char *bad = NULL;
 
-	if (!wechat_signed(req))
-		return reply_error(rep, E_FORBIDDEN, "signature mismatch");
+	if (c->wechat_msg_mode == CONFIG_MSG_SAFE && !safe)
+		return reply_error(
+		    rep, E_FORBIDDEN,
+		    "safe mode: only encrypted messages (encrypt_type=aes) are accepted");
+	if ((err = wechat_guard(req, rep, req->body ? req->body : "", req->body_len)) != E_OK)
+		return err;
+	err = E_BAD_REQUEST;
 	if (req->body_len == 0)
 		return reply_error(rep, E_BAD_REQUEST, "body: an XML message is required");
 	if (safe) {
@@ -103,6 +185,11 @@ static enum api_err wechat_verify_post(struct request *req, struct reply *rep)
 			return reply_error(rep, E_BAD_REQUEST,
 			                   arena_printf(req->arena, "body: %s", outer.error));
 		encrypt = wxxml_get(&outer, "Encrypt");
+		if (encrypt == NULL && c->wechat_msg_mode == CONFIG_MSG_SAFE)
+			return reply_error(rep, E_FORBIDDEN, "safe mode: no Encrypt element");
+		if (request_query(req, "msg_signature") == NULL &&
+		    c->wechat_msg_mode == CONFIG_MSG_SAFE)
+			return reply_error(rep, E_FORBIDDEN, "safe mode: msg_signature required");
 		if (encrypt == NULL || c->wechat_aes_key == NULL ||
 		    wxcrypt_key(c->wechat_aes_key, key) < 0)
 			return reply_error(rep, E_BAD_REQUEST,
@@ -127,14 +214,21 @@ static enum api_err wechat_verify_post(struct request *req, struct reply *rep)
 		return reply_error(rep, E_BAD_REQUEST,
 		                   arena_printf(req->arena, "body: %s", msg.error));
 	}
-	type = wxxml_get(&msg, "MsgType");
-	from = wxxml_get(&msg, "FromUserName");
-	ctime = wxxml_get(&msg, "CreateTime");
-	event = wxxml_get(&msg, "Event");
-	event_key = wxxml_get(&msg, "EventKey");
-	msg_id = wxxml_get(&msg, "MsgId");
+	/* bounded so that the de-duplication key always fits its column (WeChat's own values
+	 * are far shorter: a 64-bit MsgId, a 28-character openid) */
+	type = wechat_field(&msg, "MsgType", 32, &bad);
+	from = wechat_field(&msg, "FromUserName", 64, &bad);
+	ctime = wechat_field(&msg, "CreateTime", 12, &bad);
+	event = wechat_field(&msg, "Event", 64, &bad);
+	event_key = wechat_field(&msg, "EventKey", 128, &bad);
+	msg_id = wechat_field(&msg, "MsgId", 32, &bad);
 	if (msg_id == NULL) /* TEMPLATESENDJOBFINISH and a few other events spell it MsgID */
-		msg_id = wxxml_get(&msg, "MsgID");
+		msg_id = wechat_field(&msg, "MsgID", 32, &bad);
+	if (bad != NULL) {
+		err = reply_error(rep, E_BAD_REQUEST,
+		                  arena_printf(req->arena, "body: %s is too long", bad));
+		goto out;
+	}
 	if (type == NULL || from == NULL || *from == '\0' || ctime == NULL) {
 		err = reply_error(rep, E_BAD_REQUEST,
 		                  "body: MsgType, FromUserName and CreateTime are required");

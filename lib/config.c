@@ -42,6 +42,14 @@ static bool config_is_http_url(const char *s)
 	return strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0;
 }
 
+const char *config_msg_mode_name(enum config_msg_mode m)
+{
+	static const char *const names[] = {[CONFIG_MSG_PLAIN] = "plain",
+	                                    [CONFIG_MSG_COMPAT] = "compat",
+	                                    [CONFIG_MSG_SAFE] = "safe"};
+	return (unsigned)m <= CONFIG_MSG_SAFE ? names[m] : "?";
+}
+
 int config_load(unsigned need, char *err, size_t errlen)
 {
 	struct config *c = &config_current;
@@ -125,6 +133,19 @@ int config_load(unsigned need, char *err, size_t errlen)
 	if (c->wechat_aes_key != NULL && strlen(c->wechat_aes_key) != 43) {
 		snprintf(err, errlen,
 		         "WECHAT_AES_KEY: the EncodingAESKey has exactly 43 characters");
+		return -1;
+	}
+	s = config_env("WECHAT_MSG_MODE", c->wechat_aes_key != NULL ? "safe" : "plain");
+	for (v = 0; v <= CONFIG_MSG_SAFE; v++)
+		if (strcmp(s, config_msg_mode_name((enum config_msg_mode)v)) == 0)
+			break;
+	if (v > CONFIG_MSG_SAFE) {
+		snprintf(err, errlen, "WECHAT_MSG_MODE: must be safe, compat or plain");
+		return -1;
+	}
+	c->wechat_msg_mode = (enum config_msg_mode)v;
+	if (c->wechat_msg_mode != CONFIG_MSG_PLAIN && c->wechat_aes_key == NULL) {
+		snprintf(err, errlen, "WECHAT_MSG_MODE: %s mode needs WECHAT_AES_KEY", s);
 		return -1;
 	}
 	c->wechat_mp_appid = config_env("WECHAT_MP_APPID", NULL);

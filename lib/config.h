@@ -11,6 +11,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* How the Official Account callback may be delivered (WECHAT_MSG_MODE; default safe when
+ * WECHAT_AES_KEY is set, else plain).  safe: only encrypted messages (encrypt_type=aes, a
+ * valid msg_signature, an Encrypt element); compat: encrypted or plain; plain: plain (an
+ * encrypted one is still decrypted when a key is configured). */
+enum config_msg_mode { CONFIG_MSG_PLAIN, CONFIG_MSG_COMPAT, CONFIG_MSG_SAFE };
+
+/* The mode's name as configured: "plain", "compat" or "safe". */
+const char *config_msg_mode_name(enum config_msg_mode m);
+
 struct config {
 	const char *database_url;
 	const char *redis_url;
@@ -25,6 +34,7 @@ struct config {
 	long db_statement_timeout_ms;
 	/* WeChat and WeChat Pay: optional until the features that need them are configured */
 	const char *wechat_appid, *wechat_secret, *wechat_token, *wechat_aes_key;
+	enum config_msg_mode wechat_msg_mode; /* WECHAT_MSG_MODE: which callbacks are accepted */
 	const char *wechat_mp_appid, *wechat_mp_secret;
 	const char *wxpay_mchid, *wxpay_serial, *wxpay_private_key_file, *wxpay_apiv3_key;
 	const char *wxpay_public_key_file, *wxpay_public_key_id;

@@ -194,17 +194,28 @@ retry:
 	return err;
 }
 
+/* Runs one command; outside a transaction a connection found dead is replaced and the
+ * command tried once more (after a server restart the first BEGIN of a worker would fail). */
 static enum api_err db_simple(const char *sql)
 {
+	const bool in_tx = db.in_tx;
 	PGresult *res;
+	enum api_err err;
 
-	if (!db_ensure())
-		return E_UNAVAILABLE;
-	res = PQexec(db.conn, sql);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK)
-		return db_fail(res, sql);
-	PQclear(res);
-	return E_OK;
+	for (int attempt = 0;; attempt++) {
+		if (!db_ensure())
+			return E_UNAVAILABLE;
+		res = PQexec(db.conn, sql);
+		if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+			PQclear(res);
+			return E_OK;
+		}
+		err = db_fail(res, sql);
+		if (err != E_UNAVAILABLE || in_tx || attempt > 0 || db.conn != NULL)
+			return err;
+		db.next_try.tv_sec = 0;
+		db.next_try.tv_nsec = 0;
+	}
 }
 
 enum api_err db_begin(void)

@@ -336,3 +336,32 @@ enum api_err redis_del_if_equal(const char *key, const char *value, bool *delete
 {
 	return redis_swap_if_equal(key, value, NULL, deleted);
 }
+
+enum api_err redis_counter(const char *key, bool incr, long ttl_seconds, long long *count,
+                           long *ttl_left)
+{
+	/* INCR starts the window on the first count; a read leaves everything as it is */
+	static const char script[] =
+	    "local n if ARGV[2] == '1' then n = redis.call('INCR', KEYS[1]) "
+	    "if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
+	    "else n = tonumber(redis.call('GET', KEYS[1]) or '0') end "
+	    "return {n, redis.call('TTL', KEYS[1])}";
+	char ttl[24];
+	const char *argv[] = {"EVAL", script, "1", key, ttl, incr ? "1" : "0"};
+	redisReply *r;
+	enum api_err err = E_UNAVAILABLE;
+
+	snprintf(ttl, sizeof(ttl), "%ld", ttl_seconds);
+	*count = 0;
+	*ttl_left = 0;
+	r = redis_run(6, argv);
+	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	    r->element[0]->type == REDIS_REPLY_INTEGER &&
+	    r->element[1]->type == REDIS_REPLY_INTEGER) {
+		*count = r->element[0]->integer;
+		*ttl_left = r->element[1]->integer > 0 ? (long)r->element[1]->integer : 0;
+		err = E_OK;
+	}
+	freeReplyObject(r);
+	return err;
+}

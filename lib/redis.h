@@ -47,6 +47,13 @@ enum api_err redis_del(const char *key);
  * refused; E_UNAVAILABLE when Redis is unreachable.
  */
 enum api_err redis_gcra(const char *key, long interval_ms, long burst, long *wait_ms);
+/*
+ * A counter that lives ttl_seconds from its first count (failed attempts in a window): with
+ * incr, INCR (setting the expiry when it starts); without, just reads.  *count gets the value
+ * (0 when absent), *ttl_left the seconds until it expires (0 when absent).
+ */
+enum api_err redis_counter(const char *key, bool incr, long ttl_seconds, long long *count,
+                           long *ttl_left);
 /* INCR key (a missing key counts from 0); *value (optional) gets the new value. */
 enum api_err redis_incr(const char *key, long long *value);
 /* SET key value NX EX ttl: *set tells whether this call created it (a lock, a one-time state). */

@@ -8,7 +8,14 @@
 #include "lib/db.h"
 #include "model/sql.h"
 
-enum users_stmt { USERS_GET, USERS_CREDITS, USERS_CREATE, USERS_UPDATE_PROFILE, USERS__MAX };
+enum users_stmt {
+	USERS_GET,
+	USERS_CREDITS,
+	USERS_ACTIVE,
+	USERS_CREATE,
+	USERS_UPDATE_PROFILE,
+	USERS__MAX
+};
 
 static const char *const users_sql[USERS__MAX] = {
     [USERS_GET] = "SELECT u.id, u.nickname, u.avatar_url, u.credits, u.invite_code, " SQL_TIME(
@@ -20,6 +27,8 @@ static const char *const users_sql[USERS__MAX] = {
     [USERS_CREDITS] = "SELECT credits, COALESCE(last_checkin_day = $2::date, false), "
                       "CASE WHEN last_checkin_day >= $2::date - 1 THEN checkin_streak ELSE 0 END, "
                       "status <> 'active' FROM users WHERE id = $1",
+    /* the router's account rule: one primary-key read */
+    [USERS_ACTIVE] = "SELECT status = 'active' FROM users WHERE id = $1",
     [USERS_CREATE] = "INSERT INTO users (nickname) VALUES ($1) RETURNING id",
     /* NULL leaves a field as it is */
     [USERS_UPDATE_PROFILE] =
@@ -75,6 +84,23 @@ enum api_err users_credits(struct arena *a, int64_t id, struct user_credits *out
 	out->disabled = db_bool(res, 0, 3);
 	PQclear(res);
 	return E_OK;
+}
+
+enum api_err users_active(struct arena *a, int64_t id, bool *active)
+{
+	const char *params[1] = {db_param_i64(a, id)};
+	PGresult *res;
+	enum api_err err = db_exec(&users_stmts, USERS_ACTIVE, 1, params, &res);
+
+	*active = false;
+	if (err != E_OK)
+		return err;
+	if (PQntuples(res) != 1)
+		err = E_NOT_FOUND;
+	else
+		*active = db_bool(res, 0, 0);
+	PQclear(res);
+	return err;
 }
 
 enum api_err users_create(struct arena *a, const char *nickname, int64_t *id)

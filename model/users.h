@@ -29,6 +29,8 @@ struct user_credits {
 /* E_NOT_FOUND when there is no such user. */
 enum api_err users_get(struct arena *a, int64_t id, struct user *out);
 enum api_err users_credits(struct arena *a, int64_t id, struct user_credits *out);
+/* Whether the user may use the service (status 'active'); E_NOT_FOUND when there is none. */
+enum api_err users_active(struct arena *a, int64_t id, bool *active);
 /* Sets the nickname and/or avatar (NULL = unchanged) of an active user. */
 enum api_err users_update_profile(struct arena *a, int64_t id, const char *nickname,
                                   const char *avatar_url);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "lib/config.h"
 #include "lib/crypto.h"
@@ -57,6 +58,15 @@ static EVP_PKEY *wxpayapi_key_for(const char *serial)
 	if (wxpayapi_cert_serial != NULL && strcasecmp(serial, wxpayapi_cert_serial) == 0)
 		return wxpayapi_cert_key;
 	return NULL;
+}
+
+/* A Wechatpay-Timestamp within WXPAYAPI_MAX_SKEW of now (notifies and answers alike). */
+static bool wxpayapi_fresh(const char *timestamp, time_t now)
+{
+	long ts;
+
+	return config_parse_long(timestamp, 0, 99999999999L, &ts) == 0 &&
+	       (ts > (long)now ? ts - (long)now : (long)now - ts) < WXPAYAPI_MAX_SKEW;
 }
 
 static const char *wxpayapi_header(const struct httpc_response *res, const char *name)
@@ -116,6 +126,12 @@ static enum api_err wxpayapi_call(struct arena *a, const char *method, const cha
 	    !wxpay_verify(wxpayapi_key_for(serial), ts, nonce, res.body, res.len, sig)) {
 		log_error("WeChat Pay answer to %s %s is not signed by the platform key: refused",
 		          method, path_query);
+		return E_UPSTREAM_ERROR;
+	}
+	/* a signed answer recorded earlier and played back is refused like an old notify */
+	if (!wxpayapi_fresh(ts, time(NULL))) {
+		log_error("WeChat Pay answer to %s %s is signed %s, too far from now: refused",
+		          method, path_query, ts);
 		return E_UPSTREAM_ERROR;
 	}
 	if (res.len > 0) {
@@ -281,7 +297,6 @@ enum api_err wxpayapi_notify(struct arena *a, const char *timestamp, const char 
 	const char *alg, *ct, *rnonce, *ad;
 	char *plain = NULL;
 	size_t plen = 0;
-	long ts;
 	enum api_err err = E_FORBIDDEN;
 
 	memset(out, 0, sizeof(*out));
@@ -298,8 +313,7 @@ enum api_err wxpayapi_notify(struct arena *a, const char *timestamp, const char 
 		*why = "unknown Wechatpay-Serial";
 		return E_FORBIDDEN;
 	}
-	if (config_parse_long(timestamp, 0, 99999999999L, &ts) < 0 ||
-	    (ts > (long)now ? ts - (long)now : (long)now - ts) >= WXPAYAPI_MAX_SKEW) {
+	if (!wxpayapi_fresh(timestamp, now)) {
 		*why = "timestamp too far from now";
 		return E_FORBIDDEN;
 	}

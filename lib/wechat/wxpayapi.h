@@ -21,7 +21,7 @@
 #include "lib/errors.h"
 #include "model/orders.h"
 
-#define WXPAYAPI_MAX_SKEW 300 /* seconds a notify's timestamp may be off */
+#define WXPAYAPI_MAX_SKEW 300 /* seconds a notify's or an answer's timestamp may be off */
 
 /* Creates a JSAPI order; *prepay_id on success. */
 enum api_err wxpayapi_jsapi(struct arena *a, const char *out_trade_no, const char *description,

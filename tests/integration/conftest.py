@@ -379,6 +379,19 @@ def _redis_cli(*args):
     return proc.stdout.rstrip("\n")
 
 
+@pytest.fixture(autouse=True)
+def _address_budgets_full():
+    """Every test comes from 127.0.0.1: the per-address rate-limit budgets (login, QR codes,
+    events, admin login) and the service-wide password-check budget start full for each
+    test; the tests of the limits themselves spend them."""
+    sock = pathlib.Path(require_env("AIPHOTO_VAR")) / "redis" / "redis.sock"
+    # a test that stopped Redis restores it itself; no budget to reset then
+    subprocess.run(["redis-cli", "-s", str(sock), "EVAL",
+                    "for _, p in ipairs(ARGV) do for _, k in ipairs(redis.call('KEYS', p)) do "
+                    "redis.call('DEL', k) end end return 0", "0", "rl:*:ip:*", "rl:admin-hash:*"],
+                   capture_output=True, timeout=30, check=False)
+
+
 @pytest.fixture(scope="session")
 def redis_cli():
     """redis_cli(*args) -> stdout (raw mode: a missing key's GET prints an empty line)."""

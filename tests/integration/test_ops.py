@@ -27,7 +27,7 @@ ENV_EXAMPLE = REPO / "systemd" / "aiphoto.env.example"
 # The configuration variables of the design (section 8) and of the contract.
 CONFIG_VARS = [
     "DATABASE_URL", "REDIS_URL", "JWT_SECRET", "PUBLIC_BASE_URL", "MEDIA_DIR",
-    "WECHAT_APPID", "WECHAT_SECRET", "WECHAT_TOKEN", "WECHAT_AES_KEY",
+    "WECHAT_APPID", "WECHAT_SECRET", "WECHAT_TOKEN", "WECHAT_AES_KEY", "WECHAT_MSG_MODE",
     "WECHAT_MP_APPID", "WECHAT_MP_SECRET",
     "WXPAY_MCHID", "WXPAY_SERIAL", "WXPAY_PRIVATE_KEY_FILE", "WXPAY_APIV3_KEY",
     "WXPAY_PUBLIC_KEY_FILE", "WXPAY_PUBLIC_KEY_ID",
@@ -39,7 +39,7 @@ STACK_VARS = ["DATABASE_URL", "REDIS_URL", "JWT_SECRET", "PUBLIC_BASE_URL", "MED
               "AIPHOTO_ENV", "AIPHOTO_VAR", "PORT", "AIPHOTO_BASE_URL",
               # the WeChat simulator's port and the development credentials it hands out
               "SIM_PORT", "AIPHOTO_SIM_URL", "WECHAT_APPID", "WECHAT_SECRET", "WECHAT_TOKEN",
-              "WECHAT_AES_KEY", "WECHAT_MP_APPID", "WECHAT_MP_SECRET", "WECHAT_API_BASE",
+              "WECHAT_AES_KEY", "WECHAT_MSG_MODE", "WECHAT_MP_APPID", "WECHAT_MP_SECRET", "WECHAT_API_BASE",
               "WECHAT_OPEN_BASE"]
 
 

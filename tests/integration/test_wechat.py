@@ -26,6 +26,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import requests
+from requests.adapters import HTTPAdapter
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 USER_KEYS = {"id", "nickname", "avatar_url", "credits", "invite_code", "created_at", "subscribed"}
@@ -35,6 +36,18 @@ SANE_TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+class SourceAddress(HTTPAdapter):
+    """Connections from another loopback address: another client, as lighttpd sees it."""
+
+    def __init__(self, addr):
+        self.addr = addr
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["source_address"] = (self.addr, 0)
+        super().init_poolmanager(*args, **kwargs)
 
 
 def env(name):
@@ -571,9 +584,15 @@ def test_other_events_answer_success(psql, sim, event):
 # --------------------------------------------------------------------------- QR login
 
 
+# scene -> the poll_secret its creator got (polls of a scene send it back)
+QR_SECRETS = {}
+
+
 def new_qr(client, expect_ok):
     data = expect_ok(client.post("/auth/wechat/qrcode"))
-    assert set(data) == {"scene", "qrcode_url", "expires_in"}, data
+    assert set(data) == {"scene", "qrcode_url", "expires_in", "poll_secret"}, data
+    assert isinstance(data["poll_secret"], str) and len(data["poll_secret"]) >= 32, data
+    QR_SECRETS[data["scene"]] = data["poll_secret"]
     assert isinstance(data["scene"], str) and SANE_TOKEN.match(data["scene"]), data
     assert len("login_" + data["scene"]) <= 64, data  # WeChat's scene_str limit
     assert isinstance(data["qrcode_url"], str) and \
@@ -597,7 +616,8 @@ def check_qr_confirmed(data):
 
 
 def poll(client, expect_ok, scene):
-    data = expect_ok(client.get(f"/auth/wechat/qrcode/{scene}"))
+    data = expect_ok(client.get(f"/auth/wechat/qrcode/{scene}",
+                                headers={"X-QR-Secret": QR_SECRETS.get(scene, "")}))
     assert isinstance(data, dict) and "status" in data, data
     return data
 
@@ -676,7 +696,7 @@ def test_qr_login_token_is_handed_out_once_to_concurrent_polls(client, expect_ok
     url = client.url(f"/auth/wechat/qrcode/{scene}")
 
     def one(_):
-        r = requests.get(url, timeout=30)
+        r = requests.get(url, timeout=30, headers={"X-QR-Secret": QR_SECRETS[scene]})
         assert r.status_code == 200, r.text[:300]
         return r.json()["data"]
 
@@ -843,7 +863,9 @@ def test_oauth_state_is_single_use_under_concurrency(client, sim):
     url = client.url("/auth/wechat/oauth")
 
     def one(code):
-        r = requests.post(url, json={"code": code, "state": state}, timeout=30)
+        # the same browser (its binding cookie), six tabs at once
+        r = requests.post(url, json={"code": code, "state": state}, timeout=30,
+                          cookies=client.session.cookies)
         return r.status_code
 
     with concurrent.futures.ThreadPoolExecutor(6) as pool:
@@ -981,7 +1003,8 @@ def test_concurrent_first_logins_make_one_user(client, psql, sim):
             r = requests.post(client.url("/auth/mp/login"), json={"code": code}, timeout=30)
         else:
             r = requests.post(client.url("/auth/wechat/oauth"),
-                              json={"code": code, "state": state}, timeout=30)
+                              json={"code": code, "state": state}, timeout=30,
+                              cookies=client.session.cookies)
         assert r.status_code == 200, r.text[:300]
         return r.json()["data"]["user"]["id"]
 
@@ -1115,8 +1138,11 @@ def test_access_token_is_fetched_once_and_recovered_after_rotation(client, expec
     appid = env("WECHAT_APPID")
     url = client.url("/auth/wechat/qrcode")
 
-    def one(_):
-        r = requests.post(url, timeout=30)
+    def one(i):
+        # from 32 loopback addresses: QR codes are limited per address
+        s = requests.Session()
+        s.mount("http://", SourceAddress(f"127.0.2.{i + 1}"))
+        r = s.post(url, timeout=30)
         return r.status_code, r.text[:200]
 
     # A cold cache met by 32 requests at once: one fetch.  A few rounds, since a lost

@@ -129,6 +129,7 @@ class PaySim:
             self.orders = {}
             self.notifies = []
             self.counters = dict.fromkeys(self.COUNTERS, 0)
+            self.answer_skew = 0  # seconds added to the timestamp of signed answers
 
     def count(self, name):
         with self.sim.lock:
@@ -145,7 +146,8 @@ class PaySim:
 
     def answer(self, status, obj=None):
         body = b"" if obj is None else compact(obj)
-        ts, nonce = str(int(time.time())), paycrypto.new_nonce()
+        ts = str(int(time.time()) + getattr(self, "answer_skew", 0))
+        nonce = paycrypto.new_nonce()
         headers = [("Request-ID", str(uuid.uuid4()))]
         if self.cfg.platform_key is not None:
             sig = paycrypto.sign(self.cfg.platform_key, paycrypto.answer_message(ts, nonce, body))
@@ -646,6 +648,17 @@ def register(sim):
                                    "appids": c.appids, "retry_delays": list(c.delays),
                                    "max_tries": MAX_TRIES, "problem": c.problem,
                                    "api_base": sim.cfg.base_url + PREFIX})
+
+    @sim.route("POST", "/__sim/pay/answer-skew")
+    def pay_answer_skew(req):
+        """Signs the following answers with a timestamp this many seconds off (a recorded
+        answer played back later); {"seconds": 0} or a reset undoes it."""
+        seconds = (req.json() or {}).get("seconds", 0)
+        if not isinstance(seconds, int):
+            raise core.HttpError(400, '"seconds" must be an integer')
+        with sim.lock:
+            pay.answer_skew = seconds
+        return core.json_response({"seconds": seconds})
 
     @sim.route("POST", "/__sim/pay/reset")
     def pay_reset(req):

@@ -168,6 +168,36 @@ START_TEST(config_bad_env_and_level)
 }
 END_TEST
 
+START_TEST(config_msg_mode)
+{
+	unit_env_baseline();
+	unsetenv("WECHAT_AES_KEY");
+	unsetenv("WECHAT_MSG_MODE");
+	cfg_load_expect(CONFIG_NEED_ALL, NULL);
+	ck_assert_int_eq(config_get()->wechat_msg_mode, CONFIG_MSG_PLAIN);
+	/* with a key the default is safe */
+	setenv("WECHAT_AES_KEY", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", 1);
+	cfg_load_expect(CONFIG_NEED_ALL, NULL);
+	ck_assert_int_eq(config_get()->wechat_msg_mode, CONFIG_MSG_SAFE);
+	ck_assert_str_eq(config_msg_mode_name(config_get()->wechat_msg_mode), "safe");
+	setenv("WECHAT_MSG_MODE", "compat", 1);
+	cfg_load_expect(CONFIG_NEED_ALL, NULL);
+	ck_assert_int_eq(config_get()->wechat_msg_mode, CONFIG_MSG_COMPAT);
+	setenv("WECHAT_MSG_MODE", "plain", 1);
+	cfg_load_expect(CONFIG_NEED_ALL, NULL);
+	ck_assert_int_eq(config_get()->wechat_msg_mode, CONFIG_MSG_PLAIN);
+	setenv("WECHAT_MSG_MODE", "Safe", 1);
+	cfg_load_expect(CONFIG_NEED_ALL, "WECHAT_MSG_MODE");
+	/* safe and compat need the key */
+	unsetenv("WECHAT_AES_KEY");
+	setenv("WECHAT_MSG_MODE", "safe", 1);
+	cfg_load_expect(CONFIG_NEED_ALL, "WECHAT_MSG_MODE");
+	setenv("WECHAT_MSG_MODE", "compat", 1);
+	cfg_load_expect(CONFIG_NEED_ALL, "WECHAT_MSG_MODE");
+	unsetenv("WECHAT_MSG_MODE");
+}
+END_TEST
+
 START_TEST(config_bad_urls_and_paths)
 {
 	unit_env_baseline();
@@ -319,6 +349,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, config_wechat_keys);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("parse");
+	tcase_add_test(tc, config_msg_mode);
 	tcase_add_test(tc, config_parse_long_cases);
 	tcase_add_test(tc, config_parse_long_whitespace);
 	tcase_add_test(tc, config_redis_url_parse_ok);
