@@ -7,8 +7,9 @@
  *   aiphotoctl token --user ID [--admin] [--ttl S]     print a signed token
  *   aiphotoctl admin add USERNAME              create an admin; the password is read from stdin
  *   aiphotoctl audit                           users whose balance ≠ their ledger sum, or < 0
- *   aiphotoctl reconcile-orders [--older-than S] [--expire-after S]
+ *   aiphotoctl reconcile-orders [--older-than S] [--expire-after S] [--limit N]
  *                                              settle or close orders still unpaid after S s
+ *                                              (N per run, least recently queried first)
  *   aiphotoctl wechat template OPENID TEMPLATE_ID DATA_JSON [URL]
  *                                              send a template message (checks the OA setup)
  *   aiphotoctl cache invalidate                drop the cached scene lists (after editing scenes)
@@ -76,6 +77,7 @@ static int ctl_usage(void)
 	      "       aiphotoctl admin add USERNAME   (password on standard input)\n"
 	      "       aiphotoctl audit\n"
 	      "       aiphotoctl reconcile-orders [--older-than SECONDS] [--expire-after SECONDS]\n"
+	      "                                   [--limit N]\n"
 	      "       aiphotoctl wechat template OPENID TEMPLATE_ID DATA_JSON [URL]\n"
 	      "       aiphotoctl cache invalidate\n"
 	      "       aiphotoctl check-config\n",
@@ -442,7 +444,7 @@ static int ctl_audit(void)
 static int ctl_reconcile(int argc, char **argv)
 {
 	const struct config *c = config_get();
-	long older = 300, expire = 7200;
+	long older = 300, expire = 7200, limit = RECONCILE_BATCH;
 	struct reconcile_stats st;
 	int rc;
 
@@ -453,13 +455,16 @@ static int ctl_reconcile(int argc, char **argv)
 		} else if (strcmp(argv[i], "--expire-after") == 0 && i + 1 < argc) {
 			if (config_parse_long(argv[++i], 60, 86400 * 30, &expire) < 0)
 				return ctl_usage();
+		} else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
+			if (config_parse_long(argv[++i], 1, 100000, &limit) < 0)
+				return ctl_usage();
 		} else {
 			return ctl_usage();
 		}
 	}
 	if (redis_init(c->redis_url) < 0)
 		return 2;
-	rc = reconcile_orders(&ctl_arena, older, expire, &st);
+	rc = reconcile_orders(&ctl_arena, older, expire, (int)limit, &st);
 	printf("reconcile: %zu checked, %zu settled, %zu closed, %zu still waiting, %zu failed\n",
 	       st.checked, st.settled, st.closed, st.waiting, st.failed);
 	redis_fini();

@@ -786,7 +786,7 @@ static void dispatch_maintenance(struct dispatch *d)
 	if (works_maintenance_lock(&got) != E_OK || !got) {
 		log_info("dispatch: another run holds the maintenance lock; skipping maintenance");
 	} else if (config_get()->wxpay_mchid != NULL && config_get()->wxpay_mchid[0] != '\0') {
-		(void)reconcile_orders(&a, d->reconcile_after_s, 7200, &st);
+		(void)reconcile_orders(&a, d->reconcile_after_s, 7200, RECONCILE_BATCH, &st);
 		if (st.checked > 0)
 			log_info("dispatch: orders %zu checked, %zu settled, %zu closed",
 			         st.checked, st.settled, st.closed);

@@ -9,14 +9,15 @@
 #include "lib/wechat/wxpayapi.h"
 #include "model/orders.h"
 
-int reconcile_orders(struct arena *a, long older_s, long expire_s, struct reconcile_stats *st)
+int reconcile_orders(struct arena *a, long older_s, long expire_s, int limit,
+                     struct reconcile_stats *st)
 {
 	const struct config *c = config_get();
 	struct order *rows;
 	size_t n;
 
 	memset(st, 0, sizeof(*st));
-	if (orders_pending(a, older_s, 500, &rows, &n) != E_OK) {
+	if (orders_pending(a, older_s, limit, &rows, &n) != E_OK) {
 		log_error("reconcile: cannot read the pending orders");
 		st->failed = 1;
 		return -1;
@@ -27,6 +28,7 @@ int reconcile_orders(struct arena *a, long older_s, long expire_s, struct reconc
 		bool credited = false;
 		enum api_err err;
 
+		/* moves it to the back of the next run's queue, even when the query fails */
 		(void)orders_touch_queried(a, rows[i].out_trade_no);
 		err = wxpayapi_query(a, rows[i].out_trade_no, &t);
 		if (err == E_OK)

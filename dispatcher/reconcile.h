@@ -15,9 +15,16 @@ struct reconcile_stats {
 	size_t checked, settled, closed, waiting, failed;
 };
 
-/* Handles up to 500 orders created at least older_s seconds ago; one log line per change.
- * Redis must be initialised (the Pay client needs nothing else from it, but the caller's
- * configuration is shared).  Returns 0 when every order was handled, -1 otherwise. */
-int reconcile_orders(struct arena *a, long older_s, long expire_s, struct reconcile_stats *st);
+/* Orders one run handles unless told otherwise (aiphotoctl reconcile-orders --limit). */
+#define RECONCILE_BATCH 500
+
+/* Handles up to limit orders created at least older_s seconds ago, the least recently
+ * queried first (never queried before all, then the oldest), and marks each as queried: a
+ * run's orders go to the back of the next run's queue, so every unpaid order is reached
+ * within ceil(pending / limit) runs however many an attacker leaves open.  One log line per
+ * change.  Redis must be initialised (the Pay client needs nothing else from it, but the
+ * caller's configuration is shared).  Returns 0 when every order was handled, -1 otherwise. */
+int reconcile_orders(struct arena *a, long older_s, long expire_s, int limit,
+                     struct reconcile_stats *st);
 
 #endif

@@ -4,14 +4,17 @@
  * POST /payment/create-order (user) {"package_id"} (+ optional Idempotency-Key: a repeat gets
  *      the first answer, another package under the same key → 409) → 200 {"out_trade_no",
  *      "amount_fen","credits","pay_params":{…}}; unknown/inactive package → 404; a user without an
- *      Official Account openid → 400; WeChat Pay refusing → 502.
+ *      Official Account openid → 400; WeChat Pay refusing → 502.  Limits (429 RATE_LIMITED with
+ *      Retry-After): the rate class below (10 at once, then 10 a minute, per user), and at most
+ *      PAYMENT_MAX_OPEN orders still created (unpaid) per user, counted with the insert.
  * POST /payment/notify (signed) → 204 after the settlement committed (also for a repeat);
  *      failures answer WeChat's {"code":"FAIL","message":…}: 401 signature/time/serial,
  *      400 body, 409 a transaction that does not match its order (logged, not credited),
  *      404 unknown order, 503/500 trouble on our side (WeChat delivers it again).
  * GET  /payment/orders/:out_trade_no (user) → {"out_trade_no","status","amount_fen",
  *      "credits","paid_at"}; a created order older than 10 s is first queried at WeChat Pay
- *      and settled through the same path as the notify; another user's order → 404.
+ *      (at most once per order every 10 s, however often it is polled) and settled through
+ *      the same path as the notify; another user's order → 404.
  * GET  /payment/orders?limit=&cursor= (user) → paginated list of the above, newest first.
  */
 #include <stdio.h>
@@ -30,6 +33,9 @@
 #include "model/packages.h"
 
 #define PAYMENT_QUERY_AFTER 10 /* seconds before GET /payment/orders/:no asks WeChat Pay */
+#define PAYMENT_QUERY_EVERY 10 /* and then at most once per order in this many seconds */
+#define PAYMENT_MAX_OPEN 10 /* created (unpaid) orders a user may have at once */
+#define PAYMENT_OPEN_RETRY 60 /* Retry-After when at that cap: seconds */
 
 static json_object *payment_order_json(const struct order *o)
 {
@@ -77,9 +83,15 @@ static enum api_err payment_create(struct request *req, struct reply *rep)
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%Y%m%d%H%M%S", &tm);
 	no = arena_printf(req->arena, "AP%s%02ld%s", when, ts.tv_nsec / 10000000, rnd);
-	if ((err = orders_create(req->arena, req->user_id, p.id, p.name, p.price_fen,
-	                         p.credits + p.bonus_credits, no, c->wechat_appid, c->wxpay_mchid,
-	                         openid)) != E_OK)
+	err = orders_create(req->arena, req->user_id, p.id, p.name, p.price_fen,
+	                    p.credits + p.bonus_credits, no, c->wechat_appid, c->wxpay_mchid,
+	                    openid, PAYMENT_MAX_OPEN);
+	if (err == E_RATE_LIMITED) {
+		rep->retry_after = PAYMENT_OPEN_RETRY;
+		return reply_error(rep, err,
+		                   "orders: 未支付的订单已达 10 笔，请先完成支付或稍后再试");
+	}
+	if (err != E_OK)
 		return err;
 	if ((err = wxpayapi_jsapi(req->arena, no, p.name, p.price_fen, openid, &prepay)) != E_OK ||
 	    (err = orders_set_prepay(req->arena, no, prepay)) != E_OK ||
@@ -200,10 +212,12 @@ static enum api_err payment_order_get(struct request *req, struct reply *rep)
 		return err;
 	if (strcmp(o.status, "created") == 0 && o.age_seconds > PAYMENT_QUERY_AFTER) {
 		struct order_txn t;
-		bool credited;
-		/* the notify may be late or lost: ask, and settle through the same guarded path */
-		(void)orders_touch_queried(req->arena, no);
-		if (wxpayapi_query(req->arena, no, &t) == E_OK &&
+		bool credited, claimed = false;
+		/* the notify may be late or lost: ask (at most once per order and
+		 * PAYMENT_QUERY_EVERY seconds, however often it is polled), and settle through
+		 * the same guarded path */
+		if (orders_claim_query(req->arena, no, PAYMENT_QUERY_EVERY, &claimed) == E_OK &&
+		    claimed && wxpayapi_query(req->arena, no, &t) == E_OK &&
 		    orders_apply(req->arena, &t, c->wxpay_mchid, c->wechat_appid, &credited) ==
 		        E_OK &&
 		    (err = orders_get(req->arena, req->user_id, no, &o)) != E_OK)
@@ -232,13 +246,18 @@ static enum api_err payment_orders_list(struct request *req, struct reply *rep)
 	                handlers_page(req, items, more && n > 0, n > 0 ? rows[n - 1].id : 0));
 }
 
+/* Per user: 10 at once, then one every 6 s (a replayed Idempotency-Key counts too). */
+static const struct rate_limit payment_create_limit = {
+    .name = "create-order", .per_minute = 10, .burst = 10};
+
 static const struct route payment_list[] = {
     {.method = HTTP_POST,
      .pattern = "/payment/create-order",
      .auth = AUTH_USER,
      .body = BODY_JSON,
      .max_body = 1024,
-     .handler = payment_create_once},
+     .handler = payment_create_once,
+     .limit = &payment_create_limit},
     {.method = HTTP_POST,
      .pattern = "/payment/notify",
      .auth = AUTH_SIGNED,

@@ -247,6 +247,11 @@ void db_rollback(void)
 	db.in_tx = false;
 }
 
+bool db_in_transaction(void)
+{
+	return db.in_tx;
+}
+
 enum api_err db_exec_script(const char *sql, char *err, size_t errlen)
 {
 	PGresult *res;

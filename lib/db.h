@@ -53,6 +53,9 @@ enum api_err db_exec(struct db_stmts *s, int idx, int nparams, const char *const
 enum api_err db_begin(void);
 enum api_err db_commit(void);
 void db_rollback(void);
+/* True between a successful db_begin and its db_commit / db_rollback (a model function that
+ * needs a transaction joins the caller's one instead of opening its own). */
+bool db_in_transaction(void);
 
 /* Runs a multi-statement script with the simple protocol (migrations, seeds).  On failure
  * writes the server's message (with position) to err. */

@@ -12,6 +12,7 @@
 
 enum credits_stmt {
 	CR_CHECKIN,
+	CR_INVITE_LOCK,
 	CR_INVITER,
 	CR_CYCLE,
 	CR_SET_INVITER,
@@ -39,6 +40,10 @@ static const char *const credits_sql[CR__MAX] = {
         "idempotency_key) SELECT $1, u.credits_awarded, u.credits, 'checkin', $2, '每日签到', "
         "'checkin:' || $1 || ':' || $2 FROM u "
         "RETURNING delta, balance_after, (SELECT streak FROM u)",
+    /* Every invite decision (lookup, cycle check, write) runs under this one transaction-scoped
+     * lock: two invites that would close a ring (A→B with B→A, or longer) cannot both see a
+     * chain without the other, and no two invites wait on each other's rows. */
+    [CR_INVITE_LOCK] = "SELECT pg_advisory_xact_lock(hashtext('aiphoto-invite'))",
     [CR_INVITER] = "SELECT id FROM users WHERE invite_code = upper($1) AND status = 'active'",
     /* is $2 (the invitee) among the inviters above $1 (the inviter)? */
     [CR_CYCLE] = "WITH RECURSIVE up(id, depth) AS (SELECT invited_by, 1 FROM users WHERE id = $1 "
@@ -95,9 +100,10 @@ static enum api_err credits_run(int idx, int n, const char *const *p, int *rows,
 	return E_OK;
 }
 
-enum api_err credits_invite(struct arena *a, int64_t invitee, const char *code,
-                            int64_t invitee_bonus, int64_t inviter_bonus, int64_t *credits,
-                            const char **why)
+/* One attempt at an invite: its own transaction, serialised with every other invite. */
+static enum api_err credits_invite_tx(struct arena *a, int64_t invitee, const char *code,
+                                      int64_t invitee_bonus, int64_t inviter_bonus,
+                                      int64_t *credits, const char **why)
 {
 	const char *pc[1] = {code};
 	const char *sid = db_param_i64(a, invitee);
@@ -108,6 +114,9 @@ enum api_err credits_invite(struct arena *a, int64_t invitee, const char *code,
 	*why = NULL;
 	if ((err = db_begin()) != E_OK)
 		return err;
+	if ((err = credits_run(CR_INVITE_LOCK, 0, NULL, NULL, NULL)) != E_OK)
+		goto fail;
+	/* from here on, each statement sees every invite committed before the lock was ours */
 	if ((err = credits_run(CR_INVITER, 1, pc, &rows, &inviter)) != E_OK)
 		goto fail;
 	if (rows == 0) {
@@ -155,6 +164,29 @@ enum api_err credits_invite(struct arena *a, int64_t invitee, const char *code,
 	return E_OK;
 fail:
 	db_rollback();
+	return err;
+}
+
+/* A deadlock or serialization failure (not expected under the invite lock, but cheap to
+ * absorb) is retried, so it never reaches the user as a 409. */
+static bool credits_retryable(void)
+{
+	const char *st = db_last_sqlstate();
+	return strcmp(st, "40P01") == 0 || strcmp(st, "40001") == 0;
+}
+
+enum api_err credits_invite(struct arena *a, int64_t invitee, const char *code,
+                            int64_t invitee_bonus, int64_t inviter_bonus, int64_t *credits,
+                            const char **why)
+{
+	enum api_err err;
+
+	for (int tries = 1;; tries++) {
+		err =
+		    credits_invite_tx(a, invitee, code, invitee_bonus, inviter_bonus, credits, why);
+		if (err != E_CONFLICT || !credits_retryable() || tries == 3)
+			break;
+	}
 	return err;
 }
 

@@ -28,8 +28,11 @@ enum api_err credits_checkin(struct arena *a, int64_t user_id, const char *day,
 
 /*
  * The invitee enters the inviter's code: once per invitee, not one's own, no cycles.  Both
- * sides are rewarded in the same transaction.  E_NOT_FOUND unknown code, E_BAD_REQUEST own
- * code or a cycle (*why says which), E_ALREADY_DONE already invited.
+ * sides are rewarded in the same transaction.  The code lookup, the cycle check and the write
+ * are one serialised decision (a transaction-scoped advisory lock shared by all invites), so
+ * concurrent invites can never close a ring of any length; a deadlock or serialization
+ * failure is retried here, never answered.  E_NOT_FOUND unknown code, E_BAD_REQUEST own code
+ * or a cycle (*why says which), E_ALREADY_DONE already invited.
  */
 enum api_err credits_invite(struct arena *a, int64_t invitee, const char *code,
                             int64_t invitee_bonus, int64_t inviter_bonus, int64_t *credits,

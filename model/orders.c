@@ -8,6 +8,7 @@
 #include "model/sql.h"
 
 enum orders_stmt {
+	OR_OPEN_LOCK,
 	OR_CREATE,
 	OR_PREPAY,
 	OR_GET,
@@ -16,6 +17,7 @@ enum orders_stmt {
 	OR_SETTLE,
 	OR_CLOSE,
 	OR_TOUCH,
+	OR_CLAIM_QUERY,
 	OR__MAX
 };
 
@@ -26,16 +28,26 @@ enum orders_stmt {
 	                                           "created_at)::bigint"
 
 static const char *const orders_sql[OR__MAX] = {
+    /* $1 user: serialises one user's order creations until their transaction ends, so the
+     * count in OR_CREATE (a later statement, a later snapshot) sees every committed order */
+    [OR_OPEN_LOCK] = "SELECT pg_advisory_xact_lock(hashtext('aiphoto-orders:' || $1))",
+    /* $10 = how many created (unpaid) orders the user may have open: no row when at it */
     [OR_CREATE] = "INSERT INTO orders (user_id, package_id, description, amount_fen, credits, "
                   "out_trade_no, appid, mchid, payer_openid) "
-                  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                  "SELECT $1::bigint, $2::bigint, $3::text, $4::bigint, $5::bigint, $6::text, "
+                  "$7::text, $8::text, $9::text "
+                  "WHERE (SELECT count(*) FROM orders WHERE user_id = $1::bigint "
+                  "AND status = 'created') < $10::bigint RETURNING id",
     [OR_PREPAY] = "UPDATE orders SET prepay_id = $2 WHERE out_trade_no = $1",
     [OR_GET] = "SELECT " ORDERS_COLS " FROM orders WHERE out_trade_no = $1 "
                "AND ($2::bigint IS NULL OR user_id = $2)",
     [OR_LIST] = "SELECT " ORDERS_COLS " FROM orders WHERE user_id = $1 "
                 "AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+    /* least recently queried first (never queried before all), then oldest: each run moves
+     * the orders it handled to the back, so a pile of unpaid orders cannot starve one */
     [OR_PENDING] = "SELECT " ORDERS_COLS " FROM orders WHERE status = 'created' "
-                   "AND created_at <= now() - make_interval(secs => $1) ORDER BY id LIMIT $2",
+                   "AND created_at <= now() - make_interval(secs => $1) "
+                   "ORDER BY last_queried_at NULLS FIRST, created_at, id LIMIT $2",
     /* $1 out_trade_no, $2 transaction_id, $3 amount, $4 payer openid */
     [OR_SETTLE] =
         "WITH o AS (UPDATE orders SET status = 'paid', transaction_id = $2, trade_state = "
@@ -52,6 +64,10 @@ static const char *const orders_sql[OR__MAX] = {
     [OR_CLOSE] = "UPDATE orders SET status = 'closed', closed_at = now() "
                  "WHERE out_trade_no = $1 AND status = 'created'",
     [OR_TOUCH] = "UPDATE orders SET last_queried_at = now() WHERE out_trade_no = $1",
+    /* the right to ask WeChat Pay about a created order: at most once per $2 seconds */
+    [OR_CLAIM_QUERY] = "UPDATE orders SET last_queried_at = now() WHERE out_trade_no = $1 "
+                       "AND status = 'created' AND (last_queried_at IS NULL OR "
+                       "last_queried_at <= now() - make_interval(secs => $2)) RETURNING id",
 };
 
 static struct db_stmts orders_stmts = DB_STMTS("orders", orders_sql);
@@ -107,18 +123,38 @@ static enum api_err orders_simple(int idx, int n, const char *const *p, int *aff
 enum api_err orders_create(struct arena *a, int64_t user_id, int64_t package_id,
                            const char *description, int64_t amount_fen, int64_t credits,
                            const char *out_trade_no, const char *appid, const char *mchid,
-                           const char *payer_openid)
+                           const char *payer_openid, int max_open)
 {
-	const char *p[9] = {db_param_i64(a, user_id),
-	                    db_param_i64(a, package_id),
-	                    description,
-	                    db_param_i64(a, amount_fen),
-	                    db_param_i64(a, credits),
-	                    out_trade_no,
-	                    appid,
-	                    mchid,
-	                    payer_openid};
-	return orders_simple(OR_CREATE, 9, p, NULL);
+	const char *p[10] = {db_param_i64(a, user_id),
+	                     db_param_i64(a, package_id),
+	                     description,
+	                     db_param_i64(a, amount_fen),
+	                     db_param_i64(a, credits),
+	                     out_trade_no,
+	                     appid,
+	                     mchid,
+	                     payer_openid,
+	                     db_param_i64(a, max_open)};
+	bool own = !db_in_transaction();
+	enum api_err err;
+	int rows = 0;
+
+	if (own && (err = db_begin()) != E_OK)
+		return err;
+	if ((err = orders_simple(OR_OPEN_LOCK, 1, p, NULL)) != E_OK ||
+	    (err = orders_simple(OR_CREATE, 10, p, &rows)) != E_OK)
+		goto fail;
+	if (rows == 0) {
+		err = E_RATE_LIMITED;
+		goto fail;
+	}
+	if (own && (err = db_commit()) != E_OK)
+		goto fail;
+	return E_OK;
+fail:
+	if (own)
+		db_rollback();
+	return err;
 }
 
 enum api_err orders_set_prepay(struct arena *a, const char *out_trade_no, const char *prepay_id)
@@ -246,4 +282,15 @@ enum api_err orders_touch_queried(struct arena *a, const char *out_trade_no)
 	const char *p[1] = {out_trade_no};
 	(void)a;
 	return orders_simple(OR_TOUCH, 1, p, NULL);
+}
+
+enum api_err orders_claim_query(struct arena *a, const char *out_trade_no, long every_s,
+                                bool *claimed)
+{
+	const char *p[2] = {out_trade_no, db_param_i64(a, every_s)};
+	int rows = 0;
+	enum api_err err = orders_simple(OR_CLAIM_QUERY, 2, p, &rows);
+
+	*claimed = err == E_OK && rows > 0;
+	return err;
 }

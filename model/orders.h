@@ -29,17 +29,24 @@ struct order_txn {
 	int64_t amount_total;
 };
 
+/*
+ * Creates a created order, unless the user already has max_open created (unpaid) orders:
+ * then E_RATE_LIMITED and nothing is written.  The count and the insert run under a lock per
+ * user held to the end of the transaction (the caller's when one is open, e.g. an
+ * Idempotency-Key claim, else one of its own), so concurrent creations cannot exceed it.
+ */
 enum api_err orders_create(struct arena *a, int64_t user_id, int64_t package_id,
                            const char *description, int64_t amount_fen, int64_t credits,
                            const char *out_trade_no, const char *appid, const char *mchid,
-                           const char *payer_openid);
+                           const char *payer_openid, int max_open);
 enum api_err orders_set_prepay(struct arena *a, const char *out_trade_no, const char *prepay_id);
 /* user_id 0 = any owner.  E_NOT_FOUND when missing or not that user's. */
 enum api_err orders_get(struct arena *a, int64_t user_id, const char *out_trade_no,
                         struct order *out);
 enum api_err orders_list(struct arena *a, int64_t user_id, int64_t before_id, int limit,
                          struct order **rows, size_t *n, bool *more);
-/* Orders still created after older_than seconds, oldest first, at most limit. */
+/* Orders still created after older_than seconds, at most limit: those never queried at
+ * WeChat Pay first, then the least recently queried, then the oldest. */
 enum api_err orders_pending(struct arena *a, long older_than, int limit, struct order **rows,
                             size_t *n);
 
@@ -55,6 +62,11 @@ enum api_err orders_apply(struct arena *a, const struct order_txn *t, const char
                           const char *our_appid, bool *credited);
 /* Records that WeChat Pay was asked about the order now. */
 enum api_err orders_touch_queried(struct arena *a, const char *out_trade_no);
+/* Claims the right to ask WeChat Pay about a created order now: *claimed only when it was not
+ * queried in the last every_s seconds (by anyone: a poll, the reconciliation); the claim is
+ * recorded as the query time.  Concurrent callers: one wins. */
+enum api_err orders_claim_query(struct arena *a, const char *out_trade_no, long every_s,
+                                bool *claimed);
 /* Closes a created order (expired and never paid). */
 enum api_err orders_close(struct arena *a, const char *out_trade_no);
 

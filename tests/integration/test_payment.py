@@ -605,3 +605,142 @@ def test_notify_for_a_closed_order_credits_nothing(client, expect_ok, payer, psq
     assert status == 0, output
     assert order_row(psql, no)["status"] == "closed"
     assert recharge_rows(psql, no) == []
+
+
+# --------------------------------------------------------------------------- abuse limits
+
+
+def rl_reset(redis_cli, uid):
+    """Give the user's create-order rate budget back (to reach the unpaid-order cap)."""
+    redis_cli("DEL", f"rl:create-order:u{int(uid)}")
+
+
+def open_orders(psql, uid):
+    (count,), = psql(f"SELECT count(*) FROM orders WHERE user_id = {int(uid)} "
+                     "AND status = 'created'")
+    return int(count)
+
+
+def sim_order(pay, no):
+    mine = [o for o in pay.orders() if o.get("out_trade_no") == no]
+    assert len(mine) == 1, f"simulator has no order {no}"
+    return mine[0]
+
+
+def test_create_order_flood_is_rate_limited_per_user(client, expect_error, payer, psql):
+    """The create-order class: 10 at once per user, then 10 a minute.  Every request counts
+    (bad bodies too, refused by the handler after the limit), so nothing is created."""
+    p, other = payer(), payer()
+    statuses, refused = [], None
+    for _ in range(40):
+        resp = create_order(client, p["token"], "x")
+        statuses.append(resp.status_code)
+        if resp.status_code == 429:
+            refused = resp
+            break
+    assert refused is not None, statuses
+    assert len(statuses) - 1 >= 10 and set(statuses[:-1]) == {400}, statuses
+    body = refused.json()
+    assert (body["success"], body["code"]) == (False, "RATE_LIMITED"), body
+    retry = int(refused.headers["Retry-After"])
+    assert 1 <= retry <= 6, retry
+    # replays of a key count too: the budget is per user, whatever the request
+    expect_error(create_order(client, p["token"], 1), 429, "RATE_LIMITED")
+    assert psql(f"SELECT 1 FROM orders WHERE user_id = {p['id']}") == []
+    # another user is not affected
+    assert create_order(client, other["token"], 1).status_code == 200
+
+
+def test_unpaid_orders_are_capped_at_ten(client, expect_ok, expect_error, payer, psql, pay,
+                                         redis_cli):
+    p, other = payer(), payer()
+    keys = [new_key() for _ in range(10)]
+    first = [expect_ok(create_order(client, p["token"], 1, k)) for k in keys]
+    rl_reset(redis_cli, p["id"])
+    resp = create_order(client, p["token"], 1)
+    message = expect_error(resp, 429, "RATE_LIMITED")
+    assert "orders" in message and "10" in message, message
+    assert resp.headers.get("Retry-After", "").isdigit(), resp.headers
+    assert int(resp.headers["Retry-After"]) >= 1
+    assert open_orders(psql, p["id"]) == 10
+    # without an Idempotency-Key the same
+    resp = client.post("/payment/create-order", token=p["token"], json={"package_id": 1})
+    expect_error(resp, 429, "RATE_LIMITED")
+    # a used key still replays its order
+    assert expect_ok(create_order(client, p["token"], 1, keys[3])) == first[3]
+    assert open_orders(psql, p["id"]) == 10
+    # the cap is per user
+    expect_ok(create_order(client, other["token"], 1))
+    # a paid order no longer counts: one more may be created
+    assert pay.pay(first[0]["out_trade_no"])["status"] == 204
+    rl_reset(redis_cli, p["id"])
+    expect_ok(create_order(client, p["token"], 1))
+    expect_error(create_order(client, p["token"], 1), 429, "RATE_LIMITED")
+    assert open_orders(psql, p["id"]) == 10
+
+
+@pytest.mark.parametrize("keyed", [True, False])
+def test_concurrent_creates_cannot_pass_the_cap(client, expect_ok, payer, psql, redis_cli, keyed):
+    p = payer()
+    for _ in range(7):
+        expect_ok(create_order(client, p["token"], 1))
+    rl_reset(redis_cli, p["id"])
+    gate = threading.Barrier(8)
+
+    def one(_):
+        headers = {"Authorization": "Bearer " + p["token"]}
+        if keyed:
+            headers["Idempotency-Key"] = new_key()
+        gate.wait(timeout=30)
+        return requests.post(client.url("/payment/create-order"), timeout=30, headers=headers,
+                             json={"package_id": 1})
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        resps = list(pool.map(one, range(8)))
+    statuses = sorted(r.status_code for r in resps)
+    assert statuses == [200] * 3 + [429] * 5, [(r.status_code, r.text[:120]) for r in resps]
+    assert open_orders(psql, p["id"]) == 10
+
+
+def test_polling_an_unpaid_order_queries_wechat_pay_once_per_10_s(client, expect_ok, payer, psql,
+                                                                   pay):
+    p = payer()
+    no = ordered(client, expect_ok, p, 1)["out_trade_no"]
+    psql("UPDATE orders SET created_at = now() - interval '1 minute' "
+         f"WHERE out_trade_no = '{no}'")
+    for _ in range(20):
+        assert expect_ok(client.get(f"/payment/orders/{no}", token=p["token"]))["status"] == \
+            "created"
+    queries = sim_order(pay, no)["query_count"]
+    assert 1 <= queries <= 2, queries
+    # once the 10 s have passed, the next poll asks again (and settles a payment it finds)
+    assert pay.pay(no, notify=False)["transaction_id"]
+    psql("UPDATE orders SET last_queried_at = now() - interval '11 seconds' "
+         f"WHERE out_trade_no = '{no}'")
+    assert expect_ok(client.get(f"/payment/orders/{no}", token=p["token"]))["status"] == "paid"
+    assert sim_order(pay, no)["query_count"] == queries + 1
+    assert_settled_once(psql, p, no, 60, 0)
+
+
+def test_reconciliation_reaches_a_new_order_behind_a_pile(client, expect_ok, payer, psql, pay,
+                                                         redis_cli):
+    """More unpaid orders than one run takes: a real order paid at WeChat Pay (notify lost),
+    the newest of all, is settled within ceil(pending / limit) runs."""
+    for _ in range(3):
+        attacker = payer()
+        for _ in range(10):
+            expect_ok(create_order(client, attacker["token"], 1))
+    real = payer(credits=5)
+    no = ordered(client, expect_ok, real, 1)["out_trade_no"]
+    assert pay.pay(no, notify=False)["transaction_id"]
+    (pending,), = psql("SELECT count(*) FROM orders WHERE status = 'created'")
+    limit = 8
+    runs = -(-int(pending) // limit)
+    assert runs >= 4, pending
+    for _ in range(runs):
+        status, output = run_ctl("reconcile-orders", "--older-than", "0", "--limit", str(limit))
+        assert status == 0, output
+        assert f"reconcile: {limit} checked" in output, output
+        if order_row(psql, no)["status"] == "paid":
+            break
+    assert_settled_once(psql, real, no, 60, 5)

@@ -109,7 +109,7 @@ class PayConfig:
 
 class PaySim:
     COUNTERS = ("pay_requests", "pay_sign_errors", "pay_header_errors", "pay_orders_created",
-                "pay_notifies_sent")
+                "pay_notifies_sent", "pay_queries")
 
     def __init__(self, sim, core):
         self.sim = sim
@@ -295,7 +295,7 @@ class PaySim:
                     "time_expire": time_expire,
                     "amount": {"total": total, "currency": "CNY"},
                     "payer": {"openid": openid}, "prepay_id": prepay_id, "prepay_count": 1,
-                    "trade_state": "NOTPAY", "transaction_id": None, "success_time": None,
+                    "query_count": 0, "trade_state": "NOTPAY", "transaction_id": None, "success_time": None,
                     "created_at": now_rfc3339(), "notify_tries": 0, "notify_acked": False,
                     "retrying": False}
                 self.counters["pay_orders_created"] += 1
@@ -335,6 +335,8 @@ class PaySim:
         self.check_mchid(req.query.get("mchid"), "query")
         order = self.find(out_trade_no, transaction_id)
         with self.sim.lock:
+            order["query_count"] += 1
+            self.counters["pay_queries"] += 1
             return self.answer(200, self.transaction(order))
 
     def close(self, req, out_trade_no):
@@ -539,7 +541,7 @@ def register(sim):
                 "description": "", "notify_url": None, "attach": "", "time_expire": None,
                 "amount": {"total": total if isinstance(total, int) else 1, "currency": "CNY"},
                 "payer": {"openid": body.get("openid") or core.new_openid()},
-                "prepay_id": None, "prepay_count": 0, "trade_state": "SUCCESS",
+                "prepay_id": None, "prepay_count": 0, "query_count": 0, "trade_state": "SUCCESS",
                 "transaction_id": "4200" + "".join(secrets.choice(string.digits)
                                                    for _ in range(24)),
                 "success_time": now_rfc3339(), "created_at": now_rfc3339(),
