@@ -10,7 +10,10 @@
  *      stored: empty → 400 "file: empty"; not JPEG, PNG or WebP → 415; a zero dimension
  *      or more than 40 megapixels → 400; more than 10 MiB → 413 (lighttpd refuses far
  *      larger bodies before they reach a worker).  Files are stored once per content hash.
- *      More than 30 uploads at once, then one a second, per user → 429 with Retry-After.
+ *      More than 30 uploads at once, then one a second, per user, or more than 50 MiB of
+ *      bodies at once, then 200 MiB an hour (the byte budget of the route's rate-limit
+ *      class, applied by the router with the Content-Length as the cost) → 429 with
+ *      Retry-After.
  * GET  /assets/:sha256 (user) → 200 the caller's Asset ("deduplicated":true), else 404
  *      (also for a malformed hash).
  */
@@ -164,8 +167,13 @@ static enum api_err uploads_asset_get(struct request *req, struct reply *rep)
 	return reply_ok(rep, 200, uploads_json(req, &as, true));
 }
 
-/* 30 uploads at once, then one a second, per user. */
-static const struct rate_limit uploads_limit = {.name = "uploads", .per_minute = 60, .burst = 30};
+/* 30 uploads at once, then one a second, per user; and 50 MiB of request bodies at once,
+ * then 200 MiB an hour (each upload costs its Content-Length). */
+static const struct rate_limit uploads_limit = {.name = "uploads",
+                                                .per_minute = 60,
+                                                .burst = 30,
+                                                .bytes_per_hour = 200LL * 1024 * 1024,
+                                                .bytes_burst = 50LL * 1024 * 1024};
 
 static const struct route uploads_list[] = {
     {.method = HTTP_POST,
