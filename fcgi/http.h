@@ -97,13 +97,19 @@ typedef enum api_err route_handler(struct request *req, struct reply *rep);
 
 /*
  * A rate-limit class (DESIGN §7): at most `burst` requests at once, refilled at per_minute,
- * counted per user on routes that need a token, else per client address.  While Redis is
- * unreachable a class lets requests through (with a log line) unless fail_closed.
+ * counted per user on routes that need a token, else per client address.  Optionally a
+ * byte budget as well (bytes_per_hour > 0): at most bytes_burst body bytes at once, refilled
+ * at bytes_per_hour, each request costing its Content-Length (see router_byte_cost).  Both
+ * are applied by the router before the body is read; either refuses with 429 + Retry-After.
+ * While Redis is unreachable a class lets requests through (with a log line) unless
+ * fail_closed.
  */
 struct rate_limit {
-	const char *name; /* key part: rl:<name>:<subject> */
+	const char *name; /* key part: rl:<name>:<subject>, rlb:<name>:<subject> for bytes */
 	int per_minute;
 	int burst;
+	long long bytes_per_hour; /* 0: no byte budget */
+	long long bytes_burst;
 	bool fail_closed;
 };
 

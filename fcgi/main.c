@@ -134,25 +134,33 @@ static void worker_build_request(struct request *req, struct arena *a, FCGX_Requ
 
 /*
  * router_limit_hook: a GCRA limit in Redis per user (a token was presented) or per client
- * address.  Redis unreachable: the request goes through with a log line, or, for a class
+ * address: the request count (bytes 0, key rl:…) or the byte budget (bytes > 0 is the cost,
+ * key rlb:…).  Redis unreachable: the request goes through with a log line, or, for a class
  * that fails closed (admin login), answers 503.
  */
 static enum api_err worker_limit(const struct request *req, const struct rate_limit *rl,
-                                 long *retry_after)
+                                 long long bytes, long *retry_after)
 {
+	const char *kind = bytes > 0 ? "rlb" : "rl";
 	char key[160];
 	long wait_ms = 0;
+	enum api_err err;
 
 	if (req->authenticated && req->user_id > 0)
-		snprintf(key, sizeof(key), "rl:%s:%c%lld", rl->name, req->admin ? 'a' : 'u',
+		snprintf(key, sizeof(key), "%s:%s:%c%lld", kind, rl->name, req->admin ? 'a' : 'u',
 		         (long long)req->user_id);
 	else
-		snprintf(key, sizeof(key), "rl:%s:ip:%.64s", rl->name,
+		snprintf(key, sizeof(key), "%s:%s:ip:%.64s", kind, rl->name,
 		         req->remote_addr ? req->remote_addr : "-");
-	if (redis_gcra(key, 60000L / (rl->per_minute > 0 ? rl->per_minute : 1), rl->burst,
-	               &wait_ms) != E_OK) {
-		log_warn("rate limit %s: Redis unreachable, request %s", rl->name,
-		         rl->fail_closed ? "refused" : "let through");
+	if (bytes > 0)
+		err = redis_gcra_cost(key, 3600000L, rl->bytes_per_hour, rl->bytes_burst, bytes,
+		                      &wait_ms);
+	else
+		err = redis_gcra(key, 60000L / (rl->per_minute > 0 ? rl->per_minute : 1), rl->burst,
+		                 &wait_ms);
+	if (err != E_OK) {
+		log_warn("rate limit %s%s: Redis unreachable, request %s", rl->name,
+		         bytes > 0 ? " (bytes)" : "", rl->fail_closed ? "refused" : "let through");
 		return rl->fail_closed ? E_UNAVAILABLE : E_OK;
 	}
 	if (wait_ms > 0) {

@@ -317,24 +317,57 @@ static enum api_err router_account(struct request *req, struct reply *rep)
 }
 
 enum api_err (*router_limit_hook)(const struct request *req, const struct rate_limit *rl,
-                                  long *retry_after);
+                                  long long bytes, long *retry_after);
+
+long long router_byte_cost(const struct request *req)
+{
+	const struct route *r = req->route;
+	const struct rate_limit *rl = r ? r->limit : NULL;
+	long long cost;
+
+	if (rl == NULL || rl->bytes_per_hour <= 0 || rl->bytes_burst <= 0 || r->body == BODY_NONE)
+		return 0;
+	cost = req->content_length < 0 ? (long long)r->max_body : req->content_length;
+	if (cost > (long long)r->max_body)
+		cost = (long long)r->max_body;
+	return cost < rl->bytes_burst ? cost : rl->bytes_burst;
+}
+
+/* A byte count for a message: "50 MiB", "8 KiB" or "1000 字节". */
+static const char *router_size_text(struct arena *a, long long n)
+{
+	if (n > 0 && n % (1024 * 1024) == 0)
+		return arena_printf(a, "%lld MiB", n / (1024 * 1024));
+	if (n > 0 && n % 1024 == 0)
+		return arena_printf(a, "%lld KiB", n / 1024);
+	return arena_printf(a, "%lld 字节", n);
+}
 
 static enum api_err router_limit(struct request *req, struct reply *rep)
 {
 	const struct rate_limit *rl = req->route->limit;
+	long long bytes = 0;
 	long retry = 0;
 	enum api_err err;
 
 	if (rl == NULL || router_limit_hook == NULL)
 		return E_OK;
-	err = router_limit_hook(req, rl, &retry);
-	if (err == E_RATE_LIMITED) {
-		rep->retry_after = retry > 0 ? retry : 1;
-		return reply_error(
-		    rep, err,
-		    arena_printf(req->arena, "请求过于频繁，请 %ld 秒后再试", rep->retry_after));
-	}
-	return err;
+	err = router_limit_hook(req, rl, 0, &retry);
+	if (err == E_OK && (bytes = router_byte_cost(req)) > 0)
+		err = router_limit_hook(req, rl, bytes, &retry);
+	if (err != E_RATE_LIMITED)
+		return err;
+	rep->retry_after = retry > 0 ? retry : 1;
+	if (bytes > 0)
+		return reply_error(rep, err,
+		                   arena_printf(req->arena,
+		                                "数据量超出限制（每小时 %s，一次最多 %s），请 %ld "
+		                                "秒后再试",
+		                                router_size_text(req->arena, rl->bytes_per_hour),
+		                                router_size_text(req->arena, rl->bytes_burst),
+		                                rep->retry_after));
+	return reply_error(
+	    rep, err, arena_printf(req->arena, "请求过于频繁，请 %ld 秒后再试", rep->retry_after));
 }
 
 enum api_err router_dispatch(const struct route_table *const *tables, size_t ntables,

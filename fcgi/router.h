@@ -32,12 +32,22 @@ enum api_err router_dispatch(const struct route_table *const *tables, size_t nta
                              struct request *req, struct reply *rep);
 
 /*
- * The rate-limit check, run after authentication for routes with a limit class: E_OK to go
- * on, E_RATE_LIMITED with *retry_after (seconds), or E_UNAVAILABLE.  Installed by the worker
- * (fcgi/main.c, Redis); NULL (unit tests, fuzzers) lets every request through.
+ * The rate-limit check, run after authentication for routes with a limit class: once for
+ * the request count (bytes 0), then, when the class has a byte budget and the request a
+ * body, once more with bytes = router_byte_cost(req).  E_OK to go on, E_RATE_LIMITED with
+ * *retry_after (seconds), or E_UNAVAILABLE.  Installed by the worker (fcgi/main.c, Redis);
+ * NULL (unit tests, fuzzers) lets every request through.
  */
 extern enum api_err (*router_limit_hook)(const struct request *req, const struct rate_limit *rl,
-                                         long *retry_after);
+                                         long long bytes, long *retry_after);
+
+/*
+ * What a matched request costs against its class's byte budget: the Content-Length (a body
+ * of unknown length counts as the route's max_body), at most max_body (larger is refused
+ * with 413 anyway) and at most bytes_burst (so one request is never refused forever).
+ * 0 when the class has no byte budget or the request no body.
+ */
+long long router_byte_cost(const struct request *req);
 
 /*
  * The account check, run after authentication for user tokens on ACCOUNT_ACTIVE routes:

@@ -10,7 +10,17 @@
  *      stored: empty → 400 "file: empty"; not JPEG, PNG or WebP → 415; a zero dimension
  *      or more than 40 megapixels → 400; more than 10 MiB → 413 (lighttpd refuses far
  *      larger bodies before they reach a worker).  Files are stored once per content hash.
- *      More than 30 uploads at once, then one a second, per user → 429 with Retry-After.
+ *      Quota: a user's uploads together (the rows of assets) may hold at most
+ *      UPLOAD_QUOTA_FILES files and UPLOAD_QUOTA_BYTES bytes (1 GiB, 2000 files), or what
+ *      users.upload_quota_files / _bytes say for that user; an upload that would pass either
+ *      → 413 PAYLOAD_TOO_LARGE "上传配额已满：…" naming the quota and the numbers, with no
+ *      file written and no row (the check, the file and the row are one step per user, under
+ *      a lock: see assets_put).  A re-upload of bytes the user already has costs nothing and
+ *      still answers 200 at the quota.  Nothing deletes an asset yet.
+ *      More than 30 uploads at once, then one a second, per user, or more than 50 MiB of
+ *      bodies at once, then 200 MiB an hour (the byte budget of the route's rate-limit
+ *      class, applied by the router with the Content-Length as the cost) → 429 with
+ *      Retry-After.
  * GET  /assets/:sha256 (user) → 200 the caller's Asset ("deduplicated":true), else 404
  *      (also for a malformed hash).
  */
@@ -20,6 +30,8 @@
 #include <strings.h>
 
 #include "handlers/handlers.h"
+#include "lib/config.h"
+#include "lib/crypto.h"
 #include "lib/image.h"
 #include "lib/log.h"
 #include "lib/media.h"
@@ -98,14 +110,53 @@ static enum api_err uploads_file(struct request *req, struct reply *rep, const u
 	return E_OK;
 }
 
+/* What the store callback of assets_put needs: the bytes, their hash and extension. */
+struct uploads_store {
+	struct arena *arena;
+	const unsigned char *data;
+	size_t len;
+	const char *sha, *ext;
+};
+
+/* Writes the upload to the media store (called by assets_put once the quota allows it). */
+static enum api_err uploads_store(void *ctx)
+{
+	struct uploads_store *st = ctx;
+	const char *key;
+
+	return media_store_hashed(st->arena, st->data, st->len, st->ext, st->sha, &key);
+}
+
+/* The 413 of a full quota, naming it and the numbers. */
+static enum api_err uploads_over_quota(struct request *req, struct reply *rep,
+                                       const struct assets_usage *use, size_t len)
+{
+	if (use->files + 1 > use->max_files)
+		return reply_error(rep, E_PAYLOAD_TOO_LARGE,
+		                   arena_printf(req->arena,
+		                                "上传配额已满：已有 %" PRId64
+		                                " 个文件，每位用户最多 %" PRId64
+		                                " 个 (upload quota: %" PRId64 " files)",
+		                                use->files, use->max_files, use->max_files));
+	return reply_error(rep, E_PAYLOAD_TOO_LARGE,
+	                   arena_printf(req->arena,
+	                                "上传配额已满：已用 %" PRId64
+	                                " 字节，本文件 %zu 字节，每位用户最多 "
+	                                "%" PRId64 " 字节 (upload quota: %" PRId64 " bytes)",
+	                                use->bytes, len, use->max_bytes, use->max_bytes));
+}
+
 static enum api_err uploads_post(struct request *req, struct reply *rep)
 {
+	const struct config *cfg = config_get();
 	const unsigned char *data = NULL;
 	size_t len = 0;
 	struct image_info info;
+	struct uploads_store st;
+	struct asset_new in;
+	struct assets_usage use;
 	struct asset as;
 	char sha[65];
-	const char *key;
 	bool created;
 	int rc;
 	enum api_err err;
@@ -130,10 +181,28 @@ static enum api_err uploads_post(struct request *req, struct reply *rep)
 		                 "file: %" PRIu32 "×%" PRIu32 " pixels, at most %ld megapixels",
 		                 info.width, info.height, IMAGE_MAX_PIXELS / 1000000));
 	}
-	if ((err = media_store(req->arena, data, len, info.ext, sha, &key)) != E_OK)
-		return err;
-	err = assets_put(req->arena, req->user_id, sha, info.mime, info.width, info.height,
-	                 (int64_t)len, key, &as, &created);
+	crypto_sha256_hex(data, len, sha);
+	st = (struct uploads_store){
+	    .arena = req->arena, .data = data, .len = len, .sha = sha, .ext = info.ext};
+	in = (struct asset_new){.user_id = req->user_id,
+	                        .sha256 = sha,
+	                        .mime = info.mime,
+	                        .storage_key = media_key(req->arena, sha, info.ext),
+	                        .width = info.width,
+	                        .height = info.height,
+	                        .size_bytes = (int64_t)len,
+	                        .default_max_files = cfg->upload_quota_files,
+	                        .default_max_bytes = cfg->upload_quota_bytes,
+	                        .store = uploads_store,
+	                        .store_ctx = &st};
+	err = assets_put(req->arena, &in, &as, &created, &use);
+	if (err == E_PAYLOAD_TOO_LARGE) {
+		log_info("upload: user %lld over quota (%" PRId64 "/%" PRId64 " files, %" PRId64
+		         "+%zu/%" PRId64 " bytes)",
+		         (long long)req->user_id, use.files, use.max_files, use.bytes, len,
+		         use.max_bytes);
+		return uploads_over_quota(req, rep, &use, len);
+	}
 	if (err != E_OK)
 		return err;
 	if (created)
@@ -162,8 +231,13 @@ static enum api_err uploads_asset_get(struct request *req, struct reply *rep)
 	return reply_ok(rep, 200, uploads_json(req, &as, true));
 }
 
-/* 30 uploads at once, then one a second, per user. */
-static const struct rate_limit uploads_limit = {.name = "uploads", .per_minute = 60, .burst = 30};
+/* 30 uploads at once, then one a second, per user; and 50 MiB of request bodies at once,
+ * then 200 MiB an hour (each upload costs its Content-Length). */
+static const struct rate_limit uploads_limit = {.name = "uploads",
+                                                .per_minute = 60,
+                                                .burst = 30,
+                                                .bytes_per_hour = 200LL * 1024 * 1024,
+                                                .bytes_burst = 50LL * 1024 * 1024};
 
 static const struct route uploads_list[] = {
     {.method = HTTP_POST,

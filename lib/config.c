@@ -125,6 +125,20 @@ int config_load(unsigned need, char *err, size_t errlen)
 		return -1;
 	}
 	c->db_statement_timeout_ms = v;
+	/* at least one largest image (10 MiB), at most 1 TiB */
+	if (config_parse_long(config_env("UPLOAD_QUOTA_BYTES", "1073741824"), 10485760,
+	                      1099511627776L, &v) < 0) {
+		snprintf(err, errlen,
+		         "UPLOAD_QUOTA_BYTES: must be bytes between 10485760 (10 MiB) and "
+		         "1099511627776 (1 TiB)");
+		return -1;
+	}
+	c->upload_quota_bytes = v;
+	if (config_parse_long(config_env("UPLOAD_QUOTA_FILES", "2000"), 1, 1000000, &v) < 0) {
+		snprintf(err, errlen, "UPLOAD_QUOTA_FILES: must be a count between 1 and 1000000");
+		return -1;
+	}
+	c->upload_quota_files = v;
 
 	c->wechat_appid = config_env("WECHAT_APPID", NULL);
 	c->wechat_secret = config_env("WECHAT_SECRET", NULL);

@@ -32,6 +32,10 @@ struct config {
 	bool development; /* AIPHOTO_ENV=development: loopback upstreams allowed */
 	int log_level; /* enum log_level */
 	long db_statement_timeout_ms;
+	/* per-user upload quota (POST /uploads): bytes and files of all the user's assets
+	 * together; a user row may override both (users.upload_quota_bytes / _files) */
+	long long upload_quota_bytes;
+	long upload_quota_files;
 	/* WeChat and WeChat Pay: optional until the features that need them are configured */
 	const char *wechat_appid, *wechat_secret, *wechat_token, *wechat_aes_key;
 	enum config_msg_mode wechat_msg_mode; /* WECHAT_MSG_MODE: which callbacks are accepted */

@@ -103,8 +103,20 @@ static void media_sync_dir(const char *dir)
 	close(fd);
 }
 
+const char *media_key(struct arena *a, const char *sha_hex, const char *ext)
+{
+	return arena_printf(a, "%.2s/%.2s/%s.%s", sha_hex, sha_hex + 2, sha_hex, ext);
+}
+
 enum api_err media_store(struct arena *a, const void *data, size_t len, const char *ext,
                          char sha_hex[65], const char **key)
+{
+	crypto_sha256_hex(data, len, sha_hex);
+	return media_store_hashed(a, data, len, ext, sha_hex, key);
+}
+
+enum api_err media_store_hashed(struct arena *a, const void *data, size_t len, const char *ext,
+                                const char *sha_hex, const char **key)
 {
 	const char *root, *dir1, *dir2, *path, *tmp = NULL;
 	char rnd[17];
@@ -113,7 +125,10 @@ enum api_err media_store(struct arena *a, const void *data, size_t len, const ch
 	enum api_err err = E_INTERNAL;
 
 	*key = NULL;
-	crypto_sha256_hex(data, len, sha_hex);
+	if (strlen(sha_hex) != 64 || !media_hex(sha_hex, 64)) {
+		log_error("media: refusing a malformed hash");
+		return E_INTERNAL;
+	}
 	if (!media_ext_ok(ext)) {
 		log_error("media: refusing extension %s", ext ? ext : "(null)");
 		return E_INTERNAL;
@@ -153,7 +168,7 @@ enum api_err media_store(struct arena *a, const void *data, size_t len, const ch
 	tmp = NULL;
 	media_sync_dir(dir2);
 stored:
-	*key = arena_printf(a, "%.2s/%.2s/%s.%s", sha_hex, sha_hex + 2, sha_hex, ext);
+	*key = media_key(a, sha_hex, ext);
 	err = E_OK;
 out:
 	if (fd >= 0)

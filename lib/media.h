@@ -22,6 +22,13 @@
  */
 enum api_err media_store(struct arena *a, const void *data, size_t len, const char *ext,
                          char sha_hex[65], const char **key);
+/* The same with the hash already known: sha_hex must be the SHA-256 of data (64 lowercase
+ * hex digits, else E_INTERNAL), as computed by crypto_sha256_hex. */
+enum api_err media_store_hashed(struct arena *a, const void *data, size_t len, const char *ext,
+                                const char *sha_hex, const char **key);
+/* The storage key "<sha[0:2]>/<sha[2:4]>/<sha>.<ext>" of a hash and extension (arena), the
+ * one media_store hands out. */
+const char *media_key(struct arena *a, const char *sha_hex, const char *ext);
 /* Absolute file path of a storage key (arena), NULL for a key that is not of that form. */
 const char *media_path(struct arena *a, const char *key);
 /* Public URL of a storage key: PUBLIC_BASE_URL + "/media/" + key (arena). */

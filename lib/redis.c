@@ -216,30 +216,39 @@ enum api_err redis_del(const char *key)
 	return err;
 }
 
-/* GCRA: tat (theoretical arrival time, ms) is stored at the key; a request is allowed when
- * max(tat, now) − now ≤ interval × (burst − 1), and then moves tat on by one interval. */
+/* GCRA with a weight: tat (theoretical arrival time, ms, fractional) is stored at the key;
+ * with interval = period / rate (ms per unit), a request of cost units is allowed when
+ * max(tat, now) + interval × cost − now ≤ interval × burst, and then moves tat on by
+ * interval × cost.  With cost 1 that is max(tat, now) − now ≤ interval × (burst − 1).
+ * Refused: the answer is how many ms until it would pass (rounded up, so never 0). */
 static const char redis_gcra_lua[] =
     "local t = redis.call('TIME') "
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
-    "local interval = tonumber(ARGV[1]) "
-    "local tolerance = interval * (tonumber(ARGV[2]) - 1) "
+    "local interval = tonumber(ARGV[1]) / tonumber(ARGV[2]) "
+    "local limit = interval * tonumber(ARGV[3]) "
+    "local cost = interval * tonumber(ARGV[4]) "
     "local tat = tonumber(redis.call('GET', KEYS[1])) or now "
     "if tat < now then tat = now end "
-    "if tat - now > tolerance then return tat - now - tolerance end "
-    "redis.call('SET', KEYS[1], tat + interval, 'PX', tat + interval - now) "
+    "local over = tat + cost - now - limit "
+    "if over > 0 then return math.ceil(over) end "
+    "redis.call('SET', KEYS[1], string.format('%.3f', tat + cost), 'PX', "
+    "math.ceil(tat + cost - now)) "
     "return 0";
 
-enum api_err redis_gcra(const char *key, long interval_ms, long burst, long *wait_ms)
+enum api_err redis_gcra_cost(const char *key, long period_ms, long long rate, long long burst,
+                             long long cost, long *wait_ms)
 {
-	char iv[24], b[24];
-	const char *argv[] = {"EVAL", redis_gcra_lua, "1", key, iv, b};
+	char pv[24], rv[24], bv[24], cv[24];
+	const char *argv[] = {"EVAL", redis_gcra_lua, "1", key, pv, rv, bv, cv};
 	redisReply *r;
 	enum api_err err = E_UNAVAILABLE;
 
-	snprintf(iv, sizeof(iv), "%ld", interval_ms);
-	snprintf(b, sizeof(b), "%ld", burst);
+	snprintf(pv, sizeof(pv), "%ld", period_ms > 0 ? period_ms : 1);
+	snprintf(rv, sizeof(rv), "%lld", rate > 0 ? rate : 1);
+	snprintf(bv, sizeof(bv), "%lld", burst);
+	snprintf(cv, sizeof(cv), "%lld", cost);
 	*wait_ms = 0;
-	r = redis_run(6, argv);
+	r = redis_run(8, argv);
 	if (r != NULL && r->type == REDIS_REPLY_INTEGER) {
 		*wait_ms = (long)r->integer;
 		err = E_OK;
@@ -248,6 +257,11 @@ enum api_err redis_gcra(const char *key, long interval_ms, long burst, long *wai
 	}
 	freeReplyObject(r);
 	return err;
+}
+
+enum api_err redis_gcra(const char *key, long interval_ms, long burst, long *wait_ms)
+{
+	return redis_gcra_cost(key, interval_ms, 1, burst, 1, wait_ms);
 }
 
 enum api_err redis_incr(const char *key, long long *value)

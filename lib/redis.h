@@ -54,6 +54,14 @@ enum api_err redis_gcra(const char *key, long interval_ms, long burst, long *wai
  */
 enum api_err redis_counter(const char *key, bool incr, long ttl_seconds, long long *count,
                            long *ttl_left);
+/*
+ * The same GCRA with a weight: rate units refill every period_ms, at most burst units are
+ * available at once, and this request takes cost of them (a byte budget: cost = the body's
+ * size).  A cost above burst can never pass: the caller caps it.  redis_gcra(k, i, b, w) is
+ * redis_gcra_cost(k, i, 1, b, 1, w).  Same answers as redis_gcra.
+ */
+enum api_err redis_gcra_cost(const char *key, long period_ms, long long rate, long long burst,
+                             long long cost, long *wait_ms);
 /* INCR key (a missing key counts from 0); *value (optional) gets the new value. */
 enum api_err redis_incr(const char *key, long long *value);
 /* SET key value NX EX ttl: *set tells whether this call created it (a lock, a one-time state). */

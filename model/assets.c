@@ -6,15 +6,30 @@
 #include "lib/db.h"
 #include "model/sql.h"
 
-enum assets_stmt { AS_INSERT, AS_GET, AS_OWNED, AS_KEYS, AS__MAX };
+enum assets_stmt { AS_LOCK, AS_USAGE, AS_INSERT, AS_GET, AS_OWNED, AS_KEYS, AS__MAX };
 
 #define ASSETS_COLS                                                                           \
 	"id, user_id, sha256, mime, storage_key, " SQL_TIME("created_at") ", width, height, " \
 	                                                                  "size_bytes"
 
 static const char *const assets_sql[AS__MAX] = {
+    /* one user's uploads at a time (two-key form: its own space, apart from other locks) */
+    [AS_LOCK] = "SELECT pg_advisory_xact_lock(hashtext('aiphoto-uploads'), "
+                "($1::bigint % 2147483647)::integer)",
+    /* the asset the user already has with that hash, their usage and their quota */
+    [AS_USAGE] = "SELECT (SELECT id FROM assets WHERE user_id = $1 AND sha256 = $2), "
+                 "s.files, s.bytes, COALESCE(u.upload_quota_files, $3::bigint), "
+                 "COALESCE(u.upload_quota_bytes, $4::bigint) FROM users u, "
+                 "LATERAL (SELECT count(*) AS files, COALESCE(sum(size_bytes), 0) AS bytes "
+                 "FROM assets WHERE user_id = u.id) s WHERE u.id = $1",
+    /* inserts only while the quota holds (checked again here, whoever calls) */
     [AS_INSERT] = "INSERT INTO assets (user_id, sha256, mime, width, height, size_bytes, "
-                  "storage_key) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+                  "storage_key) SELECT u.id, $2::text, $3::text, $4::integer, $5::integer, "
+                  "$6::bigint, $7::text FROM users u, "
+                  "LATERAL (SELECT count(*) AS files, COALESCE(sum(size_bytes), 0) AS bytes "
+                  "FROM assets WHERE user_id = u.id) s WHERE u.id = $1::bigint "
+                  "AND s.files + 1 <= COALESCE(u.upload_quota_files, $8::bigint) "
+                  "AND s.bytes + $6::bigint <= COALESCE(u.upload_quota_bytes, $9::bigint) "
                   "ON CONFLICT (user_id, sha256) DO NOTHING RETURNING id",
     [AS_GET] = "SELECT " ASSETS_COLS " FROM assets WHERE user_id = $1 AND sha256 = $2",
     [AS_OWNED] = "SELECT count(*) FROM unnest($2::bigint[]) AS x(id) "
@@ -53,27 +68,92 @@ out:
 	return err;
 }
 
-enum api_err assets_put(struct arena *a, int64_t user_id, const char *sha256, const char *mime,
-                        uint32_t width, uint32_t height, int64_t size_bytes,
-                        const char *storage_key, struct asset *out, bool *created)
+/* Runs one statement of the table; *rows gets the row count, *res the result when wanted
+ * (else it is cleared here). */
+static enum api_err assets_run(enum assets_stmt st, int n, const char *const *p, int *rows,
+                               PGresult **res)
 {
-	const char *p[7] = {db_param_i64(a, user_id),
-	                    sha256,
-	                    mime,
-	                    db_param_i64(a, width),
-	                    db_param_i64(a, height),
-	                    db_param_i64(a, size_bytes),
-	                    storage_key};
-	PGresult *res;
-	enum api_err err = db_exec(&assets_stmts, AS_INSERT, 7, p, &res);
+	PGresult *r;
+	enum api_err err = db_exec(&assets_stmts, st, n, p, &r);
 
-	*created = false;
 	if (err != E_OK)
 		return err;
-	*created = PQntuples(res) == 1;
+	*rows = PQntuples(r);
+	if (res != NULL)
+		*res = r;
+	else
+		PQclear(r);
+	return E_OK;
+}
+
+/* Inside the transaction: lock, usage and quota, the store, the conditional insert. */
+static enum api_err assets_put_tx(struct arena *a, const struct asset_new *in,
+                                  struct assets_usage *use, bool *created)
+{
+	const char *uid = db_param_i64(a, in->user_id);
+	const char *files = db_param_i64(a, in->default_max_files);
+	const char *bytes = db_param_i64(a, in->default_max_bytes);
+	const char *lock[1] = {uid};
+	const char *q[4] = {uid, in->sha256, files, bytes};
+	const char *ins[9] = {uid,
+	                      in->sha256,
+	                      in->mime,
+	                      db_param_i64(a, in->width),
+	                      db_param_i64(a, in->height),
+	                      db_param_i64(a, in->size_bytes),
+	                      in->storage_key,
+	                      files,
+	                      bytes};
+	PGresult *res = NULL;
+	bool have;
+	int rows = 0;
+	enum api_err err;
+
+	if ((err = assets_run(AS_LOCK, 1, lock, &rows, NULL)) != E_OK ||
+	    (err = assets_run(AS_USAGE, 4, q, &rows, &res)) != E_OK)
+		return err;
+	if (rows != 1) {
+		err = E_NOT_FOUND; /* no such user */
+		goto out;
+	}
+	have = !PQgetisnull(res, 0, 0);
+	use->files = db_i64(res, 0, 1);
+	use->bytes = db_i64(res, 0, 2);
+	use->max_files = db_i64(res, 0, 3);
+	use->max_bytes = db_i64(res, 0, 4);
+	if (!have &&
+	    (use->files + 1 > use->max_files || use->bytes + in->size_bytes > use->max_bytes)) {
+		err = E_PAYLOAD_TOO_LARGE;
+		goto out;
+	}
+	/* the bytes are written only now: a refused upload leaves no file behind */
+	if ((err = in->store(in->store_ctx)) != E_OK || have)
+		goto out;
+	if ((err = assets_run(AS_INSERT, 9, ins, &rows, NULL)) != E_OK)
+		goto out;
+	*created = rows == 1;
+	if (!*created)
+		err = E_PAYLOAD_TOO_LARGE; /* only a writer that skipped the lock gets here */
+out:
 	PQclear(res);
-	/* a separate statement: it sees a row a concurrent upload committed meanwhile */
-	return assets_get_by_sha(a, user_id, sha256, out);
+	return err;
+}
+
+enum api_err assets_put(struct arena *a, const struct asset_new *in, struct asset *out,
+                        bool *created, struct assets_usage *use)
+{
+	enum api_err err;
+
+	*created = false;
+	memset(use, 0, sizeof(*use));
+	if ((err = db_begin()) != E_OK)
+		return err;
+	if ((err = assets_put_tx(a, in, use, created)) != E_OK || (err = db_commit()) != E_OK) {
+		db_rollback();
+		*created = false;
+		return err;
+	}
+	return assets_get_by_sha(a, in->user_id, in->sha256, out);
 }
 
 enum api_err assets_owned(struct arena *a, int64_t user_id, const int64_t *ids, size_t n,

@@ -21,14 +21,44 @@ struct asset {
 	int64_t width, height, size_bytes;
 };
 
+/* A new upload for assets_put. */
+struct asset_new {
+	int64_t user_id;
+	const char *sha256, *mime, *storage_key;
+	uint32_t width, height;
+	int64_t size_bytes;
+	/* the quota of users whose row sets none (UPLOAD_QUOTA_FILES, UPLOAD_QUOTA_BYTES) */
+	int64_t default_max_files, default_max_bytes;
+	/* writes the bytes to the media store under storage_key; E_OK or the error to return */
+	enum api_err (*store)(void *ctx);
+	void *store_ctx;
+};
+
+/* A user's uploads (before this one) against their quota. */
+struct assets_usage {
+	int64_t files, bytes;
+	int64_t max_files, max_bytes;
+};
+
 /*
- * Records the user's asset unless the user already has one with that hash (INSERT … ON
- * CONFLICT (user_id, sha256) DO NOTHING), then reads the row into *out; *created tells
- * whether this call inserted it.  An unknown user → E_NOT_FOUND.
+ * Records a user's upload within their quota, race-free: in one transaction, under a
+ * per-user advisory lock (concurrent uploads by one user take turns, other users do not
+ * wait), it reads the asset the user may already have with that hash, their usage (count
+ * and total size of their assets) and their quota (users.upload_quota_files / _bytes, else
+ * the defaults in), then
+ *   - the user has that hash already: calls in->store (which rewrites a missing file),
+ *     inserts nothing, *created false: a re-upload costs no quota;
+ *   - one more file or size_bytes more would pass the quota: E_PAYLOAD_TOO_LARGE with
+ *     *use filled, without calling in->store: nothing is written, no row;
+ *   - otherwise calls in->store and inserts the row (the INSERT checks the quota again),
+ *     *created true.
+ * An error of in->store is returned after a rollback (no row).  On E_OK *out is the row.
+ * *use holds the usage before this upload whenever it was read.  Unknown user → E_NOT_FOUND.
+ * Nothing else deletes assets today; a row deleted later frees its share at once, since the
+ * usage is counted from the rows.
  */
-enum api_err assets_put(struct arena *a, int64_t user_id, const char *sha256, const char *mime,
-                        uint32_t width, uint32_t height, int64_t size_bytes,
-                        const char *storage_key, struct asset *out, bool *created);
+enum api_err assets_put(struct arena *a, const struct asset_new *in, struct asset *out,
+                        bool *created, struct assets_usage *use);
 /* The user's asset with that hash (64 lowercase hex digits); E_NOT_FOUND otherwise. */
 enum api_err assets_get_by_sha(struct arena *a, int64_t user_id, const char *sha256,
                                struct asset *out);

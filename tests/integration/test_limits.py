@@ -4,8 +4,10 @@ these tests spend their budget on requests the handler refuses (400) and create 
 
 import os
 import pathlib
+import struct
 import subprocess
 import time
+import zlib
 
 import pytest
 
@@ -59,6 +61,53 @@ def test_uploads_are_limited_per_user(client, user_token):
     assert statuses[-1] == 429, statuses
     assert len(statuses) - 1 >= 30 and set(statuses[:-1]) == {400}, statuses
 
+
+def _tiny_png():
+    """A valid 1×1 PNG with random bytes in a tEXt chunk (never deduplicated)."""
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data +
+                struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    return (b"\x89PNG\r\n\x1a\n" +
+            chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)) +
+            chunk(b"tEXt", b"Comment\x00" + os.urandom(8).hex().encode()) +
+            chunk(b"IDAT", zlib.compress(b"\x00\x01\x02\x03")) + chunk(b"IEND", b""))
+
+
+def test_upload_bytes_are_limited_per_user(client, expect_ok, user_token, make_user, token_for,
+                                           psql):
+    """Besides the count, uploads have a byte budget: 50 MiB of bodies at once, then 200 MiB
+    an hour, each request costing its Content-Length.  Large bodies that are not images
+    (refused 415 after the limit check, nothing stored) spend it: the sixth 9 MiB body is
+    refused with 429 and a Retry-After of about a minute (4 MiB at 200 MiB/h)."""
+    uid = make_user()
+    tok = token_for(uid)
+    junk = b"\x00" * (9 * 1024 * 1024)
+    statuses = []
+    refused = None
+    for _ in range(8):
+        resp = client.request("POST", "/uploads", token=tok,
+                              headers={"Content-Type": "image/png"}, data=junk, timeout=60)
+        statuses.append(resp.status_code)
+        if resp.status_code == 429:
+            refused = resp
+            break
+    assert statuses == [415] * 5 + [429], statuses
+    body = refused.json()
+    assert body["code"] == "RATE_LIMITED" and body["success"] is False, body
+    assert "200 MiB" in body["message"] and "50 MiB" in body["message"], body
+    retry = int(refused.headers["Retry-After"])
+    assert 30 <= retry <= 80, retry
+    assert refused.headers.get("X-Request-Id")
+    # another user has a budget of their own and uploads a real image
+    other = user_token()
+    expect_ok(client.request("POST", "/uploads", token=other,
+                             headers={"Content-Type": "image/png"}, data=_tiny_png()), 201)
+    # a small upload still fits in what is left of the flooding user's budget
+    expect_ok(client.request("POST", "/uploads", token=tok,
+                             headers={"Content-Type": "image/png"}, data=_tiny_png()), 201)
+    # the refused bodies left no row behind: the one asset is the small image
+    sizes = psql(f"SELECT size_bytes FROM assets WHERE user_id = {uid}")
+    assert len(sizes) == 1 and int(sizes[0][0]) < 1024, sizes
 
 def redis_cli(*args):
     sock = pathlib.Path(os.environ["AIPHOTO_VAR"]) / "redis" / "redis.sock"

@@ -474,3 +474,127 @@ def test_authentication_required(client, expect_error):
                  401, "UNAUTHORIZED")
     expect_error(client.get("/assets/" + "0" * 64), 401, "UNAUTHORIZED")
     expect_error(client.get("/assets/" + "0" * 64, token="not.a.token"), 401, "UNAUTHORIZED")
+
+
+# --------------------------------------------------------------------------- quota
+#
+# The quota is UPLOAD_QUOTA_FILES / UPLOAD_QUOTA_BYTES (1 GiB, 2000 files) unless the user's
+# row says otherwise (users.upload_quota_files / upload_quota_bytes): the tests give their own
+# user a tiny quota that way, so the shared stack keeps its defaults.
+
+
+def set_quota(psql, uid, files=None, bytes_=None):
+    f = "NULL" if files is None else str(int(files))
+    b = "NULL" if bytes_ is None else str(int(bytes_))
+    psql(f"UPDATE users SET upload_quota_files = {f}, upload_quota_bytes = {b} "
+         f"WHERE id = {int(uid)}")
+
+
+def media_files():
+    """Every file under MEDIA_DIR (relative names), or None when MEDIA_DIR is not exported."""
+    media = os.environ.get("MEDIA_DIR")
+    if not media:
+        return None
+    found = set()
+    for root, _, names in os.walk(media):
+        found.update(os.path.relpath(os.path.join(root, n), media) for n in names)
+    return found
+
+
+def stored(sha):
+    media = os.environ.get("MEDIA_DIR")
+    folder = os.path.join(media, sha[:2], sha[2:4]) if media else None
+    return folder is not None and os.path.isdir(folder) and \
+        any(n.startswith(sha) for n in os.listdir(folder))
+
+
+def test_quota_of_files(client, expect_ok, expect_error, make_user, token_for, psql, user,
+                        audit):
+    uid, token = user
+    set_quota(psql, uid, files=2)
+    first, second, third = make_png(), make_jpeg(), make_webp_vp8l()
+    a = expect_ok(upload_raw(client, token, first), 201)
+    expect_ok(upload_raw(client, token, second, ctype="image/jpeg"), 201)
+
+    before = media_files()
+    msg = expect_error(upload_raw(client, token, third, ctype="image/webp"), 413,
+                       "PAYLOAD_TOO_LARGE")
+    assert msg.startswith("上传配额已满") and "2 个" in msg and "upload quota: 2 files" in msg, msg
+    # nothing half-stored: no row, no file
+    assert len(asset_rows(psql, uid)) == 2
+    sha3 = hashlib.sha256(third).hexdigest()
+    if before is not None:
+        assert media_files() == before
+        assert not stored(sha3)
+    # multipart is refused the same way
+    expect_error(upload_form(client, token, third, filename="w.webp"), 413, "PAYLOAD_TOO_LARGE")
+
+    # at the quota, the same bytes again are still the existing asset
+    again = expect_ok(upload_raw(client, token, first), 200)
+    assert again["asset_id"] == a["asset_id"] and again["deduplicated"] is True
+    assert len(asset_rows(psql, uid)) == 2
+
+    # another user is not affected, even with the very bytes refused above
+    other = token_for(make_user(nickname="other uploader"))
+    expect_ok(upload_raw(client, other, third, ctype="image/webp"), 201)
+    assert stored(sha3) or before is None
+
+    # back to the default quota: the upload goes through
+    set_quota(psql, uid)
+    expect_ok(upload_raw(client, token, third, ctype="image/webp"), 201)
+    assert len(asset_rows(psql, uid)) == 3
+
+
+def test_quota_of_bytes(client, expect_ok, expect_error, psql, user):
+    uid, token = user
+    first, second = make_png(40, 40), make_png(30, 30)
+    set_quota(psql, uid, bytes_=len(first) + len(second) - 1)
+    expect_ok(upload_raw(client, token, first), 201)
+
+    before = media_files()
+    msg = expect_error(upload_raw(client, token, second), 413, "PAYLOAD_TOO_LARGE")
+    limit = len(first) + len(second) - 1
+    assert msg.startswith("上传配额已满"), msg
+    assert str(len(first)) in msg and str(len(second)) in msg, msg
+    assert f"upload quota: {limit} bytes" in msg, msg
+    assert len(asset_rows(psql, uid)) == 1
+    if before is not None:
+        assert media_files() == before
+
+    # exactly at the quota is allowed
+    set_quota(psql, uid, bytes_=len(first) + len(second))
+    expect_ok(upload_raw(client, token, second), 201)
+    # a quota of 0 refuses everything new, a re-upload still answers the asset
+    set_quota(psql, uid, files=0)
+    expect_error(upload_raw(client, token, make_png()), 413, "PAYLOAD_TOO_LARGE")
+    expect_ok(upload_raw(client, token, second), 200)
+
+
+def test_quota_holds_under_concurrent_uploads(client, expect_ok, psql, user):
+    """Eight different images at once against a quota of three files: exactly three are
+    stored (the check and the insert are one step per user), the others leave nothing."""
+    uid, token = user
+    set_quota(psql, uid, files=3)
+    images = [make_png(8, 8) for _ in range(8)]
+    headers = {"Authorization": "Bearer " + token, "Content-Type": "image/png",
+               "Connection": "close"}
+
+    def one(data):
+        return requests.post(client.url("/uploads"), data=data, headers=headers, timeout=30)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        resps = list(pool.map(one, images))
+    statuses = sorted(r.status_code for r in resps)
+    assert statuses == [201] * 3 + [413] * 5, [(r.status_code, r.text[:200]) for r in resps]
+    rows = asset_rows(psql, uid)
+    assert len(rows) == 3
+    kept = {r[1] for r in rows}
+    for data, resp in zip(images, resps):
+        sha = hashlib.sha256(data).hexdigest()
+        if resp.status_code == 201:
+            assert sha in kept
+        else:
+            assert resp.json()["code"] == "PAYLOAD_TOO_LARGE"
+            assert sha not in kept
+            if os.environ.get("MEDIA_DIR"):
+                assert not stored(sha), sha

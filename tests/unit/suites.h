@@ -37,6 +37,8 @@ static inline void unit_env_baseline(void)
 	    "AIPHOTO_ENV",
 	    "LOG_LEVEL",
 	    "DB_STATEMENT_TIMEOUT_MS",
+	    "UPLOAD_QUOTA_BYTES",
+	    "UPLOAD_QUOTA_FILES",
 	    "JWT_ISSUER",
 	    "JWT_TTL",
 	    "WECHAT_APPID",

@@ -47,6 +47,8 @@ START_TEST(config_defaults)
 	ck_assert_str_eq(c->public_base_url, "http://127.0.0.1:8080");
 	ck_assert(!c->development);
 	ck_assert_int_eq(c->db_statement_timeout_ms, 5000);
+	ck_assert_int_eq(c->upload_quota_bytes, 1073741824LL);
+	ck_assert_int_eq(c->upload_quota_files, 2000);
 	ck_assert_ptr_null(c->wechat_appid);
 	ck_assert_str_eq(c->wxpay_api_base, "https://api.mch.weixin.qq.com");
 }
@@ -198,6 +200,42 @@ START_TEST(config_msg_mode)
 }
 END_TEST
 
+START_TEST(config_upload_quota)
+{
+	static const char *const bad_bytes[] = {"10485759", "1099511627777", "0",           "-1",
+	                                        "1GiB",     "1e9",           " 1073741824", ""};
+	static const char *const bad_files[] = {"0", "1000001", "-5", "many", "20 "};
+	const struct config *c;
+
+	for (size_t i = 0; i < sizeof(bad_bytes) / sizeof(bad_bytes[0]); i++) {
+		unit_env_baseline();
+		setenv("UPLOAD_QUOTA_BYTES", bad_bytes[i], 1);
+		/* an empty value means unset: the default applies */
+		cfg_load_expect(CONFIG_NEED_ALL, bad_bytes[i][0] ? "UPLOAD_QUOTA_BYTES" : NULL);
+	}
+	for (size_t i = 0; i < sizeof(bad_files) / sizeof(bad_files[0]); i++) {
+		unit_env_baseline();
+		setenv("UPLOAD_QUOTA_FILES", bad_files[i], 1);
+		cfg_load_expect(CONFIG_NEED_ALL, "UPLOAD_QUOTA_FILES");
+	}
+	/* both ends of each range */
+	for (size_t i = 0; i < 2; i++) {
+		static const char *const ends[2][2] = {{"10485760", "1"},
+		                                       {"1099511627776", "1000000"}};
+		static const long long want[2][2] = {{10485760LL, 1}, {1099511627776LL, 1000000}};
+
+		unit_env_baseline();
+		setenv("UPLOAD_QUOTA_BYTES", ends[i][0], 1);
+		setenv("UPLOAD_QUOTA_FILES", ends[i][1], 1);
+		cfg_load_expect(CONFIG_NEED_ALL, NULL);
+		c = config_get();
+		ck_assert_int_eq(c->upload_quota_bytes, want[i][0]);
+		ck_assert_int_eq(c->upload_quota_files, want[i][1]);
+	}
+	unit_env_baseline();
+}
+END_TEST
+
 START_TEST(config_bad_urls_and_paths)
 {
 	unit_env_baseline();
@@ -339,6 +377,7 @@ Suite *config_suite(void)
 
 	tcase_add_test(tc, config_defaults);
 	tcase_add_test(tc, config_overrides);
+	tcase_add_test(tc, config_upload_quota);
 	tcase_add_test(tc, config_missing_required);
 	tcase_add_test(tc, config_short_secret);
 	tcase_add_test(tc, config_redis_scheme);

@@ -530,6 +530,29 @@ START_TEST(media_keys_and_urls)
 }
 END_TEST
 
+START_TEST(media_store_with_a_known_hash)
+{
+	const char *key;
+
+	/* the key is known before anything is written, and is the one the store hands out */
+	ck_assert_str_eq(media_key(&im_arena, IM_HELLO_SHA, "png"), "2c/f2/" IM_HELLO_SHA ".png");
+	ck_assert_int_eq(im_entries(im_dir), 0);
+	ck_assert_int_eq(media_store_hashed(&im_arena, "hello", 5, "png", IM_HELLO_SHA, &key),
+	                 E_OK);
+	ck_assert_str_eq(key, media_key(&im_arena, IM_HELLO_SHA, "png"));
+	ck_assert_int_eq(im_entries(arena_printf(&im_arena, "%s/2c/f2", im_dir)), 1);
+	/* a hash that is not 64 lowercase hex digits is refused: it names the path */
+	ck_assert_int_eq(media_store_hashed(&im_arena, "hello", 5, "png", "../../etc", &key),
+	                 E_INTERNAL);
+	ck_assert_ptr_null(key);
+	ck_assert_int_eq(
+	    media_store_hashed(&im_arena, "hello", 5, "png",
+	                       "2CF24DBA5FB0A30E26E83B2AC5B9E29E1B161E5C1FA7425E73043362938B9824",
+	                       &key),
+	    E_INTERNAL);
+}
+END_TEST
+
 Suite *image_suite(void)
 {
 	Suite *s = suite_create("image");
@@ -548,6 +571,7 @@ Suite *image_suite(void)
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(tm, im_media_setup, im_media_teardown);
 	tcase_add_test(tm, media_store_and_read);
+	tcase_add_test(tm, media_store_with_a_known_hash);
 	tcase_add_test(tm, media_replaces_a_short_file);
 	tcase_add_test(tm, media_keys_and_urls);
 	suite_add_tcase(s, tm);

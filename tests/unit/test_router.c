@@ -60,20 +60,28 @@ RT_HANDLER(rt_opt)
 RT_HANDLER(rt_root_sub)
 
 static const struct rate_limit rt_limit = {.name = "rt", .per_minute = 60, .burst = 2};
+static const struct rate_limit rt_byte_limit = {
+    .name = "rtb", .per_minute = 60, .burst = 2, .bytes_per_hour = 4096, .bytes_burst = 10};
 
-/* A fake limiter: answers what rt_limit_answer says and counts its calls. */
-static enum api_err rt_limit_answer;
+/* A fake limiter: answers what rt_limit_answer (requests) and rt_bytes_answer (bytes) say,
+ * counts its calls and remembers the last byte cost. */
+static enum api_err rt_limit_answer, rt_bytes_answer;
 static int rt_limit_calls;
+static long long rt_limit_bytes;
 
 static enum api_err rt_fake_limit(const struct request *req, const struct rate_limit *rl,
-                                  long *retry_after)
+                                  long long bytes, long *retry_after)
 {
-	(void)req;
-	ck_assert_ptr_eq(rl, &rt_limit);
+	enum api_err answer = bytes > 0 ? rt_bytes_answer : rt_limit_answer;
+
+	ck_assert_ptr_eq(rl, req->route->limit);
+	ck_assert(rl == &rt_limit || rl == &rt_byte_limit);
 	rt_limit_calls++;
-	if (rt_limit_answer == E_RATE_LIMITED)
-		*retry_after = 7;
-	return rt_limit_answer;
+	if (bytes > 0)
+		rt_limit_bytes = bytes;
+	if (answer == E_RATE_LIMITED)
+		*retry_after = bytes > 0 ? 90 : 7;
+	return answer;
 }
 
 static const struct route rt_routes_a[] = {
@@ -113,6 +121,12 @@ static const struct route rt_routes_b[] = {
      .max_body = 64,
      .handler = rt_opt,
      .limit = &rt_limit},
+    {.method = HTTP_POST,
+     .pattern = "/heavy",
+     .body = BODY_RAW,
+     .max_body = 16,
+     .handler = rt_raw,
+     .limit = &rt_byte_limit},
 };
 
 static ROUTE_TABLE(rt_table_a, rt_routes_a);
@@ -344,6 +358,67 @@ START_TEST(router_dispatch_get)
 }
 END_TEST
 
+/* POST a raw body to /heavy (byte budget: 10 bytes at once, max_body 16). */
+static enum api_err rt_post_heavy(const char *body, long long content_length)
+{
+	rt_request(HTTP_POST, "/api/v1/heavy");
+	rt_set_body("application/octet-stream", body, strlen(body), content_length);
+	return rt_dispatch();
+}
+
+START_TEST(router_byte_budget)
+{
+	router_limit_hook = rt_fake_limit;
+	rt_limit_answer = E_OK;
+	rt_bytes_answer = E_OK;
+
+	/* the count, then the bytes: the Content-Length is the cost */
+	rt_limit_calls = 0;
+	ck_assert_int_eq(rt_post_heavy("abcdef", 6), E_OK);
+	ck_assert_int_eq(rt_limit_calls, 2);
+	ck_assert_int_eq(rt_limit_bytes, 6);
+	ck_assert_int_eq(router_byte_cost(&rt_req), 6);
+	/* capped at the burst, so one request is never refused forever */
+	ck_assert_int_eq(rt_post_heavy("abcdefghijkl", 12), E_OK);
+	ck_assert_int_eq(rt_limit_bytes, 10);
+	/* unknown length: the route's largest body (then capped) */
+	rt_request(HTTP_POST, "/api/v1/heavy");
+	rt_req.route = &rt_routes_b[8];
+	rt_req.content_length = -1;
+	ck_assert_int_eq(router_byte_cost(&rt_req), 10);
+	/* no body: nothing to weigh, only the count is asked */
+	rt_limit_calls = 0;
+	rt_limit_bytes = 0;
+	ck_assert_int_eq(rt_post_heavy("", 0), E_OK);
+	ck_assert_int_eq(rt_limit_calls, 1);
+	ck_assert_int_eq(rt_limit_bytes, 0);
+	/* a class without a byte budget costs nothing */
+	rt_request(HTTP_POST, "/api/v1/limited");
+	rt_req.route = &rt_routes_b[7];
+	rt_req.content_length = 50;
+	ck_assert_int_eq(router_byte_cost(&rt_req), 0);
+
+	/* over the budget: 429 before the handler, with its own Retry-After and message */
+	rt_bytes_answer = E_RATE_LIMITED;
+	rt_seen.calls = 0;
+	ck_assert_int_eq(rt_post_heavy("abcdef", 6), E_RATE_LIMITED);
+	ck_assert_int_eq(rt_seen.calls, 0);
+	ck_assert_int_eq(rt_rep.retry_after, 90);
+	ck_assert_str_eq(rt_rep.message,
+	                 "数据量超出限制（每小时 4 KiB，一次最多 10 字节），请 90 秒后再试");
+	ck_assert_uint_eq(rt_body.pos, 6); /* drained */
+
+	/* the count refused first: the bytes are not asked, the message is the count's */
+	rt_limit_answer = E_RATE_LIMITED;
+	rt_limit_calls = 0;
+	ck_assert_int_eq(rt_post_heavy("abcdef", 6), E_RATE_LIMITED);
+	ck_assert_int_eq(rt_limit_calls, 1);
+	ck_assert_int_eq(rt_rep.retry_after, 7);
+	ck_assert_str_eq(rt_rep.message, "请求过于频繁，请 7 秒后再试");
+	router_limit_hook = NULL;
+}
+END_TEST
+
 START_TEST(router_rate_limit)
 {
 	router_limit_hook = rt_fake_limit;
@@ -371,6 +446,14 @@ START_TEST(router_rate_limit)
 	rt_limit_answer = E_UNAVAILABLE;
 	ck_assert_int_eq(rt_post_json("/api/v1/limited", "{}"), E_UNAVAILABLE);
 	ck_assert_int_eq(rt_seen.calls, 0);
+
+	/* a class without a byte budget is asked once, never about bytes */
+	rt_limit_answer = E_OK;
+	rt_limit_calls = 0;
+	rt_limit_bytes = 0;
+	ck_assert_int_eq(rt_post_json("/api/v1/limited", "{\"a\":1}"), E_OK);
+	ck_assert_int_eq(rt_limit_calls, 1);
+	ck_assert_int_eq(rt_limit_bytes, 0);
 
 	/* no limiter installed (unit tests, fuzzers): everything goes through */
 	router_limit_hook = NULL;
@@ -809,6 +892,7 @@ Suite *router_suite(void)
 	tcase_add_test(tc, router_auth_before_body);
 	tcase_add_test(tc, router_expired_token);
 	tcase_add_test(tc, router_rate_limit);
+	tcase_add_test(tc, router_byte_budget);
 	suite_add_tcase(s, tc);
 	return s;
 }
