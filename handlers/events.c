@@ -4,8 +4,9 @@
  * POST /events (public, or user when a token is sent: it must then be valid, else 401)
  *   body ≤ 8 KiB application/json {"name": 1–64 characters, "props"?: object}
  *   → 204; 400 naming the field; 413 over 8 KiB; 415 not JSON; 503 database down.
- *   Per user (with a token) or per client address: 120 at once, then two a second → 429
- *   with Retry-After (each event is a row: nobody may fill the table at will).
+ *   Per user (with a token) or per client address: 120 at once, then two a second, and
+ *   256 KiB of bodies at once, then 4 MiB an hour → 429 with Retry-After (each event is a
+ *   row: nobody may fill the table at will).
  */
 #include "handlers/handlers.h"
 #include "lib/jsonx.h"
@@ -30,7 +31,11 @@ static enum api_err events_post(struct request *req, struct reply *rep)
 	return reply_ok(rep, 204, NULL);
 }
 
-static const struct rate_limit events_limit = {.name = "events", .per_minute = 120, .burst = 120};
+static const struct rate_limit events_limit = {.name = "events",
+                                               .per_minute = 120,
+                                               .burst = 120,
+                                               .bytes_per_hour = 4LL * 1024 * 1024,
+                                               .bytes_burst = 256LL * 1024};
 
 static const struct route events_list[] = {
     {.method = HTTP_POST,

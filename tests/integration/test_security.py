@@ -327,6 +327,20 @@ def test_anonymous_routes_are_limited_per_address(base_url, client, expect_ok, m
                   headers={"Authorization": "Bearer " + tok}).status_code == 204
 
 
+def test_event_bytes_are_limited_per_address(base_url, client):
+    """Large events fill the byte budget (256 KiB at once) long before the count (120)."""
+    base = base_url + "/api/v1"
+    s = session_from("127.0.0.7")
+    big = {"name": "big", "props": {"pad": "x" * 8000}}
+    statuses, refused = flood(lambda: s.post(base + "/events", json=big, timeout=10), 32)
+    assert 25 <= len(statuses) <= 40 and set(statuses) == {204}, statuses
+    check_429(refused)
+    assert "MiB" in refused.json()["message"] or "KiB" in refused.json()["message"], \
+        refused.json()
+    # small events of another address still pass
+    assert client.post("/events", json={"name": "small"}).status_code == 204
+
+
 # --------------------------------------------------------------------------- admin login
 
 
