@@ -182,6 +182,8 @@ install: all
 	install -m 0644 migrations/*.sql $(DESTDIR)$(DATADIR)/aiphoto/migrations/
 	cp -R wechat-pages/. $(DESTDIR)$(DATADIR)/aiphoto/wechat-pages/
 	install -m 0644 lighttpd/aiphoto.conf $(DESTDIR)$(SYSCONFDIR)/lighttpd/conf-available/50-aiphoto.conf
+	install -d $(DESTDIR)$(DATADIR)/aiphoto/lighttpd-errors
+	install -m 0644 lighttpd/errors/api-*.html $(DESTDIR)$(DATADIR)/aiphoto/lighttpd-errors/
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
 	install -m 0644 systemd/aiphoto-fcgi.service systemd/aiphoto-dispatch.service \
 	    systemd/aiphoto-dispatch.timer $(DESTDIR)$(PREFIX)/lib/systemd/system/

@@ -9,6 +9,7 @@ import os
 import pathlib
 import re
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -369,3 +370,47 @@ def test_second_stack_side_by_side():
     assert not var.exists()
     if pg_real:
         assert not os.path.exists(pg_real), f"{pg_real} was not removed by reset"
+
+
+def test_down_stops_everything_when_a_component_is_already_gone():
+    """`down` goes on past a component that is already dead or whose pid file is lost, stops
+    the dispatcher loop and a run in flight, and leaves no process behind."""
+    tmp = tempfile.mkdtemp(prefix="aiphoto-ops-")
+    var = pathlib.Path(tmp) / "var"
+    env = second_stack_env(var, free_port())
+    env.update(DISPATCH_LOOP="1", DISPATCH_EVERY="1")
+    pg_real = None
+    stand_in = None
+    try:
+        proc = run([STACK, "up"], cwd=REPO, env=env, timeout=180)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        pg_real = os.path.realpath(var / "pg")
+        run_dir = var / "run"
+        # A dispatcher run that takes its time (a stand-in with the binary's name, started
+        # from the var dir as the loop starts its runs), outside the loop's process group.
+        dispatch_bin = REPO / "build" / "aiphoto-dispatch"
+        stand_in = subprocess.Popen(["bash", "-c", 'exec -a "$0" sleep 300', str(dispatch_bin)],
+                                    cwd=var, start_new_session=True,
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+        # Redis dies first; lighttpd's, the simulator's and the loop's pid files are lost.
+        redis_pid = int((run_dir / "redis.pid").read_text().strip())
+        os.kill(redis_pid, signal.SIGKILL)
+        for name in ("lighttpd.pid", "sim.pid", "dispatch.pid"):
+            (run_dir / name).unlink()
+        assert processes_referencing([str(var), pg_real])
+
+        proc = run([STACK, "down"], cwd=REPO, env=env, timeout=180)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert stand_in.wait(timeout=5) is not None
+        left = processes_referencing([str(var), pg_real])
+        assert not left, f"left behind after down: {left}\n{proc.stderr}"
+        assert run([STACK, "status"], cwd=REPO, env=env).returncode == 3
+        # the suite's own stack is untouched
+        assert http_status(os.environ["AIPHOTO_BASE_URL"] + "/api/v1/health") == 200
+    finally:
+        if stand_in is not None and stand_in.poll() is None:
+            stand_in.kill()
+            stand_in.wait()
+        run([STACK, "reset"], cwd=REPO, env=env, timeout=120)
+        shutil.rmtree(tmp, ignore_errors=True)
