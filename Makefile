@@ -43,7 +43,7 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(if $(filter 1,$(DEVELOPER)),-Werro
 LDLIBS += $(PKG_LIBS)
 
 LIB_SRC   := $(wildcard lib/*.c) $(wildcard lib/wechat/*.c) $(wildcard model/*.c) $(wildcard handlers/*.c) \
-             fcgi/router.c fcgi/query.c fcgi/response.c fcgi/routes.c dispatcher/reconcile.c
+             fcgi/router.c fcgi/query.c fcgi/response.c fcgi/routes.c fcgi/superv.c dispatcher/reconcile.c
 FCGI_SRC  := fcgi/main.c
 CTL_SRC   := $(wildcard ctl/*.c)
 DISPATCH_SRC := dispatcher/main.c dispatcher/provider.c

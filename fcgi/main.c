@@ -1,8 +1,11 @@
 /*
- * aiphoto-fcgi — the FastCGI worker.
+ * aiphoto-fcgi — the FastCGI worker, and the supervisor of its pool.
  *
- * Started N times by `spawn-fcgi -n … -- multiwatch -f N -- aiphoto-fcgi`, each process
- * inherits the listening unix socket on fd 0 and serves one request at a time:
+ *   spawn-fcgi -n -s SOCK -M 0600 -- aiphoto-fcgi --workers N
+ * runs the supervisor (fcgi/superv.c), which forks N workers and keeps N alive; without
+ * --workers the process is a single worker (for another process manager).  Either way the
+ * listening unix socket is on fd 0 and the configuration is read and checked before any
+ * fork.  Each worker serves one request at a time:
  *   FCGX_Accept_r → struct request (params, query, headers; body read on demand by the
  *   router up to the route's limit) → router_dispatch → response bytes → FCGX_Finish_r
  *   → access-log line → arena reset.
@@ -25,6 +28,7 @@
 #include "fcgi/query.h"
 #include "fcgi/response.h"
 #include "fcgi/router.h"
+#include "fcgi/superv.h"
 #include "lib/config.h"
 #include "lib/db.h"
 #include "lib/log.h"
@@ -214,26 +218,16 @@ static void worker_handle(FCGX_Request *r, struct arena *a)
 	json_object_put(req.json);
 }
 
-int main(void)
+/* One worker: the accept loop until libfcgi reports a shutdown.  Runs after the fork, so
+ * every connection it opens is its own.  Returns the process exit status (2: Redis URL
+ * unusable, a configuration error the supervisor counts). */
+static int worker_main(void)
 {
-	char err[256];
-	const struct config *cfg;
+	const struct config *cfg = config_get();
 	FCGX_Request r;
 	struct arena a;
-	int on = 0;
-	socklen_t len = sizeof(on);
 
-	if (config_load(CONFIG_NEED_ALL, err, sizeof(err)) < 0) {
-		fprintf(stderr, "aiphoto-fcgi: configuration error: %s\n", err);
-		return 2;
-	}
-	cfg = config_get();
-	log_init("aiphoto-fcgi", (enum log_level)cfg->log_level);
-	if (getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) < 0 || !on) {
-		fprintf(stderr, "aiphoto-fcgi: fd 0 is not a listening socket; start it with "
-		                "spawn-fcgi (see systemd/aiphoto-fcgi.service)\n");
-		return 2;
-	}
+	log_init("aiphoto-fcgi", (enum log_level)cfg->log_level); /* this process's pid */
 	if (FCGX_Init() != 0) {
 		fprintf(stderr, "aiphoto-fcgi: FCGX_Init failed\n");
 		return 1;
@@ -258,4 +252,42 @@ int main(void)
 	db_fini();
 	redis_fini();
 	return 0;
+}
+
+/* Parses the command line: no argument (one worker) or `--workers N`.  Returns N, 0 for
+ * a single worker, -1 for a usage error. */
+static int main_workers(int argc, char **argv)
+{
+	long n;
+
+	if (argc == 1)
+		return 0;
+	if (argc == 3 && strcmp(argv[1], "--workers") == 0 &&
+	    config_parse_long(argv[2], 1, SUPERV_MAX_WORKERS, &n) == 0)
+		return (int)n;
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	char err[256];
+	int on = 0, n;
+	socklen_t len = sizeof(on);
+
+	n = main_workers(argc, argv);
+	if (n < 0) {
+		fprintf(stderr, "usage: aiphoto-fcgi [--workers 1..%d]\n", SUPERV_MAX_WORKERS);
+		return 2;
+	}
+	if (config_load(CONFIG_NEED_ALL, err, sizeof(err)) < 0) {
+		fprintf(stderr, "aiphoto-fcgi: configuration error: %s\n", err);
+		return 2;
+	}
+	log_init("aiphoto-fcgi", (enum log_level)config_get()->log_level);
+	if (getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) < 0 || !on) {
+		fprintf(stderr, "aiphoto-fcgi: fd 0 is not a listening socket; start it with "
+		                "spawn-fcgi (see systemd/aiphoto-fcgi.service)\n");
+		return 2;
+	}
+	return n > 0 ? superv_run(n, worker_main) : worker_main();
 }

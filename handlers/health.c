@@ -1,32 +1,72 @@
 /*
  * health — GET /health (public).
  *
- * Answers {"status":"ok"|"degraded","db":"ok"|"down","redis":"ok"|"down","version":…}:
- * 200 while the database answers (status "degraded" when only Redis is down), 503
- * UNAVAILABLE with the same report in "data" when the database is down.
+ * Answers {"status":"ok"|"degraded","db":"ok"|"down","redis":"ok"|"down","version":…,
+ * "workers":{"configured":N,"alive":N,"restarts":N,"last_death":{…}|null}}:
+ * 200 while the database answers (status "degraded" when only Redis is down, or while
+ * fewer workers are alive than configured), 503 UNAVAILABLE with the same report in
+ * "data" when the database is down.  "workers" comes from the supervisor's shared pool
+ * state (lib/pool) and is left out when this worker runs without the supervisor;
+ * last_death is {"slot","pid","exit" (or null),"signal" (or null),"seconds_ago"}.
  * A dependency that answered this worker less than HEALTH_PROBE_MS ago, on a connection
  * that is still open, is not probed again: a stopped database shows within that time,
  * and a health check under load costs no round trips.
  */
+#include <time.h>
+
 #include "handlers/handlers.h"
 #include "lib/redis.h"
 #include "lib/db.h"
+#include "lib/pool.h"
 #include "model/system.h"
 
 #define HEALTH_PROBE_MS 1000
+
+/* The "workers" object, or NULL without a supervisor.  *full: every worker is alive. */
+static json_object *health_workers(bool *full)
+{
+	struct pool_view v;
+	json_object *o, *d = NULL;
+
+	*full = true;
+	if (!pool_read(&v))
+		return NULL;
+	*full = v.alive >= v.configured;
+	o = json_object_new_object();
+	json_object_object_add(o, "configured", json_object_new_int(v.configured));
+	json_object_object_add(o, "alive", json_object_new_int(v.alive));
+	json_object_object_add(o, "restarts", json_object_new_int64(v.restarts));
+	if (v.last_death != 0) {
+		d = json_object_new_object();
+		json_object_object_add(d, "slot", json_object_new_int(v.last_slot));
+		json_object_object_add(d, "pid", json_object_new_int(v.last_pid));
+		json_object_object_add(d, "exit",
+		                       v.last_exit >= 0 ? json_object_new_int(v.last_exit) : NULL);
+		json_object_object_add(
+		    d, "signal", v.last_signal > 0 ? json_object_new_int(v.last_signal) : NULL);
+		json_object_object_add(d, "seconds_ago",
+		                       json_object_new_int64((long long)time(NULL) - v.last_death));
+	}
+	json_object_object_add(o, "last_death", d);
+	return o;
+}
 
 static enum api_err health_get(struct request *req, struct reply *rep)
 {
 	bool db_ok = db_recently_ok(HEALTH_PROBE_MS) || system_ping() == E_OK;
 	bool redis_ok = redis_recently_ok(HEALTH_PROBE_MS) || redis_ping();
-	json_object *o = json_object_new_object();
+	bool pool_full;
+	json_object *o = json_object_new_object(), *workers = health_workers(&pool_full);
 
 	(void)req;
-	json_object_object_add(o, "status",
-	                       json_object_new_string(db_ok && redis_ok ? "ok" : "degraded"));
+	json_object_object_add(
+	    o, "status",
+	    json_object_new_string(db_ok && redis_ok && pool_full ? "ok" : "degraded"));
 	json_object_object_add(o, "db", json_object_new_string(db_ok ? "ok" : "down"));
 	json_object_object_add(o, "redis", json_object_new_string(redis_ok ? "ok" : "down"));
 	json_object_object_add(o, "version", json_object_new_string(AIPHOTO_VERSION));
+	if (workers != NULL)
+		json_object_object_add(o, "workers", workers);
 	reply_ok(rep, 200, o);
 	if (!db_ok)
 		return reply_error(rep, E_UNAVAILABLE, "数据库不可用");

@@ -2,7 +2,7 @@
  * xalloc — allocation that never returns NULL.
  *
  * Allocation failure is not recoverable in a prefork worker: these log to stderr and
- * abort(), and the supervisor (multiwatch) starts a fresh worker.  Callers never check.
+ * abort(), and the supervisor (fcgi/superv.c) starts a fresh worker.  Callers never check.
  */
 #ifndef AIPHOTO_XALLOC_H
 #define AIPHOTO_XALLOC_H

@@ -60,7 +60,9 @@ def test_scenes(psql, ctl, unique):
 
 def test_health_reports_ok(client, expect_ok):
     data = expect_ok(client.get("/health"))
-    assert set(data) == {"status", "db", "redis", "version"}, data
+    assert set(data) == {"status", "db", "redis", "version", "workers"}, data
+    assert set(data["workers"]) == {"configured", "alive", "restarts", "last_death"}, data
+    assert data["workers"]["configured"] >= 1, data
     assert data["status"] == "ok"
     assert data["db"] == "ok"
     assert data["redis"] == "ok"

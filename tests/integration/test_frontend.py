@@ -191,7 +191,7 @@ def supervisor_pid():
 def test_workers_gone_gives_the_json_envelope_then_recovers(client, expect_ok):
     expect_ok(client.get("/health"))
     try:
-        os.kill(supervisor_pid(), signal.SIGTERM)  # multiwatch takes its workers along
+        os.kill(supervisor_pid(), signal.SIGTERM)  # the supervisor takes its workers along
 
         def unavailable():
             try:

@@ -169,10 +169,14 @@ def test_systemd_unit_settings():
     assert settings["RuntimeDirectoryPreserve"] == "yes"
     assert settings["EnvironmentFile"] == "/etc/aiphoto/aiphoto.env"
     assert settings["Restart"] == "always"
+    # SIGTERM to the supervisor alone (it stops its workers); a supervisor that keeps
+    # exiting (workers refusing their configuration) leaves the unit failed
+    assert settings["KillMode"] == "mixed"
+    assert int(settings["StartLimitBurst"]) >= 3 and int(settings["StartLimitIntervalSec"]) > 0
     assert settings["ExecStartPre"] == "/usr/bin/aiphotoctl check-config"
     assert settings["ExecStart"] == (
         "/usr/bin/spawn-fcgi -n -s /run/aiphoto/fcgi.sock -M 0660 -- "
-        "/usr/bin/multiwatch -f 4 -- /usr/sbin/aiphoto-fcgi")
+        "/usr/sbin/aiphoto-fcgi --workers 4")
     for key in ("NoNewPrivileges", "PrivateTmp", "PrivateDevices", "ProtectHome",
                 "ProtectKernelTunables", "ProtectKernelModules", "ProtectControlGroups",
                 "RestrictNamespaces", "LockPersonality", "MemoryDenyWriteExecute"):
@@ -235,7 +239,7 @@ def test_app_socket_is_a_private_unix_socket():
             fields = data[data.rindex(")") + 2:].split()
             if int(fields[1]) == supervisor and fields[0] != "Z":
                 workers.append(int(entry))
-    assert workers, f"multiwatch {supervisor} has no workers"
+    assert workers, f"supervisor {supervisor} has no workers"
     unix = unix_socket_inodes()
     listening = tcp_listen_inodes()
     for pid in [supervisor] + workers:

@@ -30,6 +30,7 @@ int main(void)
 	srunner_add_suite(sr, image_suite());
 	srunner_add_suite(sr, multipart_suite());
 	srunner_add_suite(sr, prompt_suite());
+	srunner_add_suite(sr, superv_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
