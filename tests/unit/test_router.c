@@ -762,6 +762,45 @@ START_TEST(router_auth_user)
 }
 END_TEST
 
+/* The account hook: the answer it gives, and whom it was asked about. */
+static enum api_err rt_account_answer;
+static int64_t rt_account_asked;
+
+static enum api_err rt_fake_account(struct request *req)
+{
+	rt_account_asked = req->user_id;
+	return rt_account_answer;
+}
+
+START_TEST(router_account_rule)
+{
+	router_account_hook = rt_fake_account;
+	rt_account_asked = 0;
+	rt_account_answer = E_OK;
+	ck_assert_int_eq(rt_get_auth("/api/v1/me", rt_bearer(rt_user_token)), E_OK);
+	ck_assert_int_eq(rt_account_asked, 42);
+	/* a deleted user: 401; a disabled one: 403; the handler never runs */
+	rt_account_answer = E_UNAUTHORIZED;
+	ck_assert_int_eq(rt_get_auth("/api/v1/me", rt_bearer(rt_user_token)), E_UNAUTHORIZED);
+	ck_assert_int_eq(rt_seen.calls, 0);
+	ck_assert_ptr_nonnull(rt_rep.message);
+	rt_account_answer = E_FORBIDDEN;
+	ck_assert_int_eq(rt_get_auth("/api/v1/me", rt_bearer(rt_user_token)), E_FORBIDDEN);
+	ck_assert_int_eq(rt_seen.calls, 0);
+	/* the database cannot tell: 503, not a pass */
+	rt_account_answer = E_UNAVAILABLE;
+	ck_assert_int_eq(rt_get_auth("/api/v1/me", rt_bearer(rt_user_token)), E_UNAVAILABLE);
+	/* no token, an admin token, a public route: not asked */
+	rt_account_asked = 0;
+	rt_account_answer = E_FORBIDDEN;
+	ck_assert_int_eq(rt_get_auth("/api/v1/admin/stats", rt_bearer(rt_admin_token)), E_OK);
+	ck_assert_int_eq(rt_get_auth("/api/v1/me", NULL), E_UNAUTHORIZED);
+	ck_assert_int_eq(rt_account_asked, 0);
+	router_account_hook = NULL;
+	ck_assert_int_eq(rt_get_auth("/api/v1/me", rt_bearer(rt_user_token)), E_OK);
+}
+END_TEST
+
 START_TEST(router_auth_admin)
 {
 	ck_assert_int_eq(rt_get_auth("/api/v1/admin/stats", NULL), E_UNAUTHORIZED);
@@ -886,6 +925,7 @@ Suite *router_suite(void)
 	tc = tcase_create("auth");
 	tcase_add_checked_fixture(tc, rt_setup, rt_teardown);
 	tcase_add_test(tc, router_auth_user);
+	tcase_add_test(tc, router_account_rule);
 	tcase_add_test(tc, router_auth_admin);
 	tcase_add_test(tc, router_auth_optional);
 	tcase_add_test(tc, router_auth_public_ignores_header);
