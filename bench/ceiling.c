@@ -8,6 +8,12 @@
  *
  *   GET /ceiling/health                 fixed small JSON, no I/O
  *   GET /ceiling/user/credits?user_id=N one prepared indexed SELECT
+ *   POST /ceiling/credits/consume?user_id=N + Idempotency-Key
+ *                                       one prepared INSERT ... CTE: the
+ *                                       statement POST /credits/consume
+ *                                       runs the first time a key is used
+ *                                       (claim the key, debit 1 credit when
+ *                                       it suffices, ledger row, outcome)
  *
  * Every other path answers 404. One process serves one request at a
  * time; run several under a supervisor on one socket (fd 0). The
@@ -25,6 +31,24 @@
 #include <libpq-fe.h>
 
 #define STMT_CREDITS "ceiling_credits"
+#define STMT_CONSUME "ceiling_consume"
+
+/* $1 user, $2 key: the same work as model/credits.c CR_CONSUME for amount 1 */
+static const char sql_consume[] =
+    "WITH prev AS (SELECT k.request_hash, k.outcome, k.resource_id, l.balance_after "
+    "FROM idempotency_keys k LEFT JOIN credit_ledger l ON l.id = k.resource_id "
+    "WHERE k.user_id = $1 AND k.key = $2), "
+    "u AS (UPDATE users SET credits = credits - 1, updated_at = now() "
+    "WHERE id = $1 AND credits >= 1 AND NOT EXISTS (SELECT 1 FROM prev) RETURNING credits), "
+    "l AS (INSERT INTO credit_ledger (user_id, delta, balance_after, kind, reference, memo, "
+    "idempotency_key) SELECT $1, -1, u.credits, 'consume', $2, 'bench', "
+    "'consume:' || $1 || ':' || $2 FROM u RETURNING id, balance_after), "
+    "k AS (INSERT INTO idempotency_keys (user_id, key, route, request_hash, outcome, "
+    "resource_id, completed_at) SELECT $1, $2, '/ceiling', repeat('0', 64), "
+    "CASE WHEN EXISTS (SELECT 1 FROM l) THEN 'OK' ELSE 'INSUFFICIENT_CREDITS' END, "
+    "(SELECT id FROM l), now() WHERE NOT EXISTS (SELECT 1 FROM prev) "
+    "RETURNING outcome) "
+    "SELECT k.outcome, (SELECT balance_after FROM l) FROM k";
 
 static PGconn *db;
 static int db_prepared;
@@ -85,15 +109,23 @@ static PGconn *db_get(void)
 		}
 	}
 	if (!db_prepared) {
-		res =
-		    PQprepare(db, STMT_CREDITS, "SELECT credits FROM users WHERE id = $1", 1, NULL);
-		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			fprintf(stderr, "ceiling: prepare: %s", PQerrorMessage(db));
+		static const struct {
+			const char *name, *sql;
+			int nparams;
+		} stmts[] = {
+		    {STMT_CREDITS, "SELECT credits FROM users WHERE id = $1", 1},
+		    {STMT_CONSUME, sql_consume, 2},
+		};
+		for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++) {
+			res = PQprepare(db, stmts[i].name, stmts[i].sql, stmts[i].nparams, NULL);
+			if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+				fprintf(stderr, "ceiling: prepare: %s", PQerrorMessage(db));
+				PQclear(res);
+				db_drop();
+				return NULL;
+			}
 			PQclear(res);
-			db_drop();
-			return NULL;
 		}
-		PQclear(res);
 		db_prepared = 1;
 	}
 	return db;
@@ -174,6 +206,48 @@ static void serve_credits(FCGX_Stream *out, const char *query)
 	reply(out, "200 OK", body, (size_t)n);
 }
 
+/* POST /ceiling/credits/consume?user_id=N with an Idempotency-Key header (the body, if
+ * any, is left unread). */
+static void serve_consume(FCGX_Request *r, const char *query)
+{
+	const char *key = FCGX_GetParam("HTTP_IDEMPOTENCY_KEY", r->envp);
+	char id[24], body[128];
+	const char *params[2];
+	PGconn *conn;
+	PGresult *res;
+	int n;
+
+	if (query == NULL || query_user_id(query, id, sizeof(id)) != 0 || key == NULL ||
+	    *key == '\0' || strlen(key) > 64) {
+		reply(r->out, "400 Bad Request", body_badreq, sizeof(body_badreq) - 1);
+		return;
+	}
+	conn = db_get();
+	if (conn == NULL) {
+		reply(r->out, "503 Service Unavailable", body_unavail, sizeof(body_unavail) - 1);
+		return;
+	}
+	params[0] = id;
+	params[1] = key;
+	res = PQexecPrepared(conn, STMT_CONSUME, 2, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
+	    strcmp(PQgetvalue(res, 0, 0), "OK") != 0) {
+		PQclear(res);
+		if (PQstatus(conn) != CONNECTION_OK)
+			db_drop();
+		reply(r->out, "503 Service Unavailable", body_unavail, sizeof(body_unavail) - 1);
+		return;
+	}
+	n = snprintf(body, sizeof(body), "{\"success\":true,\"data\":{\"credits\":%s}}",
+	             PQgetvalue(res, 0, 1));
+	PQclear(res);
+	if (n < 0 || (size_t)n >= sizeof(body)) {
+		reply(r->out, "503 Service Unavailable", body_unavail, sizeof(body_unavail) - 1);
+		return;
+	}
+	reply(r->out, "200 OK", body, (size_t)n);
+}
+
 /* Route one request on the path part of REQUEST_URI. */
 static void serve(FCGX_Request *r)
 {
@@ -193,6 +267,9 @@ static void serve(FCGX_Request *r)
 	else if (plen == strlen("/ceiling/user/credits") &&
 	         memcmp(uri, "/ceiling/user/credits", plen) == 0)
 		serve_credits(r->out, query);
+	else if (plen == strlen("/ceiling/credits/consume") &&
+	         memcmp(uri, "/ceiling/credits/consume", plen) == 0)
+		serve_consume(r, query);
 	else
 		reply(r->out, "404 Not Found", body_notfound, sizeof(body_notfound) - 1);
 }

@@ -35,6 +35,14 @@ enum account_rule {
 	               answer a disabled user, say so where it is used) */
 };
 
+/* Whether a route takes a client Idempotency-Key (checked by the router, API.md): the
+ * header, when sent, must be 1-64 characters; model/idempotency does the rest. */
+enum idempotency_rule {
+	IDEMPOTENCY_NONE, /* the default: the header is ignored (req->idempotency_key NULL) */
+	IDEMPOTENCY_OPTIONAL, /* a key may be sent */
+	IDEMPOTENCY_REQUIRED /* a key must be sent (else 400) */
+};
+
 /* What body a route takes. */
 enum body_kind {
 	BODY_NONE, /* any body is discarded */
@@ -63,7 +71,8 @@ struct request {
 	const char *content_type; /* NULL when absent */
 	long long content_length; /* -1 when absent */
 	const char *authorization;
-	const char *idempotency_key;
+	const char *idempotency_key; /* NULL when absent or ignored by the route */
+	const char *idempotency_hash; /* with a key: sha256 hex of method, route and body */
 	const char *remote_addr;
 	const char *request_id; /* ours: echoed or generated */
 	const struct route *route; /* set by the router */
@@ -122,6 +131,7 @@ struct route {
 	size_t max_body; /* bytes; larger bodies answer 413 */
 	route_handler *handler;
 	const struct rate_limit *limit; /* NULL: none */
+	enum idempotency_rule idempotency; /* IDEMPOTENCY_NONE unless set */
 };
 
 struct route_table {

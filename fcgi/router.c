@@ -8,6 +8,7 @@
 
 #include "fcgi/query.h"
 #include "lib/config.h"
+#include "lib/crypto.h"
 #include "lib/jsonx.h"
 #include "lib/log.h"
 #include "lib/token.h"
@@ -370,6 +371,40 @@ static enum api_err router_limit(struct request *req, struct reply *rep)
 	    rep, err, arena_printf(req->arena, "请求过于频繁，请 %ld 秒后再试", rep->retry_after));
 }
 
+/* The route's Idempotency-Key rule: the header's shape, before the body is read. */
+static enum api_err router_idem_key(struct request *req, struct reply *rep)
+{
+	enum idempotency_rule rule = req->route->idempotency;
+	const char *k = req->idempotency_key;
+
+	if (rule == IDEMPOTENCY_NONE) {
+		req->idempotency_key = NULL;
+		return E_OK;
+	}
+	if (k == NULL && rule == IDEMPOTENCY_OPTIONAL)
+		return E_OK;
+	if (k == NULL || *k == '\0' || jsonx_utf8_len(k) > 64)
+		return reply_error(rep, E_BAD_REQUEST, ROUTER_IDEM_MESSAGE);
+	return E_OK;
+}
+
+/* The keyed request's fingerprint: method, route pattern, body (JSON re-serialised). */
+static void router_idem_hash(struct request *req)
+{
+	const char *body = req->json != NULL ? jsonx_text(req->arena, req->json) : req->body;
+	size_t blen = req->json != NULL ? strlen(body) : (body != NULL ? req->body_len : 0);
+	const char *head =
+	    arena_printf(req->arena, "%s %s\n", http_method_name(req->method), req->route->pattern);
+	size_t hlen = strlen(head);
+	char *all = arena_alloc(req->arena, hlen + blen + 1), *hash = arena_alloc(req->arena, 65);
+
+	memcpy(all, head, hlen);
+	if (blen > 0)
+		memcpy(all + hlen, body, blen);
+	crypto_sha256_hex(all, hlen + blen, hash);
+	req->idempotency_hash = hash;
+}
+
 enum api_err router_dispatch(const struct route_table *const *tables, size_t ntables,
                              struct request *req, struct reply *rep)
 {
@@ -381,11 +416,16 @@ enum api_err router_dispatch(const struct route_table *const *tables, size_t nta
 		return err;
 	}
 	if ((err = router_auth(req, rep)) != E_OK || (err = router_account(req, rep)) != E_OK ||
-	    (err = router_limit(req, rep)) != E_OK) {
+	    (err = router_limit(req, rep)) != E_OK || (err = router_idem_key(req, rep)) != E_OK) {
 		router_drain(req);
 		return err;
 	}
 	if ((err = router_body(req, rep)) != E_OK)
 		return err;
-	return req->route->handler(req, rep);
+	if (req->idempotency_key != NULL)
+		router_idem_hash(req);
+	err = req->route->handler(req, rep);
+	if (err == E_IDEMPOTENCY_MISMATCH && rep->message == NULL)
+		rep->message = ROUTER_IDEM_MISMATCH;
+	return err;
 }

@@ -6,11 +6,15 @@
  *   auth level (token checked by lib/token)          else 401 UNAUTHORIZED / 403 FORBIDDEN
  *   account rule (a user token's user is active)     else 401 (no such user) / 403 (disabled)
  *   rate-limit class                                 else 429 RATE_LIMITED + Retry-After
+ *   Idempotency-Key: 1-64 characters when sent,
+ *   and sent on IDEMPOTENCY_REQUIRED routes          else 400 BAD_REQUEST (ROUTER_IDEM_MESSAGE)
  *   body size (Content-Length, then bytes read)      else 413 PAYLOAD_TOO_LARGE
  *   content type for JSON routes                     else 415 UNSUPPORTED_MEDIA_TYPE
  *   JSON syntax (depth ≤ 16, UTF-8, no trailing data) else 400 BAD_REQUEST
- * A handler may therefore assume an authenticated caller of the right kind and, for
- * BODY_JSON routes, a parsed req->json.
+ * A handler may therefore assume an authenticated caller of the right kind, for
+ * BODY_JSON routes a parsed req->json, and with req->idempotency_key a well-formed key and
+ * its request fingerprint req->idempotency_hash (sha256 of method, route pattern and body —
+ * the JSON re-serialised, so spacing does not count; key order does).
  */
 #ifndef AIPHOTO_ROUTER_H
 #define AIPHOTO_ROUTER_H
@@ -19,6 +23,10 @@
 
 #define ROUTER_PREFIX "/api/v1"
 #define ROUTER_MAX_DRAIN (64L * 1024 * 1024)
+/* The one answer to a missing or malformed Idempotency-Key. */
+#define ROUTER_IDEM_MESSAGE "Idempotency-Key: a header of 1-64 characters is required"
+/* The one message of 409 IDEMPOTENCY_MISMATCH, whichever route's model found it. */
+#define ROUTER_IDEM_MISMATCH "Idempotency-Key: already used with a different request"
 
 /*
  * Finds the route for req->method and req->path.  E_OK sets req->route and the

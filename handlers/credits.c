@@ -10,9 +10,10 @@
  * GET  /credits/records?kind=recharge|consume|all&limit=1-50&cursor= (user) → 200
  *      {"items":[{"id","delta","balance_after","kind","memo","created_at"}],"next_cursor"}
  *      newest first; consume includes refunds; 400 naming a bad parameter.
- * POST /credits/consume (user) {"amount":1-100000,"reason"?} + Idempotency-Key (1-64) →
- *      200 {"credits"}; short balance → 402 and nothing changed; the same key and body →
- *      the first answer; the same key with another body → 409 IDEMPOTENCY_MISMATCH.
+ * POST /credits/consume (user) {"amount":1-100000,"reason"?} + Idempotency-Key (required,
+ *      checked by the router) → 200 {"credits"}; short balance → 402 and nothing changed;
+ *      the same key and body → the first answer (also a 402); the same key with another
+ *      body → 409 IDEMPOTENCY_MISMATCH.  One statement the first time, one read a repeat.
  * All: 503 when the database is down.
  */
 #include <stdio.h>
@@ -22,7 +23,6 @@
 #include "handlers/handlers.h"
 #include "lib/bizday.h"
 #include "lib/config.h"
-#include "lib/crypto.h"
 #include "lib/jsonx.h"
 #include "model/credits.h"
 #include "model/packages.h"
@@ -129,15 +129,12 @@ static enum api_err credits_records_get(struct request *req, struct reply *rep)
 
 static enum api_err credits_consume_post(struct request *req, struct reply *rep)
 {
+	struct idem_key k = handlers_idem_key(req);
+	struct idem_outcome out;
 	const char *why = NULL, *reason = "";
-	const char *key = req->idempotency_key;
 	int64_t amount = 0, credits = 0;
-	char hash[65];
-	int status = 0;
-	bool replayed;
 	enum api_err err;
 	json_object *o;
-	const char *canon;
 
 	if ((err = jsonx_require_object(req->arena, req->json, &why)) != E_OK ||
 	    (err = jsonx_int(req->arena, req->json, "amount", true, 1, 100000, &amount, &why)) !=
@@ -145,19 +142,10 @@ static enum api_err credits_consume_post(struct request *req, struct reply *rep)
 	    (err = jsonx_string(req->arena, req->json, "reason", false, 0, 128, &reason, &why)) !=
 	        E_OK)
 		return reply_error(rep, err, why);
-	if (key == NULL || *key == '\0' || jsonx_utf8_len(key) > 64)
-		return reply_error(rep, E_BAD_REQUEST,
-		                   "Idempotency-Key: a header of 1-64 characters is required");
-	canon = arena_printf(req->arena, "amount=%lld\nreason=%s", (long long)amount, reason);
-	crypto_sha256_hex(canon, strlen(canon), hash);
-	if ((err = credits_consume(req->arena, req->user_id, key, hash, amount, reason, &status,
-	                           &credits, &replayed)) != E_OK)
-		return err == E_IDEMPOTENCY_MISMATCH
-		           ? reply_error(rep, err,
-		                         "Idempotency-Key: already used with a different request")
-		           : err;
-	if (status == 402)
-		return reply_error(rep, E_INSUFFICIENT_CREDITS, NULL);
+	if ((err = credits_consume(req->arena, &k, amount, reason, &out, &credits)) != E_OK)
+		return err;
+	if (out.err != E_OK)
+		return out.err; /* a short balance, also when replayed */
 	o = json_object_new_object();
 	json_object_object_add(o, "credits", json_object_new_int64(credits));
 	return reply_ok(rep, 200, o);
@@ -183,7 +171,8 @@ static const struct route credits_list[] = {
      .auth = AUTH_USER,
      .body = BODY_JSON,
      .max_body = 4096,
-     .handler = credits_consume_post},
+     .handler = credits_consume_post,
+     .idempotency = IDEMPOTENCY_REQUIRED},
 };
 
 ROUTE_TABLE(credits_routes, credits_list);

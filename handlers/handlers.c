@@ -106,3 +106,12 @@ json_object *handlers_page(struct request *req, json_object *items, bool more, i
 	         : NULL);
 	return o;
 }
+
+struct idem_key handlers_idem_key(const struct request *req)
+{
+	struct idem_key k = {.user_id = req->user_id,
+	                     .key = req->idempotency_key,
+	                     .route = req->route->pattern,
+	                     .hash = req->idempotency_hash};
+	return k;
+}

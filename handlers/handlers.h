@@ -6,6 +6,7 @@
 #define AIPHOTO_HANDLERS_H
 
 #include "fcgi/http.h"
+#include "model/idempotency.h"
 
 extern const struct route_table health_routes;
 extern const struct route_table credits_routes;
@@ -48,6 +49,10 @@ enum api_err handlers_login_reply(struct request *req, struct reply *rep, int64_
 
 /* The API's Work object (handlers/works.c; tasks embed their works). */
 json_object *works_json(const struct work *w);
+
+/* The request's Idempotency-Key for model/idempotency, as the router checked it (.key NULL
+ * when none was sent or the route takes none). */
+struct idem_key handlers_idem_key(const struct request *req);
 
 /* Parses a path id capture: a positive decimal integer; E_NOT_FOUND otherwise (an id
  * that cannot exist is answered as a missing one). */

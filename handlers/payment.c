@@ -2,7 +2,9 @@
  * payment — WeChat Pay v3 JSAPI purchases of credit packages (API.md "Payment").
  *
  * POST /payment/create-order (user) {"package_id"} (+ optional Idempotency-Key: a repeat gets
- *      the first answer, another package under the same key → 409) → 200 {"out_trade_no",
+ *      the same order — pay_params signed afresh for its prepay id —, another package under
+ *      the same key → 409; a repeat while the first is still waiting for WeChat Pay, or after
+ *      it failed there, asks WeChat Pay for the same order again) → 200 {"out_trade_no",
  *      "amount_fen","credits","pay_params":{…}}; unknown/inactive package → 404; a user without an
  *      Official Account openid → 400; WeChat Pay refusing → 502.  Limits (429 RATE_LIMITED with
  *      Retry-After): the rate class below (10 at once, then 10 a minute, per user), and at most
@@ -27,7 +29,6 @@
 #include "lib/jsonx.h"
 #include "lib/log.h"
 #include "lib/wechat/wxpayapi.h"
-#include "model/idempotency.h"
 #include "model/identities.h"
 #include "model/orders.h"
 #include "model/packages.h"
@@ -48,106 +49,120 @@ static json_object *payment_order_json(const struct order *o)
 	return j;
 }
 
-static enum api_err payment_create(struct request *req, struct reply *rep)
+/* A new out_trade_no: AP + UTC time to the hundredth of a second (16 digits) + 8 random hex
+ * digits.  NULL when the random source fails. */
+static const char *payment_trade_no(struct arena *a)
 {
-	const struct config *c = config_get();
-	const char *why = NULL, *openid = NULL, *prepay = NULL, *no;
-	int64_t package_id = 0;
-	struct package p;
 	char rnd[9], when[16];
 	struct timespec ts;
 	time_t now;
 	struct tm tm;
-	enum api_err err;
-	json_object *params = NULL, *o;
 
-	if ((err = jsonx_require_object(req->arena, req->json, &why)) != E_OK ||
-	    (err = jsonx_int(req->arena, req->json, "package_id", true, 1, INT64_MAX - 1,
-	                     &package_id, &why)) != E_OK)
-		return reply_error(rep, err, why);
-	if ((err = packages_get_active(req->arena, package_id, &p)) != E_OK)
-		return err == E_NOT_FOUND ? reply_error(rep, err, "package_id: no such package")
-		                          : err;
-	if (c->wechat_appid == NULL || c->wxpay_mchid == NULL)
-		return reply_error(rep, E_UNAVAILABLE, "payments are not configured");
-	if ((err = identities_openid(req->arena, req->user_id, c->wechat_appid, &openid)) != E_OK)
-		return err == E_NOT_FOUND
-		           ? reply_error(rep, E_BAD_REQUEST,
-		                         "this account has no Official Account openid")
-		           : err;
-	/* AP + UTC time to the hundredth of a second (16 digits) + 8 random hex digits */
 	if (crypto_random_hex(4, rnd) < 0)
-		return E_INTERNAL;
+		return NULL;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	now = ts.tv_sec;
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%Y%m%d%H%M%S", &tm);
-	no = arena_printf(req->arena, "AP%s%02ld%s", when, ts.tv_nsec / 10000000, rnd);
-	err = orders_create(req->arena, req->user_id, p.id, p.name, p.price_fen,
-	                    p.credits + p.bonus_credits, no, c->wechat_appid, c->wxpay_mchid,
-	                    openid, PAYMENT_MAX_OPEN);
-	if (err == E_RATE_LIMITED) {
-		rep->retry_after = PAYMENT_OPEN_RETRY;
-		return reply_error(rep, err,
-		                   "orders: 未支付的订单已达 10 笔，请先完成支付或稍后再试");
-	}
-	if (err != E_OK)
-		return err;
-	if ((err = wxpayapi_jsapi(req->arena, no, p.name, p.price_fen, openid, &prepay)) != E_OK ||
-	    (err = orders_set_prepay(req->arena, no, prepay)) != E_OK ||
-	    (err = wxpayapi_pay_params(req->arena, prepay, &params)) != E_OK)
-		return err;
-	o = json_object_new_object();
-	json_object_object_add(o, "out_trade_no", json_object_new_string(no));
-	json_object_object_add(o, "amount_fen", json_object_new_int64(p.price_fen));
-	json_object_object_add(o, "credits", json_object_new_int64(p.credits + p.bonus_credits));
-	json_object_object_add(o, "pay_params", params);
-	return reply_ok(rep, 200, o);
+	return arena_printf(a, "AP%s%02ld%s", when, ts.tv_nsec / 10000000, rnd);
 }
 
-/*
- * With an Idempotency-Key the order is created once: a repeat (also a concurrent one, which
- * waits) gets the first answer; the same key for another package → 409.
- */
-static enum api_err payment_create_once(struct request *req, struct reply *rep)
+/* The order for the package, once per key (model/orders: a short transaction, no WeChat Pay
+ * call inside it); *ord is the order to answer, ord->prepay_id NULL while WeChat Pay has not
+ * given one for it. */
+static enum api_err payment_open(struct request *req, struct reply *rep, int64_t package_id,
+                                 struct order_prepay *ord)
 {
-	const char *key = req->idempotency_key, *why = NULL, *stored = NULL, *hash_in;
-	int64_t package_id = 0;
-	char hash[65];
-	int status = 0;
+	const struct config *c = config_get();
+	struct idem_key k = handlers_idem_key(req);
+	struct order_new o = {
+	    .appid = c->wechat_appid, .mchid = c->wxpay_mchid, .max_open = PAYMENT_MAX_OPEN};
+	struct idem_outcome out;
+	struct package p;
 	enum api_err err;
 
-	if (key == NULL || *key == '\0')
-		return payment_create(req, rep);
-	if (jsonx_utf8_len(key) > 64)
-		return reply_error(rep, E_BAD_REQUEST, "Idempotency-Key: 1-64 characters");
+	if ((err = packages_get_active(req->arena, package_id, &p)) != E_OK) {
+		if (err == E_NOT_FOUND)
+			err = reply_error(rep, err, "package_id: no such package");
+		goto out;
+	}
+	if (c->wechat_appid == NULL || c->wxpay_mchid == NULL) {
+		err = reply_error(rep, E_UNAVAILABLE, "payments are not configured");
+		goto out;
+	}
+	if ((err = identities_openid(req->arena, req->user_id, c->wechat_appid, &o.payer_openid)) !=
+	    E_OK) {
+		if (err == E_NOT_FOUND)
+			err = reply_error(rep, E_BAD_REQUEST,
+			                  "this account has no Official Account openid");
+		goto out;
+	}
+	if ((o.out_trade_no = payment_trade_no(req->arena)) == NULL) {
+		err = E_INTERNAL;
+		goto out;
+	}
+	o.package_id = p.id;
+	o.description = p.name;
+	o.amount_fen = p.price_fen;
+	o.credits = p.credits + p.bonus_credits;
+	err = orders_open(req->arena, &k, &o, &out);
+	if (err == E_RATE_LIMITED) {
+		rep->retry_after = PAYMENT_OPEN_RETRY;
+		err =
+		    reply_error(rep, err, "orders: 未支付的订单已达 10 笔，请先完成支付或稍后再试");
+	}
+	if (err != E_OK)
+		goto out;
+	if (out.replayed) {
+		err = orders_get_prepay(req->arena, req->user_id, out.resource_id, ord);
+		if (err == E_OK && out.pending)
+			ord->prepay_id = NULL; /* the first request may have died: ask again */
+		goto out;
+	}
+	*ord = (struct order_prepay){.id = out.resource_id,
+	                             .amount_fen = o.amount_fen,
+	                             .credits = o.credits,
+	                             .out_trade_no = o.out_trade_no,
+	                             .description = o.description,
+	                             .payer_openid = o.payer_openid};
+out:
+	return err;
+}
+
+static enum api_err payment_create(struct request *req, struct reply *rep)
+{
+	struct idem_key k = handlers_idem_key(req);
+	struct order_prepay ord = {0};
+	const char *why = NULL, *prepay = NULL;
+	int64_t package_id = 0;
+	json_object *params = NULL, *o;
+	enum api_err err;
+
 	if ((err = jsonx_require_object(req->arena, req->json, &why)) != E_OK ||
 	    (err = jsonx_int(req->arena, req->json, "package_id", true, 1, INT64_MAX - 1,
-	                     &package_id, &why)) != E_OK)
-		return reply_error(rep, err, why);
-	hash_in = arena_printf(req->arena, "package_id=%lld", (long long)package_id);
-	crypto_sha256_hex(hash_in, strlen(hash_in), hash);
-	err = idempotency_begin(req->arena, req->user_id, key, "create-order", hash, &status,
-	                        &stored);
-	if (err == E_ALREADY_DONE)
-		return reply_ok(rep, status ? status : 200, jsonx_parse_or_empty(stored));
-	if (err == E_IDEMPOTENCY_MISMATCH)
-		return reply_error(rep, err,
-		                   "Idempotency-Key: already used with a different request");
-	if (err != E_OK)
-		return err;
-	/* the claim's transaction stays open while the order is created at WeChat Pay */
-	if ((err = payment_create(req, rep)) != E_OK) {
-		idempotency_abort();
-		return err;
+	                     &package_id, &why)) != E_OK) {
+		err = reply_error(rep, err, why);
+		goto out;
 	}
-	if ((err = idempotency_commit(req->arena, req->user_id, key, 200,
-	                              jsonx_text(req->arena, rep->data))) != E_OK) {
-		json_object_put(rep->data);
-		rep->data = NULL;
-		return err;
-	}
-	return E_OK;
+	if ((err = payment_open(req, rep, package_id, &ord)) != E_OK)
+		goto out;
+	prepay = ord.prepay_id;
+	/* outside any transaction: WeChat Pay answers the same out_trade_no again when asked */
+	if (prepay == NULL &&
+	    ((err = wxpayapi_jsapi(req->arena, ord.out_trade_no, ord.description, ord.amount_fen,
+	                           ord.payer_openid, &prepay)) != E_OK ||
+	     (err = orders_prepared(req->arena, &k, ord.out_trade_no, prepay)) != E_OK))
+		goto out;
+	if ((err = wxpayapi_pay_params(req->arena, prepay, &params)) != E_OK)
+		goto out;
+	o = json_object_new_object();
+	json_object_object_add(o, "out_trade_no", json_object_new_string(ord.out_trade_no));
+	json_object_object_add(o, "amount_fen", json_object_new_int64(ord.amount_fen));
+	json_object_object_add(o, "credits", json_object_new_int64(ord.credits));
+	json_object_object_add(o, "pay_params", params);
+	err = reply_ok(rep, 200, o);
+out:
+	return err;
 }
 
 /* WeChat's failure body with an HTTP status of our choice. */
@@ -256,8 +271,9 @@ static const struct route payment_list[] = {
      .auth = AUTH_USER,
      .body = BODY_JSON,
      .max_body = 1024,
-     .handler = payment_create_once,
-     .limit = &payment_create_limit},
+     .handler = payment_create,
+     .limit = &payment_create_limit,
+     .idempotency = IDEMPOTENCY_OPTIONAL},
     {.method = HTTP_POST,
      .pattern = "/payment/notify",
      .auth = AUTH_SIGNED,

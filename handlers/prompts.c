@@ -2,9 +2,9 @@
  * prompts — the prompt a generation would use, for clients that show or edit it first.
  *
  * POST /prompts/generate (user) {"type":"photography"|"fitting","scene_id"?,"params"?:{}} →
- *      200 {"prompt","negative_prompt"}: the newest active template for (type, scene), else
- *      for (type, no scene), rendered with, in priority order, params, the scene's
- *      parameters and {"scene": name, "category": category}.
+ *      200 {"prompt","negative_prompt"}: model/prompts' rendering, the one a task with the
+ *      same type, scene and params freezes (the newest active template for (type, scene),
+ *      else for (type, no scene), with params, the scene's parameters and its names).
  *      400 names the field (photography without scene_id: "scene_id: required"); a missing
  *      or inactive scene → 404; no template → 404; more than 60 at once, then two a
  *      second, per user → 429 RATE_LIMITED with Retry-After.
@@ -14,14 +14,14 @@
 
 #include "handlers/handlers.h"
 #include "lib/jsonx.h"
-#include "lib/prompt.h"
+#include "model/prompts.h"
 #include "model/scenes.h"
-#include "model/tasks.h"
 
 static enum api_err prompts_generate(struct request *req, struct reply *rep)
 {
 	struct arena *a = req->arena;
-	const char *why = NULL, *type = NULL, *tmpl = NULL, *neg = NULL;
+	const char *why = NULL, *type = NULL;
+	struct prompt_pair pp;
 	struct scene scene = {0};
 	json_object *params = NULL, *o;
 	int64_t scene_id = 0;
@@ -42,17 +42,11 @@ static enum api_err prompts_generate(struct request *req, struct reply *rep)
 		return reply_error(rep, E_BAD_REQUEST, "scene_id: required");
 	if (scene_id > 0 && (err = scenes_get_active(a, scene_id, &scene)) != E_OK)
 		return err == E_NOT_FOUND ? reply_error(rep, err, "scene_id: unknown scene") : err;
-	if ((err = tasks_template(a, type, scene_id, &tmpl, &neg)) != E_OK)
-		return err == E_NOT_FOUND
-		           ? reply_error(rep, err, "no prompt template for this type")
-		           : err;
+	if ((err = prompts_render(a, type, scene_id > 0 ? &scene : NULL, params, &pp)) != E_OK)
+		return err == E_NOT_FOUND ? reply_error(rep, err, PROMPTS_NO_TEMPLATE) : err;
 	o = json_object_new_object();
-	json_object_object_add(o, "prompt",
-	                       json_object_new_string(prompt_render_scene(
-	                           a, tmpl, params, scene.parameters, scene.name, scene.category)));
-	json_object_object_add(o, "negative_prompt",
-	                       json_object_new_string(prompt_render_scene(
-	                           a, neg, params, scene.parameters, scene.name, scene.category)));
+	json_object_object_add(o, "prompt", json_object_new_string(pp.prompt));
+	json_object_object_add(o, "negative_prompt", json_object_new_string(pp.negative));
 	return reply_ok(rep, 200, o);
 }
 

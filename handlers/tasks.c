@@ -7,9 +7,10 @@
  *      (system_config.pricing[type]; defaults photography 10, fitting 15) in the same
  *      transaction that creates the task and its works; a short balance → 402 and nothing
  *      created.  400 names the field (an inactive or missing scene: "scene_id: unknown
- *      scene"); an asset id that is not the caller's → 404.  The prompt is rendered from the
- *      active template now and frozen with the task.  The same key and body → the first
- *      answer; the same key with another body → 409 IDEMPOTENCY_MISMATCH.
+ *      scene"); an asset id that is not the caller's → 404.  The prompt is rendered now by
+ *      model/prompts (the rendering /prompts/generate shows) and frozen with the task; no
+ *      active template → 404 and nothing charged.  The same key and body → the same task
+ *      (as it is now); the same key with another body → 409 IDEMPOTENCY_MISMATCH.
  * GET  /tasks/:id (user) → Task with its works.
  * GET  /tasks?status=&limit=&cursor= (user) → {"items":[Task without works],"next_cursor"}.
  * POST /tasks/:id/cancel (user) → Task: the items not yet started (queued, holding no
@@ -25,17 +26,11 @@
 #include <string.h>
 
 #include "handlers/handlers.h"
-#include "lib/crypto.h"
-#include "lib/db.h"
 #include "lib/jsonx.h"
-#include "lib/prompt.h"
 #include "model/assets.h"
-#include "model/idempotency.h"
+#include "model/prompts.h"
 #include "model/scenes.h"
 #include "model/tasks.h"
-
-/* Used when no active template exists for a type (the seed always provides one). */
-static const char *const tasks_fallback[] = {"{{scene}} {{style}} {{extra}}", "{{extra}}"};
 
 #define TASKS_PARAMS_MAX 4096
 
@@ -146,104 +141,75 @@ static bool tasks_create_body(struct request *req, bool photo, struct task_new *
 	return true;
 }
 
-/* The request's fingerprint for the Idempotency-Key check: its route and its JSON body
- * (re-serialised, so spacing does not matter; key order does). */
-static void tasks_hash(struct request *req, const char *route, char hash[65])
+/* The scene (photography) and the input assets exist and are the caller's. */
+static enum api_err tasks_inputs(struct request *req, struct reply *rep, bool photo,
+                                 const struct task_new *t, struct scene *scene)
 {
-	const char *canon =
-	    arena_printf(req->arena, "%s\n%s", route, jsonx_text(req->arena, req->json));
-	crypto_sha256_hex(canon, strlen(canon), hash);
+	int64_t pair[2] = {t->person_asset_id, t->garment_asset_id};
+	const int64_t *ids = photo ? t->asset_ids : pair;
+	size_t n = photo ? t->nassets : (pair[0] == pair[1] ? 1 : 2), owned = 0;
+	enum api_err err = E_OK;
+
+	if (photo && (err = scenes_get_active(req->arena, t->scene_id, scene)) != E_OK) {
+		if (err == E_NOT_FOUND)
+			err = reply_error(rep, E_BAD_REQUEST, "scene_id: unknown scene");
+		goto out;
+	}
+	if ((err = assets_owned(req->arena, req->user_id, ids, n, &owned)) != E_OK)
+		goto out;
+	if (owned != n)
+		err = reply_error(rep, E_NOT_FOUND,
+		                  photo ? "asset_ids: no such asset" : "asset: no such asset");
+out:
+	return err;
+}
+
+/* The price per image: system_config.pricing[type], defaults photography 10, fitting 15. */
+static int64_t tasks_price(struct request *req, bool photo)
+{
+	int64_t price = photo ? 10 : 15;
+
+	handlers_config_int(req, "pricing", photo ? "photography" : "fitting", &price);
+	return price < 0 ? 0 : price;
+}
+
+/* The prompt the task freezes: the same rendering POST /prompts/generate shows. */
+static enum api_err tasks_prompt(struct request *req, struct reply *rep, struct task_new *t,
+                                 const struct scene *scene, json_object *params)
+{
+	struct prompt_pair pp;
+	enum api_err err = prompts_render(req->arena, t->type, scene, params, &pp);
+
+	if (err == E_NOT_FOUND)
+		err = reply_error(rep, err, PROMPTS_NO_TEMPLATE);
+	t->prompt = pp.prompt;
+	t->negative_prompt = pp.negative;
+	return err;
 }
 
 static enum api_err tasks_create_post(struct request *req, struct reply *rep, bool photo)
 {
-	struct arena *a = req->arena;
 	struct task_new t = {.type = photo ? "photography" : "fitting"};
+	struct idem_key k = handlers_idem_key(req);
+	struct idem_outcome out;
 	struct scene scene = {0};
 	json_object *params = NULL, *task = NULL;
-	const char *why = NULL, *key = req->idempotency_key, *route, *tmpl = NULL, *neg = NULL;
-	const char *stored = NULL;
-	int64_t inputs[2], task_id = 0;
-	size_t owned = 0, ninputs;
-	char hash[65];
-	int status = 0;
+	const char *why = NULL;
 	enum api_err err;
 
-	if (!tasks_create_body(req, photo, &t, &params, &why))
-		return reply_error(rep, E_BAD_REQUEST, why);
-	if (key != NULL && (*key == '\0' || jsonx_utf8_len(key) > 64))
-		return reply_error(rep, E_BAD_REQUEST, "Idempotency-Key: 1-64 characters");
-	if (photo && (err = scenes_get_active(a, t.scene_id, &scene)) != E_OK)
-		return err == E_NOT_FOUND
-		           ? reply_error(rep, E_BAD_REQUEST, "scene_id: unknown scene")
-		           : err;
-	if (photo) {
-		ninputs = t.nassets;
-		err = assets_owned(a, req->user_id, t.asset_ids, ninputs, &owned);
-	} else {
-		inputs[0] = t.person_asset_id;
-		inputs[1] = t.garment_asset_id;
-		ninputs = inputs[0] == inputs[1] ? 1 : 2;
-		err = assets_owned(a, req->user_id, inputs, ninputs, &owned);
-	}
-	if (err != E_OK)
-		return err;
-	if (owned != ninputs)
-		return reply_error(rep, E_NOT_FOUND,
-		                   photo ? "asset_ids: no such asset" : "asset: no such asset");
-	t.price = photo ? 10 : 15;
-	handlers_config_int(req, "pricing", t.type, &t.price);
-	if (t.price < 0)
-		t.price = 0;
-	err = tasks_template(a, t.type, t.scene_id, &tmpl, &neg);
-	if (err == E_NOT_FOUND) {
-		tmpl = tasks_fallback[photo ? 0 : 1];
-		neg = "";
-	} else if (err != E_OK) {
-		return err;
-	}
-	t.prompt = prompt_render_scene(a, tmpl, params, photo ? scene.parameters : NULL,
-	                               photo ? scene.name : NULL, photo ? scene.category : NULL);
-	t.negative_prompt =
-	    prompt_render_scene(a, neg, params, photo ? scene.parameters : NULL,
-	                        photo ? scene.name : NULL, photo ? scene.category : NULL);
-
-	route = photo ? "tasks/photography" : "tasks/fitting";
-	if (key != NULL) {
-		tasks_hash(req, route, hash);
-		err = idempotency_begin(a, req->user_id, key, route, hash, &status, &stored);
-		if (err == E_ALREADY_DONE)
-			return reply_ok(rep, status ? status : 202, jsonx_parse_or_empty(stored));
-		if (err == E_IDEMPOTENCY_MISMATCH)
-			return reply_error(rep, err,
-			                   "Idempotency-Key: already used with a different "
-			                   "request");
-	} else {
-		err = db_begin();
-	}
-	if (err != E_OK)
-		return err;
-	/* from here a transaction is open: created, charged and itemised together */
-	if ((err = tasks_create(a, req->user_id, &t, &task_id)) != E_OK ||
-	    (err = tasks_load(req, task_id, &task)) != E_OK)
+	if (!tasks_create_body(req, photo, &t, &params, &why)) {
+		err = reply_error(rep, E_BAD_REQUEST, why);
 		goto out;
-	if (key != NULL)
-		err = idempotency_commit(a, req->user_id, key, 202, jsonx_text(a, task));
-	else if ((err = db_commit()) != E_OK)
-		db_rollback();
-	if (err != E_OK) {
-		json_object_put(task);
-		return err;
 	}
-	return reply_ok(rep, 202, task);
+	t.price = tasks_price(req, photo);
+	if ((err = tasks_inputs(req, rep, photo, &t, &scene)) != E_OK ||
+	    (err = tasks_prompt(req, rep, &t, photo ? &scene : NULL, params)) != E_OK ||
+	    (err = tasks_create(req->arena, &k, &t, &out)) != E_OK ||
+	    (err = tasks_load(req, out.resource_id, &task)) != E_OK)
+		goto out;
+	err = reply_ok(rep, 202, task); /* a repeat renders the same task as it is now */
 out:
-	/* a short balance leaves nothing behind, not even the key: a retry may succeed */
-	if (key != NULL)
-		idempotency_abort();
-	else
-		db_rollback();
-	json_object_put(task);
-	return err == E_INSUFFICIENT_CREDITS ? reply_error(rep, err, NULL) : err;
+	return err;
 }
 
 static enum api_err tasks_photography_post(struct request *req, struct reply *rep)
@@ -323,14 +289,16 @@ static const struct route tasks_route_list[] = {
      .body = BODY_JSON,
      .max_body = 16384,
      .handler = tasks_photography_post,
-     .limit = &tasks_limit},
+     .limit = &tasks_limit,
+     .idempotency = IDEMPOTENCY_OPTIONAL},
     {.method = HTTP_POST,
      .pattern = "/tasks/fitting",
      .auth = AUTH_USER,
      .body = BODY_JSON,
      .max_body = 16384,
      .handler = tasks_fitting_post,
-     .limit = &tasks_limit},
+     .limit = &tasks_limit,
+     .idempotency = IDEMPOTENCY_OPTIONAL},
     {.method = HTTP_GET, .pattern = "/tasks", .auth = AUTH_USER, .handler = tasks_list_get},
     {.method = HTTP_GET, .pattern = "/tasks/:id", .auth = AUTH_USER, .handler = tasks_get_one},
     {.method = HTTP_POST,

@@ -1,6 +1,8 @@
 /* errors — renders the API_ERRORS table (see errors.h). */
 #include "lib/errors.h"
 
+#include <string.h>
+
 static const struct {
 	int status;
 	const char *code;
@@ -25,4 +27,12 @@ const char *api_err_message(enum api_err err)
 {
 	return (unsigned)err < E__MAX ? api_err_table[err].message
 	                              : api_err_table[E_INTERNAL].message;
+}
+
+enum api_err api_err_parse(const char *code)
+{
+	for (int e = 0; code != NULL && e < E__MAX; e++)
+		if (strcmp(code, api_err_table[e].code) == 0)
+			return (enum api_err)e;
+	return E_INTERNAL;
 }

@@ -41,5 +41,7 @@ int api_err_status(enum api_err err);
 const char *api_err_code(enum api_err err);
 /* Default human message (Chinese, as the cloud functions answered). */
 const char *api_err_message(enum api_err err);
+/* The value whose API code is code (as stored by model/idempotency); E_INTERNAL when none. */
+enum api_err api_err_parse(const char *code);
 
 #endif

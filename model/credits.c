@@ -2,11 +2,9 @@
 #include "model/credits.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "lib/db.h"
-#include "model/idempotency.h"
 #include "model/ledger.h"
 #include "model/sql.h"
 
@@ -18,8 +16,17 @@ enum credits_stmt {
 	CR_SET_INVITER,
 	CR_RECORDS,
 	CR_AUDIT,
+	CR_CONSUME,
+	CR_CONSUME_STORED,
 	CR__MAX
 };
+
+/* A consumption key's stored row with the balance its debit left: hash, outcome, ledger id,
+ * balance after. */
+#define CREDITS_CONSUME_PREV                                                         \
+	"SELECT k.request_hash, k.outcome, k.resource_id, l.balance_after "          \
+	"FROM idempotency_keys k LEFT JOIN credit_ledger l ON l.id = k.resource_id " \
+	"WHERE k.user_id = $1 AND k.key = $2"
 
 static const char *const credits_sql[CR__MAX] = {
     /* $1 user, $2 day, $3 base, $4 bonus per day, $5 max bonus days.  One statement: the
@@ -58,6 +65,26 @@ static const char *const credits_sql[CR__MAX] = {
                  "LEFT JOIN (SELECT user_id, SUM(delta) AS total FROM credit_ledger "
                  "GROUP BY user_id) l ON l.user_id = u.id "
                  "WHERE u.credits <> COALESCE(l.total, 0) OR u.credits < 0 ORDER BY u.id",
+    /* $1 user, $2 key, $3 route, $4 request hash, $5 amount, $6 reason.  One round trip: a
+     * stored key answers its row (false, …); else the conditional debit, its ledger row and
+     * the key with its outcome are written together (true, …).  A concurrent first use of
+     * the key makes one of the two unique inserts (ledger key, key) fail, which undoes the
+     * whole statement: the caller then reads the stored row (CR_CONSUME_STORED). */
+    [CR_CONSUME] =
+        "WITH prev AS (" CREDITS_CONSUME_PREV "), "
+        "u AS (UPDATE users SET credits = credits - $5::bigint, updated_at = now() "
+        "WHERE id = $1 AND credits >= $5::bigint AND NOT EXISTS (SELECT 1 FROM prev) "
+        "RETURNING credits), "
+        "l AS (INSERT INTO credit_ledger (user_id, delta, balance_after, kind, reference, memo, "
+        "idempotency_key) SELECT $1, -$5::bigint, u.credits, 'consume', $2, $6, "
+        "'consume:' || $1 || ':' || $2 FROM u RETURNING id, balance_after), "
+        "k AS (INSERT INTO idempotency_keys (user_id, key, route, request_hash, outcome, "
+        "resource_id, completed_at) SELECT $1, $2, $3, $4, CASE WHEN EXISTS (SELECT 1 FROM l) "
+        "THEN 'OK' ELSE 'INSUFFICIENT_CREDITS' END, (SELECT id FROM l), now() "
+        "WHERE NOT EXISTS (SELECT 1 FROM prev) RETURNING outcome, resource_id) "
+        "SELECT true, $4, k.outcome, k.resource_id, (SELECT balance_after FROM l) FROM k "
+        "UNION ALL SELECT false, p.* FROM prev p",
+    [CR_CONSUME_STORED] = CREDITS_CONSUME_PREV,
 };
 
 static struct db_stmts credits_stmts = DB_STMTS("credits", credits_sql);
@@ -190,35 +217,52 @@ enum api_err credits_invite(struct arena *a, int64_t invitee, const char *code,
 	return err;
 }
 
-enum api_err credits_consume(struct arena *a, int64_t user_id, const char *key,
-                             const char *request_hash, int64_t amount, const char *reason,
-                             int *status, int64_t *credits, bool *replayed)
+/* Decodes a consumption row (fresh, hash, outcome, ledger id, balance) at col. */
+static enum api_err credits_consume_row(const struct idem_key *k, const PGresult *r, int col,
+                                        struct idem_outcome *out, int64_t *credits)
 {
-	const char *stored = NULL;
 	enum api_err err;
 
-	*replayed = false;
-	/* a concurrent first use of the key waits in here until that transaction ends */
-	err = idempotency_begin(a, user_id, key, "consume", request_hash, status, &stored);
-	if (err == E_ALREADY_DONE) {
-		*credits = stored ? strtoll(stored, NULL, 10) : 0;
-		*replayed = true;
-		return E_OK;
+	err = idempotency_decode(k, PQgetvalue(r, 0, col),
+	                         PQgetisnull(r, 0, col + 1) ? NULL : PQgetvalue(r, 0, col + 1),
+	                         PQgetisnull(r, 0, col + 2) ? 0 : db_i64(r, 0, col + 2), out);
+	*credits = PQgetisnull(r, 0, col + 3) ? 0 : db_i64(r, 0, col + 3);
+	return err;
+}
+
+enum api_err credits_consume(struct arena *a, const struct idem_key *k, int64_t amount,
+                             const char *reason, struct idem_outcome *out, int64_t *credits)
+{
+	const char *p[6] = {
+	    db_param_i64(a, k->user_id), k->key, k->route, k->hash, db_param_i64(a, amount),
+	    reason ? reason : ""};
+	PGresult *res = NULL;
+	enum api_err err;
+	bool fresh;
+
+	*credits = 0;
+	memset(out, 0, sizeof(*out));
+	err = db_exec(&credits_stmts, CR_CONSUME, 6, p, &res);
+	if (err == E_CONFLICT && strcmp(db_last_sqlstate(), "23505") == 0) {
+		/* lost the race for the key: the winner has committed, its row is visible now */
+		if ((err = db_exec(&credits_stmts, CR_CONSUME_STORED, 2, p, &res)) != E_OK)
+			return err;
+		err =
+		    PQntuples(res) == 1 ? credits_consume_row(k, res, 0, out, credits) : E_CONFLICT;
+		goto out;
 	}
 	if (err != E_OK)
 		return err;
-	err = ledger_apply(a, user_id, -amount, "consume", key, reason,
-	                   arena_printf(a, "consume:%lld:%s", (long long)user_id, key), credits);
-	if (err == E_INSUFFICIENT_CREDITS)
-		*status = 402; /* a short balance is an answer too: replayed for this key */
-	else if (err == E_OK)
-		*status = 200;
-	else {
-		idempotency_abort();
-		return err;
+	if (PQntuples(res) != 1) {
+		err = E_INTERNAL;
+		goto out;
 	}
-	return idempotency_commit(a, user_id, key, *status,
-	                          *status == 200 ? db_param_i64(a, *credits) : NULL);
+	fresh = db_bool(res, 0, 0);
+	err = credits_consume_row(k, res, 1, out, credits);
+	out->replayed = !fresh;
+out:
+	PQclear(res);
+	return err;
 }
 
 enum api_err credits_records(struct arena *a, int64_t user_id, enum credits_filter f,

@@ -13,6 +13,7 @@
 
 #include "lib/arena.h"
 #include "lib/errors.h"
+#include "model/idempotency.h"
 
 struct checkin_rule {
 	int64_t base, streak_bonus, max_bonus_days;
@@ -39,14 +40,15 @@ enum api_err credits_invite(struct arena *a, int64_t invitee, const char *code,
                             const char **why);
 
 /*
- * Spends amount credits under the client's Idempotency-Key: the first call with key does
- * the work and stores its answer; a repeat with the same request_hash gets the stored
- * answer (*replayed), a different hash E_IDEMPOTENCY_MISMATCH.  *status is the HTTP status
- * to answer (200, or 402 for a short balance) and *credits the balance after.
+ * Spends amount credits under the client's key (k->key required), in one statement that
+ * claims the key, debits the balance when it suffices, writes the ledger row (key
+ * "consume:<user>:<key>") and stores the outcome: out->err E_OK with *credits the balance
+ * after, or E_INSUFFICIENT_CREDITS (nothing spent; the key keeps that answer too).  A repeat
+ * with the same request is one read of the stored outcome (out->replayed, *credits the
+ * balance right after the first); another request under the key E_IDEMPOTENCY_MISMATCH.
  */
-enum api_err credits_consume(struct arena *a, int64_t user_id, const char *key,
-                             const char *request_hash, int64_t amount, const char *reason,
-                             int *status, int64_t *credits, bool *replayed);
+enum api_err credits_consume(struct arena *a, const struct idem_key *k, int64_t amount,
+                             const char *reason, struct idem_outcome *out, int64_t *credits);
 
 struct ledger_row {
 	int64_t id, delta, balance_after;

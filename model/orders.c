@@ -18,6 +18,7 @@ enum orders_stmt {
 	OR_CLOSE,
 	OR_TOUCH,
 	OR_CLAIM_QUERY,
+	OR_GET_PREPAY,
 	OR__MAX
 };
 
@@ -68,6 +69,8 @@ static const char *const orders_sql[OR__MAX] = {
     [OR_CLAIM_QUERY] = "UPDATE orders SET last_queried_at = now() WHERE out_trade_no = $1 "
                        "AND status = 'created' AND (last_queried_at IS NULL OR "
                        "last_queried_at <= now() - make_interval(secs => $2)) RETURNING id",
+    [OR_GET_PREPAY] = "SELECT id, amount_fen, credits, out_trade_no, description, payer_openid, "
+                      "prepay_id FROM orders WHERE id = $1 AND user_id = $2",
 };
 
 static struct db_stmts orders_stmts = DB_STMTS("orders", orders_sql);
@@ -120,48 +123,80 @@ static enum api_err orders_simple(int idx, int n, const char *const *p, int *aff
 	return E_OK;
 }
 
-enum api_err orders_create(struct arena *a, int64_t user_id, int64_t package_id,
-                           const char *description, int64_t amount_fen, int64_t credits,
-                           const char *out_trade_no, const char *appid, const char *mchid,
-                           const char *payer_openid, int max_open)
-{
-	const char *p[10] = {db_param_i64(a, user_id),
-	                     db_param_i64(a, package_id),
-	                     description,
-	                     db_param_i64(a, amount_fen),
-	                     db_param_i64(a, credits),
-	                     out_trade_no,
-	                     appid,
-	                     mchid,
-	                     payer_openid,
-	                     db_param_i64(a, max_open)};
-	bool own = !db_in_transaction();
-	enum api_err err;
-	int rows = 0;
+struct orders_open_ctx {
+	int64_t user_id;
+	const struct order_new *o;
+};
 
-	if (own && (err = db_begin()) != E_OK)
-		return err;
+/* idempotency_work: the per-user lock, then the order unless the user is at max_open. */
+static enum api_err orders_insert(struct arena *a, void *ctx, int64_t *order_id)
+{
+	const struct orders_open_ctx *c = ctx;
+	const struct order_new *o = c->o;
+	const char *p[10] = {db_param_i64(a, c->user_id),
+	                     db_param_i64(a, o->package_id),
+	                     o->description,
+	                     db_param_i64(a, o->amount_fen),
+	                     db_param_i64(a, o->credits),
+	                     o->out_trade_no,
+	                     o->appid,
+	                     o->mchid,
+	                     o->payer_openid,
+	                     db_param_i64(a, o->max_open)};
+	PGresult *res;
+	enum api_err err;
+
 	if ((err = orders_simple(OR_OPEN_LOCK, 1, p, NULL)) != E_OK ||
-	    (err = orders_simple(OR_CREATE, 10, p, &rows)) != E_OK)
-		goto fail;
-	if (rows == 0) {
+	    (err = db_exec(&orders_stmts, OR_CREATE, 10, p, &res)) != E_OK)
+		return err;
+	if (PQntuples(res) == 1)
+		*order_id = db_i64(res, 0, 0);
+	else
 		err = E_RATE_LIMITED;
-		goto fail;
-	}
-	if (own && (err = db_commit()) != E_OK)
-		goto fail;
-	return E_OK;
-fail:
-	if (own)
-		db_rollback();
+	PQclear(res);
 	return err;
 }
 
-enum api_err orders_set_prepay(struct arena *a, const char *out_trade_no, const char *prepay_id)
+enum api_err orders_open(struct arena *a, const struct idem_key *k, const struct order_new *o,
+                         struct idem_outcome *out)
+{
+	struct orders_open_ctx c = {.user_id = k->user_id, .o = o};
+	return idempotency_run(a, k, true, orders_insert, &c, out);
+}
+
+enum api_err orders_get_prepay(struct arena *a, int64_t user_id, int64_t id,
+                               struct order_prepay *out)
+{
+	const char *p[2] = {db_param_i64(a, id), db_param_i64(a, user_id)};
+	PGresult *res;
+	enum api_err err = db_exec(&orders_stmts, OR_GET_PREPAY, 2, p, &res);
+
+	if (err != E_OK)
+		return err;
+	if (PQntuples(res) == 1) {
+		out->id = db_i64(res, 0, 0);
+		out->amount_fen = db_i64(res, 0, 1);
+		out->credits = db_i64(res, 0, 2);
+		out->out_trade_no = db_str(a, res, 0, 3);
+		out->description = db_str(a, res, 0, 4);
+		out->payer_openid = db_str(a, res, 0, 5);
+		out->prepay_id = db_str(a, res, 0, 6);
+	} else {
+		err = E_NOT_FOUND;
+	}
+	PQclear(res);
+	return err;
+}
+
+enum api_err orders_prepared(struct arena *a, const struct idem_key *k, const char *out_trade_no,
+                             const char *prepay_id)
 {
 	const char *p[2] = {out_trade_no, prepay_id};
-	(void)a;
-	return orders_simple(OR_PREPAY, 2, p, NULL);
+	enum api_err err = orders_simple(OR_PREPAY, 2, p, NULL);
+
+	/* two statements, no transaction: a crash between them leaves the key pending, and a
+	 * repeat asks WeChat Pay for the same order again */
+	return err == E_OK ? idempotency_finish(a, k, E_OK) : err;
 }
 
 enum api_err orders_get(struct arena *a, int64_t user_id, const char *out_trade_no,

@@ -15,6 +15,7 @@
 
 #include "lib/arena.h"
 #include "lib/errors.h"
+#include "model/idempotency.h"
 
 struct order {
 	int64_t id, user_id, amount_fen, credits;
@@ -29,17 +30,38 @@ struct order_txn {
 	int64_t amount_total;
 };
 
+/* What POST /payment/create-order makes. */
+struct order_new {
+	int64_t package_id, amount_fen, credits;
+	const char *description, *out_trade_no, *appid, *mchid, *payer_openid;
+	int max_open; /* created (unpaid) orders the user may have at once */
+};
+
+/* An order as create-order answers it (prepay_id NULL until WeChat Pay gave one). */
+struct order_prepay {
+	int64_t id, amount_fen, credits;
+	const char *out_trade_no, *description, *payer_openid, *prepay_id;
+};
+
 /*
- * Creates a created order, unless the user already has max_open created (unpaid) orders:
- * then E_RATE_LIMITED and nothing is written.  The count and the insert run under a lock per
- * user held to the end of the transaction (the caller's when one is open, e.g. an
- * Idempotency-Key claim, else one of its own), so concurrent creations cannot exceed it.
+ * Creates a created order for k->user_id once per key, in one short transaction with the
+ * key's claim: out->resource_id is the order (on a repeat the first one's, out->replayed).
+ * The key's outcome is not stored yet (out->pending) — the WeChat Pay call happens outside
+ * any transaction, then orders_prepared stores the prepay id and the outcome.  A repeat that
+ * finds the key still pending (the first request in flight, or dead before WeChat Pay
+ * answered) gets the same order with out->pending, and may ask WeChat Pay for it again (the
+ * same out_trade_no and parameters).  At max_open created orders: E_RATE_LIMITED and nothing
+ * is written (the count and the insert run under a lock per user held to the end of the
+ * transaction, so concurrent creations cannot exceed it).  E_IDEMPOTENCY_MISMATCH.
  */
-enum api_err orders_create(struct arena *a, int64_t user_id, int64_t package_id,
-                           const char *description, int64_t amount_fen, int64_t credits,
-                           const char *out_trade_no, const char *appid, const char *mchid,
-                           const char *payer_openid, int max_open);
-enum api_err orders_set_prepay(struct arena *a, const char *out_trade_no, const char *prepay_id);
+enum api_err orders_open(struct arena *a, const struct idem_key *k, const struct order_new *o,
+                         struct idem_outcome *out);
+/* The caller's order id as create-order answers it; E_NOT_FOUND when not theirs. */
+enum api_err orders_get_prepay(struct arena *a, int64_t user_id, int64_t id,
+                               struct order_prepay *out);
+/* Stores the prepay id of a created order, then the outcome of its key (k->key NULL: none). */
+enum api_err orders_prepared(struct arena *a, const struct idem_key *k, const char *out_trade_no,
+                             const char *prepay_id);
 /* user_id 0 = any owner.  E_NOT_FOUND when missing or not that user's. */
 enum api_err orders_get(struct arena *a, int64_t user_id, const char *out_trade_no,
                         struct order *out);

@@ -8,7 +8,6 @@
 #include "model/sql.h"
 
 enum tasks_stmt {
-	TK_TEMPLATE,
 	TK_INSERT,
 	TK_INSERT_WORKS,
 	TK_GET,
@@ -50,10 +49,6 @@ enum tasks_stmt {
 	"ORDER BY id DESC LIMIT $3"
 
 static const char *const tasks_sql[TK__MAX] = {
-    /* the scene's own template first, then the type's general one; newest first */
-    [TK_TEMPLATE] = "SELECT template, negative_prompt FROM prompt_templates "
-                    "WHERE active AND type = $1 AND (scene_id = $2::bigint OR scene_id IS NULL) "
-                    "ORDER BY scene_id IS NULL, id DESC LIMIT 1",
     [TK_INSERT] = "INSERT INTO tasks (user_id, type, count, price, credits_charged, scene_id, "
                   "asset_ids, person_asset_id, garment_asset_id, params, prompt, "
                   "negative_prompt) VALUES ($1, $2, $3::integer, $4::bigint, "
@@ -179,29 +174,17 @@ static enum api_err tasks_scalar(int idx, int n, const char *const *p, int64_t *
 	return E_OK;
 }
 
-enum api_err tasks_template(struct arena *a, const char *type, int64_t scene_id, const char **tmpl,
-                            const char **negative)
-{
-	const char *p[2] = {type, tasks_id_param(a, scene_id)};
-	PGresult *res;
-	enum api_err err = db_exec(&tasks_stmts, TK_TEMPLATE, 2, p, &res);
+struct tasks_insert_ctx {
+	int64_t user_id;
+	const struct task_new *t;
+};
 
-	if (err != E_OK)
-		return err;
-	if (PQntuples(res) == 1) {
-		*tmpl = db_str(a, res, 0, 0);
-		*negative = db_str(a, res, 0, 1);
-	} else {
-		err = E_NOT_FOUND;
-	}
-	PQclear(res);
-	return err;
-}
-
-enum api_err tasks_create(struct arena *a, int64_t user_id, const struct task_new *t,
-                          int64_t *task_id)
+/* idempotency_work: the task, its debit and its works, inside the open transaction. */
+static enum api_err tasks_insert(struct arena *a, void *ctx, int64_t *task_id)
 {
-	const char *p[11] = {db_param_i64(a, user_id),
+	const struct tasks_insert_ctx *c = ctx;
+	const struct task_new *t = c->t;
+	const char *p[11] = {db_param_i64(a, c->user_id),
 	                     t->type,
 	                     db_param_i64(a, t->count),
 	                     db_param_i64(a, t->price),
@@ -222,7 +205,7 @@ enum api_err tasks_create(struct arena *a, int64_t user_id, const struct task_ne
 		return err;
 	if (total > 0) {
 		const char *ref = arena_printf(a, "task:%lld", (long long)id);
-		err = ledger_apply(a, user_id, -total, "consume", ref,
+		err = ledger_apply(a, c->user_id, -total, "consume", ref,
 		                   arena_printf(a, "%s ×%d", t->type, t->count), ref, &balance);
 		if (err != E_OK)
 			return err;
@@ -233,6 +216,13 @@ enum api_err tasks_create(struct arena *a, int64_t user_id, const struct task_ne
 	PQclear(res);
 	*task_id = id;
 	return E_OK;
+}
+
+enum api_err tasks_create(struct arena *a, const struct idem_key *k, const struct task_new *t,
+                          struct idem_outcome *out)
+{
+	struct tasks_insert_ctx c = {.user_id = k->user_id, .t = t};
+	return idempotency_run(a, k, false, tasks_insert, &c, out);
 }
 
 enum api_err tasks_get(struct arena *a, int64_t user_id, int64_t id, struct task *out)

@@ -3,7 +3,7 @@
  * and their works (one image each), as the API shows them.  The dispatcher's side (claim,
  * lease, completion) is model/works.
  *
- * Creation runs inside the caller's transaction (opened by idempotency_begin or db_begin):
+ * Creation is one transaction (model/idempotency, with the client's key when sent): the key,
  * the task row, its debit (ledger kind 'consume', key "task:<id>") and its works are
  * committed together or not at all.  Cancellation is one transaction of its own.
  * Every lookup is scoped to its owner: another user's id answers E_NOT_FOUND.
@@ -17,6 +17,7 @@
 
 #include "lib/arena.h"
 #include "lib/errors.h"
+#include "model/idempotency.h"
 
 #define TASKS_MAX_ASSETS 10
 #define TASKS_MAX_COUNT 50
@@ -48,18 +49,15 @@ struct task_new {
 	const char *prompt, *negative_prompt; /* rendered, frozen */
 };
 
-/* The newest active prompt template for (type, scene_id), else for (type, no scene).
- * E_NOT_FOUND when there is none. */
-enum api_err tasks_template(struct arena *a, const char *type, int64_t scene_id, const char **tmpl,
-                            const char **negative);
-
 /*
- * Inside an open transaction: inserts the task (status queued, credits_charged = count ×
- * price), debits the total (skipped when 0) and inserts the count works.  On any error the
- * caller rolls back; a short balance is E_INSUFFICIENT_CREDITS.
+ * Creates the task for k->user_id once per key: inserts it (status queued, credits_charged
+ * = count × price), debits the total (skipped when 0) and inserts the count works, with the
+ * key's claim and outcome, in one transaction.  E_OK with out->resource_id the task (also
+ * for a repeat: out->replayed); a short balance is E_INSUFFICIENT_CREDITS and leaves nothing,
+ * not even the key (a retry may succeed); E_IDEMPOTENCY_MISMATCH.
  */
-enum api_err tasks_create(struct arena *a, int64_t user_id, const struct task_new *t,
-                          int64_t *task_id);
+enum api_err tasks_create(struct arena *a, const struct idem_key *k, const struct task_new *t,
+                          struct idem_outcome *out);
 
 enum api_err tasks_get(struct arena *a, int64_t user_id, int64_t id, struct task *out);
 /* The task's works in id order (the caller owns the task). */

@@ -23,6 +23,7 @@ static struct {
 	int ncaptures;
 	const char *captures[ROUTE_MAX_CAPTURES];
 	size_t body_len;
+	const char *idem_key, *idem_hash;
 } rt_seen;
 
 static enum api_err rt_record(const char *name, struct request *req, struct reply *rep)
@@ -37,6 +38,8 @@ static enum api_err rt_record(const char *name, struct request *req, struct repl
 	for (int i = 0; i < req->ncaptures; i++)
 		rt_seen.captures[i] = req->captures[i];
 	rt_seen.body_len = req->body_len;
+	rt_seen.idem_key = req->idempotency_key;
+	rt_seen.idem_hash = req->idempotency_hash;
 	return reply_ok(rep, 200, json_object_new_string(name));
 }
 
@@ -127,6 +130,18 @@ static const struct route rt_routes_b[] = {
      .max_body = 16,
      .handler = rt_raw,
      .limit = &rt_byte_limit},
+    {.method = HTTP_POST,
+     .pattern = "/once",
+     .body = BODY_JSON,
+     .max_body = 64,
+     .handler = rt_opt,
+     .idempotency = IDEMPOTENCY_REQUIRED},
+    {.method = HTTP_POST,
+     .pattern = "/maybe-once",
+     .body = BODY_JSON,
+     .max_body = 64,
+     .handler = rt_opt,
+     .idempotency = IDEMPOTENCY_OPTIONAL},
 };
 
 static ROUTE_TABLE(rt_table_a, rt_routes_a);
@@ -891,6 +906,60 @@ START_TEST(router_helpers)
 }
 END_TEST
 
+/* POST body to path with Idempotency-Key key (NULL: none). */
+static enum api_err rt_post_keyed(const char *path, const char *key, const char *body)
+{
+	rt_request(HTTP_POST, path);
+	rt_req.idempotency_key = key;
+	rt_set_body("application/json", body, strlen(body), (long long)strlen(body));
+	return rt_dispatch();
+}
+
+/* The route's .idempotency: the header's shape, one message, and the fingerprint. */
+START_TEST(router_idempotency_rule)
+{
+	static const char *const bad[] = {NULL, "",
+	                                  "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"
+	                                  "kkkkkkkkkkkkkkk"};
+	char h1[65], h2[65];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_int_eq(rt_post_keyed("/api/v1/once", bad[i], "{}"), E_BAD_REQUEST);
+		ck_assert_str_eq(rt_rep.message, ROUTER_IDEM_MESSAGE);
+		ck_assert_int_eq(rt_seen.calls, 0);
+		ck_assert_int_eq((int)rt_body.pos, 2); /* drained, not parsed */
+	}
+	/* optional: absent is fine, malformed is not (the same message) */
+	ck_assert_int_eq(rt_post_keyed("/api/v1/maybe-once", NULL, "{}"), E_OK);
+	ck_assert_ptr_null(rt_seen.idem_key);
+	ck_assert_ptr_null(rt_seen.idem_hash);
+	ck_assert_int_eq(rt_post_keyed("/api/v1/maybe-once", "", "{}"), E_BAD_REQUEST);
+	ck_assert_str_eq(rt_rep.message, ROUTER_IDEM_MESSAGE);
+	/* 64 characters (not bytes) pass */
+	ck_assert_int_eq(
+	    rt_post_keyed("/api/v1/once",
+	                  "幂等幂等幂等幂等幂等幂等幂等幂等幂等幂等幂等幂等幂等幂等幂等幂等"
+	                  "幂等幂等幂等幂等幂等幂等幂等幂等幂等幂等幂等幂等幂等幂等幂等幂等",
+	                  "{}"),
+	    E_OK);
+	/* a route without the rule ignores the header */
+	ck_assert_int_eq(rt_post_keyed("/api/v1/opt", "", "{}"), E_OK);
+	ck_assert_ptr_null(rt_seen.idem_key);
+	/* the fingerprint: spacing does not count, the body and the route do */
+	ck_assert_int_eq(rt_post_keyed("/api/v1/once", "k1", "{\"a\":1}"), E_OK);
+	ck_assert_str_eq(rt_seen.idem_key, "k1");
+	ck_assert_uint_eq(strlen(rt_seen.idem_hash), 64);
+	memcpy(h1, rt_seen.idem_hash, 65);
+	ck_assert_int_eq(rt_post_keyed("/api/v1/once", "k1", "{ \"a\" : 1 }"), E_OK);
+	ck_assert_str_eq(rt_seen.idem_hash, h1);
+	ck_assert_int_eq(rt_post_keyed("/api/v1/once", "k1", "{\"a\":2}"), E_OK);
+	memcpy(h2, rt_seen.idem_hash, 65);
+	ck_assert_str_ne(h2, h1);
+	ck_assert_int_eq(rt_post_keyed("/api/v1/maybe-once", "k1", "{\"a\":1}"), E_OK);
+	ck_assert_str_ne(rt_seen.idem_hash, h1);
+}
+END_TEST
+
 Suite *router_suite(void)
 {
 	Suite *s = suite_create("router");
@@ -933,6 +1002,7 @@ Suite *router_suite(void)
 	tcase_add_test(tc, router_expired_token);
 	tcase_add_test(tc, router_rate_limit);
 	tcase_add_test(tc, router_byte_budget);
+	tcase_add_test(tc, router_idempotency_rule);
 	suite_add_tcase(s, tc);
 	return s;
 }
