@@ -956,7 +956,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "aiphoto-dispatch: REDIS_URL cannot be used\n");
 		return 1;
 	}
-	if (system_ping() != E_OK) {
+	if (system_ping(0) != E_OK) {
 		log_error("dispatch: the database is unreachable");
 		db_fini();
 		return 1;

@@ -16,7 +16,6 @@
 
 #include "handlers/handlers.h"
 #include "lib/redis.h"
-#include "lib/db.h"
 #include "lib/pool.h"
 #include "model/system.h"
 
@@ -53,7 +52,7 @@ static json_object *health_workers(bool *full)
 
 static enum api_err health_get(struct request *req, struct reply *rep)
 {
-	bool db_ok = db_recently_ok(HEALTH_PROBE_MS) || system_ping() == E_OK;
+	bool db_ok = system_ping(HEALTH_PROBE_MS) == E_OK;
 	bool redis_ok = redis_recently_ok(HEALTH_PROBE_MS) || redis_ping();
 	bool pool_full;
 	json_object *o = json_object_new_object(), *workers = health_workers(&pool_full);

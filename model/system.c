@@ -12,11 +12,14 @@ static const char *const system_sql[SYSTEM__MAX] = {
 
 static struct db_stmts system_stmts = DB_STMTS("system", system_sql);
 
-enum api_err system_ping(void)
+enum api_err system_ping(long fresh_ms)
 {
 	PGresult *res;
-	enum api_err err = db_exec(&system_stmts, SYSTEM_PING, 0, NULL, &res);
+	enum api_err err;
 
+	if (fresh_ms > 0 && db_recently_ok(fresh_ms))
+		return E_OK;
+	err = db_exec(&system_stmts, SYSTEM_PING, 0, NULL, &res);
 	PQclear(res);
 	return err == E_OK ? E_OK : E_UNAVAILABLE;
 }
