@@ -27,7 +27,7 @@
 #include <time.h>
 
 #include "ctl/cache.h"
-#include "dispatcher/reconcile.h"
+#include "service/reconcile.h"
 #include "lib/arena.h"
 #include "lib/config.h"
 #include "lib/crypto.h"

@@ -1,5 +1,5 @@
 /* reconcile — see reconcile.h. */
-#include "dispatcher/reconcile.h"
+#include "service/reconcile.h"
 
 #include <stdbool.h>
 #include <string.h>

@@ -4,8 +4,8 @@
  * unpaid after expire_s are closed there and here.  Used by aiphoto-dispatch (each run, under
  * its maintenance lock) and by `aiphotoctl reconcile-orders`.
  */
-#ifndef AIPHOTO_DISPATCHER_RECONCILE_H
-#define AIPHOTO_DISPATCHER_RECONCILE_H
+#ifndef AIPHOTO_SERVICE_RECONCILE_H
+#define AIPHOTO_SERVICE_RECONCILE_H
 
 #include <stddef.h>
 
