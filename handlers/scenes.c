@@ -43,7 +43,7 @@ static json_object *scenes_json(const struct scene *s)
 	return o;
 }
 
-static enum api_err scenes_list(struct request *req, struct reply *rep)
+static enum api_err scenes_list_get(struct request *req, struct reply *rep)
 {
 	const char *category = request_query(req, "category");
 	struct scene *s;
@@ -71,7 +71,7 @@ static enum api_err scenes_list(struct request *req, struct reply *rep)
 	return reply_ok(rep, 200, arr);
 }
 
-static enum api_err scenes_get(struct request *req, struct reply *rep)
+static enum api_err scenes_item_get(struct request *req, struct reply *rep)
 {
 	struct scene s;
 	int64_t id;
@@ -92,8 +92,8 @@ static enum api_err scenes_get(struct request *req, struct reply *rep)
 }
 
 static const struct route scenes_list_routes[] = {
-    {.method = HTTP_GET, .pattern = "/scenes", .auth = AUTH_PUBLIC, .handler = scenes_list},
-    {.method = HTTP_GET, .pattern = "/scenes/:id", .auth = AUTH_PUBLIC, .handler = scenes_get},
+    {.method = HTTP_GET, .pattern = "/scenes", .auth = AUTH_PUBLIC, .handler = scenes_list_get},
+    {.method = HTTP_GET, .pattern = "/scenes/:id", .auth = AUTH_PUBLIC, .handler = scenes_item_get},
 };
 
 ROUTE_TABLE(scenes_routes, scenes_list_routes);
