@@ -125,6 +125,19 @@ static char *ctl_read_file(const char *path, size_t *len)
 	return buf;
 }
 
+/* Opens a transaction and runs the SQL script in it (left open for the caller to commit).
+ * On failure err always says why: the server's message, or that no transaction began. */
+static enum api_err ctl_begin_script(const char *text, char *err, size_t errlen)
+{
+	enum api_err e = db_begin();
+
+	if (e != E_OK)
+		snprintf(err, errlen, "cannot begin a transaction (%s)", api_err_code(e));
+	else
+		e = db_exec_script(text, err, errlen);
+	return e;
+}
+
 struct ctl_migration {
 	long version;
 	char name[256];
@@ -262,7 +275,7 @@ static int ctl_migrate(const char *dir)
 		}
 		crypto_sha256_hex(text, len, sum);
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		if (db_begin() != E_OK || db_exec_script(text, err, sizeof(err)) != E_OK) {
+		if (ctl_begin_script(text, err, sizeof(err)) != E_OK) {
 			fprintf(stderr, "aiphotoctl migrate: %s failed, rolled back: %s\n",
 			        files[i].name, err);
 			free(text);
@@ -297,13 +310,15 @@ static int ctl_seed(const char *path)
 	char err[1024];
 	size_t len;
 	char *text = ctl_read_file(path, &len);
+	enum api_err e;
 
 	if (text == NULL) {
 		fprintf(stderr, "aiphotoctl seed: cannot read %s: %s\n", path, strerror(errno));
 		return 1;
 	}
-	if (db_begin() != E_OK || db_exec_script(text, err, sizeof(err)) != E_OK ||
-	    db_commit() != E_OK) {
+	if ((e = ctl_begin_script(text, err, sizeof(err))) == E_OK && (e = db_commit()) != E_OK)
+		snprintf(err, sizeof(err), "the commit failed (%s)", api_err_code(e));
+	if (e != E_OK) {
 		fprintf(stderr, "aiphotoctl seed: %s failed, rolled back: %s\n", path, err);
 		db_rollback();
 		free(text);
