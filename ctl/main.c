@@ -171,80 +171,93 @@ static long ctl_migration_version(const char *name)
 	return v;
 }
 
-/*
- * Applies pending migrations in version order, each in its own transaction with its
- * schema_migrations row; refuses to run when an applied file is missing or was edited.
- */
-static int ctl_migrate(const char *dir)
+/* The migration files of dir (NNNN_name.sql) into files, sorted by version.  0, or 1 after
+ * saying why: dir unreadable, more than max files, two files with one version. */
+static int ctl_migration_files(const char *dir, struct ctl_migration *files, size_t max, size_t *n)
 {
-	struct ctl_migration files[512];
-	struct migration_row *applied = NULL;
-	size_t nfiles = 0, napplied = 0, done = 0;
 	struct dirent *de;
 	DIR *d = opendir(dir);
 	int rc = 1;
 
+	*n = 0;
 	if (d == NULL) {
 		fprintf(stderr, "aiphotoctl migrate: cannot open %s: %s\n", dir, strerror(errno));
-		return 1;
+		goto out;
 	}
 	while ((de = readdir(d)) != NULL) {
 		long v = ctl_migration_version(de->d_name);
 		if (v < 0)
 			continue;
-		if (nfiles == ARRAY_LEN(files)) {
+		if (*n == max) {
 			fprintf(stderr, "aiphotoctl migrate: too many migration files\n");
-			closedir(d);
-			return 1;
+			goto out;
 		}
-		files[nfiles].version = v;
-		snprintf(files[nfiles].name, sizeof(files[nfiles].name), "%s", de->d_name);
-		nfiles++;
+		files[*n].version = v;
+		snprintf(files[*n].name, sizeof(files[*n].name), "%s", de->d_name);
+		(*n)++;
 	}
-	closedir(d);
-	qsort(files, nfiles, sizeof(files[0]), ctl_migration_cmp);
-	for (size_t i = 1; i < nfiles; i++) {
+	qsort(files, *n, sizeof(files[0]), ctl_migration_cmp);
+	for (size_t i = 1; i < *n; i++) {
 		if (files[i].version == files[i - 1].version) {
 			fprintf(stderr,
 			        "aiphotoctl migrate: two files with version %04ld: %s, %s\n",
 			        files[i].version, files[i - 1].name, files[i].name);
-			return 1;
+			goto out;
 		}
 	}
-	if (migrations_setup() != E_OK) {
-		fprintf(
-		    stderr,
-		    "aiphotoctl migrate: cannot reach the database or create schema_migrations\n");
-		return 1;
-	}
-	if (migrations_applied(&ctl_arena, &applied, &napplied) != E_OK) {
-		fprintf(stderr, "aiphotoctl migrate: cannot read schema_migrations\n");
-		goto out;
-	}
-	/* every applied version must still have its unchanged file */
+	rc = 0;
+out:
+	if (d != NULL)
+		closedir(d);
+	return rc;
+}
+
+/* The text of dir/f (malloc'd, CRLF folded) and its SHA-256 in sum; NULL after saying so. */
+static char *ctl_migration_read(const char *dir, const struct ctl_migration *f, size_t *len,
+                                char sum[65])
+{
+	char path[1024];
+	char *text;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, f->name);
+	text = ctl_read_file(path, len);
+	if (text == NULL)
+		fprintf(stderr, "aiphotoctl migrate: cannot read %s\n", path);
+	else
+		crypto_sha256_hex(text, *len, sum);
+	return text;
+}
+
+/* The file of version v among files, or NULL. */
+static const struct ctl_migration *ctl_migration_find(const struct ctl_migration *files,
+                                                      size_t nfiles, long v)
+{
+	for (size_t i = 0; i < nfiles; i++)
+		if (files[i].version == v)
+			return &files[i];
+	return NULL;
+}
+
+/* 0 when every applied migration still has its file, unchanged; else 1 after saying which. */
+static int ctl_migration_check(const char *dir, const struct ctl_migration *files, size_t nfiles,
+                               const struct migration_row *applied, size_t napplied)
+{
 	for (size_t a = 0; a < napplied; a++) {
-		const struct ctl_migration *f = NULL;
-		char path[1024], sum[65];
+		const struct ctl_migration *f =
+		    ctl_migration_find(files, nfiles, applied[a].version);
+		char sum[65];
 		size_t len;
 		char *text;
 
-		for (size_t i = 0; i < nfiles; i++)
-			if (files[i].version == applied[a].version)
-				f = &files[i];
 		if (f == NULL) {
 			fprintf(
 			    stderr,
 			    "aiphotoctl migrate: applied migration %04ld (%s) has no file in %s\n",
 			    applied[a].version, applied[a].name, dir);
-			goto out;
+			return 1;
 		}
-		snprintf(path, sizeof(path), "%s/%s", dir, f->name);
-		text = ctl_read_file(path, &len);
-		if (text == NULL) {
-			fprintf(stderr, "aiphotoctl migrate: cannot read %s\n", path);
-			goto out;
-		}
-		crypto_sha256_hex(text, len, sum);
+		if ((text = ctl_migration_read(dir, f, &len, sum)) == NULL)
+			return 1;
 		free(text);
 		if (strcmp(sum, applied[a].checksum) != 0) {
 			fprintf(
@@ -252,56 +265,93 @@ static int ctl_migrate(const char *dir)
 			    "aiphotoctl migrate: %s was edited after it was applied (checksum %s, "
 			    "recorded %s); add a new migration instead\n",
 			    f->name, sum, applied[a].checksum);
-			goto out;
+			return 1;
 		}
 	}
+	return 0;
+}
+
+/* Applies one migration in its own transaction with its schema_migrations row.  0, or 1
+ * after rolling back and saying why. */
+static int ctl_migration_apply(const char *dir, const struct ctl_migration *f)
+{
+	char sum[65], err[1024];
+	struct timespec t0, t1;
+	size_t len;
+	char *text = ctl_migration_read(dir, f, &len, sum);
+	int rc = 1;
+
+	if (text == NULL)
+		goto out;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (ctl_begin_script(text, err, sizeof(err)) != E_OK) {
+		fprintf(stderr, "aiphotoctl migrate: %s failed, rolled back: %s\n", f->name, err);
+		goto out;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (migrations_record(&ctl_arena, f->version, f->name, sum,
+	                      (t1.tv_sec - t0.tv_sec) * 1000 +
+	                          (t1.tv_nsec - t0.tv_nsec) / 1000000) != E_OK ||
+	    db_commit() != E_OK) {
+		fprintf(stderr, "aiphotoctl migrate: %s: could not record it, rolled back\n",
+		        f->name);
+		goto out;
+	}
+	printf("applied %s\n", f->name);
+	rc = 0;
+out:
+	if (rc != 0)
+		db_rollback();
+	free(text);
+	return rc;
+}
+
+/*
+ * Applies pending migrations in version order, each in its own transaction with its
+ * schema_migrations row; refuses to run when an applied file is missing or was edited.
+ * Exit status: 0 done (or nothing to do), 1 refused or failed.
+ */
+static int ctl_migrate(const char *dir)
+{
+	struct ctl_migration files[512];
+	struct migration_row *applied = NULL;
+	size_t nfiles = 0, napplied = 0, done = 0;
+	bool locked = false;
+	int rc = 1;
+
+	if (ctl_migration_files(dir, files, ARRAY_LEN(files), &nfiles) != 0)
+		goto out;
+	if (migrations_setup() != E_OK) {
+		fprintf(
+		    stderr,
+		    "aiphotoctl migrate: cannot reach the database or create schema_migrations\n");
+		goto out;
+	}
+	locked = true;
+	if (migrations_applied(&ctl_arena, &applied, &napplied) != E_OK) {
+		fprintf(stderr, "aiphotoctl migrate: cannot read schema_migrations\n");
+		goto out;
+	}
+	if (ctl_migration_check(dir, files, nfiles, applied, napplied) != 0)
+		goto out;
 	for (size_t i = 0; i < nfiles; i++) {
-		char path[1024], sum[65], err[1024];
-		struct timespec t0, t1;
 		bool is_applied = false;
-		size_t len;
-		char *text;
 
 		for (size_t a = 0; a < napplied; a++)
 			if (applied[a].version == files[i].version)
 				is_applied = true;
 		if (is_applied)
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, files[i].name);
-		text = ctl_read_file(path, &len);
-		if (text == NULL) {
-			fprintf(stderr, "aiphotoctl migrate: cannot read %s\n", path);
+		if (ctl_migration_apply(dir, &files[i]) != 0)
 			goto out;
-		}
-		crypto_sha256_hex(text, len, sum);
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		if (ctl_begin_script(text, err, sizeof(err)) != E_OK) {
-			fprintf(stderr, "aiphotoctl migrate: %s failed, rolled back: %s\n",
-			        files[i].name, err);
-			free(text);
-			db_rollback();
-			goto out;
-		}
-		free(text);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		if (migrations_record(&ctl_arena, files[i].version, files[i].name, sum,
-		                      (t1.tv_sec - t0.tv_sec) * 1000 +
-		                          (t1.tv_nsec - t0.tv_nsec) / 1000000) != E_OK ||
-		    db_commit() != E_OK) {
-			fprintf(stderr,
-			        "aiphotoctl migrate: %s: could not record it, rolled back\n",
-			        files[i].name);
-			db_rollback();
-			goto out;
-		}
-		printf("applied %s\n", files[i].name);
 		done++;
 	}
 	if (done == 0)
 		printf("schema up to date (%zu migrations)\n", napplied);
 	rc = 0;
 out:
-	migrations_unlock();
+	if (locked)
+		migrations_unlock();
 	return rc;
 }
 
