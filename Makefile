@@ -43,7 +43,8 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(if $(filter 1,$(DEVELOPER)),-Werro
 LDLIBS += $(PKG_LIBS)
 
 LIB_SRC   := $(wildcard lib/*.c) $(wildcard lib/wechat/*.c) $(wildcard model/*.c) $(wildcard handlers/*.c) \
-             fcgi/router.c fcgi/query.c fcgi/response.c fcgi/routes.c fcgi/superv.c dispatcher/reconcile.c
+             fcgi/router.c fcgi/query.c fcgi/response.c fcgi/routes.c fcgi/superv.c \
+             $(wildcard service/*.c)
 FCGI_SRC  := fcgi/main.c
 CTL_SRC   := $(wildcard ctl/*.c)
 DISPATCH_SRC := dispatcher/main.c dispatcher/provider.c
@@ -139,7 +140,7 @@ test: deps
 	$(MAKE) integration
 	$(MAKE) browser
 
-LINT_SRC := $(wildcard lib/*.[ch] lib/wechat/*.[ch] fcgi/*.[ch] handlers/*.[ch] model/*.[ch] ctl/*.[ch] dispatcher/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c bench/*.c)
+LINT_SRC := $(wildcard lib/*.[ch] lib/wechat/*.[ch] fcgi/*.[ch] handlers/*.[ch] model/*.[ch] service/*.[ch] ctl/*.[ch] dispatcher/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c bench/*.c)
 lint:
 	clang-format --dry-run --Werror $(LINT_SRC)
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability \

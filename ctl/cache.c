@@ -14,18 +14,13 @@ static int ctl_cache_invalidate(const char *redis_url, bool quiet)
 {
 	enum api_err err;
 	long long gen = 0;
-	struct arena a;
 
 	if (redis_url == NULL || redis_init(redis_url) < 0) {
 		fprintf(stderr, "aiphotoctl cache: REDIS_URL cannot be used\n");
 		return 1;
 	}
-	arena_init(&a, 256);
-	err = scenes_cache_invalidate();
-	if (err == E_OK)
-		(void)scenes_cache_gen(&a, &gen);
+	err = scenes_cache_invalidate(&gen);
 	redis_fini();
-	arena_fini(&a);
 	if (err != E_OK) {
 		fprintf(stderr, "aiphotoctl cache: scene cache not invalidated (%s)\n",
 		        api_err_code(err));

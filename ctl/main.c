@@ -27,7 +27,7 @@
 #include <time.h>
 
 #include "ctl/cache.h"
-#include "dispatcher/reconcile.h"
+#include "service/reconcile.h"
 #include "lib/arena.h"
 #include "lib/config.h"
 #include "lib/crypto.h"
@@ -68,22 +68,7 @@ static void ctl_check_config_report(const struct config *c)
 	printf("configuration ok\n");
 }
 
-static int ctl_usage(void)
-{
-	fputs("usage: aiphotoctl migrate [--dir DIR]\n"
-	      "       aiphotoctl seed FILE\n"
-	      "       aiphotoctl user add [--nickname NAME] [--credits N]\n"
-	      "       aiphotoctl token --user ID [--admin] [--ttl SECONDS]\n"
-	      "       aiphotoctl admin add USERNAME   (password on standard input)\n"
-	      "       aiphotoctl audit\n"
-	      "       aiphotoctl reconcile-orders [--older-than SECONDS] [--expire-after SECONDS]\n"
-	      "                                   [--limit N]\n"
-	      "       aiphotoctl wechat template OPENID TEMPLATE_ID DATA_JSON [URL]\n"
-	      "       aiphotoctl cache invalidate\n"
-	      "       aiphotoctl check-config\n",
-	      stderr);
-	return 2;
-}
+static int ctl_usage(void);
 
 static int ctl_config(unsigned need)
 {
@@ -125,6 +110,19 @@ static char *ctl_read_file(const char *path, size_t *len)
 	return buf;
 }
 
+/* Opens a transaction and runs the SQL script in it (left open for the caller to commit).
+ * On failure err always says why: the server's message, or that no transaction began. */
+static enum api_err ctl_begin_script(const char *text, char *err, size_t errlen)
+{
+	enum api_err e = db_begin();
+
+	if (e != E_OK)
+		snprintf(err, errlen, "cannot begin a transaction (%s)", api_err_code(e));
+	else
+		e = db_exec_script(text, err, errlen);
+	return e;
+}
+
 struct ctl_migration {
 	long version;
 	char name[256];
@@ -158,80 +156,93 @@ static long ctl_migration_version(const char *name)
 	return v;
 }
 
-/*
- * Applies pending migrations in version order, each in its own transaction with its
- * schema_migrations row; refuses to run when an applied file is missing or was edited.
- */
-static int ctl_migrate(const char *dir)
+/* The migration files of dir (NNNN_name.sql) into files, sorted by version.  0, or 1 after
+ * saying why: dir unreadable, more than max files, two files with one version. */
+static int ctl_migration_files(const char *dir, struct ctl_migration *files, size_t max, size_t *n)
 {
-	struct ctl_migration files[512];
-	struct migration_row *applied = NULL;
-	size_t nfiles = 0, napplied = 0, done = 0;
 	struct dirent *de;
 	DIR *d = opendir(dir);
 	int rc = 1;
 
+	*n = 0;
 	if (d == NULL) {
 		fprintf(stderr, "aiphotoctl migrate: cannot open %s: %s\n", dir, strerror(errno));
-		return 1;
+		goto out;
 	}
 	while ((de = readdir(d)) != NULL) {
 		long v = ctl_migration_version(de->d_name);
 		if (v < 0)
 			continue;
-		if (nfiles == ARRAY_LEN(files)) {
+		if (*n == max) {
 			fprintf(stderr, "aiphotoctl migrate: too many migration files\n");
-			closedir(d);
-			return 1;
+			goto out;
 		}
-		files[nfiles].version = v;
-		snprintf(files[nfiles].name, sizeof(files[nfiles].name), "%s", de->d_name);
-		nfiles++;
+		files[*n].version = v;
+		snprintf(files[*n].name, sizeof(files[*n].name), "%s", de->d_name);
+		(*n)++;
 	}
-	closedir(d);
-	qsort(files, nfiles, sizeof(files[0]), ctl_migration_cmp);
-	for (size_t i = 1; i < nfiles; i++) {
+	qsort(files, *n, sizeof(files[0]), ctl_migration_cmp);
+	for (size_t i = 1; i < *n; i++) {
 		if (files[i].version == files[i - 1].version) {
 			fprintf(stderr,
 			        "aiphotoctl migrate: two files with version %04ld: %s, %s\n",
 			        files[i].version, files[i - 1].name, files[i].name);
-			return 1;
+			goto out;
 		}
 	}
-	if (migrations_setup() != E_OK) {
-		fprintf(
-		    stderr,
-		    "aiphotoctl migrate: cannot reach the database or create schema_migrations\n");
-		return 1;
-	}
-	if (migrations_applied(&ctl_arena, &applied, &napplied) != E_OK) {
-		fprintf(stderr, "aiphotoctl migrate: cannot read schema_migrations\n");
-		goto out;
-	}
-	/* every applied version must still have its unchanged file */
+	rc = 0;
+out:
+	if (d != NULL)
+		closedir(d);
+	return rc;
+}
+
+/* The text of dir/f (malloc'd, CRLF folded) and its SHA-256 in sum; NULL after saying so. */
+static char *ctl_migration_read(const char *dir, const struct ctl_migration *f, size_t *len,
+                                char sum[65])
+{
+	char path[1024];
+	char *text;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, f->name);
+	text = ctl_read_file(path, len);
+	if (text == NULL)
+		fprintf(stderr, "aiphotoctl migrate: cannot read %s\n", path);
+	else
+		crypto_sha256_hex(text, *len, sum);
+	return text;
+}
+
+/* The file of version v among files, or NULL. */
+static const struct ctl_migration *ctl_migration_find(const struct ctl_migration *files,
+                                                      size_t nfiles, long v)
+{
+	for (size_t i = 0; i < nfiles; i++)
+		if (files[i].version == v)
+			return &files[i];
+	return NULL;
+}
+
+/* 0 when every applied migration still has its file, unchanged; else 1 after saying which. */
+static int ctl_migration_check(const char *dir, const struct ctl_migration *files, size_t nfiles,
+                               const struct migration_row *applied, size_t napplied)
+{
 	for (size_t a = 0; a < napplied; a++) {
-		const struct ctl_migration *f = NULL;
-		char path[1024], sum[65];
+		const struct ctl_migration *f =
+		    ctl_migration_find(files, nfiles, applied[a].version);
+		char sum[65];
 		size_t len;
 		char *text;
 
-		for (size_t i = 0; i < nfiles; i++)
-			if (files[i].version == applied[a].version)
-				f = &files[i];
 		if (f == NULL) {
 			fprintf(
 			    stderr,
 			    "aiphotoctl migrate: applied migration %04ld (%s) has no file in %s\n",
 			    applied[a].version, applied[a].name, dir);
-			goto out;
+			return 1;
 		}
-		snprintf(path, sizeof(path), "%s/%s", dir, f->name);
-		text = ctl_read_file(path, &len);
-		if (text == NULL) {
-			fprintf(stderr, "aiphotoctl migrate: cannot read %s\n", path);
-			goto out;
-		}
-		crypto_sha256_hex(text, len, sum);
+		if ((text = ctl_migration_read(dir, f, &len, sum)) == NULL)
+			return 1;
 		free(text);
 		if (strcmp(sum, applied[a].checksum) != 0) {
 			fprintf(
@@ -239,71 +250,118 @@ static int ctl_migrate(const char *dir)
 			    "aiphotoctl migrate: %s was edited after it was applied (checksum %s, "
 			    "recorded %s); add a new migration instead\n",
 			    f->name, sum, applied[a].checksum);
-			goto out;
+			return 1;
 		}
 	}
+	return 0;
+}
+
+/* Applies one migration in its own transaction with its schema_migrations row.  0, or 1
+ * after rolling back and saying why. */
+static int ctl_migration_apply(const char *dir, const struct ctl_migration *f)
+{
+	char sum[65], err[1024];
+	struct timespec t0, t1;
+	size_t len;
+	char *text = ctl_migration_read(dir, f, &len, sum);
+	int rc = 1;
+
+	if (text == NULL)
+		goto out;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (ctl_begin_script(text, err, sizeof(err)) != E_OK) {
+		fprintf(stderr, "aiphotoctl migrate: %s failed, rolled back: %s\n", f->name, err);
+		goto out;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (migrations_record(&ctl_arena, f->version, f->name, sum,
+	                      (t1.tv_sec - t0.tv_sec) * 1000 +
+	                          (t1.tv_nsec - t0.tv_nsec) / 1000000) != E_OK ||
+	    db_commit() != E_OK) {
+		fprintf(stderr, "aiphotoctl migrate: %s: could not record it, rolled back\n",
+		        f->name);
+		goto out;
+	}
+	printf("applied %s\n", f->name);
+	rc = 0;
+out:
+	if (rc != 0)
+		db_rollback();
+	free(text);
+	return rc;
+}
+
+/*
+ * Applies pending migrations in version order, each in its own transaction with its
+ * schema_migrations row; refuses to run when an applied file is missing or was edited.
+ * Exit status: 0 done (or nothing to do), 1 refused or failed.
+ */
+static int ctl_migrate(int argc, char **argv)
+{
+	const char *dir = "migrations";
+	struct ctl_migration files[512];
+	struct migration_row *applied = NULL;
+	size_t nfiles = 0, napplied = 0, done = 0;
+	bool locked = false;
+	int rc = 1;
+
+	if (argc == 2 && strcmp(argv[0], "--dir") == 0)
+		dir = argv[1];
+	else if (argc != 0)
+		return ctl_usage();
+	if (ctl_migration_files(dir, files, ARRAY_LEN(files), &nfiles) != 0)
+		goto out;
+	if (migrations_setup() != E_OK) {
+		fprintf(
+		    stderr,
+		    "aiphotoctl migrate: cannot reach the database or create schema_migrations\n");
+		goto out;
+	}
+	locked = true;
+	if (migrations_applied(&ctl_arena, &applied, &napplied) != E_OK) {
+		fprintf(stderr, "aiphotoctl migrate: cannot read schema_migrations\n");
+		goto out;
+	}
+	if (ctl_migration_check(dir, files, nfiles, applied, napplied) != 0)
+		goto out;
 	for (size_t i = 0; i < nfiles; i++) {
-		char path[1024], sum[65], err[1024];
-		struct timespec t0, t1;
 		bool is_applied = false;
-		size_t len;
-		char *text;
 
 		for (size_t a = 0; a < napplied; a++)
 			if (applied[a].version == files[i].version)
 				is_applied = true;
 		if (is_applied)
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, files[i].name);
-		text = ctl_read_file(path, &len);
-		if (text == NULL) {
-			fprintf(stderr, "aiphotoctl migrate: cannot read %s\n", path);
+		if (ctl_migration_apply(dir, &files[i]) != 0)
 			goto out;
-		}
-		crypto_sha256_hex(text, len, sum);
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		if (db_begin() != E_OK || db_exec_script(text, err, sizeof(err)) != E_OK) {
-			fprintf(stderr, "aiphotoctl migrate: %s failed, rolled back: %s\n",
-			        files[i].name, err);
-			free(text);
-			db_rollback();
-			goto out;
-		}
-		free(text);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		if (migrations_record(&ctl_arena, files[i].version, files[i].name, sum,
-		                      (t1.tv_sec - t0.tv_sec) * 1000 +
-		                          (t1.tv_nsec - t0.tv_nsec) / 1000000) != E_OK ||
-		    db_commit() != E_OK) {
-			fprintf(stderr,
-			        "aiphotoctl migrate: %s: could not record it, rolled back\n",
-			        files[i].name);
-			db_rollback();
-			goto out;
-		}
-		printf("applied %s\n", files[i].name);
 		done++;
 	}
 	if (done == 0)
 		printf("schema up to date (%zu migrations)\n", napplied);
 	rc = 0;
 out:
-	migrations_unlock();
+	if (locked)
+		migrations_unlock();
 	return rc;
 }
 
-static int ctl_seed(const char *path)
+/* argc is 1 (the command table). */
+static int ctl_seed(int argc, char **argv)
 {
+	const char *path = argv[0];
 	char err[1024];
 	size_t len;
 	char *text = ctl_read_file(path, &len);
+	enum api_err e;
 
+	(void)argc;
 	if (text == NULL) {
 		fprintf(stderr, "aiphotoctl seed: cannot read %s: %s\n", path, strerror(errno));
 		return 1;
 	}
-	if (db_begin() != E_OK || db_exec_script(text, err, sizeof(err)) != E_OK ||
-	    db_commit() != E_OK) {
+	if ((e = ctl_begin_script(text, err, sizeof(err))) == E_OK && (e = db_commit()) != E_OK)
+		snprintf(err, sizeof(err), "the commit failed (%s)", api_err_code(e));
+	if (e != E_OK) {
 		fprintf(stderr, "aiphotoctl seed: %s failed, rolled back: %s\n", path, err);
 		db_rollback();
 		free(text);
@@ -352,14 +410,17 @@ fail:
 }
 
 /* Creates an admin with the password read from the first line of standard input. */
-static int ctl_admin_add(const char *username)
+/* argc is 1 (the command table). */
+static int ctl_admin_add(int argc, char **argv)
 {
+	const char *username = argv[0];
 	char line[512];
 	size_t n;
 	char *hash;
 	int64_t id = 0;
 	enum api_err err;
 
+	(void)argc;
 	if (fgets(line, sizeof(line), stdin) == NULL) {
 		fprintf(stderr, "aiphotoctl admin add: no password on standard input\n");
 		return 2;
@@ -390,9 +451,10 @@ static int ctl_admin_add(const char *username)
 }
 
 /* Sends one template message through the shared access token (Redis) and WeChat's API. */
-static int ctl_wechat_template(const char *openid, const char *template_id, const char *data,
-                               const char *url)
+static int ctl_wechat_template(int argc, char **argv)
 {
+	const char *openid = argv[0], *template_id = argv[1], *data = argv[2];
+	const char *url = argc == 4 ? argv[3] : NULL;
 	json_object *parsed = json_tokener_parse(data);
 	enum api_err err;
 
@@ -418,11 +480,13 @@ static int ctl_wechat_template(const char *openid, const char *template_id, cons
 }
 
 /* Exit 0 when every balance equals its ledger sum and none is negative; else a report. */
-static int ctl_audit(void)
+static int ctl_audit(int argc, char **argv)
 {
 	struct audit_row *rows;
 	size_t n;
 
+	(void)argc;
+	(void)argv;
 	if (credits_audit(&ctl_arena, &rows, &n) != E_OK) {
 		fprintf(stderr, "aiphotoctl audit: cannot read the database\n");
 		return 2;
@@ -509,47 +573,124 @@ static int ctl_token(int argc, char **argv)
 	return 0;
 }
 
+/* check-config: loads the whole configuration itself (a refusal is exit status 1, not 2). */
+static int ctl_check_config(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	if (ctl_config(CONFIG_NEED_ALL) < 0)
+		return 1;
+	ctl_check_config_report(config_get());
+	return 0;
+}
+
+/*
+ * The commands.  A command is argv[1], then sub (when set) as argv[2]; run gets the words
+ * after them, which must number min_args..max_args (-1: any, run checks them).  need is
+ * what ctl_config loads first (exit status 2 when refused); 0 = run loads it itself.
+ * usage is the command's line in ctl_usage, in this order.
+ */
+struct ctl_command {
+	const char *name, *sub;
+	int min_args, max_args;
+	unsigned need;
+	int (*run)(int argc, char **argv);
+	const char *usage;
+};
+
+static const struct ctl_command ctl_commands[] = {
+    {.name = "migrate",
+     .max_args = 2,
+     .need = CONFIG_NEED_DB,
+     .run = ctl_migrate,
+     .usage = "migrate [--dir DIR]"},
+    {.name = "seed",
+     .min_args = 1,
+     .max_args = 1,
+     .need = CONFIG_NEED_DB,
+     .run = ctl_seed,
+     .usage = "seed FILE"},
+    {.name = "user",
+     .sub = "add",
+     .max_args = -1,
+     .need = CONFIG_NEED_DB,
+     .run = ctl_user_add,
+     .usage = "user add [--nickname NAME] [--credits N]"},
+    {.name = "token",
+     .max_args = -1,
+     .need = CONFIG_NEED_JWT,
+     .run = ctl_token,
+     .usage = "token --user ID [--admin] [--ttl SECONDS]"},
+    {.name = "admin",
+     .sub = "add",
+     .min_args = 1,
+     .max_args = 1,
+     .need = CONFIG_NEED_DB,
+     .run = ctl_admin_add,
+     .usage = "admin add USERNAME   (password on standard input)"},
+    {.name = "audit", .need = CONFIG_NEED_DB, .run = ctl_audit, .usage = "audit"},
+    {.name = "reconcile-orders",
+     .max_args = -1,
+     .need = CONFIG_NEED_ALL,
+     .run = ctl_reconcile,
+     .usage = "reconcile-orders [--older-than SECONDS] [--expire-after SECONDS]\n"
+              "                                   [--limit N]"},
+    {.name = "wechat",
+     .sub = "template",
+     .min_args = 3,
+     .max_args = 4,
+     .need = CONFIG_NEED_ALL,
+     .run = ctl_wechat_template,
+     .usage = "wechat template OPENID TEMPLATE_ID DATA_JSON [URL]"},
+    {.name = "cache",
+     .max_args = -1,
+     .need = CONFIG_NEED_REDIS,
+     .run = ctl_cache,
+     .usage = "cache invalidate"},
+    {.name = "check-config", .run = ctl_check_config, .usage = "check-config"},
+};
+
+static int ctl_usage(void)
+{
+	for (size_t i = 0; i < ARRAY_LEN(ctl_commands); i++)
+		fprintf(stderr, "%s aiphotoctl %s\n", i == 0 ? "usage:" : "      ",
+		        ctl_commands[i].usage);
+	return 2;
+}
+
+/* The command argv names with an acceptable number of words, or NULL; *skip = the words
+ * its name takes (1, or 2 with a sub). */
+static const struct ctl_command *ctl_command_find(int argc, char **argv, int *skip)
+{
+	for (size_t i = 0; i < ARRAY_LEN(ctl_commands); i++) {
+		const struct ctl_command *cmd = &ctl_commands[i];
+		int args;
+
+		if (strcmp(argv[1], cmd->name) != 0)
+			continue;
+		*skip = cmd->sub ? 2 : 1;
+		if (cmd->sub != NULL && (argc < 3 || strcmp(argv[2], cmd->sub) != 0))
+			return NULL;
+		args = argc - 1 - *skip;
+		if (args < cmd->min_args || (cmd->max_args >= 0 && args > cmd->max_args))
+			return NULL;
+		return cmd;
+	}
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
-	int rc;
+	const struct ctl_command *cmd;
+	int rc, skip = 0;
 
-	if (argc < 2)
+	if (argc < 2 || (cmd = ctl_command_find(argc, argv, &skip)) == NULL)
 		return ctl_usage();
 	arena_init(&ctl_arena, 0);
-	if (strcmp(argv[1], "migrate") == 0) {
-		const char *dir = "migrations";
-		if (argc == 4 && strcmp(argv[2], "--dir") == 0)
-			dir = argv[3];
-		else if (argc != 2)
-			return ctl_usage();
-		rc = ctl_config(CONFIG_NEED_DB) < 0 ? 2 : ctl_migrate(dir);
-	} else if (strcmp(argv[1], "seed") == 0 && argc == 3) {
-		rc = ctl_config(CONFIG_NEED_DB) < 0 ? 2 : ctl_seed(argv[2]);
-	} else if (strcmp(argv[1], "user") == 0 && argc >= 3 && strcmp(argv[2], "add") == 0) {
-		rc = ctl_config(CONFIG_NEED_DB) < 0 ? 2 : ctl_user_add(argc - 3, argv + 3);
-	} else if (strcmp(argv[1], "admin") == 0 && argc == 4 && strcmp(argv[2], "add") == 0) {
-		rc = ctl_config(CONFIG_NEED_DB) < 0 ? 2 : ctl_admin_add(argv[3]);
-	} else if (strcmp(argv[1], "wechat") == 0 && (argc == 6 || argc == 7) &&
-	           strcmp(argv[2], "template") == 0) {
-		rc = ctl_config(CONFIG_NEED_ALL) < 0
-		         ? 2
-		         : ctl_wechat_template(argv[3], argv[4], argv[5],
-		                               argc == 7 ? argv[6] : NULL);
-	} else if (strcmp(argv[1], "reconcile-orders") == 0) {
-		rc = ctl_config(CONFIG_NEED_ALL) < 0 ? 2 : ctl_reconcile(argc - 2, argv + 2);
-	} else if (strcmp(argv[1], "cache") == 0) {
-		rc = ctl_config(CONFIG_NEED_REDIS) < 0 ? 2 : ctl_cache(argc - 2, argv + 2);
-	} else if (strcmp(argv[1], "audit") == 0 && argc == 2) {
-		rc = ctl_config(CONFIG_NEED_DB) < 0 ? 2 : ctl_audit();
-	} else if (strcmp(argv[1], "token") == 0) {
-		rc = ctl_config(CONFIG_NEED_JWT) < 0 ? 2 : ctl_token(argc - 2, argv + 2);
-	} else if (strcmp(argv[1], "check-config") == 0 && argc == 2) {
-		rc = ctl_config(CONFIG_NEED_ALL) < 0 ? 1 : 0;
-		if (rc == 0)
-			ctl_check_config_report(config_get());
-	} else {
-		rc = ctl_usage();
-	}
+	if (cmd->need != 0 && ctl_config(cmd->need) < 0)
+		rc = 2;
+	else
+		rc = cmd->run(argc - 1 - skip, argv + 1 + skip);
 	db_fini();
 	arena_fini(&ctl_arena);
 	return rc;

@@ -41,7 +41,7 @@
 #include <unistd.h>
 
 #include "dispatcher/provider.h"
-#include "dispatcher/reconcile.h"
+#include "service/reconcile.h"
 #include "lib/arena.h"
 #include "lib/config.h"
 #include "lib/crypto.h"

@@ -142,8 +142,9 @@ struct route_table {
 #define ROUTE_TABLE(name, arr) \
 	const struct route_table name = {.routes = (arr), .n = sizeof(arr) / sizeof((arr)[0])}
 
-/* Sets an error reply with a detail message (arena copy) and returns err, for
- * `return reply_error(rep, E_BAD_REQUEST, "name: …")` in handlers. */
+/* Sets an error reply with a detail message and returns err, for
+ * `return reply_error(rep, E_BAD_REQUEST, "name: …")` in handlers.  The pointer is stored, not
+ * copied: message must live until the reply is written (a literal, or the request arena). */
 enum api_err reply_error(struct reply *rep, enum api_err err, const char *message);
 /* Sets a success reply: status (200, 201, 202, 204) and data (ownership moves in). */
 enum api_err reply_ok(struct reply *rep, int status, json_object *data);

@@ -64,7 +64,7 @@ static enum api_err admin_failed(struct reply *rep, const char *key)
 	return reply_error(rep, E_UNAUTHORIZED, "用户名或密码错误");
 }
 
-static enum api_err admin_login(struct request *req, struct reply *rep)
+static enum api_err admin_login_post(struct request *req, struct reply *rep)
 {
 	const char *why = NULL, *username = NULL, *password = NULL, *key;
 	struct admin ad;
@@ -119,7 +119,7 @@ static const struct route admin_list[] = {
      .auth = AUTH_PUBLIC,
      .body = BODY_JSON,
      .max_body = 2048,
-     .handler = admin_login,
+     .handler = admin_login_post,
      .limit = &admin_login_limit},
 };
 

@@ -74,7 +74,7 @@ static bool auth_same_site(const char *p)
 	return true;
 }
 
-static enum api_err auth_authorize(struct request *req, struct reply *rep)
+static enum api_err auth_authorize_get(struct request *req, struct reply *rep)
 {
 	const struct config *c = config_get();
 	const char *redirect = request_query(req, "redirect");
@@ -124,7 +124,7 @@ static enum api_err auth_authorize(struct request *req, struct reply *rep)
 	return reply_ok(rep, 302, NULL);
 }
 
-static enum api_err auth_oauth(struct request *req, struct reply *rep)
+static enum api_err auth_oauth_post(struct request *req, struct reply *rep)
 {
 	const struct config *c = config_get();
 	const char *why = NULL, *code = NULL, *state = NULL, *bind;
@@ -175,7 +175,7 @@ static enum api_err auth_oauth(struct request *req, struct reply *rep)
 	return handlers_login_reply(req, rep, uid);
 }
 
-static enum api_err auth_mp_login(struct request *req, struct reply *rep)
+static enum api_err auth_mp_login_post(struct request *req, struct reply *rep)
 {
 	const struct config *c = config_get();
 	const char *why = NULL, *code = NULL;
@@ -200,7 +200,7 @@ static enum api_err auth_mp_login(struct request *req, struct reply *rep)
 	return handlers_login_reply(req, rep, uid);
 }
 
-static enum api_err auth_qrcode_create(struct request *req, struct reply *rep)
+static enum api_err auth_qrcode_post(struct request *req, struct reply *rep)
 {
 	char scene[33], secret[33], secret_hash[65];
 	struct wxapi_qrcode qr;
@@ -242,7 +242,7 @@ static bool auth_scene_ok(const char *s)
 	return n == 32;
 }
 
-static enum api_err auth_qrcode_poll(struct request *req, struct reply *rep)
+static enum api_err auth_qrcode_item_get(struct request *req, struct reply *rep)
 {
 	const char *scene = req->captures[0];
 	const char *key = arena_printf(req->arena, "qrlogin:%s", scene);
@@ -301,7 +301,7 @@ static enum api_err auth_qrcode_poll(struct request *req, struct reply *rep)
 	return reply_ok(rep, 200, o);
 }
 
-static enum api_err auth_jssdk(struct request *req, struct reply *rep)
+static enum api_err auth_jssdk_get(struct request *req, struct reply *rep)
 {
 	const struct config *c = config_get();
 	const char *url = request_query(req, "url");
@@ -346,36 +346,36 @@ static const struct route auth_list[] = {
     {.method = HTTP_GET,
      .pattern = "/auth/wechat/authorize",
      .auth = AUTH_PUBLIC,
-     .handler = auth_authorize,
+     .handler = auth_authorize_get,
      .limit = &auth_login_limit},
     {.method = HTTP_POST,
      .pattern = "/auth/wechat/oauth",
      .auth = AUTH_PUBLIC,
      .body = BODY_JSON,
      .max_body = 2048,
-     .handler = auth_oauth,
+     .handler = auth_oauth_post,
      .limit = &auth_login_limit},
     {.method = HTTP_POST,
      .pattern = "/auth/mp/login",
      .auth = AUTH_PUBLIC,
      .body = BODY_JSON,
      .max_body = 2048,
-     .handler = auth_mp_login,
+     .handler = auth_mp_login_post,
      .limit = &auth_mp_limit},
     {.method = HTTP_POST,
      .pattern = "/auth/wechat/qrcode",
      .auth = AUTH_PUBLIC,
-     .handler = auth_qrcode_create,
+     .handler = auth_qrcode_post,
      .limit = &auth_qrcode_limit},
     {.method = HTTP_GET,
      .pattern = "/auth/wechat/qrcode/:scene",
      .auth = AUTH_PUBLIC,
-     .handler = auth_qrcode_poll,
+     .handler = auth_qrcode_item_get,
      .limit = &auth_poll_limit},
     {.method = HTTP_GET,
      .pattern = "/auth/wechat/jssdk",
      .auth = AUTH_PUBLIC,
-     .handler = auth_jssdk},
+     .handler = auth_jssdk_get},
 };
 
 ROUTE_TABLE(auth_routes, auth_list);

@@ -32,6 +32,7 @@
 #include "model/identities.h"
 #include "model/orders.h"
 #include "model/packages.h"
+#include "service/reconcile.h"
 
 #define PAYMENT_QUERY_AFTER 10 /* seconds before GET /payment/orders/:no asks WeChat Pay */
 #define PAYMENT_QUERY_EVERY 10 /* and then at most once per order in this many seconds */
@@ -183,7 +184,7 @@ static enum api_err payment_fail(struct request *req, struct reply *rep, int sta
 static enum api_err payment_notify(struct request *req, struct reply *rep)
 {
 	const struct config *c = config_get();
-	struct order_txn t;
+	struct wxpayapi_txn t;
 	const char *why = NULL;
 	bool credited = false;
 	enum api_err err;
@@ -201,7 +202,7 @@ static enum api_err payment_notify(struct request *req, struct reply *rep)
 		                                           : 503,
 		                    why);
 	}
-	err = orders_apply(req->arena, &t, c->wxpay_mchid, c->wechat_appid, &credited);
+	err = reconcile_apply(req->arena, &t, c->wxpay_mchid, c->wechat_appid, &credited);
 	switch (err) {
 	case E_OK:
 		return reply_ok(rep, 204, NULL);
@@ -226,14 +227,14 @@ static enum api_err payment_order_get(struct request *req, struct reply *rep)
 	if ((err = orders_get(req->arena, req->user_id, no, &o)) != E_OK)
 		return err;
 	if (strcmp(o.status, "created") == 0 && o.age_seconds > PAYMENT_QUERY_AFTER) {
-		struct order_txn t;
+		struct wxpayapi_txn t;
 		bool credited, claimed = false;
 		/* the notify may be late or lost: ask (at most once per order and
 		 * PAYMENT_QUERY_EVERY seconds, however often it is polled), and settle through
 		 * the same guarded path */
 		if (orders_claim_query(req->arena, no, PAYMENT_QUERY_EVERY, &claimed) == E_OK &&
 		    claimed && wxpayapi_query(req->arena, no, &t) == E_OK &&
-		    orders_apply(req->arena, &t, c->wxpay_mchid, c->wechat_appid, &credited) ==
+		    reconcile_apply(req->arena, &t, c->wxpay_mchid, c->wechat_appid, &credited) ==
 		        E_OK &&
 		    (err = orders_get(req->arena, req->user_id, no, &o)) != E_OK)
 			return err;

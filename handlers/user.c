@@ -3,7 +3,7 @@
  *
  * GET /user/me (user) → 200 User {"id","nickname","avatar_url","credits","invite_code",
  *   "created_at","subscribed"}.
- * PATCH /user/me (user) → 200 User (see user_patch).
+ * PATCH /user/me (user) → 200 User (see user_me_patch).
  * GET /user/credits (user) → 200 {"credits","checked_in_today","checkin_streak"}.
  * Both: 401 when the token's user does not exist, 403 FORBIDDEN when it is disabled
  * (its tokens stop working at once), 503 when the database is down.
@@ -28,7 +28,7 @@ static enum api_err user_loaded(enum api_err err, bool disabled, struct reply *r
 	return E_OK;
 }
 
-static enum api_err user_me(struct request *req, struct reply *rep)
+static enum api_err user_me_get(struct request *req, struct reply *rep)
 {
 	struct user u = {0};
 	enum api_err err = users_get(req->arena, req->user_id, &u);
@@ -40,7 +40,7 @@ static enum api_err user_me(struct request *req, struct reply *rep)
 	return reply_ok(rep, 200, o);
 }
 
-static enum api_err user_credits(struct request *req, struct reply *rep)
+static enum api_err user_credits_get(struct request *req, struct reply *rep)
 {
 	struct user_credits c = {0};
 	enum api_err err = users_credits(req->arena, req->user_id, &c);
@@ -69,7 +69,7 @@ static bool user_url_ok(const char *u)
  * PATCH /user/me (user) {"nickname"?: 1-64 characters, "avatar_url"?: http(s) URL ≤ 512}
  * → 200 User; other fields are ignored; 400 naming the field.
  */
-static enum api_err user_patch(struct request *req, struct reply *rep)
+static enum api_err user_me_patch(struct request *req, struct reply *rep)
 {
 	const char *why = NULL, *nickname = NULL, *avatar = NULL;
 	enum api_err err;
@@ -87,7 +87,7 @@ static enum api_err user_patch(struct request *req, struct reply *rep)
 	if ((nickname != NULL || avatar != NULL) &&
 	    (err = users_update_profile(req->arena, req->user_id, nickname, avatar)) != E_OK)
 		return err;
-	return user_me(req, rep);
+	return user_me_get(req, rep);
 }
 
 /*
@@ -95,7 +95,7 @@ static enum api_err user_patch(struct request *req, struct reply *rep)
  * one's own code, no cycles; both sides rewarded per system_config.invite.  Unknown code →
  * 404, own code or a cycle → 400, already invited → 409 ALREADY_DONE.
  */
-static enum api_err user_invite(struct request *req, struct reply *rep)
+static enum api_err user_invite_post(struct request *req, struct reply *rep)
 {
 	const char *why = NULL, *code = NULL;
 	int64_t invitee_bonus = 10, inviter_bonus = 20, credits = 0;
@@ -123,20 +123,23 @@ static enum api_err user_invite(struct request *req, struct reply *rep)
 }
 
 static const struct route user_list[] = {
-    {.method = HTTP_GET, .pattern = "/user/me", .auth = AUTH_USER, .handler = user_me},
+    {.method = HTTP_GET, .pattern = "/user/me", .auth = AUTH_USER, .handler = user_me_get},
     {.method = HTTP_PATCH,
      .pattern = "/user/me",
      .auth = AUTH_USER,
      .body = BODY_JSON,
      .max_body = 4096,
-     .handler = user_patch},
-    {.method = HTTP_GET, .pattern = "/user/credits", .auth = AUTH_USER, .handler = user_credits},
+     .handler = user_me_patch},
+    {.method = HTTP_GET,
+     .pattern = "/user/credits",
+     .auth = AUTH_USER,
+     .handler = user_credits_get},
     {.method = HTTP_POST,
      .pattern = "/user/invite",
      .auth = AUTH_USER,
      .body = BODY_JSON,
      .max_body = 1024,
-     .handler = user_invite},
+     .handler = user_invite_post},
 };
 
 ROUTE_TABLE(user_routes, user_list);

@@ -153,151 +153,219 @@ static const char *wechat_answer_text(struct arena *a, const char *content)
 	                       "生成写真与试衣。");
 }
 
-static enum api_err wechat_verify_post(struct request *req, struct reply *rep)
+/* A delivery opened by wechat_open: the message (decrypted in safe mode), its bounded fields,
+ * and what the reply needs. */
+struct wechat_delivery {
+	bool safe; /* encrypt_type=aes: the reply is encrypted too */
+	unsigned char key[32]; /* the AES key, when safe */
+	struct wxxml_msg msg;
+	const char *type, *from, *ctime, *event, *event_key, *msg_id; /* type, from, ctime set */
+};
+
+/* Checks msg_signature and decrypts a safe-mode body (the Encrypt element of the outer XML)
+ * into d->key and d->msg.  Sets the reply and returns its error on any failure: 403 for what
+ * safe mode requires or a msg_signature mismatch, 400 for a body that does not decrypt or
+ * parse for our appid. */
+static enum api_err wechat_open_safe(struct request *req, struct reply *rep,
+                                     struct wechat_delivery *d)
 {
 	const struct config *c = config_get();
-	const char *enc_type = request_query(req, "encrypt_type");
-	bool safe = enc_type != NULL && strcmp(enc_type, "aes") == 0;
-	struct wxxml_msg outer, msg;
-	unsigned char key[32];
+	struct wxxml_msg outer;
+	const char *encrypt;
 	char *plain = NULL, *appid = NULL;
 	size_t plain_len = 0;
-	const char *type, *from, *event, *event_key, *msg_id, *ctime, *msg_key, *reply_xml = NULL;
-	struct identity_login in = {
-	    .app_kind = "oa", .appid = c->wechat_appid, .subscribe = IDENTITY_SUB_KEEP};
-	bool unsubscribe = false, apply_login = false, duplicate = false;
-	int64_t user_id = 0;
 	enum api_err err = E_BAD_REQUEST;
-	const char *bad = NULL;
 
-	if (c->wechat_msg_mode == CONFIG_MSG_SAFE && !safe)
-		return reply_error(
-		    rep, E_FORBIDDEN,
-		    "safe mode: only encrypted messages (encrypt_type=aes) are accepted");
-	if ((err = wechat_guard(req, rep, req->body ? req->body : "", req->body_len)) != E_OK)
-		return err;
-	err = E_BAD_REQUEST;
-	if (req->body_len == 0)
-		return reply_error(rep, E_BAD_REQUEST, "body: an XML message is required");
-	if (safe) {
-		const char *encrypt;
-		if (wxxml_parse(req->arena, req->body, req->body_len, &outer) < 0)
-			return reply_error(rep, E_BAD_REQUEST,
-			                   arena_printf(req->arena, "body: %s", outer.error));
-		encrypt = wxxml_get(&outer, "Encrypt");
-		if (encrypt == NULL && c->wechat_msg_mode == CONFIG_MSG_SAFE)
-			return reply_error(rep, E_FORBIDDEN, "safe mode: no Encrypt element");
-		if (request_query(req, "msg_signature") == NULL &&
-		    c->wechat_msg_mode == CONFIG_MSG_SAFE)
-			return reply_error(rep, E_FORBIDDEN, "safe mode: msg_signature required");
-		if (encrypt == NULL || c->wechat_aes_key == NULL ||
-		    wxcrypt_key(c->wechat_aes_key, key) < 0)
-			return reply_error(rep, E_BAD_REQUEST,
-			                   "body: no Encrypt element or no AES key");
-		if (!wxsign_msg_check(c->wechat_token, request_query(req, "timestamp"),
-		                      request_query(req, "nonce"), encrypt,
-		                      request_query(req, "msg_signature")))
-			return reply_error(rep, E_FORBIDDEN, "msg_signature mismatch");
-		if (wxcrypt_decrypt(key, encrypt, &plain, &plain_len, &appid) < 0 ||
-		    appid == NULL || c->wechat_appid == NULL ||
-		    strcmp(appid, c->wechat_appid) != 0) {
-			err =
-			    reply_error(rep, E_BAD_REQUEST, "body: cannot decrypt for this appid");
-			goto out;
-		}
-		if (wxxml_parse(req->arena, plain, plain_len, &msg) < 0) {
-			err = reply_error(rep, E_BAD_REQUEST,
-			                  arena_printf(req->arena, "body: %s", msg.error));
-			goto out;
-		}
-	} else if (wxxml_parse(req->arena, req->body, req->body_len, &msg) < 0) {
-		return reply_error(rep, E_BAD_REQUEST,
-		                   arena_printf(req->arena, "body: %s", msg.error));
-	}
-	/* bounded so that the de-duplication key always fits its column (WeChat's own values
-	 * are far shorter: a 64-bit MsgId, a 28-character openid) */
-	type = wechat_field(&msg, "MsgType", 32, &bad);
-	from = wechat_field(&msg, "FromUserName", 64, &bad);
-	ctime = wechat_field(&msg, "CreateTime", 12, &bad);
-	event = wechat_field(&msg, "Event", 64, &bad);
-	event_key = wechat_field(&msg, "EventKey", 128, &bad);
-	msg_id = wechat_field(&msg, "MsgId", 32, &bad);
-	if (msg_id == NULL) /* TEMPLATESENDJOBFINISH and a few other events spell it MsgID */
-		msg_id = wechat_field(&msg, "MsgID", 32, &bad);
-	if (bad != NULL) {
+	if (wxxml_parse(req->arena, req->body, req->body_len, &outer) < 0) {
 		err = reply_error(rep, E_BAD_REQUEST,
-		                  arena_printf(req->arena, "body: %s is too long", bad));
+		                  arena_printf(req->arena, "body: %s", outer.error));
 		goto out;
 	}
-	if (type == NULL || from == NULL || *from == '\0' || ctime == NULL) {
+	encrypt = wxxml_get(&outer, "Encrypt");
+	if (encrypt == NULL && c->wechat_msg_mode == CONFIG_MSG_SAFE) {
+		err = reply_error(rep, E_FORBIDDEN, "safe mode: no Encrypt element");
+		goto out;
+	}
+	if (request_query(req, "msg_signature") == NULL && c->wechat_msg_mode == CONFIG_MSG_SAFE) {
+		err = reply_error(rep, E_FORBIDDEN, "safe mode: msg_signature required");
+		goto out;
+	}
+	if (encrypt == NULL || c->wechat_aes_key == NULL ||
+	    wxcrypt_key(c->wechat_aes_key, d->key) < 0) {
+		err = reply_error(rep, E_BAD_REQUEST, "body: no Encrypt element or no AES key");
+		goto out;
+	}
+	if (!wxsign_msg_check(c->wechat_token, request_query(req, "timestamp"),
+	                      request_query(req, "nonce"), encrypt,
+	                      request_query(req, "msg_signature"))) {
+		err = reply_error(rep, E_FORBIDDEN, "msg_signature mismatch");
+		goto out;
+	}
+	if (wxcrypt_decrypt(d->key, encrypt, &plain, &plain_len, &appid) < 0 || appid == NULL ||
+	    c->wechat_appid == NULL || strcmp(appid, c->wechat_appid) != 0) {
+		err = reply_error(rep, E_BAD_REQUEST, "body: cannot decrypt for this appid");
+		goto out;
+	}
+	if (wxxml_parse(req->arena, plain, plain_len, &d->msg) < 0) {
 		err = reply_error(rep, E_BAD_REQUEST,
-		                  "body: MsgType, FromUserName and CreateTime are required");
+		                  arena_printf(req->arena, "body: %s", d->msg.error));
 		goto out;
 	}
-	/* WeChat retries a delivery up to three times: the same MsgId, or for events the same
-	 * sender and CreateTime */
-	msg_key = msg_id
-	              ? arena_printf(req->arena, "msg:%s", msg_id)
-	              : arena_printf(req->arena, "evt:%s:%s:%s", from, ctime, event ? event : type);
-	in.openid = from;
-	if (strcmp(type, "event") == 0 && event != NULL) {
-		if (strcmp(event, "subscribe") == 0 || strcmp(event, "SCAN") == 0) {
-			in.subscribe = IDENTITY_SUB_ON;
-			apply_login = true;
-		} else if (strcmp(event, "unsubscribe") == 0) {
-			unsubscribe = true;
-		}
-	}
-	err = identities_oa_message(req->arena, msg_key, type,
-	                            apply_login || unsubscribe ? &in : NULL, unsubscribe, &user_id,
-	                            &duplicate);
-	if (err != E_OK)
-		goto out; /* not acknowledged: WeChat delivers it again */
-	if (duplicate) {
-		log_info("duplicate delivery %s ignored", msg_key);
-		err = wechat_text(rep, "success");
-		goto out;
-	}
-	if (apply_login && user_id > 0 && event_key != NULL) {
-		const char *scene = NULL;
-		if (strncmp(event_key, "qrscene_login_", 14) == 0)
-			scene = event_key + 14;
-		else if (strncmp(event_key, "login_", 6) == 0)
-			scene = event_key + 6;
-		if (scene != NULL && *scene != '\0')
-			wechat_confirm_login(req->arena, scene, user_id);
-	}
-	if (strcmp(type, "text") == 0)
-		reply_xml = wxxml_text_reply(
-		    req->arena, from, wxxml_get(&msg, "ToUserName"), (long)time(NULL),
-		    wechat_answer_text(req->arena, wxxml_get(&msg, "Content")));
-	if (reply_xml == NULL) {
-		err = wechat_text(rep, "success");
-	} else if (!safe) {
-		rep->raw_type = "application/xml; charset=utf-8";
-		rep->raw = reply_xml;
-		rep->raw_len = strlen(reply_xml);
-		err = reply_ok(rep, 200, NULL);
-	} else {
-		char nonce[17], ts[24], sig[41];
-		char *enc =
-		    wxcrypt_encrypt(key, c->wechat_appid, reply_xml, strlen(reply_xml), NULL);
-		if (enc == NULL || crypto_random_hex(8, nonce) < 0) {
-			free(enc);
-			err = E_INTERNAL;
-			goto out;
-		}
-		snprintf(ts, sizeof(ts), "%lld", (long long)time(NULL));
-		wxsign_msg_signature(c->wechat_token, ts, nonce, enc, sig);
-		rep->raw = wxxml_encrypted_reply(req->arena, enc, sig, ts, nonce);
-		free(enc);
-		rep->raw_type = "application/xml; charset=utf-8";
-		rep->raw_len = strlen(rep->raw);
-		err = reply_ok(rep, 200, NULL);
-	}
+	err = E_OK;
 out:
 	free(plain);
 	free(appid);
+	return err;
+}
+
+/*
+ * Opens a POST delivery: the mode WECHAT_MSG_MODE accepts, wechat_guard (signature, time,
+ * replay), then the message (wechat_open_safe in safe mode) and its bounded fields into *d.
+ * Sets the reply and returns its error on any failure (403, 400, 503: see the file comment).
+ */
+static enum api_err wechat_open(struct request *req, struct reply *rep, struct wechat_delivery *d)
+{
+	const char *enc_type = request_query(req, "encrypt_type"), *bad = NULL;
+	enum api_err err;
+
+	memset(d, 0, sizeof(*d));
+	d->safe = enc_type != NULL && strcmp(enc_type, "aes") == 0;
+	if (config_get()->wechat_msg_mode == CONFIG_MSG_SAFE && !d->safe) {
+		err = reply_error(
+		    rep, E_FORBIDDEN,
+		    "safe mode: only encrypted messages (encrypt_type=aes) are accepted");
+		goto out;
+	}
+	if ((err = wechat_guard(req, rep, req->body ? req->body : "", req->body_len)) != E_OK)
+		goto out;
+	if (req->body_len == 0) {
+		err = reply_error(rep, E_BAD_REQUEST, "body: an XML message is required");
+		goto out;
+	}
+	if (d->safe)
+		err = wechat_open_safe(req, rep, d);
+	else if (wxxml_parse(req->arena, req->body, req->body_len, &d->msg) < 0)
+		err = reply_error(rep, E_BAD_REQUEST,
+		                  arena_printf(req->arena, "body: %s", d->msg.error));
+	if (err != E_OK)
+		goto out;
+	/* bounded so that the de-duplication key always fits its column (WeChat's own values
+	 * are far shorter: a 64-bit MsgId, a 28-character openid) */
+	d->type = wechat_field(&d->msg, "MsgType", 32, &bad);
+	d->from = wechat_field(&d->msg, "FromUserName", 64, &bad);
+	d->ctime = wechat_field(&d->msg, "CreateTime", 12, &bad);
+	d->event = wechat_field(&d->msg, "Event", 64, &bad);
+	d->event_key = wechat_field(&d->msg, "EventKey", 128, &bad);
+	d->msg_id = wechat_field(&d->msg, "MsgId", 32, &bad);
+	if (d->msg_id == NULL) /* TEMPLATESENDJOBFINISH and a few other events spell it MsgID */
+		d->msg_id = wechat_field(&d->msg, "MsgID", 32, &bad);
+	if (bad != NULL)
+		err = reply_error(rep, E_BAD_REQUEST,
+		                  arena_printf(req->arena, "body: %s is too long", bad));
+	else if (d->type == NULL || d->from == NULL || *d->from == '\0' || d->ctime == NULL)
+		err = reply_error(rep, E_BAD_REQUEST,
+		                  "body: MsgType, FromUserName and CreateTime are required");
+out:
+	return err;
+}
+
+/*
+ * Applies an opened delivery once (identities_oa_message records it): subscribe creates the
+ * user and the binding, unsubscribe clears the flag, a login QR scene is confirmed.
+ * *duplicate when the delivery was applied before (then nothing changes).  Errors are the
+ * model's: not acknowledged, WeChat delivers it again.
+ */
+static enum api_err wechat_apply(struct request *req, const struct wechat_delivery *d,
+                                 bool *duplicate)
+{
+	struct identity_login in = {.app_kind = "oa",
+	                            .appid = config_get()->wechat_appid,
+	                            .openid = d->from,
+	                            .subscribe = IDENTITY_SUB_KEEP};
+	bool unsubscribe = false, apply_login = false;
+	int64_t user_id = 0;
+	const char *msg_key, *scene = NULL;
+	enum api_err err;
+
+	/* WeChat retries a delivery up to three times: the same MsgId, or for events the same
+	 * sender and CreateTime */
+	msg_key = d->msg_id ? arena_printf(req->arena, "msg:%s", d->msg_id)
+	                    : arena_printf(req->arena, "evt:%s:%s:%s", d->from, d->ctime,
+	                                   d->event ? d->event : d->type);
+	if (strcmp(d->type, "event") == 0 && d->event != NULL) {
+		if (strcmp(d->event, "subscribe") == 0 || strcmp(d->event, "SCAN") == 0) {
+			in.subscribe = IDENTITY_SUB_ON;
+			apply_login = true;
+		} else if (strcmp(d->event, "unsubscribe") == 0) {
+			unsubscribe = true;
+		}
+	}
+	err = identities_oa_message(req->arena, msg_key, d->type,
+	                            apply_login || unsubscribe ? &in : NULL, unsubscribe, &user_id,
+	                            duplicate);
+	if (err != E_OK)
+		goto out;
+	if (*duplicate) {
+		log_info("duplicate delivery %s ignored", msg_key);
+		goto out;
+	}
+	if (apply_login && user_id > 0 && d->event_key != NULL) {
+		if (strncmp(d->event_key, "qrscene_login_", 14) == 0)
+			scene = d->event_key + 14;
+		else if (strncmp(d->event_key, "login_", 6) == 0)
+			scene = d->event_key + 6;
+		if (scene != NULL && *scene != '\0')
+			wechat_confirm_login(req->arena, scene, user_id);
+	}
+out:
+	return err;
+}
+
+/* Answers an applied delivery: a passive text reply to a text message (encrypted in safe
+ * mode), "success" to anything else.  E_INTERNAL when the reply cannot be encrypted. */
+static enum api_err wechat_reply(struct request *req, struct reply *rep,
+                                 const struct wechat_delivery *d)
+{
+	const struct config *c = config_get();
+	const char *reply_xml = NULL;
+	char nonce[17], ts[24], sig[41], *enc = NULL;
+	enum api_err err = E_INTERNAL;
+
+	if (strcmp(d->type, "text") == 0)
+		reply_xml = wxxml_text_reply(
+		    req->arena, d->from, wxxml_get(&d->msg, "ToUserName"), (long)time(NULL),
+		    wechat_answer_text(req->arena, wxxml_get(&d->msg, "Content")));
+	if (reply_xml == NULL) {
+		err = wechat_text(rep, "success");
+		goto out;
+	}
+	if (d->safe) {
+		enc = wxcrypt_encrypt(d->key, c->wechat_appid, reply_xml, strlen(reply_xml), NULL);
+		if (enc == NULL || crypto_random_hex(8, nonce) < 0)
+			goto out;
+		snprintf(ts, sizeof(ts), "%lld", (long long)time(NULL));
+		wxsign_msg_signature(c->wechat_token, ts, nonce, enc, sig);
+		reply_xml = wxxml_encrypted_reply(req->arena, enc, sig, ts, nonce);
+	}
+	rep->raw_type = "application/xml; charset=utf-8";
+	rep->raw = reply_xml;
+	rep->raw_len = strlen(reply_xml);
+	err = reply_ok(rep, 200, NULL);
+out:
+	free(enc);
+	return err;
+}
+
+/* POST /auth/wechat/verify: open, apply once, reply (the file comment has the contract). */
+static enum api_err wechat_verify_post(struct request *req, struct reply *rep)
+{
+	struct wechat_delivery d;
+	bool duplicate = false;
+	enum api_err err;
+
+	if ((err = wechat_open(req, rep, &d)) == E_OK &&
+	    (err = wechat_apply(req, &d, &duplicate)) == E_OK)
+		err = duplicate ? wechat_text(rep, "success") : wechat_reply(req, rep, &d);
 	return err;
 }
 

@@ -80,7 +80,7 @@ static enum api_err works_list_get(struct request *req, struct reply *rep)
 	                handlers_page(req, items, more && n > 0, n > 0 ? rows[n - 1].id : 0));
 }
 
-static enum api_err works_get(struct request *req, struct reply *rep)
+static enum api_err works_item_get(struct request *req, struct reply *rep)
 {
 	struct work w;
 	int64_t id;
@@ -92,7 +92,7 @@ static enum api_err works_get(struct request *req, struct reply *rep)
 	return reply_ok(rep, 200, works_json(&w));
 }
 
-static enum api_err works_delete(struct request *req, struct reply *rep)
+static enum api_err works_item_delete(struct request *req, struct reply *rep)
 {
 	int64_t id;
 	enum api_err err;
@@ -166,8 +166,11 @@ static const struct route works_route_list[] = {
      .body = BODY_JSON,
      .max_body = 8192,
      .handler = works_batch_delete_post},
-    {.method = HTTP_GET, .pattern = "/works/:id", .auth = AUTH_USER, .handler = works_get},
-    {.method = HTTP_DELETE, .pattern = "/works/:id", .auth = AUTH_USER, .handler = works_delete},
+    {.method = HTTP_GET, .pattern = "/works/:id", .auth = AUTH_USER, .handler = works_item_get},
+    {.method = HTTP_DELETE,
+     .pattern = "/works/:id",
+     .auth = AUTH_USER,
+     .handler = works_item_delete},
     {.method = HTTP_POST,
      .pattern = "/works/:id/favorite",
      .auth = AUTH_USER,

@@ -66,7 +66,8 @@ enum api_err scenes_get_active(struct arena *a, int64_t id, struct scene *out)
 	return err;
 }
 
-enum api_err scenes_cache_gen(struct arena *a, long long *gen)
+/* The current generation (0 when none yet).  E_UNAVAILABLE when Redis is down. */
+static enum api_err scenes_cache_gen(struct arena *a, long long *gen)
 {
 	char *v = NULL, *end = NULL;
 	enum api_err err = redis_get(a, SCENES_CACHE_GEN_KEY, &v);
@@ -82,8 +83,28 @@ enum api_err scenes_cache_gen(struct arena *a, long long *gen)
 	return E_OK;
 }
 
-enum api_err scenes_cache_invalidate(void)
+void scenes_cache_get(struct arena *a, const char *what, struct scenes_cache_entry *e)
+{
+	long long gen;
+	const char *key;
+
+	e->key = NULL;
+	e->text = NULL;
+	if (scenes_cache_gen(a, &gen) != E_OK)
+		return;
+	key = arena_printf(a, "cache:scenes:%lld:%s", gen, what);
+	if (redis_get(a, key, &e->text) == E_OK)
+		e->key = key;
+}
+
+void scenes_cache_fill(const struct scenes_cache_entry *e, const char *text)
+{
+	if (e->key != NULL)
+		(void)redis_set_ex(e->key, text, SCENES_CACHE_TTL);
+}
+
+enum api_err scenes_cache_invalidate(long long *gen)
 {
 	/* atomic: concurrent invalidations each move the generation on */
-	return redis_incr(SCENES_CACHE_GEN_KEY, NULL);
+	return redis_incr(SCENES_CACHE_GEN_KEY, gen);
 }

@@ -23,19 +23,28 @@ enum api_err scenes_list_active(struct arena *a, const char *category, struct sc
 enum api_err scenes_get_active(struct arena *a, int64_t id, struct scene *out);
 
 /*
- * The Redis cache of the public scene answers.  Entries live under
- * "cache:scenes:<gen>:…" (TTL SCENES_CACHE_TTL); gen is the integer at SCENES_CACHE_GEN_KEY
- * (missing = 0).  Whatever changes scenes calls scenes_cache_invalidate() after its commit:
- * the generation moves on, so every older entry is unreachable at once and expires by
- * itself.
+ * The Redis cache of the public scene answers; this file alone reads, fills and invalidates
+ * it.  Entries live under "cache:scenes:<gen>:<what>" (TTL SCENES_CACHE_TTL); gen is the
+ * integer at SCENES_CACHE_GEN_KEY (missing = 0).  Whatever changes scenes calls
+ * scenes_cache_invalidate() after its commit: the generation moves on, so every older entry
+ * is unreachable at once and expires by itself.  The entries are opaque text to this file.
  */
 #define SCENES_CACHE_GEN_KEY "cache:scenes:gen"
 #define SCENES_CACHE_TTL 300
 
-/* The current generation (0 when none yet).  E_UNAVAILABLE when Redis is down. */
-enum api_err scenes_cache_gen(struct arena *a, long long *gen);
-/* Moves the generation on by one.  E_UNAVAILABLE when Redis is down (entries then stay
- * until their TTL). */
-enum api_err scenes_cache_invalidate(void);
+/* Where an answer is cached and, when there, its text. */
+struct scenes_cache_entry {
+	const char *key; /* the entry's full key; NULL when Redis cannot be used now */
+	char *text; /* the cached text; NULL on a miss */
+};
+
+/* Looks what ("list", "list:c:<category>", "id:<id>") up in the current generation.  Never
+ * fails: Redis down is a miss with a NULL key, so the database answers alone. */
+void scenes_cache_get(struct arena *a, const char *what, struct scenes_cache_entry *e);
+/* Stores text as e's entry (best effort; nothing when e->key is NULL). */
+void scenes_cache_fill(const struct scenes_cache_entry *e, const char *text);
+/* Moves the generation on by one; *gen (may be NULL) gets the new one.  E_UNAVAILABLE when
+ * Redis is down (entries then stay until their TTL). */
+enum api_err scenes_cache_invalidate(long long *gen);
 
 #endif

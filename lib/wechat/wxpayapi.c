@@ -161,7 +161,7 @@ static json_object *wxpayapi_obj(json_object *o, const char *key)
 }
 
 /* A transaction object (query answer or decrypted notify resource). */
-static void wxpayapi_txn(struct arena *a, json_object *t, struct order_txn *out)
+static void wxpayapi_txn(struct arena *a, json_object *t, struct wxpayapi_txn *out)
 {
 	json_object *amount = wxpayapi_obj(t, "amount"), *payer = wxpayapi_obj(t, "payer"), *v;
 
@@ -215,7 +215,7 @@ enum api_err wxpayapi_jsapi(struct arena *a, const char *out_trade_no, const cha
 	return err;
 }
 
-enum api_err wxpayapi_query(struct arena *a, const char *out_trade_no, struct order_txn *out)
+enum api_err wxpayapi_query(struct arena *a, const char *out_trade_no, struct wxpayapi_txn *out)
 {
 	const struct config *c = config_get();
 	json_object *ans = NULL;
@@ -290,7 +290,8 @@ enum api_err wxpayapi_pay_params(struct arena *a, const char *prepay_id, json_ob
 
 enum api_err wxpayapi_notify(struct arena *a, const char *timestamp, const char *nonce,
                              const char *signature, const char *serial, const char *body,
-                             size_t body_len, time_t now, struct order_txn *out, const char **why)
+                             size_t body_len, time_t now, struct wxpayapi_txn *out,
+                             const char **why)
 {
 	const struct config *c = config_get();
 	json_object *n = NULL, *res, *t = NULL;

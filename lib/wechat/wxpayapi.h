@@ -19,7 +19,15 @@
 
 #include "lib/arena.h"
 #include "lib/errors.h"
-#include "model/orders.h"
+
+/* What WeChat Pay says about a transaction (a query answer or a notify's resource): strings in
+ * the arena, NULL when absent; amount_total -1 when absent.  The protocol's own words: mapping
+ * them onto an order is the caller's business (service/reconcile). */
+struct wxpayapi_txn {
+	const char *out_trade_no, *transaction_id, *trade_state, *currency, *mchid, *appid;
+	const char *payer_openid;
+	int64_t amount_total;
+};
 
 #define WXPAYAPI_MAX_SKEW 300 /* seconds a notify's or an answer's timestamp may be off */
 
@@ -27,7 +35,7 @@
 enum api_err wxpayapi_jsapi(struct arena *a, const char *out_trade_no, const char *description,
                             int64_t amount_fen, const char *payer_openid, const char **prepay_id);
 /* Queries an order by out_trade_no; E_NOT_FOUND when WeChat Pay does not know it. */
-enum api_err wxpayapi_query(struct arena *a, const char *out_trade_no, struct order_txn *out);
+enum api_err wxpayapi_query(struct arena *a, const char *out_trade_no, struct wxpayapi_txn *out);
 /* Closes an unpaid order at WeChat Pay. */
 enum api_err wxpayapi_close(struct arena *a, const char *out_trade_no);
 /* The parameters of getBrandWCPayRequest / wx.requestPayment for prepay_id (new object). */
@@ -41,6 +49,7 @@ enum api_err wxpayapi_pay_params(struct arena *a, const char *prepay_id, json_ob
  */
 enum api_err wxpayapi_notify(struct arena *a, const char *timestamp, const char *nonce,
                              const char *signature, const char *serial, const char *body,
-                             size_t body_len, time_t now, struct order_txn *out, const char **why);
+                             size_t body_len, time_t now, struct wxpayapi_txn *out,
+                             const char **why);
 
 #endif

@@ -97,3 +97,15 @@ def test_two_files_with_one_version_are_refused(scratch_db, tmp_path):
     dup = migrate(scratch_db, mig)
     assert dup.returncode == 1
     assert "two files with version 0001" in dup.stderr
+
+
+def test_seed_says_why_when_no_transaction_begins(tmp_path):
+    """With the database unreachable, `seed` names the failure (it used to print a buffer
+    nothing had written)."""
+    script = tmp_path / "seed.sql"
+    script.write_text("SELECT 1;\n")
+    env = dict(os.environ, DATABASE_URL="postgresql://127.0.0.1:1/none?connect_timeout=2")
+    proc = subprocess.run([str(CTL), "seed", str(script)], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "rolled back: cannot begin a transaction (UNAVAILABLE)" in proc.stderr

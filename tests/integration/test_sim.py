@@ -25,16 +25,13 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(REPO / "tests" / "sim"))
+import devcreds  # noqa: E402
 import wxcrypto  # noqa: E402
 
-DEV = {
-    "WECHAT_APPID": "wxsimoa0000000001",
-    "WECHAT_SECRET": "simsecret-oa-0123456789abcdef",
-    "WECHAT_TOKEN": "simtoken123",
-    "WECHAT_AES_KEY": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
-    "WECHAT_MP_APPID": "wxsimmp0000000001",
-    "WECHAT_MP_SECRET": "simsecret-mp-0123456789abcdef",
-}
+# The credentials the stack must export: the file both read (scripts/dev-credentials.env).
+DEV = {name: devcreds.DEV[name] for name in (
+    "WECHAT_APPID", "WECHAT_SECRET", "WECHAT_TOKEN", "WECHAT_AES_KEY", "WECHAT_MP_APPID",
+    "WECHAT_MP_SECRET")}
 TIMEOUT = 10
 
 # --------------------------------------------------------------------------- vectors

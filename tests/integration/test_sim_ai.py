@@ -11,7 +11,9 @@ import base64
 import hashlib
 import json
 import os
+import pathlib
 import struct
+import sys
 import threading
 import time
 import zlib
@@ -19,7 +21,10 @@ import zlib
 import pytest
 import requests
 
-KEY = os.environ.get("AIPHOTO_SIM_KEY") or "sim-ai-key-0123456789"
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "tests" / "sim"))
+import devcreds  # noqa: E402
+
+KEY = os.environ.get("AIPHOTO_SIM_KEY") or devcreds.DEV["AIPHOTO_SIM_KEY"]
 TIMEOUT = 10
 OPENAI = "/openai/v1/images/generations"
 T2I = "/dashscope/api/v1/services/aigc/text2image/image-synthesis"

@@ -34,10 +34,11 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 VECTORS = REPO / "tests" / "sim" / "vectors"
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(REPO / "tests" / "sim"))
+import devcreds  # noqa: E402
 import paycrypto  # noqa: E402
 
 TIMEOUT = 10
-DEV_MCHID = "1900000109"
+DEV_MCHID = devcreds.DEV["WXPAY_MCHID"]
 SCHEME = "WECHATPAY2-SHA256-RSA2048"
 
 # --------------------------------------------------------------------------- this file's crypto

@@ -39,7 +39,9 @@ import time
 import uuid
 import zlib
 
-DEFAULT_KEY = "sim-ai-key-0123456789"
+import devcreds
+
+DEFAULT_KEY = devcreds.DEV["AIPHOTO_SIM_KEY"]
 OPENAI = "/openai/v1"
 DASHSCOPE = "/dashscope/api/v1"
 RESULTS = "/ai/results"

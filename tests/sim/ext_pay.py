@@ -29,14 +29,11 @@ import time
 import urllib.parse
 import uuid
 
+import devcreds
 import paycrypto
 
-DEV = {
-    "WXPAY_MCHID": "1900000109",
-    "WXPAY_SERIAL": "SIMMERCHANTSERIAL0001",
-    "WXPAY_APIV3_KEY": "simapiv3key0123456789abcdefghijk",
-    "WXPAY_PUBLIC_KEY_ID": "PUB_KEY_ID_0114232134912410000000000000",
-}
+DEV = {name: devcreds.DEV[name] for name in (
+    "WXPAY_MCHID", "WXPAY_SERIAL", "WXPAY_APIV3_KEY", "WXPAY_PUBLIC_KEY_ID")}
 PREFIX = "/pay"
 NOTIFY_PATH = "/api/v1/payment/notify"
 CLOCK_SKEW = 300  # requests whose timestamp is further off than this are refused

@@ -44,17 +44,13 @@ sys.dont_write_bytecode = True  # no __pycache__ in the checkout
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-import wxcrypto  # noqa: E402  (needs the path above)
+import devcreds  # noqa: E402  (needs the path above)
+import wxcrypto  # noqa: E402
 
-# The development credentials of the local stack (documented in README.md).
-DEV = {
-    "WECHAT_APPID": "wxsimoa0000000001",
-    "WECHAT_SECRET": "simsecret-oa-0123456789abcdef",
-    "WECHAT_TOKEN": "simtoken123",
-    "WECHAT_AES_KEY": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
-    "WECHAT_MP_APPID": "wxsimmp0000000001",
-    "WECHAT_MP_SECRET": "simsecret-mp-0123456789abcdef",
-}
+# The development credentials of the local stack (scripts/dev-credentials.env, README.md).
+DEV = {name: devcreds.DEV[name] for name in (
+    "WECHAT_APPID", "WECHAT_SECRET", "WECHAT_TOKEN", "WECHAT_AES_KEY", "WECHAT_MP_APPID",
+    "WECHAT_MP_SECRET")}
 OA_ORIGINAL_ID = "gh_sim000000001"
 CALLBACK_PATH = "/api/v1/auth/wechat/verify"
 TOKEN_TTL = 7200

@@ -916,7 +916,7 @@ END_TEST
 START_TEST(wxpay_notify_key_by_serial)
 {
 	char err[256];
-	struct order_txn t;
+	struct wxpayapi_txn t;
 	const char *why = NULL;
 	size_t n = strlen(wxpay_t_notify_body);
 	time_t ts = 1624523846;

@@ -1,19 +1,29 @@
 /*
  * reconcile — orders still unpaid some time after creation are queried at WeChat Pay and
- * settled through the same guarded path as the notify (model/orders orders_apply); those
+ * settled through the same guarded path as the notify (reconcile_apply); those
  * unpaid after expire_s are closed there and here.  Used by aiphoto-dispatch (each run, under
  * its maintenance lock) and by `aiphotoctl reconcile-orders`.
  */
-#ifndef AIPHOTO_DISPATCHER_RECONCILE_H
-#define AIPHOTO_DISPATCHER_RECONCILE_H
+#ifndef AIPHOTO_SERVICE_RECONCILE_H
+#define AIPHOTO_SERVICE_RECONCILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "lib/arena.h"
+#include "lib/errors.h"
+#include "lib/wechat/wxpayapi.h"
 
 struct reconcile_stats {
 	size_t checked, settled, closed, waiting, failed;
 };
+
+/* Applies WeChat Pay's word on a transaction (a query answer or a notify) to its order: the
+ * protocol's transaction is mapped onto the model's and settled by orders_apply (model/orders.h
+ * says what each outcome means), the one guarded path for the notify, the order poll and the
+ * reconciliation. */
+enum api_err reconcile_apply(struct arena *a, const struct wxpayapi_txn *t, const char *our_mchid,
+                             const char *our_appid, bool *credited);
 
 /* Orders one run handles unless told otherwise (aiphotoctl reconcile-orders --limit). */
 #define RECONCILE_BATCH 500

@@ -1,5 +1,5 @@
 /* reconcile — see reconcile.h. */
-#include "dispatcher/reconcile.h"
+#include "service/reconcile.h"
 
 #include <stdbool.h>
 #include <string.h>
@@ -8,6 +8,23 @@
 #include "lib/log.h"
 #include "lib/wechat/wxpayapi.h"
 #include "model/orders.h"
+
+enum api_err reconcile_apply(struct arena *a, const struct wxpayapi_txn *t, const char *our_mchid,
+                             const char *our_appid, bool *credited)
+{
+	const struct order_txn o = {
+	    .out_trade_no = t->out_trade_no,
+	    .transaction_id = t->transaction_id,
+	    .trade_state = t->trade_state,
+	    .currency = t->currency,
+	    .mchid = t->mchid,
+	    .appid = t->appid,
+	    .payer_openid = t->payer_openid,
+	    .amount_total = t->amount_total,
+	};
+
+	return orders_apply(a, &o, our_mchid, our_appid, credited);
+}
 
 int reconcile_orders(struct arena *a, long older_s, long expire_s, int limit,
                      struct reconcile_stats *st)
@@ -24,7 +41,7 @@ int reconcile_orders(struct arena *a, long older_s, long expire_s, int limit,
 	}
 	st->checked = n;
 	for (size_t i = 0; i < n; i++) {
-		struct order_txn t;
+		struct wxpayapi_txn t;
 		bool credited = false;
 		enum api_err err;
 
@@ -32,7 +49,7 @@ int reconcile_orders(struct arena *a, long older_s, long expire_s, int limit,
 		(void)orders_touch_queried(a, rows[i].out_trade_no);
 		err = wxpayapi_query(a, rows[i].out_trade_no, &t);
 		if (err == E_OK)
-			err = orders_apply(a, &t, c->wxpay_mchid, c->wechat_appid, &credited);
+			err = reconcile_apply(a, &t, c->wxpay_mchid, c->wechat_appid, &credited);
 		if (err == E_OK && credited) {
 			st->settled++;
 			log_info("reconcile: order %s paid, settled", rows[i].out_trade_no);
