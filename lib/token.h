@@ -1,12 +1,21 @@
 /*
- * token — the strict JWT wrapper over libjwt 1.10 (Debian 12).
+ * token — the strict JWT wrapper: tokens are issued by libjwt 1.10 (Debian 12), verified here.
  *
  * libjwt 1.10 checks the signature only: it validates no claim and, with an empty key,
- * accepts any token.  So this wrapper refuses secrets under 32 bytes, caps the token
- * length, pins HS256 after decoding, and checks every claim itself:
+ * accepts any token; its decode also costs a base64 + JSON parse of the header and an HMAC
+ * key set-up per call.  So token_verify does not use it: it refuses secrets under 32 bytes,
+ * caps the token length, then, in this order and before any parse,
+ *   - requires the header segment to be byte for byte the one token_issue writes
+ *     ({"alg":"HS256","typ":"JWT"}): alg none, another algorithm or spelling, extra fields
+ *     (kid, jku, ...) are refused unread;
+ *   - checks the HMAC-SHA256 signature in constant time with a context prepared once per
+ *     process for the secret;
+ * and only then decodes the payload and checks every claim:
  *   iss == the configured issuer; aud == "user" or "admin"; sub = a positive decimal id;
  *   exp present and in the future; nbf and iat (when present) not in the future
  *   (TOKEN_LEEWAY seconds of clock skew allowed).
+ * Not thread-safe (one prepared context and one cache per process; the workers are
+ * single-threaded).
  */
 #ifndef AIPHOTO_TOKEN_H
 #define AIPHOTO_TOKEN_H
@@ -24,8 +33,8 @@ enum token_err {
 	TOKEN_OK,
 	TOKEN_WEAK_SECRET, /* our secret is shorter than TOKEN_MIN_SECRET */
 	TOKEN_MALFORMED, /* not three base64url parts, too long, bad JSON */
-	TOKEN_BAD_SIGNATURE, /* libjwt refused it (signature, alg none with a key) */
-	TOKEN_BAD_ALG, /* verified, but not HS256 */
+	TOKEN_BAD_SIGNATURE, /* the HMAC-SHA256 does not match (or OpenSSL failed) */
+	TOKEN_BAD_ALG, /* the header is not exactly the one we issue (HS256 pinned) */
 	TOKEN_EXPIRED,
 	TOKEN_NOT_YET_VALID, /* nbf or iat in the future */
 	TOKEN_BAD_ISSUER,
@@ -44,9 +53,10 @@ enum token_err token_verify(const char *secret, size_t secret_len, const char *i
 
 /*
  * token_verify with a small per-process cache of tokens already verified: a token presented
- * again (the same bytes, compared in constant time) skips libjwt's decode and HMAC until its
- * exp.  Only successfully verified tokens enter; TOKEN_CACHE_SLOTS entries, each slot chosen
- * by a hash of the token and overwritten on collision.  Same contract as token_verify.
+ * again (the same bytes, compared in constant time) skips the HMAC and the payload parse
+ * until its exp.  Only successfully verified tokens enter; TOKEN_CACHE_SLOTS entries, each
+ * slot chosen by a hash of the token and overwritten on collision; a call with another
+ * secret or issuer than the previous one empties it.  Same contract as token_verify.
  */
 #define TOKEN_CACHE_SLOTS 64
 enum token_err token_verify_cached(const char *secret, size_t secret_len, const char *issuer,

@@ -446,7 +446,7 @@ START_TEST(token_cache_contract)
 	char *bad;
 
 	ck_assert_ptr_nonnull(t);
-	/* first sight verifies through libjwt, the second comes from the cache: same claims */
+	/* first sight is verified, the second comes from the cache: same claims */
 	ck_assert_int_eq(token_verify_cached(tok_secret, n, TOK_ISS, t, TOK_NOW, &c), TOKEN_OK);
 	ck_assert_int_eq(c.sub, 77);
 	memset(&c, 0, sizeof(c));
@@ -473,6 +473,170 @@ START_TEST(token_cache_contract)
 }
 END_TEST
 
+/* The header of every token libjwt issues for us is the one value token_verify accepts. */
+START_TEST(token_issued_header_is_the_pinned_one)
+{
+	char *t = token_issue(tok_secret, strlen(tok_secret), TOK_ISS, 5, true, 60, TOK_NOW);
+	char h[128];
+
+	ck_assert_ptr_nonnull(t);
+	tok_b64url(tok_hs256, strlen(tok_hs256), h);
+	ck_assert_str_eq(h, "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9");
+	ck_assert_int_eq(strncmp(t, h, strlen(h)), 0);
+	ck_assert_int_eq(t[strlen(h)], '.');
+	free(t);
+}
+END_TEST
+
+/* Correctly signed HS256 tokens whose header is not byte for byte ours are refused. */
+START_TEST(token_other_headers)
+{
+	struct token_claims c;
+	char payload[512], t[TOK_BUF];
+	static const char *const headers[] = {
+	    "{\"typ\":\"JWT\",\"alg\":\"HS256\"}",
+	    "{\"alg\":\"HS256\"}",
+	    "{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"1\"}",
+	    "{\"alg\": \"HS256\",\"typ\":\"JWT\"}",
+	    "{\"alg\":\"HS256\",\"typ\":\"JWT\"} ",
+	    "{\"alg\":\"HS256\",\"alg\":\"HS256\",\"typ\":\"JWT\"}",
+	    "{\"alg\":\"HS256\",\"typ\":\"jwt\"}",
+	};
+
+	tok_payload(payload, sizeof(payload), TOK_ISS, "user", "1", tok_times(0, 0, 3600));
+	for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
+		tok_forge(t, headers[i], payload, EVP_sha256(), tok_secret, NULL);
+		ck_assert_msg(token_verify(tok_secret, strlen(tok_secret), TOK_ISS, t, TOK_NOW,
+		                           &c) == TOKEN_BAD_ALG,
+		              "header %zu", i);
+		ck_assert_int_eq(c.sub, 0);
+	}
+}
+END_TEST
+
+/* The signature is checked before the payload is decoded: an unsigned payload that is not
+ * JSON is a bad signature, a signed one is malformed. */
+START_TEST(token_signature_before_payload)
+{
+	struct token_claims c;
+	char t[TOK_BUF];
+	static const char *const payloads[] = {
+	    "not json", "[1]", "\"str\"", "{\"iss\":\"aiphoto\"} x", "{\"iss\":",
+	};
+
+	for (size_t i = 0; i < sizeof(payloads) / sizeof(payloads[0]); i++) {
+		tok_forge(t, tok_hs256, payloads[i], NULL, NULL,
+		          "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+		ck_assert_msg(token_verify(tok_secret, strlen(tok_secret), TOK_ISS, t, TOK_NOW,
+		                           &c) == TOKEN_BAD_SIGNATURE,
+		              "unsigned payload %zu", i);
+		tok_forge(t, tok_hs256, payloads[i], EVP_sha256(), tok_secret, NULL);
+		ck_assert_msg(token_verify(tok_secret, strlen(tok_secret), TOK_ISS, t, TOK_NOW,
+		                           &c) == TOKEN_MALFORMED,
+		              "signed payload %zu", i);
+	}
+}
+END_TEST
+
+/* A NUL inside a signed string claim does not end the comparison. */
+START_TEST(token_nul_in_claims)
+{
+	struct token_claims c;
+
+	ck_assert_int_eq(tok_check("aiphoto\\u0000evil", "user", "1", tok_times(0, 0, 3600), &c),
+	                 TOKEN_BAD_ISSUER);
+	ck_assert_int_eq(tok_check(TOK_ISS, "user\\u0000x", "1", tok_times(0, 0, 3600), &c),
+	                 TOKEN_BAD_AUDIENCE);
+	ck_assert_int_eq(tok_check(TOK_ISS, "user", "5\\u00009", tok_times(0, 0, 3600), &c),
+	                 TOKEN_BAD_SUBJECT);
+	ck_assert_int_eq(tok_check(TOK_ISS, "user", "1", "\"exp\":1.8e9", &c), TOKEN_EXPIRED);
+	ck_assert_int_eq(tok_check(TOK_ISS, "user", "1", "\"exp\":99999999999999999999", &c),
+	                 TOKEN_EXPIRED);
+}
+END_TEST
+
+/* Every one-character change of a token libjwt issued is refused. */
+START_TEST(token_every_character_changed)
+{
+	struct token_claims c;
+	char *t = token_issue(tok_secret, strlen(tok_secret), TOK_ISS, 42, false, 3600, TOK_NOW);
+	static const char subst[] = {'A', 'B', 'f', '-', '_', '.'};
+	size_t n;
+
+	ck_assert_ptr_nonnull(t);
+	n = strlen(t);
+	for (size_t i = 0; i < n; i++) {
+		char keep = t[i];
+		for (size_t k = 0; k < sizeof(subst); k++) {
+			if (subst[k] == keep)
+				continue;
+			t[i] = subst[k];
+			ck_assert_msg(token_verify(tok_secret, strlen(tok_secret), TOK_ISS, t,
+			                           TOK_NOW, &c) != TOKEN_OK,
+			              "position %zu -> %c", i, subst[k]);
+			ck_assert_int_eq(c.sub, 0);
+		}
+		t[i] = keep;
+	}
+	ck_assert_int_eq(token_verify(tok_secret, strlen(tok_secret), TOK_ISS, t, TOK_NOW, &c),
+	                 TOKEN_OK);
+	/* and truncated or extended by one character */
+	t[n - 1] = '\0';
+	ck_assert_int_ne(token_verify(tok_secret, strlen(tok_secret), TOK_ISS, t, TOK_NOW, &c),
+	                 TOKEN_OK);
+	free(t);
+}
+END_TEST
+
+/* Cached tokens were verified under one secret and issuer: others do not find them. */
+START_TEST(token_cache_follows_the_key)
+{
+	struct token_claims c;
+	size_t n = strlen(tok_secret);
+	static const char other[] = "another-secret-of-forty-bytes-0123456789";
+	char *t = token_issue(tok_secret, n, TOK_ISS, 8, false, 100, TOK_NOW);
+
+	ck_assert_ptr_nonnull(t);
+	ck_assert_int_eq(token_verify_cached(tok_secret, n, TOK_ISS, t, TOK_NOW, &c), TOKEN_OK);
+	ck_assert_int_eq(token_verify_cached(other, strlen(other), TOK_ISS, t, TOK_NOW, &c),
+	                 TOKEN_BAD_SIGNATURE);
+	ck_assert_int_eq(c.sub, 0);
+	ck_assert_int_eq(token_verify_cached(tok_secret, n, "other-iss", t, TOK_NOW, &c),
+	                 TOKEN_BAD_ISSUER);
+	ck_assert_int_eq(token_verify_cached(tok_secret, n, TOK_ISS, t, TOK_NOW, &c), TOKEN_OK);
+	ck_assert_int_eq(c.sub, 8);
+	free(t);
+}
+END_TEST
+
+/* Many users' tokens through the cache (more than its slots): each gets its own claims. */
+START_TEST(token_cache_many_users)
+{
+	struct token_claims c;
+	size_t n = strlen(tok_secret);
+	enum { USERS = 512 };
+	char *t[USERS];
+
+	for (int i = 0; i < USERS; i++)
+		ck_assert_ptr_nonnull(
+		    t[i] = token_issue(tok_secret, n, TOK_ISS, 1000 + i, i % 7 == 0, 600, TOK_NOW));
+	for (int round = 0; round < 3; round++)
+		for (int i = 0; i < USERS; i++) {
+			ck_assert_int_eq(
+			    token_verify_cached(tok_secret, n, TOK_ISS, t[i], TOK_NOW + round, &c),
+			    TOKEN_OK);
+			ck_assert_int_eq(c.sub, 1000 + i);
+			ck_assert(c.admin == (i % 7 == 0));
+		}
+	for (int i = 0; i < USERS; i++) {
+		ck_assert_int_eq(
+		    token_verify_cached(tok_secret, n, TOK_ISS, t[i], TOK_NOW + 600, &c),
+		    TOKEN_EXPIRED);
+		free(t[i]);
+	}
+}
+END_TEST
+
 Suite *token_suite(void)
 {
 	Suite *s = suite_create("token");
@@ -484,6 +648,9 @@ Suite *token_suite(void)
 	tcase_add_test(tc, token_issue_refuses_bad_arguments);
 	tcase_add_test(tc, token_weak_secret);
 	tcase_add_test(tc, token_err_strings);
+	tcase_add_test(tc, token_issued_header_is_the_pinned_one);
+	tcase_add_test(tc, token_cache_follows_the_key);
+	tcase_add_test(tc, token_cache_many_users);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("forged");
 	tcase_add_test(tc, token_empty_key_cannot_bite);
@@ -500,6 +667,10 @@ Suite *token_suite(void)
 	tcase_add_test(tc, token_subject_missing_or_number);
 	tcase_add_test(tc, token_length_cap);
 	tcase_add_test(tc, token_malformed_shapes);
+	tcase_add_test(tc, token_other_headers);
+	tcase_add_test(tc, token_signature_before_payload);
+	tcase_add_test(tc, token_nul_in_claims);
+	tcase_add_test(tc, token_every_character_changed);
 	suite_add_tcase(s, tc);
 	return s;
 }
