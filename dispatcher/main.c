@@ -26,17 +26,14 @@
  * and complete it without calling anyone, until nothing is due).
  * Exit status: 0 done, 1 a database or configuration failure, 2 usage.
  */
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <json-c/json.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -128,62 +125,6 @@ static long dispatch_env_long(const char *name, long def, long min, long max)
 	return v;
 }
 
-/* ------------------------------------------------------------------ outbound safety */
-
-/* True for addresses a provider URL must never reach in production: loopback, private,
- * link-local, carrier-grade NAT, unspecified, multicast.  Link-local (cloud metadata) is
- * refused on development stacks too. */
-static bool dispatch_addr_refused(const struct sockaddr *sa, bool development)
-{
-	if (sa->sa_family == AF_INET) {
-		uint32_t ip =
-		    ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr);
-		bool link_local = (ip >> 16) == 0xA9FE; /* 169.254/16 */
-
-		if (link_local)
-			return true;
-		if (development)
-			return false;
-		return (ip >> 24) == 127 || (ip >> 24) == 10 || (ip >> 24) == 0 ||
-		       (ip >> 20) == 0xAC1 /* 172.16/12 */ ||
-		       (ip >> 16) == 0xC0A8 /* 192.168/16 */ ||
-		       (ip >> 22) == 0x191 /* 100.64/10 */ || (ip >> 28) == 0xE;
-	}
-	if (sa->sa_family == AF_INET6) {
-		const unsigned char *b =
-		    ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
-		static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-
-		if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
-			return true; /* fe80::/10 */
-		if (memcmp(b, mapped, 12) == 0) {
-			struct sockaddr_in v4 = {.sin_family = AF_INET};
-			memcpy(&v4.sin_addr, b + 12, 4);
-			return dispatch_addr_refused((const struct sockaddr *)(const void *)&v4,
-			                             development);
-		}
-		if (development)
-			return false;
-		return (b[0] & 0xfe) == 0xfc || b[0] == 0xff ||
-		       (memcmp(b, mapped, 10) == 0 && b[10] == 0 &&
-		        b[11] == 0); /* fc00::/7, ff, ::x */
-	}
-	return true;
-}
-
-static curl_socket_t dispatch_opensocket(void *ctx, curlsocktype purpose,
-                                         struct curl_sockaddr *addr)
-{
-	const struct dispatch *d = ctx;
-
-	(void)purpose;
-	if (dispatch_addr_refused(&addr->addr, d->development)) {
-		log_warn("dispatch: connection to a refused address blocked");
-		return CURL_SOCKET_BAD;
-	}
-	return socket(addr->family, addr->socktype, addr->protocol);
-}
-
 /* ------------------------------------------------------------------ transfers */
 
 static size_t dispatch_write(char *data, size_t size, size_t nmemb, void *ctx)
@@ -250,30 +191,21 @@ static void dispatch_start(struct dispatch *d, struct job *j, const struct provi
 	j->retry_after = 0;
 	j->limit = limit;
 	curl_slist_free_all(j->hdrs);
-	j->hdrs = NULL;
-	for (int i = 0; rq->headers[i] != NULL; i++)
-		j->hdrs = curl_slist_append(j->hdrs, rq->headers[i]);
-	j->hdrs = curl_slist_append(j->hdrs, "Expect:");
-	curl_easy_setopt(e, CURLOPT_URL, rq->url);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, j->hdrs);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "aiphoto-dispatch/" AIPHOTO_VERSION);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, d->development ? "http,https" : "https");
-	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, dispatch_opensocket);
-	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, d);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, dispatch_write);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, dispatch_header);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, j);
+	j->hdrs = httpc_easy_setup(e, &(const struct httpc_easy){
+	                                  .method = rq->method,
+	                                  .url = rq->url,
+	                                  .headers = rq->headers,
+	                                  .body = rq->body,
+	                                  .body_len = rq->body_len,
+	                                  .timeout_ms = timeout_ms,
+	                                  .user_agent = "aiphoto-dispatch/" AIPHOTO_VERSION,
+	                                  .development = d->development,
+	                                  .write = dispatch_write,
+	                                  .write_ctx = j,
+	                                  .header = dispatch_header,
+	                                  .header_ctx = j,
+	                              });
 	curl_easy_setopt(e, CURLOPT_PRIVATE, j);
-	if (rq->body != NULL) {
-		curl_easy_setopt(e, CURLOPT_POST, 1L);
-		curl_easy_setopt(e, CURLOPT_POSTFIELDS, rq->body);
-		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
-	}
 	j->easy = e;
 	curl_multi_add_handle(d->multi, e);
 }
