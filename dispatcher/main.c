@@ -50,6 +50,7 @@
 #include "lib/media.h"
 #include "lib/redis.h"
 #include "lib/wechat/wxapi.h"
+#include "lib/wechat/wxnotice.h"
 #include "lib/xalloc.h"
 #include "model/system.h"
 #include "model/works.h"
@@ -651,8 +652,7 @@ static void dispatch_notify(struct dispatch *d)
 		page = json_object_get_string(v);
 	while (works_take_notices(&a, 50, &t, &n) == E_OK && n > 0) {
 		for (size_t i = 0; i < n; i++) {
-			json_object *data;
-			const char *label;
+			struct wxnotice_task notice;
 			enum api_err err;
 
 			d->n.notified++;
@@ -664,27 +664,14 @@ static void dispatch_notify(struct dispatch *d)
 				             : "notify.task_template_id is not set");
 				continue;
 			}
-			label = strcmp(t[i].status, "completed") == 0 ? "已完成"
-			        : strcmp(t[i].status, "partial") == 0 ? "部分完成"
-			                                              : "失败";
-			data = json_object_new_object();
-#define DISPATCH_FIELD(k, val)                                                   \
-	do {                                                                     \
-		json_object *f = json_object_new_object();                       \
-		json_object_object_add(f, "value", json_object_new_string(val)); \
-		json_object_object_add(data, k, f);                              \
-	} while (0)
-			DISPATCH_FIELD("thing1",
-			               strcmp(t[i].type, "fitting") == 0 ? "AI试衣" : "AI写真");
-			DISPATCH_FIELD("phrase2", label);
-			DISPATCH_FIELD("number3", arena_printf(&a, "%d/%d", t[i].done, t[i].count));
-			DISPATCH_FIELD("time4", t[i].finished_at ? t[i].finished_at : "");
-			DISPATCH_FIELD("character_string5",
-			               arena_printf(&a, "%lld", (long long)t[i].task_id));
-#undef DISPATCH_FIELD
+			notice = (struct wxnotice_task){.task_id = t[i].task_id,
+			                                .type = t[i].type,
+			                                .status = t[i].status,
+			                                .done = t[i].done,
+			                                .count = t[i].count,
+			                                .finished_at = t[i].finished_at};
 			err = wxapi_template_send(&a, t[i].openid, template_id, page,
-			                          jsonx_text(&a, data));
-			json_object_put(data);
+			                          wxnotice_task_data(&a, &notice));
 			if (err == E_OK)
 				log_info("task %lld %s: template message sent",
 				         (long long)t[i].task_id, t[i].status);
