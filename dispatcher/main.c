@@ -15,16 +15,18 @@
  *   5. exits when nothing is due and nothing runs, or when its time budget is spent (async
  *      jobs still waiting are released, keeping their provider job id for the next run).
  *
- * Environment (besides DESIGN §8): DISPATCH_CONCURRENCY (8), DISPATCH_BUDGET_SECONDS (50),
- * DISPATCH_LEASE_SECONDS (120; must exceed every active model's timeout by 10 s),
- * DISPATCH_RETRY_BASE_MS (5000), DISPATCH_MAX_RESULT_BYTES (10 MiB), DISPATCH_MAX_WAIT_SECONDS
- * (600: how long an async job may stay pending, counted from its submit across runs),
- * DISPATCH_MAX_INPUT_BYTES (32 MiB: the input images of one item together; more fails the
- * item, refunded), DISPATCH_RECONCILE_AFTER_SECONDS (300).
+ * Environment: DESIGN §8 and the DISPATCH_* variables, all in lib/config's table (so
+ * `aiphotoctl check-config` validates them too): DISPATCH_CONCURRENCY (8),
+ * DISPATCH_BUDGET_SECONDS (50), DISPATCH_LEASE_SECONDS (120; must exceed every active model's
+ * timeout by 10 s), DISPATCH_RETRY_BASE_MS (5000), DISPATCH_MAX_RESULT_BYTES (10 MiB),
+ * DISPATCH_MAX_WAIT_SECONDS (600: how long an async job may stay pending, counted from its
+ * submit across runs), DISPATCH_MAX_INPUT_BYTES (32 MiB: the input images of one item
+ * together; more fails the item, refunded), DISPATCH_RECONCILE_AFTER_SECONDS (300).
  *
  * Options: --claim-only (benchmark and test of the queue itself: claim one item at a time
  * and complete it without calling anyone, until nothing is due).
- * Exit status: 0 done, 1 a database or configuration failure, 2 usage.
+ * Exit status: 0 done; 1 a configuration error (any variable, the message names it) or a
+ * database or Redis failure at start; 2 usage.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -111,19 +113,6 @@ static double dispatch_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static long dispatch_env_long(const char *name, long def, long min, long max)
-{
-	const char *s = getenv(name);
-	long v = def;
-
-	if (s != NULL && s[0] != '\0' && config_parse_long(s, min, max, &v) < 0) {
-		fprintf(stderr, "aiphoto-dispatch: %s must be an integer in [%ld, %ld]\n", name,
-		        min, max);
-		exit(2);
-	}
-	return v;
 }
 
 /* ------------------------------------------------------------------ transfers */
@@ -853,16 +842,14 @@ int main(int argc, char **argv)
 	}
 	cfg = config_get();
 	log_init("aiphoto-dispatch", (enum log_level)cfg->log_level);
-	d.concurrency = (int)dispatch_env_long("DISPATCH_CONCURRENCY", 8, 1, 256);
-	d.budget_s = dispatch_env_long("DISPATCH_BUDGET_SECONDS", 50, 1, 3600);
-	d.lease_s = dispatch_env_long("DISPATCH_LEASE_SECONDS", 120, 2, 86400);
-	d.retry_base_ms = dispatch_env_long("DISPATCH_RETRY_BASE_MS", 5000, 10, 3600000);
-	d.max_wait_s = dispatch_env_long("DISPATCH_MAX_WAIT_SECONDS", 600, 1, 86400);
-	d.reconcile_after_s = dispatch_env_long("DISPATCH_RECONCILE_AFTER_SECONDS", 300, 0, 86400);
-	d.max_result = (size_t)dispatch_env_long("DISPATCH_MAX_RESULT_BYTES", IMAGE_MAX_BYTES, 1024,
-	                                         IMAGE_MAX_BYTES);
-	d.max_input = (size_t)dispatch_env_long("DISPATCH_MAX_INPUT_BYTES", 32L * 1024 * 1024, 1024,
-	                                        100L * 1024 * 1024);
+	d.concurrency = (int)cfg->dispatch_concurrency;
+	d.budget_s = cfg->dispatch_budget_s;
+	d.lease_s = cfg->dispatch_lease_s;
+	d.retry_base_ms = cfg->dispatch_retry_base_ms;
+	d.max_wait_s = cfg->dispatch_max_wait_s;
+	d.reconcile_after_s = cfg->dispatch_reconcile_after_s;
+	d.max_result = (size_t)cfg->dispatch_max_result_bytes;
+	d.max_input = (size_t)cfg->dispatch_max_input_bytes;
 	d.development = cfg->development;
 	gethostname(host, sizeof(host) - 1);
 	snprintf(d.owner, sizeof(d.owner), "%.60s:%ld", host, (long)getpid());
