@@ -11,9 +11,15 @@
  *   3. retryable failures go back to the queue with exponential back-off and jitter
  *      (Retry-After honoured) until max_attempts; a final failure refunds the item in the
  *      transaction that marks it failed;
- *   4. sends one WeChat template message per ended task (compare-and-set on notified_at);
- *   5. exits when nothing is due and nothing runs, or when its time budget is spent (async
- *      jobs still waiting are released, keeping their provider job id for the next run).
+ *   4. sends one WeChat template message per ended task (compare-and-set on notified_at), as
+ *      soon as the task ends;
+ *   5. between claims waits on PostgreSQL LISTEN (channel aiphoto_tasks, WORKS_CHANNEL) as well
+ *      as on its transfers: task creation, retry, release and rescue NOTIFY in their own
+ *      transactions, so a new task is claimed within milliseconds, not at the next tick;
+ *      with nothing notified it claims again when the earliest queued item is due (≤ 5 s);
+ *   6. exits when its time budget is spent and nothing runs (async jobs still waiting are
+ *      released, keeping their provider job id for the next run); cron (or the timer)
+ *      starting a run every minute stays the safety net.
  *
  * Environment: DESIGN §8 and the DISPATCH_* variables, all in lib/config's table (so
  * `aiphotoctl check-config` validates them too): DISPATCH_CONCURRENCY (8),
@@ -23,7 +29,8 @@
  * submit across runs), DISPATCH_MAX_INPUT_BYTES (32 MiB: the input images of one item
  * together; more fails the item, refunded), DISPATCH_RECONCILE_AFTER_SECONDS (300).
  *
- * Options: --claim-only (benchmark and test of the queue itself: claim one item at a time
+ * Options: --until-idle (tests, manual runs: also exit as soon as nothing is due and
+ * nothing runs, without waiting for notifications); --claim-only (benchmark and test of the queue itself: claim one item at a time
  * and complete it without calling anyone, until nothing is due).
  * Exit status: 0 done; 1 a configuration error (any variable, the message names it) or a
  * database or Redis failure at start; 2 usage.
@@ -94,17 +101,26 @@ struct dispatch {
 	int active;
 	double deadline, last_heartbeat;
 	bool development;
+	bool until_idle; /* --until-idle: exit once nothing is due and nothing runs */
+	bool task_ended; /* a task ended since the last template messages */
 	struct {
 		size_t claimed, succeeded, retried, failed, released, fenced, rescued, notified;
 	} n;
 };
 
 static volatile sig_atomic_t dispatch_stop;
+static CURLM *dispatch_multi; /* woken by a signal out of its wait */
+
+/* Longest wait without a claim while idle: the safety net for a notification lost with a
+ * connection (the LISTEN is issued again before each wait). */
+#define DISPATCH_IDLE_MAX_MS 5000
 
 static void dispatch_on_signal(int sig)
 {
 	(void)sig;
 	dispatch_stop = 1;
+	if (dispatch_multi != NULL)
+		curl_multi_wakeup(dispatch_multi); /* writes to curl's wakeup pipe */
 }
 
 static double dispatch_now(void)
@@ -241,6 +257,7 @@ static void dispatch_fail(struct dispatch *d, struct job *j, const char *code, c
 	enum api_err err =
 	    works_fail(&j->arena, j->w.id, j->w.attempt, dispatch_model_id(j), code, msg, &ended);
 
+	d->task_ended |= ended;
 	if (err == E_OK) {
 		d->n.failed++;
 		dispatch_log_outcome(j, "failed, refunded", code, msg);
@@ -316,6 +333,7 @@ static void dispatch_store(struct dispatch *d, struct job *j, const unsigned cha
 	url = media_url(&j->arena, key);
 	err = works_succeed(&j->arena, j->w.id, j->w.attempt, dispatch_model_id(j), url,
 	                    j->provider_url, &ended);
+	d->task_ended |= ended;
 	if (err == E_OK) {
 		d->n.succeeded++;
 		dispatch_log_outcome(j, ended ? "succeeded (task ended)" : "succeeded", NULL, key);
@@ -739,9 +757,31 @@ static void dispatch_release_waiting(struct dispatch *d)
 	}
 }
 
+/*
+ * When to claim next once a claim found nothing due: at the earliest queued item's
+ * run_after, at most DISPATCH_IDLE_MAX_MS away; a notification on WORKS_CHANNEL (a task
+ * created, an item retried, released or rescued anywhere) claims at once.
+ */
+static double dispatch_next_claim(double now)
+{
+	long due = -1;
+
+	if (works_listen() != E_OK || works_next_due(&due) != E_OK)
+		due = 200; /* the database is away: try again soon */
+	if (due < 0 || due > DISPATCH_IDLE_MAX_MS)
+		due = DISPATCH_IDLE_MAX_MS;
+	return now + (double)due / 1000.0;
+}
+
+/*
+ * The run: claims while slots are free, drives the transfers, and waits on curl's sockets
+ * and the database's (LISTEN) at once, so a task created while the run waits starts at
+ * the next wake-up, within milliseconds.  It ends when the budget is spent and nothing runs
+ * (or, --until-idle, also as soon as nothing is due and nothing runs).
+ */
 static void dispatch_run(struct dispatch *d)
 {
-	double last_claim = 0;
+	double next_claim = 0;
 	bool drained = false;
 
 	dispatch_maintenance(d);
@@ -754,6 +794,8 @@ static void dispatch_run(struct dispatch *d)
 			log_warn(
 			    "dispatch: model %s timeout %ld ms is too close to the lease (%ld s)",
 			    d->models[i].name, d->models[i].timeout_ms, d->lease_s);
+	if (!d->until_idle && works_listen() != E_OK)
+		log_warn("dispatch: LISTEN failed; new tasks wait for the next claim");
 	d->last_heartbeat = dispatch_now();
 	for (;;) {
 		double now = dispatch_now();
@@ -762,16 +804,18 @@ static void dispatch_run(struct dispatch *d)
 		CURLMsg *msg;
 		int left;
 		long wait_ms = 200;
+		struct curl_waitfd pg = {.fd = db_socket(), .events = CURL_WAIT_POLLIN};
 
-		if (time_left && d->active < d->concurrency &&
-		    (now - last_claim >= 0.2 || !drained)) {
+		if (time_left && d->active < d->concurrency && (!drained || now >= next_claim)) {
 			size_t got = dispatch_claim(d);
 			drained = got == 0;
-			last_claim = now;
+			next_claim = now + 0.2;
+			if (drained && !d->until_idle)
+				next_claim = dispatch_next_claim(now);
 		}
 		if (!time_left)
 			dispatch_release_waiting(d);
-		if (d->active == 0 && (drained || !time_left))
+		if (d->active == 0 && (!time_left || (drained && d->until_idle)))
 			break;
 		for (struct job *j = d->jobs, *next; j != NULL; j = next) {
 			next = j->next;
@@ -791,7 +835,18 @@ static void dispatch_run(struct dispatch *d)
 		}
 		if (now - d->last_heartbeat >= (double)d->lease_s / 3.0)
 			dispatch_heartbeat(d);
-		curl_multi_poll(d->multi, NULL, 0, (int)(wait_ms > 0 ? wait_ms : 1), &numfds);
+		if (d->task_ended) {
+			d->task_ended = false;
+			dispatch_notify(d);
+		}
+		if (d->active == 0 && drained && time_left) { /* idle: until a claim is due */
+			double until = next_claim < d->deadline ? next_claim : d->deadline;
+			wait_ms = (long)((until - now) * 1000.0) + 1;
+		}
+		curl_multi_poll(d->multi, &pg, pg.fd >= 0 ? 1 : 0, (int)(wait_ms > 0 ? wait_ms : 1),
+		                &numfds);
+		if (pg.fd >= 0 && db_notifies() != 0)
+			drained = false; /* notified, or the connection is lost: claim now */
 	}
 	dispatch_notify(d);
 }
@@ -832,8 +887,9 @@ int main(int argc, char **argv)
 	bool claim_only = argc == 2 && strcmp(argv[1], "--claim-only") == 0;
 	int rc = 0;
 
-	if (argc > 1 && !claim_only) {
-		fputs("usage: aiphoto-dispatch [--claim-only]\n", stderr);
+	d.until_idle = argc == 2 && strcmp(argv[1], "--until-idle") == 0;
+	if (argc > 2 || (argc == 2 && !claim_only && !d.until_idle)) {
+		fputs("usage: aiphoto-dispatch [--until-idle | --claim-only]\n", stderr);
 		return 2;
 	}
 	if (config_load(CONFIG_NEED_DB | CONFIG_NEED_REDIS, err, sizeof(err)) < 0) {
@@ -875,6 +931,7 @@ int main(int argc, char **argv)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	arena_init(&d.arena, 16384);
 	d.multi = curl_multi_init();
+	dispatch_multi = d.multi;
 	started = dispatch_now();
 	d.deadline = started + (double)d.budget_s;
 	dispatch_run(&d);
@@ -885,6 +942,7 @@ int main(int argc, char **argv)
 	    d.n.released, d.n.fenced, d.n.rescued, d.n.notified);
 	while (d.jobs != NULL)
 		dispatch_drop(&d, d.jobs);
+	dispatch_multi = NULL;
 	curl_multi_cleanup(d.multi);
 	arena_fini(&d.arena);
 	redis_fini();
