@@ -13,8 +13,8 @@
  *      transaction that marks it failed;
  *   4. sends one WeChat template message per ended task (compare-and-set on notified_at), as
  *      soon as the task ends;
- *   5. between claims waits on PostgreSQL LISTEN (channel aiphoto_tasks, WORKS_CHANNEL) as well
- *      as on its transfers: task creation, retry, release and rescue NOTIFY in their own
+ *   5. between claims waits on PostgreSQL LISTEN (channel aiphoto_tasks, WORKS_CHANNEL) as
+ *      well as on its transfers: task creation, retry, release and rescue NOTIFY in their own
  *      transactions, so a new task is claimed within milliseconds, not at the next tick;
  *      with nothing notified it claims again when the earliest queued item is due (≤ 5 s);
  *   6. exits when its time budget is spent and nothing runs (async jobs still waiting are
@@ -29,9 +29,10 @@
  * submit across runs), DISPATCH_MAX_INPUT_BYTES (32 MiB: the input images of one item
  * together; more fails the item, refunded), DISPATCH_RECONCILE_AFTER_SECONDS (300).
  *
- * Options: --until-idle (tests, manual runs: also exit as soon as nothing is due and
- * nothing runs, without waiting for notifications); --claim-only (benchmark and test of the queue itself: claim one item at a time
- * and complete it without calling anyone, until nothing is due).
+ * Options: --until-idle (tests, manual runs: also exit as soon as nothing is due and nothing
+ * runs, without waiting for notifications); --claim-only (benchmark and test of the queue
+ * itself: claim one item at a time and complete it without calling anyone, until nothing
+ * is due).
  * Exit status: 0 done; 1 a configuration error (any variable, the message names it) or a
  * database or Redis failure at start; 2 usage.
  */
