@@ -771,6 +771,8 @@ static double dispatch_next_claim(double now)
 		due = 200; /* the database is away: try again soon */
 	if (due < 0 || due > DISPATCH_IDLE_MAX_MS)
 		due = DISPATCH_IDLE_MAX_MS;
+	else if (due < 100)
+		due = 100; /* due but not claimed: locked by another claim; no busy loop */
 	return now + (double)due / 1000.0;
 }
 
@@ -805,7 +807,7 @@ static void dispatch_run(struct dispatch *d)
 		CURLMsg *msg;
 		int left;
 		long wait_ms = 200;
-		struct curl_waitfd pg = {.fd = db_socket(), .events = CURL_WAIT_POLLIN};
+		struct curl_waitfd pg = {.events = CURL_WAIT_POLLIN};
 
 		if (time_left && d->active < d->concurrency && (!drained || now >= next_claim)) {
 			size_t got = dispatch_claim(d);
@@ -844,6 +846,7 @@ static void dispatch_run(struct dispatch *d)
 			double until = next_claim < d->deadline ? next_claim : d->deadline;
 			wait_ms = (long)((until - now) * 1000.0) + 1;
 		}
+		pg.fd = db_socket(); /* after the statements above: a reconnect changes it */
 		curl_multi_poll(d->multi, &pg, pg.fd >= 0 ? 1 : 0, (int)(wait_ms > 0 ? wait_ms : 1),
 		                &numfds);
 		if (pg.fd >= 0 && db_notifies() != 0)

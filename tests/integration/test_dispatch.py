@@ -629,6 +629,20 @@ def test_database_down_exits_nonzero_and_loses_nothing(client, expect_ok, custom
     assert t["status"] == "completed"
 
 
+def test_bad_dispatch_setting_exits_1_naming_it_and_check_config_refuses_it_too():
+    """DISPATCH_* are rows of lib/config's table: the dispatcher and `aiphotoctl
+    check-config` refuse the same value with the same message; the dispatcher's exit codes are
+    those its header promises (1 configuration, 2 usage)."""
+    ctl = REPO / os.environ.get("AIPHOTO_BUILD", "build") / "aiphotoctl"
+    env = dict(os.environ, DISPATCH_LEASE_SECONDS="1")
+    for cmd in ([str(ctl), "check-config"], [str(DISPATCH), "--until-idle"]):
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=30)
+        assert proc.returncode == 1, (cmd, proc.returncode, proc.stderr)
+        assert "DISPATCH_LEASE_SECONDS: must be seconds between 2 and 86400" in proc.stderr
+    proc = subprocess.run([str(DISPATCH), "--bogus"], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and "usage" in proc.stderr
+
+
 def test_units_and_cron_line():
     text = (REPO / "systemd" / "aiphoto-dispatch.service").read_text()
     assert "ExecStart=/usr/bin/aiphoto-dispatch" in text
