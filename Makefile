@@ -83,8 +83,11 @@ $(BUILD)/tests/unit/%.o: tests/unit/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/unit-tests: $(UNIT_OBJ) $(LIBAPP)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(LIBAPP) $(LDLIBS) $(CHECK_LIBS)
+# the dispatcher's provider adapters are pure functions: unit-tested with the library
+UNIT_EXTRA_OBJ := $(BUILD)/dispatcher/provider.o
+
+$(BUILD)/unit-tests: $(UNIT_OBJ) $(UNIT_EXTRA_OBJ) $(LIBAPP)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(UNIT_EXTRA_OBJ) $(LIBAPP) $(LDLIBS) $(CHECK_LIBS)
 
 $(BUILD)/bench-ceiling: bench/ceiling.c
 	@mkdir -p $(dir $@)

@@ -11,32 +11,39 @@
  *   3. retryable failures go back to the queue with exponential back-off and jitter
  *      (Retry-After honoured) until max_attempts; a final failure refunds the item in the
  *      transaction that marks it failed;
- *   4. sends one WeChat template message per ended task (compare-and-set on notified_at);
- *   5. exits when nothing is due and nothing runs, or when its time budget is spent (async
- *      jobs still waiting are released, keeping their provider job id for the next run).
+ *   4. sends one WeChat template message per ended task (compare-and-set on notified_at), as
+ *      soon as the task ends;
+ *   5. between claims waits on PostgreSQL LISTEN (channel aiphoto_tasks, WORKS_CHANNEL) as
+ *      well as on its transfers: task creation, retry, release and rescue NOTIFY in their own
+ *      transactions, so a new task is claimed within milliseconds, not at the next tick;
+ *      with nothing notified it claims again when the earliest queued item is due (≤ 5 s);
+ *   6. exits when its time budget is spent and nothing runs (async jobs still waiting are
+ *      released, keeping their provider job id for the next run); cron (or the timer)
+ *      starting a run every minute stays the safety net.
  *
- * Environment (besides DESIGN §8): DISPATCH_CONCURRENCY (8), DISPATCH_BUDGET_SECONDS (50),
- * DISPATCH_LEASE_SECONDS (120; must exceed every active model's timeout by 10 s),
- * DISPATCH_RETRY_BASE_MS (5000), DISPATCH_MAX_RESULT_BYTES (10 MiB), DISPATCH_MAX_WAIT_SECONDS
- * (600: how long an async job may stay pending, counted from its submit across runs),
- * DISPATCH_MAX_INPUT_BYTES (32 MiB: the input images of one item together; more fails the
- * item, refunded), DISPATCH_RECONCILE_AFTER_SECONDS (300).
+ * Environment: DESIGN §8 and the DISPATCH_* variables, all in lib/config's table (so
+ * `aiphotoctl check-config` validates them too): DISPATCH_CONCURRENCY (8),
+ * DISPATCH_BUDGET_SECONDS (50), DISPATCH_LEASE_SECONDS (120; must exceed every active model's
+ * timeout by 10 s), DISPATCH_RETRY_BASE_MS (5000), DISPATCH_MAX_RESULT_BYTES (10 MiB),
+ * DISPATCH_MAX_WAIT_SECONDS (600: how long an async job may stay pending, counted from its
+ * submit across runs), DISPATCH_MAX_INPUT_BYTES (32 MiB: the input images of one item
+ * together; more fails the item, refunded), DISPATCH_RECONCILE_AFTER_SECONDS (300).
  *
- * Options: --claim-only (benchmark and test of the queue itself: claim one item at a time
- * and complete it without calling anyone, until nothing is due).
- * Exit status: 0 done, 1 a database or configuration failure, 2 usage.
+ * Options: --until-idle (tests, manual runs: also exit as soon as nothing is due and nothing
+ * runs, without waiting for notifications); --claim-only (benchmark and test of the queue
+ * itself: claim one item at a time and complete it without calling anyone, until nothing
+ * is due).
+ * Exit status: 0 done; 1 a configuration error (any variable, the message names it) or a
+ * database or Redis failure at start; 2 usage.
  */
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <json-c/json.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,6 +60,7 @@
 #include "lib/media.h"
 #include "lib/redis.h"
 #include "lib/wechat/wxapi.h"
+#include "lib/wechat/wxnotice.h"
 #include "lib/xalloc.h"
 #include "model/system.h"
 #include "model/works.h"
@@ -94,17 +102,26 @@ struct dispatch {
 	int active;
 	double deadline, last_heartbeat;
 	bool development;
+	bool until_idle; /* --until-idle: exit once nothing is due and nothing runs */
+	bool task_ended; /* a task ended since the last template messages */
 	struct {
 		size_t claimed, succeeded, retried, failed, released, fenced, rescued, notified;
 	} n;
 };
 
 static volatile sig_atomic_t dispatch_stop;
+static CURLM *dispatch_multi; /* woken by a signal out of its wait */
+
+/* Longest wait without a claim while idle: the safety net for a notification lost with a
+ * connection (the LISTEN is issued again before each wait). */
+#define DISPATCH_IDLE_MAX_MS 5000
 
 static void dispatch_on_signal(int sig)
 {
 	(void)sig;
 	dispatch_stop = 1;
+	if (dispatch_multi != NULL)
+		curl_multi_wakeup(dispatch_multi); /* writes to curl's wakeup pipe */
 }
 
 static double dispatch_now(void)
@@ -113,75 +130,6 @@ static double dispatch_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static long dispatch_env_long(const char *name, long def, long min, long max)
-{
-	const char *s = getenv(name);
-	long v = def;
-
-	if (s != NULL && s[0] != '\0' && config_parse_long(s, min, max, &v) < 0) {
-		fprintf(stderr, "aiphoto-dispatch: %s must be an integer in [%ld, %ld]\n", name,
-		        min, max);
-		exit(2);
-	}
-	return v;
-}
-
-/* ------------------------------------------------------------------ outbound safety */
-
-/* True for addresses a provider URL must never reach in production: loopback, private,
- * link-local, carrier-grade NAT, unspecified, multicast.  Link-local (cloud metadata) is
- * refused on development stacks too. */
-static bool dispatch_addr_refused(const struct sockaddr *sa, bool development)
-{
-	if (sa->sa_family == AF_INET) {
-		uint32_t ip =
-		    ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr);
-		bool link_local = (ip >> 16) == 0xA9FE; /* 169.254/16 */
-
-		if (link_local)
-			return true;
-		if (development)
-			return false;
-		return (ip >> 24) == 127 || (ip >> 24) == 10 || (ip >> 24) == 0 ||
-		       (ip >> 20) == 0xAC1 /* 172.16/12 */ ||
-		       (ip >> 16) == 0xC0A8 /* 192.168/16 */ ||
-		       (ip >> 22) == 0x191 /* 100.64/10 */ || (ip >> 28) == 0xE;
-	}
-	if (sa->sa_family == AF_INET6) {
-		const unsigned char *b =
-		    ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
-		static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-
-		if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
-			return true; /* fe80::/10 */
-		if (memcmp(b, mapped, 12) == 0) {
-			struct sockaddr_in v4 = {.sin_family = AF_INET};
-			memcpy(&v4.sin_addr, b + 12, 4);
-			return dispatch_addr_refused((const struct sockaddr *)(const void *)&v4,
-			                             development);
-		}
-		if (development)
-			return false;
-		return (b[0] & 0xfe) == 0xfc || b[0] == 0xff ||
-		       (memcmp(b, mapped, 10) == 0 && b[10] == 0 &&
-		        b[11] == 0); /* fc00::/7, ff, ::x */
-	}
-	return true;
-}
-
-static curl_socket_t dispatch_opensocket(void *ctx, curlsocktype purpose,
-                                         struct curl_sockaddr *addr)
-{
-	const struct dispatch *d = ctx;
-
-	(void)purpose;
-	if (dispatch_addr_refused(&addr->addr, d->development)) {
-		log_warn("dispatch: connection to a refused address blocked");
-		return CURL_SOCKET_BAD;
-	}
-	return socket(addr->family, addr->socktype, addr->protocol);
 }
 
 /* ------------------------------------------------------------------ transfers */
@@ -250,30 +198,21 @@ static void dispatch_start(struct dispatch *d, struct job *j, const struct provi
 	j->retry_after = 0;
 	j->limit = limit;
 	curl_slist_free_all(j->hdrs);
-	j->hdrs = NULL;
-	for (int i = 0; rq->headers[i] != NULL; i++)
-		j->hdrs = curl_slist_append(j->hdrs, rq->headers[i]);
-	j->hdrs = curl_slist_append(j->hdrs, "Expect:");
-	curl_easy_setopt(e, CURLOPT_URL, rq->url);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, j->hdrs);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "aiphoto-dispatch/" AIPHOTO_VERSION);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, d->development ? "http,https" : "https");
-	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, dispatch_opensocket);
-	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, d);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, dispatch_write);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, dispatch_header);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, j);
+	j->hdrs = httpc_easy_setup(e, &(const struct httpc_easy){
+	                                  .method = rq->method,
+	                                  .url = rq->url,
+	                                  .headers = rq->headers,
+	                                  .body = rq->body,
+	                                  .body_len = rq->body_len,
+	                                  .timeout_ms = timeout_ms,
+	                                  .user_agent = "aiphoto-dispatch/" AIPHOTO_VERSION,
+	                                  .development = d->development,
+	                                  .write = dispatch_write,
+	                                  .write_ctx = j,
+	                                  .header = dispatch_header,
+	                                  .header_ctx = j,
+	                              });
 	curl_easy_setopt(e, CURLOPT_PRIVATE, j);
-	if (rq->body != NULL) {
-		curl_easy_setopt(e, CURLOPT_POST, 1L);
-		curl_easy_setopt(e, CURLOPT_POSTFIELDS, rq->body);
-		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
-	}
 	j->easy = e;
 	curl_multi_add_handle(d->multi, e);
 }
@@ -319,6 +258,7 @@ static void dispatch_fail(struct dispatch *d, struct job *j, const char *code, c
 	enum api_err err =
 	    works_fail(&j->arena, j->w.id, j->w.attempt, dispatch_model_id(j), code, msg, &ended);
 
+	d->task_ended |= ended;
 	if (err == E_OK) {
 		d->n.failed++;
 		dispatch_log_outcome(j, "failed, refunded", code, msg);
@@ -394,6 +334,7 @@ static void dispatch_store(struct dispatch *d, struct job *j, const unsigned cha
 	url = media_url(&j->arena, key);
 	err = works_succeed(&j->arena, j->w.id, j->w.attempt, dispatch_model_id(j), url,
 	                    j->provider_url, &ended);
+	d->task_ended |= ended;
 	if (err == E_OK) {
 		d->n.succeeded++;
 		dispatch_log_outcome(j, ended ? "succeeded (task ended)" : "succeeded", NULL, key);
@@ -719,8 +660,7 @@ static void dispatch_notify(struct dispatch *d)
 		page = json_object_get_string(v);
 	while (works_take_notices(&a, 50, &t, &n) == E_OK && n > 0) {
 		for (size_t i = 0; i < n; i++) {
-			json_object *data;
-			const char *label;
+			struct wxnotice_task notice;
 			enum api_err err;
 
 			d->n.notified++;
@@ -732,27 +672,14 @@ static void dispatch_notify(struct dispatch *d)
 				             : "notify.task_template_id is not set");
 				continue;
 			}
-			label = strcmp(t[i].status, "completed") == 0 ? "已完成"
-			        : strcmp(t[i].status, "partial") == 0 ? "部分完成"
-			                                              : "失败";
-			data = json_object_new_object();
-#define DISPATCH_FIELD(k, val)                                                   \
-	do {                                                                     \
-		json_object *f = json_object_new_object();                       \
-		json_object_object_add(f, "value", json_object_new_string(val)); \
-		json_object_object_add(data, k, f);                              \
-	} while (0)
-			DISPATCH_FIELD("thing1",
-			               strcmp(t[i].type, "fitting") == 0 ? "AI试衣" : "AI写真");
-			DISPATCH_FIELD("phrase2", label);
-			DISPATCH_FIELD("number3", arena_printf(&a, "%d/%d", t[i].done, t[i].count));
-			DISPATCH_FIELD("time4", t[i].finished_at ? t[i].finished_at : "");
-			DISPATCH_FIELD("character_string5",
-			               arena_printf(&a, "%lld", (long long)t[i].task_id));
-#undef DISPATCH_FIELD
+			notice = (struct wxnotice_task){.task_id = t[i].task_id,
+			                                .type = t[i].type,
+			                                .status = t[i].status,
+			                                .done = t[i].done,
+			                                .count = t[i].count,
+			                                .finished_at = t[i].finished_at};
 			err = wxapi_template_send(&a, t[i].openid, template_id, page,
-			                          jsonx_text(&a, data));
-			json_object_put(data);
+			                          wxnotice_task_data(&a, &notice));
 			if (err == E_OK)
 				log_info("task %lld %s: template message sent",
 				         (long long)t[i].task_id, t[i].status);
@@ -831,9 +758,33 @@ static void dispatch_release_waiting(struct dispatch *d)
 	}
 }
 
+/*
+ * When to claim next once a claim found nothing due: at the earliest queued item's
+ * run_after, at most DISPATCH_IDLE_MAX_MS away; a notification on WORKS_CHANNEL (a task
+ * created, an item retried, released or rescued anywhere) claims at once.
+ */
+static double dispatch_next_claim(double now)
+{
+	long due = -1;
+
+	if (works_listen() != E_OK || works_next_due(&due) != E_OK)
+		due = 200; /* the database is away: try again soon */
+	if (due < 0 || due > DISPATCH_IDLE_MAX_MS)
+		due = DISPATCH_IDLE_MAX_MS;
+	else if (due < 100)
+		due = 100; /* due but not claimed: locked by another claim; no busy loop */
+	return now + (double)due / 1000.0;
+}
+
+/*
+ * The run: claims while slots are free, drives the transfers, and waits on curl's sockets
+ * and the database's (LISTEN) at once, so a task created while the run waits starts at
+ * the next wake-up, within milliseconds.  It ends when the budget is spent and nothing runs
+ * (or, --until-idle, also as soon as nothing is due and nothing runs).
+ */
 static void dispatch_run(struct dispatch *d)
 {
-	double last_claim = 0;
+	double next_claim = 0;
 	bool drained = false;
 
 	dispatch_maintenance(d);
@@ -846,6 +797,8 @@ static void dispatch_run(struct dispatch *d)
 			log_warn(
 			    "dispatch: model %s timeout %ld ms is too close to the lease (%ld s)",
 			    d->models[i].name, d->models[i].timeout_ms, d->lease_s);
+	if (!d->until_idle && works_listen() != E_OK)
+		log_warn("dispatch: LISTEN failed; new tasks wait for the next claim");
 	d->last_heartbeat = dispatch_now();
 	for (;;) {
 		double now = dispatch_now();
@@ -854,16 +807,18 @@ static void dispatch_run(struct dispatch *d)
 		CURLMsg *msg;
 		int left;
 		long wait_ms = 200;
+		struct curl_waitfd pg = {.events = CURL_WAIT_POLLIN};
 
-		if (time_left && d->active < d->concurrency &&
-		    (now - last_claim >= 0.2 || !drained)) {
+		if (time_left && d->active < d->concurrency && (!drained || now >= next_claim)) {
 			size_t got = dispatch_claim(d);
 			drained = got == 0;
-			last_claim = now;
+			next_claim = now + 0.2;
+			if (drained && !d->until_idle)
+				next_claim = dispatch_next_claim(now);
 		}
 		if (!time_left)
 			dispatch_release_waiting(d);
-		if (d->active == 0 && (drained || !time_left))
+		if (d->active == 0 && (!time_left || (drained && d->until_idle)))
 			break;
 		for (struct job *j = d->jobs, *next; j != NULL; j = next) {
 			next = j->next;
@@ -883,7 +838,19 @@ static void dispatch_run(struct dispatch *d)
 		}
 		if (now - d->last_heartbeat >= (double)d->lease_s / 3.0)
 			dispatch_heartbeat(d);
-		curl_multi_poll(d->multi, NULL, 0, (int)(wait_ms > 0 ? wait_ms : 1), &numfds);
+		if (d->task_ended) {
+			d->task_ended = false;
+			dispatch_notify(d);
+		}
+		if (d->active == 0 && drained && time_left) { /* idle: until a claim is due */
+			double until = next_claim < d->deadline ? next_claim : d->deadline;
+			wait_ms = (long)((until - now) * 1000.0) + 1;
+		}
+		pg.fd = db_socket(); /* after the statements above: a reconnect changes it */
+		curl_multi_poll(d->multi, &pg, pg.fd >= 0 ? 1 : 0, (int)(wait_ms > 0 ? wait_ms : 1),
+		                &numfds);
+		if (pg.fd >= 0 && db_notifies() != 0)
+			drained = false; /* notified, or the connection is lost: claim now */
 	}
 	dispatch_notify(d);
 }
@@ -924,8 +891,9 @@ int main(int argc, char **argv)
 	bool claim_only = argc == 2 && strcmp(argv[1], "--claim-only") == 0;
 	int rc = 0;
 
-	if (argc > 1 && !claim_only) {
-		fputs("usage: aiphoto-dispatch [--claim-only]\n", stderr);
+	d.until_idle = argc == 2 && strcmp(argv[1], "--until-idle") == 0;
+	if (argc > 2 || (argc == 2 && !claim_only && !d.until_idle)) {
+		fputs("usage: aiphoto-dispatch [--until-idle | --claim-only]\n", stderr);
 		return 2;
 	}
 	if (config_load(CONFIG_NEED_DB | CONFIG_NEED_REDIS, err, sizeof(err)) < 0) {
@@ -934,16 +902,14 @@ int main(int argc, char **argv)
 	}
 	cfg = config_get();
 	log_init("aiphoto-dispatch", (enum log_level)cfg->log_level);
-	d.concurrency = (int)dispatch_env_long("DISPATCH_CONCURRENCY", 8, 1, 256);
-	d.budget_s = dispatch_env_long("DISPATCH_BUDGET_SECONDS", 50, 1, 3600);
-	d.lease_s = dispatch_env_long("DISPATCH_LEASE_SECONDS", 120, 2, 86400);
-	d.retry_base_ms = dispatch_env_long("DISPATCH_RETRY_BASE_MS", 5000, 10, 3600000);
-	d.max_wait_s = dispatch_env_long("DISPATCH_MAX_WAIT_SECONDS", 600, 1, 86400);
-	d.reconcile_after_s = dispatch_env_long("DISPATCH_RECONCILE_AFTER_SECONDS", 300, 0, 86400);
-	d.max_result = (size_t)dispatch_env_long("DISPATCH_MAX_RESULT_BYTES", IMAGE_MAX_BYTES, 1024,
-	                                         IMAGE_MAX_BYTES);
-	d.max_input = (size_t)dispatch_env_long("DISPATCH_MAX_INPUT_BYTES", 32L * 1024 * 1024, 1024,
-	                                        100L * 1024 * 1024);
+	d.concurrency = (int)cfg->dispatch_concurrency;
+	d.budget_s = cfg->dispatch_budget_s;
+	d.lease_s = cfg->dispatch_lease_s;
+	d.retry_base_ms = cfg->dispatch_retry_base_ms;
+	d.max_wait_s = cfg->dispatch_max_wait_s;
+	d.reconcile_after_s = cfg->dispatch_reconcile_after_s;
+	d.max_result = (size_t)cfg->dispatch_max_result_bytes;
+	d.max_input = (size_t)cfg->dispatch_max_input_bytes;
 	d.development = cfg->development;
 	gethostname(host, sizeof(host) - 1);
 	snprintf(d.owner, sizeof(d.owner), "%.60s:%ld", host, (long)getpid());
@@ -969,6 +935,7 @@ int main(int argc, char **argv)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	arena_init(&d.arena, 16384);
 	d.multi = curl_multi_init();
+	dispatch_multi = d.multi;
 	started = dispatch_now();
 	d.deadline = started + (double)d.budget_s;
 	dispatch_run(&d);
@@ -979,6 +946,7 @@ int main(int argc, char **argv)
 	    d.n.released, d.n.fenced, d.n.rescued, d.n.notified);
 	while (d.jobs != NULL)
 		dispatch_drop(&d, d.jobs);
+	dispatch_multi = NULL;
 	curl_multi_cleanup(d.multi);
 	arena_fini(&d.arena);
 	redis_fini();

@@ -2,10 +2,13 @@
 #include "lib/config.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/image.h"
 #include "lib/log.h"
 #include "lib/redis.h"
 
@@ -31,17 +34,6 @@ int config_parse_long(const char *s, long min, long max, long *out)
 	return 0;
 }
 
-static const char *config_env(const char *name, const char *dflt)
-{
-	const char *v = getenv(name);
-	return (v != NULL && *v != '\0') ? v : dflt;
-}
-
-static bool config_is_http_url(const char *s)
-{
-	return strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0;
-}
-
 const char *config_msg_mode_name(enum config_msg_mode m)
 {
 	static const char *const names[] = {[CONFIG_MSG_PLAIN] = "plain",
@@ -50,157 +42,259 @@ const char *config_msg_mode_name(enum config_msg_mode m)
 	return (unsigned)m <= CONFIG_MSG_SAFE ? names[m] : "?";
 }
 
+/* ------------------------------------------------------------------ the table */
+
+struct config_var;
+
+/* One load: the struct being filled, what the binary needs, where the message goes. */
+struct config_load_ctx {
+	struct config *c;
+	unsigned need;
+	char *err;
+	size_t errlen;
+};
+
+/*
+ * A row: the variable, its default (NULL: unset), the parser that checks the value (NULL
+ * when unset and without default) and stores it at offset, the range of numbers, the
+ * binaries that need it (CONFIG_NEED_*; 0: optional) and what is expected, for messages.
+ */
+struct config_var {
+	const char *name;
+	const char *dflt;
+	int (*parse)(const struct config_var *v, const char *s, struct config_load_ctx *x);
+	long min, max;
+	size_t offset;
+	unsigned need;
+	const char *what;
+};
+
+/* Writes "NAME: message" and returns -1. */
+static int config_fail(const struct config_var *v, struct config_load_ctx *x, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int config_fail(const struct config_var *v, struct config_load_ctx *x, const char *fmt, ...)
+{
+	va_list ap;
+	int n = snprintf(x->err, x->errlen, "%s: ", v->name);
+
+	va_start(ap, fmt);
+	if (n >= 0 && (size_t)n < x->errlen)
+		vsnprintf(x->err + n, x->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static void *config_field(const struct config_var *v, struct config_load_ctx *x)
+{
+	return (char *)x->c + v->offset;
+}
+
+static int config_set_str(const struct config_var *v, const char *s, struct config_load_ctx *x)
+{
+	*(const char **)config_field(v, x) = s;
+	return 0;
+}
+
+/* A whole decimal number in [min, max], stored as long. */
+static int config_set_long(const struct config_var *v, const char *s, struct config_load_ctx *x)
+{
+	long n;
+
+	if (config_parse_long(s, v->min, v->max, &n) < 0)
+		return config_fail(v, x, "must be %s between %ld and %ld", v->what, v->min, v->max);
+	*(long *)config_field(v, x) = n;
+	return 0;
+}
+
+/* The same, stored as long long. */
+static int config_set_llong(const struct config_var *v, const char *s, struct config_load_ctx *x)
+{
+	long n;
+
+	if (config_parse_long(s, v->min, v->max, &n) < 0)
+		return config_fail(v, x, "must be %s between %ld and %ld", v->what, v->min, v->max);
+	*(long long *)config_field(v, x) = n;
+	return 0;
+}
+
+static int config_set_url(const struct config_var *v, const char *s, struct config_load_ctx *x)
+{
+	if (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)
+		return config_fail(v, x, "must be an http:// or https:// URL");
+	return config_set_str(v, s, x);
+}
+
+static int config_set_path(const struct config_var *v, const char *s, struct config_load_ctx *x)
+{
+	if (s[0] != '/')
+		return config_fail(v, x, "must be an absolute path");
+	return config_set_str(v, s, x);
+}
+
+/* A key of exactly min bytes, or unset. */
+static int config_set_key(const struct config_var *v, const char *s, struct config_load_ctx *x)
+{
+	if (s != NULL && strlen(s) != (size_t)v->min)
+		return config_fail(v, x, "%s", v->what);
+	return config_set_str(v, s, x);
+}
+
+static int config_set_redis(const struct config_var *v, const char *s, struct config_load_ctx *x)
+{
+	struct redis_url ru;
+
+	if (s != NULL && redis_url_parse(s, &ru) < 0)
+		return config_fail(v, x,
+		                   "must be unix:///absolute/path.sock[?db=0-15] or "
+		                   "redis://[:password@]host[:port 1-65535][/db 0-15]");
+	return config_set_str(v, s, x);
+}
+
+/* JWT_SECRET: at least min bytes when the binary signs or checks tokens. */
+static int config_set_secret(const struct config_var *v, const char *s, struct config_load_ctx *x)
+{
+	x->c->jwt_secret_len = s ? strlen(s) : 0;
+	if ((x->need & v->need) && x->c->jwt_secret_len < (size_t)v->min)
+		return config_fail(v, x, "too short (%s)", v->what);
+	return config_set_str(v, s, x);
+}
+
+static int config_set_env(const struct config_var *v, const char *s, struct config_load_ctx *x)
+{
+	if (strcmp(s, "development") != 0 && strcmp(s, "production") != 0)
+		return config_fail(v, x, "must be development or production");
+	*(bool *)config_field(v, x) = strcmp(s, "development") == 0;
+	return 0;
+}
+
+static int config_set_level(const struct config_var *v, const char *s, struct config_load_ctx *x)
+{
+	int lvl = log_level_parse(s);
+
+	if (lvl < 0)
+		return config_fail(v, x, "must be debug, info, warn or error");
+	*(int *)config_field(v, x) = lvl;
+	return 0;
+}
+
+/* WECHAT_MSG_MODE: default safe when WECHAT_AES_KEY (an earlier row) is set, else plain. */
+static int config_set_msg_mode(const struct config_var *v, const char *s, struct config_load_ctx *x)
+{
+	const char *key = x->c->wechat_aes_key;
+	int m;
+
+	if (s == NULL)
+		s = config_msg_mode_name(key != NULL ? CONFIG_MSG_SAFE : CONFIG_MSG_PLAIN);
+	for (m = 0; m <= CONFIG_MSG_SAFE; m++)
+		if (strcmp(s, config_msg_mode_name((enum config_msg_mode)m)) == 0)
+			break;
+	if (m > CONFIG_MSG_SAFE)
+		return config_fail(v, x, "must be safe, compat or plain");
+	if (m != CONFIG_MSG_PLAIN && key == NULL)
+		return config_fail(v, x, "%s mode needs WECHAT_AES_KEY", s);
+	*(enum config_msg_mode *)config_field(v, x) = (enum config_msg_mode)m;
+	return 0;
+}
+
+/* WXPAY_NOTIFY_URL: default PUBLIC_BASE_URL (an earlier row)/api/v1/payment/notify. */
+static int config_set_notify(const struct config_var *v, const char *s, struct config_load_ctx *x)
+{
+	static char notify[512];
+
+	if (s == NULL) {
+		snprintf(notify, sizeof(notify), "%s/api/v1/payment/notify", x->c->public_base_url);
+		s = notify;
+	}
+	return config_set_str(v, s, x);
+}
+
+#define CFG(f) offsetof(struct config, f)
+#define CFG_STR(name, f)                                          \
+	{                                                         \
+		name, NULL, config_set_str, 0, 0, CFG(f), 0, NULL \
+	}
+#define CFG_URL(name, dflt, f)                                    \
+	{                                                         \
+		name, dflt, config_set_url, 0, 0, CFG(f), 0, NULL \
+	}
+#define CFG_LONG(name, dflt, min, max, f, what)                        \
+	{                                                              \
+		name, dflt, config_set_long, min, max, CFG(f), 0, what \
+	}
+
+/* Every variable, in the order it is checked (a row may read the rows above it). */
+static const struct config_var config_vars[] = {
+    {"DATABASE_URL", NULL, config_set_str, 0, 0, CFG(database_url), CONFIG_NEED_DB,
+     "a libpq connection string or URI"},
+    {"REDIS_URL", NULL, config_set_redis, 0, 0, CFG(redis_url), CONFIG_NEED_REDIS,
+     "unix:///path/redis.sock or redis://host:port/db"},
+    {"JWT_SECRET", NULL, config_set_secret, 32, 0, CFG(jwt_secret), CONFIG_NEED_JWT,
+     "at least 32 bytes of random text are required"},
+    {"JWT_ISSUER", "aiphoto", config_set_str, 0, 0, CFG(jwt_issuer), 0, NULL},
+    CFG_LONG("JWT_TTL", "604800", 60, 90L * 86400, jwt_ttl, "seconds"),
+    CFG_URL("PUBLIC_BASE_URL", "http://127.0.0.1:8080", public_base_url),
+    {"MEDIA_DIR", "/var/lib/aiphoto/media", config_set_path, 0, 0, CFG(media_dir), 0, NULL},
+    {"AIPHOTO_ENV", "production", config_set_env, 0, 0, CFG(development), 0, NULL},
+    {"LOG_LEVEL", "info", config_set_level, 0, 0, CFG(log_level), 0, NULL},
+    CFG_LONG("DB_STATEMENT_TIMEOUT_MS", "5000", 100, 600000, db_statement_timeout_ms,
+             "milliseconds"),
+    /* at least one largest image (10 MiB), at most 1 TiB */
+    {"UPLOAD_QUOTA_BYTES", "1073741824", config_set_llong, 10485760, 1099511627776L,
+     CFG(upload_quota_bytes), 0, "bytes"},
+    CFG_LONG("UPLOAD_QUOTA_FILES", "2000", 1, 1000000, upload_quota_files, "a count"),
+    CFG_STR("WECHAT_APPID", wechat_appid),
+    CFG_STR("WECHAT_SECRET", wechat_secret),
+    CFG_STR("WECHAT_TOKEN", wechat_token),
+    {"WECHAT_AES_KEY", NULL, config_set_key, 43, 43, CFG(wechat_aes_key), 0,
+     "the EncodingAESKey has exactly 43 characters"},
+    {"WECHAT_MSG_MODE", NULL, config_set_msg_mode, 0, 0, CFG(wechat_msg_mode), 0, NULL},
+    CFG_STR("WECHAT_MP_APPID", wechat_mp_appid),
+    CFG_STR("WECHAT_MP_SECRET", wechat_mp_secret),
+    CFG_STR("WXPAY_MCHID", wxpay_mchid),
+    CFG_STR("WXPAY_SERIAL", wxpay_serial),
+    CFG_STR("WXPAY_PRIVATE_KEY_FILE", wxpay_private_key_file),
+    {"WXPAY_APIV3_KEY", NULL, config_set_key, 32, 32, CFG(wxpay_apiv3_key), 0,
+     "the APIv3 key has exactly 32 bytes"},
+    CFG_STR("WXPAY_PUBLIC_KEY_FILE", wxpay_public_key_file),
+    CFG_STR("WXPAY_PUBLIC_KEY_ID", wxpay_public_key_id),
+    {"WXPAY_NOTIFY_URL", NULL, config_set_notify, 0, 0, CFG(wxpay_notify_url), 0, NULL},
+    CFG_STR("WXPAY_PLATFORM_CERT_FILE", wxpay_platform_cert_file),
+    CFG_URL("WECHAT_API_BASE", "https://api.weixin.qq.com", wechat_api_base),
+    CFG_URL("WECHAT_OPEN_BASE", "https://open.weixin.qq.com", wechat_open_base),
+    CFG_URL("WXPAY_API_BASE", "https://api.mch.weixin.qq.com", wxpay_api_base),
+    /* where QR code images are shown (showqrcode?ticket=) */
+    CFG_URL("WECHAT_MP_BASE", "https://mp.weixin.qq.com", wechat_mp_base),
+    CFG_LONG("DISPATCH_CONCURRENCY", "8", 1, 256, dispatch_concurrency, "a count"),
+    CFG_LONG("DISPATCH_BUDGET_SECONDS", "50", 1, 3600, dispatch_budget_s, "seconds"),
+    CFG_LONG("DISPATCH_LEASE_SECONDS", "120", 2, 86400, dispatch_lease_s, "seconds"),
+    CFG_LONG("DISPATCH_RETRY_BASE_MS", "5000", 10, 3600000, dispatch_retry_base_ms, "milliseconds"),
+    CFG_LONG("DISPATCH_MAX_WAIT_SECONDS", "600", 1, 86400, dispatch_max_wait_s, "seconds"),
+    CFG_LONG("DISPATCH_RECONCILE_AFTER_SECONDS", "300", 0, 86400, dispatch_reconcile_after_s,
+             "seconds"),
+    CFG_LONG("DISPATCH_MAX_RESULT_BYTES", "10485760", 1024, IMAGE_MAX_BYTES,
+             dispatch_max_result_bytes, "bytes"),
+    CFG_LONG("DISPATCH_MAX_INPUT_BYTES", "33554432", 1024, 100L * 1024 * 1024,
+             dispatch_max_input_bytes, "bytes"),
+};
+
 int config_load(unsigned need, char *err, size_t errlen)
 {
-	struct config *c = &config_current;
-	const char *s;
-	const char *bases[4];
-	struct redis_url ru;
-	long v;
-	int lvl;
+	struct config_load_ctx x = {
+	    .c = &config_current, .need = need, .err = err, .errlen = errlen};
 
-	memset(c, 0, sizeof(*c));
+	memset(x.c, 0, sizeof(*x.c));
 	err[0] = '\0';
+	for (size_t i = 0; i < sizeof(config_vars) / sizeof(config_vars[0]); i++) {
+		const struct config_var *v = &config_vars[i];
+		const char *s = getenv(v->name);
 
-	c->database_url = config_env("DATABASE_URL", NULL);
-	if ((need & CONFIG_NEED_DB) && c->database_url == NULL)
-		goto missing_db;
-
-	c->redis_url = config_env("REDIS_URL", NULL);
-	if ((need & CONFIG_NEED_REDIS) && c->redis_url == NULL) {
-		snprintf(err, errlen,
-		         "REDIS_URL: missing (unix:///path/redis.sock or redis://host:port/db)");
-		return -1;
-	}
-	if (c->redis_url != NULL && redis_url_parse(c->redis_url, &ru) < 0) {
-		snprintf(err, errlen,
-		         "REDIS_URL: must be unix:///absolute/path.sock[?db=0-15] or "
-		         "redis://[:password@]host[:port 1-65535][/db 0-15]");
-		return -1;
-	}
-
-	c->jwt_secret = config_env("JWT_SECRET", NULL);
-	c->jwt_secret_len = c->jwt_secret ? strlen(c->jwt_secret) : 0;
-	if ((need & CONFIG_NEED_JWT) && c->jwt_secret_len < 32) {
-		snprintf(err, errlen,
-		         "JWT_SECRET: %s (at least 32 bytes of random text are required)",
-		         c->jwt_secret ? "too short" : "missing");
-		return -1;
-	}
-	c->jwt_issuer = config_env("JWT_ISSUER", "aiphoto");
-	s = config_env("JWT_TTL", "604800");
-	if (config_parse_long(s, 60, 90L * 86400, &v) < 0) {
-		snprintf(err, errlen, "JWT_TTL: must be seconds between 60 and 7776000");
-		return -1;
-	}
-	c->jwt_ttl = v;
-
-	c->public_base_url = config_env("PUBLIC_BASE_URL", "http://127.0.0.1:8080");
-	if (!config_is_http_url(c->public_base_url)) {
-		snprintf(err, errlen, "PUBLIC_BASE_URL: must be an http:// or https:// URL");
-		return -1;
-	}
-	c->media_dir = config_env("MEDIA_DIR", "/var/lib/aiphoto/media");
-	if (c->media_dir[0] != '/') {
-		snprintf(err, errlen, "MEDIA_DIR: must be an absolute path");
-		return -1;
-	}
-
-	s = config_env("AIPHOTO_ENV", "production");
-	if (strcmp(s, "development") == 0)
-		c->development = true;
-	else if (strcmp(s, "production") != 0) {
-		snprintf(err, errlen, "AIPHOTO_ENV: must be development or production");
-		return -1;
-	}
-	lvl = log_level_parse(config_env("LOG_LEVEL", "info"));
-	if (lvl < 0) {
-		snprintf(err, errlen, "LOG_LEVEL: must be debug, info, warn or error");
-		return -1;
-	}
-	c->log_level = lvl;
-	if (config_parse_long(config_env("DB_STATEMENT_TIMEOUT_MS", "5000"), 100, 600000, &v) < 0) {
-		snprintf(err, errlen,
-		         "DB_STATEMENT_TIMEOUT_MS: must be milliseconds between 100 and 600000");
-		return -1;
-	}
-	c->db_statement_timeout_ms = v;
-	/* at least one largest image (10 MiB), at most 1 TiB */
-	if (config_parse_long(config_env("UPLOAD_QUOTA_BYTES", "1073741824"), 10485760,
-	                      1099511627776L, &v) < 0) {
-		snprintf(err, errlen,
-		         "UPLOAD_QUOTA_BYTES: must be bytes between 10485760 (10 MiB) and "
-		         "1099511627776 (1 TiB)");
-		return -1;
-	}
-	c->upload_quota_bytes = v;
-	if (config_parse_long(config_env("UPLOAD_QUOTA_FILES", "2000"), 1, 1000000, &v) < 0) {
-		snprintf(err, errlen, "UPLOAD_QUOTA_FILES: must be a count between 1 and 1000000");
-		return -1;
-	}
-	c->upload_quota_files = v;
-
-	c->wechat_appid = config_env("WECHAT_APPID", NULL);
-	c->wechat_secret = config_env("WECHAT_SECRET", NULL);
-	c->wechat_token = config_env("WECHAT_TOKEN", NULL);
-	c->wechat_aes_key = config_env("WECHAT_AES_KEY", NULL);
-	if (c->wechat_aes_key != NULL && strlen(c->wechat_aes_key) != 43) {
-		snprintf(err, errlen,
-		         "WECHAT_AES_KEY: the EncodingAESKey has exactly 43 characters");
-		return -1;
-	}
-	s = config_env("WECHAT_MSG_MODE", c->wechat_aes_key != NULL ? "safe" : "plain");
-	for (v = 0; v <= CONFIG_MSG_SAFE; v++)
-		if (strcmp(s, config_msg_mode_name((enum config_msg_mode)v)) == 0)
-			break;
-	if (v > CONFIG_MSG_SAFE) {
-		snprintf(err, errlen, "WECHAT_MSG_MODE: must be safe, compat or plain");
-		return -1;
-	}
-	c->wechat_msg_mode = (enum config_msg_mode)v;
-	if (c->wechat_msg_mode != CONFIG_MSG_PLAIN && c->wechat_aes_key == NULL) {
-		snprintf(err, errlen, "WECHAT_MSG_MODE: %s mode needs WECHAT_AES_KEY", s);
-		return -1;
-	}
-	c->wechat_mp_appid = config_env("WECHAT_MP_APPID", NULL);
-	c->wechat_mp_secret = config_env("WECHAT_MP_SECRET", NULL);
-	c->wxpay_mchid = config_env("WXPAY_MCHID", NULL);
-	c->wxpay_serial = config_env("WXPAY_SERIAL", NULL);
-	c->wxpay_private_key_file = config_env("WXPAY_PRIVATE_KEY_FILE", NULL);
-	c->wxpay_apiv3_key = config_env("WXPAY_APIV3_KEY", NULL);
-	if (c->wxpay_apiv3_key != NULL && strlen(c->wxpay_apiv3_key) != 32) {
-		snprintf(err, errlen, "WXPAY_APIV3_KEY: the APIv3 key has exactly 32 bytes");
-		return -1;
-	}
-	c->wxpay_public_key_file = config_env("WXPAY_PUBLIC_KEY_FILE", NULL);
-	c->wxpay_public_key_id = config_env("WXPAY_PUBLIC_KEY_ID", NULL);
-	c->wxpay_notify_url = config_env("WXPAY_NOTIFY_URL", NULL);
-	c->wxpay_platform_cert_file = config_env("WXPAY_PLATFORM_CERT_FILE", NULL);
-	if (c->wxpay_notify_url == NULL) {
-		static char notify[512];
-		snprintf(notify, sizeof(notify), "%s/api/v1/payment/notify", c->public_base_url);
-		c->wxpay_notify_url = notify;
-	}
-	c->wechat_api_base = config_env("WECHAT_API_BASE", "https://api.weixin.qq.com");
-	c->wechat_open_base = config_env("WECHAT_OPEN_BASE", "https://open.weixin.qq.com");
-	c->wxpay_api_base = config_env("WXPAY_API_BASE", "https://api.mch.weixin.qq.com");
-	/* where QR code images are shown (showqrcode?ticket=) */
-	c->wechat_mp_base = config_env("WECHAT_MP_BASE", "https://mp.weixin.qq.com");
-	bases[0] = c->wechat_api_base;
-	bases[1] = c->wechat_open_base;
-	bases[2] = c->wxpay_api_base;
-	bases[3] = c->wechat_mp_base;
-	for (size_t i = 0; i < 4; i++) {
-		if (!config_is_http_url(bases[i])) {
-			static const char *const names[] = {"WECHAT_API_BASE", "WECHAT_OPEN_BASE",
-			                                    "WXPAY_API_BASE", "WECHAT_MP_BASE"};
-			snprintf(err, errlen, "%s: must be an http:// or https:// URL", names[i]);
+		if (s == NULL || s[0] == '\0')
+			s = v->dflt;
+		if (s == NULL && (need & v->need))
+			return config_fail(v, &x, "missing (%s)", v->what);
+		if (v->parse(v, s, &x) < 0)
 			return -1;
-		}
 	}
 	return 0;
-
-missing_db:
-	snprintf(err, errlen, "DATABASE_URL: missing (a libpq connection string or URI)");
-	return -1;
 }

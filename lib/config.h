@@ -1,9 +1,13 @@
 /*
- * config — the service's configuration, read once from the environment (DESIGN §8).
+ * config — the configuration of every binary, read once from the environment (DESIGN §8).
  *
- * config_load() validates every variable and fills the process-wide struct config; a
- * missing or malformed value is reported in err as "NAME: what is wrong" and the binary
- * exits non-zero.  Strings point into the environment and live as long as the process.
+ * One table in config.c lists every variable of aiphoto-fcgi, aiphotoctl and
+ * aiphoto-dispatch (DISPATCH_* included): its name, default, parser, range and place in
+ * struct config.  config_load() walks the table in order, so each binary and
+ * `aiphotoctl check-config` validate the same variables the same way; a missing or
+ * malformed value is reported in err as "NAME: what is wrong" and the binary exits
+ * non-zero.  An empty value counts as unset.  Strings point into the environment (or are
+ * static) and live as long as the process.
  */
 #ifndef AIPHOTO_CONFIG_H
 #define AIPHOTO_CONFIG_H
@@ -45,6 +49,15 @@ struct config {
 	const char *wxpay_notify_url; /* default PUBLIC_BASE_URL/api/v1/payment/notify */
 	const char *wxpay_platform_cert_file; /* optional: platform-certificate mode */
 	const char *wechat_api_base, *wechat_open_base, *wechat_mp_base, *wxpay_api_base;
+	/* aiphoto-dispatch (docs/dispatcher.md) */
+	long dispatch_concurrency; /* provider calls at once */
+	long dispatch_budget_s; /* seconds a run claims work and waits for tasks */
+	long dispatch_lease_s; /* lease of a claimed item */
+	long dispatch_retry_base_ms; /* first retry delay, doubled per attempt */
+	long dispatch_max_wait_s; /* how long an async job may stay pending from its submit */
+	long dispatch_reconcile_after_s; /* age of an unpaid order before it is queried */
+	long dispatch_max_result_bytes; /* largest result image */
+	long dispatch_max_input_bytes; /* the input images of one item together */
 };
 
 /* What a binary needs: the worker and most ctl commands need everything; `token` and
@@ -56,7 +69,8 @@ enum config_need {
 	CONFIG_NEED_ALL = 7
 };
 
-/* Returns 0 on success, -1 with a message in err. */
+/* Validates every variable of the table; the ones of need must be set.  Returns 0 on
+ * success, -1 with "NAME: what is wrong" in err (the first bad variable in table order). */
 int config_load(unsigned need, char *err, size_t errlen);
 const struct config *config_get(void);
 

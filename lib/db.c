@@ -109,6 +109,29 @@ enum api_err db_sqlstate_err(const char *st)
 	return E_INTERNAL;
 }
 
+int db_socket(void)
+{
+	return db.conn != NULL && PQstatus(db.conn) == CONNECTION_OK ? PQsocket(db.conn) : -1;
+}
+
+int db_notifies(void)
+{
+	PGnotify *n;
+	int count = 0;
+
+	if (db.conn == NULL || PQstatus(db.conn) != CONNECTION_OK)
+		return -1;
+	if (PQconsumeInput(db.conn) == 0) {
+		db_drop();
+		return -1;
+	}
+	while ((n = PQnotifies(db.conn)) != NULL) {
+		count++;
+		PQfreemem(n);
+	}
+	return count;
+}
+
 bool db_recently_ok(long ms)
 {
 	if (db.conn == NULL || PQstatus(db.conn) != CONNECTION_OK || db.last_ok.tv_sec == 0)

@@ -71,6 +71,16 @@ enum api_err db_sqlstate_err(const char *sqlstate);
  * (lets /health skip a round trip under load). */
 bool db_recently_ok(long ms);
 
+/*
+ * Notifications (LISTEN/NOTIFY) on the connection.  db_socket: the connection's socket to
+ * poll for reading (-1 when there is no open connection).  db_notifies: reads what the
+ * socket holds (PQconsumeInput) and consumes every pending notification (PQnotifies);
+ * returns how many there were, or -1 when the connection is lost (the next statement
+ * reconnects, and its LISTENs must be issued again).
+ */
+int db_socket(void);
+int db_notifies(void);
+
 /* SQLSTATE of the last failed db_exec/db_commit ("" if none). */
 const char *db_last_sqlstate(void);
 

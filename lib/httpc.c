@@ -2,12 +2,14 @@
 #include "lib/httpc.h"
 
 #include <curl/curl.h>
+#include <sys/socket.h>
 #include <stdbool.h>
 #include <string.h>
 #include <strings.h>
 
 #include "lib/config.h"
 #include "lib/log.h"
+#include "lib/netpolicy.h"
 
 static CURL *httpc_curl;
 
@@ -94,6 +96,53 @@ char *httpc_escape(struct arena *a, const char *s)
 	return d;
 }
 
+/* Opens a socket unless the address is refused by the outbound policy (ctx: the mode). */
+static curl_socket_t httpc_opensocket(void *ctx, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+	const bool *development = ctx;
+
+	(void)purpose;
+	if (netpolicy_addr_refused(&addr->addr, *development)) {
+		log_warn("outbound connection to a refused address blocked");
+		return CURL_SOCKET_BAD;
+	}
+	return socket(addr->family, addr->socktype, addr->protocol);
+}
+
+struct curl_slist *httpc_easy_setup(CURL *e, const struct httpc_easy *o)
+{
+	static bool modes[2] = {false, true}; /* the opensocket callback's context */
+	struct curl_slist *hdrs = NULL;
+
+	for (const char *const *h = o->headers; h != NULL && *h != NULL; h++)
+		hdrs = curl_slist_append(hdrs, *h);
+	hdrs = curl_slist_append(hdrs, "Expect:");
+	curl_easy_setopt(e, CURLOPT_URL, o->url);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, netpolicy_protocols(o->development));
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, httpc_opensocket);
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, &modes[o->development ? 1 : 0]);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, o->timeout_ms > 0 ? o->timeout_ms : 10000L);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(e, CURLOPT_USERAGENT,
+	                 o->user_agent != NULL ? o->user_agent : "aiphoto/" AIPHOTO_VERSION);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, o->write);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, o->write_ctx);
+	if (o->header != NULL) {
+		curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, o->header);
+		curl_easy_setopt(e, CURLOPT_HEADERDATA, o->header_ctx);
+	}
+	if (strcmp(o->method, "GET") != 0) {
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, o->method);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, o->body ? o->body : "");
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+		                 (curl_off_t)(o->body ? o->body_len : 0));
+	}
+	return hdrs;
+}
+
 enum api_err httpc_do(struct arena *a, const struct httpc_request *req, struct httpc_response *out)
 {
 	struct httpc_sink sink = {.a = a, .req = req, .out = out};
@@ -103,8 +152,7 @@ enum api_err httpc_do(struct arena *a, const struct httpc_request *req, struct h
 	CURLcode rc;
 
 	memset(out, 0, sizeof(*out));
-	if (strncmp(req->url, "https://", 8) != 0 &&
-	    !(dev && strncmp(req->url, "http://", 7) == 0)) {
+	if (!netpolicy_url_allowed(req->url, dev)) {
 		log_error("outbound URL refused (https only outside development): %.80s", req->url);
 		return E_UPSTREAM_ERROR;
 	}
@@ -116,28 +164,19 @@ enum api_err httpc_do(struct arena *a, const struct httpc_request *req, struct h
 	} else {
 		curl_easy_reset(httpc_curl);
 	}
-	for (const char *const *h = req->headers; h != NULL && *h != NULL; h++)
-		hdrs = curl_slist_append(hdrs, *h);
-	hdrs = curl_slist_append(hdrs, "Expect:");
-	curl_easy_setopt(httpc_curl, CURLOPT_URL, req->url);
-	curl_easy_setopt(httpc_curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(httpc_curl, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(httpc_curl, CURLOPT_PROTOCOLS_STR, dev ? "http,https" : "https");
-	curl_easy_setopt(httpc_curl, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
-	curl_easy_setopt(httpc_curl, CURLOPT_TIMEOUT_MS,
-	                 req->timeout_ms > 0 ? req->timeout_ms : 10000L);
-	curl_easy_setopt(httpc_curl, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(httpc_curl, CURLOPT_USERAGENT, "aiphoto/" AIPHOTO_VERSION);
-	curl_easy_setopt(httpc_curl, CURLOPT_WRITEFUNCTION, httpc_write);
-	curl_easy_setopt(httpc_curl, CURLOPT_WRITEDATA, &sink);
-	curl_easy_setopt(httpc_curl, CURLOPT_HEADERFUNCTION, httpc_header);
-	curl_easy_setopt(httpc_curl, CURLOPT_HEADERDATA, &sink);
-	if (strcmp(req->method, "GET") != 0) {
-		curl_easy_setopt(httpc_curl, CURLOPT_CUSTOMREQUEST, req->method);
-		curl_easy_setopt(httpc_curl, CURLOPT_POSTFIELDS, req->body ? req->body : "");
-		curl_easy_setopt(httpc_curl, CURLOPT_POSTFIELDSIZE_LARGE,
-		                 (curl_off_t)(req->body ? req->body_len : 0));
-	}
+	hdrs = httpc_easy_setup(httpc_curl, &(const struct httpc_easy){
+	                                        .method = req->method,
+	                                        .url = req->url,
+	                                        .headers = req->headers,
+	                                        .body = req->body,
+	                                        .body_len = req->body_len,
+	                                        .timeout_ms = req->timeout_ms,
+	                                        .development = dev,
+	                                        .write = httpc_write,
+	                                        .write_ctx = &sink,
+	                                        .header = httpc_header,
+	                                        .header_ctx = &sink,
+	                                    });
 	rc = curl_easy_perform(httpc_curl);
 	if (rc != CURLE_OK) {
 		log_warn("upstream %s %.120s failed: %s", req->method, req->url,

@@ -1,15 +1,20 @@
 /*
  * httpc — outbound HTTP for WeChat, WeChat Pay and AI providers (libcurl).
  *
- * One curl handle per process, reused (keep-alive), reset between calls.  Every call has
- * a connect timeout (3 s) and a total timeout; redirects are never followed; the answer
- * body is capped (HTTPC_MAX_BODY).  In production only https:// URLs are allowed; on a
- * development stack (AIPHOTO_ENV=development) http:// to any host is allowed too, so the
- * simulator can stand in for the real services.
+ * The only module that sets up libcurl handles.  httpc_do() is the synchronous path (one
+ * curl handle per process, reused for keep-alive, reset between calls); the dispatcher
+ * drives its provider calls concurrently with curl multi, on easy handles prepared by
+ * httpc_easy_setup(), so both paths apply the same options: a connect timeout (3 s) and a
+ * total timeout, redirects never followed, no signals, the outbound policy of
+ * lib/netpolicy.h on the scheme and on every address a socket is opened to (https only and
+ * no private addresses in production; on a development stack, AIPHOTO_ENV=development,
+ * http:// and loopback too, so the simulator can stand in for the real services).
  */
 #ifndef AIPHOTO_HTTPC_H
 #define AIPHOTO_HTTPC_H
 
+#include <curl/curl.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "lib/arena.h"
@@ -41,6 +46,30 @@ struct httpc_request {
  * too large, or the URL is not allowed; E_TIMEOUT when the time limit passes.
  */
 enum api_err httpc_do(struct arena *a, const struct httpc_request *req, struct httpc_response *out);
+
+/* One transfer's options for httpc_easy_setup (strings borrowed until the transfer ends). */
+struct httpc_easy {
+	const char *method; /* "GET" sends no body; anything else sends body (may be NULL) */
+	const char *url;
+	const char *const *headers; /* "Name: value", NULL-terminated; may be NULL */
+	const char *body;
+	size_t body_len;
+	long timeout_ms; /* total; 0 = 10 s */
+	const char *user_agent; /* NULL: "aiphoto/<version>" */
+	bool development; /* the outbound policy's mode (config_get()->development) */
+	size_t (*write)(char *data, size_t size, size_t nmemb, void *ctx);
+	void *write_ctx;
+	size_t (*header)(char *data, size_t size, size_t nmemb, void *ctx); /* may be NULL */
+	void *header_ctx;
+};
+
+/*
+ * Sets every option of one transfer on the easy handle e (fresh or reset).  Returns the
+ * request header list, which must outlive the transfer (free it with curl_slist_free_all).
+ * The URL's scheme is checked by libcurl (CURLOPT_PROTOCOLS_STR): a refused one ends the
+ * transfer with CURLE_UNSUPPORTED_PROTOCOL; a refused address with CURLE_COULDNT_CONNECT.
+ */
+struct curl_slist *httpc_easy_setup(CURL *e, const struct httpc_easy *o);
 
 /* Percent-encodes s for a query value (arena copy). */
 char *httpc_escape(struct arena *a, const char *s);

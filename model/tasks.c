@@ -6,6 +6,7 @@
 #include "lib/db.h"
 #include "model/ledger.h"
 #include "model/sql.h"
+#include "model/works.h"
 
 enum tasks_stmt {
 	TK_INSERT,
@@ -22,6 +23,7 @@ enum tasks_stmt {
 	TK_WORK_DELETE,
 	TK_WORK_FAVORITE,
 	TK_WORKS_DELETE,
+	TK_NOTIFY,
 	TK__MAX
 };
 
@@ -92,6 +94,8 @@ static const char *const tasks_sql[TK__MAX] = {
     [TK_WORKS_DELETE] = "WITH d AS (UPDATE works SET deleted_at = now() WHERE user_id = $1 "
                         "AND id = ANY($2::bigint[]) AND deleted_at IS NULL RETURNING 1) "
                         "SELECT count(*) FROM d",
+    /* wakes the listening dispatcher runs when the creating transaction commits */
+    [TK_NOTIFY] = "SELECT " WORKS_NOTIFY,
 };
 
 static struct db_stmts tasks_stmts = DB_STMTS("tasks", tasks_sql);
@@ -212,6 +216,9 @@ static enum api_err tasks_insert(struct arena *a, void *ctx, int64_t *task_id)
 	}
 	w[0] = db_param_i64(a, id);
 	if ((err = db_exec(&tasks_stmts, TK_INSERT_WORKS, 1, w, &res)) != E_OK)
+		return err;
+	PQclear(res);
+	if ((err = db_exec(&tasks_stmts, TK_NOTIFY, 0, NULL, &res)) != E_OK)
 		return err;
 	PQclear(res);
 	*task_id = id;

@@ -23,6 +23,8 @@ enum works_stmt {
 	WK_FAIL,
 	WK_TASK_FAILED,
 	WK_NOTICES,
+	WK_LISTEN,
+	WK_NEXT_DUE,
 	WK__MAX
 };
 
@@ -37,16 +39,19 @@ enum works_stmt {
 	                                      " + t.failed + " f " + t.canceled "              \
 	                                      ">= t.count THEN now() ELSE t.finished_at END"
 
+/* The statements that make an item due again (rescue, retry, release) notify WORKS_CHANNEL
+ * per row they change (PostgreSQL delivers one per transaction) and count by RETURNING. */
 static const char *const works_sql[WK__MAX] = {
     [WK_LOCK] = "SELECT pg_try_advisory_lock(hashtext('aiphoto-dispatch-maintenance'))",
     /* Compare-and-set: the row must still be running with an expired lease when the
      * UPDATE takes its lock, so an item completed meanwhile is left alone. */
-    [WK_RESCUE] = "UPDATE works w SET status = 'queued', lease_until = NULL, locked_by = NULL, "
-                  "run_after = now(), error_code = 'lease_expired' "
-                  "WHERE w.id IN (SELECT id FROM works WHERE status = 'running' "
-                  "AND lease_until < now() ORDER BY lease_until LIMIT 1000 "
-                  "FOR UPDATE SKIP LOCKED) "
-                  "AND w.status = 'running' AND w.lease_until < now() RETURNING w.id",
+    [WK_RESCUE] =
+        "UPDATE works w SET status = 'queued', lease_until = NULL, locked_by = NULL, "
+        "run_after = now(), error_code = 'lease_expired' "
+        "WHERE w.id IN (SELECT id FROM works WHERE status = 'running' "
+        "AND lease_until < now() ORDER BY lease_until LIMIT 1000 "
+        "FOR UPDATE SKIP LOCKED) "
+        "AND w.status = 'running' AND w.lease_until < now() RETURNING w.id, " WORKS_NOTIFY,
     /* $1 limit, $2 lease seconds, $3 owner */
     [WK_CLAIM] =
         "WITH c AS (SELECT id FROM works WHERE status = 'queued' AND run_after <= now() "
@@ -90,11 +95,11 @@ static const char *const works_sql[WK__MAX] = {
                  "run_after = now() + make_interval(secs => $3::double precision / 1000), "
                  "ai_model_id = $4, provider_job_id = $5, error_code = $6, error = $7, "
                  "provider_job_at = CASE WHEN $5::text IS NULL THEN NULL ELSE provider_job_at END "
-                 "WHERE " WK_FENCE,
+                 "WHERE " WK_FENCE " RETURNING id, " WORKS_NOTIFY,
     [WK_RELEASE] = "UPDATE works SET status = 'queued', attempt = attempt - 1, "
                    "lease_until = NULL, locked_by = NULL, "
                    "run_after = now() + make_interval(secs => $3::double precision / 1000) "
-                   "WHERE " WK_FENCE,
+                   "WHERE " WK_FENCE " RETURNING id, " WORKS_NOTIFY,
     /* $3 model, $4 code, $5 message */
     [WK_FAIL] = "UPDATE works w SET status = 'failed', ai_model_id = COALESCE($3, ai_model_id), "
                 "error_code = $4, error = $5, lease_until = NULL, finished_at = now(), "
@@ -118,6 +123,9 @@ static const char *const works_sql[WK__MAX] = {
                              "n.user_id "
                              "AND i.app_kind = 'oa' AND i.subscribed ORDER BY i.id LIMIT 1) FROM n "
                              "ORDER BY n.id",
+    [WK_LISTEN] = "LISTEN " WORKS_CHANNEL,
+    [WK_NEXT_DUE] = "SELECT COALESCE(GREATEST(0, CEIL(EXTRACT(EPOCH FROM min(run_after) - now()) "
+                    "* 1000)), -1)::bigint FROM works WHERE status = 'queued'",
 };
 
 static struct db_stmts works_stmts = DB_STMTS("works", works_sql);
@@ -155,6 +163,23 @@ enum api_err works_maintenance_lock(bool *got)
 	enum api_err err = db_exec(&works_stmts, WK_LOCK, 0, NULL, &res);
 
 	*got = err == E_OK && PQntuples(res) == 1 && db_bool(res, 0, 0);
+	PQclear(res);
+	return err;
+}
+
+enum api_err works_listen(void)
+{
+	return works_run(WK_LISTEN, 0, NULL, NULL);
+}
+
+enum api_err works_next_due(long *ms)
+{
+	PGresult *res = NULL;
+	enum api_err err = db_exec(&works_stmts, WK_NEXT_DUE, 0, NULL, &res);
+
+	*ms = -1;
+	if (err == E_OK && PQntuples(res) == 1)
+		*ms = (long)db_i64(res, 0, 0);
 	PQclear(res);
 	return err;
 }

@@ -49,6 +49,21 @@ struct work_notice {
 	const char *finished_at;
 };
 
+/*
+ * The channel that wakes dispatcher runs: every statement that makes an item due
+ * (task creation in model/tasks.c, retry, release, rescue) notifies it in its own
+ * transaction, so a listening run claims the item as soon as it is committed.
+ */
+#define WORKS_CHANNEL "aiphoto_tasks"
+#define WORKS_NOTIFY "pg_notify('" WORKS_CHANNEL "', '')"
+
+/* LISTENs on WORKS_CHANNEL on the connection (again after a reconnect: idempotent). */
+enum api_err works_listen(void);
+
+/* *ms gets the milliseconds until the earliest queued item is due (0 when one is due now),
+ * or -1 when nothing is queued. */
+enum api_err works_next_due(long *ms);
+
 /* Session advisory lock for the maintenance section; *got tells whether this run holds it. */
 enum api_err works_maintenance_lock(bool *got);
 

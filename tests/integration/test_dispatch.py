@@ -65,9 +65,10 @@ class Ai:
 
 
 def run_dispatch(extra=None, timeout=90, check=True):
+    """One run that exits as soon as nothing is due and nothing runs (--until-idle)."""
     env = dict(os.environ, **FAST)
     env.update(extra or {})
-    proc = subprocess.run([str(DISPATCH)], env=env, capture_output=True, text=True,
+    proc = subprocess.run([str(DISPATCH), "--until-idle"], env=env, capture_output=True, text=True,
                           timeout=timeout, cwd=REPO)
     if check:
         assert proc.returncode == 0, proc.stderr[-3000:]
@@ -355,6 +356,68 @@ def test_content_policy_refusal_of_an_async_job_is_final(client, expect_ok, cust
     assert works[0]["attempt"] == 1 and works[0]["error"] == "DataInspectionFailed"
 
 
+# --------------------------------------------------------------------------- LISTEN/NOTIFY
+
+
+def first_request_at(ai, wid):
+    items = ai.call("GET", "/__sim/ai/requests")["requests"]
+    times = [r["at"] for r in items if r.get("work_id") == wid and r.get("stage") == "submit"]
+    return min(times) if times else None
+
+
+def test_listening_run_starts_new_tasks_within_a_second_and_ends_with_its_budget(
+        client, expect_ok, customer, psql, ai):
+    """A run started as cron starts it (no option) waits on LISTEN between claims: tasks
+    created while it waits reach the provider within about a second, not at the next tick;
+    the run still exits when its budget is spent."""
+    c = customer()
+    ai.config(latency_ms=100)
+    budget = 8
+    started = time.monotonic()
+    proc = subprocess.Popen([str(DISPATCH)],
+                            env=dict(os.environ, **dict(FAST, DISPATCH_BUDGET_SECONDS=str(budget))),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.5)  # the run has drained the queue and waits
+        delays = []
+        for _ in range(3):
+            created = time.time()
+            task = submit(client, expect_ok, c, 1)
+            wid = work_rows(psql, task["id"])[0]["id"]
+            at = wait_for(lambda: first_request_at(ai, wid), timeout=budget)
+            delays.append(at - created)
+            time.sleep(0.7)  # a moment the run is idle again
+        assert max(delays) < 1.5, delays
+        _, err = proc.communicate(timeout=budget + 30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    wall = time.monotonic() - started
+    assert proc.returncode == 0, err[-2000:]
+    assert budget - 0.5 <= wall < budget + 10, wall  # it waited out its budget, then ended
+    assert "3 claimed" in err and "3 succeeded" in err, err[-2000:]
+    assert "3 tasks notified" in err, err[-2000:]
+
+
+def test_retry_notifies_and_is_claimed_when_due(client, expect_ok, customer, psql, ai):
+    """A retried item is claimed by the listening run when its back-off ends, not at the
+    next run: the run knows the earliest run_after."""
+    c = customer()
+    task = submit(client, expect_ok, c, 1)
+    wid = work_rows(psql, task["id"])[0]["id"]
+    ai.fault(mode="500", model="*", work_id=wid, times=1)
+    proc = subprocess.Popen([str(DISPATCH)],
+                            env=dict(os.environ, **dict(FAST, DISPATCH_BUDGET_SECONDS="6",
+                                                        DISPATCH_RETRY_BASE_MS="1500")),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-2000:]
+    t, works = assert_money(psql, task["id"], c["id"])
+    assert t["status"] == "completed" and works[0]["attempt"] == 2, (t, works)
+    assert ai.submissions(wid) == 2
+
+
 # --------------------------------------------------------------------------- races and crashes
 
 
@@ -363,7 +426,7 @@ def test_cancel_racing_the_dispatcher(client, expect_ok, customer, psql, ai, rou
     c = customer()
     ai.config(latency_ms=200)
     task = submit(client, expect_ok, c, 10)
-    proc = subprocess.Popen([str(DISPATCH)], env=dict(os.environ, **FAST,
+    proc = subprocess.Popen([str(DISPATCH), "--until-idle"], env=dict(os.environ, **FAST,
                                                       DISPATCH_CONCURRENCY="3"),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     time.sleep(0.05 * round_no)
@@ -400,7 +463,7 @@ def test_sigkill_mid_call_is_rescued_and_charged_once(client, expect_ok, custome
     wid = work_rows(psql, task["id"])[0]["id"]
     ai.fault(mode="hang", model="*", work_id=wid, times=1)
     lease = {"DISPATCH_LEASE_SECONDS": "3"}
-    proc = subprocess.Popen([str(DISPATCH)], env=dict(os.environ, **FAST, **lease),
+    proc = subprocess.Popen([str(DISPATCH), "--until-idle"], env=dict(os.environ, **FAST, **lease),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(lambda: ai.submissions(wid) == 1)
     proc.send_signal(signal.SIGKILL)
@@ -428,7 +491,7 @@ def test_rescued_async_item_polls_instead_of_submitting_again(client, expect_ok,
     wid = work_rows(psql, task["id"])[0]["id"]
     ai.fault(mode="hang", model="*", work_id=wid, stage="poll", times=1)
     lease = {"DISPATCH_LEASE_SECONDS": "3"}
-    proc = subprocess.Popen([str(DISPATCH)], env=dict(os.environ, **FAST, **lease),
+    proc = subprocess.Popen([str(DISPATCH), "--until-idle"], env=dict(os.environ, **FAST, **lease),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(lambda: ai.stats()["polls"].get(str(wid), 0) >= 1)
     proc.send_signal(signal.SIGKILL)
@@ -452,7 +515,7 @@ def test_zombie_dispatcher_writes_nothing(client, expect_ok, customer, psql, ai)
     wid = work_rows(psql, task["id"])[0]["id"]
     ai.fault(mode="hang", model="*", work_id=wid, times=1, seconds=8)
     lease = {"DISPATCH_LEASE_SECONDS": "2"}
-    a = subprocess.Popen([str(DISPATCH)], env=dict(os.environ, **FAST, **lease),
+    a = subprocess.Popen([str(DISPATCH), "--until-idle"], env=dict(os.environ, **FAST, **lease),
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         wait_for(lambda: ai.submissions(wid) == 1)
@@ -478,7 +541,7 @@ def test_two_dispatchers_at_once_never_process_an_item_twice(client, expect_ok, 
     ai.config(latency_ms=150)
     task = submit(client, expect_ok, c, 50)
     env = dict(os.environ, **FAST, DISPATCH_CONCURRENCY="6")
-    procs = [subprocess.Popen([str(DISPATCH)], env=env, stdout=subprocess.DEVNULL,
+    procs = [subprocess.Popen([str(DISPATCH), "--until-idle"], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
     logs = [p.communicate(timeout=90)[1] for p in procs]
     assert all(p.returncode == 0 for p in procs), logs
@@ -564,6 +627,20 @@ def test_database_down_exits_nonzero_and_loses_nothing(client, expect_ok, custom
     assert work_rows(psql, task["id"])[0]["status"] == "queued"
     t = dispatch_until_done(psql, task["id"])
     assert t["status"] == "completed"
+
+
+def test_bad_dispatch_setting_exits_1_naming_it_and_check_config_refuses_it_too():
+    """DISPATCH_* are rows of lib/config's table: the dispatcher and `aiphotoctl
+    check-config` refuse the same value with the same message; the dispatcher's exit codes are
+    those its header promises (1 configuration, 2 usage)."""
+    ctl = REPO / os.environ.get("AIPHOTO_BUILD", "build") / "aiphotoctl"
+    env = dict(os.environ, DISPATCH_LEASE_SECONDS="1")
+    for cmd in ([str(ctl), "check-config"], [str(DISPATCH), "--until-idle"]):
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=30)
+        assert proc.returncode == 1, (cmd, proc.returncode, proc.stderr)
+        assert "DISPATCH_LEASE_SECONDS: must be seconds between 2 and 86400" in proc.stderr
+    proc = subprocess.run([str(DISPATCH), "--bogus"], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and "usage" in proc.stderr
 
 
 def test_units_and_cron_line():

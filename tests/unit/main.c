@@ -31,6 +31,9 @@ int main(void)
 	srunner_add_suite(sr, multipart_suite());
 	srunner_add_suite(sr, prompt_suite());
 	srunner_add_suite(sr, superv_suite());
+	srunner_add_suite(sr, netpolicy_suite());
+	srunner_add_suite(sr, wxnotice_suite());
+	srunner_add_suite(sr, provider_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -28,6 +28,9 @@ Suite *image_suite(void);
 Suite *multipart_suite(void);
 Suite *prompt_suite(void);
 Suite *superv_suite(void);
+Suite *netpolicy_suite(void);
+Suite *wxnotice_suite(void);
+Suite *provider_suite(void);
 
 /* A known-good environment: the three required variables set, every optional one unset. */
 static inline void unit_env_baseline(void)
@@ -57,6 +60,18 @@ static inline void unit_env_baseline(void)
 	    "WECHAT_API_BASE",
 	    "WECHAT_OPEN_BASE",
 	    "WXPAY_API_BASE",
+	    "WECHAT_MP_BASE",
+	    "WECHAT_MSG_MODE",
+	    "WXPAY_NOTIFY_URL",
+	    "WXPAY_PLATFORM_CERT_FILE",
+	    "DISPATCH_CONCURRENCY",
+	    "DISPATCH_BUDGET_SECONDS",
+	    "DISPATCH_LEASE_SECONDS",
+	    "DISPATCH_RETRY_BASE_MS",
+	    "DISPATCH_MAX_WAIT_SECONDS",
+	    "DISPATCH_RECONCILE_AFTER_SECONDS",
+	    "DISPATCH_MAX_RESULT_BYTES",
+	    "DISPATCH_MAX_INPUT_BYTES",
 	};
 
 	setenv("DATABASE_URL", "postgresql:///aiphoto_unit?host=/nonexistent", 1);

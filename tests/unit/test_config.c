@@ -3,6 +3,8 @@
  * parser, and the Redis URL parser.
  */
 #include <check.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -269,6 +271,101 @@ START_TEST(config_wechat_keys)
 }
 END_TEST
 
+/* The dispatcher's variables: defaults, both ends of each range, and a message naming the
+ * variable for a value just outside, a non-number and a unit suffix. */
+static const struct {
+	const char *name;
+	long dflt, min, max;
+	size_t offset;
+} cfg_dispatch[] = {
+    {"DISPATCH_CONCURRENCY", 8, 1, 256, offsetof(struct config, dispatch_concurrency)},
+    {"DISPATCH_BUDGET_SECONDS", 50, 1, 3600, offsetof(struct config, dispatch_budget_s)},
+    {"DISPATCH_LEASE_SECONDS", 120, 2, 86400, offsetof(struct config, dispatch_lease_s)},
+    {"DISPATCH_RETRY_BASE_MS", 5000, 10, 3600000, offsetof(struct config, dispatch_retry_base_ms)},
+    {"DISPATCH_MAX_WAIT_SECONDS", 600, 1, 86400, offsetof(struct config, dispatch_max_wait_s)},
+    {"DISPATCH_RECONCILE_AFTER_SECONDS", 300, 0, 86400,
+     offsetof(struct config, dispatch_reconcile_after_s)},
+    {"DISPATCH_MAX_RESULT_BYTES", 10485760, 1024, 10485760,
+     offsetof(struct config, dispatch_max_result_bytes)},
+    {"DISPATCH_MAX_INPUT_BYTES", 33554432, 1024, 104857600,
+     offsetof(struct config, dispatch_max_input_bytes)},
+};
+
+static long cfg_dispatch_value(size_t i)
+{
+	return *(const long *)(const void *)((const char *)config_get() + cfg_dispatch[i].offset);
+}
+
+START_TEST(config_dispatch)
+{
+	const char *name = cfg_dispatch[_i].name;
+	char buf[32];
+
+	unit_env_baseline();
+	cfg_load_expect(CONFIG_NEED_ALL, NULL);
+	ck_assert_int_eq(cfg_dispatch_value((size_t)_i), cfg_dispatch[_i].dflt);
+	/* the dispatcher's own need: database and Redis, no JWT */
+	unsetenv("JWT_SECRET");
+	cfg_load_expect(CONFIG_NEED_DB | CONFIG_NEED_REDIS, NULL);
+	unit_env_baseline();
+	snprintf(buf, sizeof(buf), "%ld", cfg_dispatch[_i].min);
+	setenv(name, buf, 1);
+	cfg_load_expect(CONFIG_NEED_ALL, NULL);
+	ck_assert_int_eq(cfg_dispatch_value((size_t)_i), cfg_dispatch[_i].min);
+	snprintf(buf, sizeof(buf), "%ld", cfg_dispatch[_i].max);
+	setenv(name, buf, 1);
+	cfg_load_expect(CONFIG_NEED_ALL, NULL);
+	ck_assert_int_eq(cfg_dispatch_value((size_t)_i), cfg_dispatch[_i].max);
+	snprintf(buf, sizeof(buf), "%ld", cfg_dispatch[_i].min - 1);
+	setenv(name, buf, 1);
+	cfg_load_expect(CONFIG_NEED_DB | CONFIG_NEED_REDIS, name);
+	snprintf(buf, sizeof(buf), "%ld", cfg_dispatch[_i].max + 1);
+	setenv(name, buf, 1);
+	cfg_load_expect(CONFIG_NEED_DB | CONFIG_NEED_REDIS, name);
+	ck_assert_msg(strstr(cfg_err, "between") != NULL, "no range in: %s", cfg_err);
+	setenv(name, "eight", 1);
+	cfg_load_expect(CONFIG_NEED_DB, name);
+	setenv(name, "50s", 1);
+	cfg_load_expect(CONFIG_NEED_DB, name);
+	setenv(name, "", 1); /* empty: the default */
+	cfg_load_expect(CONFIG_NEED_ALL, NULL);
+	ck_assert_int_eq(cfg_dispatch_value((size_t)_i), cfg_dispatch[_i].dflt);
+	unit_env_baseline();
+}
+END_TEST
+
+/* Whatever the binary needs, every variable is checked: check-config (NEED_ALL) and the
+ * fcgi worker refuse a bad DISPATCH_* value as the dispatcher does. */
+START_TEST(config_every_binary_checks_everything)
+{
+	static const unsigned needs[] = {CONFIG_NEED_ALL, CONFIG_NEED_DB, CONFIG_NEED_JWT, 0};
+
+	for (size_t i = 0; i < sizeof(needs) / sizeof(needs[0]); i++) {
+		unit_env_baseline();
+		setenv("DISPATCH_CONCURRENCY", "0", 1);
+		cfg_load_expect(needs[i], "DISPATCH_CONCURRENCY");
+		unit_env_baseline();
+		setenv("WECHAT_AES_KEY", "short", 1);
+		cfg_load_expect(needs[i], "WECHAT_AES_KEY");
+	}
+	unit_env_baseline();
+}
+END_TEST
+
+START_TEST(config_notify_url_default)
+{
+	unit_env_baseline();
+	setenv("PUBLIC_BASE_URL", "https://photo.example.com", 1);
+	cfg_load_expect(CONFIG_NEED_ALL, NULL);
+	ck_assert_str_eq(config_get()->wxpay_notify_url,
+	                 "https://photo.example.com/api/v1/payment/notify");
+	setenv("WXPAY_NOTIFY_URL", "https://n.example.com/x", 1);
+	cfg_load_expect(CONFIG_NEED_ALL, NULL);
+	ck_assert_str_eq(config_get()->wxpay_notify_url, "https://n.example.com/x");
+	unit_env_baseline();
+}
+END_TEST
+
 START_TEST(config_parse_long_cases)
 {
 	long v = 77;
@@ -386,6 +483,10 @@ Suite *config_suite(void)
 	tcase_add_test(tc, config_bad_env_and_level);
 	tcase_add_test(tc, config_bad_urls_and_paths);
 	tcase_add_test(tc, config_wechat_keys);
+	tcase_add_loop_test(tc, config_dispatch, 0,
+	                    (int)(sizeof(cfg_dispatch) / sizeof(cfg_dispatch[0])));
+	tcase_add_test(tc, config_every_binary_checks_everything);
+	tcase_add_test(tc, config_notify_url_default);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("parse");
 	tcase_add_test(tc, config_msg_mode);
