@@ -25,6 +25,7 @@ SIM_AI_LATENCY_MS (default 300), SIM_AI_POLL_AFTER_MS (default 1000).
 import base64
 import collections
 import datetime
+import functools
 import hashlib
 import json
 import os
@@ -571,96 +572,94 @@ def fault_response(ai, req, rule, provider, stage):
 # --------------------------------------------------------------------------- handlers
 
 
-def register(sim):
-    core = sys.modules[type(sim).__module__]
-    ai = AiSim(sim, core)
-    sim.ai = ai
-    sim.on_reset(ai.reset)
-    sim.add_stats(ai.core_stats)
-    sim.allow_body(OPENAI + "/", MAX_REQUEST_BODY)
-    sim.allow_body(DASHSCOPE + "/", MAX_REQUEST_BODY)
+class AiRoutes:
+    """The simulated providers (OpenAI-style images, DashScope-style async tasks, their result
+    files) and the control API under /__sim/ai/; ROUTES says which method serves which path."""
 
-    def provider_call(fn):
+    def __init__(self, sim):
+        self.sim = sim
+        self.core = sys.modules[type(sim).__module__]
+        self.ai = AiSim(sim, self.core)
+
+    def provider_call(self, fn):
         """Counts the request as in flight while the handler runs (hangs and latency too)."""
         def handler(req):
-            ai.enter()
+            self.ai.enter()
             try:
                 return fn(req)
             finally:
-                ai.leave()
+                self.ai.leave()
         return handler
 
-    def parse_body(req):
+    def parse_body(self, req):
         try:
             body = json.loads(req.body or b"null")
         except ValueError:
             return None
         return body if isinstance(body, dict) else None
 
-    def image_format(*candidates):
+    def image_format(self, *candidates):
         for value in candidates:
             if isinstance(value, str) and value.lower() in FORMATS:
                 return "jpeg" if value.lower() == "jpg" else value.lower()
-        with sim.lock:
-            return ai.config["format"]
+        with self.sim.lock:
+            return self.ai.config["format"]
 
-    def entry_for(req, provider, stage, work_id, attempt, model):
+    def entry_for(self, req, provider, stage, work_id, attempt, model):
         return {"at": time.time(), "provider": provider, "stage": stage,
                 "method": req.method, "path": req.path, "work_id": work_id, "attempt": attempt,
                 "client_request_id": req.headers.get("X-Client-Request-Id"), "model": model,
                 "fault": None, "status": None}
 
-    def finish(entry, resp, rule=None):
+    def finish(self, entry, resp, rule=None):
         entry["fault"] = rule["mode"] if rule else None
         entry["status"] = None if resp.drop else resp.status
-        ai.record(entry)
+        self.ai.record(entry)
         return resp
 
     # ------------------------------------------------------------ OpenAI style
 
-    @sim.route("POST", OPENAI + "/images/generations")
-    @provider_call
-    def openai_generate(req):
-        if not ai.authorized(req):
-            return openai_error(core, 401, "simulated: incorrect API key provided",
+    def openai_generate(self, req):
+        if not self.ai.authorized(req):
+            return openai_error(self.core, 401, "simulated: incorrect API key provided",
                                 "invalid_request_error", "invalid_api_key")
-        body = parse_body(req)
+        body = self.parse_body(req)
         if body is None:
-            return openai_error(core, 400, "the body must be a JSON object",
+            return openai_error(self.core, 400, "the body must be a JSON object",
                                 "invalid_request_error")
         work_id, attempt = work_of(req, body.get("user"))
         model = body.get("model")
-        ai.count("submissions", work_id)
-        entry = entry_for(req, "openai", "submit", work_id, attempt, model)
+        self.ai.count("submissions", work_id)
+        entry = self.entry_for(req, "openai", "submit", work_id, attempt, model)
         try:
-            inputs = check_openai(body)
+            inputs = self.check_openai(body)
         except InputError as err:
             entry["error"] = err.message
-            return finish(entry, openai_error(core, 400, err.message, "invalid_request_error",
-                                              param=err.field))
+            return self.finish(entry, openai_error(self.core, 400, err.message,
+                                                   "invalid_request_error", param=err.field))
         entry.update(inputs)
-        rule = ai.pick("submit", model, work_id)
+        rule = self.ai.pick("submit", model, work_id)
         if rule:
-            resp = fault_response(ai, req, rule, "openai", "submit")
+            resp = fault_response(self.ai, req, rule, "openai", "submit")
             if resp is not None:
-                return finish(entry, resp, rule)
-        with sim.lock:
-            latency = ai.config["latency_ms"]
-        ai.pause(latency)
-        fmt = image_format(rule and rule["format"], body.get("format"),
+                return self.finish(entry, resp, rule)
+        with self.sim.lock:
+            latency = self.ai.config["latency_ms"]
+        self.ai.pause(latency)
+        fmt = self.image_format(rule and rule["format"], body.get("format"),
                            body.get("output_format"))
         data = []
         for i in range(body.get("n") or 1):
             if body.get("response_format") == "url":
-                data.append({"url": ai.store_result(work_id, model, i, fmt)})
+                data.append({"url": self.ai.store_result(work_id, model, i, fmt)})
             else:
                 raw = make_image(work_id, i, fmt)[0]
                 data.append({"b64_json": base64.b64encode(raw).decode("ascii")})
         out = {"created": int(time.time()), "data": data,
                "usage": {"total_tokens": 0, "input_tokens": 0, "output_tokens": 0}}
-        return finish(entry, core.json_response(out), rule)
+        return self.finish(entry, self.core.json_response(out), rule)
 
-    def check_openai(body):
+    def check_openai(self, body):
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise InputError("model", "you must provide a model parameter")
@@ -698,57 +697,54 @@ def register(sim):
 
     # ------------------------------------------------------------ DashScope style
 
-    def dashscope_submit(kind):
-        @provider_call
-        def submit(req):
-            if not ai.authorized(req):
-                return dashscope_error(core, 401, "InvalidApiKey",
-                                       "simulated: invalid API-key provided")
-            if (req.headers.get("X-DashScope-Async") or "").strip().lower() != "enable":
-                return dashscope_error(core, 403, "AccessDenied",
-                                       "simulated: this model only takes asynchronous calls "
-                                       "(X-DashScope-Async: enable)")
-            body = parse_body(req)
-            if body is None:
-                return dashscope_error(core, 400, "InvalidParameter",
-                                       "the body must be a JSON object")
-            work_id, attempt = work_of(req)
-            model = body.get("model")
-            ai.count("submissions", work_id)
-            entry = entry_for(req, "dashscope", "submit", work_id, attempt, model)
-            entry["kind"] = kind
-            try:
-                inputs = check_dashscope(kind, body)
-            except InputError as err:
-                entry["error"] = err.message
-                return finish(entry, dashscope_error(core, 400, "InvalidParameter",
-                                                     err.message))
-            entry.update(inputs)
-            rule = ai.pick("submit", model, work_id)
-            if rule:
-                resp = fault_response(ai, req, rule, "dashscope", "submit")
-                if resp is not None:
-                    return finish(entry, resp, rule)
-            with sim.lock:
-                latency = ai.config["call_latency_ms"]
-            ai.pause(latency)
-            params = body.get("parameters") or {}
-            task_id = str(uuid.uuid4())
-            task = {"task_id": task_id, "model": model, "work_id": work_id, "kind": kind,
-                    "tryon": inputs["tryon"], "n": params.get("n") or 1,
-                    "format": image_format(rule and rule["format"], params.get("format"),
-                                           body.get("format")),
-                    "started": time.monotonic(), "submit_time": dashscope_time(),
-                    "end_time": None, "urls": None, "outcome": None}
-            with sim.lock:
-                ai.tasks[task_id] = task
-            entry["task_id"] = task_id
-            return finish(entry, core.json_response(
-                {"output": {"task_id": task_id, "task_status": "PENDING"},
-                 "request_id": str(uuid.uuid4())}), rule)
-        return submit
+    def dashscope_submit(self, req, kind):
+        if not self.ai.authorized(req):
+            return dashscope_error(self.core, 401, "InvalidApiKey",
+                                   "simulated: invalid API-key provided")
+        if (req.headers.get("X-DashScope-Async") or "").strip().lower() != "enable":
+            return dashscope_error(self.core, 403, "AccessDenied",
+                                   "simulated: this model only takes asynchronous calls "
+                                   "(X-DashScope-Async: enable)")
+        body = self.parse_body(req)
+        if body is None:
+            return dashscope_error(self.core, 400, "InvalidParameter",
+                                   "the body must be a JSON object")
+        work_id, attempt = work_of(req)
+        model = body.get("model")
+        self.ai.count("submissions", work_id)
+        entry = self.entry_for(req, "dashscope", "submit", work_id, attempt, model)
+        entry["kind"] = kind
+        try:
+            inputs = self.check_dashscope(kind, body)
+        except InputError as err:
+            entry["error"] = err.message
+            return self.finish(entry, dashscope_error(self.core, 400, "InvalidParameter",
+                                                      err.message))
+        entry.update(inputs)
+        rule = self.ai.pick("submit", model, work_id)
+        if rule:
+            resp = fault_response(self.ai, req, rule, "dashscope", "submit")
+            if resp is not None:
+                return self.finish(entry, resp, rule)
+        with self.sim.lock:
+            latency = self.ai.config["call_latency_ms"]
+        self.ai.pause(latency)
+        params = body.get("parameters") or {}
+        task_id = str(uuid.uuid4())
+        task = {"task_id": task_id, "model": model, "work_id": work_id, "kind": kind,
+                "tryon": inputs["tryon"], "n": params.get("n") or 1,
+                "format": self.image_format(rule and rule["format"], params.get("format"),
+                                       body.get("format")),
+                "started": time.monotonic(), "submit_time": dashscope_time(),
+                "end_time": None, "urls": None, "outcome": None}
+        with self.sim.lock:
+            self.ai.tasks[task_id] = task
+        entry["task_id"] = task_id
+        return self.finish(entry, self.core.json_response(
+            {"output": {"task_id": task_id, "task_status": "PENDING"},
+             "request_id": str(uuid.uuid4())}), rule)
 
-    def check_dashscope(kind, body):
+    def check_dashscope(self, kind, body):
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise InputError("model", "model is required")
@@ -793,47 +789,41 @@ def register(sim):
         return {"prompt": prompt, "negative_prompt": neg, "size": size, "n": n,
                 "inputs": inputs, "tryon": tryon, "extra_fields": sorted(set(body) - known)}
 
-    sim.route("POST", DASHSCOPE + "/services/aigc/text2image/image-synthesis")(
-        dashscope_submit("text2image"))
-    sim.route("POST", DASHSCOPE + "/services/aigc/image2image/image-synthesis")(
-        dashscope_submit("image2image"))
 
-    @sim.route("GET", DASHSCOPE + "/tasks/{task_id}")
-    @provider_call
-    def dashscope_poll(req):
-        if not ai.authorized(req):
-            return dashscope_error(core, 401, "InvalidApiKey",
+    def dashscope_poll(self, req):
+        if not self.ai.authorized(req):
+            return dashscope_error(self.core, 401, "InvalidApiKey",
                                    "simulated: invalid API-key provided")
         task_id = req.params["task_id"]
-        with sim.lock:
-            task = ai.tasks.get(task_id)
+        with self.sim.lock:
+            task = self.ai.tasks.get(task_id)
             work_id = task["work_id"] if task else None
             model = task["model"] if task else None
         header_work, attempt = work_of(req)
         if work_id is None:
             work_id = header_work
-        ai.count("polls", work_id)
-        entry = entry_for(req, "dashscope", "poll", work_id, attempt, model)
+        self.ai.count("polls", work_id)
+        entry = self.entry_for(req, "dashscope", "poll", work_id, attempt, model)
         entry["task_id"] = task_id
-        rule = ai.pick("poll", model, work_id)
+        rule = self.ai.pick("poll", model, work_id)
         if rule:
-            resp = fault_response(ai, req, rule, "dashscope", "poll")
+            resp = fault_response(self.ai, req, rule, "dashscope", "poll")
             if resp is not None:
-                return finish(entry, resp, rule)
-        with sim.lock:
-            latency = ai.config["call_latency_ms"]
-            poll_after = ai.config["poll_after_ms"] / 1000.0
-        ai.pause(latency)
+                return self.finish(entry, resp, rule)
+        with self.sim.lock:
+            latency = self.ai.config["call_latency_ms"]
+            poll_after = self.ai.config["poll_after_ms"] / 1000.0
+        self.ai.pause(latency)
         request_id = str(uuid.uuid4())
         if task is None or (rule and rule["mode"] == "unknown"):
             if task is not None:
-                with sim.lock:
-                    ai.tasks.pop(task_id, None)  # an expired task stays unknown
-            return finish(entry, core.json_response(
+                with self.sim.lock:
+                    self.ai.tasks.pop(task_id, None)  # an expired task stays unknown
+            return self.finish(entry, self.core.json_response(
                 {"output": {"task_id": task_id, "task_status": "UNKNOWN"},
                  "request_id": request_id}), rule)
         out = {"task_id": task_id, "submit_time": task["submit_time"]}
-        with sim.lock:
+        with self.sim.lock:
             if rule and rule["mode"] == "failed" and task["outcome"] is None:
                 task["outcome"] = (rule["code"] or "InternalError.Algo",
                                    rule["message"] or "simulated: the generation failed")
@@ -849,11 +839,11 @@ def register(sim):
             out.update(task_status="RUNNING", scheduled_time=task["submit_time"])
         else:
             fmt = rule["format"] if rule and rule["format"] else task["format"]
-            with sim.lock:
+            with self.sim.lock:
                 urls = task["urls"]
             if urls is None:
-                urls = [ai.store_result(work_id, model, i, fmt) for i in range(task["n"])]
-                with sim.lock:
+                urls = [self.ai.store_result(work_id, model, i, fmt) for i in range(task["n"])]
+                with self.sim.lock:
                     if task["urls"] is None:
                         task["urls"], task["end_time"] = urls, dashscope_time()
                     urls = task["urls"]
@@ -868,92 +858,117 @@ def register(sim):
         body = {"output": out, "request_id": request_id}
         if out["task_status"] == "SUCCEEDED":
             body["usage"] = {"image_count": task["n"]}
-        return finish(entry, core.json_response(body), rule)
+        return self.finish(entry, self.core.json_response(body), rule)
 
     # ------------------------------------------------------------ result files
 
-    @sim.route("GET", RESULTS + "/{name}")
-    @provider_call
-    def result_file(req):
+    def result_file(self, req):
         name = req.params["name"]
-        with sim.lock:
-            rec = ai.results.get(name)
+        with self.sim.lock:
+            rec = self.ai.results.get(name)
             work_id = rec["work_id"] if rec else None
             model = rec["model"] if rec else None
         header_work, attempt = work_of(req)
         if work_id is None:
             work_id = header_work
-        ai.count("downloads", work_id)
-        entry = entry_for(req, "result", "download", work_id, attempt, model)
-        rule = ai.pick("download", model, work_id)
+        self.ai.count("downloads", work_id)
+        entry = self.entry_for(req, "result", "download", work_id, attempt, model)
+        rule = self.ai.pick("download", model, work_id)
         if rule:
-            resp = fault_response(ai, req, rule, "result", "download")
+            resp = fault_response(self.ai, req, rule, "result", "download")
             if resp is not None:
-                return finish(entry, resp, rule)
+                return self.finish(entry, resp, rule)
         if rec is None:
-            return finish(entry, core.Response(404, json.dumps(
+            return self.finish(entry, self.core.Response(404, json.dumps(
                 {"code": "NoSuchKey", "message": "the result file does not exist"})), rule)
-        return finish(entry, core.Response(200, rec["data"], rec["mime"]), rule)
+        return self.finish(entry, self.core.Response(200, rec["data"], rec["mime"]), rule)
 
     # ------------------------------------------------------------ control API
 
-    @sim.route("POST", "/__sim/ai/faults")
-    def add_fault(req):
+    def add_fault(self, req):
         body = req.json()
         try:
-            rule = ai.add_rule(body)
+            rule = self.ai.add_rule(body)
         except ValueError as err:
-            raise core.HttpError(400, str(err)) from None
-        core.log("info", "ai fault added", rule=rule)
-        return core.json_response({"rule": rule}, 201)
+            raise self.core.HttpError(400, str(err)) from None
+        self.core.log("info", "ai fault added", rule=rule)
+        return self.core.json_response({"rule": rule}, 201)
 
-    @sim.route("GET", "/__sim/ai/faults")
-    def list_faults(req):
-        with sim.lock:
-            return core.json_response({"rules": [dict(r) for r in ai.rules]})
+    def list_faults(self, req):
+        with self.sim.lock:
+            return self.core.json_response({"rules": [dict(r) for r in self.ai.rules]})
 
-    @sim.route("DELETE", "/__sim/ai/faults")
-    def clear_faults(req):
-        return core.json_response({"cleared": ai.clear_rules()})
+    def clear_faults(self, req):
+        return self.core.json_response({"cleared": self.ai.clear_rules()})
 
-    @sim.route("GET", "/__sim/ai/stats")
-    def ai_stats(req):
-        return core.json_response(ai.stats())
+    def ai_stats(self, req):
+        return self.core.json_response(self.ai.stats())
 
-    @sim.route("GET", "/__sim/ai/config")
-    def get_config(req):
-        with sim.lock:
-            return core.json_response(dict(ai.config, key_configured=bool(ai.key)))
+    def get_config(self, req):
+        with self.sim.lock:
+            return self.core.json_response(dict(self.ai.config, key_configured=bool(self.ai.key)))
 
-    @sim.route("POST", "/__sim/ai/config")
-    def set_config(req):
+    def set_config(self, req):
         body = req.json()
         unknown = set(body) - set(CONFIG_LIMITS) - {"format"}
         if unknown:
-            raise core.HttpError(400, "unknown field(s): " + ", ".join(sorted(unknown)))
+            raise self.core.HttpError(400, "unknown field(s): " + ", ".join(sorted(unknown)))
         try:
             values = {k: int_field(body, k, 0, hi) for k, hi in CONFIG_LIMITS.items()}
         except ValueError as err:
-            raise core.HttpError(400, str(err)) from None
+            raise self.core.HttpError(400, str(err)) from None
         fmt = body.get("format")
         if fmt is not None and fmt not in FORMATS:
-            raise core.HttpError(400, '"format" must be "png" or "jpeg"')
-        with sim.lock:
-            ai.config.update({k: v for k, v in values.items() if v is not None})
+            raise self.core.HttpError(400, '"format" must be "png" or "jpeg"')
+        with self.sim.lock:
+            self.ai.config.update({k: v for k, v in values.items() if v is not None})
             if fmt is not None:
-                ai.config["format"] = "jpeg" if fmt == "jpg" else fmt
-            return core.json_response(dict(ai.config))
+                self.ai.config["format"] = "jpeg" if fmt == "jpg" else fmt
+            return self.core.json_response(dict(self.ai.config))
 
-    @sim.route("GET", "/__sim/ai/requests")
-    def requests_log(req):
-        with sim.lock:
-            items = list(ai.log)
+    def requests_log(self, req):
+        with self.sim.lock:
+            items = list(self.ai.log)
         work = req.query.get("work_id")
         if work:
             items = [e for e in items if str(e["work_id"]) == work]
-        return core.json_response({"requests": items})
+        return self.core.json_response({"requests": items})
 
-    @sim.route("POST", "/__sim/ai/reset")
-    def ai_reset(req):
-        ai.reset()
-        return core.json_response({"ok": True})
+    def ai_reset(self, req):
+        self.ai.reset()
+        return self.core.json_response({"ok": True})
+
+
+# (method, path, AiRoutes method, counted as a provider call while it runs, fixed arguments)
+ROUTES = (
+    ("POST", OPENAI + "/images/generations", "openai_generate", True, {}),
+    ("POST", DASHSCOPE + "/services/aigc/text2image/image-synthesis", "dashscope_submit", True,
+     {"kind": "text2image"}),
+    ("POST", DASHSCOPE + "/services/aigc/image2image/image-synthesis", "dashscope_submit", True,
+     {"kind": "image2image"}),
+    ("GET", DASHSCOPE + "/tasks/{task_id}", "dashscope_poll", True, {}),
+    ("GET", RESULTS + "/{name}", "result_file", True, {}),
+    ("POST", "/__sim/ai/faults", "add_fault", False, {}),
+    ("GET", "/__sim/ai/faults", "list_faults", False, {}),
+    ("DELETE", "/__sim/ai/faults", "clear_faults", False, {}),
+    ("GET", "/__sim/ai/stats", "ai_stats", False, {}),
+    ("GET", "/__sim/ai/config", "get_config", False, {}),
+    ("POST", "/__sim/ai/config", "set_config", False, {}),
+    ("GET", "/__sim/ai/requests", "requests_log", False, {}),
+    ("POST", "/__sim/ai/reset", "ai_reset", False, {}),
+)
+
+
+def register(sim):
+    routes = AiRoutes(sim)
+    ai = routes.ai
+    sim.ai = ai
+    sim.on_reset(ai.reset)
+    sim.add_stats(ai.core_stats)
+    sim.allow_body(OPENAI + "/", MAX_REQUEST_BODY)
+    sim.allow_body(DASHSCOPE + "/", MAX_REQUEST_BODY)
+    for method, path, name, provider, fixed in ROUTES:
+        handler = functools.partial(getattr(routes, name), **fixed)
+        if provider:
+            handler = routes.provider_call(handler)
+        sim.route(method, path)(handler)
