@@ -109,6 +109,11 @@ enum api_err db_sqlstate_err(const char *st)
 	return E_INTERNAL;
 }
 
+unsigned long db_generation(void)
+{
+	return db.conn != NULL && PQstatus(db.conn) == CONNECTION_OK ? db.gen : 0;
+}
+
 int db_socket(void)
 {
 	return db.conn != NULL && PQstatus(db.conn) == CONNECTION_OK ? PQsocket(db.conn) : -1;

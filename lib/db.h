@@ -80,6 +80,9 @@ bool db_recently_ok(long ms);
  */
 int db_socket(void);
 int db_notifies(void);
+/* Which connection is open: a number that changes with every new connection (its LISTENs
+ * are gone with the old one), 0 when none is. */
+unsigned long db_generation(void);
 
 /* SQLSTATE of the last failed db_exec/db_commit ("" if none). */
 const char *db_last_sqlstate(void);

@@ -1,6 +1,7 @@
 /* users — see users.h. */
 #include "model/users.h"
 
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
 
@@ -12,6 +13,7 @@ enum users_stmt {
 	USERS_GET,
 	USERS_CREDITS,
 	USERS_ACTIVE,
+	USERS_LISTEN,
 	USERS_CREATE,
 	USERS_UPDATE_PROFILE,
 	USERS__MAX
@@ -29,6 +31,8 @@ static const char *const users_sql[USERS__MAX] = {
                       "status <> 'active' FROM users WHERE id = $1",
     /* the router's account rule: one primary-key read */
     [USERS_ACTIVE] = "SELECT status = 'active' FROM users WHERE id = $1",
+    /* migration 0008: a status change or a deletion notifies this channel */
+    [USERS_LISTEN] = "LISTEN aiphoto_accounts",
     [USERS_CREATE] = "INSERT INTO users (nickname) VALUES ($1) RETURNING id",
     /* NULL leaves a field as it is */
     [USERS_UPDATE_PROFILE] =
@@ -86,20 +90,65 @@ enum api_err users_credits(struct arena *a, int64_t id, struct user_credits *out
 	return E_OK;
 }
 
+/*
+ * What users_active found, per worker: a direct-mapped table keyed by id.  It holds only while
+ * nothing can have changed: the worker LISTENs on aiphoto_accounts (migration 0008) and any
+ * notification, a lost connection or a new one empties it (by moving the epoch on).
+ */
+#define USERS_ACTIVE_SLOTS 1024
+
+static struct {
+	int64_t id;
+	unsigned long epoch; /* valid while equal to users_epoch */
+	enum api_err found; /* E_OK or E_NOT_FOUND */
+	bool active;
+} users_seen[USERS_ACTIVE_SLOTS];
+static unsigned long users_epoch = 1;
+static unsigned long users_listening; /* db_generation() the LISTEN was issued on, 0 = none */
+
+/* True when what users_seen holds may be used: the LISTEN is in place on the open connection
+ * and no notification has come since the last look. */
+static bool users_seen_valid(void)
+{
+	PGresult *res;
+
+	if (users_listening != 0 && users_listening == db_generation() && db_notifies() == 0)
+		return true;
+	users_epoch++;
+	users_listening = 0;
+	if (db_exec(&users_stmts, USERS_LISTEN, 0, NULL, &res) == E_OK)
+		users_listening = db_generation();
+	PQclear(res);
+	return false;
+}
+
 enum api_err users_active(struct arena *a, int64_t id, bool *active)
 {
 	const char *params[1] = {db_param_i64(a, id)};
+	size_t slot = (size_t)((uint64_t)id % USERS_ACTIVE_SLOTS);
 	PGresult *res;
-	enum api_err err = db_exec(&users_stmts, USERS_ACTIVE, 1, params, &res);
+	enum api_err err;
 
 	*active = false;
-	if (err != E_OK)
+	if (users_seen_valid() && users_seen[slot].id == id &&
+	    users_seen[slot].epoch == users_epoch) {
+		*active = users_seen[slot].active;
+		return users_seen[slot].found;
+	}
+	if ((err = db_exec(&users_stmts, USERS_ACTIVE, 1, params, &res)) != E_OK)
 		return err;
 	if (PQntuples(res) != 1)
 		err = E_NOT_FOUND;
 	else
 		*active = db_bool(res, 0, 0);
 	PQclear(res);
+	/* remembered only when the LISTEN was in place before the read (on this connection) */
+	if (users_listening != 0 && users_listening == db_generation()) {
+		users_seen[slot].id = id;
+		users_seen[slot].epoch = users_epoch;
+		users_seen[slot].found = err;
+		users_seen[slot].active = *active;
+	}
 	return err;
 }
 

@@ -29,7 +29,10 @@ struct user_credits {
 /* E_NOT_FOUND when there is no such user. */
 enum api_err users_get(struct arena *a, int64_t id, struct user *out);
 enum api_err users_credits(struct arena *a, int64_t id, struct user_credits *out);
-/* Whether the user may use the service (status 'active'); E_NOT_FOUND when there is none. */
+/* Whether the user may use the service (status 'active'); E_NOT_FOUND when there is none.
+ * The answer is remembered per worker until a status change or a deletion is notified
+ * (migration 0008), so a user seen before costs no statement; a change made anywhere
+ * (API, aiphotoctl, psql) is seen by the next request. */
 enum api_err users_active(struct arena *a, int64_t id, bool *active);
 /* Sets the nickname and/or avatar (NULL = unchanged) of an active user. */
 enum api_err users_update_profile(struct arena *a, int64_t id, const char *nickname,

@@ -451,6 +451,31 @@ def test_disabled_user_may_not_read_change_or_delete(client, make_user, token_fo
     assert client.get("/user/me", token=tok).status_code == 200
 
 
+def test_disabling_is_seen_at_once_by_every_worker(client, make_user, token_for, psql):
+    """Workers remember whom they found active; a status change made anywhere (here psql)
+    reaches all of them before the next request: ten flips, each checked by parallel
+    requests that land on every worker."""
+    uid = make_user()
+    tok = token_for(uid)
+
+    def codes():
+        def one(_):
+            return requests.get(client.url("/user/credits"), timeout=30,
+                                headers={"Authorization": "Bearer " + tok,
+                                         "Connection": "close"}).status_code
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            return set(pool.map(one, range(16)))
+
+    for _ in range(10):
+        assert codes() == {200}
+        psql(f"UPDATE users SET status = 'disabled' WHERE id = {uid}")
+        assert codes() == {403}
+        psql(f"UPDATE users SET status = 'active' WHERE id = {uid}")
+    assert codes() == {200}
+    psql(f"DELETE FROM users WHERE id = {uid}")
+    assert codes() == {401}
+
+
 def test_token_of_a_user_that_does_not_exist_is_unauthorized(client, token_for, psql):
     (nobody,) = psql("SELECT COALESCE(max(id), 0) + 100000 FROM users")[0]
     tok = token_for(int(nobody))
