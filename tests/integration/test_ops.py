@@ -392,7 +392,7 @@ def test_down_stops_everything_when_a_component_is_already_gone():
         run_dir = var / "run"
         # A dispatcher run that takes its time (a stand-in with the binary's name, started
         # from the var dir as the loop starts its runs), outside the loop's process group.
-        dispatch_bin = REPO / "build" / "aiphoto-dispatch"
+        dispatch_bin = REPO / os.environ.get("AIPHOTO_BUILD", "build") / "aiphoto-dispatch"
         stand_in = subprocess.Popen(["bash", "-c", 'exec -a "$0" sleep 300', str(dispatch_bin)],
                                     cwd=var, start_new_session=True,
                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
