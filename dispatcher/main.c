@@ -847,6 +847,12 @@ static void dispatch_run(struct dispatch *d)
 			wait_ms = (long)((until - now) * 1000.0) + 1;
 		}
 		pg.fd = db_socket(); /* after the statements above: a reconnect changes it */
+		if (pg.fd >= 0 && db_notifies() > 0) {
+			/* received while the statements above ran: libpq holds them already, so the
+			 * socket would stay quiet until the next claim was due */
+			drained = false;
+			continue;
+		}
 		curl_multi_poll(d->multi, &pg, pg.fd >= 0 ? 1 : 0, (int)(wait_ms > 0 ? wait_ms : 1),
 		                &numfds);
 		if (pg.fd >= 0 && db_notifies() != 0)
