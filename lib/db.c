@@ -187,9 +187,26 @@ static enum api_err db_prepare(struct db_stmts *s)
 	return E_OK;
 }
 
+/*
+ * After a failed statement: whether to run it once more on a fresh connection.  Only when the
+ * connection died (db_fail dropped it), on the first attempt, and outside a transaction that
+ * was open before the call (in_tx, read on entry: inside one, the work done so far went with
+ * the connection, and running the rest in autocommit would commit half of it).  Clears the
+ * connect back-off so the new connection is tried at once.
+ */
+static bool db_retry(enum api_err err, bool in_tx, int attempt)
+{
+	if (err != E_UNAVAILABLE || in_tx || attempt > 0 || db.conn != NULL)
+		return false;
+	db.next_try.tv_sec = 0;
+	db.next_try.tv_nsec = 0;
+	return true;
+}
+
 enum api_err db_exec(struct db_stmts *s, int idx, int nparams, const char *const *values,
                      PGresult **out)
 {
+	const bool in_tx = db.in_tx; /* db_fail clears it when the connection dies */
 	char name[64];
 	enum api_err err;
 	PGresult *res;
@@ -213,12 +230,8 @@ again:
 	}
 	err = db_fail(res, name);
 retry:
-	/* a connection that died while idle: nothing was executed, try once more */
-	if (err == E_UNAVAILABLE && !db.in_tx && attempt++ == 0 && db.conn == NULL) {
-		db.next_try.tv_sec = 0;
-		db.next_try.tv_nsec = 0;
+	if (db_retry(err, in_tx, attempt++))
 		goto again;
-	}
 	return err;
 }
 
@@ -239,10 +252,8 @@ static enum api_err db_simple(const char *sql)
 			return E_OK;
 		}
 		err = db_fail(res, sql);
-		if (err != E_UNAVAILABLE || in_tx || attempt > 0 || db.conn != NULL)
+		if (!db_retry(err, in_tx, attempt))
 			return err;
-		db.next_try.tv_sec = 0;
-		db.next_try.tv_nsec = 0;
 	}
 }
 
