@@ -44,6 +44,18 @@
 #define AUTH_QR_TTL 300
 #define AUTH_BIND_COOKIE "aiphoto_oauth"
 
+/* True when stored is the hex SHA-256 of given (a secret the client sends back: the OAuth
+ * binding cookie, the QR poll secret), compared in constant time; false for a NULL given. */
+static bool auth_hash_matches(const char *stored, const char *given)
+{
+	char h[65];
+
+	if (given == NULL || strlen(stored) != 64)
+		return false;
+	crypto_sha256_hex(given, strlen(given), h);
+	return CRYPTO_memcmp(stored, h, 64) == 0;
+}
+
 /* The binding cookie the browser sent (32 hex characters), or NULL. */
 static const char *auth_bind_cookie(struct request *req)
 {
@@ -127,11 +139,11 @@ static enum api_err auth_authorize_get(struct request *req, struct reply *rep)
 static enum api_err auth_oauth_post(struct request *req, struct reply *rep)
 {
 	const struct config *c = config_get();
-	const char *why = NULL, *code = NULL, *state = NULL, *bind;
+	const char *why = NULL, *code = NULL, *state = NULL;
 	struct identity_login in = {.app_kind = "oa", .subscribe = IDENTITY_SUB_KEEP};
 	struct wxapi_oauth o;
 	struct wxapi_userinfo ui;
-	char *scope = NULL, *sep, bind_hash[65];
+	char *scope = NULL, *sep;
 	int64_t uid;
 	bool created;
 	enum api_err err;
@@ -147,11 +159,8 @@ static enum api_err auth_oauth_post(struct request *req, struct reply *rep)
 		return err;
 	if (scope == NULL)
 		return reply_error(rep, E_BAD_REQUEST, "state: unknown, expired or already used");
-	bind = auth_bind_cookie(req);
-	if (bind != NULL)
-		crypto_sha256_hex(bind, strlen(bind), bind_hash);
-	if ((sep = strchr(scope, ' ')) == NULL || bind == NULL ||
-	    CRYPTO_memcmp(sep + 1, bind_hash, sizeof(bind_hash)) != 0)
+	if ((sep = strchr(scope, ' ')) == NULL ||
+	    !auth_hash_matches(sep + 1, auth_bind_cookie(req)))
 		return reply_error(rep, E_BAD_REQUEST,
 		                   "state: issued to another browser (cookie " AUTH_BIND_COOKIE
 		                   " missing or different)");
@@ -252,15 +261,13 @@ static enum api_err auth_qrcode_item_get(struct request *req, struct reply *rep)
 	bool mine = false;
 	enum api_err err = E_OK;
 
-	const char *secret = request_env(req, "HTTP_X_QR_SECRET");
-	char *want = NULL, got[65];
+	char *want = NULL;
 
 	if (auth_scene_ok(scene) &&
 	    (err = redis_get(req->arena, arena_printf(req->arena, "qrsecret:%s", scene), &want)) ==
 	        E_OK &&
 	    want != NULL) {
-		crypto_sha256_hex(secret ? secret : "", secret ? strlen(secret) : 0, got);
-		if (strlen(want) != 64 || CRYPTO_memcmp(want, got, 64) != 0) {
+		if (!auth_hash_matches(want, request_env(req, "HTTP_X_QR_SECRET"))) {
 			json_object_put(o);
 			return reply_error(
 			    rep, E_FORBIDDEN,
