@@ -122,9 +122,16 @@ struct rate_limit {
 	bool fail_closed;
 };
 
+/* Which path prefix a route's pattern is below (checked by the router). */
+enum route_prefix {
+	ROUTE_V1, /* the default: /api/v1, the API of API.md */
+	ROUTE_CLOUD /* /api but not /api/v1: the paths the mini program's cloud-function adapter
+	               sends (handlers/cloud.c); never matched by a path under /api/v1/ */
+};
+
 struct route {
 	enum http_method method;
-	const char *pattern; /* below /api/v1, e.g. "/scenes/:id" */
+	const char *pattern; /* below the prefix, e.g. "/scenes/:id" */
 	enum auth_level auth;
 	enum account_rule account; /* for user tokens; ACCOUNT_ACTIVE unless set */
 	enum body_kind body;
@@ -132,6 +139,7 @@ struct route {
 	route_handler *handler;
 	const struct rate_limit *limit; /* NULL: none */
 	enum idempotency_rule idempotency; /* IDEMPOTENCY_NONE unless set */
+	enum route_prefix prefix; /* ROUTE_V1 unless set */
 };
 
 struct route_table {

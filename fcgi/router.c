@@ -106,21 +106,30 @@ static bool router_pattern(const char *pattern, const char *path, const char **c
 enum api_err router_match(const struct route_table *const *tables, size_t ntables,
                           struct request *req, const char **allow)
 {
-	const size_t plen = sizeof(ROUTER_PREFIX) - 1;
+	const size_t plen = sizeof(ROUTER_PREFIX) - 1, clen = sizeof(ROUTER_CLOUD_PREFIX) - 1;
 	const char *path = req->path;
 	const char *caps[ROUTE_MAX_CAPTURES];
 	size_t lens[ROUTE_MAX_CAPTURES];
 	unsigned methods = 0;
+	enum route_prefix prefix;
 	int ncaps;
 
 	*allow = NULL;
-	if (path == NULL || strncmp(path, ROUTER_PREFIX, plen) != 0 || path[plen] != '/')
+	if (path != NULL && strncmp(path, ROUTER_PREFIX, plen) == 0 && path[plen] == '/') {
+		prefix = ROUTE_V1;
+		path += plen;
+	} else if (path != NULL && strncmp(path, ROUTER_CLOUD_PREFIX, clen) == 0 &&
+	           path[clen] == '/' && strcmp(path + clen, "/v1") != 0) {
+		prefix = ROUTE_CLOUD;
+		path += clen;
+	} else {
 		return E_NOT_FOUND;
-	path += plen;
+	}
 	for (size_t t = 0; t < ntables; t++) {
 		for (size_t i = 0; i < tables[t]->n; i++) {
 			const struct route *r = &tables[t]->routes[i];
-			if (!router_pattern(r->pattern, path, caps, lens, &ncaps))
+			if (r->prefix != prefix ||
+			    !router_pattern(r->pattern, path, caps, lens, &ncaps))
 				continue;
 			if (r->method != req->method) {
 				methods |= 1u << r->method;

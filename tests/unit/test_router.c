@@ -325,6 +325,48 @@ START_TEST(router_match_not_found)
 }
 END_TEST
 
+/* ROUTE_CLOUD routes: matched below /api (outside /api/v1) only; ROUTE_V1 ones never there. */
+static const struct route rt_routes_cloud[] = {
+    {.method = HTTP_POST, .pattern = "/:one", .handler = rt_opt, .prefix = ROUTE_CLOUD},
+    {.method = HTTP_POST, .pattern = "/:fn/:action", .handler = rt_opt, .prefix = ROUTE_CLOUD},
+    {.method = HTTP_POST, .pattern = "/cloud/:fn", .handler = rt_raw},
+};
+static ROUTE_TABLE(rt_table_cloud, rt_routes_cloud);
+
+START_TEST(router_match_cloud_prefix)
+{
+	static const struct route_table *const tables[] = {&rt_table_cloud};
+	static const char *const none[] = {"/api/v1",     "/api/v1/", "/api/v1/x",
+	                                   "/api/v1/a/b", "/api/",    "/api",
+	                                   "/api/a/b/c",  "/api//b",  "/apix/a"};
+	const char *allow;
+
+	for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
+		rt_request(HTTP_POST, none[i]);
+		ck_assert_msg(router_match(tables, 1, &rt_req, &allow) == E_NOT_FOUND, "path %s",
+		              none[i]);
+	}
+	rt_request(HTTP_POST, "/api/works");
+	ck_assert_int_eq(router_match(tables, 1, &rt_req, &allow), E_OK);
+	ck_assert_ptr_eq(rt_req.route, &rt_routes_cloud[0]);
+	ck_assert_str_eq(rt_req.captures[0], "works");
+	rt_request(HTTP_POST, "/api/payment/createOrder");
+	ck_assert_int_eq(router_match(tables, 1, &rt_req, &allow), E_OK);
+	ck_assert_ptr_eq(rt_req.route, &rt_routes_cloud[1]);
+	ck_assert_str_eq(rt_req.captures[1], "createOrder");
+	/* /cloud/:fn is an ordinary /api/v1 route; below /api it is a cloud path */
+	rt_request(HTTP_POST, "/api/v1/cloud/api");
+	ck_assert_int_eq(router_match(tables, 1, &rt_req, &allow), E_OK);
+	ck_assert_ptr_eq(rt_req.route, &rt_routes_cloud[2]);
+	rt_request(HTTP_POST, "/api/cloud/api");
+	ck_assert_int_eq(router_match(tables, 1, &rt_req, &allow), E_OK);
+	ck_assert_ptr_eq(rt_req.route, &rt_routes_cloud[1]);
+	/* the v1 tables are never matched below /api */
+	ck_assert_int_eq(rt_match(HTTP_GET, "/api/items", &allow), E_NOT_FOUND);
+	ck_assert_int_eq(rt_match(HTTP_GET, "/api/items/17", &allow), E_NOT_FOUND);
+}
+END_TEST
+
 START_TEST(router_match_405)
 {
 	const char *allow;
@@ -969,6 +1011,7 @@ Suite *router_suite(void)
 	tcase_add_test(tc, router_match_static_and_captures);
 	tcase_add_test(tc, router_match_not_found);
 	tcase_add_test(tc, router_match_405);
+	tcase_add_test(tc, router_match_cloud_prefix);
 	tcase_add_test(tc, router_dispatch_405_and_404);
 	tcase_add_test(tc, router_dispatch_get);
 	tcase_add_test(tc, router_helpers);
