@@ -257,8 +257,8 @@ def test_lists_keep_order_without_repeats(backend_config):
     assert doc["white_list"] == ["o1", "o2", "o3"]
     doc = gray_set("--white", "o2", "--unwhite", "o1")
     assert doc["white_list"] == ["o3", "o2"]
-    doc = gray_set("--white-clear", "--white", "o9")
-    assert doc["white_list"] == ["o9"]
+    doc = gray_set("--white-clear", "--white", "o9", 'q"\\{x},', "用户😀")
+    assert doc["white_list"] == ["o9", 'q"\\{x},', "用户😀"]  # quoting survives the text[]
     assert doc["black_list"] == []
     assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+08:00$", doc["updated_at"]), doc
 
