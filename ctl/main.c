@@ -13,6 +13,7 @@
  *   aiphotoctl wechat template OPENID TEMPLATE_ID DATA_JSON [URL]
  *                                              send a template message (checks the OA setup)
  *   aiphotoctl cache invalidate                drop the cached scene lists (after editing scenes)
+ *   aiphotoctl gray show | gray set OPTION…    the mini program's gray release (ctl/gray.h)
  *   aiphotoctl check-config                    validate the environment (DESIGN §8)
  *
  * Reads the same environment as the worker.  Exit status: 0 success, 1 failure,
@@ -27,6 +28,7 @@
 #include <time.h>
 
 #include "ctl/cache.h"
+#include "ctl/gray.h"
 #include "service/reconcile.h"
 #include "lib/arena.h"
 #include "lib/config.h"
@@ -647,6 +649,12 @@ static const struct ctl_command ctl_commands[] = {
      .need = CONFIG_NEED_REDIS,
      .run = ctl_cache,
      .usage = "cache invalidate"},
+    {.name = "gray",
+     .max_args = -1,
+     .need = CONFIG_NEED_DB,
+     .run = ctl_gray,
+     .usage = "gray show | gray set [--backend cloud|server] [--percent 0-100] ...\n"
+              "                                   (aiphotoctl gray set: all the options)"},
     {.name = "check-config", .run = ctl_check_config, .usage = "check-config"},
 };
 

@@ -22,6 +22,7 @@ extern const struct route_table prompts_routes;
 extern const struct route_table tasks_routes;
 extern const struct route_table works_routes;
 extern const struct route_table cloud_routes;
+extern const struct route_table config_routes;
 
 struct user;
 struct work;
