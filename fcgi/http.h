@@ -76,6 +76,8 @@ struct request {
 	const char *remote_addr;
 	const char *request_id; /* ours: echoed or generated */
 	const struct route *route; /* set by the router */
+	const char *log_route; /* what the access log names instead of route->pattern (a cloud
+	                          action: "cloud user.register"); NULL: the pattern */
 	const char *captures[ROUTE_MAX_CAPTURES]; /* ":name" segments, percent-decoded */
 	int ncaptures;
 	bool authenticated; /* a valid token was presented */

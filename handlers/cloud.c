@@ -741,6 +741,8 @@ static enum api_err cloud_run(struct request *req, struct reply *rep, const char
 
 	if (a == NULL)
 		return reply_error(rep, E_BAD_REQUEST, CLOUD_UNKNOWN);
+	/* the access log names the action (the gray-release gates are read per action) */
+	req->log_route = arena_printf(req->arena, "cloud %s.%s", a->function, a->action);
 	if (cx.ev == NULL || !json_object_is_type(cx.ev, json_type_object))
 		return reply_error(rep, E_BAD_REQUEST, "body: the cloud event, a JSON object");
 	err = cloud_prepare(&cx, a, &c, &why);

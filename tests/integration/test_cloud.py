@@ -359,3 +359,26 @@ def test_create_order_answers_payment_params(cloud, mp_user):
     for k in ("timeStamp", "nonceStr", "package", "signType", "paySign"):
         assert doc["payment"][k], doc
     cloud.fn("payment", "createOrder", u["token"], packageId=999999, status=404)
+
+
+def test_access_log_names_the_action(cloud, mp_user):
+    """The gray-release gates are read per cloud action from the worker's access log."""
+    import os
+    import pathlib
+    import time
+    u = mp_user()
+    cloud.fn("payment", "getPackages")
+    cloud.fn("nosuch", "thing", status=400)
+    log = pathlib.Path(os.environ["AIPHOTO_VAR"]) / "log" / "fcgi.log"
+    for _ in range(50):
+        lines = [l for l in log.read_text(encoding="utf-8").splitlines() if '"access":true' in l]
+        mine = [l for l in lines if f'"user":{u["id"]}' in l]
+        if any('"route":"cloud user.register"' in l for l in mine) and \
+                any('"route":"cloud payment.getPackages"' in l for l in lines):
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("no access line names the cloud action")
+    # an unknown action is logged by its route pattern, never by the text the client sent
+    assert any('"route":"/:function/:action","status":400' in l for l in lines)
+    assert not any("nosuch.thing" in l or "cloud nosuch" in l for l in lines)
