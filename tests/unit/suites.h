@@ -73,6 +73,9 @@ static inline void unit_env_baseline(void)
 	    "DISPATCH_RECONCILE_AFTER_SECONDS",
 	    "DISPATCH_MAX_RESULT_BYTES",
 	    "DISPATCH_MAX_INPUT_BYTES",
+	    "DISPATCH_CLOUD_FETCH_BATCH",
+	    "WECHAT_CLOUD_ENV",
+	    "CLOUD_STORAGE_URL_PREFIX",
 	};
 
 	setenv("DATABASE_URL", "postgresql:///aiphoto_unit?host=/nonexistent", 1);
