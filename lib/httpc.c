@@ -28,7 +28,7 @@ static size_t httpc_write(char *data, size_t size, size_t nmemb, void *ctx)
 	struct httpc_sink *s = ctx;
 	size_t n = size * nmemb;
 
-	if (s->len + n > (size_t)HTTPC_MAX_BODY) {
+	if (s->len + n > (s->req->max_body > 0 ? s->req->max_body : (size_t)HTTPC_MAX_BODY)) {
 		s->too_big = true;
 		return 0; /* aborts the transfer */
 	}
@@ -182,6 +182,7 @@ enum api_err httpc_do(struct arena *a, const struct httpc_request *req, struct h
 		log_warn("upstream %s %.120s failed: %s", req->method, req->url,
 		         sink.too_big ? "answer too large" : curl_easy_strerror(rc));
 		err = rc == CURLE_OPERATION_TIMEDOUT ? E_TIMEOUT : E_UPSTREAM_ERROR;
+		out->too_large = sink.too_big;
 		goto out;
 	}
 	curl_easy_getinfo(httpc_curl, CURLINFO_RESPONSE_CODE, &out->status);
