@@ -82,9 +82,7 @@ struct job {
 	double wait_until, poll_deadline;
 	CURL *easy;
 	struct curl_slist *hdrs;
-	char *buf;
-	size_t len, cap, limit;
-	bool too_large;
+	struct httpc_buf body; /* the answer of the current transfer */
 	long retry_after;
 	struct job *next;
 };
@@ -134,28 +132,6 @@ static double dispatch_now(void)
 
 /* ------------------------------------------------------------------ transfers */
 
-static size_t dispatch_write(char *data, size_t size, size_t nmemb, void *ctx)
-{
-	struct job *j = ctx;
-	size_t n = size * nmemb;
-
-	if (j->len + n > j->limit) {
-		j->too_large = true;
-		return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
-	}
-	if (j->len + n + 1 > j->cap) {
-		size_t cap = j->cap ? j->cap : 16384;
-		while (cap < j->len + n + 1)
-			cap *= 2;
-		j->buf = xrealloc(j->buf, cap);
-		j->cap = cap;
-	}
-	memcpy(j->buf + j->len, data, n);
-	j->len += n;
-	j->buf[j->len] = '\0';
-	return n;
-}
-
 static size_t dispatch_header(char *data, size_t size, size_t nmemb, void *ctx)
 {
 	struct job *j = ctx;
@@ -191,12 +167,8 @@ static void dispatch_start(struct dispatch *d, struct job *j, const struct provi
 
 	if (e == NULL)
 		abort();
-	free(j->buf);
-	j->buf = NULL;
-	j->len = j->cap = 0;
-	j->too_large = false;
+	httpc_buf_reset(&j->body, limit);
 	j->retry_after = 0;
-	j->limit = limit;
 	curl_slist_free_all(j->hdrs);
 	j->hdrs = httpc_easy_setup(e, &(const struct httpc_easy){
 	                                  .method = rq->method,
@@ -207,8 +179,8 @@ static void dispatch_start(struct dispatch *d, struct job *j, const struct provi
 	                                  .timeout_ms = timeout_ms,
 	                                  .user_agent = "aiphoto-dispatch/" AIPHOTO_VERSION,
 	                                  .development = d->development,
-	                                  .write = dispatch_write,
-	                                  .write_ctx = j,
+	                                  .write = httpc_buf_write,
+	                                  .write_ctx = &j->body,
 	                                  .header = dispatch_header,
 	                                  .header_ctx = j,
 	                              });
@@ -230,7 +202,7 @@ static void dispatch_drop(struct dispatch *d, struct job *j)
 		curl_easy_cleanup(j->easy);
 	}
 	curl_slist_free_all(j->hdrs);
-	free(j->buf);
+	httpc_buf_free(&j->body);
 	arena_fini(&j->arena);
 	free(j);
 	d->active--;
@@ -417,18 +389,18 @@ static void dispatch_done(struct dispatch *d, struct job *j, CURLcode cc)
 	j->easy = NULL;
 
 	if (cc != CURLE_OK || status < 200 || status >= 300) {
-		provider_classify(&j->arena, status, (int)cc, j->too_large, j->retry_after, j->buf,
-		                  &r);
+		provider_classify(&j->arena, status, (int)cc, j->body.too_large, j->retry_after,
+		                  j->body.data, &r);
 		if (j->phase == PH_POLL && r.kind == PV_RETRY && status >= 400 && status < 500 &&
 		    status != 429)
 			r.forget_job = true; /* the provider no longer knows the job */
 	} else if (j->phase == PH_DOWNLOAD) {
-		dispatch_store(d, j, (const unsigned char *)j->buf, j->len);
+		dispatch_store(d, j, (const unsigned char *)j->body.data, j->body.len);
 		return;
 	} else if (j->phase == PH_SUBMIT) {
-		j->ops->parse_submit(&j->arena, j->buf, j->len, &r);
+		j->ops->parse_submit(&j->arena, j->body.data, j->body.len, &r);
 	} else {
-		j->ops->parse_poll(&j->arena, j->buf, j->len, &r);
+		j->ops->parse_poll(&j->arena, j->body.data, j->body.len, &r);
 	}
 
 	switch (r.kind) {

@@ -66,6 +66,24 @@ struct httpc_easy {
 };
 
 /*
+ * A growing answer buffer for httpc_easy's write callback (malloc'd, for transfers that
+ * outlive a request arena: the dispatcher's): at most limit bytes, kept NUL-terminated; a
+ * byte more aborts the transfer (CURLE_WRITE_ERROR) with too_large set.
+ */
+struct httpc_buf {
+	char *data; /* NULL until the first byte */
+	size_t len, cap, limit;
+	bool too_large;
+};
+
+/* Empties b (its memory is freed) for a new transfer of at most limit bytes. */
+void httpc_buf_reset(struct httpc_buf *b, size_t limit);
+/* Frees b's memory (b may be all zero). */
+void httpc_buf_free(struct httpc_buf *b);
+/* The write callback (ctx: the struct httpc_buf). */
+size_t httpc_buf_write(char *data, size_t size, size_t nmemb, void *ctx);
+
+/*
  * Sets every option of one transfer on the easy handle e (fresh or reset).  Returns the
  * request header list, which must outlive the transfer (free it with curl_slist_free_all).
  * The URL's scheme is checked by libcurl (CURLOPT_PROTOCOLS_STR): a refused one ends the
