@@ -178,7 +178,8 @@ static int config_set_level(const struct config_var *v, const char *s, struct co
 	return 0;
 }
 
-/* WECHAT_CLOUD_ENV: a cloud environment id, 1-64 letters, digits, '-' or '_'. */
+/* WECHAT_CLOUD_ENV: a cloud environment id, 1-64 letters, digits, '-' or '_'; the storage
+ * belongs to the mini program, so WECHAT_MP_APPID and WECHAT_MP_SECRET (earlier rows) too. */
 static int config_set_cloud_env(const struct config_var *v, const char *s,
                                 struct config_load_ctx *x)
 {
@@ -188,6 +189,10 @@ static int config_set_cloud_env(const struct config_var *v, const char *s,
 
 	if (s != NULL && (n == 0 || n > 64 || s[n] != '\0'))
 		return config_fail(v, x, "%s", v->what);
+	if (s != NULL && (x->c->wechat_mp_appid == NULL || x->c->wechat_mp_secret == NULL))
+		return config_fail(v, x,
+		                   "needs WECHAT_MP_APPID and WECHAT_MP_SECRET (cloud storage "
+		                   "belongs to the mini program)");
 	return config_set_str(v, s, x);
 }
 

@@ -152,6 +152,12 @@ class Tcb:
                 break
         return self.core.Response(drop=True)
 
+    def faulted(self, req, stage, counter):
+        """Counts a call of the stage; the answer of the fault rule that applies, or None."""
+        self.count(counter)
+        rule = self.pick(stage)
+        return self.fault_response(req, rule) if rule else None
+
     def fault_response(self, req, rule):
         mode = rule["mode"]
         if mode == "timeout":
@@ -179,10 +185,9 @@ class TcbRoutes:
 
     def batch_download(self, req):
         core, tcb = self.core, self.tcb
-        tcb.count("api_calls")
-        rule = tcb.pick("api")
-        if rule:
-            return tcb.fault_response(req, rule)
+        faulted = tcb.faulted(req, "api", "api_calls")
+        if faulted:
+            return faulted
         err = core.require_token(req)
         if err is None and req.query.get("access_token") != self.sim.tokens[self.sim.cfg.mp_appid]:
             err = core.wx_error(85088, "no cloud environment for this app (use the mini program's "
@@ -239,10 +244,9 @@ class TcbRoutes:
 
     def download(self, req):
         core, tcb = self.core, self.tcb
-        tcb.count("downloads")
-        rule = tcb.pick("download")
-        if rule:
-            return tcb.fault_response(req, rule)
+        faulted = tcb.faulted(req, "download", "downloads")
+        if faulted:
+            return faulted
         path = urllib.parse.unquote(req.params["path"])
         if req.params["bucket"] != tcb.bucket:
             return cos_error(core, 404, "NoSuchBucket", "The specified bucket does not exist.")

@@ -262,6 +262,7 @@ START_TEST(config_cloud_storage)
 {
 	const struct config *c;
 	char env[80];
+	const char *const bad[] = {env, "prod.1a2b", "cloud://prod", "prod 1"};
 
 	unit_env_baseline();
 	cfg_load_expect(CONFIG_NEED_ALL, NULL);
@@ -269,6 +270,11 @@ START_TEST(config_cloud_storage)
 	ck_assert_ptr_null(c->wechat_cloud_env);
 	ck_assert_ptr_null(c->cloud_storage_url_prefix);
 	setenv("WECHAT_CLOUD_ENV", "prod-1a2b_X", 1);
+	cfg_load_expect(CONFIG_NEED_ALL, "WECHAT_CLOUD_ENV");
+	ck_assert_msg(strstr(cfg_err, "WECHAT_MP_APPID") != NULL, "%s", cfg_err);
+	setenv("WECHAT_MP_APPID", "wxmp", 1);
+	cfg_load_expect(CONFIG_NEED_ALL, "WECHAT_CLOUD_ENV");
+	setenv("WECHAT_MP_SECRET", "secret", 1);
 	setenv("CLOUD_STORAGE_URL_PREFIX", "https://cdn.example.com/cloud", 1);
 	cfg_load_expect(CONFIG_NEED_ALL, NULL);
 	ck_assert_str_eq(c->wechat_cloud_env, "prod-1a2b_X");
@@ -277,14 +283,12 @@ START_TEST(config_cloud_storage)
 	env[64] = '\0';
 	setenv("WECHAT_CLOUD_ENV", env, 1);
 	cfg_load_expect(CONFIG_NEED_ALL, NULL);
-	env[64] = 'e';
+	env[64] = 'e'; /* 65 characters */
 	env[65] = '\0';
-	setenv("WECHAT_CLOUD_ENV", env, 1);
-	cfg_load_expect(CONFIG_NEED_ALL, "WECHAT_CLOUD_ENV");
-	setenv("WECHAT_CLOUD_ENV", "prod.1a2b", 1);
-	cfg_load_expect(CONFIG_NEED_ALL, "WECHAT_CLOUD_ENV");
-	setenv("WECHAT_CLOUD_ENV", "cloud://prod", 1);
-	cfg_load_expect(CONFIG_NEED_ALL, "WECHAT_CLOUD_ENV");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		setenv("WECHAT_CLOUD_ENV", bad[i], 1);
+		cfg_load_expect(CONFIG_NEED_ALL, "WECHAT_CLOUD_ENV");
+	}
 	unit_env_baseline();
 	setenv("CLOUD_STORAGE_URL_PREFIX", "cdn.example.com", 1);
 	cfg_load_expect(CONFIG_NEED_ALL, "CLOUD_STORAGE_URL_PREFIX");
