@@ -13,11 +13,13 @@
  *      transaction that marks it failed;
  *   4. sends one WeChat template message per ended task (compare-and-set on notified_at), as
  *      soon as the task ends;
- *   5. between claims waits on PostgreSQL LISTEN (channel aiphoto_tasks, WORKS_CHANNEL) as
+ *   5. fetches up to DISPATCH_CLOUD_FETCH_BATCH cloud:// images of imported works into the
+ *      media store on the same multi handle (dispatcher/cloudfetch.c, docs/cloud-files.md);
+ *   6. between claims waits on PostgreSQL LISTEN (channel aiphoto_tasks, WORKS_CHANNEL) as
  *      well as on its transfers: task creation, retry, release and rescue NOTIFY in their own
  *      transactions, so a new task is claimed within milliseconds, not at the next tick;
  *      with nothing notified it claims again when the earliest queued item is due (≤ 5 s);
- *   6. exits when its time budget is spent and nothing runs (async jobs still waiting are
+ *   7. exits when its time budget is spent and nothing runs (async jobs still waiting are
  *      released, keeping their provider job id for the next run); cron (or the timer)
  *      starting a run every minute stays the safety net.
  *
@@ -27,7 +29,8 @@
  * timeout by 10 s), DISPATCH_RETRY_BASE_MS (5000), DISPATCH_MAX_RESULT_BYTES (10 MiB),
  * DISPATCH_MAX_WAIT_SECONDS (600: how long an async job may stay pending, counted from its
  * submit across runs), DISPATCH_MAX_INPUT_BYTES (32 MiB: the input images of one item
- * together; more fails the item, refunded), DISPATCH_RECONCILE_AFTER_SECONDS (300).
+ * together; more fails the item, refunded), DISPATCH_RECONCILE_AFTER_SECONDS (300),
+ * DISPATCH_CLOUD_FETCH_BATCH (50: imported works' cloud images fetched per run; 0: none).
  *
  * Options: --until-idle (tests, manual runs: also exit as soon as nothing is due and nothing
  * runs, without waiting for notifications); --claim-only (benchmark and test of the queue
@@ -47,6 +50,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dispatcher/cloudfetch.h"
 #include "dispatcher/provider.h"
 #include "service/reconcile.h"
 #include "lib/arena.h"
@@ -82,16 +86,14 @@ struct job {
 	double wait_until, poll_deadline;
 	CURL *easy;
 	struct curl_slist *hdrs;
-	char *buf;
-	size_t len, cap, limit;
-	bool too_large;
+	struct httpc_buf body; /* the answer of the current transfer */
 	long retry_after;
 	struct job *next;
 };
 
 struct dispatch {
 	int concurrency;
-	long budget_s, lease_s, retry_base_ms, max_wait_s, reconcile_after_s;
+	long budget_s, lease_s, retry_base_ms, max_wait_s, reconcile_after_s, cloud_batch;
 	size_t max_result, max_input;
 	char owner[96];
 	struct arena arena; /* the run: models */
@@ -100,6 +102,7 @@ struct dispatch {
 	CURLM *multi;
 	struct job *jobs;
 	int active;
+	struct cloudfetch *cloud; /* this run's fetch of imported works' cloud images */
 	double deadline, last_heartbeat;
 	bool development;
 	bool until_idle; /* --until-idle: exit once nothing is due and nothing runs */
@@ -133,28 +136,6 @@ static double dispatch_now(void)
 }
 
 /* ------------------------------------------------------------------ transfers */
-
-static size_t dispatch_write(char *data, size_t size, size_t nmemb, void *ctx)
-{
-	struct job *j = ctx;
-	size_t n = size * nmemb;
-
-	if (j->len + n > j->limit) {
-		j->too_large = true;
-		return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
-	}
-	if (j->len + n + 1 > j->cap) {
-		size_t cap = j->cap ? j->cap : 16384;
-		while (cap < j->len + n + 1)
-			cap *= 2;
-		j->buf = xrealloc(j->buf, cap);
-		j->cap = cap;
-	}
-	memcpy(j->buf + j->len, data, n);
-	j->len += n;
-	j->buf[j->len] = '\0';
-	return n;
-}
 
 static size_t dispatch_header(char *data, size_t size, size_t nmemb, void *ctx)
 {
@@ -191,12 +172,8 @@ static void dispatch_start(struct dispatch *d, struct job *j, const struct provi
 
 	if (e == NULL)
 		abort();
-	free(j->buf);
-	j->buf = NULL;
-	j->len = j->cap = 0;
-	j->too_large = false;
+	httpc_buf_reset(&j->body, limit);
 	j->retry_after = 0;
-	j->limit = limit;
 	curl_slist_free_all(j->hdrs);
 	j->hdrs = httpc_easy_setup(e, &(const struct httpc_easy){
 	                                  .method = rq->method,
@@ -207,8 +184,8 @@ static void dispatch_start(struct dispatch *d, struct job *j, const struct provi
 	                                  .timeout_ms = timeout_ms,
 	                                  .user_agent = "aiphoto-dispatch/" AIPHOTO_VERSION,
 	                                  .development = d->development,
-	                                  .write = dispatch_write,
-	                                  .write_ctx = j,
+	                                  .write = httpc_buf_write,
+	                                  .write_ctx = &j->body,
 	                                  .header = dispatch_header,
 	                                  .header_ctx = j,
 	                              });
@@ -230,7 +207,7 @@ static void dispatch_drop(struct dispatch *d, struct job *j)
 		curl_easy_cleanup(j->easy);
 	}
 	curl_slist_free_all(j->hdrs);
-	free(j->buf);
+	httpc_buf_free(&j->body);
 	arena_fini(&j->arena);
 	free(j);
 	d->active--;
@@ -417,18 +394,18 @@ static void dispatch_done(struct dispatch *d, struct job *j, CURLcode cc)
 	j->easy = NULL;
 
 	if (cc != CURLE_OK || status < 200 || status >= 300) {
-		provider_classify(&j->arena, status, (int)cc, j->too_large, j->retry_after, j->buf,
-		                  &r);
+		provider_classify(&j->arena, status, (int)cc, j->body.too_large, j->retry_after,
+		                  j->body.data, &r);
 		if (j->phase == PH_POLL && r.kind == PV_RETRY && status >= 400 && status < 500 &&
 		    status != 429)
 			r.forget_job = true; /* the provider no longer knows the job */
 	} else if (j->phase == PH_DOWNLOAD) {
-		dispatch_store(d, j, (const unsigned char *)j->buf, j->len);
+		dispatch_store(d, j, (const unsigned char *)j->body.data, j->body.len);
 		return;
 	} else if (j->phase == PH_SUBMIT) {
-		j->ops->parse_submit(&j->arena, j->buf, j->len, &r);
+		j->ops->parse_submit(&j->arena, j->body.data, j->body.len, &r);
 	} else {
-		j->ops->parse_poll(&j->arena, j->buf, j->len, &r);
+		j->ops->parse_poll(&j->arena, j->body.data, j->body.len, &r);
 	}
 
 	switch (r.kind) {
@@ -797,6 +774,7 @@ static void dispatch_run(struct dispatch *d)
 			log_warn(
 			    "dispatch: model %s timeout %ld ms is too close to the lease (%ld s)",
 			    d->models[i].name, d->models[i].timeout_ms, d->lease_s);
+	d->cloud = cloudfetch_start(d->multi, d->cloud_batch, d->development);
 	if (!d->until_idle && works_listen() != E_OK)
 		log_warn("dispatch: LISTEN failed; new tasks wait for the next claim");
 	d->last_heartbeat = dispatch_now();
@@ -818,7 +796,8 @@ static void dispatch_run(struct dispatch *d)
 		}
 		if (!time_left)
 			dispatch_release_waiting(d);
-		if (d->active == 0 && (!time_left || (drained && d->until_idle)))
+		if (d->active == 0 && !cloudfetch_busy(d->cloud) &&
+		    (!time_left || (drained && d->until_idle)))
 			break;
 		for (struct job *j = d->jobs, *next; j != NULL; j = next) {
 			next = j->next;
@@ -831,7 +810,8 @@ static void dispatch_run(struct dispatch *d)
 		curl_multi_perform(d->multi, &running);
 		while ((msg = curl_multi_info_read(d->multi, &left)) != NULL) {
 			struct job *j = NULL;
-			if (msg->msg != CURLMSG_DONE)
+			if (msg->msg != CURLMSG_DONE ||
+			    cloudfetch_done(d->cloud, msg->easy_handle, msg->data.result))
 				continue;
 			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&j);
 			dispatch_done(d, j, msg->data.result);
@@ -858,6 +838,8 @@ static void dispatch_run(struct dispatch *d)
 		if (pg.fd >= 0 && db_notifies() != 0)
 			drained = false; /* notified, or the connection is lost: claim now */
 	}
+	cloudfetch_end(d->cloud);
+	d->cloud = NULL;
 	dispatch_notify(d);
 }
 
@@ -916,6 +898,7 @@ int main(int argc, char **argv)
 	d.reconcile_after_s = cfg->dispatch_reconcile_after_s;
 	d.max_result = (size_t)cfg->dispatch_max_result_bytes;
 	d.max_input = (size_t)cfg->dispatch_max_input_bytes;
+	d.cloud_batch = cfg->dispatch_cloud_fetch_batch;
 	d.development = cfg->development;
 	gethostname(host, sizeof(host) - 1);
 	snprintf(d.owner, sizeof(d.owner), "%.60s:%ld", host, (long)getpid());

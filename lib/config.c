@@ -120,7 +120,7 @@ static int config_set_llong(const struct config_var *v, const char *s, struct co
 
 static int config_set_url(const struct config_var *v, const char *s, struct config_load_ctx *x)
 {
-	if (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)
+	if (s != NULL && strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)
 		return config_fail(v, x, "must be an http:// or https:// URL");
 	return config_set_str(v, s, x);
 }
@@ -176,6 +176,24 @@ static int config_set_level(const struct config_var *v, const char *s, struct co
 		return config_fail(v, x, "must be debug, info, warn or error");
 	*(int *)config_field(v, x) = lvl;
 	return 0;
+}
+
+/* WECHAT_CLOUD_ENV: a cloud environment id, 1-64 letters, digits, '-' or '_'; the storage
+ * belongs to the mini program, so WECHAT_MP_APPID and WECHAT_MP_SECRET (earlier rows) too. */
+static int config_set_cloud_env(const struct config_var *v, const char *s,
+                                struct config_load_ctx *x)
+{
+	size_t n = s != NULL ? strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	                                 "0123456789-_")
+	                     : 0;
+
+	if (s != NULL && (n == 0 || n > 64 || s[n] != '\0'))
+		return config_fail(v, x, "%s", v->what);
+	if (s != NULL && (x->c->wechat_mp_appid == NULL || x->c->wechat_mp_secret == NULL))
+		return config_fail(v, x,
+		                   "needs WECHAT_MP_APPID and WECHAT_MP_SECRET (cloud storage "
+		                   "belongs to the mini program)");
+	return config_set_str(v, s, x);
 }
 
 /* WECHAT_MSG_MODE: default safe when WECHAT_AES_KEY (an earlier row) is set, else plain. */
@@ -265,6 +283,9 @@ static const struct config_var config_vars[] = {
     CFG_URL("WXPAY_API_BASE", "https://api.mch.weixin.qq.com", wxpay_api_base),
     /* where QR code images are shown (showqrcode?ticket=) */
     CFG_URL("WECHAT_MP_BASE", "https://mp.weixin.qq.com", wechat_mp_base),
+    {"WECHAT_CLOUD_ENV", NULL, config_set_cloud_env, 0, 0, CFG(wechat_cloud_env), 0,
+     "must be a cloud environment id (1-64 letters, digits, '-' or '_')"},
+    CFG_URL("CLOUD_STORAGE_URL_PREFIX", NULL, cloud_storage_url_prefix),
     CFG_LONG("DISPATCH_CONCURRENCY", "8", 1, 256, dispatch_concurrency, "a count"),
     CFG_LONG("DISPATCH_BUDGET_SECONDS", "50", 1, 3600, dispatch_budget_s, "seconds"),
     CFG_LONG("DISPATCH_LEASE_SECONDS", "120", 2, 86400, dispatch_lease_s, "seconds"),
@@ -276,6 +297,7 @@ static const struct config_var config_vars[] = {
              dispatch_max_result_bytes, "bytes"),
     CFG_LONG("DISPATCH_MAX_INPUT_BYTES", "33554432", 1024, 100L * 1024 * 1024,
              dispatch_max_input_bytes, "bytes"),
+    CFG_LONG("DISPATCH_CLOUD_FETCH_BATCH", "50", 0, 500, dispatch_cloud_fetch_batch, "a count"),
 };
 
 int config_load(unsigned need, char *err, size_t errlen)

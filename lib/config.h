@@ -49,6 +49,11 @@ struct config {
 	const char *wxpay_notify_url; /* default PUBLIC_BASE_URL/api/v1/payment/notify */
 	const char *wxpay_platform_cert_file; /* optional: platform-certificate mode */
 	const char *wechat_api_base, *wechat_open_base, *wechat_mp_base, *wxpay_api_base;
+	/* WeChat cloud storage (docs/cloud-files.md): the mini program's cloud environment whose
+	 * files may be registered and fetched (WECHAT_CLOUD_ENV, NULL: none), and where the
+	 * cloud:// images of imported works are shown until fetched (CLOUD_STORAGE_URL_PREFIX,
+	 * NULL: the storage's own tcb.qcloud.la domain) */
+	const char *wechat_cloud_env, *cloud_storage_url_prefix;
 	/* aiphoto-dispatch (docs/dispatcher.md) */
 	long dispatch_concurrency; /* provider calls at once */
 	long dispatch_budget_s; /* seconds a run claims work and waits for tasks */
@@ -58,6 +63,7 @@ struct config {
 	long dispatch_reconcile_after_s; /* age of an unpaid order before it is queried */
 	long dispatch_max_result_bytes; /* largest result image */
 	long dispatch_max_input_bytes; /* the input images of one item together */
+	long dispatch_cloud_fetch_batch; /* cloud:// work images fetched per run (0: none) */
 };
 
 /* What a binary needs: the worker and most ctl commands need everything; `token` and

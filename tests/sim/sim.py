@@ -172,7 +172,8 @@ def html_page(status, title, text):
 
 
 class Router:
-    """Exact paths in a dict, and paths with {name} segments as regular expressions."""
+    """Exact paths in a dict, and paths with {name} segments (one segment) or a last {name*}
+    (the rest of the path, slashes included) as regular expressions."""
 
     def __init__(self):
         self.exact = {}
@@ -181,7 +182,9 @@ class Router:
     def add(self, method, path, fn):
         method = method.upper()
         if "{" in path:
-            rx = re.compile("^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path)) + "$")
+            rx = re.escape(path)
+            rx = re.sub(r"\\\{(\w+)\\\*\\\}$", r"(?P<\1>.+)", rx)
+            rx = re.compile("^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", rx) + "$")
             self.patterns.append((method, rx, fn))
         else:
             self.exact[(method, path)] = fn
