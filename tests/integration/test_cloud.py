@@ -382,3 +382,39 @@ def test_access_log_names_the_action(cloud, mp_user):
     # an unknown action is logged by its route pattern, never by the text the client sent
     assert any('"route":"/:function/:action","status":400' in l for l in lines)
     assert not any("nosuch.thing" in l or "cloud nosuch" in l for l in lines)
+
+
+def test_storage_register_resolve_and_generate_from_cloud_ids(cloud, mp_user, psql):
+    from test_cloudfile import Tcb
+    import os
+    tcb = Tcb(os.environ["AIPHOTO_SIM_URL"])
+    u, other = mp_user(), mp_user()
+    grant(psql, u["id"], 100)
+    f = tcb.put(side=24, rgb=(u["id"] % 256, 3, 4))
+    # nothing registered yet: resolve answers null, by file id and by hash
+    assert cloud.fn("storage", "resolveAsset", u["token"], fileID=f["file_id"])["data"] is None
+    assert cloud.fn("storage", "resolveAsset", u["token"], hash=f["sha256"])["data"] is None
+    doc = cloud.fn("storage", "registerAsset", u["token"], fileID=f["file_id"])["data"]
+    assert doc["fileID"] == f["file_id"] and doc["sha256"] == f["sha256"] and doc["_id"]
+    again = cloud.fn("storage", "registerAsset", u["token"], fileID=f["file_id"])["data"]
+    assert again["_id"] == doc["_id"] and again["deduplicated"] is True
+    found = cloud.fn("storage", "resolveAsset", u["token"], fileID=f["file_id"])["data"]
+    assert found["_id"] == doc["_id"]
+    assert cloud.fn("storage", "resolveAsset", u["token"], sha256=f["sha256"])["data"]["_id"] \
+        == doc["_id"]
+    # another user's registration is theirs alone
+    assert cloud.fn("storage", "resolveAsset", other["token"], fileID=f["file_id"])["data"] is None
+    cloud.fn("photography", "generate", other["token"], sceneId=1, images=[f["file_id"]],
+             count=1, status=404)
+    # the mini program generates from the cloud:// id it already has
+    task = cloud.fn("photography", "generate", u["token"], sceneId=1, images=[f["file_id"]],
+                    count=1)["data"]
+    assert task["count"] == 1
+    # bad input, per field
+    cloud.fn("storage", "resolveAsset", u["token"], status=400)
+    cloud.fn("storage", "resolveAsset", u["token"], hash="abc", status=400)
+    cloud.fn("storage", "registerAsset", u["token"], status=400)
+    cloud.fn("storage", "registerAsset", u["token"], fileID="https://x/y.png", status=400)
+    cloud.fn("storage", "registerAsset", u["token"], fileID=f["file_id"], sha256="0" * 64,
+             status=409)
+    cloud.fn("storage", "registerAsset", fileID=f["file_id"], status=401)
