@@ -25,10 +25,10 @@ ifeq ($(CI),true)
 DEVELOPER ?= 1
 endif
 
-PKGS = fcgi libpq hiredis json-c libjwt libcurl openssl expat
+PKGS = fcgi libpq hiredis json-c libjwt libcurl openssl expat vips libarchive
 ifneq ($(MAKECMDGOALS),clean)
 ifneq ($(shell $(PKG_CONFIG) --exists $(PKGS) 2>/dev/null && echo yes),yes)
-$(warning missing development packages: run scripts/deps (needs libfcgi-dev libpq-dev libhiredis-dev libjson-c-dev libjwt-dev libcurl4-openssl-dev libssl-dev))
+$(warning missing development packages: run scripts/deps (needs libfcgi-dev libpq-dev libhiredis-dev libjson-c-dev libjwt-dev libcurl4-openssl-dev libssl-dev libvips-dev libarchive-dev))
 endif
 endif
 
@@ -98,10 +98,10 @@ FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_SECONDS ?= 5
 FUZZ_LIB_SRC := lib/arena.c lib/xalloc.c lib/errors.c lib/log.c lib/config.c lib/token.c lib/crypto.c \
-                lib/multipart.c lib/image.c \
+                lib/multipart.c lib/image.c lib/imgproc.c \
                 lib/jsonx.c lib/redis.c fcgi/query.c fcgi/router.c fcgi/response.c \
                 $(wildcard lib/wechat/wxxml.c lib/wechat/wxcrypt.c lib/wechat/wxpay.c)
-FUZZ_PKGS    := json-c libjwt hiredis openssl expat
+FUZZ_PKGS    := json-c libjwt hiredis openssl expat vips
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC)
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -I. $(shell $(PKG_CONFIG) --cflags $(FUZZ_PKGS)) -g -O1 \

@@ -47,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,6 +60,7 @@
 #include "lib/db.h"
 #include "lib/httpc.h"
 #include "lib/image.h"
+#include "lib/imgproc.h"
 #include "lib/jsonx.h"
 #include "lib/log.h"
 #include "lib/media.h"
@@ -289,27 +291,33 @@ static void dispatch_retry(struct dispatch *d, struct job *j, const struct provi
 	dispatch_drop(d, j);
 }
 
-/* Stores the image and completes the item. */
+/* Stores the image and completes the item: the result is decoded, normalised (upright, no
+ * metadata: lib/imgproc) and stored with its two thumbnails, made here, off the request
+ * path; the work's thumb_url names the 360 px one. */
 static void dispatch_store(struct dispatch *d, struct job *j, const unsigned char *bytes,
                            size_t len)
 {
 	struct image_info info;
+	struct imgproc_image img;
 	char sha[65];
-	const char *key = NULL, *url;
+	const char *key = NULL, *url, *thumb, *why;
 	bool ended = false;
 	enum api_err err;
 
-	if (image_probe(bytes, len, &info) != 0) {
+	if (image_probe(bytes, len, &info) != 0 ||
+	    imgproc_normalise(&j->arena, bytes, len, info.width, info.height, &img, &why) != E_OK) {
 		dispatch_fail(d, j, "bad_image", "the result is not a JPEG, PNG or WebP image");
 		return;
 	}
-	if (media_store(&j->arena, bytes, len, info.ext, sha, &key) != E_OK) {
+	if (media_store(&j->arena, img.data, img.len, img.ext, sha, &key) != E_OK ||
+	    media_thumbs(&j->arena, key, img.data, img.len) != E_OK) {
 		struct provider_result r = {.code = "storage", .message = "cannot store the image"};
 		dispatch_retry(d, j, &r);
 		return;
 	}
 	url = media_url(&j->arena, key);
-	err = works_succeed(&j->arena, j->w.id, j->w.attempt, dispatch_model_id(j), url,
+	thumb = media_url(&j->arena, media_thumb_key(&j->arena, key, IMGPROC_THUMB_SMALL));
+	err = works_succeed(&j->arena, j->w.id, j->w.attempt, dispatch_model_id(j), url, thumb,
 	                    j->provider_url, &ended);
 	d->task_ended |= ended;
 	if (err == E_OK) {
@@ -505,6 +513,41 @@ static char *dispatch_copy(struct arena *a, const char *s)
 }
 
 /*
+ * The item's input images for an adapter that fetches them by URL (provider_ops.input_urls,
+ * MEDIA_URL_KEY set): signed media URLs valid for MEDIA_URL_TTL_SECONDS, built in tmp, each
+ * file checked to be in the store.  NULL with *why "input_missing" otherwise.
+ */
+static const char **dispatch_input_urls(struct job *j, json_object *arr, size_t n,
+                                        struct arena *tmp, const char **why)
+{
+	const char **urls = arena_zalloc(tmp, (n + 1) * sizeof(*urls));
+	long long exp = (long long)time(NULL) + config_get()->media_url_ttl_s;
+
+	(void)j;
+	for (size_t i = 0; i < n; i++) {
+		json_object *o = json_object_array_get_idx(arr, i), *k;
+		const char *key = NULL, *path;
+		char sha[65];
+		struct stat st;
+
+		if (json_object_object_get_ex(o, "key", &k))
+			key = json_object_get_string(k);
+		path = key ? media_path(tmp, key) : NULL;
+		if (path == NULL || stat(path, &st) != 0) {
+			*why = "input_missing";
+			return NULL;
+		}
+		memcpy(sha, key + 6, 64);
+		sha[64] = '\0';
+		if ((urls[i] = media_signed_url(tmp, sha, exp)) == NULL) {
+			*why = "input_missing";
+			return NULL;
+		}
+	}
+	return urls;
+}
+
+/*
  * Data URLs of the item's input images, built in tmp (the caller frees it once the request
  * body holds them: several 10 MiB images must not stay in memory three times over).  Each
  * file is read into a scratch arena freed at once.  NULL with *why when an input is missing
@@ -521,6 +564,12 @@ static const char **dispatch_inputs(const struct dispatch *d, struct job *j, str
 	struct arena scratch;
 
 	*why = NULL;
+	*count = n;
+	if (j->ops->input_urls && config_get()->media_url_key != NULL) {
+		urls = dispatch_input_urls(j, arr, n, tmp, why);
+		json_object_put(arr);
+		return urls;
+	}
 	arena_init(&scratch, 4096);
 	for (size_t i = 0; i < n; i++) {
 		json_object *o = json_object_array_get_idx(arr, i), *k, *m;
@@ -859,8 +908,8 @@ static int dispatch_claim_only(struct dispatch *d)
 			return 1;
 		if (n == 0)
 			break;
-		if (works_succeed(&a, c[0].id, c[0].attempt, 0, "claim-only:", NULL, &ended) !=
-		    E_OK)
+		if (works_succeed(&a, c[0].id, c[0].attempt, 0, "claim-only:", NULL, NULL,
+		                  &ended) != E_OK)
 			return 1;
 		total++;
 		arena_reset(&a);

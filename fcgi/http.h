@@ -102,6 +102,23 @@ struct reply {
 	const char *raw_type; /* non-JSON body: Content-Type */
 	const char *raw; /* non-JSON body */
 	size_t raw_len;
+	/* X-Sendfile: the absolute path of a file that lighttpd sends as the body (with
+	 * raw_type; "allow-x-send-file" in the fastcgi.server block); the worker sends headers
+	 * only.  nginx would take X-Accel-Redirect with an internal location instead. */
+	const char *sendfile;
+	const char *disposition; /* Content-Disposition header, NULL = none */
+	/*
+	 * Streaming mode, for bodies too large to build in memory (the batch ZIP): on success
+	 * the worker writes the headers (raw_type, no Content-Length: lighttpd sends the body
+	 * chunked), then calls stream(stream_ctx, write, wctx), which hands the body over in
+	 * pieces through write (0, or -1 once the client is gone) and returns 0, or -1 to cut
+	 * the body short: after the first byte the status cannot change any more, so a failure
+	 * leaves the client with a truncated body (for a ZIP, one without its central
+	 * directory, which no unzip accepts).  Everything that can fail with a status (the
+	 * database, ownership, the size cap) is decided by the handler before it returns.
+	 */
+	int (*stream)(void *ctx, int (*write)(void *wctx, const void *buf, size_t n), void *wctx);
+	void *stream_ctx;
 };
 
 typedef enum api_err route_handler(struct request *req, struct reply *rep);

@@ -187,6 +187,22 @@ static enum api_err worker_account(struct request *req)
 	return active ? E_OK : E_FORBIDDEN;
 }
 
+/* The write callback of a streamed reply: one piece of the body to the FastCGI stream. */
+static int worker_write(void *ctx, const void *buf, size_t n)
+{
+	FCGX_Stream *out = ctx;
+	const char *p = buf;
+
+	while (n > 0) {
+		int k = n > (1 << 20) ? 1 << 20 : (int)n;
+		if (FCGX_PutStr(p, k, out) != k)
+			return -1;
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
 static void worker_handle(FCGX_Request *r, struct arena *a)
 {
 	struct request req;
@@ -210,6 +226,9 @@ static void worker_handle(FCGX_Request *r, struct arena *a)
 	        : req.route   ? req.route->pattern
 	                      : arena_strdup(a, req.path);
 	FCGX_PutStr(out, (int)len, r->out);
+	if (err == E_OK && rep.stream != NULL &&
+	    rep.stream(rep.stream_ctx, worker_write, r->out) != 0)
+		log_warn("%s %s: streamed body cut short", method, route);
 	FCGX_Finish_r(r);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	log_access(method, route, status,

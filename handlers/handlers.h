@@ -20,6 +20,7 @@ extern const struct route_table payment_routes;
 extern const struct route_table uploads_routes;
 extern const struct route_table prompts_routes;
 extern const struct route_table tasks_routes;
+extern const struct route_table media_routes;
 extern const struct route_table works_routes;
 extern const struct route_table cloud_routes;
 extern const struct route_table config_routes;

@@ -140,6 +140,14 @@ static int config_set_key(const struct config_var *v, const char *s, struct conf
 	return config_set_str(v, s, x);
 }
 
+/* MEDIA_URL_KEY: optional; when set, at least v->min bytes (an HMAC key worth the name). */
+static int config_set_min_key(const struct config_var *v, const char *s, struct config_load_ctx *x)
+{
+	if (s != NULL && strlen(s) < (size_t)v->min)
+		return config_fail(v, x, "%s", v->what);
+	return config_set_str(v, s, x);
+}
+
 static int config_set_redis(const struct config_var *v, const char *s, struct config_load_ctx *x)
 {
 	struct redis_url ru;
@@ -253,6 +261,14 @@ static const struct config_var config_vars[] = {
     CFG_LONG("JWT_TTL", "604800", 60, 90L * 86400, jwt_ttl, "seconds"),
     CFG_URL("PUBLIC_BASE_URL", "http://127.0.0.1:8080", public_base_url),
     {"MEDIA_DIR", "/var/lib/aiphoto/media", config_set_path, 0, 0, CFG(media_dir), 0, NULL},
+    /* media (DESIGN §12): keep the bytes a client sent besides the normalised file (0/1);
+     * the key of signed media URLs (unset: GET /media/:sha256 answers 503 and providers get
+     * data URLs); the base of those URLs (default PUBLIC_BASE_URL) and their lifetime */
+    CFG_LONG("MEDIA_KEEP_ORIGINAL", "0", 0, 1, media_keep_original, "0 or 1"),
+    {"MEDIA_URL_KEY", NULL, config_set_min_key, 32, 0, CFG(media_url_key), 0,
+     "at least 32 bytes of random text are required"},
+    CFG_URL("MEDIA_URL_BASE", NULL, media_url_base),
+    CFG_LONG("MEDIA_URL_TTL_SECONDS", "3600", 60, 7L * 86400, media_url_ttl_s, "seconds"),
     {"AIPHOTO_ENV", "production", config_set_env, 0, 0, CFG(development), 0, NULL},
     {"LOG_LEVEL", "info", config_set_level, 0, 0, CFG(log_level), 0, NULL},
     CFG_LONG("DB_STATEMENT_TIMEOUT_MS", "5000", 100, 600000, db_statement_timeout_ms,

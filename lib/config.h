@@ -33,6 +33,10 @@ struct config {
 	long jwt_ttl; /* seconds */
 	const char *public_base_url;
 	const char *media_dir;
+	long media_keep_original; /* MEDIA_KEEP_ORIGINAL: 1 stores the sent bytes too */
+	const char *media_url_key; /* MEDIA_URL_KEY: HMAC key of signed media URLs, NULL: none */
+	const char *media_url_base; /* MEDIA_URL_BASE: base of signed URLs, NULL: PUBLIC_BASE_URL */
+	long media_url_ttl_s; /* MEDIA_URL_TTL_SECONDS: lifetime of the URLs given to providers */
 	bool development; /* AIPHOTO_ENV=development: loopback upstreams allowed */
 	int log_level; /* enum log_level */
 	long db_statement_timeout_ms;

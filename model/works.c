@@ -85,10 +85,10 @@ static const char *const works_sql[WK__MAX] = {
                      "WHERE " WK_FENCE,
     [WK_SET_JOB] = "UPDATE works SET ai_model_id = $3, provider_job_id = $4, "
                    "provider_job_at = now() WHERE " WK_FENCE,
-    /* $3 model, $4 image url, $5 provider url */
+    /* $3 model, $4 image url, $5 provider url, $6 thumbnail url (NULL: the image's) */
     [WK_SUCCEED] =
         "WITH w AS (UPDATE works SET status = 'succeeded', ai_model_id = $3, "
-        "image_url = $4, thumb_url = $4, provider_result_url = $5, "
+        "image_url = $4, thumb_url = COALESCE($6::text, $4), provider_result_url = $5, "
         "lease_until = NULL, error_code = NULL, error = NULL, finished_at = now() "
         "WHERE " WK_FENCE " RETURNING task_id) "
         "UPDATE tasks t SET " WK_TASK_END("1", "0") " FROM w WHERE t.id = w.task_id "
@@ -322,12 +322,16 @@ static enum api_err works_ending(int idx, int n, const char *const *p, bool *tas
 }
 
 enum api_err works_succeed(struct arena *a, int64_t id, int attempt, int64_t model_id,
-                           const char *image_url, const char *provider_url, bool *task_ended)
+                           const char *image_url, const char *thumb_url, const char *provider_url,
+                           bool *task_ended)
 {
-	const char *p[5] = {db_param_i64(a, id), db_param_i64(a, attempt),
-	                    model_id > 0 ? db_param_i64(a, model_id) : NULL, image_url,
-	                    provider_url};
-	return works_ending(WK_SUCCEED, 5, p, task_ended);
+	const char *p[6] = {db_param_i64(a, id),
+	                    db_param_i64(a, attempt),
+	                    model_id > 0 ? db_param_i64(a, model_id) : NULL,
+	                    image_url,
+	                    provider_url,
+	                    thumb_url};
+	return works_ending(WK_SUCCEED, 6, p, task_ended);
 }
 
 enum api_err works_retry(struct arena *a, int64_t id, int attempt, long delay_ms, int64_t model_id,

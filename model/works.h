@@ -86,10 +86,12 @@ enum api_err works_heartbeat(struct arena *a, int64_t id, int attempt, long leas
 enum api_err works_set_job(struct arena *a, int64_t id, int attempt, int64_t model_id,
                            const char *job_id);
 
-/* Marks the item succeeded with its image and bumps its task (ending it with the last
- * item).  *task_ended tells whether the task ended now. */
+/* Marks the item succeeded with its image and thumbnail (thumb_url NULL: the image itself)
+ * and bumps its task (ending it with the last item).  *task_ended tells whether the task
+ * ended now. */
 enum api_err works_succeed(struct arena *a, int64_t id, int attempt, int64_t model_id,
-                           const char *image_url, const char *provider_url, bool *task_ended);
+                           const char *image_url, const char *thumb_url, const char *provider_url,
+                           bool *task_ended);
 
 /* Puts the item back in the queue after delay_ms (a retry), remembering the model that
  * failed and the error; job_id keeps (or, NULL, forgets) the provider job. */

@@ -27,7 +27,8 @@ import requests
 from test_dispatch import DISPATCH, FAST, png, run_dispatch, task_row
 from test_faults import health_status, stack, wait_for
 
-UPLOAD_KEYS = {"asset_id", "sha256", "url", "mime", "width", "height", "size", "deduplicated"}
+UPLOAD_KEYS = {"asset_id", "sha256", "url", "thumb_url", "thumb_large_url", "mime", "width",
+               "height", "size", "deduplicated"}
 
 
 class Tcb:
@@ -110,9 +111,11 @@ def test_register_answers_an_asset_with_its_file_id(client, expect_ok, psql, tcb
     assert set(asset) == UPLOAD_KEYS | {"cloud_file_id"}, asset
     assert asset["cloud_file_id"] == f["file_id"]
     assert asset["sha256"] == f["sha256"] and asset["size"] == f["size"]
-    assert (asset["mime"], asset["width"], asset["height"]) == ("image/png", 20, 20)
+    # stored normalised, as an upload: a JPEG (the PNG has no alpha) named by its own hash
+    assert (asset["mime"], asset["width"], asset["height"]) == ("image/jpeg", 20, 20)
     assert asset["deduplicated"] is False
-    assert hashlib.sha256(fetch(asset["url"])).hexdigest() == f["sha256"]
+    stored = asset["url"].rsplit("/", 1)[-1].split(".")[0]
+    assert hashlib.sha256(fetch(asset["url"])).hexdigest() == stored != f["sha256"]
     row = psql(f"SELECT user_id, cloud_file_id FROM assets WHERE id = {asset['asset_id']}")
     assert row == [[str(user["id"]), f["file_id"]]]
     assert psql(f"SELECT asset_id FROM asset_cloud_files WHERE user_id = {user['id']}") == \
