@@ -93,6 +93,10 @@ $(BUILD)/bench-ceiling: bench/ceiling.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 
+$(BUILD)/bench-thumbs: bench/thumbs.c $(LIBAPP)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBAPP) $(LDLIBS)
+
 # Fuzz harnesses: clang + libFuzzer, each run briefly by `make test` (FUZZ_SECONDS each).
 FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
@@ -174,7 +178,7 @@ asan:
 	    echo "asan: sanitizer reports in the workers' log above"; exit 1; fi
 	@echo "asan: no sanitizer reports"
 
-bench: all $(BUILD)/bench-ceiling
+bench: all $(BUILD)/bench-ceiling $(BUILD)/bench-thumbs
 	bench/run
 
 install: all
