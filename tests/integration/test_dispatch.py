@@ -211,9 +211,12 @@ def test_photography_batch_of_50_completes_with_concurrency(client, expect_ok, c
         if not cursor:
             break
     assert sorted(w["id"] for w in seen) == sorted(w["id"] for w in works)
-    # the image was copied into our media store and lighttpd serves it
+    # the image was copied into our media store, normalised (the simulator's PNG has no
+    # alpha: a JPEG without metadata) with its thumbnail, and lighttpd serves both
     img = requests.get(seen[0]["image_url"], timeout=10)
-    assert img.status_code == 200 and img.content.startswith(b"\x89PNG\r\n\x1a\n")
+    assert img.status_code == 200 and img.content.startswith(b"\xff\xd8\xff")
+    assert seen[0]["thumb_url"].endswith(".t360.jpg")
+    assert requests.get(seen[0]["thumb_url"], timeout=10).status_code == 200
 
 
 def test_fitting_batch_of_5_through_the_async_provider(client, expect_ok, customer, psql, ai):
