@@ -29,6 +29,7 @@
 
 #include "ctl/cache.h"
 #include "ctl/gray.h"
+#include "ctl/media.h"
 #include "service/reconcile.h"
 #include "lib/arena.h"
 #include "lib/config.h"
@@ -655,6 +656,12 @@ static const struct ctl_command ctl_commands[] = {
      .run = ctl_gray,
      .usage = "gray show | gray set [--backend cloud|server] [--percent 0-100] ...\n"
               "                                   (aiphotoctl gray set: all the options)"},
+    {.name = "media",
+     .min_args = 1,
+     .max_args = 1,
+     .need = CONFIG_NEED_DB,
+     .run = ctl_media,
+     .usage = "media thumbs   (the missing thumbnails of every stored image)"},
     {.name = "check-config", .run = ctl_check_config, .usage = "check-config"},
 };
 
