@@ -142,7 +142,7 @@ static const char *const works_sql[WK__MAX] = {
     /* compare-and-set: $2 (the file id) is replaced by $3 (our URL) where it still stands */
     [WK_CLOUD_FETCHED] =
         "UPDATE works SET image_url = CASE WHEN image_url = $2 THEN $3 ELSE image_url END, "
-        "thumb_url = CASE WHEN thumb_url = $2 THEN $3 ELSE thumb_url END, "
+        "thumb_url = CASE WHEN thumb_url = $2 THEN COALESCE($4::text, $3) ELSE thumb_url END, "
         "cloud_fetch_error = NULL, updated_at = now() "
         "WHERE id = $1 AND (image_url = $2 OR thumb_url = $2)",
     [WK_CLOUD_FAILED] = "UPDATE works SET cloud_fetch_after = now() + make_interval(secs => $2), "
@@ -452,11 +452,11 @@ enum api_err works_cloud_claim(struct arena *a, int limit, long lease_s, struct 
 }
 
 enum api_err works_cloud_fetched(struct arena *a, int64_t id, const char *file_id, const char *url,
-                                 bool *changed)
+                                 const char *thumb_url, bool *changed)
 {
-	const char *p[3] = {db_param_i64(a, id), file_id, url};
+	const char *p[4] = {db_param_i64(a, id), file_id, url, thumb_url};
 	int rows = 0;
-	enum api_err err = works_run(WK_CLOUD_FETCHED, 3, p, &rows);
+	enum api_err err = works_run(WK_CLOUD_FETCHED, 4, p, &rows);
 
 	*changed = err == E_OK && rows > 0;
 	return err;

@@ -128,10 +128,11 @@ struct work_cloud {
 enum api_err works_cloud_claim(struct arena *a, int limit, long lease_s, struct work_cloud **out,
                                size_t *n);
 
-/* Replaces file_id by url in the work's image_url and thumb_url wherever it still stands
- * (compare-and-set: a URL changed meanwhile is left alone); *changed tells whether it stood. */
+/* Replaces file_id by url in the work's image_url, and by thumb_url (NULL: url) in its
+ * thumb_url, wherever it still stands (compare-and-set: a URL changed meanwhile is left
+ * alone); *changed tells whether it stood. */
 enum api_err works_cloud_fetched(struct arena *a, int64_t id, const char *file_id, const char *url,
-                                 bool *changed);
+                                 const char *thumb_url, bool *changed);
 
 /* A failed fetch: the work is not claimed again for delay_s seconds; error says why. */
 enum api_err works_cloud_failed(struct arena *a, int64_t id, long delay_s, const char *error);

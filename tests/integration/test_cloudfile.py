@@ -368,8 +368,15 @@ def test_imported_work_renders_the_prefix_then_our_media(client, expect_ok, psql
     work = expect_ok(client.get(f"/works/{wid}", token=user["token"]))
     media = os.environ["AIPHOTO_BASE_URL"] + "/media/"
     assert work["image_url"].startswith(media) and work["thumb_url"].startswith(media), work
-    assert hashlib.sha256(fetch(work["image_url"])).hexdigest() == f["sha256"]
-    assert hashlib.sha256(fetch(work["thumb_url"])).hexdigest() == thumb["sha256"]
+    # stored normalised like every image (a JPEG named by its own hash, no metadata), each
+    # with its thumbnails: the work shows the 360 px one of its thumb file
+    for url in (work["image_url"], work["thumb_url"]):
+        body = fetch(url)
+        assert body[:3] == b"\xff\xd8\xff"
+        assert hashlib.sha256(body).hexdigest() not in (f["sha256"], thumb["sha256"])
+    assert hashlib.sha256(fetch(work["image_url"])).hexdigest() == \
+        work["image_url"].rsplit("/", 1)[-1].split(".")[0]
+    assert work["thumb_url"].endswith(".t360.jpg"), work
     row = psql(f"SELECT image_url LIKE 'cloud://%', cloud_fetch_error FROM works WHERE id = {wid}")
     assert row == [["f", None]]
     # the cloud environment closes: the work keeps working, and a second run changes nothing
@@ -423,7 +430,9 @@ def test_fetch_is_bounded_per_run(psql, tcb, user, others_not_due):
 
 
 def test_concurrent_runs_fetch_each_image_once(psql, tcb, user, others_not_due):
-    ids = [import_work(psql, user["id"], tcb.put(rgb=(i, 3, 4))["file_id"]) for i in range(12)]
+    # colours far enough apart to stay 12 different images once stored as JPEG
+    ids = [import_work(psql, user["id"], tcb.put(rgb=(i * 20, 3, 4))["file_id"])
+           for i in range(12)]
     left = f"SELECT count(*) FROM works WHERE id IN ({','.join(map(str, ids))}) " \
            f"AND image_url LIKE 'cloud://%'"
     env = dict(os.environ, **FAST, DISPATCH_CLOUD_FETCH_BATCH="5")
