@@ -77,6 +77,9 @@ static inline void unit_env_baseline(void)
 	    "DISPATCH_CLOUD_FETCH_BATCH",
 	    "WECHAT_CLOUD_ENV",
 	    "CLOUD_STORAGE_URL_PREFIX",
+	    "METRICS_FILE",
+	    "METRICS_ALLOW",
+	    "DISPATCH_METRICS_FILE",
 	};
 
 	setenv("DATABASE_URL", "postgresql:///aiphoto_unit?host=/nonexistent", 1);
