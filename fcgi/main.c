@@ -300,7 +300,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	/* the counters of every worker (lib/metrics); a single worker counts in its own memory */
-	if (metrics_create(n > 0 ? config_get()->metrics_file : NULL, n > 0 ? n : 1) < 0)
+	if (config_get()->metrics_enabled &&
+	    metrics_create(n > 0 ? config_get()->metrics_file : NULL, n > 0 ? n : 1) < 0)
 		log_warn("metrics: no shared mapping; GET /metrics will report no requests");
 	if (n > 0)
 		return superv_run(n, worker_main);

@@ -35,28 +35,6 @@
 #define METRICS_PROBE_MS 1000
 #define METRICS_TEXTFILE_MAX (1024 * 1024)
 
-/* Whether addr is one of the comma-separated addresses of list. */
-static bool metrics_listed(const char *list, const char *addr)
-{
-	size_t n = addr != NULL ? strlen(addr) : 0;
-
-	if (n == 0 || list == NULL)
-		return false;
-	for (const char *p = list; *p != '\0';) {
-		size_t len = strcspn(p, ",");
-		const char *s = p;
-		size_t l = len;
-		while (l > 0 && *s == ' ')
-			s++, l--;
-		while (l > 0 && s[l - 1] == ' ')
-			l--;
-		if (l == n && strncmp(s, addr, n) == 0)
-			return true;
-		p += len + (p[len] == ',');
-	}
-	return false;
-}
-
 static bool metrics_admin(const struct request *req)
 {
 	const struct config *cfg = config_get();
@@ -171,7 +149,7 @@ static enum api_err metrics_get(struct request *req, struct reply *rep)
 	bool db_ok, redis_ok;
 	char *out;
 
-	if (!metrics_listed(config_get()->metrics_allow, req->remote_addr) && !metrics_admin(req))
+	if (!metrics_allowed(config_get()->metrics_allow, req->remote_addr) && !metrics_admin(req))
 		return reply_error(rep, E_FORBIDDEN,
 		                   "metrics: only for METRICS_ALLOW addresses or an admin token");
 	db_ok = system_ping(METRICS_PROBE_MS) == E_OK;

@@ -132,6 +132,15 @@ static int config_set_path(const struct config_var *v, const char *s, struct con
 	return config_set_str(v, s, x);
 }
 
+/* A switch: "1" or "0". */
+static int config_set_bool(const struct config_var *v, const char *s, struct config_load_ctx *x)
+{
+	if (strcmp(s, "1") != 0 && strcmp(s, "0") != 0)
+		return config_fail(v, x, "%s", v->what);
+	*(bool *)config_field(v, x) = s[0] == '1';
+	return 0;
+}
+
 /* A key of exactly min bytes, or unset. */
 static int config_set_key(const struct config_var *v, const char *s, struct config_load_ctx *x)
 {
@@ -287,6 +296,7 @@ static const struct config_var config_vars[] = {
      "must be a cloud environment id (1-64 letters, digits, '-' or '_')"},
     CFG_URL("CLOUD_STORAGE_URL_PREFIX", NULL, cloud_storage_url_prefix),
     {"METRICS_FILE", "/run/aiphoto/metrics", config_set_path, 0, 0, CFG(metrics_file), 0, NULL},
+    {"METRICS_ENABLED", "1", config_set_bool, 0, 0, CFG(metrics_enabled), 0, "0 or 1"},
     {"METRICS_ALLOW", "127.0.0.1,::1", config_set_str, 0, 0, CFG(metrics_allow), 0, NULL},
     {"DISPATCH_METRICS_FILE", NULL, config_set_path, 0, 0, CFG(dispatch_metrics_file), 0, NULL},
     CFG_LONG("DISPATCH_CONCURRENCY", "8", 1, 256, dispatch_concurrency, "a count"),

@@ -489,6 +489,29 @@ void metrics_render(struct metrics_buf *b)
 		               (unsigned long long)METRICS_GET(&metrics_slot_at(i)->generation));
 }
 
+bool metrics_allowed(const char *list, const char *addr)
+{
+	size_t n = addr != NULL ? strlen(addr) : 0;
+
+	if (n == 0 || list == NULL)
+		return false;
+	for (const char *p = list; *p != '\0';) {
+		size_t len = strcspn(p, ","), l = len;
+		const char *s = p;
+
+		while (l > 0 && *s == ' ') {
+			s++;
+			l--;
+		}
+		while (l > 0 && s[l - 1] == ' ')
+			l--;
+		if (l == n && strncmp(s, addr, n) == 0)
+			return true;
+		p += len + (p[len] == ',');
+	}
+	return false;
+}
+
 int metrics_slot_pids(int *pids, int n)
 {
 	int i;

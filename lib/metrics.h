@@ -90,6 +90,11 @@ void metrics_render(struct metrics_buf *b);
 /* The pid in each slot, for RSS: fills pids[0..n) (0 = none) and returns the slot count. */
 int metrics_slot_pids(int *pids, int n);
 
+/* Whether addr is exactly one of the comma-separated addresses of list (spaces around an
+ * entry ignored); false for a NULL or empty addr or list.  GET /metrics lets such a client
+ * in without an admin token (METRICS_ALLOW). */
+bool metrics_allowed(const char *list, const char *addr);
+
 /* Appends a label value to b with \ " and newline escaped (exposition format). */
 void metrics_label(struct metrics_buf *b, const char *v);
 

@@ -33,6 +33,7 @@ Suite *wxnotice_suite(void);
 Suite *provider_suite(void);
 Suite *gray_suite(void);
 Suite *wxcloud_suite(void);
+Suite *metrics_suite(void);
 
 /* A known-good environment: the three required variables set, every optional one unset. */
 static inline void unit_env_baseline(void)
@@ -79,6 +80,7 @@ static inline void unit_env_baseline(void)
 	    "CLOUD_STORAGE_URL_PREFIX",
 	    "METRICS_FILE",
 	    "METRICS_ALLOW",
+	    "METRICS_ENABLED",
 	    "DISPATCH_METRICS_FILE",
 	};
 
