@@ -195,6 +195,10 @@ install: all
 	    systemd/aiphoto-dispatch.timer $(DESTDIR)$(PREFIX)/lib/systemd/system/
 	install -d $(DESTDIR)$(SYSCONFDIR)/cron.d
 	install -m 0644 systemd/aiphoto-dispatch.cron $(DESTDIR)$(SYSCONFDIR)/cron.d/aiphoto
+	install -d $(DESTDIR)$(DATADIR)/aiphoto/prometheus $(DESTDIR)$(DATADIR)/aiphoto/grafana
+	install -m 0644 ops/prometheus/aiphoto.rules.yml ops/prometheus/aiphoto.rules.test.yml \
+	    $(DESTDIR)$(DATADIR)/aiphoto/prometheus/
+	install -m 0644 ops/grafana/aiphoto.json $(DESTDIR)$(DATADIR)/aiphoto/grafana/
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/aiphoto-fcgi $(DESTDIR)$(BINDIR)/aiphotoctl \

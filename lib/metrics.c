@@ -217,13 +217,16 @@ void metrics_request(const char *method, const char *route, int status, enum api
 	r = metrics_route_entry(method, route != NULL ? route : "(unmatched)");
 	if (r == NULL)
 		return;
-	if (status >= 100 && status < 600)
+	/* a status outside 1xx-5xx is not counted at all, so that +Inf (the classes' sum) and
+	 * the buckets always agree */
+	if (status >= 100 && status < 600) {
 		METRICS_INC(&r->status[status / 100 - 1]);
-	for (b = 0; b < METRICS_BUCKETS && (double)us > metrics_bucket_le[b] * 1e6; b++)
-		;
-	if (b < METRICS_BUCKETS)
-		METRICS_INC(&r->bucket[b]);
-	METRICS_ADD(&r->sum_us, us > 0 ? (uint64_t)us : 0);
+		for (b = 0; b < METRICS_BUCKETS && (double)us > metrics_bucket_le[b] * 1e6; b++)
+			;
+		if (b < METRICS_BUCKETS)
+			METRICS_INC(&r->bucket[b]);
+		METRICS_ADD(&r->sum_us, us > 0 ? (uint64_t)us : 0);
+	}
 	if (err != E_OK && (unsigned)err < E__MAX)
 		METRICS_INC(&metrics_own->errors[err]);
 }

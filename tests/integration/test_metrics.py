@@ -134,8 +134,16 @@ def test_metrics_counts_by_route_pattern(client):
         assert client.get("/health/live").status_code == 200
     assert client.get(junk).status_code == 404
     assert client.get("/scenes/" + uuid.uuid4().hex[:8]).status_code in (400, 404)
+    # a cloud-function call is counted under its action, as the access log names it
+    resp = client.session.post(client.base.rsplit("/api/v1", 1)[0] + "/api/payment/getPackages",
+                               json={"action": "getPackages"}, timeout=10,
+                               headers={"Connection": "close"})
+    assert resp.status_code == 200, resp.text
     text, after = scrape(client)
 
+    assert sample(after, "aiphoto_http_requests_total", method="POST",
+                  route="cloud payment.getPackages", code="2xx") >= 1, \
+        [k for k in after if k[0] == "aiphoto_http_requests_total"]
     assert junk not in text and "no-such-" not in text, "a raw path became a label"
     live = dict(method="GET", route="/health/live", code="2xx")
     assert sample(after, "aiphoto_http_requests_total", **live) - \
@@ -171,13 +179,69 @@ def test_metrics_counts_by_route_pattern(client):
     assert sample(after, "aiphoto_db_connects_total") >= 1
 
 
-def test_metrics_refused_to_a_public_client_token(client, make_user, token_for):
-    """Through lighttpd from loopback the scrape is allowed by address; a user token does not
-    change that, and an admin token is accepted too.  (The refusal of a public address is
-    the same check with another REMOTE_ADDR: see docs/operations.md.)"""
-    uid = make_user()
-    assert client.get("/metrics", token=token_for(uid)).status_code == 200
-    assert client.get("/metrics", token=token_for(1, admin=True)).status_code == 200
+def fcgi_get(path, remote_addr, authorization=None):
+    """GET path straight on the workers' FastCGI socket with the given REMOTE_ADDR, as
+    lighttpd would pass a client's address; returns (status, body)."""
+    from test_faults import fcgi_record, socket_path
+
+    def length(n):  # FastCGI name-value lengths: 1 byte below 128, else 4 with the top bit
+        return bytes([n]) if n < 128 else (n | 0x80000000).to_bytes(4, "big")
+
+    def pair(name, value):
+        n, v = name.encode(), value.encode()
+        return length(len(n)) + length(len(v)) + n + v
+
+    params = {"REQUEST_METHOD": "GET", "REQUEST_URI": "/api/v1" + path,
+              "SCRIPT_NAME": "/api", "SERVER_PROTOCOL": "HTTP/1.1",
+              "REMOTE_ADDR": remote_addr}
+    if authorization:
+        params["HTTP_AUTHORIZATION"] = authorization
+    body = b"".join(pair(k, v) for k, v in params.items())
+    out = b""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.connect(str(socket_path()))
+        s.sendall(fcgi_record(1, bytes([0, 1, 0, 0, 0, 0, 0, 0])) + fcgi_record(4, body) +
+                  fcgi_record(4, b"") + fcgi_record(5, b""))
+        buf = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+        while len(buf) >= 8:
+            rtype, clen, pad = buf[1], (buf[4] << 8) | buf[5], buf[6]
+            if rtype == 6:  # STDOUT
+                out += buf[8:8 + clen]
+            buf = buf[8 + clen + pad:]
+            if rtype == 3:  # END_REQUEST
+                break
+    head, _, rest = out.partition(b"\r\n\r\n")
+    status = 200
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"status:"):
+            status = int(line.split()[1])
+    return status, rest
+
+
+def test_metrics_only_for_allowed_addresses_or_an_admin(client, make_user, token_for):
+    """METRICS_ALLOW (default loopback) or an admin token; a public address gets 403 whatever
+    else it sends, and a user token is no admin token."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to open the private FastCGI socket")
+    status, body = fcgi_get("/metrics", "127.0.0.1")
+    assert status == 200 and b"aiphoto_http_requests_total" in body, body[:300]
+    assert fcgi_get("/metrics", "::1")[0] == 200
+    status, body = fcgi_get("/metrics", "203.0.113.7")
+    assert status == 403 and b"FORBIDDEN" in body and b"aiphoto_" not in body, body[:300]
+    assert fcgi_get("/metrics", "127.0.0.10")[0] == 403
+    user = "Bearer " + token_for(make_user())
+    assert fcgi_get("/metrics", "203.0.113.7", user)[0] == 403
+    admin = "Bearer " + token_for(1, admin=True)
+    status, body = fcgi_get("/metrics", "203.0.113.7", admin)
+    assert status == 200 and b"aiphoto_db_up" in body
+    # through lighttpd from loopback: allowed by address
+    assert client.get("/metrics").status_code == 200
 
 
 def test_metrics_keep_a_killed_workers_counts(client):
