@@ -302,14 +302,41 @@ def test_health_ready_during_a_database_stop(client):
 # --------------------------------------------------------------------------- the dispatcher
 
 
-def test_dispatcher_textfile_and_ctl_metrics(tmp_path):
+def test_dispatcher_textfile_and_ctl_metrics(tmp_path, client, expect_ok, make_user, token_for,
+                                             psql):
+    from test_dispatch import Ai, png, submit  # the dispatcher tests' helpers
+
+    ai = Ai(os.environ["AIPHOTO_SIM_URL"])
+    ai.call("POST", "/__sim/ai/reset", {})
+    ai.config(latency_ms=50, poll_after_ms=100)
+    psql("UPDATE ai_models SET active = true, timeout_ms = 30000 WHERE name LIKE 'sim-%'")
+    uid = make_user(credits=10000)
+    tok = token_for(uid)
+    asset = expect_ok(client.request("POST", "/uploads", token=tok,
+                                     headers={"Content-Type": "image/png"},
+                                     data=png(rgb=(uid % 256, 3, 5))), 201)
+    submit(client, expect_ok, {"token": tok, "asset": asset["asset_id"]}, 2)
+
     out = tmp_path / "dispatch.prom"
-    env = dict(os.environ, DISPATCH_METRICS_FILE=str(out), DISPATCH_BUDGET_SECONDS="5")
+    env = dict(os.environ, DISPATCH_METRICS_FILE=str(out), DISPATCH_BUDGET_SECONDS="20",
+               DISPATCH_RETRY_BASE_MS="100")
     proc = subprocess.run([str(DISPATCH), "--until-idle"], env=env, capture_output=True,
                           text=True, timeout=60, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-2000:]
     first = parse_text(out.read_text())
     assert sample(first, "aiphoto_dispatch_runs_total") == 1
+    assert sample(first, "aiphoto_dispatch_claims_total") >= 2
+    done = {dict(k[1])["model"]: v for k, v in first.items()
+            if k[0] == "aiphoto_dispatch_outcomes_total"
+            and dict(k[1])["outcome"] == "succeeded"}
+    assert sum(done.values()) >= 2 and all(m.startswith("sim-") for m in done), first
+    model = next(iter(done))
+    assert sample(first, "aiphoto_dispatch_item_duration_seconds_count", model=model) == \
+        sum(v for k, v in first.items() if k[0] == "aiphoto_dispatch_outcomes_total"
+            and dict(k[1])["model"] == model)
+    assert sample(first, "aiphoto_dispatch_item_duration_seconds_bucket", model=model,
+                  le="+Inf") == sample(first, "aiphoto_dispatch_item_duration_seconds_count",
+                                       model=model)
     assert time.time() - sample(first, "aiphoto_dispatch_last_run_timestamp_seconds") < 120
     proc = subprocess.run([str(DISPATCH), "--until-idle"], env=env, capture_output=True,
                           text=True, timeout=60, cwd=REPO)
