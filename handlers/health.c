@@ -83,6 +83,7 @@ static enum api_err health_get(struct request *req, struct reply *rep)
 	return E_OK;
 }
 
+/* GET /health/live, public: always 200 {"status":"ok"}. */
 static enum api_err health_live(struct request *req, struct reply *rep)
 {
 	json_object *o = json_object_new_object();
@@ -92,6 +93,8 @@ static enum api_err health_live(struct request *req, struct reply *rep)
 	return reply_ok(rep, 200, o);
 }
 
+/* GET /health/ready, public: 200 ok|degraded, or 503 UNAVAILABLE with the report in "data"
+ * (the file comment has the contract). */
 static enum api_err health_ready(struct request *req, struct reply *rep)
 {
 	long schema = 0;

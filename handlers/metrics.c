@@ -143,6 +143,10 @@ static void metrics_dispatcher(struct metrics_buf *b)
 		metrics_printf(b, "\n");
 }
 
+/* GET /metrics, public level (the check is ours, above): 200 text/plain version 0.0.4, or
+ * 403 FORBIDDEN to a client neither in METRICS_ALLOW nor holding an admin token.  The
+ * database and Redis being down are reported in the text (aiphoto_db_up 0), not as 503:
+ * a scrape must still succeed then. */
 static enum api_err metrics_get(struct request *req, struct reply *rep)
 {
 	struct metrics_buf b = {0};
