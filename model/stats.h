@@ -1,8 +1,10 @@
 /*
  * stats — what GET /metrics and GET /health/ready read from the database at scrape time,
- * each in one cheap statement: counts of the active (non-terminal) works and tasks and the
- * oldest queued work (the partial indexes on status serve them), orders by status, and the
- * schema version.
+ * each in one statement: the queued and running works and the oldest due queued one (the
+ * partial indexes works_claim_idx and works_lease_idx: proportional to the queue, not the
+ * table), queued and running tasks (tasks_status_idx), orders by status (an index-only
+ * scan of orders_status_created_idx: proportional to all orders, small at this service's
+ * scale; a scrape every 15 s costs one such scan), and the schema version.
  */
 #ifndef AIPHOTO_MODEL_STATS_H
 #define AIPHOTO_MODEL_STATS_H
