@@ -4,7 +4,9 @@
  *   aiphotoctl migrate [--dir DIR]            apply migrations/NNNN_name.sql in order
  *   aiphotoctl seed FILE                       run an SQL file in one transaction (demo data)
  *   aiphotoctl user add [--nickname N] [--credits N]   create a user; prints its id
- *   aiphotoctl token --user ID [--admin] [--ttl S]     print a signed token
+ *   aiphotoctl token --user ID [--admin | --channel oa|mp|web] [--ttl S]
+ *                                              print a signed token (a user token is for
+ *                                              the channel's configured app; default oa)
  *   aiphotoctl admin add USERNAME              create an admin; the password is read from stdin
  *   aiphotoctl audit                           users whose balance ≠ their ledger sum, or < 0
  *   aiphotoctl reconcile-orders [--older-than S] [--expire-after S] [--limit N]
@@ -541,6 +543,7 @@ static int ctl_token(int argc, char **argv)
 	const struct config *cfg = config_get();
 	long user = 0, ttl = cfg->jwt_ttl;
 	bool admin = false;
+	enum token_channel channel = TOKEN_CHANNEL_NONE;
 	char *tok;
 
 	for (int i = 0; i < argc; i++) {
@@ -557,13 +560,26 @@ static int ctl_token(int argc, char **argv)
 			}
 		} else if (strcmp(argv[i], "--admin") == 0) {
 			admin = true;
+		} else if (strcmp(argv[i], "--channel") == 0 && i + 1 < argc) {
+			if ((channel = token_channel_parse(argv[++i])) == TOKEN_CHANNEL_NONE) {
+				fprintf(stderr,
+				        "aiphotoctl token: --channel must be oa, mp or web\n");
+				return 2;
+			}
 		} else
 			return ctl_usage();
 	}
-	if (user == 0)
+	if (user == 0 || (admin && channel != TOKEN_CHANNEL_NONE))
 		return ctl_usage();
-	tok = token_issue(cfg->jwt_secret, cfg->jwt_secret_len, cfg->jwt_issuer, user, admin, ttl,
-	                  time(NULL));
+	if (!admin && channel == TOKEN_CHANNEL_NONE)
+		channel = TOKEN_CHANNEL_OA;
+	/* the app's appid when it is configured; without it the token names none, and the
+	 * service takes the channel's configured app */
+	tok = admin
+	          ? token_issue(cfg->jwt_secret, cfg->jwt_secret_len, cfg->jwt_issuer, user, true,
+	                        ttl, time(NULL))
+	          : token_issue_user(cfg->jwt_secret, cfg->jwt_secret_len, cfg->jwt_issuer, user,
+	                             channel, config_channel_appid(cfg, channel), ttl, time(NULL));
 	if (tok == NULL) {
 		fprintf(stderr, "aiphotoctl token: could not sign a token\n");
 		return 1;
@@ -620,7 +636,7 @@ static const struct ctl_command ctl_commands[] = {
      .max_args = -1,
      .need = CONFIG_NEED_JWT,
      .run = ctl_token,
-     .usage = "token --user ID [--admin] [--ttl SECONDS]"},
+     .usage = "token --user ID [--admin | --channel oa|mp|web] [--ttl SECONDS]"},
     {.name = "admin",
      .sub = "add",
      .min_args = 1,

@@ -59,6 +59,11 @@ static bool token_appid_ok(const char *s, size_t n)
 	return true;
 }
 
+bool token_appid_valid(const char *s)
+{
+	return s != NULL && token_appid_ok(s, strlen(s));
+}
+
 const char *token_err_str(enum token_err e)
 {
 	return (unsigned)e < sizeof(token_err_names) / sizeof(token_err_names[0])
@@ -452,7 +457,7 @@ char *token_issue_user(const char *secret, size_t secret_len, const char *issuer
                        enum token_channel channel, const char *appid, long ttl, time_t now)
 {
 	if (channel <= TOKEN_CHANNEL_NONE || channel >= TOKEN_CHANNEL__MAX ||
-	    (appid != NULL && !token_appid_ok(appid, strlen(appid))))
+	    (appid != NULL && !token_appid_valid(appid)))
 		return NULL;
 	return token_issue_claims(secret, secret_len, issuer, sub, false, channel, appid, ttl, now);
 }

@@ -60,6 +60,10 @@ enum token_channel {
 /* An appid: 1-32 characters of [0-9A-Za-z_-] (WeChat's appids are "wx" + 16 hex digits). */
 #define TOKEN_APPID_MAX 32
 
+/* True when s is such an appid (configuration checks WECHAT_APPID and WECHAT_MP_APPID with it,
+ * so every configured app can be named in a token). */
+bool token_appid_valid(const char *s);
+
 struct token_claims {
 	int64_t sub; /* user id (aud user) or admin id (aud admin) */
 	bool admin; /* aud == "admin" */
