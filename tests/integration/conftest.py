@@ -331,6 +331,11 @@ class Sim:
         """fields: openid, unionid -> {"code","openid"}"""
         return self.call("POST", "/__sim/mp/code", fields)
 
+    def know_openid(self, openid, app="oa"):
+        """Make openid a user of the OA ("oa") or the mini program ("mp") at the simulator,
+        as a login would (WeChat Pay refuses a payer openid of another app or none)."""
+        return self.call("POST", "/__sim/openids", {"openid": openid, "app": app})
+
     def templates(self):
         return self.call("GET", "/__sim/templates")
 

@@ -64,15 +64,16 @@ def packages(psql):
 
 
 @pytest.fixture
-def payer(make_user, token_for, psql):
+def payer(make_user, token_for, psql, pay):
     """payer(credits=None) -> {"id","token","openid"}: a user known to the Official Account
-    (the JSAPI payer needs its openid)."""
+    (the JSAPI payer needs its openid; WeChat Pay knows it as the OA's)."""
 
     def make(credits=None):
         uid = make_user(credits=credits)
         openid = "oIT" + uuid.uuid4().hex[:25]
         psql("INSERT INTO wechat_identities (user_id, app_kind, appid, openid) VALUES "
              f"({uid}, 'oa', '{env('WECHAT_APPID')}', '{openid}')")
+        pay.know_openid(openid, "oa")
         return {"id": uid, "token": token_for(uid), "openid": openid}
 
     return make
