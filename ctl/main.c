@@ -51,6 +51,43 @@
 
 static struct arena ctl_arena;
 
+/* check-config's report of WeChat Pay: the merchant, which app pays with which appid, and a
+ * warning for each app that cannot pay (docs/payments.md §4).  Nothing at all when no
+ * WXPAY_MCHID is set (payments are off). */
+static void ctl_check_config_pay(const struct config *c)
+{
+	static const char *const names[] = {"WXPAY_SERIAL", "WXPAY_PRIVATE_KEY_FILE",
+	                                    "WXPAY_APIV3_KEY", "WXPAY_PUBLIC_KEY_FILE",
+	                                    "WXPAY_PUBLIC_KEY_ID"};
+	const char *const values[] = {c->wxpay_serial, c->wxpay_private_key_file,
+	                              c->wxpay_apiv3_key, c->wxpay_public_key_file,
+	                              c->wxpay_public_key_id};
+
+	if (c->wxpay_mchid == NULL) {
+		printf("WeChat Pay: off (WXPAY_MCHID is not set)\n");
+		return;
+	}
+	printf(
+	    "WeChat Pay: merchant %s, bound to both apps (商户平台 → 产品中心 → AppID账号管理)\n",
+	    c->wxpay_mchid);
+	printf("  Official Account pages (getBrandWCPayRequest): appid %s\n",
+	       c->wechat_appid ? c->wechat_appid : "none");
+	printf("  mini program (wx.requestPayment): appid %s\n",
+	       c->wechat_mp_appid ? c->wechat_mp_appid : "none");
+	for (size_t i = 0; i < ARRAY_LEN(names); i++)
+		if (values[i] == NULL)
+			printf("warning: %s is not set: create-order and the notify answer 503\n",
+			       names[i]);
+	if (c->wechat_appid == NULL)
+		printf("warning: WECHAT_APPID is not set: Official Account pages cannot pay\n");
+	if (c->wechat_mp_appid == NULL)
+		printf("warning: WECHAT_MP_APPID is not set: mini-program users cannot pay "
+		       "(create-order with a mini-program token answers 503)\n");
+	else if (c->wechat_mp_secret == NULL)
+		printf("warning: WECHAT_MP_SECRET is not set: the mini program cannot sign in, so "
+		       "its users cannot pay\n");
+}
+
 /* check-config's report: what the callback will accept, said plainly. */
 static void ctl_check_config_report(const struct config *c)
 {
@@ -67,6 +104,7 @@ static void ctl_check_config_report(const struct config *c)
 	       config_msg_mode_name(c->wechat_msg_mode), meaning[c->wechat_msg_mode]);
 	if (c->wechat_msg_mode != CONFIG_MSG_SAFE && !c->development)
 		printf("warning: WECHAT_MSG_MODE is not safe in production\n");
+	ctl_check_config_pay(c);
 	printf("configuration ok\n");
 }
 

@@ -210,14 +210,17 @@ def make_user():
 
 @pytest.fixture(scope="session")
 def token_for():
-    """token_for(user_id, admin=False, ttl=None) -> JWT from `aiphotoctl token`."""
+    """token_for(user_id, admin=False, ttl=None, channel=None) -> JWT from `aiphotoctl token`
+    (a user token of channel "oa", "mp" or "web"; "oa" when not given)."""
 
-    def token(user_id, admin=False, ttl=None):
+    def token(user_id, admin=False, ttl=None, channel=None):
         args = ["token", "--user", str(user_id)]
         if admin:
             args.append("--admin")
         if ttl is not None:
             args += ["--ttl", str(ttl)]
+        if channel is not None:
+            args += ["--channel", channel]
         out = _ctl(*args)
         tok = out.splitlines()[-1].strip() if out else ""
         assert tok.count(".") == 2, f"`aiphotoctl token` printed {out!r}"
