@@ -900,23 +900,25 @@ START_TEST(router_channel_on_the_request)
 	stale = rt_channel_token(TOKEN_CHANNEL_MP, "wxmp0000000000000");
 	old = rt_user_token; /* token_issue: no channel, no appid */
 
-	ck_assert_int_eq(rt_get_auth("/api/v1/me", rt_bearer(oa)), E_OK);
-	ck_assert_int_eq(rt_seen.channel, TOKEN_CHANNEL_OA);
-	ck_assert_str_eq(rt_seen.appid, "wxoa0000000000001");
-	ck_assert_int_eq(rt_get_auth("/api/v1/me", rt_bearer(mp)), E_OK);
-	ck_assert_int_eq(rt_seen.channel, TOKEN_CHANNEL_MP);
-	ck_assert_str_eq(rt_seen.appid, "wxmp0000000000001");
-	ck_assert_int_eq(rt_get_auth("/api/v1/maybe", rt_bearer(mp)), E_OK);
-	ck_assert_int_eq(rt_seen.channel, TOKEN_CHANNEL_MP);
-	ck_assert_int_eq(rt_get_auth("/api/v1/me", rt_bearer(web)), E_OK);
-	ck_assert_int_eq(rt_seen.channel, TOKEN_CHANNEL_WEB);
-	ck_assert_str_eq(rt_seen.appid, "wxoa0000000000001");
-	ck_assert_int_eq(rt_get_auth("/api/v1/me", rt_bearer(bare_mp)), E_OK);
-	ck_assert_int_eq(rt_seen.channel, TOKEN_CHANNEL_MP);
-	ck_assert_str_eq(rt_seen.appid, "wxmp0000000000001");
-	ck_assert_int_eq(rt_get_auth("/api/v1/me", rt_bearer(old)), E_OK);
-	ck_assert_int_eq(rt_seen.channel, TOKEN_CHANNEL_OA);
-	ck_assert_str_eq(rt_seen.appid, "wxoa0000000000001");
+	{
+		const struct {
+			const char *path, *token;
+			enum token_channel channel;
+			const char *appid;
+		} seen[] = {
+		    {"/api/v1/me", oa, TOKEN_CHANNEL_OA, "wxoa0000000000001"},
+		    {"/api/v1/me", mp, TOKEN_CHANNEL_MP, "wxmp0000000000001"},
+		    {"/api/v1/maybe", mp, TOKEN_CHANNEL_MP, "wxmp0000000000001"},
+		    {"/api/v1/me", web, TOKEN_CHANNEL_WEB, "wxoa0000000000001"},
+		    {"/api/v1/me", bare_mp, TOKEN_CHANNEL_MP, "wxmp0000000000001"},
+		    {"/api/v1/me", old, TOKEN_CHANNEL_OA, "wxoa0000000000001"},
+		};
+		for (size_t i = 0; i < sizeof(seen) / sizeof(seen[0]); i++) {
+			ck_assert_int_eq(rt_get_auth(seen[i].path, rt_bearer(seen[i].token)), E_OK);
+			ck_assert_int_eq(rt_seen.channel, seen[i].channel);
+			ck_assert_str_eq(rt_seen.appid, seen[i].appid);
+		}
+	}
 	/* issued for another mini program than the configured one */
 	ck_assert_int_eq(rt_get_auth("/api/v1/me", rt_bearer(stale)), E_UNAUTHORIZED);
 	ck_assert_int_eq(rt_seen.calls, 0);

@@ -255,12 +255,18 @@ START_TEST(token_channel_names_and_issue_arguments)
 {
 	size_t n = strlen(tok_secret);
 
-	ck_assert_int_eq(token_channel_parse("oa"), TOKEN_CHANNEL_OA);
-	ck_assert_int_eq(token_channel_parse("mp"), TOKEN_CHANNEL_MP);
-	ck_assert_int_eq(token_channel_parse("web"), TOKEN_CHANNEL_WEB);
-	ck_assert_int_eq(token_channel_parse(""), TOKEN_CHANNEL_NONE);
-	ck_assert_int_eq(token_channel_parse("MP"), TOKEN_CHANNEL_NONE);
-	ck_assert_int_eq(token_channel_parse(NULL), TOKEN_CHANNEL_NONE);
+	static const struct {
+		const char *name;
+		enum token_channel ch;
+	} names[] = {{"oa", TOKEN_CHANNEL_OA},   {"mp", TOKEN_CHANNEL_MP},
+	             {"web", TOKEN_CHANNEL_WEB}, {"", TOKEN_CHANNEL_NONE},
+	             {"MP", TOKEN_CHANNEL_NONE}, {NULL, TOKEN_CHANNEL_NONE}};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		ck_assert_int_eq(token_channel_parse(names[i].name), names[i].ch);
+		if (names[i].name != NULL && names[i].ch != TOKEN_CHANNEL_NONE)
+			ck_assert_str_eq(token_channel_name(names[i].ch), names[i].name);
+	}
 	ck_assert_str_eq(token_channel_name(TOKEN_CHANNEL_NONE), "");
 	ck_assert_str_eq(token_channel_name(TOKEN_CHANNEL__MAX), "");
 	ck_assert_ptr_null(
