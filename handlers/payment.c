@@ -45,6 +45,11 @@
 #define PAYMENT_QUERY_EVERY 10 /* and then at most once per order in this many seconds */
 #define PAYMENT_MAX_OPEN 10 /* created (unpaid) orders a user may have at once */
 #define PAYMENT_OPEN_RETRY 60 /* Retry-After when at that cap: seconds */
+/* The 400 answers of a token whose app knows no openid of the user (no order is made). */
+#define PAYMENT_NO_MP_OPENID                                          \
+	"this account has no mini-program openid (WECHAT_MP_APPID): " \
+	"sign in through the mini program (wx.login, POST /auth/mp/login)"
+#define PAYMENT_NO_OA_OPENID "this account has no Official Account openid"
 
 static json_object *payment_order_json(const struct order *o)
 {
@@ -101,7 +106,8 @@ static enum api_err payment_open(struct request *req, struct reply *rep, int64_t
 			err = reply_error(rep, err, "package_id: no such package");
 		goto out;
 	}
-	if (req->appid == NULL || c->wxpay_mchid == NULL) {
+	/* the calling app must be one configured here (the router made req->appid its appid) */
+	if (config_channel_appid(c, req->channel) == NULL || c->wxpay_mchid == NULL) {
 		err = reply_error(rep, E_UNAVAILABLE,
 		                  payment_in_mp(req)
 		                      ? "payments are not configured for the mini program "
@@ -112,13 +118,9 @@ static enum api_err payment_open(struct request *req, struct reply *rep, int64_t
 	if ((err = identities_openid(req->arena, req->user_id, req->appid, &o.payer_openid)) !=
 	    E_OK) {
 		if (err == E_NOT_FOUND)
-			err = reply_error(
-			    rep, E_BAD_REQUEST,
-			    payment_in_mp(req)
-			        ? "this account has no mini-program openid (WECHAT_MP_APPID): sign "
-			          "in "
-			          "through the mini program (wx.login, POST /auth/mp/login)"
-			        : "this account has no Official Account openid");
+			err = reply_error(rep, E_BAD_REQUEST,
+			                  payment_in_mp(req) ? PAYMENT_NO_MP_OPENID
+			                                     : PAYMENT_NO_OA_OPENID);
 		goto out;
 	}
 	if ((o.out_trade_no = payment_trade_no(req->arena)) == NULL) {
