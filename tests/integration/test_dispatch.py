@@ -606,6 +606,7 @@ def test_dispatcher_reconciles_unpaid_orders(client, expect_ok, make_user, token
     openid = "o_pay_" + unique
     psql(f"INSERT INTO wechat_identities (user_id, app_kind, appid, openid, subscribed) "
          f"VALUES ({uid}, 'oa', '{os.environ['WECHAT_APPID']}', '{openid}', true)")
+    sim.know_openid(openid, "oa")
     tok = token_for(uid)
     order = expect_ok(client.post("/payment/create-order", token=tok, json={"package_id": 1}))
     no = order["out_trade_no"]
