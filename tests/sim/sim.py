@@ -265,6 +265,7 @@ class Sim:
         self.counters = {}
         self.codes = {}
         self.templates = []
+        self.template_latency_ms = 0
         self.qrcodes = []
         self._clear()
 
@@ -276,6 +277,7 @@ class Sim:
         self.counters = dict.fromkeys(self.COUNTERS, 0)
         self.codes = {}
         self.templates = []
+        self.template_latency_ms = 0
         self.qrcodes = []
 
     # -- extension points
@@ -557,6 +559,9 @@ def register_wechat(sim):
             return wx_error(40037, "invalid template_id")
         if not isinstance(body.get("data"), dict):
             return wx_error(47001, "data format error")
+        with sim.lock:
+            latency = sim.template_latency_ms
+        time.sleep(latency / 1000.0)  # a slow WeChat; other requests are answered meanwhile
         msgid = sim.next_msgid()
         with sim.lock:
             sim.templates.append(dict(body, msgid=msgid, received_at=int(time.time())))
@@ -779,6 +784,15 @@ def register_control(sim):
     def templates(req):
         with sim.lock:
             return json_response(list(sim.templates))
+
+    @sim.route("POST", "/__sim/templates/config")
+    def templates_config(req):
+        ms = req.json().get("latency_ms")
+        if isinstance(ms, bool) or not isinstance(ms, int) or not 0 <= ms <= 10000:
+            raise HttpError(400, '"latency_ms" must be an integer of 0..10000')
+        with sim.lock:
+            sim.template_latency_ms = ms
+        return json_response({"latency_ms": ms})
 
     @sim.route("GET", "/__sim/qrcodes")
     def qrcodes(req):
