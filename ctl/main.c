@@ -4,7 +4,9 @@
  *   aiphotoctl migrate [--dir DIR]            apply migrations/NNNN_name.sql in order
  *   aiphotoctl seed FILE                       run an SQL file in one transaction (demo data)
  *   aiphotoctl user add [--nickname N] [--credits N]   create a user; prints its id
- *   aiphotoctl token --user ID [--admin] [--ttl S]     print a signed token
+ *   aiphotoctl token --user ID [--admin | --channel oa|mp|web] [--ttl S]
+ *                                              print a signed token (a user token is for
+ *                                              the channel's configured app; default oa)
  *   aiphotoctl admin add USERNAME              create an admin; the password is read from stdin
  *   aiphotoctl audit                           users whose balance ≠ their ledger sum, or < 0
  *   aiphotoctl reconcile-orders [--older-than S] [--expire-after S] [--limit N]
@@ -53,6 +55,43 @@
 
 static struct arena ctl_arena;
 
+/* check-config's report of WeChat Pay: the merchant, which app pays with which appid, and a
+ * warning for each app that cannot pay (docs/payments.md §4).  Nothing at all when no
+ * WXPAY_MCHID is set (payments are off). */
+static void ctl_check_config_pay(const struct config *c)
+{
+	static const char *const names[] = {"WXPAY_SERIAL", "WXPAY_PRIVATE_KEY_FILE",
+	                                    "WXPAY_APIV3_KEY", "WXPAY_PUBLIC_KEY_FILE",
+	                                    "WXPAY_PUBLIC_KEY_ID"};
+	const char *const values[] = {c->wxpay_serial, c->wxpay_private_key_file,
+	                              c->wxpay_apiv3_key, c->wxpay_public_key_file,
+	                              c->wxpay_public_key_id};
+
+	if (c->wxpay_mchid == NULL) {
+		printf("WeChat Pay: off (WXPAY_MCHID is not set)\n");
+		return;
+	}
+	printf(
+	    "WeChat Pay: merchant %s, bound to both apps (商户平台 → 产品中心 → AppID账号管理)\n",
+	    c->wxpay_mchid);
+	printf("  Official Account pages (getBrandWCPayRequest): appid %s\n",
+	       c->wechat_appid ? c->wechat_appid : "none");
+	printf("  mini program (wx.requestPayment): appid %s\n",
+	       c->wechat_mp_appid ? c->wechat_mp_appid : "none");
+	for (size_t i = 0; i < ARRAY_LEN(names); i++)
+		if (values[i] == NULL)
+			printf("warning: %s is not set: create-order and the notify answer 503\n",
+			       names[i]);
+	if (c->wechat_appid == NULL)
+		printf("warning: WECHAT_APPID is not set: Official Account pages cannot pay\n");
+	if (c->wechat_mp_appid == NULL)
+		printf("warning: WECHAT_MP_APPID is not set: mini-program users cannot pay "
+		       "(create-order with a mini-program token answers 503)\n");
+	else if (c->wechat_mp_secret == NULL)
+		printf("warning: WECHAT_MP_SECRET is not set: the mini program cannot sign in, so "
+		       "its users cannot pay\n");
+}
+
 /* check-config's report: what the callback will accept, said plainly. */
 static void ctl_check_config_report(const struct config *c)
 {
@@ -69,6 +108,7 @@ static void ctl_check_config_report(const struct config *c)
 	       config_msg_mode_name(c->wechat_msg_mode), meaning[c->wechat_msg_mode]);
 	if (c->wechat_msg_mode != CONFIG_MSG_SAFE && !c->development)
 		printf("warning: WECHAT_MSG_MODE is not safe in production\n");
+	ctl_check_config_pay(c);
 	printf("configuration ok\n");
 }
 
@@ -545,6 +585,7 @@ static int ctl_token(int argc, char **argv)
 	const struct config *cfg = config_get();
 	long user = 0, ttl = cfg->jwt_ttl;
 	bool admin = false;
+	enum token_channel channel = TOKEN_CHANNEL_NONE;
 	char *tok;
 
 	for (int i = 0; i < argc; i++) {
@@ -561,13 +602,26 @@ static int ctl_token(int argc, char **argv)
 			}
 		} else if (strcmp(argv[i], "--admin") == 0) {
 			admin = true;
+		} else if (strcmp(argv[i], "--channel") == 0 && i + 1 < argc) {
+			if ((channel = token_channel_parse(argv[++i])) == TOKEN_CHANNEL_NONE) {
+				fprintf(stderr,
+				        "aiphotoctl token: --channel must be oa, mp or web\n");
+				return 2;
+			}
 		} else
 			return ctl_usage();
 	}
-	if (user == 0)
+	if (user == 0 || (admin && channel != TOKEN_CHANNEL_NONE))
 		return ctl_usage();
-	tok = token_issue(cfg->jwt_secret, cfg->jwt_secret_len, cfg->jwt_issuer, user, admin, ttl,
-	                  time(NULL));
+	if (!admin && channel == TOKEN_CHANNEL_NONE)
+		channel = TOKEN_CHANNEL_OA;
+	/* the app's appid when it is configured; without it the token names none, and the
+	 * service takes the channel's configured app */
+	tok = admin
+	          ? token_issue(cfg->jwt_secret, cfg->jwt_secret_len, cfg->jwt_issuer, user, true,
+	                        ttl, time(NULL))
+	          : token_issue_user(cfg->jwt_secret, cfg->jwt_secret_len, cfg->jwt_issuer, user,
+	                             channel, config_channel_appid(cfg, channel), ttl, time(NULL));
 	if (tok == NULL) {
 		fprintf(stderr, "aiphotoctl token: could not sign a token\n");
 		return 1;
@@ -664,7 +718,7 @@ static const struct ctl_command ctl_commands[] = {
      .max_args = -1,
      .need = CONFIG_NEED_JWT,
      .run = ctl_token,
-     .usage = "token --user ID [--admin] [--ttl SECONDS]"},
+     .usage = "token --user ID [--admin | --channel oa|mp|web] [--ttl SECONDS]"},
     {.name = "admin",
      .sub = "add",
      .min_args = 1,

@@ -34,6 +34,19 @@ int config_parse_long(const char *s, long min, long max, long *out)
 	return 0;
 }
 
+const char *config_channel_appid(const struct config *c, enum token_channel ch)
+{
+	switch (ch) {
+	case TOKEN_CHANNEL_MP:
+		return c->wechat_mp_appid;
+	case TOKEN_CHANNEL_OA:
+	case TOKEN_CHANNEL_WEB:
+		return c->wechat_appid;
+	default:
+		return NULL;
+	}
+}
+
 const char *config_msg_mode_name(enum config_msg_mode m)
 {
 	static const char *const names[] = {[CONFIG_MSG_PLAIN] = "plain",
@@ -149,6 +162,24 @@ static int config_set_key(const struct config_var *v, const char *s, struct conf
 	return config_set_str(v, s, x);
 }
 
+/* An appid as a token can name it (token_appid_valid), or unset. */
+static int config_set_appid(const struct config_var *v, const char *s, struct config_load_ctx *x)
+{
+	if (s != NULL && !token_appid_valid(s))
+		return config_fail(v, x, "%s", v->what);
+	return config_set_str(v, s, x);
+}
+
+/* WECHAT_MP_APPID: an appid, not the Official Account's (WECHAT_APPID, an earlier row): the
+ * two are different apps, and an order or a token says which one it is for by its appid. */
+static int config_set_mp_appid(const struct config_var *v, const char *s, struct config_load_ctx *x)
+{
+	if (s != NULL && x->c->wechat_appid != NULL && strcmp(s, x->c->wechat_appid) == 0)
+		return config_fail(
+		    v, x, "must differ from WECHAT_APPID (the mini program is another app)");
+	return config_set_appid(v, s, x);
+}
+
 static int config_set_redis(const struct config_var *v, const char *s, struct config_load_ctx *x)
 {
 	struct redis_url ru;
@@ -250,6 +281,8 @@ static int config_set_notify(const struct config_var *v, const char *s, struct c
 		name, dflt, config_set_long, min, max, CFG(f), 0, what \
 	}
 
+#define CONFIG_APPID_WHAT "must be an appid: 1-32 characters of 0-9, A-Z, a-z, _ and -"
+
 /* Every variable, in the order it is checked (a row may read the rows above it). */
 static const struct config_var config_vars[] = {
     {"DATABASE_URL", NULL, config_set_str, 0, 0, CFG(database_url), CONFIG_NEED_DB,
@@ -270,13 +303,14 @@ static const struct config_var config_vars[] = {
     {"UPLOAD_QUOTA_BYTES", "1073741824", config_set_llong, 10485760, 1099511627776L,
      CFG(upload_quota_bytes), 0, "bytes"},
     CFG_LONG("UPLOAD_QUOTA_FILES", "2000", 1, 1000000, upload_quota_files, "a count"),
-    CFG_STR("WECHAT_APPID", wechat_appid),
+    {"WECHAT_APPID", NULL, config_set_appid, 0, 0, CFG(wechat_appid), 0, CONFIG_APPID_WHAT},
     CFG_STR("WECHAT_SECRET", wechat_secret),
     CFG_STR("WECHAT_TOKEN", wechat_token),
     {"WECHAT_AES_KEY", NULL, config_set_key, 43, 43, CFG(wechat_aes_key), 0,
      "the EncodingAESKey has exactly 43 characters"},
     {"WECHAT_MSG_MODE", NULL, config_set_msg_mode, 0, 0, CFG(wechat_msg_mode), 0, NULL},
-    CFG_STR("WECHAT_MP_APPID", wechat_mp_appid),
+    {"WECHAT_MP_APPID", NULL, config_set_mp_appid, 0, 0, CFG(wechat_mp_appid), 0,
+     CONFIG_APPID_WHAT},
     CFG_STR("WECHAT_MP_SECRET", wechat_mp_secret),
     CFG_STR("WXPAY_MCHID", wxpay_mchid),
     CFG_STR("WXPAY_SERIAL", wxpay_serial),

@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "lib/token.h"
+
 /* How the Official Account callback may be delivered (WECHAT_MSG_MODE; default safe when
  * WECHAT_AES_KEY is set, else plain).  safe: only encrypted messages (encrypt_type=aes, a
  * valid msg_signature, an Encrypt element); compat: encrypted or plain; plain: plain (an
@@ -84,6 +86,14 @@ enum config_need {
  * success, -1 with "NAME: what is wrong" in err (the first bad variable in table order). */
 int config_load(unsigned need, char *err, size_t errlen);
 const struct config *config_get(void);
+
+/*
+ * The app whose users a channel's tokens speak for: the mini program (WECHAT_MP_APPID) for
+ * TOKEN_CHANNEL_MP; the Official Account (WECHAT_APPID) for OA and WEB (the web login scans the
+ * Official Account's QR code, so its user is known by the OA openid).  NULL when that app is
+ * not configured, and for TOKEN_CHANNEL_NONE.
+ */
+const char *config_channel_appid(const struct config *c, enum token_channel ch);
 
 /* Parses a whole decimal integer in [min,max]; 0 on success, -1 otherwise. */
 int config_parse_long(const char *s, long min, long max, long *out);
