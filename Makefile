@@ -176,7 +176,11 @@ asan:
 	    echo "asan: sanitizer reports in the workers' log above"; exit 1; fi
 	@echo "asan: no sanitizer reports"
 
-bench: all $(BUILD)/bench-ceiling
+$(BUILD)/bench-metrics: bench/metricscost.c $(LIBAPP)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBAPP) $(LDLIBS)
+
+bench: all $(BUILD)/bench-ceiling $(BUILD)/bench-metrics
 	bench/run
 
 install: all
