@@ -244,6 +244,28 @@ def test_metrics_only_for_allowed_addresses_or_an_admin(client, make_user, token
     assert client.get("/metrics").status_code == 200
 
 
+def test_metrics_count_notify_and_callback_verdicts(client):
+    _, before = scrape(client)
+    resp = client.post("/payment/notify", data=b'{"id":"x"}',
+                       headers={"Content-Type": "application/json",
+                                "Wechatpay-Timestamp": "1", "Wechatpay-Nonce": "n",
+                                "Wechatpay-Signature": "AAAA", "Wechatpay-Serial": "s"})
+    assert resp.status_code in (400, 401), resp.text
+    resp = client.post("/auth/wechat/verify?signature=00&timestamp=1&nonce=n",
+                       data=b"<xml></xml>", headers={"Content-Type": "text/xml"})
+    assert resp.status_code in (400, 403), resp.text
+    _, after = scrape(client)
+
+    def total(name, verdicts):
+        return sum(v for k, v in after.items() if k[0] == name
+                   and dict(k[1]).get("verdict") in verdicts) - \
+            sum(v for k, v in before.items() if k[0] == name
+                and dict(k[1]).get("verdict") in verdicts)
+
+    assert total("aiphoto_payment_notify_total", {"bad_signature", "malformed"}) == 1
+    assert total("aiphoto_oa_callbacks_total", {"refused", "malformed"}) == 1
+
+
 def test_metrics_keep_a_killed_workers_counts(client):
     from test_faults import supervisor_pid, workers  # the fault tests' process helpers
 
