@@ -266,6 +266,20 @@ def test_metrics_count_notify_and_callback_verdicts(client):
     assert total("aiphoto_oa_callbacks_total", {"refused", "malformed"}) == 1
 
 
+def test_metrics_count_rate_limit_refusals_by_class(client, make_user, token_for):
+    tok = token_for(make_user())
+    _, before = scrape(client)
+    codes = [client.post("/payment/create-order", token=tok, json={"package_id": -1}).status_code
+             for _ in range(14)]
+    assert 429 in codes, codes
+    _, after = scrape(client)
+    key = {"class": "create-order"}  # "class" is a Python keyword
+    assert sample(after, "aiphoto_rate_limited_total", **key) - \
+        sample(before, "aiphoto_rate_limited_total", **key) == codes.count(429)
+    assert sample(after, "aiphoto_api_errors_total", code="RATE_LIMITED") - \
+        sample(before, "aiphoto_api_errors_total", code="RATE_LIMITED") == codes.count(429)
+
+
 def test_metrics_keep_a_killed_workers_counts(client):
     from test_faults import supervisor_pid, workers  # the fault tests' process helpers
 
