@@ -317,6 +317,27 @@ def test_health_live_and_ready(client):
     assert d["schema"] >= d["schema_wanted"] >= 1, d
 
 
+def test_health_ready_wants_the_migrations_applied(client, psql):
+    """A database behind the build's newest migration is not ready (a deploy whose
+    `aiphotoctl migrate` has not run); live stays 200.  The newest row is moved aside and
+    put back."""
+    psql("CREATE TABLE IF NOT EXISTS metrics_test_mig AS SELECT * FROM schema_migrations "
+         "WITH NO DATA")
+    psql("WITH m AS (DELETE FROM schema_migrations WHERE version = "
+         "(SELECT max(version) FROM schema_migrations) RETURNING *) "
+         "INSERT INTO metrics_test_mig SELECT * FROM m")
+    try:
+        resp = client.get("/health/ready")
+        assert resp.status_code == 503, resp.text
+        d = resp.json()["data"]
+        assert d["db"] == "ok" and d["schema"] < d["schema_wanted"], d
+        assert client.get("/health/live").status_code == 200
+    finally:
+        psql("INSERT INTO schema_migrations SELECT * FROM metrics_test_mig")
+        psql("DROP TABLE metrics_test_mig")
+    assert client.get("/health/ready").status_code == 200
+
+
 def test_health_ready_during_a_database_stop(client):
     try:
         stack("pg-stop")
