@@ -33,6 +33,7 @@ Suite *wxnotice_suite(void);
 Suite *provider_suite(void);
 Suite *gray_suite(void);
 Suite *wxcloud_suite(void);
+Suite *metrics_suite(void);
 Suite *media_suite(void);
 
 /* A known-good environment: the three required variables set, every optional one unset. */
@@ -78,6 +79,10 @@ static inline void unit_env_baseline(void)
 	    "DISPATCH_CLOUD_FETCH_BATCH",
 	    "WECHAT_CLOUD_ENV",
 	    "CLOUD_STORAGE_URL_PREFIX",
+	    "METRICS_FILE",
+	    "METRICS_ALLOW",
+	    "METRICS_ENABLED",
+	    "DISPATCH_METRICS_FILE",
 	    "MEDIA_KEEP_ORIGINAL",
 	    "MEDIA_URL_KEY",
 	    "MEDIA_URL_BASE",
