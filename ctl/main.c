@@ -12,6 +12,8 @@
  *                                              (N per run, least recently queried first)
  *   aiphotoctl wechat template OPENID TEMPLATE_ID DATA_JSON [URL]
  *                                              send a template message (checks the OA setup)
+ *   aiphotoctl wechat menu [--print]           create the Official Account's menu of the H5
+ *                                              pages (ctl/menu.h); --print only shows it
  *   aiphotoctl cache invalidate                drop the cached scene lists (after editing scenes)
  *   aiphotoctl gray show | gray set OPTION…    the mini program's gray release (ctl/gray.h)
  *   aiphotoctl check-config                    validate the environment (DESIGN §8)
@@ -29,6 +31,7 @@
 
 #include "ctl/cache.h"
 #include "ctl/gray.h"
+#include "ctl/menu.h"
 #include "service/reconcile.h"
 #include "lib/arena.h"
 #include "lib/config.h"
@@ -644,6 +647,12 @@ static const struct ctl_command ctl_commands[] = {
      .need = CONFIG_NEED_ALL,
      .run = ctl_wechat_template,
      .usage = "wechat template OPENID TEMPLATE_ID DATA_JSON [URL]"},
+    {.name = "wechat",
+     .sub = "menu",
+     .max_args = 1,
+     .need = CONFIG_NEED_ALL,
+     .run = ctl_wechat_menu,
+     .usage = "wechat menu [--print]"},
     {.name = "cache",
      .max_args = -1,
      .need = CONFIG_NEED_REDIS,
@@ -676,9 +685,10 @@ static const struct ctl_command *ctl_command_find(int argc, char **argv, int *sk
 
 		if (strcmp(argv[1], cmd->name) != 0)
 			continue;
-		*skip = cmd->sub ? 2 : 1;
+		/* one name may have several subcommands (wechat template, wechat menu) */
 		if (cmd->sub != NULL && (argc < 3 || strcmp(argv[2], cmd->sub) != 0))
-			return NULL;
+			continue;
+		*skip = cmd->sub ? 2 : 1;
 		args = argc - 1 - *skip;
 		if (args < cmd->min_args || (cmd->max_args >= 0 && args > cmd->max_args))
 			return NULL;

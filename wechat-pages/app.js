@@ -531,14 +531,14 @@
 		if (!inWeChat() && devHost() && sessionStorage.getItem(DEVPAY_KEY) === '1') {
 			try { await loadDevBridge(); } catch (e) { tip(errorText(e)); }
 		}
-		node.style.display = inWeChat() ? 'none' : 'block';
+		node.classList.toggle('ap-hidden', inWeChat());
 		if (inWeChat() || !devHost() || $('.ap-devpay-link', node)) return;
 		node.appendChild(el('a', {
 			href: 'javascript:', role: 'button', class: 'ap-devpay-link',
 			text: '开发环境：改用本机的微信支付模拟器',
 			onclick: function () {
 				try { sessionStorage.setItem(DEVPAY_KEY, '1'); } catch (e) { /* this page only */ }
-				loadDevBridge().then(function () { node.style.display = 'none'; },
+				loadDevBridge().then(function () { node.classList.add('ap-hidden'); },
 					function (e) { tip(errorText(e)); });
 			}
 		}));

@@ -461,6 +461,19 @@ enum api_err wxapi_template_send(struct arena *a, const char *touser, const char
 	return err;
 }
 
+enum api_err wxapi_menu_create(struct arena *a, const char *menu_json)
+{
+	struct wxapi_answer ans;
+	enum api_err err = wxapi_token_call(a, "POST", "/cgi-bin/menu/create", menu_json, &ans);
+
+	if (err != E_OK)
+		return err;
+	if (ans.errcode != 0)
+		err = wxapi_fail(&ans, "menu/create");
+	wxapi_answer_free(&ans);
+	return err;
+}
+
 enum api_err wxapi_tcb_download_urls(struct arena *a, const char *env, const char *const *ids,
                                      size_t n, long max_age, struct wxcloud_link *out)
 {

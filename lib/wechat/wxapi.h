@@ -51,6 +51,8 @@ enum api_err wxapi_qrcode_create(struct arena *a, const char *scene_str, long ex
 /* Sends a template message; data_json is the "data" object's JSON text. */
 enum api_err wxapi_template_send(struct arena *a, const char *touser, const char *template_id,
                                  const char *url, const char *data_json);
+/* Replaces the Official Account's custom menu (POST /cgi-bin/menu/create with menu_json). */
+enum api_err wxapi_menu_create(struct arena *a, const char *menu_json);
 /*
  * Cloud storage: temporary download URLs of ids[0..n) (n ≤ WXCLOUD_BATCH) of cloud
  * environment env, valid max_age seconds, by POST /tcb/batchdownloadfile with the mini
