@@ -751,6 +751,46 @@
 		$('#ap-viewer-close').focus();
 	}
 
+	/* ------------------------------------------------------------------ navigation */
+
+	var TABS = [
+		['member.html', '我的'], ['studio.html', '创作'], ['task.html', '任务'],
+		['works.html', '作品'], ['credits.html', '积分']
+	];
+
+	/* Fills the page's <nav class="ap-tabbar" data-current="…"> with the pages' links. */
+	function tabbar() {
+		var nav = $('.ap-tabbar');
+		if (!nav || nav.children.length) return;
+		var current = nav.getAttribute('data-current');
+		TABS.forEach(function (t) {
+			nav.appendChild(el('a', {href: t[0], text: t[1], 'aria-current': t[0] === current ? 'page' : null}));
+		});
+	}
+
+	/*
+	 * A WeUI navbar's tabs (.weui-navbar__item with data-<attr>): marks the chosen one and
+	 * calls onSelect(value) on a tap or Enter on another; errors become a tip.
+	 */
+	function navbarTabs(attr, onSelect) {
+		var items = document.querySelectorAll('.weui-navbar__item');
+		items.forEach(function (t) {
+			function go() {
+				if (t.classList.contains('weui-bar__item_on')) return;
+				Promise.resolve(onSelect(t.getAttribute('data-' + attr))).catch(function (e) { tip(errorText(e)); });
+			}
+			t.addEventListener('click', go);
+			t.addEventListener('keydown', function (ev) { if (ev.key === 'Enter') go(); });
+		});
+		return function mark(value) {
+			items.forEach(function (t) {
+				var on = t.getAttribute('data-' + attr) === value;
+				t.classList.toggle('weui-bar__item_on', on);
+				t.setAttribute('aria-selected', on ? 'true' : 'false');
+			});
+		};
+	}
+
 	async function copyText(text) {
 		if (navigator.clipboard && window.isSecureContext) {
 			try { await navigator.clipboard.writeText(text); return true; } catch (e) { /* fall back */ }
@@ -793,6 +833,8 @@
 		preview: preview,
 		devHost: devHost,
 		confirm: confirmDialog,
-		showImage: showImage
+		showImage: showImage,
+		navbarTabs: navbarTabs
 	};
+	tabbar();
 })();

@@ -141,26 +141,14 @@
 		list = {tab: tab, cursor: null, done: false, gen: list.gen + 1, loading: false};
 		selected = {};
 		updateToolbar();
-		document.querySelectorAll('.weui-navbar__item').forEach(function (t) {
-			var on = t.getAttribute('data-tab') === tab;
-			t.classList.toggle('weui-bar__item_on', on);
-			t.setAttribute('aria-selected', on ? 'true' : 'false');
-		});
+		markTab(tab);
 		$('#works').textContent = '';
 		show('#works-end', false);
 		history.replaceState(null, '', location.pathname + '?tab=' + tab);
 		return loadPage();
 	}
 
-	document.querySelectorAll('.weui-navbar__item').forEach(function (t) {
-		function go() {
-			if (!t.classList.contains('weui-bar__item_on')) {
-				selectTab(t.getAttribute('data-tab')).catch(function (e) { AP.tip(AP.errorText(e)); });
-			}
-		}
-		t.addEventListener('click', go);
-		t.addEventListener('keydown', function (ev) { if (ev.key === 'Enter') go(); });
-	});
+	var markTab = AP.navbarTabs('tab', function (tab) { return selectTab(tab); });
 
 	$('#load-more').addEventListener('click', function () { AP.busy(this, loadPage); });
 

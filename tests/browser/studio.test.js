@@ -132,9 +132,7 @@ test('the studio pages load nothing from another site', () => {
 		const html = fs.readFileSync(path.join(REPO, 'wechat-pages', file), 'utf8');
 		assert.ok(!/(src|href)="(https?:)?\/\//.test(html), `${file} loads something from another site`);
 		assert.ok(html.includes('vendor/weui/weui.min.css') && html.includes('src="app.js"'), file);
-		for (const page of ['member.html', 'studio.html', 'task.html', 'works.html', 'credits.html']) {
-			assert.ok(html.includes(`href="${page}"`), `${file} links to ${page}`);
-		}
+		assert.ok(html.includes(`<nav class="ap-tabbar" aria-label="页面导航" data-current="${file}">`), `${file} has the tab bar`);
 	}
 	for (const file of fs.readdirSync(path.join(REPO, 'wechat-pages')).filter((f) => f.endsWith('.js'))) {
 		const js = fs.readFileSync(path.join(REPO, 'wechat-pages', file), 'utf8');
@@ -170,6 +168,10 @@ for (const size of SIZES) {
 		assert.equal(await textOf(page, '#unit-price'), String(s.pricing.photography));
 		assert.equal(await textOf(page, '#total-price'), String(5 * s.pricing.photography));
 		assert.equal(await page.locator('#generate').isDisabled(), true, 'nothing chosen yet');
+		// the tab bar leads to every page, this one marked
+		assert.deepEqual(await page.locator('.ap-tabbar a').evaluateAll((n) => n.map((a) =>
+			[a.getAttribute('href'), a.getAttribute('aria-current')])), [['member.html', null],
+			['studio.html', 'page'], ['task.html', null], ['works.html', null], ['credits.html', null]]);
 		// touch targets: every button and link on the page is at least 44 px high
 		const small = await page.evaluate(() => Array.from(document.querySelectorAll('button, .ap-tabbar a'))
 			.filter((n) => n.offsetParent !== null && n.getBoundingClientRect().height < 44)

@@ -598,15 +598,11 @@ def register_wechat(sim):
 
     @sim.route("POST", "/cgi-bin/menu/create")
     def menu_create(req):
-        err = require_token(req)
+        body = wx_json_body(req)
+        problem = (47001, "data format error") if body is None else menu_problem(body)
+        err = require_token(req) or (wx_error(*problem) if problem else None)
         if err:
             return err
-        body = wx_json_body(req)
-        if body is None:
-            return wx_error(47001, "data format error")
-        problem = menu_problem(body)
-        if problem:
-            return wx_error(*problem)
         with sim.lock:
             sim.menu = body
             sim.counters["menu_creates"] += 1
