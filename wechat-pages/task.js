@@ -60,7 +60,10 @@
 			(t.canceled ? ' · 已取消 ' + t.canceled + ' 张' : ''));
 		var status = STATUS[t.status] || t.status;
 		if (t.status === 'completed') status = '全部完成，共 ' + t.done + ' 张';
-		else if (t.status === 'partial') status = '已结束：成功 ' + t.done + ' 张，失败 ' + t.failed + ' 张';
+		else if (t.status === 'partial') {
+			status = '已结束：成功 ' + t.done + ' 张' + (t.failed ? '，失败 ' + t.failed + ' 张' : '') +
+				(t.canceled ? '，取消 ' + t.canceled + ' 张' : '');
+		}
 		else if (t.status === 'canceled') status = '已取消';
 		else if (t.status === 'failed') status = '生成失败';
 		AP.setText('#task-status', status);

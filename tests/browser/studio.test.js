@@ -9,7 +9,7 @@
  * first), chooses a scene, generates a batch of 5 (the first answer is lost on the way and the
  * tap repeated, then a double tap: one task, charged once), watches it complete, favourites
  * and deletes works, tries a garment on through a stand-in for WeChat's JS-SDK, cancels a
- * batch and sees the refund, and meets a short balance with its way to buy credits. Then the
+ * running batch and sees the refund, and meets a short balance with its way to buy credits. Then the
  * page weight of every page is measured. Every page and state is captured into
  * AIPHOTO_ARTIFACTS as studio-<size>-<state>.png. Every request to a host other than the
  * loopback addresses is refused and fails the run.
@@ -418,24 +418,46 @@ for (const size of SIZES) {
 		await ctx.close();
 	});
 
-	test(`${label}: cancelling a batch refunds what had not started`, async () => {
+	test(`${label}: cancelling a running batch refunds what had not started`, async () => {
 		const {page} = s;
+		const price = s.pricing.photography;
 		const t = await apiOk('POST', '/tasks/photography', {token: s.token,
 			json: {scene_id: s.scene.id, asset_ids: s.assets, count: 5},
 			headers: {'Idempotency-Key': 'studio-cancel-' + crypto.randomBytes(6).toString('hex')}});
 		assert.equal((await apiOk('GET', '/user/credits', {token: s.token})).credits, s.credits - t.credits_charged);
 		await page.goto(`${BASE}/wechat/task.html?id=${t.id}`);
 		await page.locator('#cancel').waitFor({state: 'visible'});
-		await page.locator('#cancel').click();
-		await page.locator('#ap-confirm').waitFor({state: 'visible'});
-		await shot(page, size, 'task-confirm-cancel');
-		await page.locator('#ap-confirm-ok').click();
-		await page.locator('#task-refund', {hasText: `已退还 ${t.credits_charged} 积分`}).waitFor({state: 'visible'});
-		await page.locator('#task-status[data-status="canceled"]').waitFor();
-		const after = await apiOk('GET', `/tasks/${t.id}`, {token: s.token});
-		assert.equal(after.credits_refunded, t.credits_charged);
+		// slow images, one at a time: the batch is running when the user cancels it
+		await call(sim, 'POST', '/__sim/ai/config', {json: {latency_ms: 1500}});
+		const running = run(path.join(BUILD, 'aiphoto-dispatch'), ['--until-idle'],
+			{DISPATCH_RETRY_BASE_MS: '100', DISPATCH_BUDGET_SECONDS: '60', DISPATCH_CONCURRENCY: '1'});
+		try {
+			await page.locator('.ap-work[data-status="succeeded"]').first().waitFor({timeout: 30000});
+			await page.locator('#cancel').click();
+			await page.locator('#ap-confirm').waitFor({state: 'visible'});
+			await shot(page, size, 'task-confirm-cancel');
+			const answer = page.waitForResponse((r) => r.url().endsWith(`/api/v1/tasks/${t.id}/cancel`));
+			await page.locator('#ap-confirm-ok').click();
+			const canceled = (await (await answer).json()).data;
+			assert.ok(canceled.canceled >= 1 && canceled.done >= 1, JSON.stringify(canceled));
+			assert.equal(canceled.credits_refunded, canceled.canceled * price);
+			await page.locator('#task-refund', {hasText: `已退还 ${canceled.credits_refunded} 积分`}).waitFor({state: 'visible'});
+			await shot(page, size, 'task-canceled');
+			await running;
+		} finally {
+			await call(sim, 'POST', '/__sim/ai/config', {json: {latency_ms: 0}});
+			await running.catch(() => {});
+		}
+		// the image in flight when the user cancelled was finished: the page shows the end
+		const end = await apiOk('GET', `/tasks/${t.id}`, {token: s.token});
+		assert.ok(['canceled', 'partial', 'completed'].includes(end.status), end.status);
+		await page.locator(`#task-status[data-status="${end.status}"]`).waitFor({timeout: 30000});
+		assert.equal(end.done + end.canceled + end.failed, 5);
+		assert.equal(end.credits_charged - end.credits_refunded, end.done * price, 'paid for what was made');
+		assert.equal(await page.locator('.ap-work[data-status="succeeded"] img').count(), end.done);
+		s.credits -= end.done * price;
 		assert.equal((await apiOk('GET', '/user/credits', {token: s.token})).credits, s.credits);
-		await shot(page, size, 'task-canceled');
+		await shot(page, size, 'task-canceled-end');
 	});
 
 	test(`${label}: a short balance links to buying credits and back`, async () => {
