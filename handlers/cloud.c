@@ -60,6 +60,7 @@ struct cloud_ctx {
 	struct request *req;
 	json_object *ev; /* the event (the request's body) */
 	int64_t user_id; /* the user the last routed request authenticated, 0 = none */
+	enum token_channel channel; /* the channel of that request's token */
 	const char *openid; /* that user's mini-program openid, looked up once ("" = none) */
 };
 
@@ -710,6 +711,7 @@ static enum api_err cloud_route(struct cloud_ctx *cx, const struct cloud_call *c
 		if (sub.user_id != cx->user_id)
 			cx->openid = NULL;
 		cx->user_id = sub.user_id;
+		cx->channel = sub.channel;
 		req->user_id = sub.user_id; /* for the access log */
 	}
 	return err;
@@ -752,7 +754,7 @@ static enum api_err cloud_register(struct cloud_ctx *cx, json_object *data, stru
 		cloud_keep(doc, data, "expires_in");
 		err = E_OK;
 	} else {
-		err = handlers_add_token(doc, cx->user_id, false);
+		err = handlers_add_token(doc, cx->user_id, cx->channel); /* the token's own app */
 	}
 	json_object_put(r2.data);
 	if (err != E_OK) {

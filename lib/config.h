@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "lib/token.h"
+
 /* How the Official Account callback may be delivered (WECHAT_MSG_MODE; default safe when
  * WECHAT_AES_KEY is set, else plain).  safe: only encrypted messages (encrypt_type=aes, a
  * valid msg_signature, an Encrypt element); compat: encrypted or plain; plain: plain (an
@@ -54,6 +56,11 @@ struct config {
 	 * cloud:// images of imported works are shown until fetched (CLOUD_STORAGE_URL_PREFIX,
 	 * NULL: the storage's own tcb.qcloud.la domain) */
 	const char *wechat_cloud_env, *cloud_storage_url_prefix;
+	/* metrics (docs/operations.md): the workers' shared counters file, the client addresses
+	 * GET /metrics answers without an admin token (comma-separated, exact), and the
+	 * dispatcher's node_exporter textfile (NULL: none written) */
+	const char *metrics_file, *metrics_allow, *dispatch_metrics_file;
+	bool metrics_enabled; /* METRICS_ENABLED=0: the workers count nothing (bench/run's "off") */
 	/* aiphoto-dispatch (docs/dispatcher.md) */
 	long dispatch_concurrency; /* provider calls at once */
 	long dispatch_budget_s; /* seconds a run claims work and waits for tasks */
@@ -79,6 +86,14 @@ enum config_need {
  * success, -1 with "NAME: what is wrong" in err (the first bad variable in table order). */
 int config_load(unsigned need, char *err, size_t errlen);
 const struct config *config_get(void);
+
+/*
+ * The app whose users a channel's tokens speak for: the mini program (WECHAT_MP_APPID) for
+ * TOKEN_CHANNEL_MP; the Official Account (WECHAT_APPID) for OA and WEB (the web login scans the
+ * Official Account's QR code, so its user is known by the OA openid).  NULL when that app is
+ * not configured, and for TOKEN_CHANNEL_NONE.
+ */
+const char *config_channel_appid(const struct config *c, enum token_channel ch);
 
 /* Parses a whole decimal integer in [min,max]; 0 on success, -1 otherwise. */
 int config_parse_long(const char *s, long min, long max, long *out);

@@ -7,11 +7,13 @@ functions' shape {success, data | code, message}, with the API's HTTP status; do
 shaped like the cloud collections (_id strings, user_openid, images, is_favorite).
 """
 
+import json
 import uuid
 
 import pytest
 import requests
 
+from conftest import b64url_decode
 from test_dispatch import png, run_dispatch, dispatch_until_done, assert_money
 
 TIMEOUT = 10
@@ -145,6 +147,10 @@ def test_register_with_code_profile_and_again(cloud, sim, mp_user, psql):
     # without a code, a valid token answers the user with a fresh token
     back = cloud.fn("user", "register", token=u["token"])["data"]
     assert back["_id"] == u["doc"]["_id"] and back["token"]
+    # both are user tokens of the mini program's channel, never of another kind
+    for tok in (u["token"], back["token"]):
+        claims = json.loads(b64url_decode(tok.split(".")[1]))
+        assert claims["channel"] == "mp" and claims.get("aud") != "admin", claims
     me = cloud.fn("user", "getUserInfo", token=back["token"])["data"]
     assert me["_id"] == u["doc"]["_id"]
 
@@ -350,7 +356,6 @@ def test_idempotency_key_is_passed_on(cloud, mp_user, client, expect_ok, psql):
 # --------------------------------------------------------------------------- payment
 
 
-@pytest.mark.skip(reason="needs mini-program payment (an mp token places the order)")
 def test_create_order_answers_payment_params(cloud, mp_user):
     u = mp_user()
     pk = cloud.fn("payment", "getPackages")["data"][0]

@@ -255,12 +255,17 @@ class Sim:
         self._body_limits = []  # (path prefix, largest request body) set by extensions
         # Survive /__sim/reset: the access tokens (one per app) and the JS-SDK ticket.
         self.tokens = {config.appid: self._new_token(), config.mp_appid: self._new_token()}
+        # openid -> the appid it belongs to, as WeChat knows every openid's app: filled by the
+        # login codes, the OA pushes and /__sim/openids; it survives /__sim/reset (the product
+        # keeps its users too). WeChat Pay refuses an order whose payer is another app's.
+        self.openid_apps = {}
         self.jsapi_ticket = rand(URLSAFE, 86)
         self.sns_tokens = {}  # OAuth user access token -> identity
         self._msgid = 1000000000 + secrets.randbelow(10 ** 8)
         self.counters = {}
         self.codes = {}
         self.templates = []
+        self.template_latency_ms = 0
         self.qrcodes = []
         self.menu = None  # the Official Account's menu, as the last accepted menu/create set it
         self._clear()
@@ -273,6 +278,7 @@ class Sim:
         self.counters = dict.fromkeys(self.COUNTERS, 0)
         self.codes = {}
         self.templates = []
+        self.template_latency_ms = 0
         self.qrcodes = []
         self.menu = None
 
@@ -334,6 +340,16 @@ class Sim:
         with self.lock:
             return bool(token) and token in self.tokens.values()
 
+    def know_openid(self, openid, appid):
+        """Records that openid is a user of the app appid."""
+        with self.lock:
+            self.openid_apps[openid] = appid
+
+    def app_of(self, openid):
+        """The appid openid belongs to, or None for an openid WeChat never issued."""
+        with self.lock:
+            return self.openid_apps.get(openid)
+
     def issue_code(self, kind, openid=None, unionid=None, nickname=None, scope=None):
         code = rand(ALNUM, 32)
         ident = {"kind": kind, "openid": openid or new_openid(), "unionid": unionid or None,
@@ -341,6 +357,7 @@ class Sim:
                  "used": False}
         with self.lock:
             self.codes[code] = ident
+        self.know_openid(ident["openid"], self.cfg.appid if kind == "oa" else self.cfg.mp_appid)
         return code, ident
 
     def use_code(self, kind, code):
@@ -590,6 +607,9 @@ def register_wechat(sim):
             return wx_error(40037, "invalid template_id")
         if not isinstance(body.get("data"), dict):
             return wx_error(47001, "data format error")
+        with sim.lock:
+            latency = sim.template_latency_ms
+        time.sleep(latency / 1000.0)  # a slow WeChat; other requests are answered meanwhile
         msgid = sim.next_msgid()
         with sim.lock:
             sim.templates.append(dict(body, msgid=msgid, received_at=int(time.time())))
@@ -680,6 +700,7 @@ def build_message(sim, fields, from_user, create_time=None):
     if not isinstance(ctime, int) or isinstance(ctime, bool):
         raise HttpError(400, "create_time must be an integer")
     head = [("ToUserName", to_user), ("FromUserName", from_user), ("CreateTime", ctime)]
+    sim.know_openid(from_user, sim.cfg.appid)  # whoever messages the OA is one of its users
     return "<xml>" + "".join(xml_element(k, v) for k, v in head + list(fields.items())) + \
         "</xml>", from_user
 
@@ -805,6 +826,20 @@ def register_control(sim):
     def mp_code(req):
         return code_request(req, "mp")
 
+    @sim.route("POST", "/__sim/openids")
+    def openids(req):
+        """Makes an openid one of an app's users without a login (a user the product knows
+        from elsewhere, e.g. rows a test wrote itself)."""
+        body = req.json()
+        openid, app = body.get("openid"), body.get("app")
+        if not isinstance(openid, str) or not openid:
+            raise HttpError(400, '"openid" is required')
+        if app not in ("oa", "mp"):
+            raise HttpError(400, '"app" must be "oa" or "mp"')
+        appid = cfg.appid if app == "oa" else cfg.mp_appid
+        sim.know_openid(openid, appid)
+        return json_response({"openid": openid, "appid": appid})
+
     @sim.route("GET", "/__sim/templates")
     def templates(req):
         with sim.lock:
@@ -814,6 +849,15 @@ def register_control(sim):
     def menu(req):
         with sim.lock:
             return json_response(sim.menu)
+
+    @sim.route("POST", "/__sim/templates/config")
+    def templates_config(req):
+        ms = req.json().get("latency_ms")
+        if isinstance(ms, bool) or not isinstance(ms, int) or not 0 <= ms <= 10000:
+            raise HttpError(400, '"latency_ms" must be an integer of 0..10000')
+        with sim.lock:
+            sim.template_latency_ms = ms
+        return json_response({"latency_ms": ms})
 
     @sim.route("GET", "/__sim/qrcodes")
     def qrcodes(req):

@@ -238,6 +238,41 @@ START_TEST(config_upload_quota)
 }
 END_TEST
 
+/* WECHAT_APPID and WECHAT_MP_APPID: appids a token can name, two different apps; the channel
+ * to app mapping. */
+START_TEST(config_appids)
+{
+	static const char *const bad[] = {"wx 1", "wx/1", "wx\"1",
+	                                  "wx0123456789abcdef0123456789abcdef0"};
+	const struct config *c;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		unit_env_baseline();
+		setenv("WECHAT_APPID", bad[i], 1);
+		cfg_load_expect(CONFIG_NEED_ALL, "WECHAT_APPID");
+		unit_env_baseline();
+		setenv("WECHAT_MP_APPID", bad[i], 1);
+		cfg_load_expect(CONFIG_NEED_ALL, "WECHAT_MP_APPID");
+	}
+	unit_env_baseline();
+	setenv("WECHAT_APPID", "wxd678efh567hg6787", 1);
+	setenv("WECHAT_MP_APPID", "wxd678efh567hg6787", 1);
+	cfg_load_expect(CONFIG_NEED_ALL, "WECHAT_MP_APPID");
+	setenv("WECHAT_MP_APPID", "wx_sim-mp_0123456789abcdef012345", 1);
+	cfg_load_expect(CONFIG_NEED_ALL, NULL);
+	c = config_get();
+	ck_assert_str_eq(config_channel_appid(c, TOKEN_CHANNEL_OA), "wxd678efh567hg6787");
+	ck_assert_str_eq(config_channel_appid(c, TOKEN_CHANNEL_WEB), "wxd678efh567hg6787");
+	ck_assert_str_eq(config_channel_appid(c, TOKEN_CHANNEL_MP),
+	                 "wx_sim-mp_0123456789abcdef012345");
+	ck_assert_ptr_null(config_channel_appid(c, TOKEN_CHANNEL_NONE));
+	unit_env_baseline();
+	cfg_load_expect(CONFIG_NEED_ALL, NULL);
+	ck_assert_ptr_null(config_channel_appid(config_get(), TOKEN_CHANNEL_OA));
+	ck_assert_ptr_null(config_channel_appid(config_get(), TOKEN_CHANNEL_MP));
+}
+END_TEST
+
 START_TEST(config_bad_urls_and_paths)
 {
 	unit_env_baseline();
@@ -521,6 +556,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, config_bad_ttl);
 	tcase_add_test(tc, config_bad_env_and_level);
 	tcase_add_test(tc, config_bad_urls_and_paths);
+	tcase_add_test(tc, config_appids);
 	tcase_add_test(tc, config_wechat_keys);
 	tcase_add_test(tc, config_cloud_storage);
 	tcase_add_loop_test(tc, config_dispatch, 0,
