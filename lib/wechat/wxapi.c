@@ -438,11 +438,24 @@ enum api_err wxapi_qrcode_create(struct arena *a, const char *scene_str, long ex
 	return err;
 }
 
+/* POSTs body to path with the access token; any errcode but 0 is a failure named by path. */
+static enum api_err wxapi_token_post(struct arena *a, const char *path, const char *body)
+{
+	struct wxapi_answer ans;
+	enum api_err err = wxapi_token_call(a, "POST", path, body, &ans);
+
+	if (err != E_OK)
+		return err;
+	if (ans.errcode != 0)
+		err = wxapi_fail(&ans, path + strlen("/cgi-bin/"));
+	wxapi_answer_free(&ans);
+	return err;
+}
+
 enum api_err wxapi_template_send(struct arena *a, const char *touser, const char *template_id,
                                  const char *url, const char *data_json)
 {
 	json_object *req = json_object_new_object();
-	struct wxapi_answer ans;
 	enum api_err err;
 
 	json_object_object_add(req, "touser", json_object_new_string(touser));
@@ -450,28 +463,14 @@ enum api_err wxapi_template_send(struct arena *a, const char *touser, const char
 	if (url != NULL)
 		json_object_object_add(req, "url", json_object_new_string(url));
 	json_object_object_add(req, "data", jsonx_parse_or_empty(data_json));
-	err =
-	    wxapi_token_call(a, "POST", "/cgi-bin/message/template/send", jsonx_text(a, req), &ans);
+	err = wxapi_token_post(a, "/cgi-bin/message/template/send", jsonx_text(a, req));
 	json_object_put(req);
-	if (err != E_OK)
-		return err;
-	if (ans.errcode != 0)
-		err = wxapi_fail(&ans, "message/template/send");
-	wxapi_answer_free(&ans);
 	return err;
 }
 
 enum api_err wxapi_menu_create(struct arena *a, const char *menu_json)
 {
-	struct wxapi_answer ans;
-	enum api_err err = wxapi_token_call(a, "POST", "/cgi-bin/menu/create", menu_json, &ans);
-
-	if (err != E_OK)
-		return err;
-	if (ans.errcode != 0)
-		err = wxapi_fail(&ans, "menu/create");
-	wxapi_answer_free(&ans);
-	return err;
+	return wxapi_token_post(a, "/cgi-bin/menu/create", menu_json);
 }
 
 enum api_err wxapi_tcb_download_urls(struct arena *a, const char *env, const char *const *ids,
