@@ -483,6 +483,35 @@ for (const size of SIZES) {
 		assert.equal(await page.locator('.ap-scene[aria-pressed="true"]').count(), 1);
 		await s.ctx.close();
 	});
+	test(`${label}: the gallery loads the next page on the cursor as it scrolls`, async () => {
+		const t = await apiOk('POST', '/tasks/photography', {token: s.token,
+			json: {scene_id: s.scene.id, asset_ids: s.assets, count: 12},
+			headers: {'Idempotency-Key': 'studio-scroll-' + crypto.randomBytes(6).toString('hex')}});
+		await dispatch();
+		const done = await apiOk('GET', `/tasks/${t.id}`, {token: s.token});
+		assert.equal(done.status, 'completed');
+		const all = [];
+		for (let cursor = null, first = true; first || cursor; first = false) {
+			const page = await apiOk('GET', '/works?tab=all' + (cursor ? `&cursor=${cursor}` : ''), {token: s.token});
+			all.push(...page.items.map((w) => w.id));
+			cursor = page.next_cursor;
+		}
+		assert.ok(all.length > 12, `${all.length} works`);
+		const ctx = await H.newContext(browser, {who: me, blocked, viewport: size});
+		await ctx.addInitScript((tok) => localStorage.setItem('aiphoto.token', tok), s.token);
+		const {page, errors} = await open(ctx, 'works.html');
+		const asked = [];
+		page.on('request', (r) => { if (r.url().includes('/api/v1/works?')) asked.push(new URL(r.url()).searchParams.get('cursor')); });
+		await page.waitForFunction(() => document.querySelectorAll('#works .ap-work').length >= 12);
+		await page.locator('#sentinel').scrollIntoViewIfNeeded();
+		await page.locator('#works-end', {hasText: '没有更多了'}).waitFor({state: 'visible'});
+		const ids = await page.locator('#works .ap-work').evaluateAll((n) => n.map((x) => Number(x.dataset.work)));
+		assert.deepEqual(ids, all, 'every work once, newest first, across the pages');
+		assert.ok(asked.some((c) => c), 'the next page was asked for with the cursor');
+		assert.equal(await page.locator('#more-area').isVisible(), false, 'no button where scrolling does it');
+		assert.deepEqual(errors, []);
+		await ctx.close();
+	});
 }
 
 test('every page weighs less than the budget before its images', async () => {
