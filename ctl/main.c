@@ -456,6 +456,9 @@ static int ctl_wechat_template(int argc, char **argv)
 	const char *openid = argv[0], *template_id = argv[1], *data = argv[2];
 	const char *url = argc == 4 ? argv[3] : NULL;
 	json_object *parsed = json_tokener_parse(data);
+	const struct wxapi_message m = {
+	    .touser = openid, .template_id = template_id, .page = url, .data_json = data};
+	long errcode = 0;
 	enum api_err err;
 
 	if (parsed == NULL || !json_object_is_type(parsed, json_type_object)) {
@@ -468,11 +471,16 @@ static int ctl_wechat_template(int argc, char **argv)
 		fprintf(stderr, "aiphotoctl wechat template: REDIS_URL cannot be used\n");
 		return 2;
 	}
-	err = wxapi_template_send(&ctl_arena, openid, template_id, url, data);
+	err = wxapi_template_send(&ctl_arena, &m, &errcode);
 	redis_fini();
 	httpc_fini();
-	if (err != E_OK) {
-		fprintf(stderr, "aiphotoctl wechat template: failed (%s)\n", api_err_code(err));
+	if (err != E_OK || errcode != 0) {
+		if (err != E_OK)
+			fprintf(stderr, "aiphotoctl wechat template: failed (%s)\n",
+			        api_err_code(err));
+		else
+			fprintf(stderr, "aiphotoctl wechat template: refused (errcode %ld)\n",
+			        errcode);
 		return 1;
 	}
 	printf("sent\n");

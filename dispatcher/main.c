@@ -11,8 +11,11 @@
  *   3. retryable failures go back to the queue with exponential back-off and jitter
  *      (Retry-After honoured) until max_attempts; a final failure refunds the item in the
  *      transaction that marks it failed;
- *   4. sends one WeChat template message per ended task (compare-and-set on notified_at), as
- *      soon as the task ends;
+ *   4. tells the user of each ended task once, as soon as it ends: a mini-program subscribe
+ *      message for a task from the mini program, an Official Account template message
+ *      otherwise (model/notify: an outbox row per task, claimed with SKIP LOCKED and sent by
+ *      one run; a passing failure is retried with back-off, a refusal is recorded, a send
+ *      interrupted by a crash is never repeated: at most once);
  *   5. between claims waits on PostgreSQL LISTEN (channel aiphoto_tasks, WORKS_CHANNEL) as
  *      well as on its transfers: task creation, retry, release and rescue NOTIFY in their own
  *      transactions, so a new task is claimed within milliseconds, not at the next tick;
@@ -62,6 +65,7 @@
 #include "lib/wechat/wxapi.h"
 #include "lib/wechat/wxnotice.h"
 #include "lib/xalloc.h"
+#include "model/notify.h"
 #include "model/system.h"
 #include "model/works.h"
 
@@ -103,7 +107,8 @@ struct dispatch {
 	double deadline, last_heartbeat;
 	bool development;
 	bool until_idle; /* --until-idle: exit once nothing is due and nothing runs */
-	bool task_ended; /* a task ended since the last template messages */
+	bool task_ended; /* a task ended since the last notices */
+	double next_notify; /* when the outbox is looked at again (dispatch_notify) */
 	struct {
 		size_t claimed, succeeded, retried, failed, released, fenced, rescued, notified;
 	} n;
@@ -641,55 +646,151 @@ static void dispatch_heartbeat(struct dispatch *d)
 	d->last_heartbeat = dispatch_now();
 }
 
-/* Sends the template message of every task that ended (each once). */
+/* How long a claimed notice may stay 'sending' (a send is one WeChat call of at most 5 s,
+ * plus an access-token refresh); after that it is 'unknown' and never sent again. */
+#define NOTIFY_LEASE_S 60
+/* Sends of a notice before it counts as failed (≈ 40 min with the default back-off). */
+#define NOTIFY_MAX_ATTEMPTS 10
+/* Notices claimed at a time, and batches sent before the transfers run again. */
+#define NOTIFY_BATCH 20
+#define NOTIFY_ROUNDS 10
+
+/* system_config.notify as the senders read it (strings in the call's arena). */
+struct notify_conf {
+	struct notify_targets to;
+	const char *oa_page; /* task_page_url */
+	const char *mp_page, *mp_state, *mp_lang, *mp_data; /* mp.page, …, mp.data as JSON */
+};
+
+static void dispatch_notify_conf(struct arena *a, struct notify_conf *c)
+{
+	char *text = NULL;
+	json_object *conf = NULL, *mp = NULL, *data = NULL;
+
+	memset(c, 0, sizeof(*c));
+	if (system_config_get(a, "notify", &text) == E_OK && text != NULL)
+		conf = jsonx_parse_or_empty(text);
+	if (conf != NULL)
+		json_object_object_get_ex(conf, "mp", &mp);
+	c->to.oa_template_id = jsonx_dup_str(a, conf, "task_template_id");
+	c->to.mp_template_id = jsonx_dup_str(a, mp, "template_id");
+	c->to.mp_appid = config_get()->wechat_mp_appid;
+	c->oa_page = jsonx_dup_str(a, conf, "task_page_url");
+	c->mp_page = jsonx_dup_str(a, mp, "page");
+	c->mp_state = jsonx_dup_str(a, mp, "miniprogram_state");
+	c->mp_lang = jsonx_dup_str(a, mp, "lang");
+	if (mp != NULL && json_object_object_get_ex(mp, "data", &data))
+		c->mp_data = jsonx_text(a, data);
+	json_object_put(conf);
+}
+
+/* Sends one claimed notice and records what WeChat answered. */
+static void dispatch_send_notice(struct dispatch *d, struct arena *a, const struct notify_conf *c,
+                                 const struct notify_item *it)
+{
+	const struct wxnotice_task t = {.task_id = it->task_id,
+	                                .type = it->type,
+	                                .status = it->status,
+	                                .done = it->done,
+	                                .count = it->count,
+	                                .failed = it->failed,
+	                                .credits_refunded = it->credits_refunded,
+	                                .finished_at = it->finished_at};
+	bool mp = strcmp(it->channel, "mp") == 0;
+	struct wxapi_message m = {.touser = it->touser, .template_id = it->template_id};
+	const char *what = mp ? "subscribe message" : "template message";
+	long errcode = 0;
+	enum api_err err = E_OK, rec;
+
+	if (mp) {
+		m.data_json = wxnotice_subscribe_data(a, c->mp_data, &t);
+		m.page = c->mp_page ? wxnotice_render(a, c->mp_page, &t) : NULL;
+		m.miniprogram_state = c->mp_state;
+		m.lang = c->mp_lang;
+	} else {
+		m.data_json = wxnotice_task_data(a, &t);
+		m.page = c->oa_page;
+	}
+	if (m.data_json == NULL) {
+		rec =
+		    notify_refused(a, it, 0, "notify.mp.data is not an object of string templates");
+		log_warn("task %lld: %s not sent: notify.mp.data is not an object of strings",
+		         (long long)it->task_id, what);
+		goto out;
+	}
+	err = mp ? wxapi_subscribe_send(a, &m, &errcode) : wxapi_template_send(a, &m, &errcode);
+	switch (wxnotice_classify(err, errcode)) {
+	case WXNOTICE_SENT:
+		d->n.notified++;
+		rec = notify_sent(a, it);
+		log_info("task %lld %s: %s sent", (long long)it->task_id, it->status, what);
+		break;
+	case WXNOTICE_RETRY:
+		if (it->attempt < NOTIFY_MAX_ATTEMPTS) {
+			long delay = dispatch_backoff(d, it->attempt, 0);
+			rec =
+			    notify_retry(a, it, delay, errcode,
+			                 err != E_OK ? api_err_code(err) : "passing WeChat error");
+			log_warn(
+			    "task %lld: %s failed (%s, errcode %ld), attempt %d: retry in %ld ms",
+			    (long long)it->task_id, what, api_err_code(err), errcode, it->attempt,
+			    delay);
+			break;
+		}
+		rec = notify_refused(a, it, errcode, "attempts spent");
+		log_warn("task %lld: %s failed %d times: given up", (long long)it->task_id, what,
+		         it->attempt);
+		break;
+	default:
+		rec = notify_refused(a, it, errcode, "refused by WeChat");
+		log_warn("task %lld: %s refused by WeChat (errcode %ld): not retried",
+		         (long long)it->task_id, what, errcode);
+		break;
+	}
+out:
+	if (rec == E_CONFLICT)
+		log_warn("task %lld: the %s's claim was lost (its lease expired): not recorded",
+		         (long long)it->task_id, what);
+	else if (rec != E_OK)
+		log_error("task %lld: the %s's outcome could not be recorded (%s); its lease will "
+		          "expire and it is not sent again",
+		          (long long)it->task_id, what, api_err_code(rec));
+}
+
+/*
+ * Notices (model/notify): every ended task gets its outbox row, then the due rows are claimed
+ * and sent, NOTIFY_BATCH at a time, at most NOTIFY_ROUNDS batches before the transfers run
+ * again.  d->next_notify becomes when the earliest retry is due.
+ */
 static void dispatch_notify(struct dispatch *d)
 {
 	struct arena a;
-	struct work_notice *t;
+	struct notify_conf conf;
+	struct notify_enqueued q;
+	struct notify_item *items;
 	size_t n;
-	char *cfg = NULL;
-	json_object *conf = NULL, *v;
-	const char *template_id = NULL, *page = NULL;
+	long due = -1;
 
 	arena_init(&a, 8192);
-	if (system_config_get(&a, "notify", &cfg) == E_OK && cfg != NULL)
-		conf = jsonx_parse_or_empty(cfg);
-	if (conf && json_object_object_get_ex(conf, "task_template_id", &v))
-		template_id = json_object_get_string(v);
-	if (conf && json_object_object_get_ex(conf, "task_page_url", &v))
-		page = json_object_get_string(v);
-	while (works_take_notices(&a, 50, &t, &n) == E_OK && n > 0) {
+	dispatch_notify_conf(&a, &conf);
+	while (notify_enqueue(&a, 50, &conf.to, &q) == E_OK && q.oa + q.mp + q.skipped > 0)
+		log_info("dispatch: %zu ended tasks: %zu template, %zu subscribe, %zu without a "
+		         "notice",
+		         q.oa + q.mp + q.skipped, q.oa, q.mp, q.skipped);
+	for (int round = 0; round < NOTIFY_ROUNDS; round++) {
+		struct arena b;
+		if (notify_claim(&a, NOTIFY_BATCH, NOTIFY_LEASE_S, &items, &n) != E_OK || n == 0)
+			break;
+		arena_init(&b, 8192);
 		for (size_t i = 0; i < n; i++) {
-			struct wxnotice_task notice;
-			enum api_err err;
-
-			d->n.notified++;
-			if (t[i].openid == NULL || template_id == NULL || template_id[0] == '\0') {
-				log_info("task %lld %s: no template message (%s)",
-				         (long long)t[i].task_id, t[i].status,
-				         t[i].openid == NULL
-				             ? "no subscribed Official Account binding"
-				             : "notify.task_template_id is not set");
-				continue;
-			}
-			notice = (struct wxnotice_task){.task_id = t[i].task_id,
-			                                .type = t[i].type,
-			                                .status = t[i].status,
-			                                .done = t[i].done,
-			                                .count = t[i].count,
-			                                .finished_at = t[i].finished_at};
-			err = wxapi_template_send(&a, t[i].openid, template_id, page,
-			                          wxnotice_task_data(&a, &notice));
-			if (err == E_OK)
-				log_info("task %lld %s: template message sent",
-				         (long long)t[i].task_id, t[i].status);
-			else
-				log_warn("task %lld %s: template message failed (%s); not retried",
-				         (long long)t[i].task_id, t[i].status, api_err_code(err));
+			dispatch_send_notice(d, &b, &conf, &items[i]);
+			arena_reset(&b);
 		}
-		arena_reset(&a);
+		arena_fini(&b);
 	}
-	json_object_put(conf);
+	if (notify_next_due(&due) != E_OK || due < 0 || due > DISPATCH_IDLE_MAX_MS)
+		due = DISPATCH_IDLE_MAX_MS;
+	d->next_notify = dispatch_now() + (double)(due < 100 ? 100 : due) / 1000.0;
 	arena_fini(&a);
 }
 
@@ -710,6 +811,10 @@ static void dispatch_maintenance(struct dispatch *d)
 	if (works_rescue(&a, &n) == E_OK && n > 0)
 		log_info("dispatch: %zu expired leases rescued", n);
 	d->n.rescued = n;
+	if (notify_expire(&n) == E_OK && n > 0)
+		log_warn("dispatch: %zu notices were claimed by a run that stopped during the "
+		         "send: marked unknown, not sent again",
+		         n);
 	if (works_maintenance_lock(&got) != E_OK || !got) {
 		log_info("dispatch: another run holds the maintenance lock; skipping maintenance");
 	} else if (config_get()->wxpay_mchid != NULL && config_get()->wxpay_mchid[0] != '\0') {
@@ -838,12 +943,14 @@ static void dispatch_run(struct dispatch *d)
 		}
 		if (now - d->last_heartbeat >= (double)d->lease_s / 3.0)
 			dispatch_heartbeat(d);
-		if (d->task_ended) {
+		if (d->task_ended || now >= d->next_notify) {
 			d->task_ended = false;
 			dispatch_notify(d);
 		}
 		if (d->active == 0 && drained && time_left) { /* idle: until a claim is due */
 			double until = next_claim < d->deadline ? next_claim : d->deadline;
+			if (d->next_notify < until)
+				until = d->next_notify;
 			wait_ms = (long)((until - now) * 1000.0) + 1;
 		}
 		pg.fd = db_socket(); /* after the statements above: a reconnect changes it */

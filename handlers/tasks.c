@@ -190,6 +190,9 @@ static enum api_err tasks_prompt(struct request *req, struct reply *rep, struct 
 static enum api_err tasks_create_post(struct request *req, struct reply *rep, bool photo)
 {
 	struct task_new t = {.type = photo ? "photography" : "fitting"};
+	/* the app the task came from (model/notify tells its user through that app): the
+	 * token's channel once tokens carry one; until then NULL, which counts as "oa" */
+	t.channel = NULL;
 	struct idem_key k = handlers_idem_key(req);
 	struct idem_outcome out;
 	struct scene scene = {0};

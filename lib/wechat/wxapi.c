@@ -30,15 +30,6 @@ static void wxapi_answer_free(struct wxapi_answer *ans)
 	ans->json = NULL;
 }
 
-static const char *wxapi_str(struct arena *a, json_object *o, const char *key)
-{
-	json_object *v;
-	if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return arena_strdup(a, json_object_get_string(v));
-}
-
 static long wxapi_long(json_object *o, const char *key)
 {
 	json_object *v;
@@ -77,7 +68,7 @@ static enum api_err wxapi_call(struct arena *a, const char *method, const char *
 		return E_UPSTREAM_ERROR;
 	}
 	ans->errcode = wxapi_long(ans->json, "errcode");
-	ans->errmsg = wxapi_str(a, ans->json, "errmsg");
+	ans->errmsg = jsonx_dup_str(a, ans->json, "errmsg");
 	return E_OK;
 }
 
@@ -100,8 +91,9 @@ static void wxapi_nap(long ms)
  * the holder of the lock fetches; the others poll the cache for up to WXAPI_WAIT_MS.
  */
 static enum api_err wxapi_cached(struct arena *a, const char *key, const char *lock,
-                                 enum api_err (*fetch)(struct arena *, const char **, long *),
-                                 const char **out)
+                                 enum api_err (*fetch)(struct arena *, enum wxapi_app,
+                                                       const char **, long *),
+                                 enum wxapi_app app, const char **out)
 {
 	enum api_err err;
 	char *v = NULL;
@@ -137,7 +129,7 @@ static enum api_err wxapi_cached(struct arena *a, const char *key, const char *l
 			*out = v;
 		return err;
 	}
-	err = fetch(a, &fresh, &ttl);
+	err = fetch(a, app, &fresh, &ttl);
 	if (err == E_OK)
 		err = redis_set_ex(key, fresh,
 		                   ttl > WXAPI_MARGIN * 2 ? ttl - WXAPI_MARGIN : ttl / 2 + 1);
@@ -152,28 +144,50 @@ static const char *wxapi_base(void)
 	return config_get()->wechat_api_base;
 }
 
-static enum api_err wxapi_fetch_token(struct arena *a, const char **token, long *ttl)
+/* The appid and secret of app (NULL when not configured). */
+static void wxapi_credentials(enum wxapi_app app, const char **appid, const char **secret)
 {
 	const struct config *c = config_get();
-	json_object *req = json_object_new_object();
+
+	*appid = app == WXAPI_MP ? c->wechat_mp_appid : c->wechat_appid;
+	*secret = app == WXAPI_MP ? c->wechat_mp_secret : c->wechat_secret;
+}
+
+/* The name of app's access-token cache key part: its appid, "-" when none is configured. */
+static const char *wxapi_appid_key(enum wxapi_app app)
+{
+	const char *appid, *secret;
+
+	wxapi_credentials(app, &appid, &secret);
+	return appid ? appid : "-";
+}
+
+static enum api_err wxapi_fetch_token(struct arena *a, enum wxapi_app app, const char **token,
+                                      long *ttl)
+{
+	json_object *req;
 	struct wxapi_answer ans;
+	const char *appid, *secret;
 	enum api_err err;
 
-	if (c->wechat_appid == NULL || c->wechat_secret == NULL) {
-		json_object_put(req);
-		log_error("WECHAT_APPID / WECHAT_SECRET are not configured");
+	wxapi_credentials(app, &appid, &secret);
+	if (appid == NULL || secret == NULL) {
+		log_error("%s are not configured", app == WXAPI_MP
+		                                       ? "WECHAT_MP_APPID / WECHAT_MP_SECRET"
+		                                       : "WECHAT_APPID / WECHAT_SECRET");
 		return E_UPSTREAM_ERROR;
 	}
+	req = json_object_new_object();
 	json_object_object_add(req, "grant_type", json_object_new_string("client_credential"));
-	json_object_object_add(req, "appid", json_object_new_string(c->wechat_appid));
-	json_object_object_add(req, "secret", json_object_new_string(c->wechat_secret));
+	json_object_object_add(req, "appid", json_object_new_string(appid));
+	json_object_object_add(req, "secret", json_object_new_string(secret));
 	json_object_object_add(req, "force_refresh", json_object_new_boolean(0));
 	err = wxapi_call(a, "POST", arena_printf(a, "%s/cgi-bin/stable_token", wxapi_base()),
 	                 jsonx_text(a, req), &ans);
 	json_object_put(req);
 	if (err != E_OK)
 		return err;
-	*token = wxapi_str(a, ans.json, "access_token");
+	*token = jsonx_dup_str(a, ans.json, "access_token");
 	*ttl = wxapi_long(ans.json, "expires_in");
 	if (ans.errcode != 0 || *token == NULL || **token == '\0' || *ttl <= 0)
 		err = wxapi_fail(&ans, "stable_token");
@@ -181,11 +195,17 @@ static enum api_err wxapi_fetch_token(struct arena *a, const char **token, long 
 	return err;
 }
 
+/* app's access token (cached, see the header). */
+static enum api_err wxapi_app_token(struct arena *a, enum wxapi_app app, const char **token)
+{
+	const char *id = wxapi_appid_key(app);
+	return wxapi_cached(a, arena_printf(a, "wx:token:%s", id),
+	                    arena_printf(a, "wx:lock:token:%s", id), wxapi_fetch_token, app, token);
+}
+
 enum api_err wxapi_access_token(struct arena *a, const char **token)
 {
-	const char *appid = config_get()->wechat_appid ? config_get()->wechat_appid : "-";
-	return wxapi_cached(a, arena_printf(a, "wx:token:%s", appid),
-	                    arena_printf(a, "wx:lock:token:%s", appid), wxapi_fetch_token, token);
+	return wxapi_app_token(a, WXAPI_OA, token);
 }
 
 static bool wxapi_token_rejected(long errcode)
@@ -194,19 +214,21 @@ static bool wxapi_token_rejected(long errcode)
 }
 
 /*
- * A call that takes ?access_token=: path_query is everything after the base ("/cgi-bin/x?a=b"
- * or "/cgi-bin/x").  A rejected token is expired (compare-and-delete) and the call retried once.
+ * A call that takes app's ?access_token=: path_query is everything after the base
+ * ("/cgi-bin/x?a=b" or "/cgi-bin/x").  A rejected token is expired (compare-and-delete) and
+ * the call retried once.
  */
-static enum api_err wxapi_token_call(struct arena *a, const char *method, const char *path_query,
-                                     const char *body, struct wxapi_answer *ans)
+static enum api_err wxapi_token_call(struct arena *a, enum wxapi_app app, const char *method,
+                                     const char *path_query, const char *body,
+                                     struct wxapi_answer *ans)
 {
-	const char *appid = config_get()->wechat_appid ? config_get()->wechat_appid : "-";
+	const char *id = wxapi_appid_key(app);
 	enum api_err err;
 
 	for (int attempt = 0; attempt < 2; attempt++) {
 		const char *token;
 		bool gone;
-		if ((err = wxapi_access_token(a, &token)) != E_OK)
+		if ((err = wxapi_app_token(a, app, &token)) != E_OK)
 			return err;
 		err = wxapi_call(a, method,
 		                 arena_printf(a, "%s%s%caccess_token=%s", wxapi_base(), path_query,
@@ -218,22 +240,23 @@ static enum api_err wxapi_token_call(struct arena *a, const char *method, const 
 		log_warn("wechat rejected the access token (errcode %ld): refreshing once",
 		         ans->errcode);
 		wxapi_answer_free(ans);
-		if ((err = redis_del_if_equal(arena_printf(a, "wx:token:%s", appid), token,
-		                              &gone)) != E_OK)
+		if ((err = redis_del_if_equal(arena_printf(a, "wx:token:%s", id), token, &gone)) !=
+		    E_OK)
 			return err;
 	}
 	return E_UPSTREAM_ERROR;
 }
 
-static enum api_err wxapi_fetch_ticket(struct arena *a, const char **ticket, long *ttl)
+static enum api_err wxapi_fetch_ticket(struct arena *a, enum wxapi_app app, const char **ticket,
+                                       long *ttl)
 {
 	struct wxapi_answer ans;
 	enum api_err err =
-	    wxapi_token_call(a, "GET", "/cgi-bin/ticket/getticket?type=jsapi", NULL, &ans);
+	    wxapi_token_call(a, app, "GET", "/cgi-bin/ticket/getticket?type=jsapi", NULL, &ans);
 
 	if (err != E_OK)
 		return err;
-	*ticket = wxapi_str(a, ans.json, "ticket");
+	*ticket = jsonx_dup_str(a, ans.json, "ticket");
 	*ttl = wxapi_long(ans.json, "expires_in");
 	if (ans.errcode != 0 || *ticket == NULL || *ttl <= 0)
 		err = wxapi_fail(&ans, "getticket");
@@ -245,7 +268,8 @@ enum api_err wxapi_jsapi_ticket(struct arena *a, const char **ticket)
 {
 	const char *appid = config_get()->wechat_appid ? config_get()->wechat_appid : "-";
 	return wxapi_cached(a, arena_printf(a, "wx:jsapi:%s", appid),
-	                    arena_printf(a, "wx:lock:jsapi:%s", appid), wxapi_fetch_ticket, ticket);
+	                    arena_printf(a, "wx:lock:jsapi:%s", appid), wxapi_fetch_ticket,
+	                    WXAPI_OA, ticket);
 }
 
 /* errcodes WeChat uses for a bad, used or expired code */
@@ -289,10 +313,10 @@ enum api_err wxapi_oauth_exchange(struct arena *a, const char *code, struct wxap
 	                    "oauth2/access_token", &ans);
 	if (err != E_OK)
 		return err;
-	out->openid = wxapi_str(a, ans.json, "openid");
-	out->unionid = wxapi_str(a, ans.json, "unionid");
-	out->scope = wxapi_str(a, ans.json, "scope");
-	out->access_token = wxapi_str(a, ans.json, "access_token");
+	out->openid = jsonx_dup_str(a, ans.json, "openid");
+	out->unionid = jsonx_dup_str(a, ans.json, "unionid");
+	out->scope = jsonx_dup_str(a, ans.json, "scope");
+	out->access_token = jsonx_dup_str(a, ans.json, "access_token");
 	if (out->openid == NULL || *out->openid == '\0')
 		err = wxapi_fail(&ans, "oauth2/access_token (no openid)");
 	wxapi_answer_free(&ans);
@@ -318,9 +342,9 @@ enum api_err wxapi_oauth_userinfo(struct arena *a, const struct wxapi_oauth *o,
 	if (ans.errcode != 0)
 		err = wxapi_fail(&ans, "sns/userinfo");
 	else {
-		out->nickname = wxapi_str(a, ans.json, "nickname");
-		out->headimgurl = wxapi_str(a, ans.json, "headimgurl");
-		out->unionid = wxapi_str(a, ans.json, "unionid");
+		out->nickname = jsonx_dup_str(a, ans.json, "nickname");
+		out->headimgurl = jsonx_dup_str(a, ans.json, "headimgurl");
+		out->unionid = jsonx_dup_str(a, ans.json, "unionid");
 	}
 	wxapi_answer_free(&ans);
 	return err;
@@ -347,8 +371,8 @@ enum api_err wxapi_jscode2session(struct arena *a, const char *code, struct wxap
 	                      "jscode2session", &ans);
 	if (err != E_OK)
 		return err;
-	out->openid = wxapi_str(a, ans.json, "openid");
-	out->unionid = wxapi_str(a, ans.json, "unionid");
+	out->openid = jsonx_dup_str(a, ans.json, "openid");
+	out->unionid = jsonx_dup_str(a, ans.json, "unionid");
 	if (out->openid == NULL || *out->openid == '\0')
 		err = wxapi_fail(&ans, "jscode2session (no openid)");
 	wxapi_answer_free(&ans);
@@ -369,12 +393,13 @@ enum api_err wxapi_qrcode_create(struct arena *a, const char *scene_str, long ex
 	json_object_object_add(req, "expire_seconds", json_object_new_int64(expire_seconds));
 	json_object_object_add(req, "action_name", json_object_new_string("QR_STR_SCENE"));
 	json_object_object_add(req, "action_info", info);
-	err = wxapi_token_call(a, "POST", "/cgi-bin/qrcode/create", jsonx_text(a, req), &ans);
+	err = wxapi_token_call(a, WXAPI_OA, "POST", "/cgi-bin/qrcode/create", jsonx_text(a, req),
+	                       &ans);
 	json_object_put(req);
 	if (err != E_OK)
 		return err;
-	out->ticket = wxapi_str(a, ans.json, "ticket");
-	out->url = wxapi_str(a, ans.json, "url");
+	out->ticket = jsonx_dup_str(a, ans.json, "ticket");
+	out->url = jsonx_dup_str(a, ans.json, "url");
 	out->expire_seconds = wxapi_long(ans.json, "expire_seconds");
 	if (ans.errcode != 0 || out->ticket == NULL)
 		err = wxapi_fail(&ans, "qrcode/create");
@@ -382,25 +407,118 @@ enum api_err wxapi_qrcode_create(struct arena *a, const char *scene_str, long ex
 	return err;
 }
 
-enum api_err wxapi_template_send(struct arena *a, const char *touser, const char *template_id,
-                                 const char *url, const char *data_json)
+/* Sends req (owned, put here) with app's token to path; *errcode gets WeChat's errcode when
+ * it answered (E_OK), 0 otherwise. */
+static enum api_err wxapi_send(struct arena *a, enum wxapi_app app, const char *path,
+                               json_object *req, const char *what, long *errcode)
+{
+	struct wxapi_answer ans;
+	enum api_err err = wxapi_token_call(a, app, "POST", path, jsonx_text(a, req), &ans);
+
+	json_object_put(req);
+	*errcode = 0;
+	if (err != E_OK)
+		return err;
+	*errcode = ans.errcode;
+	if (ans.errcode != 0)
+		(void)wxapi_fail(&ans, what);
+	wxapi_answer_free(&ans);
+	return E_OK;
+}
+
+enum api_err wxapi_template_send(struct arena *a, const struct wxapi_message *m, long *errcode)
+{
+	json_object *req = json_object_new_object();
+
+	json_object_object_add(req, "touser", json_object_new_string(m->touser));
+	json_object_object_add(req, "template_id", json_object_new_string(m->template_id));
+	if (m->page != NULL && *m->page != '\0')
+		json_object_object_add(req, "url", json_object_new_string(m->page));
+	json_object_object_add(req, "data", jsonx_parse_or_empty(m->data_json));
+	return wxapi_send(a, WXAPI_OA, "/cgi-bin/message/template/send", req,
+	                  "message/template/send", errcode);
+}
+
+enum api_err wxapi_subscribe_send(struct arena *a, const struct wxapi_message *m, long *errcode)
+{
+	json_object *req = json_object_new_object();
+
+	json_object_object_add(req, "touser", json_object_new_string(m->touser));
+	json_object_object_add(req, "template_id", json_object_new_string(m->template_id));
+	if (m->page != NULL && *m->page != '\0')
+		json_object_object_add(req, "page", json_object_new_string(m->page));
+	json_object_object_add(req, "data", jsonx_parse_or_empty(m->data_json));
+	if (m->miniprogram_state != NULL)
+		json_object_object_add(req, "miniprogram_state",
+		                       json_object_new_string(m->miniprogram_state));
+	if (m->lang != NULL)
+		json_object_object_add(req, "lang", json_object_new_string(m->lang));
+	return wxapi_send(a, WXAPI_MP, "/cgi-bin/message/subscribe/send", req,
+	                  "message/subscribe/send", errcode);
+}
+
+/* The "result" object's suggest and label of a content-security answer (arena copies). */
+static void wxapi_sec_result(struct arena *a, json_object *o, struct wxapi_verdict *out)
+{
+	json_object *r, *v;
+
+	if (o == NULL || !json_object_object_get_ex(o, "result", &r) ||
+	    !json_object_is_type(r, json_type_object))
+		return;
+	out->suggest = jsonx_dup_str(a, r, "suggest");
+	/* WeChat documents label as a string but sends a number */
+	if (json_object_object_get_ex(r, "label", &v))
+		out->label = arena_strdup(a, json_object_get_string(v));
+}
+
+enum api_err wxapi_msg_sec_check(struct arena *a, const char *openid, int scene,
+                                 const char *content, struct wxapi_verdict *out)
 {
 	json_object *req = json_object_new_object();
 	struct wxapi_answer ans;
 	enum api_err err;
 
-	json_object_object_add(req, "touser", json_object_new_string(touser));
-	json_object_object_add(req, "template_id", json_object_new_string(template_id));
-	if (url != NULL)
-		json_object_object_add(req, "url", json_object_new_string(url));
-	json_object_object_add(req, "data", jsonx_parse_or_empty(data_json));
-	err =
-	    wxapi_token_call(a, "POST", "/cgi-bin/message/template/send", jsonx_text(a, req), &ans);
+	memset(out, 0, sizeof(*out));
+	json_object_object_add(req, "content", json_object_new_string(content));
+	json_object_object_add(req, "version", json_object_new_int(2));
+	json_object_object_add(req, "scene", json_object_new_int(scene));
+	json_object_object_add(req, "openid", json_object_new_string(openid));
+	err = wxapi_token_call(a, WXAPI_MP, "POST", "/wxa/msg_sec_check", jsonx_text(a, req), &ans);
 	json_object_put(req);
 	if (err != E_OK)
 		return err;
-	if (ans.errcode != 0)
-		err = wxapi_fail(&ans, "message/template/send");
+	out->errcode = ans.errcode;
+	out->trace_id = jsonx_dup_str(a, ans.json, "trace_id");
+	wxapi_sec_result(a, ans.json, out);
+	if (ans.errcode != 0 || out->suggest == NULL)
+		err = wxapi_fail(&ans, "msg_sec_check");
+	wxapi_answer_free(&ans);
+	return err;
+}
+
+enum api_err wxapi_media_check_async(struct arena *a, const char *openid, int scene,
+                                     const char *media_url, const char **trace_id)
+{
+	json_object *req = json_object_new_object();
+	struct wxapi_answer ans;
+	enum api_err err;
+
+	*trace_id = NULL;
+	json_object_object_add(req, "media_url", json_object_new_string(media_url));
+	json_object_object_add(req, "media_type", json_object_new_int(2));
+	json_object_object_add(req, "version", json_object_new_int(2));
+	json_object_object_add(req, "scene", json_object_new_int(scene));
+	json_object_object_add(req, "openid", json_object_new_string(openid));
+	err = wxapi_token_call(a, WXAPI_MP, "POST", "/wxa/media_check_async", jsonx_text(a, req),
+	                       &ans);
+	json_object_put(req);
+	if (err != E_OK)
+		return err;
+	*trace_id = jsonx_dup_str(a, ans.json, "trace_id");
+	if (ans.errcode != 0 || *trace_id == NULL || **trace_id == '\0') {
+		*trace_id = NULL;
+		err = wxapi_fail(&ans, "media_check_async");
+	}
 	wxapi_answer_free(&ans);
 	return err;
 }

@@ -51,6 +51,8 @@ static inline void unit_env_baseline(void)
 	    "WECHAT_AES_KEY",
 	    "WECHAT_MP_APPID",
 	    "WECHAT_MP_SECRET",
+	    "WECHAT_MP_TOKEN",
+	    "WECHAT_MP_AES_KEY",
 	    "WXPAY_MCHID",
 	    "WXPAY_SERIAL",
 	    "WXPAY_PRIVATE_KEY_FILE",
