@@ -110,7 +110,8 @@ struct dispatch {
 	bool task_ended; /* a task ended since the last notices */
 	double next_notify; /* when the outbox is looked at again (dispatch_notify) */
 	struct {
-		size_t claimed, succeeded, retried, failed, released, fenced, rescued, notified;
+		size_t claimed, succeeded, retried, failed, released, fenced, rescued, notified,
+		    sent;
 	} n;
 };
 
@@ -721,7 +722,7 @@ static void dispatch_send_notice(struct dispatch *d, struct arena *a, const stru
 	err = mp ? wxapi_subscribe_send(a, &m, &errcode) : wxapi_template_send(a, &m, &errcode);
 	switch (wxnotice_classify(err, errcode)) {
 	case WXNOTICE_SENT:
-		d->n.notified++;
+		d->n.sent++;
 		rec = notify_sent(a, it);
 		log_info("task %lld %s: %s sent", (long long)it->task_id, it->status, what);
 		break;
@@ -773,10 +774,15 @@ static void dispatch_notify(struct dispatch *d)
 
 	arena_init(&a, 8192);
 	dispatch_notify_conf(&a, &conf);
-	while (notify_enqueue(&a, 50, &conf.to, &q) == E_OK && q.oa + q.mp + q.skipped > 0)
+	while (notify_enqueue(&a, 50, &conf.to, &q) == E_OK) {
+		size_t ended = q.oa + q.mp + q.skipped;
+		if (ended == 0)
+			break;
+		d->n.notified += ended;
 		log_info("dispatch: %zu ended tasks: %zu template, %zu subscribe, %zu without a "
 		         "notice",
-		         q.oa + q.mp + q.skipped, q.oa, q.mp, q.skipped);
+		         ended, q.oa, q.mp, q.skipped);
+	}
 	for (int round = 0; round < NOTIFY_ROUNDS; round++) {
 		struct arena b;
 		if (notify_claim(&a, NOTIFY_BATCH, NOTIFY_LEASE_S, &items, &n) != E_OK || n == 0)
@@ -1054,9 +1060,9 @@ int main(int argc, char **argv)
 	dispatch_run(&d);
 	log_info(
 	    "dispatch: run done in %.1f s: %zu claimed, %zu succeeded, %zu retried, %zu failed, "
-	    "%zu released, %zu fenced out, %zu rescued, %zu tasks notified",
+	    "%zu released, %zu fenced out, %zu rescued, %zu tasks notified, %zu notices sent",
 	    dispatch_now() - started, d.n.claimed, d.n.succeeded, d.n.retried, d.n.failed,
-	    d.n.released, d.n.fenced, d.n.rescued, d.n.notified);
+	    d.n.released, d.n.fenced, d.n.rescued, d.n.notified, d.n.sent);
 	while (d.jobs != NULL)
 		dispatch_drop(&d, d.jobs);
 	dispatch_multi = NULL;

@@ -259,7 +259,7 @@ def test_refusal_is_recorded_and_not_retried(client, expect_ok, person, psql, si
     assert remaining(psql, who["id"]) == (0 if errcode == 43101 else 1)
 
 
-@pytest.mark.parametrize("answer", [{"http": 500}, {"drop": True}, {"errcode": -1},
+@pytest.mark.parametrize("answer", [{"http": 500}, {"hang": 6}, {"errcode": -1},
                                     {"errcode": 45009}])
 def test_passing_failure_is_retried_and_sent_once(client, expect_ok, person, psql, sim, mp,
                                                   answer):

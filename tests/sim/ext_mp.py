@@ -16,8 +16,10 @@ subscribe messages, and the content-security checks with their asynchronous verd
   WECHAT_MP_AES_KEY), Event wxa_media_check with trace_id, result.suggest and result.label
   (errcode -1008 when the download failed).
 
-Any of the four calls can be told its next answers (a FIFO per call) through the control API
-under /__sim/mp/ (README.md): a WeChat errcode, an HTTP status, or no answer at all.
+Any of the three calls can be told its next answers (a FIFO per call) through the control API
+under /__sim/mp/ (README.md): a WeChat errcode, an HTTP status, a hang of some seconds (past
+the caller's timeout; the call is not carried out), or the connection closed with no answer
+at all (libcurl sends a request again once when a kept-alive connection closes that way).
 """
 
 import http.client
@@ -105,6 +107,9 @@ class MpSim:
             return None
         if rule.get("drop"):
             return self.core.Response(drop=True)
+        if "hang" in rule:  # no answer in time, and the call is not carried out
+            time.sleep(float(rule["hang"]))
+            return self.core.Response(504, b"<html>gateway timeout</html>", "text/html")
         if "http" in rule:
             return self.core.Response(int(rule["http"]), b"<html>upstream error</html>",
                                       "text/html")
@@ -325,9 +330,10 @@ class MpSim:
         for a in answers:
             if not isinstance(a, dict) or not (a.get("drop") is True or
                                                isinstance(a.get("http"), int) or
-                                               isinstance(a.get("errcode"), int)):
-                raise self.core.HttpError(400, 'each answer: {"errcode":N}, {"http":N} or '
-                                               '{"drop":true}')
+                                               isinstance(a.get("errcode"), int) or
+                                               isinstance(a.get("hang"), (int, float))):
+                raise self.core.HttpError(400, 'each answer: {"errcode":N}, {"http":N}, '
+                                               '{"hang":seconds} or {"drop":true}')
         with self.sim.lock:
             self.next[api].extend(answers)
             left = len(self.next[api])
