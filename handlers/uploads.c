@@ -21,6 +21,11 @@
  *      bodies at once, then 200 MiB an hour (the byte budget of the route's rate-limit
  *      class, applied by the router with the Content-Length as the cost) → 429 with
  *      Retry-After.
+ *      Content safety (service/content.h, where enabled): a stored upload of a user with a
+ *      mini-program openid starts WeChat's media_check_async of its public URL (a re-upload
+ *      of an image whose check could not be made starts it again); the verdict comes later.
+ *      WeChat unreachable with on_error "closed" → 502 UPSTREAM_ERROR (the image is kept but
+ *      refused as a task input until a re-upload is checked).
  * GET  /assets/:sha256 (user) → 200 the caller's Asset ("deduplicated":true), else 404
  *      (also for a malformed hash).
  */
@@ -37,6 +42,7 @@
 #include "lib/media.h"
 #include "lib/multipart.h"
 #include "model/assets.h"
+#include "service/content.h"
 
 /* Multipart framing allowed on top of the largest image. */
 #define UPLOADS_OVERHEAD (64L * 1024)
@@ -159,6 +165,7 @@ static enum api_err uploads_post(struct request *req, struct reply *rep)
 	char sha[65];
 	bool created;
 	int rc;
+	const char *why = NULL;
 	enum api_err err;
 
 	if ((err = uploads_file(req, rep, &data, &len)) != E_OK)
@@ -208,6 +215,9 @@ static enum api_err uploads_post(struct request *req, struct reply *rep)
 	if (created)
 		log_info("upload: asset %lld %s %s %" PRIu32 "x%" PRIu32 " %zu bytes",
 		         (long long)as.id, sha, info.mime, info.width, info.height, len);
+	if ((err = content_check_upload(req->arena, req->user_id, as.id, as.storage_key,
+	                                as.check_status, &why)) != E_OK)
+		return reply_error(rep, err, why);
 	return reply_ok(rep, created ? 201 : 200, uploads_json(req, &as, !created));
 }
 

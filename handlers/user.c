@@ -16,6 +16,7 @@
 #include "model/credits.h"
 #include "model/notify.h"
 #include "model/users.h"
+#include "service/content.h"
 
 /* The outcome of loading the caller's own row: a user that no longer exists is 401 (the
  * token names nobody), a disabled one 403. */
@@ -69,7 +70,9 @@ static bool user_url_ok(const char *u)
 
 /*
  * PATCH /user/me (user) {"nickname"?: 1-64 characters, "avatar_url"?: http(s) URL ≤ 512}
- * → 200 User; other fields are ignored; 400 naming the field.
+ * → 200 User; other fields are ignored; 400 naming the field.  Where content checks are
+ * enabled (service/content.h) a nickname WeChat judges risky → 422 CONTENT_RISKY "nickname:
+ * …" and nothing changes; WeChat unreachable with on_error "closed" → 502.
  */
 static enum api_err user_me_patch(struct request *req, struct reply *rep)
 {
@@ -86,6 +89,14 @@ static enum api_err user_me_patch(struct request *req, struct reply *rep)
 		return reply_error(rep, E_BAD_REQUEST, "avatar_url: must be an http(s) URL");
 	if (avatar != NULL && strpbrk(avatar, " \t\r\n\"<>") != NULL)
 		return reply_error(rep, E_BAD_REQUEST, "avatar_url: must be an http(s) URL");
+	if (nickname != NULL) {
+		json_object *text = json_object_new_string(nickname);
+		err = content_check_text(req->arena, req->user_id, CONTENT_SCENE_PROFILE, text,
+		                         "nickname", &why);
+		json_object_put(text);
+		if (err != E_OK)
+			return why ? reply_error(rep, err, why) : err;
+	}
 	if ((nickname != NULL || avatar != NULL) &&
 	    (err = users_update_profile(req->arena, req->user_id, nickname, avatar)) != E_OK)
 		return err;

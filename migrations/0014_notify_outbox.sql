@@ -34,6 +34,11 @@
 -- then 'pass' | 'review' | 'risky' once the verdict push arrives (applied once: only a
 -- pending row with that trace id changes), or 'error' (the check could not be made). A
 -- 'risky' asset is refused as a task input.
+--
+-- media_checks: every verdict push, once per trace_id (a repeated push inserts nothing and
+-- changes nothing). A verdict that arrives before its upload has recorded the trace (the
+-- push can beat the upload's commit) waits here and is applied by the statement that
+-- records the trace; both take the same advisory lock on the trace id.
 
 ALTER TABLE tasks
     ADD COLUMN channel text NOT NULL DEFAULT 'oa',
@@ -102,3 +107,16 @@ ALTER TABLE assets
         OR char_length(check_trace_id) BETWEEN 1 AND 128);
 CREATE UNIQUE INDEX assets_check_trace_idx ON assets (check_trace_id)
     WHERE check_trace_id IS NOT NULL;
+
+CREATE TABLE media_checks (
+    trace_id     text PRIMARY KEY,
+    suggest      text NULL,
+    label        text NULL,
+    errcode      bigint NOT NULL DEFAULT 0,
+    received_at  timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT media_checks_trace_len CHECK (char_length(trace_id) BETWEEN 1 AND 128),
+    CONSTRAINT media_checks_suggest_check CHECK (suggest IS NULL
+        OR suggest IN ('pass', 'review', 'risky')),
+    CONSTRAINT media_checks_label_len CHECK (label IS NULL OR char_length(label) <= 64),
+    CONSTRAINT media_checks_verdict CHECK (suggest IS NOT NULL OR errcode <> 0)
+);

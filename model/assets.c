@@ -6,11 +6,25 @@
 #include "lib/db.h"
 #include "model/sql.h"
 
-enum assets_stmt { AS_LOCK, AS_USAGE, AS_INSERT, AS_GET, AS_OWNED, AS_KEYS, AS__MAX };
+enum assets_stmt {
+	AS_LOCK,
+	AS_USAGE,
+	AS_INSERT,
+	AS_GET,
+	AS_OWNED,
+	AS_KEYS,
+	AS_TRACE_LOCK,
+	AS_CHECK_BEGIN,
+	AS_CHECK_VERDICT,
+	AS_CHECK_ERROR,
+	AS_REFUSED,
+	AS__MAX
+};
 
-#define ASSETS_COLS                                                                           \
-	"id, user_id, sha256, mime, storage_key, " SQL_TIME("created_at") ", width, height, " \
-	                                                                  "size_bytes"
+#define ASSETS_COLS                                          \
+	"id, user_id, sha256, mime, storage_key, " SQL_TIME( \
+	    "created_at") ", width, height, "                \
+	                  "size_bytes, check_status"
 
 static const char *const assets_sql[AS__MAX] = {
     /* one user's uploads at a time (two-key form: its own space, apart from other locks) */
@@ -37,6 +51,34 @@ static const char *const assets_sql[AS__MAX] = {
     [AS_KEYS] = "SELECT x.ord, assets.storage_key, assets.mime "
                 "FROM unnest($1::bigint[]) WITH ORDINALITY AS x(id, ord) "
                 "JOIN assets ON assets.id = x.id ORDER BY x.ord",
+    /* one media check's verdict and its trace at a time (migration 0014) */
+    [AS_TRACE_LOCK] = "SELECT pg_advisory_xact_lock(hashtext('aiphoto-media-check'), "
+                      "hashtext($1))",
+    /* $1 asset, $2 trace: pending, unless its verdict came first */
+    [AS_CHECK_BEGIN] =
+        "UPDATE assets SET check_trace_id = $2, check_status = COALESCE((SELECT "
+        "COALESCE(m.suggest, 'error') FROM media_checks m WHERE m.trace_id = $2), 'pending'), "
+        "check_label = (SELECT COALESCE(m.label, m.errcode::text) FROM media_checks m "
+        "WHERE m.trace_id = $2), "
+        "checked_at = (SELECT now() FROM media_checks m WHERE m.trace_id = $2) WHERE id = $1",
+    /* $1 trace, $2 suggest (NULL: WeChat could not check), $3 label, $4 errcode: recorded
+     * once; the pending asset of that trace takes it */
+    [AS_CHECK_VERDICT] =
+        "WITH m AS (INSERT INTO media_checks (trace_id, suggest, label, errcode) "
+        "VALUES ($1::text, $2::text, $3::text, $4::bigint) ON CONFLICT (trace_id) DO NOTHING "
+        "RETURNING trace_id), "
+        "u AS (UPDATE assets SET check_status = COALESCE($2::text, 'error'), "
+        "check_label = COALESCE($3::text, $4::bigint::text), checked_at = now() "
+        "WHERE check_trace_id = $1::text "
+        "AND check_status = 'pending' AND EXISTS (SELECT 1 FROM m) RETURNING id) "
+        "SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM u)",
+    /* $1 asset, $2 why */
+    [AS_CHECK_ERROR] = "UPDATE assets SET check_status = 'error', check_label = $2, "
+                       "checked_at = now() WHERE id = $1",
+    /* $1 user, $2 ids: how many are risky, how many could not be checked */
+    [AS_REFUSED] = "SELECT count(*) FILTER (WHERE check_status = 'risky'), "
+                   "count(*) FILTER (WHERE check_status = 'error') FROM assets "
+                   "WHERE user_id = $1 AND id = ANY($2::bigint[])",
 };
 
 static struct db_stmts assets_stmts = DB_STMTS("assets", assets_sql);
@@ -63,6 +105,7 @@ enum api_err assets_get_by_sha(struct arena *a, int64_t user_id, const char *sha
 	out->width = db_i64(res, 0, 6);
 	out->height = db_i64(res, 0, 7);
 	out->size_bytes = db_i64(res, 0, 8);
+	out->check_status = db_str(a, res, 0, 9);
 out:
 	PQclear(res);
 	return err;
@@ -204,4 +247,77 @@ enum api_err assets_keys(struct arena *a, const int64_t *ids, size_t n, const ch
 out:
 	PQclear(res);
 	return err;
+}
+
+/* Runs statement st under the advisory lock of trace, in a transaction of its own. */
+static enum api_err assets_traced(struct arena *a, const char *trace, enum assets_stmt st, int n,
+                                  const char *const *p, PGresult **res)
+{
+	const char *lp[1] = {trace};
+	enum api_err err;
+
+	(void)a;
+	*res = NULL;
+	if ((err = db_begin()) != E_OK)
+		return err;
+	if ((err = db_run(&assets_stmts, AS_TRACE_LOCK, 1, lp, NULL)) != E_OK ||
+	    (err = db_exec(&assets_stmts, st, n, p, res)) != E_OK || (err = db_commit()) != E_OK) {
+		PQclear(*res);
+		*res = NULL;
+		db_rollback();
+	}
+	return err;
+}
+
+enum api_err assets_check_begin(struct arena *a, int64_t asset_id, const char *trace_id)
+{
+	const char *p[2] = {db_param_i64(a, asset_id), trace_id};
+	PGresult *res;
+	enum api_err err = assets_traced(a, trace_id, AS_CHECK_BEGIN, 2, p, &res);
+
+	PQclear(res);
+	return err;
+}
+
+enum api_err assets_check_verdict(struct arena *a, const char *trace_id, const char *suggest,
+                                  const char *label, long errcode, bool *fresh, int *applied)
+{
+	const char *p[4] = {trace_id, suggest, label, db_param_i64(a, errcode)};
+	PGresult *res;
+	enum api_err err = assets_traced(a, trace_id, AS_CHECK_VERDICT, 4, p, &res);
+
+	*fresh = false;
+	*applied = 0;
+	if (err == E_OK && PQntuples(res) == 1) {
+		*fresh = db_i64(res, 0, 0) > 0;
+		*applied = (int)db_i64(res, 0, 1);
+	}
+	PQclear(res);
+	return err;
+}
+
+enum api_err assets_check_error(struct arena *a, int64_t asset_id, const char *why)
+{
+	const char *p[2] = {db_param_i64(a, asset_id), why};
+	return db_run(&assets_stmts, AS_CHECK_ERROR, 2, p, NULL);
+}
+
+enum api_err assets_refused(struct arena *a, int64_t user_id, const int64_t *ids, size_t n,
+                            size_t *risky, size_t *unchecked)
+{
+	const char *p[2] = {db_param_i64(a, user_id), db_param_i64_array(a, ids, n)};
+	PGresult *res;
+	enum api_err err;
+
+	*risky = *unchecked = 0;
+	if (n == 0)
+		return E_OK;
+	if ((err = db_exec(&assets_stmts, AS_REFUSED, 2, p, &res)) != E_OK)
+		return err;
+	if (PQntuples(res) == 1) {
+		*risky = (size_t)db_i64(res, 0, 0);
+		*unchecked = (size_t)db_i64(res, 0, 1);
+	}
+	PQclear(res);
+	return E_OK;
 }

@@ -19,6 +19,9 @@ struct asset {
 	int64_t id, user_id;
 	const char *sha256, *mime, *storage_key, *created_at;
 	int64_t width, height, size_bytes;
+	/* WeChat's media check (migration 0014): NULL never checked, "pending", "pass",
+	 * "review", "risky" or "error" */
+	const char *check_status;
 };
 
 /* A new upload for assets_put. */
@@ -74,5 +77,23 @@ enum api_err assets_owned(struct arena *a, int64_t user_id, const int64_t *ids, 
  */
 enum api_err assets_keys(struct arena *a, const int64_t *ids, size_t n, const char **keys,
                          const char **mimes);
+
+/*
+ * Content checks of uploads (migration 0014).  assets_check_begin records the trace id of a
+ * started media check: the asset is 'pending', or takes at once the verdict that arrived
+ * before it (media_checks).  assets_check_verdict records a verdict push once per trace id
+ * (*fresh false for a repeat, which changes nothing) and applies it to the pending asset of
+ * that trace (*applied: how many rows); suggest NULL means WeChat could not check (errcode
+ * ≠ 0) and makes the asset 'error'.  Both run in a transaction of their own under an advisory
+ * lock on the trace id, so whichever comes second sees the other.
+ */
+enum api_err assets_check_begin(struct arena *a, int64_t asset_id, const char *trace_id);
+enum api_err assets_check_verdict(struct arena *a, const char *trace_id, const char *suggest,
+                                  const char *label, long errcode, bool *fresh, int *applied);
+/* The check could not be started: the asset is 'error' with why as its label. */
+enum api_err assets_check_error(struct arena *a, int64_t asset_id, const char *why);
+/* Of the user's assets among ids[0..n): how many are 'risky' and how many 'error'. */
+enum api_err assets_refused(struct arena *a, int64_t user_id, const int64_t *ids, size_t n,
+                            size_t *risky, size_t *unchecked);
 
 #endif

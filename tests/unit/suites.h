@@ -30,6 +30,7 @@ Suite *prompt_suite(void);
 Suite *superv_suite(void);
 Suite *netpolicy_suite(void);
 Suite *wxnotice_suite(void);
+Suite *content_suite(void);
 Suite *provider_suite(void);
 
 /* A known-good environment: the three required variables set, every optional one unset. */
