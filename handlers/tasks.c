@@ -151,7 +151,8 @@ static enum api_err tasks_inputs(struct request *req, struct reply *rep, bool ph
 {
 	int64_t pair[2] = {t->person_asset_id, t->garment_asset_id};
 	const int64_t *ids = photo ? t->asset_ids : pair;
-	size_t n = photo ? t->nassets : (pair[0] == pair[1] ? 1 : 2), owned = 0;
+	size_t n = photo ? t->nassets : (pair[0] == pair[1] ? 1 : 2);
+	struct assets_owned owned;
 	const char *why = NULL;
 	enum api_err err = E_OK;
 
@@ -162,12 +163,13 @@ static enum api_err tasks_inputs(struct request *req, struct reply *rep, bool ph
 	}
 	if ((err = assets_owned(req->arena, req->user_id, ids, n, &owned)) != E_OK)
 		goto out;
-	if (owned != n) {
+	if (owned.count != n) {
 		err = reply_error(rep, E_NOT_FOUND,
 		                  photo ? "asset_ids: no such asset" : "asset: no such asset");
 		goto out;
 	}
-	if ((err = content_check_inputs(req->arena, req->user_id, ids, n, &why)) != E_OK && why)
+	if ((err = content_check_inputs(req->arena, owned.risky, owned.unchecked, &why)) != E_OK &&
+	    why)
 		err = reply_error(rep, err, why);
 out:
 	return err;

@@ -17,7 +17,6 @@ enum assets_stmt {
 	AS_CHECK_BEGIN,
 	AS_CHECK_VERDICT,
 	AS_CHECK_ERROR,
-	AS_REFUSED,
 	AS__MAX
 };
 
@@ -46,7 +45,9 @@ static const char *const assets_sql[AS__MAX] = {
                   "AND s.bytes + $6::bigint <= COALESCE(u.upload_quota_bytes, $9::bigint) "
                   "ON CONFLICT (user_id, sha256) DO NOTHING RETURNING id",
     [AS_GET] = "SELECT " ASSETS_COLS " FROM assets WHERE user_id = $1 AND sha256 = $2",
-    [AS_OWNED] = "SELECT count(*) FROM unnest($2::bigint[]) AS x(id) "
+    [AS_OWNED] = "SELECT count(*), count(*) FILTER (WHERE assets.check_status = 'risky'), "
+                 "count(*) FILTER (WHERE assets.check_status = 'error') "
+                 "FROM unnest($2::bigint[]) AS x(id) "
                  "JOIN assets ON assets.id = x.id AND assets.user_id = $1",
     [AS_KEYS] = "SELECT x.ord, assets.storage_key, assets.mime "
                 "FROM unnest($1::bigint[]) WITH ORDINALITY AS x(id, ord) "
@@ -75,10 +76,6 @@ static const char *const assets_sql[AS__MAX] = {
     /* $1 asset, $2 why */
     [AS_CHECK_ERROR] = "UPDATE assets SET check_status = 'error', check_label = $2, "
                        "checked_at = now() WHERE id = $1",
-    /* $1 user, $2 ids: how many are risky, how many could not be checked */
-    [AS_REFUSED] = "SELECT count(*) FILTER (WHERE check_status = 'risky'), "
-                   "count(*) FILTER (WHERE check_status = 'error') FROM assets "
-                   "WHERE user_id = $1 AND id = ANY($2::bigint[])",
 };
 
 static struct db_stmts assets_stmts = DB_STMTS("assets", assets_sql);
@@ -200,19 +197,22 @@ enum api_err assets_put(struct arena *a, const struct asset_new *in, struct asse
 }
 
 enum api_err assets_owned(struct arena *a, int64_t user_id, const int64_t *ids, size_t n,
-                          size_t *count)
+                          struct assets_owned *out)
 {
 	const char *p[2] = {db_param_i64(a, user_id), db_param_i64_array(a, ids, n)};
 	PGresult *res;
 	enum api_err err;
 
-	*count = 0;
+	memset(out, 0, sizeof(*out));
 	if (n == 0)
 		return E_OK;
 	if ((err = db_exec(&assets_stmts, AS_OWNED, 2, p, &res)) != E_OK)
 		return err;
-	if (PQntuples(res) == 1)
-		*count = (size_t)db_i64(res, 0, 0);
+	if (PQntuples(res) == 1) {
+		out->count = (size_t)db_i64(res, 0, 0);
+		out->risky = (size_t)db_i64(res, 0, 1);
+		out->unchecked = (size_t)db_i64(res, 0, 2);
+	}
 	PQclear(res);
 	return E_OK;
 }
@@ -300,24 +300,4 @@ enum api_err assets_check_error(struct arena *a, int64_t asset_id, const char *w
 {
 	const char *p[2] = {db_param_i64(a, asset_id), why};
 	return db_run(&assets_stmts, AS_CHECK_ERROR, 2, p, NULL);
-}
-
-enum api_err assets_refused(struct arena *a, int64_t user_id, const int64_t *ids, size_t n,
-                            size_t *risky, size_t *unchecked)
-{
-	const char *p[2] = {db_param_i64(a, user_id), db_param_i64_array(a, ids, n)};
-	PGresult *res;
-	enum api_err err;
-
-	*risky = *unchecked = 0;
-	if (n == 0)
-		return E_OK;
-	if ((err = db_exec(&assets_stmts, AS_REFUSED, 2, p, &res)) != E_OK)
-		return err;
-	if (PQntuples(res) == 1) {
-		*risky = (size_t)db_i64(res, 0, 0);
-		*unchecked = (size_t)db_i64(res, 0, 1);
-	}
-	PQclear(res);
-	return E_OK;
 }

@@ -65,12 +65,17 @@ enum api_err assets_put(struct arena *a, const struct asset_new *in, struct asse
 /* The user's asset with that hash (64 lowercase hex digits); E_NOT_FOUND otherwise. */
 enum api_err assets_get_by_sha(struct arena *a, int64_t user_id, const char *sha256,
                                struct asset *out);
-/*
- * How many entries of ids[0..n) name assets of that user (an id given twice counts twice),
- * so *count == n exactly when every id is the user's.
- */
+/* What assets_owned found among ids. */
+struct assets_owned {
+	size_t count; /* entries naming assets of the user (an id given twice counts twice) */
+	size_t risky; /* ... of those, judged risky by WeChat's media check */
+	size_t unchecked; /* ... whose check could not be made ('error') */
+};
+
+/* How many entries of ids[0..n) name assets of that user, so out->count == n exactly when
+ * every id is the user's, and their content-check states. */
 enum api_err assets_owned(struct arena *a, int64_t user_id, const int64_t *ids, size_t n,
-                          size_t *count);
+                          struct assets_owned *out);
 /*
  * Storage key and mime of each asset of ids[0..n), whoever owns it, in the given order
  * (arena strings).  E_NOT_FOUND when one of them does not exist.
@@ -92,8 +97,5 @@ enum api_err assets_check_verdict(struct arena *a, const char *trace_id, const c
                                   const char *label, long errcode, bool *fresh, int *applied);
 /* The check could not be started: the asset is 'error' with why as its label. */
 enum api_err assets_check_error(struct arena *a, int64_t asset_id, const char *why);
-/* Of the user's assets among ids[0..n): how many are 'risky' and how many 'error'. */
-enum api_err assets_refused(struct arena *a, int64_t user_id, const int64_t *ids, size_t n,
-                            size_t *risky, size_t *unchecked);
 
 #endif

@@ -177,21 +177,17 @@ enum api_err content_check_upload(struct arena *a, int64_t user_id, int64_t asse
 	return err;
 }
 
-enum api_err content_check_inputs(struct arena *a, int64_t user_id, const int64_t *ids, size_t n,
-                                  const char **why)
+enum api_err content_check_inputs(struct arena *a, size_t risky, size_t unchecked, const char **why)
 {
 	struct content_conf c;
-	size_t risky = 0, unchecked = 0;
-	enum api_err err = assets_refused(a, user_id, ids, n, &risky, &unchecked);
+	enum api_err err;
 
-	if (err != E_OK)
-		return err;
 	if (risky > 0) {
 		*why = "asset: 图片未通过微信内容安全检查";
 		return E_CONTENT_RISKY;
 	}
 	if (unchecked == 0 || (err = content_conf(a, &c)) != E_OK || !c.closed)
-		return err;
+		return unchecked == 0 ? E_OK : err;
 	*why = "asset: 图片的内容安全检查未完成，请重新上传";
 	return E_UPSTREAM_ERROR;
 }

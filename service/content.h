@@ -62,11 +62,13 @@ enum api_err content_check_upload(struct arena *a, int64_t user_id, int64_t asse
                                   const char *storage_key, const char *status, const char **why);
 
 /*
- * The task inputs ids[0..n) of user_id may be used: E_CONTENT_RISKY when one was judged
- * risky; E_UPSTREAM_ERROR when one could not be checked and on_error is "closed".  A pending
- * check does not hold a task up (WeChat answers within 30 minutes).
+ * Whether task inputs may be used, given how many of them were judged risky and how many
+ * could not be checked (model/assets assets_owned): E_CONTENT_RISKY when one was risky;
+ * E_UPSTREAM_ERROR when one could not be checked and on_error is "closed".  A pending check
+ * does not hold a task up (WeChat answers within 30 minutes).  A risky verdict refuses the
+ * input even after content checks are turned off.
  */
-enum api_err content_check_inputs(struct arena *a, int64_t user_id, const int64_t *ids, size_t n,
+enum api_err content_check_inputs(struct arena *a, size_t risky, size_t unchecked,
                                   const char **why);
 
 #endif
