@@ -65,6 +65,13 @@ static void ctl_check_config_report(const struct config *c)
 	       config_msg_mode_name(c->wechat_msg_mode), meaning[c->wechat_msg_mode]);
 	if (c->wechat_msg_mode != CONFIG_MSG_SAFE && !c->development)
 		printf("warning: WECHAT_MSG_MODE is not safe in production\n");
+	if (c->wechat_mp_token == NULL)
+		printf("Mini-program push: WECHAT_MP_TOKEN is not set: its pushes (the verdicts of "
+		       "image content checks) are refused with 403\n");
+	else
+		printf("Mini-program push: accepted at the same callback URL (JSON), %s\n",
+		       c->wechat_mp_aes_key ? "plain or safe mode (WECHAT_MP_AES_KEY)"
+		                            : "plain mode only (no WECHAT_MP_AES_KEY)");
 	printf("configuration ok\n");
 }
 
