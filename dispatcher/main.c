@@ -15,12 +15,16 @@
  *      message for a task from the mini program, an Official Account template message
  *      otherwise (model/notify: an outbox row per task, claimed with SKIP LOCKED and sent by
  *      one run; a passing failure is retried with back-off, a refusal is recorded, a send
- *      interrupted by a crash is never repeated: at most once);
- *   5. between claims waits on PostgreSQL LISTEN (channel aiphoto_tasks, WORKS_CHANNEL) as
+ *      interrupted by a crash is never repeated: at most once); one call to WeChat per pass
+ *      of its loop, so a backlog of notices never holds back claims or transfers for more
+ *      than one call;
+ *   5. fetches up to DISPATCH_CLOUD_FETCH_BATCH cloud:// images of imported works into the
+ *      media store on the same multi handle (dispatcher/cloudfetch.c, docs/cloud-files.md);
+ *   6. between claims waits on PostgreSQL LISTEN (channel aiphoto_tasks, WORKS_CHANNEL) as
  *      well as on its transfers: task creation, retry, release and rescue NOTIFY in their own
  *      transactions, so a new task is claimed within milliseconds, not at the next tick;
  *      with nothing notified it claims again when the earliest queued item is due (≤ 5 s);
- *   6. exits when its time budget is spent and nothing runs (async jobs still waiting are
+ *   7. exits when its time budget is spent and nothing runs (async jobs still waiting are
  *      released, keeping their provider job id for the next run); cron (or the timer)
  *      starting a run every minute stays the safety net.
  *
@@ -30,7 +34,8 @@
  * timeout by 10 s), DISPATCH_RETRY_BASE_MS (5000), DISPATCH_MAX_RESULT_BYTES (10 MiB),
  * DISPATCH_MAX_WAIT_SECONDS (600: how long an async job may stay pending, counted from its
  * submit across runs), DISPATCH_MAX_INPUT_BYTES (32 MiB: the input images of one item
- * together; more fails the item, refunded), DISPATCH_RECONCILE_AFTER_SECONDS (300).
+ * together; more fails the item, refunded), DISPATCH_RECONCILE_AFTER_SECONDS (300),
+ * DISPATCH_CLOUD_FETCH_BATCH (50: imported works' cloud images fetched per run; 0: none).
  *
  * Options: --until-idle (tests, manual runs: also exit as soon as nothing is due and nothing
  * runs, without waiting for notifications); --claim-only (benchmark and test of the queue
@@ -50,6 +55,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dispatcher/cloudfetch.h"
 #include "dispatcher/provider.h"
 #include "service/reconcile.h"
 #include "lib/arena.h"
@@ -86,16 +92,21 @@ struct job {
 	double wait_until, poll_deadline;
 	CURL *easy;
 	struct curl_slist *hdrs;
-	char *buf;
-	size_t len, cap, limit;
-	bool too_large;
+	struct httpc_buf body; /* the answer of the current transfer */
 	long retry_after;
 	struct job *next;
 };
 
+/* system_config.notify as the senders read it (strings in the call's arena). */
+struct notify_conf {
+	struct notify_targets to;
+	const char *oa_page; /* task_page_url */
+	const char *mp_page, *mp_state, *mp_lang, *mp_data; /* mp.page, …, mp.data as JSON */
+};
+
 struct dispatch {
 	int concurrency;
-	long budget_s, lease_s, retry_base_ms, max_wait_s, reconcile_after_s;
+	long budget_s, lease_s, retry_base_ms, max_wait_s, reconcile_after_s, cloud_batch;
 	size_t max_result, max_input;
 	char owner[96];
 	struct arena arena; /* the run: models */
@@ -104,11 +115,18 @@ struct dispatch {
 	CURLM *multi;
 	struct job *jobs;
 	int active;
+	struct cloudfetch *cloud; /* this run's fetch of imported works' cloud images */
 	double deadline, last_heartbeat;
 	bool development;
 	bool until_idle; /* --until-idle: exit once nothing is due and nothing runs */
-	bool task_ended; /* a task ended since the last notices */
-	double next_notify; /* when the outbox is looked at again (dispatch_notify) */
+	bool notices_due; /* ended tasks or due notices may wait (dispatch_notify) */
+	double next_notify; /* when the outbox is looked at again while nothing is known due */
+	struct {
+		struct arena arena; /* the batch below and its sends */
+		struct notify_conf conf; /* system_config.notify as the batch was taken */
+		struct notify_item *items; /* claimed ('sending'): items[next..n) still to send */
+		size_t n, next;
+	} notices;
 	struct {
 		size_t claimed, succeeded, retried, failed, released, fenced, rescued, notified,
 		    sent;
@@ -121,6 +139,10 @@ static CURLM *dispatch_multi; /* woken by a signal out of its wait */
 /* Longest wait without a claim while idle: the safety net for a notification lost with a
  * connection (the LISTEN is issued again before each wait). */
 #define DISPATCH_IDLE_MAX_MS 5000
+
+/* Ended tasks given their outbox rows at once, and notices claimed at once (the notices then
+ * go out one per pass of the run's loop). */
+#define DISPATCH_NOTICE_BATCH 8
 
 static void dispatch_on_signal(int sig)
 {
@@ -139,28 +161,6 @@ static double dispatch_now(void)
 }
 
 /* ------------------------------------------------------------------ transfers */
-
-static size_t dispatch_write(char *data, size_t size, size_t nmemb, void *ctx)
-{
-	struct job *j = ctx;
-	size_t n = size * nmemb;
-
-	if (j->len + n > j->limit) {
-		j->too_large = true;
-		return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
-	}
-	if (j->len + n + 1 > j->cap) {
-		size_t cap = j->cap ? j->cap : 16384;
-		while (cap < j->len + n + 1)
-			cap *= 2;
-		j->buf = xrealloc(j->buf, cap);
-		j->cap = cap;
-	}
-	memcpy(j->buf + j->len, data, n);
-	j->len += n;
-	j->buf[j->len] = '\0';
-	return n;
-}
 
 static size_t dispatch_header(char *data, size_t size, size_t nmemb, void *ctx)
 {
@@ -197,12 +197,8 @@ static void dispatch_start(struct dispatch *d, struct job *j, const struct provi
 
 	if (e == NULL)
 		abort();
-	free(j->buf);
-	j->buf = NULL;
-	j->len = j->cap = 0;
-	j->too_large = false;
+	httpc_buf_reset(&j->body, limit);
 	j->retry_after = 0;
-	j->limit = limit;
 	curl_slist_free_all(j->hdrs);
 	j->hdrs = httpc_easy_setup(e, &(const struct httpc_easy){
 	                                  .method = rq->method,
@@ -213,8 +209,8 @@ static void dispatch_start(struct dispatch *d, struct job *j, const struct provi
 	                                  .timeout_ms = timeout_ms,
 	                                  .user_agent = "aiphoto-dispatch/" AIPHOTO_VERSION,
 	                                  .development = d->development,
-	                                  .write = dispatch_write,
-	                                  .write_ctx = j,
+	                                  .write = httpc_buf_write,
+	                                  .write_ctx = &j->body,
 	                                  .header = dispatch_header,
 	                                  .header_ctx = j,
 	                              });
@@ -236,7 +232,7 @@ static void dispatch_drop(struct dispatch *d, struct job *j)
 		curl_easy_cleanup(j->easy);
 	}
 	curl_slist_free_all(j->hdrs);
-	free(j->buf);
+	httpc_buf_free(&j->body);
 	arena_fini(&j->arena);
 	free(j);
 	d->active--;
@@ -264,7 +260,7 @@ static void dispatch_fail(struct dispatch *d, struct job *j, const char *code, c
 	enum api_err err =
 	    works_fail(&j->arena, j->w.id, j->w.attempt, dispatch_model_id(j), code, msg, &ended);
 
-	d->task_ended |= ended;
+	d->notices_due |= ended;
 	if (err == E_OK) {
 		d->n.failed++;
 		dispatch_log_outcome(j, "failed, refunded", code, msg);
@@ -340,7 +336,7 @@ static void dispatch_store(struct dispatch *d, struct job *j, const unsigned cha
 	url = media_url(&j->arena, key);
 	err = works_succeed(&j->arena, j->w.id, j->w.attempt, dispatch_model_id(j), url,
 	                    j->provider_url, &ended);
-	d->task_ended |= ended;
+	d->notices_due |= ended;
 	if (err == E_OK) {
 		d->n.succeeded++;
 		dispatch_log_outcome(j, ended ? "succeeded (task ended)" : "succeeded", NULL, key);
@@ -423,18 +419,18 @@ static void dispatch_done(struct dispatch *d, struct job *j, CURLcode cc)
 	j->easy = NULL;
 
 	if (cc != CURLE_OK || status < 200 || status >= 300) {
-		provider_classify(&j->arena, status, (int)cc, j->too_large, j->retry_after, j->buf,
-		                  &r);
+		provider_classify(&j->arena, status, (int)cc, j->body.too_large, j->retry_after,
+		                  j->body.data, &r);
 		if (j->phase == PH_POLL && r.kind == PV_RETRY && status >= 400 && status < 500 &&
 		    status != 429)
 			r.forget_job = true; /* the provider no longer knows the job */
 	} else if (j->phase == PH_DOWNLOAD) {
-		dispatch_store(d, j, (const unsigned char *)j->buf, j->len);
+		dispatch_store(d, j, (const unsigned char *)j->body.data, j->body.len);
 		return;
 	} else if (j->phase == PH_SUBMIT) {
-		j->ops->parse_submit(&j->arena, j->buf, j->len, &r);
+		j->ops->parse_submit(&j->arena, j->body.data, j->body.len, &r);
 	} else {
-		j->ops->parse_poll(&j->arena, j->buf, j->len, &r);
+		j->ops->parse_poll(&j->arena, j->body.data, j->body.len, &r);
 	}
 
 	switch (r.kind) {
@@ -652,16 +648,6 @@ static void dispatch_heartbeat(struct dispatch *d)
 #define NOTIFY_LEASE_S 60
 /* Sends of a notice before it counts as failed (≈ 40 min with the default back-off). */
 #define NOTIFY_MAX_ATTEMPTS 10
-/* Notices claimed at a time, and batches sent before the transfers run again. */
-#define NOTIFY_BATCH 20
-#define NOTIFY_ROUNDS 10
-
-/* system_config.notify as the senders read it (strings in the call's arena). */
-struct notify_conf {
-	struct notify_targets to;
-	const char *oa_page; /* task_page_url */
-	const char *mp_page, *mp_state, *mp_lang, *mp_data; /* mp.page, …, mp.data as JSON */
-};
 
 static void dispatch_notify_conf(struct arena *a, struct notify_conf *c)
 {
@@ -759,45 +745,58 @@ out:
 }
 
 /*
- * Notices (model/notify): every ended task gets its outbox row, then the due rows are claimed
- * and sent, NOTIFY_BATCH at a time, at most NOTIFY_ROUNDS batches before the transfers run
- * again.  d->next_notify becomes when the earliest retry is due.
+ * Takes the next batch of notices into d->notices, replacing the one before: first the outbox
+ * rows of up to DISPATCH_NOTICE_BATCH ended tasks (model/notify: each task once, whichever
+ * run takes it), then up to DISPATCH_NOTICE_BATCH due rows, claimed for this run.  Returns
+ * how many tasks and rows it took (0: nothing waits).
  */
-static void dispatch_notify(struct dispatch *d)
+static size_t dispatch_notices_take(struct dispatch *d)
 {
-	struct arena a;
-	struct notify_conf conf;
-	struct notify_enqueued q;
-	struct notify_item *items;
-	size_t n;
-	long due = -1;
+	struct notify_enqueued q = {0};
+	size_t ended;
 
-	arena_init(&a, 8192);
-	dispatch_notify_conf(&a, &conf);
-	while (notify_enqueue(&a, 50, &conf.to, &q) == E_OK) {
-		size_t ended = q.oa + q.mp + q.skipped;
-		if (ended == 0)
-			break;
+	arena_reset(&d->notices.arena);
+	d->notices.n = d->notices.next = 0;
+	d->notices.items = NULL;
+	dispatch_notify_conf(&d->notices.arena, &d->notices.conf);
+	if (notify_enqueue(&d->notices.arena, DISPATCH_NOTICE_BATCH, &d->notices.conf.to, &q) !=
+	    E_OK)
+		memset(&q, 0, sizeof(q));
+	ended = q.oa + q.mp + q.skipped;
+	if (ended > 0) {
 		d->n.notified += ended;
 		log_info("dispatch: %zu ended tasks: %zu template, %zu subscribe, %zu without a "
 		         "notice",
 		         ended, q.oa, q.mp, q.skipped);
 	}
-	for (int round = 0; round < NOTIFY_ROUNDS; round++) {
-		struct arena b;
-		if (notify_claim(&a, NOTIFY_BATCH, NOTIFY_LEASE_S, &items, &n) != E_OK || n == 0)
-			break;
-		arena_init(&b, 8192);
-		for (size_t i = 0; i < n; i++) {
-			dispatch_send_notice(d, &b, &conf, &items[i]);
-			arena_reset(&b);
-		}
-		arena_fini(&b);
+	if (notify_claim(&d->notices.arena, DISPATCH_NOTICE_BATCH, NOTIFY_LEASE_S,
+	                 &d->notices.items, &d->notices.n) != E_OK)
+		d->notices.n = 0;
+	return ended + d->notices.n;
+}
+
+/*
+ * Sends one notice, taking the next batch when the last one is spent.  A call blocks the run
+ * (no claim, no transfer moves while it lasts), so one per pass of the loop: a backlog of
+ * notices is worked off between claims, and a task created meanwhile waits for one call at
+ * most.  Returns true while more may wait; when nothing does, d->next_notify becomes when the
+ * earliest retry is due (at most DISPATCH_IDLE_MAX_MS away).
+ */
+static bool dispatch_notify(struct dispatch *d)
+{
+	long due = -1;
+
+	if (d->notices.next < d->notices.n) {
+		dispatch_send_notice(d, &d->notices.arena, &d->notices.conf,
+		                     &d->notices.items[d->notices.next++]);
+		return true;
 	}
+	if (dispatch_notices_take(d) > 0)
+		return true;
 	if (notify_next_due(&due) != E_OK || due < 0 || due > DISPATCH_IDLE_MAX_MS)
 		due = DISPATCH_IDLE_MAX_MS;
 	d->next_notify = dispatch_now() + (double)(due < 100 ? 100 : due) / 1000.0;
-	arena_fini(&a);
+	return false;
 }
 
 /*
@@ -898,6 +897,7 @@ static void dispatch_run(struct dispatch *d)
 	double next_claim = 0;
 	bool drained = false;
 
+	d->notices_due = true; /* tasks an earlier run left unnotified, worked off between claims */
 	dispatch_maintenance(d);
 	if (works_models(&d->arena, &d->models, &d->nmodels) != E_OK) {
 		log_error("dispatch: cannot read ai_models");
@@ -908,6 +908,7 @@ static void dispatch_run(struct dispatch *d)
 			log_warn(
 			    "dispatch: model %s timeout %ld ms is too close to the lease (%ld s)",
 			    d->models[i].name, d->models[i].timeout_ms, d->lease_s);
+	d->cloud = cloudfetch_start(d->multi, d->cloud_batch, d->development);
 	if (!d->until_idle && works_listen() != E_OK)
 		log_warn("dispatch: LISTEN failed; new tasks wait for the next claim");
 	d->last_heartbeat = dispatch_now();
@@ -929,7 +930,8 @@ static void dispatch_run(struct dispatch *d)
 		}
 		if (!time_left)
 			dispatch_release_waiting(d);
-		if (d->active == 0 && (!time_left || (drained && d->until_idle)))
+		if (d->active == 0 && !cloudfetch_busy(d->cloud) &&
+		    (!time_left || (drained && d->until_idle && !d->notices_due)))
 			break;
 		for (struct job *j = d->jobs, *next; j != NULL; j = next) {
 			next = j->next;
@@ -942,23 +944,26 @@ static void dispatch_run(struct dispatch *d)
 		curl_multi_perform(d->multi, &running);
 		while ((msg = curl_multi_info_read(d->multi, &left)) != NULL) {
 			struct job *j = NULL;
-			if (msg->msg != CURLMSG_DONE)
+			if (msg->msg != CURLMSG_DONE ||
+			    cloudfetch_done(d->cloud, msg->easy_handle, msg->data.result))
 				continue;
 			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&j);
 			dispatch_done(d, j, msg->data.result);
 		}
 		if (now - d->last_heartbeat >= (double)d->lease_s / 3.0)
 			dispatch_heartbeat(d);
-		if (d->task_ended || now >= d->next_notify) {
-			d->task_ended = false;
-			dispatch_notify(d);
-		}
+		if (!d->notices_due && now >= d->next_notify)
+			d->notices_due = true; /* a retry may be due */
+		if (d->notices_due)
+			d->notices_due = dispatch_notify(d);
 		if (d->active == 0 && drained && time_left) { /* idle: until a claim is due */
 			double until = next_claim < d->deadline ? next_claim : d->deadline;
 			if (d->next_notify < until)
 				until = d->next_notify;
 			wait_ms = (long)((until - now) * 1000.0) + 1;
 		}
+		if (d->notices_due)
+			wait_ms = 0; /* the next message in the next pass, after its claims */
 		pg.fd = db_socket(); /* after the statements above: a reconnect changes it */
 		if (pg.fd >= 0 && db_notifies() > 0) {
 			/* received while the statements above ran: libpq holds them already, so the
@@ -971,7 +976,12 @@ static void dispatch_run(struct dispatch *d)
 		if (pg.fd >= 0 && db_notifies() != 0)
 			drained = false; /* notified, or the connection is lost: claim now */
 	}
-	dispatch_notify(d);
+	cloudfetch_end(d->cloud);
+	d->cloud = NULL;
+	/* the batch taken (marked notified) is sent; a longer backlog is the next run's, so this
+	 * run exits (and the next one listens) without waiting for it */
+	while (d->notices.next < d->notices.n)
+		(void)dispatch_notify(d);
 }
 
 /* --claim-only: the queue without providers (benchmarks, overlap tests). */
@@ -1029,6 +1039,7 @@ int main(int argc, char **argv)
 	d.reconcile_after_s = cfg->dispatch_reconcile_after_s;
 	d.max_result = (size_t)cfg->dispatch_max_result_bytes;
 	d.max_input = (size_t)cfg->dispatch_max_input_bytes;
+	d.cloud_batch = cfg->dispatch_cloud_fetch_batch;
 	d.development = cfg->development;
 	gethostname(host, sizeof(host) - 1);
 	snprintf(d.owner, sizeof(d.owner), "%.60s:%ld", host, (long)getpid());
@@ -1053,6 +1064,7 @@ int main(int argc, char **argv)
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	arena_init(&d.arena, 16384);
+	arena_init(&d.notices.arena, 8192);
 	d.multi = curl_multi_init();
 	dispatch_multi = d.multi;
 	started = dispatch_now();
@@ -1067,6 +1079,7 @@ int main(int argc, char **argv)
 		dispatch_drop(&d, d.jobs);
 	dispatch_multi = NULL;
 	curl_multi_cleanup(d.multi);
+	arena_fini(&d.notices.arena);
 	arena_fini(&d.arena);
 	redis_fini();
 	httpc_fini();

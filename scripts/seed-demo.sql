@@ -92,9 +92,10 @@ ON CONFLICT DO NOTHING;
 -- pricing:        credits per generated image, by task type
 -- checkin:        base_credits + streak_bonus × min(streak − 1, max_bonus_days)
 -- invite:         credits to the invitee and to the inviter, once per invitee
--- backend_config: mini-program gray release (GET /config/backend); the
---                 server_url answered is PUBLIC_BASE_URL + '/api/v1' unless
---                 a server_url is set here
+-- backend_config: mini-program gray release (GET /config/backend,
+--                 docs/gray-release.md); the server_url answered is
+--                 PUBLIC_BASE_URL (the adapter appends /api/...) unless a
+--                 server_url is set here
 -- notify:         how a user hears that a task ended (docs/wechat.md "Task
 --                 notices"): task_template_id (+ task_page_url, which the
 --                 stack sets to its own member page) for the Official Account's

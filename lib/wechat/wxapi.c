@@ -39,9 +39,10 @@ static long wxapi_long(json_object *o, const char *key)
 }
 
 /* Performs one call and parses the JSON answer.  E_OK means WeChat answered with JSON;
- * ans->errcode tells whether it accepted the call. */
-static enum api_err wxapi_call(struct arena *a, const char *method, const char *url,
-                               const char *body, struct wxapi_answer *ans)
+ * ans->errcode tells whether it accepted the call.  A timeout is E_TIMEOUT when
+ * keep_timeout, else E_UPSTREAM_ERROR like any other failure to get an answer. */
+static enum api_err wxapi_call_ex(struct arena *a, const char *method, const char *url,
+                                  const char *body, bool keep_timeout, struct wxapi_answer *ans)
 {
 	static const char *const json_headers[] = {"Content-Type: application/json",
 	                                           "Accept: application/json", NULL};
@@ -56,7 +57,7 @@ static enum api_err wxapi_call(struct arena *a, const char *method, const char *
 
 	memset(ans, 0, sizeof(*ans));
 	if ((err = httpc_do(a, &req, &res)) != E_OK)
-		return err == E_TIMEOUT ? E_UPSTREAM_ERROR : err;
+		return err == E_TIMEOUT && !keep_timeout ? E_UPSTREAM_ERROR : err;
 	if (res.status != 200) {
 		log_warn("wechat %s answered HTTP %ld", method, res.status);
 		return E_UPSTREAM_ERROR;
@@ -70,6 +71,12 @@ static enum api_err wxapi_call(struct arena *a, const char *method, const char *
 	ans->errcode = wxapi_long(ans->json, "errcode");
 	ans->errmsg = jsonx_dup_str(a, ans->json, "errmsg");
 	return E_OK;
+}
+
+static enum api_err wxapi_call(struct arena *a, const char *method, const char *url,
+                               const char *body, struct wxapi_answer *ans)
+{
+	return wxapi_call_ex(a, method, url, body, false, ans);
 }
 
 static enum api_err wxapi_fail(const struct wxapi_answer *ans, const char *what)
@@ -91,9 +98,8 @@ static void wxapi_nap(long ms)
  * the holder of the lock fetches; the others poll the cache for up to WXAPI_WAIT_MS.
  */
 static enum api_err wxapi_cached(struct arena *a, const char *key, const char *lock,
-                                 enum api_err (*fetch)(struct arena *, enum wxapi_app,
-                                                       const char **, long *),
-                                 enum wxapi_app app, const char **out)
+                                 enum api_err (*fetch)(struct arena *, const char **, long *),
+                                 const char **out)
 {
 	enum api_err err;
 	char *v = NULL;
@@ -129,7 +135,7 @@ static enum api_err wxapi_cached(struct arena *a, const char *key, const char *l
 			*out = v;
 		return err;
 	}
-	err = fetch(a, app, &fresh, &ttl);
+	err = fetch(a, &fresh, &ttl);
 	if (err == E_OK)
 		err = redis_set_ex(key, fresh,
 		                   ttl > WXAPI_MARGIN * 2 ? ttl - WXAPI_MARGIN : ttl / 2 + 1);
@@ -144,22 +150,17 @@ static const char *wxapi_base(void)
 	return config_get()->wechat_api_base;
 }
 
-/* The appid and secret of app (NULL when not configured). */
-static void wxapi_credentials(enum wxapi_app app, const char **appid, const char **secret)
+/* The app whose access_token a call takes: the Official Account (WECHAT_APPID) or the mini
+ * program (WECHAT_MP_APPID, which owns the cloud environment). */
+enum wxapi_app { WXAPI_OA, WXAPI_MP };
+
+/* The app's appid and secret (NULL when not configured). */
+static void wxapi_creds(enum wxapi_app app, const char **appid, const char **secret)
 {
 	const struct config *c = config_get();
 
 	*appid = app == WXAPI_MP ? c->wechat_mp_appid : c->wechat_appid;
 	*secret = app == WXAPI_MP ? c->wechat_mp_secret : c->wechat_secret;
-}
-
-/* The name of app's access-token cache key part: its appid, "-" when none is configured. */
-static const char *wxapi_appid_key(enum wxapi_app app)
-{
-	const char *appid, *secret;
-
-	wxapi_credentials(app, &appid, &secret);
-	return appid ? appid : "-";
 }
 
 static enum api_err wxapi_fetch_token(struct arena *a, enum wxapi_app app, const char **token,
@@ -170,7 +171,7 @@ static enum api_err wxapi_fetch_token(struct arena *a, enum wxapi_app app, const
 	const char *appid, *secret;
 	enum api_err err;
 
-	wxapi_credentials(app, &appid, &secret);
+	wxapi_creds(app, &appid, &secret);
 	if (appid == NULL || secret == NULL) {
 		log_error("%s are not configured", app == WXAPI_MP
 		                                       ? "WECHAT_MP_APPID / WECHAT_MP_SECRET"
@@ -195,12 +196,30 @@ static enum api_err wxapi_fetch_token(struct arena *a, enum wxapi_app app, const
 	return err;
 }
 
-/* app's access token (cached, see the header). */
+static enum api_err wxapi_fetch_token_oa(struct arena *a, const char **token, long *ttl)
+{
+	return wxapi_fetch_token(a, WXAPI_OA, token, ttl);
+}
+
+static enum api_err wxapi_fetch_token_mp(struct arena *a, const char **token, long *ttl)
+{
+	return wxapi_fetch_token(a, WXAPI_MP, token, ttl);
+}
+
+/* The Redis key of the app's token: "wx:<what>:<appid>" (what: token, lock:token). */
+static const char *wxapi_token_key(struct arena *a, enum wxapi_app app, const char *what)
+{
+	const char *appid, *secret;
+
+	wxapi_creds(app, &appid, &secret);
+	return arena_printf(a, "wx:%s:%s", what, appid ? appid : "-");
+}
+
 static enum api_err wxapi_app_token(struct arena *a, enum wxapi_app app, const char **token)
 {
-	const char *id = wxapi_appid_key(app);
-	return wxapi_cached(a, arena_printf(a, "wx:token:%s", id),
-	                    arena_printf(a, "wx:lock:token:%s", id), wxapi_fetch_token, app, token);
+	return wxapi_cached(a, wxapi_token_key(a, app, "token"),
+	                    wxapi_token_key(a, app, "lock:token"),
+	                    app == WXAPI_MP ? wxapi_fetch_token_mp : wxapi_fetch_token_oa, token);
 }
 
 enum api_err wxapi_access_token(struct arena *a, const char **token)
@@ -214,15 +233,14 @@ static bool wxapi_token_rejected(long errcode)
 }
 
 /*
- * A call that takes app's ?access_token=: path_query is everything after the base
- * ("/cgi-bin/x?a=b" or "/cgi-bin/x").  A rejected token is expired (compare-and-delete) and
- * the call retried once.
+ * A call that takes ?access_token=: path_query is everything after the base ("/cgi-bin/x?a=b"
+ * or "/cgi-bin/x"), with the app's token.  A rejected token is expired (compare-and-delete) and
+ * the call retried once.  keep_timeout: as wxapi_call_ex.
  */
-static enum api_err wxapi_token_call(struct arena *a, enum wxapi_app app, const char *method,
-                                     const char *path_query, const char *body,
-                                     struct wxapi_answer *ans)
+static enum api_err wxapi_app_call(struct arena *a, enum wxapi_app app, bool keep_timeout,
+                                   const char *method, const char *path_query, const char *body,
+                                   struct wxapi_answer *ans)
 {
-	const char *id = wxapi_appid_key(app);
 	enum api_err err;
 
 	for (int attempt = 0; attempt < 2; attempt++) {
@@ -230,29 +248,35 @@ static enum api_err wxapi_token_call(struct arena *a, enum wxapi_app app, const 
 		bool gone;
 		if ((err = wxapi_app_token(a, app, &token)) != E_OK)
 			return err;
-		err = wxapi_call(a, method,
-		                 arena_printf(a, "%s%s%caccess_token=%s", wxapi_base(), path_query,
-		                              strchr(path_query, '?') ? '&' : '?',
-		                              httpc_escape(a, token)),
-		                 body, ans);
+		err = wxapi_call_ex(a, method,
+		                    arena_printf(a, "%s%s%caccess_token=%s", wxapi_base(),
+		                                 path_query, strchr(path_query, '?') ? '&' : '?',
+		                                 httpc_escape(a, token)),
+		                    body, keep_timeout, ans);
 		if (err != E_OK || !wxapi_token_rejected(ans->errcode))
 			return err;
 		log_warn("wechat rejected the access token (errcode %ld): refreshing once",
 		         ans->errcode);
 		wxapi_answer_free(ans);
-		if ((err = redis_del_if_equal(arena_printf(a, "wx:token:%s", id), token, &gone)) !=
+		if ((err = redis_del_if_equal(wxapi_token_key(a, app, "token"), token, &gone)) !=
 		    E_OK)
 			return err;
 	}
 	return E_UPSTREAM_ERROR;
 }
 
-static enum api_err wxapi_fetch_ticket(struct arena *a, enum wxapi_app app, const char **ticket,
-                                       long *ttl)
+/* The same with the Official Account's token. */
+static enum api_err wxapi_token_call(struct arena *a, const char *method, const char *path_query,
+                                     const char *body, struct wxapi_answer *ans)
+{
+	return wxapi_app_call(a, WXAPI_OA, false, method, path_query, body, ans);
+}
+
+static enum api_err wxapi_fetch_ticket(struct arena *a, const char **ticket, long *ttl)
 {
 	struct wxapi_answer ans;
 	enum api_err err =
-	    wxapi_token_call(a, app, "GET", "/cgi-bin/ticket/getticket?type=jsapi", NULL, &ans);
+	    wxapi_token_call(a, "GET", "/cgi-bin/ticket/getticket?type=jsapi", NULL, &ans);
 
 	if (err != E_OK)
 		return err;
@@ -268,8 +292,7 @@ enum api_err wxapi_jsapi_ticket(struct arena *a, const char **ticket)
 {
 	const char *appid = config_get()->wechat_appid ? config_get()->wechat_appid : "-";
 	return wxapi_cached(a, arena_printf(a, "wx:jsapi:%s", appid),
-	                    arena_printf(a, "wx:lock:jsapi:%s", appid), wxapi_fetch_ticket,
-	                    WXAPI_OA, ticket);
+	                    arena_printf(a, "wx:lock:jsapi:%s", appid), wxapi_fetch_ticket, ticket);
 }
 
 /* errcodes WeChat uses for a bad, used or expired code */
@@ -393,8 +416,7 @@ enum api_err wxapi_qrcode_create(struct arena *a, const char *scene_str, long ex
 	json_object_object_add(req, "expire_seconds", json_object_new_int64(expire_seconds));
 	json_object_object_add(req, "action_name", json_object_new_string("QR_STR_SCENE"));
 	json_object_object_add(req, "action_info", info);
-	err = wxapi_token_call(a, WXAPI_OA, "POST", "/cgi-bin/qrcode/create", jsonx_text(a, req),
-	                       &ans);
+	err = wxapi_token_call(a, "POST", "/cgi-bin/qrcode/create", jsonx_text(a, req), &ans);
 	json_object_put(req);
 	if (err != E_OK)
 		return err;
@@ -413,7 +435,7 @@ static enum api_err wxapi_send(struct arena *a, enum wxapi_app app, const char *
                                json_object *req, const char *what, long *errcode)
 {
 	struct wxapi_answer ans;
-	enum api_err err = wxapi_token_call(a, app, "POST", path, jsonx_text(a, req), &ans);
+	enum api_err err = wxapi_app_call(a, app, false, "POST", path, jsonx_text(a, req), &ans);
 
 	json_object_put(req);
 	*errcode = 0;
@@ -483,7 +505,8 @@ enum api_err wxapi_msg_sec_check(struct arena *a, const char *openid, int scene,
 	json_object_object_add(req, "version", json_object_new_int(2));
 	json_object_object_add(req, "scene", json_object_new_int(scene));
 	json_object_object_add(req, "openid", json_object_new_string(openid));
-	err = wxapi_token_call(a, WXAPI_MP, "POST", "/wxa/msg_sec_check", jsonx_text(a, req), &ans);
+	err = wxapi_app_call(a, WXAPI_MP, false, "POST", "/wxa/msg_sec_check", jsonx_text(a, req),
+	                     &ans);
 	json_object_put(req);
 	if (err != E_OK)
 		return err;
@@ -509,8 +532,8 @@ enum api_err wxapi_media_check_async(struct arena *a, const char *openid, int sc
 	json_object_object_add(req, "version", json_object_new_int(2));
 	json_object_object_add(req, "scene", json_object_new_int(scene));
 	json_object_object_add(req, "openid", json_object_new_string(openid));
-	err = wxapi_token_call(a, WXAPI_MP, "POST", "/wxa/media_check_async", jsonx_text(a, req),
-	                       &ans);
+	err = wxapi_app_call(a, WXAPI_MP, false, "POST", "/wxa/media_check_async",
+	                     jsonx_text(a, req), &ans);
 	json_object_put(req);
 	if (err != E_OK)
 		return err;
@@ -519,6 +542,28 @@ enum api_err wxapi_media_check_async(struct arena *a, const char *openid, int sc
 		*trace_id = NULL;
 		err = wxapi_fail(&ans, "media_check_async");
 	}
+	wxapi_answer_free(&ans);
+	return err;
+}
+
+enum api_err wxapi_tcb_download_urls(struct arena *a, const char *env, const char *const *ids,
+                                     size_t n, long max_age, struct wxcloud_link *out)
+{
+	struct wxapi_answer ans;
+	enum api_err err;
+
+	if (n == 0)
+		return E_OK;
+	if (n > WXCLOUD_BATCH)
+		return E_INTERNAL;
+	err = wxapi_app_call(a, WXAPI_MP, true, "POST", "/tcb/batchdownloadfile",
+	                     wxcloud_download_body(a, env, ids, n, max_age), &ans);
+	if (err != E_OK)
+		return err;
+	if (ans.errcode != 0)
+		err = wxapi_fail(&ans, "tcb/batchdownloadfile");
+	else if ((err = wxcloud_download_parse(a, ans.json, ids, n, out)) != E_OK)
+		log_warn("wechat tcb/batchdownloadfile answered without a file_list");
 	wxapi_answer_free(&ans);
 	return err;
 }

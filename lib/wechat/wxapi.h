@@ -2,9 +2,10 @@
  * wxapi — the WeChat server APIs the service calls (Official Account and mini program).
  *
  * access_token: one per app — the Official Account (WECHAT_APPID) for OAuth, QR codes, the
- * JS-SDK and template messages, the mini program (WECHAT_MP_APPID) for subscribe messages and
- * the content-security checks — fetched with POST /cgi-bin/stable_token, cached in Redis
- * (wx:token:<appid>) and shared by every worker and the dispatcher; one refresher at a time holds the lock
+ * JS-SDK and template messages, the mini program (WECHAT_MP_APPID) for cloud storage,
+ * subscribe messages and the content-security checks — fetched with POST
+ * /cgi-bin/stable_token, cached in Redis (wx:token:<appid>) and shared by every worker and the
+ * dispatcher; one refresher at a time holds the lock
  * wx:lock:token:<appid> (SET NX), the others wait for its result.  A call answered with
  * 40001/40014/42001 expires the cached token only if it is still the one that failed
  * (compare-and-delete), fetches again and retries once.  The JS-SDK jsapi_ticket is cached
@@ -19,6 +20,7 @@
 
 #include "lib/arena.h"
 #include "lib/errors.h"
+#include "lib/wechat/wxcloud.h"
 
 struct wxapi_oauth {
 	const char *openid, *unionid, *scope, *access_token;
@@ -27,9 +29,6 @@ struct wxapi_oauth {
 struct wxapi_userinfo {
 	const char *nickname, *headimgurl, *unionid;
 };
-
-/* Which app's access token a call takes. */
-enum wxapi_app { WXAPI_OA, WXAPI_MP };
 
 /* A template message (OA: page is its url) or a subscribe message (mini program: page is a
  * page of the mini program; miniprogram_state and lang may be NULL: WeChat's defaults). */
@@ -89,5 +88,15 @@ enum api_err wxapi_msg_sec_check(struct arena *a, const char *openid, int scene,
  * E_UPSTREAM_ERROR for any errcode. */
 enum api_err wxapi_media_check_async(struct arena *a, const char *openid, int scene,
                                      const char *media_url, const char **trace_id);
+/*
+ * Cloud storage: temporary download URLs of ids[0..n) (n ≤ WXCLOUD_BATCH) of cloud
+ * environment env, valid max_age seconds, by POST /tcb/batchdownloadfile with the mini
+ * program's access token (the storage belongs to the mini program: WECHAT_MP_APPID /
+ * WECHAT_MP_SECRET, its token cached as the OA's is).  E_OK: out[i] says what became of each
+ * file (wxcloud.h); an errcode other than 0, an answer that is not JSON or not HTTP 200 →
+ * E_UPSTREAM_ERROR; no answer in time → E_TIMEOUT; Redis down → E_UNAVAILABLE.
+ */
+enum api_err wxapi_tcb_download_urls(struct arena *a, const char *env, const char *const *ids,
+                                     size_t n, long max_age, struct wxcloud_link *out);
 
 #endif

@@ -5,8 +5,8 @@ retried, passing failures retried from the outbox and sent once, and two dispatc
 once never sending twice.
 
 The simulator (tests/sim/ext_mp.py) records every accepted subscribe message and can be told
-its next answers.  Until tokens carry their channel (API.md), a task's channel is set here
-with psql where a test needs an 'mp' task.
+its next answers.  A task's channel is the one of the token that created it (a mini-program
+login's token is "mp", the Official Account's "oa").
 """
 
 import concurrent.futures
@@ -64,11 +64,12 @@ def person(client, expect_ok, make_user, token_for, psql, unique):
     def make(mp=True, oa=False, credits=1000):
         n[0] += 1
         uid = make_user(credits=credits)
-        tok = token_for(uid)
+        tokens = {ch: token_for(uid, channel=ch) for ch in ("oa", "mp", "web")}
+        tok = tokens["mp" if mp else "oa"]
         asset = expect_ok(client.request("POST", "/uploads", token=tok,
                                          headers={"Content-Type": "image/png"},
                                          data=png(rgb=(uid % 256, n[0], 99))), 201)
-        who = {"id": uid, "token": tok, "asset": asset["asset_id"]}
+        who = {"id": uid, "token": tok, "tokens": tokens, "asset": asset["asset_id"]}
         if mp:
             who["mp_openid"] = f"o_mp_{unique}_{n[0]}"
             psql(f"INSERT INTO wechat_identities (user_id, app_kind, appid, openid) VALUES "
@@ -90,12 +91,11 @@ def accept(client, expect_ok, who, *templates, rejected=()):
 
 
 def mp_task(client, expect_ok, psql, who, channel="mp", count=1):
-    task = expect_ok(client.post("/tasks/photography", token=who["token"],
+    """A task created with a token of that channel: the task remembers it."""
+    task = expect_ok(client.post("/tasks/photography", token=who["tokens"][channel],
                                  json={"scene_id": 1, "asset_ids": [who["asset"]],
                                        "count": count}), 202)
-    assert psql(f"SELECT channel FROM tasks WHERE id = {task['id']}") == [["oa"]]
-    if channel != "oa":
-        psql(f"UPDATE tasks SET channel = '{channel}' WHERE id = {task['id']}")
+    assert psql(f"SELECT channel FROM tasks WHERE id = {task['id']}") == [[channel]]
     return task
 
 
@@ -207,11 +207,13 @@ def test_each_accept_allows_one_message(client, expect_ok, person, psql, mp):
     assert statuses == ["sent", "skipped"], statuses
 
 
+@pytest.mark.parametrize("channel", ["oa", "web"])
 def test_official_account_task_gets_one_template_message(client, expect_ok, person, psql, sim,
-                                                         mp):
+                                                         mp, channel):
+    """A task from the H5 pages or a QR-code login is announced by the Official Account."""
     who = person(mp=True, oa=True)
     accept(client, expect_ok, who, MP_TEMPLATE)
-    task = mp_task(client, expect_ok, psql, who, channel="oa")
+    task = mp_task(client, expect_ok, psql, who, channel=channel)
     dispatch_until_done(psql, task["id"])
     run_dispatch()
     run_dispatch()

@@ -32,6 +32,8 @@ Suite *netpolicy_suite(void);
 Suite *wxnotice_suite(void);
 Suite *content_suite(void);
 Suite *provider_suite(void);
+Suite *gray_suite(void);
+Suite *wxcloud_suite(void);
 
 /* A known-good environment: the three required variables set, every optional one unset. */
 static inline void unit_env_baseline(void)
@@ -75,6 +77,9 @@ static inline void unit_env_baseline(void)
 	    "DISPATCH_RECONCILE_AFTER_SECONDS",
 	    "DISPATCH_MAX_RESULT_BYTES",
 	    "DISPATCH_MAX_INPUT_BYTES",
+	    "DISPATCH_CLOUD_FETCH_BATCH",
+	    "WECHAT_CLOUD_ENV",
+	    "CLOUD_STORAGE_URL_PREFIX",
 	};
 
 	setenv("DATABASE_URL", "postgresql:///aiphoto_unit?host=/nonexistent", 1);
