@@ -448,35 +448,37 @@ static enum api_err wxapi_send(struct arena *a, enum wxapi_app app, const char *
 	return E_OK;
 }
 
-enum api_err wxapi_template_send(struct arena *a, const struct wxapi_message *m, long *errcode)
+/* The body of a template or subscribe message: touser, template_id, page under page_key
+ * (when set), data, and the optional fields that are set. */
+static json_object *wxapi_message_body(const struct wxapi_message *m, const char *page_key)
 {
+	const struct {
+		const char *key, *value;
+	} fields[] = {{"touser", m->touser},
+	              {"template_id", m->template_id},
+	              {page_key, m->page && *m->page ? m->page : NULL},
+	              {"miniprogram_state", m->miniprogram_state},
+	              {"lang", m->lang}};
 	json_object *req = json_object_new_object();
 
-	json_object_object_add(req, "touser", json_object_new_string(m->touser));
-	json_object_object_add(req, "template_id", json_object_new_string(m->template_id));
-	if (m->page != NULL && *m->page != '\0')
-		json_object_object_add(req, "url", json_object_new_string(m->page));
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		if (fields[i].value != NULL)
+			json_object_object_add(req, fields[i].key,
+			                       json_object_new_string(fields[i].value));
 	json_object_object_add(req, "data", jsonx_parse_or_empty(m->data_json));
-	return wxapi_send(a, WXAPI_OA, "/cgi-bin/message/template/send", req,
-	                  "message/template/send", errcode);
+	return req;
+}
+
+enum api_err wxapi_template_send(struct arena *a, const struct wxapi_message *m, long *errcode)
+{
+	return wxapi_send(a, WXAPI_OA, "/cgi-bin/message/template/send",
+	                  wxapi_message_body(m, "url"), "message/template/send", errcode);
 }
 
 enum api_err wxapi_subscribe_send(struct arena *a, const struct wxapi_message *m, long *errcode)
 {
-	json_object *req = json_object_new_object();
-
-	json_object_object_add(req, "touser", json_object_new_string(m->touser));
-	json_object_object_add(req, "template_id", json_object_new_string(m->template_id));
-	if (m->page != NULL && *m->page != '\0')
-		json_object_object_add(req, "page", json_object_new_string(m->page));
-	json_object_object_add(req, "data", jsonx_parse_or_empty(m->data_json));
-	if (m->miniprogram_state != NULL)
-		json_object_object_add(req, "miniprogram_state",
-		                       json_object_new_string(m->miniprogram_state));
-	if (m->lang != NULL)
-		json_object_object_add(req, "lang", json_object_new_string(m->lang));
-	return wxapi_send(a, WXAPI_MP, "/cgi-bin/message/subscribe/send", req,
-	                  "message/subscribe/send", errcode);
+	return wxapi_send(a, WXAPI_MP, "/cgi-bin/message/subscribe/send",
+	                  wxapi_message_body(m, "page"), "message/subscribe/send", errcode);
 }
 
 /* The "result" object's suggest and label of a content-security answer (arena copies). */

@@ -30,8 +30,9 @@ struct wxapi_userinfo {
 	const char *nickname, *headimgurl, *unionid;
 };
 
-/* A template message (OA: page is its url) or a subscribe message (mini program: page is a
- * page of the mini program; miniprogram_state and lang may be NULL: WeChat's defaults). */
+/* A template message (OA: page is its url; miniprogram_state and lang stay NULL) or a
+ * subscribe message (mini program: page is a page of the mini program; miniprogram_state and
+ * lang may be NULL: WeChat's defaults). */
 struct wxapi_message {
 	const char *touser, *template_id, *page, *data_json;
 	const char *miniprogram_state, *lang;
