@@ -34,6 +34,7 @@ Suite *content_suite(void);
 Suite *provider_suite(void);
 Suite *gray_suite(void);
 Suite *wxcloud_suite(void);
+Suite *metrics_suite(void);
 
 /* A known-good environment: the three required variables set, every optional one unset. */
 static inline void unit_env_baseline(void)
@@ -80,6 +81,10 @@ static inline void unit_env_baseline(void)
 	    "DISPATCH_CLOUD_FETCH_BATCH",
 	    "WECHAT_CLOUD_ENV",
 	    "CLOUD_STORAGE_URL_PREFIX",
+	    "METRICS_FILE",
+	    "METRICS_ALLOW",
+	    "METRICS_ENABLED",
+	    "DISPATCH_METRICS_FILE",
 	};
 
 	setenv("DATABASE_URL", "postgresql:///aiphoto_unit?host=/nonexistent", 1);
