@@ -111,6 +111,13 @@ static void ctl_check_config_report(const struct config *c)
 	       config_msg_mode_name(c->wechat_msg_mode), meaning[c->wechat_msg_mode]);
 	if (c->wechat_msg_mode != CONFIG_MSG_SAFE && !c->development)
 		printf("warning: WECHAT_MSG_MODE is not safe in production\n");
+	if (c->wechat_mp_token == NULL)
+		printf("Mini-program push: WECHAT_MP_TOKEN is not set: its pushes (the verdicts of "
+		       "image content checks) are refused with 403\n");
+	else
+		printf("Mini-program push: accepted at the same callback URL (JSON), %s\n",
+		       c->wechat_mp_aes_key ? "plain or safe mode (WECHAT_MP_AES_KEY)"
+		                            : "plain mode only (no WECHAT_MP_AES_KEY)");
 	ctl_check_config_pay(c);
 	printf("configuration ok\n");
 }
@@ -503,6 +510,9 @@ static int ctl_wechat_template(int argc, char **argv)
 	const char *openid = argv[0], *template_id = argv[1], *data = argv[2];
 	const char *url = argc == 4 ? argv[3] : NULL;
 	json_object *parsed = json_tokener_parse(data);
+	const struct wxapi_message m = {
+	    .touser = openid, .template_id = template_id, .page = url, .data_json = data};
+	long errcode = 0;
 	enum api_err err;
 
 	if (parsed == NULL || !json_object_is_type(parsed, json_type_object)) {
@@ -515,11 +525,16 @@ static int ctl_wechat_template(int argc, char **argv)
 		fprintf(stderr, "aiphotoctl wechat template: REDIS_URL cannot be used\n");
 		return 2;
 	}
-	err = wxapi_template_send(&ctl_arena, openid, template_id, url, data);
+	err = wxapi_template_send(&ctl_arena, &m, &errcode);
 	redis_fini();
 	httpc_fini();
-	if (err != E_OK) {
-		fprintf(stderr, "aiphotoctl wechat template: failed (%s)\n", api_err_code(err));
+	if (err != E_OK || errcode != 0) {
+		if (err != E_OK)
+			fprintf(stderr, "aiphotoctl wechat template: failed (%s)\n",
+			        api_err_code(err));
+		else
+			fprintf(stderr, "aiphotoctl wechat template: refused (errcode %ld)\n",
+			        errcode);
 		return 1;
 	}
 	printf("sent\n");
