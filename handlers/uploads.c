@@ -21,6 +21,11 @@
  *      bodies at once, then 200 MiB an hour (the byte budget of the route's rate-limit
  *      class, applied by the router with the Content-Length as the cost) → 429 with
  *      Retry-After.
+ *      Content safety (service/content.h, where enabled): a stored upload of a user with a
+ *      mini-program openid starts WeChat's media_check_async of its public URL (a re-upload
+ *      of an image whose check could not be made starts it again); the verdict comes later.
+ *      WeChat unreachable with on_error "closed" → 502 UPSTREAM_ERROR (the image is kept but
+ *      refused as a task input until a re-upload is checked).
  * GET  /assets/:sha256 (user) → 200 the caller's Asset ("deduplicated":true), else 404
  *      (also for a malformed hash).
  * POST /assets/cloud (user) {"file_id":"cloud://<env>.<bucket>/<path>","sha256"?:hex} →
@@ -58,6 +63,7 @@
 #include "lib/wechat/wxcloud.h"
 #include "model/assets.h"
 #include "service/cloudfile.h"
+#include "service/content.h"
 
 /* Multipart framing allowed on top of the largest image. */
 #define UPLOADS_OVERHEAD (64L * 1024)
@@ -228,7 +234,8 @@ static enum api_err uploads_over_quota(struct request *req, struct reply *rep,
  * caller's asset, within the quota (assets_put), under cloud_file_id too when not NULL:
  * decoded and normalised first (lib/imgproc: upright, no metadata; a file that does not
  * decode or lies in its header → 400), the asset keeps sha and the sent size, the file
- * stored is the normalised one.  *as the asset, *created whether the row is new.
+ * stored is the normalised one.  *as the asset, *created whether the row is new.  Then
+ * starts its content check (service/content.h) unless it has one.
  */
 static enum api_err uploads_put(struct request *req, struct reply *rep, const char *field,
                                 const unsigned char *data, size_t len,
@@ -276,13 +283,18 @@ static enum api_err uploads_put(struct request *req, struct reply *rep, const ch
 		         use.max_bytes);
 		return uploads_over_quota(req, rep, &use, len);
 	}
-	if (err == E_OK && *created)
+	if (err != E_OK)
+		return err;
+	if (*created)
 		log_info("upload: asset %lld %s %s %" PRIu32 "x%" PRIu32 " %zu bytes, stored %s "
 		         "%zu bytes%s%.200s",
 		         (long long)as->id, sha, info->mime, info->width, info->height, len, st.key,
 		         img.len, cloud_file_id ? " from " : "",
 		         cloud_file_id ? cloud_file_id : "");
-	return err;
+	if ((err = content_check_upload(req->arena, req->user_id, as->id, as->storage_key,
+	                                as->check_status, &why)) != E_OK)
+		return reply_error(rep, err, why);
+	return E_OK;
 }
 
 static enum api_err uploads_post(struct request *req, struct reply *rep)

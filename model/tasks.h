@@ -47,6 +47,7 @@ struct task_new {
 	int64_t price; /* credits per image */
 	const char *params; /* JSON object text */
 	const char *prompt, *negative_prompt; /* rendered, frozen */
+	const char *channel; /* the app it came from: "oa" | "mp" | "web"; NULL counts as "oa" */
 };
 
 /*
