@@ -195,7 +195,14 @@ static enum api_err router_auth(struct request *req, struct reply *rep)
 	}
 	req->authenticated = true;
 	req->admin = claims.admin;
-	req->user_id = claims.sub;
+	/* the two kinds of subject never share a field: a user id cannot act as an admin id */
+	if (claims.admin) {
+		req->admin_id = claims.sub;
+		req->role = claims.role;
+		req->admin_session = claims.session;
+	} else {
+		req->user_id = claims.sub;
+	}
 	if (level == AUTH_ADMIN && !claims.admin)
 		return reply_error(rep, E_FORBIDDEN, "需要管理员权限");
 	if ((level == AUTH_USER || level == AUTH_OPTIONAL) && claims.admin)
@@ -309,14 +316,37 @@ empty:
 }
 
 enum api_err (*router_account_hook)(struct request *req);
+enum api_err (*router_admin_hook)(struct request *req, const char **why);
 
-/* The route's account rule for a user token (admins have their own table). */
+/* The route's account rule for an admin token, then the route's least role. */
+static enum api_err router_admin_account(struct request *req, struct reply *rep)
+{
+	enum role need = req->route->role > ROLE_NONE ? req->route->role : ROLE_OWNER;
+	const char *why = NULL;
+	enum api_err err;
+
+	if (req->route->account == ACCOUNT_ACTIVE && router_admin_hook != NULL &&
+	    (err = router_admin_hook(req, &why)) != E_OK)
+		return reply_error(rep, err, why);
+	if (req->route->auth == AUTH_ADMIN && !role_allows(req->role, need))
+		return reply_error(rep, E_FORBIDDEN,
+		                   arena_printf(req->arena,
+		                                "需要 %s 及以上角色 (role: %s or above)",
+		                                role_name(need), role_name(need)));
+	return E_OK;
+}
+
+/* The route's account rule: a user token's user (router_account_hook), an admin token's admin
+ * and role (router_admin_account). */
 static enum api_err router_account(struct request *req, struct reply *rep)
 {
 	enum api_err err;
 
-	if (!req->authenticated || req->admin || req->route->account != ACCOUNT_ACTIVE ||
-	    router_account_hook == NULL)
+	if (!req->authenticated)
+		return E_OK;
+	if (req->admin)
+		return router_admin_account(req, rep);
+	if (req->route->account != ACCOUNT_ACTIVE || router_account_hook == NULL)
 		return E_OK;
 	err = router_account_hook(req);
 	if (err == E_UNAUTHORIZED)

@@ -6,7 +6,9 @@
 #define AIPHOTO_HANDLERS_H
 
 #include "fcgi/http.h"
+#include "model/audit.h"
 #include "model/idempotency.h"
+#include "model/view.h"
 
 extern const struct route_table health_routes;
 extern const struct route_table credits_routes;
@@ -16,6 +18,7 @@ extern const struct route_table events_routes;
 extern const struct route_table auth_routes;
 extern const struct route_table wechat_routes;
 extern const struct route_table admin_routes;
+extern const struct route_table admin_accounts_routes;
 extern const struct route_table payment_routes;
 extern const struct route_table uploads_routes;
 extern const struct route_table prompts_routes;
@@ -58,5 +61,23 @@ struct idem_key handlers_idem_key(const struct request *req);
 /* Parses a path id capture: a positive decimal integer; E_NOT_FOUND otherwise (an id
  * that cannot exist is answered as a missing one). */
 enum api_err handlers_id(const struct request *req, int idx, int64_t *id);
+
+/* ------------------------------------------------------------------ the admin API */
+
+/* Who an admin request acts as, for the audit log: the token's admin, the request id, the
+ * client address. */
+struct audit_actor handlers_actor(const struct request *req);
+
+/* The admin lists' paging (?limit= 1-50, default 20, and ?cursor=) as a view_cursor;
+ * E_BAD_REQUEST naming the parameter. */
+enum api_err handlers_view_cursor(struct request *req, struct reply *rep, struct view_cursor *c);
+/* A page of model/view rows as {"items":[…],"next_cursor"}. */
+json_object *handlers_view_page(struct request *req, const struct view_page *p);
+/* An array of model/view rows. */
+json_object *handlers_view_array(const char *const *rows, size_t n);
+/* An optional positive id query parameter (?user=12): *id 0 when absent or empty;
+ * E_BAD_REQUEST naming it otherwise. */
+enum api_err handlers_query_id(struct request *req, struct reply *rep, const char *name,
+                               int64_t *id);
 
 #endif

@@ -31,6 +31,8 @@ struct config {
 	size_t jwt_secret_len;
 	const char *jwt_issuer;
 	long jwt_ttl; /* seconds */
+	long admin_token_hours; /* lifetime of an admin token (ADMIN_TOKEN_HOURS) */
+	long admin_support_credit_limit; /* largest |delta| a support admin may give or take */
 	const char *public_base_url;
 	const char *media_dir;
 	bool development; /* AIPHOTO_ENV=development: loopback upstreams allowed */

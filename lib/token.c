@@ -24,6 +24,7 @@ static const char *const token_err_names[] = {
     [TOKEN_BAD_ISSUER] = "wrong issuer",
     [TOKEN_BAD_AUDIENCE] = "wrong audience",
     [TOKEN_BAD_SUBJECT] = "bad subject",
+    [TOKEN_BAD_ROLE] = "bad admin role",
 };
 
 const char *token_err_str(enum token_err e)
@@ -254,6 +255,24 @@ bad:
 	return NULL;
 }
 
+/* The claims of an admin token: role, a string naming an admin role (its whole length), and
+ * sv, a positive integer. */
+static bool token_admin_claims(json_object *claims, struct token_claims *out)
+{
+	json_object *v;
+	const char *s;
+
+	if (!json_object_object_get_ex(claims, "role", &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return false;
+	s = json_object_get_string(v);
+	if (strlen(s) != (size_t)json_object_get_string_len(v))
+		return false;
+	out->role = role_parse(s);
+	return out->role != ROLE_NONE && token_int_claim(claims, "sv", &out->session) &&
+	       out->session >= 1;
+}
+
 /*
  * Order: shape and length, the header against TOKEN_HEADER, the signature (constant time),
  * and only then the payload is decoded, parsed and its claims checked.
@@ -332,6 +351,10 @@ enum token_err token_verify(const char *secret, size_t secret_len, const char *i
 		goto out;
 	}
 	out->sub = sub;
+	if (out->admin && !token_admin_claims(claims, out)) {
+		err = TOKEN_BAD_ROLE;
+		goto out;
+	}
 	err = TOKEN_OK;
 out:
 	json_object_put(claims);
@@ -340,8 +363,11 @@ out:
 	return err;
 }
 
-char *token_issue(const char *secret, size_t secret_len, const char *issuer, int64_t sub,
-                  bool admin, long ttl, time_t now)
+/* The one way tokens are made: audience admin or user, the claim role and, for an admin
+ * token of a role (session > 0), sv. */
+static char *token_issue_role(const char *secret, size_t secret_len, const char *issuer,
+                              int64_t sub, bool admin, const char *role, long session, long ttl,
+                              time_t now)
 {
 	jwt_t *j = NULL;
 	char *tok = NULL;
@@ -353,7 +379,8 @@ char *token_issue(const char *secret, size_t secret_len, const char *issuer, int
 	if (jwt_new(&j) != 0)
 		return NULL;
 	if (jwt_add_grant(j, "iss", issuer) || jwt_add_grant(j, "aud", admin ? "admin" : "user") ||
-	    jwt_add_grant(j, "sub", subs) || jwt_add_grant(j, "role", admin ? "admin" : "user") ||
+	    jwt_add_grant(j, "sub", subs) || jwt_add_grant(j, "role", role) ||
+	    (session > 0 && jwt_add_grant_int(j, "sv", session)) ||
 	    jwt_add_grant_int(j, "iat", (long)now) || jwt_add_grant_int(j, "nbf", (long)now) ||
 	    jwt_add_grant_int(j, "exp", (long)now + ttl) ||
 	    jwt_set_alg(j, JWT_ALG_HS256, (const unsigned char *)secret, (int)secret_len))
@@ -362,6 +389,22 @@ char *token_issue(const char *secret, size_t secret_len, const char *issuer, int
 out:
 	jwt_free(j);
 	return tok;
+}
+
+char *token_issue(const char *secret, size_t secret_len, const char *issuer, int64_t sub,
+                  bool admin, long ttl, time_t now)
+{
+	return token_issue_role(secret, secret_len, issuer, sub, admin, admin ? "admin" : "user", 0,
+	                        ttl, now);
+}
+
+char *token_issue_admin(const char *secret, size_t secret_len, const char *issuer, int64_t sub,
+                        enum role role, long session, long ttl, time_t now)
+{
+	if (role <= ROLE_NONE || role >= ROLE__MAX || session < 1)
+		return NULL;
+	return token_issue_role(secret, secret_len, issuer, sub, true, role_name(role), session,
+	                        ttl, now);
 }
 
 static struct {

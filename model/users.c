@@ -93,33 +93,27 @@ enum api_err users_credits(struct arena *a, int64_t id, struct user_credits *out
 /*
  * What users_active found, per worker: a direct-mapped table keyed by id.  It holds only while
  * nothing can have changed: the worker LISTENs on aiphoto_accounts (migration 0008) and any
- * notification, a lost connection or a new one empties it (by moving the epoch on).
+ * notification on it, a lost connection or a new one empties it (lib/db's watch moves the
+ * epoch on).
  */
 #define USERS_ACTIVE_SLOTS 1024
 
 static struct {
 	int64_t id;
-	unsigned long epoch; /* valid while equal to users_epoch */
+	unsigned long epoch; /* valid while equal to users_watch.epoch */
 	enum api_err found; /* E_OK or E_NOT_FOUND */
 	bool active;
 } users_seen[USERS_ACTIVE_SLOTS];
-static unsigned long users_epoch = 1;
-static unsigned long users_listening; /* db_generation() the LISTEN was issued on, 0 = none */
+static struct db_watch users_watch = DB_WATCH("aiphoto_accounts");
 
-/* True when what users_seen holds may be used: the LISTEN is in place on the open connection
- * and no notification has come since the last look. */
-static bool users_seen_valid(void)
+/* The watch's LISTEN (db_watch_valid issues it when it is not in place). */
+static enum api_err users_listen(void)
 {
 	PGresult *res;
+	enum api_err err = db_exec(&users_stmts, USERS_LISTEN, 0, NULL, &res);
 
-	if (users_listening != 0 && users_listening == db_generation() && db_notifies() == 0)
-		return true;
-	users_epoch++;
-	users_listening = 0;
-	if (db_exec(&users_stmts, USERS_LISTEN, 0, NULL, &res) == E_OK)
-		users_listening = db_generation();
 	PQclear(res);
-	return false;
+	return err;
 }
 
 enum api_err users_active(struct arena *a, int64_t id, bool *active)
@@ -130,8 +124,8 @@ enum api_err users_active(struct arena *a, int64_t id, bool *active)
 	enum api_err err;
 
 	*active = false;
-	if (users_seen_valid() && users_seen[slot].id == id &&
-	    users_seen[slot].epoch == users_epoch) {
+	if (db_watch_valid(&users_watch, users_listen) && users_seen[slot].id == id &&
+	    users_seen[slot].epoch == users_watch.epoch) {
 		*active = users_seen[slot].active;
 		return users_seen[slot].found;
 	}
@@ -143,9 +137,9 @@ enum api_err users_active(struct arena *a, int64_t id, bool *active)
 		*active = db_bool(res, 0, 0);
 	PQclear(res);
 	/* remembered only when the LISTEN was in place before the read (on this connection) */
-	if (users_listening != 0 && users_listening == db_generation()) {
+	if (db_watch_listening(&users_watch)) {
 		users_seen[slot].id = id;
-		users_seen[slot].epoch = users_epoch;
+		users_seen[slot].epoch = users_watch.epoch;
 		users_seen[slot].found = err;
 		users_seen[slot].active = *active;
 	}

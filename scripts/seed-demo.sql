@@ -14,6 +14,8 @@
 --   ai_models 1–4 on the local simulator: each kind has an OpenAI-style sync
 --             model and a DashScope-style async one, at different priorities
 --   system_config pricing, checkin, invite, backend_config
+-- The demo admins (one per role) are not here: scripts/stack creates them with
+-- `aiphotoctl admin add`, which hashes their password (docs/admin.md).
 
 -- ---------------------------------------------------------------- packages
 INSERT INTO packages (id, name, price_fen, credits, bonus_credits, active, sort_order)

@@ -31,6 +31,7 @@ Suite *superv_suite(void);
 Suite *netpolicy_suite(void);
 Suite *wxnotice_suite(void);
 Suite *provider_suite(void);
+Suite *role_suite(void);
 
 /* A known-good environment: the three required variables set, every optional one unset. */
 static inline void unit_env_baseline(void)
@@ -45,6 +46,8 @@ static inline void unit_env_baseline(void)
 	    "UPLOAD_QUOTA_FILES",
 	    "JWT_ISSUER",
 	    "JWT_TTL",
+	    "ADMIN_TOKEN_HOURS",
+	    "ADMIN_SUPPORT_CREDIT_LIMIT",
 	    "WECHAT_APPID",
 	    "WECHAT_SECRET",
 	    "WECHAT_TOKEN",
