@@ -75,7 +75,7 @@ struct request {
 	long long content_length; /* -1 when absent */
 	const char *authorization;
 	const char *idempotency_key; /* NULL when absent or ignored by the route */
-	const char *idempotency_hash; /* with a key: sha256 hex of method, route and body */
+	const char *idempotency_hash; /* with a key: sha256 hex of method, route, captures, body */
 	const char *remote_addr;
 	const char *request_id; /* ours: echoed or generated */
 	const struct route *route; /* set by the router */

@@ -175,10 +175,12 @@ static enum api_err worker_limit(const struct request *req, const struct rate_li
 	return E_OK;
 }
 
-/* router_admin_hook: the admin of an admin token, as model/admins remembers it. */
+/* router_admin_hook: the admin of an admin token, as model/admins remembers it for a read;
+ * read again for anything else (a write is never made on a notification still in flight). */
 static enum api_err worker_admin(struct request *req, const char **why)
 {
-	return admins_session(req->arena, req->admin_id, req->admin_session, req->role, why);
+	return admins_session(req->arena, req->admin_id, req->admin_session, req->role,
+	                      req->method != HTTP_GET, why);
 }
 
 /* router_account_hook: one primary-key read of the user's status. */

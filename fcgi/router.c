@@ -427,16 +427,20 @@ static enum api_err router_idem_key(struct request *req, struct reply *rep)
 	return E_OK;
 }
 
-/* The keyed request's fingerprint: method, route pattern, body (JSON re-serialised). */
+/* The keyed request's fingerprint: method, route pattern, the path's captures (a line each:
+ * the same key on another object is another request), body (JSON re-serialised). */
 static void router_idem_hash(struct request *req)
 {
 	const char *body = req->json != NULL ? jsonx_text(req->arena, req->json) : req->body;
-	size_t blen = req->json != NULL ? strlen(body) : (body != NULL ? req->body_len : 0);
+	size_t blen = req->json != NULL ? strlen(body) : (body != NULL ? req->body_len : 0), hlen;
 	const char *head =
 	    arena_printf(req->arena, "%s %s\n", http_method_name(req->method), req->route->pattern);
-	size_t hlen = strlen(head);
-	char *all = arena_alloc(req->arena, hlen + blen + 1), *hash = arena_alloc(req->arena, 65);
+	char *all, *hash = arena_alloc(req->arena, 65);
 
+	for (int i = 0; i < req->ncaptures; i++)
+		head = arena_printf(req->arena, "%s%s\n", head, req->captures[i]);
+	hlen = strlen(head);
+	all = arena_alloc(req->arena, hlen + blen + 1);
 	memcpy(all, head, hlen);
 	if (blen > 0)
 		memcpy(all + hlen, body, blen);

@@ -17,8 +17,8 @@
  *   JSON syntax (depth ≤ 16, UTF-8, no trailing data) else 400 BAD_REQUEST
  * A handler may therefore assume an authenticated caller of the right kind, for
  * BODY_JSON routes a parsed req->json, and with req->idempotency_key a well-formed key and
- * its request fingerprint req->idempotency_hash (sha256 of method, route pattern and body —
- * the JSON re-serialised, so spacing does not count; key order does).
+ * its request fingerprint req->idempotency_hash (sha256 of method, route pattern, the path's
+ * captures and body — the JSON re-serialised, so spacing does not count; key order does).
  */
 #ifndef AIPHOTO_ROUTER_H
 #define AIPHOTO_ROUTER_H

@@ -117,6 +117,7 @@ json_object *handlers_page(struct request *req, json_object *items, bool more, i
 struct idem_key handlers_idem_key(const struct request *req)
 {
 	struct idem_key k = {.user_id = req->user_id,
+	                     .admin_id = req->admin_id,
 	                     .key = req->idempotency_key,
 	                     .route = req->route->pattern,
 	                     .hash = req->idempotency_hash};

@@ -19,6 +19,7 @@ extern const struct route_table auth_routes;
 extern const struct route_table wechat_routes;
 extern const struct route_table admin_routes;
 extern const struct route_table admin_accounts_routes;
+extern const struct route_table admin_users_routes;
 extern const struct route_table payment_routes;
 extern const struct route_table uploads_routes;
 extern const struct route_table prompts_routes;

@@ -111,6 +111,16 @@ CREATE TABLE admin_idempotency_keys (
 CREATE INDEX admin_idempotency_keys_created_idx ON admin_idempotency_keys (created_at);
 
 -- ---------------------------------------------------------------------------
+-- aiphoto_time — a time as the API writes it: RFC 3339 in the business time zone
+-- (model/sql.h SQL_TIME says the same inline). The admin API's views are JSON objects
+-- built by PostgreSQL (model/view.h), one call per time field.
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION aiphoto_time(t timestamptz) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT to_char(t AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD"T"HH24:MI:SS"+08:00"')
+$$;
+
+-- ---------------------------------------------------------------------------
 -- GET /admin/stats reads days of orders, tasks and finished work items: each reads a
 -- range of an index instead of its whole table.
 -- ---------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 
 #include <string.h>
 
-#include "model/sql.h"
 #include "model/viewsql.h"
 
 enum admins_stmt {
@@ -26,11 +25,10 @@ enum admins_stmt {
 #define ADMINS_COLS "id, username, password_hash, disabled, role, session_version"
 
 /* An account as the admin API and the audit log show it: never the password hash. */
-#define ADMINS_JSON                                                                     \
-	"jsonb_build_object('id', id, 'username', username, 'role', role, 'disabled', " \
-	"disabled, 'last_login_at', " SQL_TIME(                                         \
-	    "last_login_at") ", 'session_version', "                                    \
-	                     "session_version, 'created_at', " SQL_TIME("created_at") ")::text"
+#define ADMINS_JSON                                                            \
+	"jsonb_build_object('id', id, 'username', username, 'role', role, "    \
+	"'disabled', disabled, 'last_login_at', aiphoto_time(last_login_at), " \
+	"'session_version', session_version, 'created_at', aiphoto_time(created_at))::text"
 
 /* The lockout lives in Redis per (username, address) (handlers/admin.c); the columns
  * failed_logins and locked_until of migration 0001 are no longer written. */
@@ -135,7 +133,7 @@ static enum api_err admins_listen(void)
 	return admins_run(ADMINS_LISTEN, 0, NULL);
 }
 
-enum api_err admins_session(struct arena *a, int64_t id, long session, enum role role,
+enum api_err admins_session(struct arena *a, int64_t id, long session, enum role role, bool fresh,
                             const char **why)
 {
 	const char *params[1] = {db_param_i64(a, id)};
@@ -144,7 +142,7 @@ enum api_err admins_session(struct arena *a, int64_t id, long session, enum role
 	enum api_err err;
 
 	*why = NULL;
-	if (!db_watch_valid(&admins_watch, admins_listen) || admins_seen[slot].id != id ||
+	if (!db_watch_valid(&admins_watch, admins_listen) || fresh || admins_seen[slot].id != id ||
 	    admins_seen[slot].epoch != admins_watch.epoch) {
 		if ((err = db_exec(&admins_stmts, ADMINS_SESSION, 1, params, &res)) != E_OK)
 			return err;

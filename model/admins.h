@@ -38,11 +38,12 @@ enum api_err admins_login_ok(struct arena *a, int64_t id);
  * The router's account rule for an admin token (subject id, of role, issued under session
  * version session): E_OK when the admin exists, is not disabled, has that role and that
  * session version (admins.session_version); else E_UNAUTHORIZED with *why (a literal
- * message), or a database error.  The answer is remembered per worker until a change of the admins is notified
- * (migration 0015), so a token seen before costs no statement; a change made anywhere is seen
- * by the next request.
+ * message), or a database error.  With fresh (the request changes something) the row is
+ * always read; otherwise the answer is remembered per worker until a change of the admins is
+ * notified (migration 0015): a read costs no statement, and a change made anywhere is seen
+ * as soon as its notification has reached the worker (within milliseconds of its commit).
  */
-enum api_err admins_session(struct arena *a, int64_t id, long session, enum role role,
+enum api_err admins_session(struct arena *a, int64_t id, long session, enum role role, bool fresh,
                             const char **why);
 
 /* Creates an admin of role (ROLE_NONE: viewer); *id gets it.  E_CONFLICT when the username

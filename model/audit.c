@@ -1,7 +1,6 @@
 /* audit — see audit.h. */
 #include "model/audit.h"
 
-#include "model/sql.h"
 #include "model/viewsql.h"
 
 enum audit_stmt { AUDIT_INSERT, AUDIT_LIST, AUDIT__MAX };
@@ -14,17 +13,16 @@ static const char *const audit_sql[AUDIT__MAX] = {
                      "COALESCE((SELECT username FROM admins WHERE id = $1::bigint), 'aiphotoctl'), "
                      "$2, $3, $4, $5::jsonb, $6::jsonb, $7, $8",
     /* $1 before id, $2 admin, $3 action, $4 target type, $5 target id, $6 limit */
-    [AUDIT_LIST] = "SELECT id, jsonb_build_object('id', id, 'admin_id', admin_id, 'actor', actor, "
-                   "'action', action, 'target_type', target_type, 'target_id', target_id, "
-                   "'before', before, 'after', after, 'request_id', request_id, 'address', "
-                   "address, 'created_at', " SQL_TIME(
-                       "created_at") ")::text FROM admin_audit "
-                                     "WHERE id < COALESCE($1::bigint, 9223372036854775807) "
-                                     "AND ($2::bigint IS NULL OR admin_id = $2) "
-                                     "AND ($3::text IS NULL OR action = $3) "
-                                     "AND ($4::text IS NULL OR target_type = $4) "
-                                     "AND ($5::text IS NULL OR target_id = $5) "
-                                     "ORDER BY id DESC LIMIT $6",
+    [AUDIT_LIST] = "SELECT id, jsonb_build_object('id', id, 'admin_id', admin_id, "
+                   "'actor', actor, 'action', action, 'target_type', target_type, "
+                   "'target_id', target_id, 'before', before, 'after', after, "
+                   "'request_id', request_id, 'address', address, "
+                   "'created_at', aiphoto_time(created_at))::text FROM admin_audit "
+                   "WHERE id < COALESCE($1::bigint, 9223372036854775807) "
+                   "AND ($2::bigint IS NULL OR admin_id = $2) "
+                   "AND ($3::text IS NULL OR action = $3) "
+                   "AND ($4::text IS NULL OR target_type = $4) "
+                   "AND ($5::text IS NULL OR target_id = $5) ORDER BY id DESC LIMIT $6",
 };
 
 static struct db_stmts audit_stmts = DB_STMTS("audit", audit_sql);

@@ -7,6 +7,7 @@ Admins get names of their own, so tests never depend on the stack's demo admins.
 
 import json
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -81,3 +82,15 @@ def audit_rows(psql, where):
 
 def audit_count(psql):
     return int(psql("SELECT count(*) FROM admin_audit")[0][0])
+
+
+def settles(request, status, seconds=2.0, times=8):
+    """A read served from a worker's memory follows a change once the change's notification
+    has reached that worker (milliseconds after the commit): request() answers status within
+    seconds, then times in a row (each worker's next request sees it)."""
+    deadline = time.monotonic() + seconds
+    while request().status_code != status:
+        assert time.monotonic() < deadline, f"still not {status} after {seconds} s"
+        time.sleep(0.02)
+    codes = [request().status_code for _ in range(times)]
+    assert codes == [status] * times, codes

@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from adminkit import (admin_token, admins, audit_rows, ctl_run, fresh_admin,  # noqa: F401
-                      new_admin)
+                      new_admin, settles)
 
 
 def claims_of(token):
@@ -25,6 +25,11 @@ def login(client, username, password):
 
 def me(client, token):
     return client.get("/admin/me", token=token)
+
+
+def write(client, token):
+    """A write that changes nothing when it gets past the account rule (400: no body)."""
+    return client.post("/admin/password", token=token)
 
 
 # --------------------------------------------------------------------------- tokens
@@ -66,17 +71,21 @@ def test_user_tokens_and_user_ids_never_act_as_admins(client, expect_error, make
 def test_disabled_admin_is_refused_at_once(client, expect_ok, expect_error, fresh_admin):
     a = fresh_admin("operator")
     expect_ok(me(client, a["token"]))
+    expect_error(write(client, a["token"]), 400, "BAD_REQUEST")
     proc = ctl_run("admin", "disable", a["username"])
     assert proc.returncode == 0, proc.stderr
-    # the very next request of every worker: refused (several, to meet every worker)
+    # a write reads the account: refused on the very next request, by every worker
     for _ in range(8):
-        msg = expect_error(me(client, a["token"]), 401, "UNAUTHORIZED")
+        msg = expect_error(write(client, a["token"]), 401, "UNAUTHORIZED")
     assert "停用" in msg or "disabled" in msg
+    # reads follow as soon as the change's notification reached each worker
+    settles(lambda: me(client, a["token"]), 401)
     expect_error(login(client, a["username"], a["password"]), 401, "UNAUTHORIZED")
     # enabled again, the old session stays ended; a new login works
     assert ctl_run("admin", "enable", a["username"]).returncode == 0
     for _ in range(8):
-        expect_error(me(client, a["token"]), 401, "UNAUTHORIZED")
+        expect_error(write(client, a["token"]), 401, "UNAUTHORIZED")
+    settles(lambda: me(client, a["token"]), 401)
     tok = expect_ok(login(client, a["username"], a["password"]))["token"]
     expect_ok(me(client, tok))
 
@@ -86,7 +95,8 @@ def test_role_change_ends_sessions(client, expect_ok, expect_error, fresh_admin)
     expect_ok(me(client, a["token"]))
     assert ctl_run("admin", "role", a["username"], "operator").returncode == 0
     for _ in range(8):
-        expect_error(me(client, a["token"]), 401, "UNAUTHORIZED")
+        expect_error(write(client, a["token"]), 401, "UNAUTHORIZED")
+    settles(lambda: me(client, a["token"]), 401)
     tok = expect_ok(login(client, a["username"], a["password"]))["token"]
     assert claims_of(tok)["role"] == "operator"
     assert expect_ok(me(client, tok))["role"] == "operator"
@@ -98,11 +108,13 @@ def test_a_change_made_with_psql_is_seen_at_once(client, expect_ok, expect_error
     for _ in range(8):
         expect_ok(me(client, a["token"]))
     psql(f"UPDATE admins SET disabled = true WHERE id = {a['id']}")
-    for _ in range(8):
-        expect_error(me(client, a["token"]), 401, "UNAUTHORIZED")
+    expect_error(write(client, a["token"]), 401, "UNAUTHORIZED")
+    settles(lambda: me(client, a["token"]), 401)
+    psql(f"UPDATE admins SET disabled = false WHERE id = {a['id']}")
+    settles(lambda: me(client, a["token"]), 200)
     psql(f"DELETE FROM admins WHERE id = {a['id']}")
-    for _ in range(8):
-        expect_error(me(client, a["token"]), 401, "UNAUTHORIZED")
+    expect_error(write(client, a["token"]), 401, "UNAUTHORIZED")
+    settles(lambda: me(client, a["token"]), 401)
 
 
 # --------------------------------------------------------------------------- own password
@@ -133,8 +145,8 @@ def test_password_change(client, expect_ok, expect_error, fresh_admin, psql):
     data = expect_ok(resp)
     assert set(data) == {"token", "expires_in"}
     # every other session ended; the answer's token starts the next one
-    for _ in range(8):
-        expect_error(me(client, a["token"]), 401, "UNAUTHORIZED")
+    expect_error(write(client, a["token"]), 401, "UNAUTHORIZED")
+    settles(lambda: me(client, a["token"]), 401)
     expect_ok(me(client, data["token"]))
     assert claims_of(data["token"])["sv"] == claims_of(a["token"])["sv"] + 1
     expect_error(login(client, a["username"], a["password"]), 401, "UNAUTHORIZED")
@@ -206,7 +218,8 @@ def test_owner_manages_admins(client, expect_ok, expect_error, admins, psql, req
                                 json={"role": "viewer"}), 404, "NOT_FOUND")
     got = expect_ok(client.request("PUT", path, token=owner, json={"role": "operator"}))
     assert got["role"] == "operator" and got["session_version"] == made["session_version"] + 1
-    expect_error(me(client, tok), 401, "UNAUTHORIZED")
+    expect_error(write(client, tok), 401, "UNAUTHORIZED")
+    settles(lambda: me(client, tok), 401)
     got = expect_ok(client.request("PUT", path, token=owner, json={"disabled": True}))
     assert got["disabled"] is True
     rows = audit_rows(psql, f"action = 'admin.update' AND target_id = '{made['id']}'")
