@@ -50,17 +50,6 @@ static enum api_err credits_packages(struct request *req, struct reply *rep)
 	return reply_ok(rep, 200, arr);
 }
 
-/* A YYYY-MM-DD string. */
-static bool credits_day_ok(const char *d)
-{
-	if (d == NULL || strlen(d) != 10 || d[4] != '-' || d[7] != '-')
-		return false;
-	for (int i = 0; i < 10; i++)
-		if (i != 4 && i != 7 && (d[i] < '0' || d[i] > '9'))
-			return false;
-	return true;
-}
-
 static enum api_err credits_checkin_post(struct request *req, struct reply *rep)
 {
 	struct checkin_rule rule = {.base = 5, .streak_bonus = 1, .max_bonus_days = 6};
@@ -72,7 +61,7 @@ static enum api_err credits_checkin_post(struct request *req, struct reply *rep)
 
 	bizday_format(time(NULL), today);
 	if (test_day != NULL && config_get()->development) {
-		if (!credits_day_ok(test_day))
+		if (!handlers_day_ok(test_day))
 			return reply_error(rep, E_BAD_REQUEST, "X-Test-Date: YYYY-MM-DD");
 		memcpy(today, test_day, 11);
 	}

@@ -2,6 +2,7 @@
 #include "handlers/handlers.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "lib/config.h"
@@ -122,6 +123,16 @@ struct idem_key handlers_idem_key(const struct request *req)
 	                     .route = req->route->pattern,
 	                     .hash = req->idempotency_hash};
 	return k;
+}
+
+bool handlers_day_ok(const char *d)
+{
+	if (d == NULL || strlen(d) != 10 || d[4] != '-' || d[7] != '-')
+		return false;
+	for (int i = 0; i < 10; i++)
+		if (i != 4 && i != 7 && (d[i] < '0' || d[i] > '9'))
+			return false;
+	return true;
 }
 
 struct audit_actor handlers_actor(const struct request *req)

@@ -20,6 +20,7 @@ extern const struct route_table wechat_routes;
 extern const struct route_table admin_routes;
 extern const struct route_table admin_accounts_routes;
 extern const struct route_table admin_users_routes;
+extern const struct route_table admin_stats_routes;
 extern const struct route_table payment_routes;
 extern const struct route_table uploads_routes;
 extern const struct route_table prompts_routes;
@@ -62,6 +63,9 @@ struct idem_key handlers_idem_key(const struct request *req);
 /* Parses a path id capture: a positive decimal integer; E_NOT_FOUND otherwise (an id
  * that cannot exist is answered as a missing one). */
 enum api_err handlers_id(const struct request *req, int idx, int64_t *id);
+
+/* A YYYY-MM-DD string (the X-Test-Date header of development stacks). */
+bool handlers_day_ok(const char *d);
 
 /* ------------------------------------------------------------------ the admin API */
 

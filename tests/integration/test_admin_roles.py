@@ -24,6 +24,7 @@ ROUTES = [
     ("GET", f"/admin/users/{MISSING}", "viewer"),
     ("POST", f"/admin/users/{MISSING}/credits", "support"),
     ("POST", f"/admin/users/{MISSING}/status", "operator"),
+    ("GET", "/admin/stats", "viewer"),
 ]
 
 
