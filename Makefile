@@ -47,7 +47,7 @@ LIB_SRC   := $(wildcard lib/*.c) $(wildcard lib/wechat/*.c) $(wildcard model/*.c
              $(wildcard service/*.c)
 FCGI_SRC  := fcgi/main.c
 CTL_SRC   := $(wildcard ctl/*.c)
-DISPATCH_SRC := dispatcher/main.c dispatcher/provider.c
+DISPATCH_SRC := dispatcher/main.c dispatcher/provider.c dispatcher/cloudfetch.c
 UNIT_SRC  := $(wildcard tests/unit/*.c)
 
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)

@@ -4,8 +4,11 @@
  *   aiphotoctl migrate [--dir DIR]            apply migrations/NNNN_name.sql in order
  *   aiphotoctl seed FILE                       run an SQL file in one transaction (demo data)
  *   aiphotoctl user add [--nickname N] [--credits N]   create a user; prints its id
- *   aiphotoctl token --user ID [--admin] [--ttl S]     print a signed token (--admin: for the
- *                                              admin of that id, with their role)
+ *   aiphotoctl token --user ID [--admin | --channel oa|mp|web] [--ttl S]
+ *                                              print a signed token (a user token is for
+ *                                              the channel's configured app; default oa;
+ *                                              --admin: for the admin of that id, with
+ *                                              their role and session)
  *   aiphotoctl admin add USERNAME [--role R]   create an admin (default viewer); the password
  *                                              is read from stdin
  *   aiphotoctl admin role|disable|enable|password USERNAME …, admin list
@@ -17,6 +20,7 @@
  *   aiphotoctl wechat template OPENID TEMPLATE_ID DATA_JSON [URL]
  *                                              send a template message (checks the OA setup)
  *   aiphotoctl cache invalidate                drop the cached scene lists (after editing scenes)
+ *   aiphotoctl gray show | gray set OPTION…    the mini program's gray release (ctl/gray.h)
  *   aiphotoctl check-config                    validate the environment (DESIGN §8)
  *
  * Reads the same environment as the worker.  Exit status: 0 success, 1 failure,
@@ -32,6 +36,7 @@
 
 #include "ctl/admin.h"
 #include "ctl/cache.h"
+#include "ctl/gray.h"
 #include "service/reconcile.h"
 #include "lib/arena.h"
 #include "lib/config.h"
@@ -53,6 +58,43 @@
 
 static struct arena ctl_arena;
 
+/* check-config's report of WeChat Pay: the merchant, which app pays with which appid, and a
+ * warning for each app that cannot pay (docs/payments.md §4).  Nothing at all when no
+ * WXPAY_MCHID is set (payments are off). */
+static void ctl_check_config_pay(const struct config *c)
+{
+	static const char *const names[] = {"WXPAY_SERIAL", "WXPAY_PRIVATE_KEY_FILE",
+	                                    "WXPAY_APIV3_KEY", "WXPAY_PUBLIC_KEY_FILE",
+	                                    "WXPAY_PUBLIC_KEY_ID"};
+	const char *const values[] = {c->wxpay_serial, c->wxpay_private_key_file,
+	                              c->wxpay_apiv3_key, c->wxpay_public_key_file,
+	                              c->wxpay_public_key_id};
+
+	if (c->wxpay_mchid == NULL) {
+		printf("WeChat Pay: off (WXPAY_MCHID is not set)\n");
+		return;
+	}
+	printf(
+	    "WeChat Pay: merchant %s, bound to both apps (商户平台 → 产品中心 → AppID账号管理)\n",
+	    c->wxpay_mchid);
+	printf("  Official Account pages (getBrandWCPayRequest): appid %s\n",
+	       c->wechat_appid ? c->wechat_appid : "none");
+	printf("  mini program (wx.requestPayment): appid %s\n",
+	       c->wechat_mp_appid ? c->wechat_mp_appid : "none");
+	for (size_t i = 0; i < ARRAY_LEN(names); i++)
+		if (values[i] == NULL)
+			printf("warning: %s is not set: create-order and the notify answer 503\n",
+			       names[i]);
+	if (c->wechat_appid == NULL)
+		printf("warning: WECHAT_APPID is not set: Official Account pages cannot pay\n");
+	if (c->wechat_mp_appid == NULL)
+		printf("warning: WECHAT_MP_APPID is not set: mini-program users cannot pay "
+		       "(create-order with a mini-program token answers 503)\n");
+	else if (c->wechat_mp_secret == NULL)
+		printf("warning: WECHAT_MP_SECRET is not set: the mini program cannot sign in, so "
+		       "its users cannot pay\n");
+}
+
 /* check-config's report: what the callback will accept, said plainly. */
 static void ctl_check_config_report(const struct config *c)
 {
@@ -69,6 +111,7 @@ static void ctl_check_config_report(const struct config *c)
 	       config_msg_mode_name(c->wechat_msg_mode), meaning[c->wechat_msg_mode]);
 	if (c->wechat_msg_mode != CONFIG_MSG_SAFE && !c->development)
 		printf("warning: WECHAT_MSG_MODE is not safe in production\n");
+	ctl_check_config_pay(c);
 	printf("configuration ok\n");
 }
 
@@ -532,6 +575,7 @@ static int ctl_token(int argc, char **argv)
 	long user = 0, ttl = 0, session = 0;
 	bool admin = false;
 	enum role role = ROLE_NONE;
+	enum token_channel channel = TOKEN_CHANNEL_NONE;
 	char *tok;
 
 	for (int i = 0; i < argc; i++) {
@@ -548,19 +592,30 @@ static int ctl_token(int argc, char **argv)
 			}
 		} else if (strcmp(argv[i], "--admin") == 0) {
 			admin = true;
+		} else if (strcmp(argv[i], "--channel") == 0 && i + 1 < argc) {
+			if ((channel = token_channel_parse(argv[++i])) == TOKEN_CHANNEL_NONE) {
+				fprintf(stderr,
+				        "aiphotoctl token: --channel must be oa, mp or web\n");
+				return 2;
+			}
 		} else
 			return ctl_usage();
 	}
-	if (user == 0)
+	if (user == 0 || (admin && channel != TOKEN_CHANNEL_NONE))
 		return ctl_usage();
 	if (admin && (role = ctl_token_role(user, &session)) == ROLE_NONE)
 		return 1;
 	if (ttl == 0)
 		ttl = admin ? cfg->admin_token_hours * 3600 : cfg->jwt_ttl;
-	tok = admin ? token_issue_admin(cfg->jwt_secret, cfg->jwt_secret_len, cfg->jwt_issuer, user,
-	                                role, session, ttl, time(NULL))
-	            : token_issue(cfg->jwt_secret, cfg->jwt_secret_len, cfg->jwt_issuer, user,
-	                          false, ttl, time(NULL));
+	if (!admin && channel == TOKEN_CHANNEL_NONE)
+		channel = TOKEN_CHANNEL_OA;
+	/* the app's appid when it is configured; without it the token names none, and the
+	 * service takes the channel's configured app */
+	tok = admin
+	          ? token_issue_admin(cfg->jwt_secret, cfg->jwt_secret_len, cfg->jwt_issuer, user,
+	                              role, session, ttl, time(NULL))
+	          : token_issue_user(cfg->jwt_secret, cfg->jwt_secret_len, cfg->jwt_issuer, user,
+	                             channel, config_channel_appid(cfg, channel), ttl, time(NULL));
 	if (tok == NULL) {
 		fprintf(stderr, "aiphotoctl token: could not sign a token\n");
 		return 1;
@@ -617,7 +672,7 @@ static const struct ctl_command ctl_commands[] = {
      .max_args = -1,
      .need = CONFIG_NEED_JWT,
      .run = ctl_token,
-     .usage = "token --user ID [--admin] [--ttl SECONDS]"},
+     .usage = "token --user ID [--admin | --channel oa|mp|web] [--ttl SECONDS]"},
     {.name = "admin",
      .min_args = 1,
      .max_args = -1,
@@ -646,6 +701,12 @@ static const struct ctl_command ctl_commands[] = {
      .need = CONFIG_NEED_REDIS,
      .run = ctl_cache,
      .usage = "cache invalidate"},
+    {.name = "gray",
+     .max_args = -1,
+     .need = CONFIG_NEED_DB,
+     .run = ctl_gray,
+     .usage = "gray show | gray set [--backend cloud|server] [--percent 0-100] ...\n"
+              "                                   (aiphotoctl gray set: all the options)"},
     {.name = "check-config", .run = ctl_check_config, .usage = "check-config"},
 };
 

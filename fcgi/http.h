@@ -16,6 +16,7 @@
 #include "lib/arena.h"
 #include "lib/errors.h"
 #include "lib/role.h"
+#include "lib/token.h"
 
 enum http_method { HTTP_GET, HTTP_POST, HTTP_PUT, HTTP_PATCH, HTTP_DELETE, HTTP__MAX };
 
@@ -79,6 +80,8 @@ struct request {
 	const char *remote_addr;
 	const char *request_id; /* ours: echoed or generated */
 	const struct route *route; /* set by the router */
+	const char *log_route; /* what the access log names instead of route->pattern (a cloud
+	                          action: "cloud user.register"); NULL: the pattern */
 	const char *captures[ROUTE_MAX_CAPTURES]; /* ":name" segments, percent-decoded */
 	int ncaptures;
 	bool authenticated; /* a valid token was presented */
@@ -87,6 +90,13 @@ struct request {
 	int64_t admin_id; /* an admin token's subject; 0 = none (also for user tokens) */
 	enum role role; /* an admin token's role (checked against the admin's by the router) */
 	long admin_session; /* an admin token's session version (checked like the role) */
+	/* Which app is calling, from a user token (set by the router): the channel the token was
+	 * issued for (TOKEN_CHANNEL_OA for tokens issued before channels) and that app's appid, the
+	 * configured one of the channel (lib/config config_channel_appid; the token's own when
+	 * that app is not configured, NULL when neither names one).  NONE and NULL for admin
+	 * tokens and requests without a token. */
+	enum token_channel channel;
+	const char *appid;
 	char *body; /* NUL-terminated copy in the arena; NULL when none */
 	size_t body_len;
 	json_object *json; /* parsed body for BODY_JSON routes (freed by the worker) */

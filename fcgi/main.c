@@ -215,7 +215,9 @@ static void worker_handle(FCGX_Request *r, struct arena *a)
 	out = response_render(a, &req, &rep, err, &len, &status);
 	/* the params (method, path) are freed by FCGX_Finish_r: keep copies for the log line */
 	method = arena_strdup(a, req.method_name ? req.method_name : "-");
-	route = req.route ? req.route->pattern : arena_strdup(a, req.path);
+	route = req.log_route ? req.log_route
+	        : req.route   ? req.route->pattern
+	                      : arena_strdup(a, req.path);
 	FCGX_PutStr(out, (int)len, r->out);
 	FCGX_Finish_r(r);
 	clock_gettime(CLOCK_MONOTONIC, &t1);

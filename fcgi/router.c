@@ -164,6 +164,31 @@ enum api_err router_match(const struct route_table *const *tables, size_t ntable
 	return E_METHOD_NOT_ALLOWED;
 }
 
+/*
+ * Puts the app of a user token on the request: its channel and that channel's configured
+ * appid.  A token that names another appid than the configured one was issued for an app this
+ * service no longer serves (its openid means nothing to the configured one): 401, so the client
+ * signs in again.  A token naming none (issued before tokens carried it) is the configured app's.
+ */
+static enum api_err router_channel(struct request *req, struct reply *rep,
+                                   const struct token_claims *claims)
+{
+	const char *want = config_channel_appid(config_get(), claims->channel);
+
+	req->channel = claims->channel;
+	if (claims->appid[0] == '\0' || (want != NULL && strcmp(want, claims->appid) == 0)) {
+		req->appid = want;
+		return E_OK;
+	}
+	if (want == NULL) {
+		req->appid = arena_strdup(req->arena, claims->appid);
+		return E_OK;
+	}
+	log_info("token refused: issued for %s app %s, configured %s",
+	         token_channel_name(claims->channel), claims->appid, want);
+	return reply_error(rep, E_UNAUTHORIZED, "登录凭证属于另一个应用，请重新登录");
+}
+
 /* Checks the bearer token against the route's auth level. */
 static enum api_err router_auth(struct request *req, struct reply *rep)
 {
@@ -207,7 +232,7 @@ static enum api_err router_auth(struct request *req, struct reply *rep)
 		return reply_error(rep, E_FORBIDDEN, "需要管理员权限");
 	if ((level == AUTH_USER || level == AUTH_OPTIONAL) && claims.admin)
 		return reply_error(rep, E_FORBIDDEN, "管理员凭证不能用于用户接口");
-	return E_OK;
+	return claims.admin ? E_OK : router_channel(req, rep, &claims);
 }
 
 /* Reads and throws away what is left of the body (bounded), so the front end sees the

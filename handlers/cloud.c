@@ -21,6 +21,11 @@
  * "code":"BAD_REQUEST","message":"未知操作"}.  Event fields accept the cloud spellings and the
  * API's (sceneId or scene_id, workId or id or _id, …); ids may be numbers or decimal strings.
  *
+ * storage/registerAsset {"fileID", "sha256"?} registers a file of the mini program's cloud
+ * storage as the caller's asset (POST /assets/cloud); storage/resolveAsset {"fileID"} or
+ * {"sha256"} answers that asset, or null data when the caller has none (a question, not a
+ * failure).  Generation takes such a file by its cloud:// id.
+ *
  * user/register takes {"code", "nickName"|"nickname"?, "avatarUrl"|"avatar_url"?,
  * "userInfo"?:{…}}: wx.login's code runs through /auth/mp/login (jscode2session), profile
  * fields through PATCH /user/me; the answer is the user document plus "token" and
@@ -55,6 +60,7 @@ struct cloud_ctx {
 	struct request *req;
 	json_object *ev; /* the event (the request's body) */
 	int64_t user_id; /* the user the last routed request authenticated, 0 = none */
+	enum token_channel channel; /* the channel of that request's token */
 	const char *openid; /* that user's mini-program openid, looked up once ("" = none) */
 };
 
@@ -96,6 +102,8 @@ struct cloud_action {
 	struct cloud_field fields[CLOUD_MAX_FIELDS];
 	bool paged;
 	bool profile; /* the body is the event's profile fields (at least one) */
+	bool by_hash; /* an event with a hash and no file id asks GET /assets/<sha256> */
+	bool missing_is_null; /* 404 answers success with null data (a "do you have it?") */
 	const char *kind;
 	cloud_out_fn *out; /* NULL: the route's data as it is */
 	cloud_finish_fn *finish; /* instead of out */
@@ -423,6 +431,22 @@ static json_object *cloud_out_order(struct cloud_ctx *cx, json_object *data)
 	return d;
 }
 
+/* An Asset → {_id, fileID, sha256, url, …}: the file the mini program may reuse. */
+static json_object *cloud_out_asset(struct cloud_ctx *cx, json_object *data)
+{
+	json_object *d = json_object_new_object();
+
+	(void)cx;
+	json_object_object_add(d, "_id", cloud_sid(data, "asset_id"));
+	json_object_object_add(d, "fileID", json_object_get(cloud_get(data, "cloud_file_id")));
+	json_object_object_foreach(data, k, v)
+	{
+		if (strcmp(k, "asset_id") != 0 && strcmp(k, "cloud_file_id") != 0)
+			json_object_object_add(d, k, json_object_get(v));
+	}
+	return d;
+}
+
 static const char *const cloud_work_ids[] = {"workId", "work_id", "id", "_id", NULL};
 static const char *const cloud_task_ids[] = {"taskId", "task_id", "id", "_id", NULL};
 static const char *const cloud_scene[] = {"sceneId", "scene_id", NULL};
@@ -445,6 +469,8 @@ static const char *const cloud_garment[] = {"garmentImage",
 static const char *const cloud_package[] = {"packageId", "package_id", NULL};
 static const char *const cloud_category[] = {"category", NULL};
 static const char *const cloud_type[] = {"type", NULL};
+static const char *const cloud_file[] = {"fileID", "fileId", "file_id", "cloudPath", NULL};
+static const char *const cloud_hash[] = {"sha256", "hash", "fileHash", NULL};
 
 /* The action's name and the route it runs. */
 #define CLOUD_ON(fn, act, m, p) .function = (fn), .action = (act), .method = (m), .path = (p)
@@ -495,6 +521,12 @@ static const struct cloud_action cloud_actions[] = {
      .kind = "consume", .out = cloud_out_plain_list},
     {CLOUD_ON("scene", "getScenes", HTTP_GET, "/scenes"),
      .fields = {{"category", cloud_category, CLOUD_QUERY}}, .out = cloud_out_plain_list},
+    {CLOUD_ON("storage", "registerAsset", HTTP_POST, "/assets/cloud"),
+     .fields = {{"file_id", cloud_file, CLOUD_VALUE}, {"sha256", cloud_hash, CLOUD_VALUE}},
+     .out = cloud_out_asset},
+    {CLOUD_ON("storage", "resolveAsset", HTTP_GET, "/assets"),
+     .fields = {{"cloud_file_id", cloud_file, CLOUD_QUERY}}, .by_hash = true,
+     .missing_is_null = true, .out = cloud_out_asset},
     {CLOUD_ON("prompt", "generatePrompt", HTTP_POST, "/prompts/generate"),
      .fields = {{"type", cloud_type, CLOUD_VALUE},
                 {"scene_id", cloud_scene, CLOUD_ID},
@@ -582,6 +614,18 @@ static enum api_err cloud_prepare(struct cloud_ctx *cx, const struct cloud_actio
 		c->body = NULL;
 		return E_OK;
 	}
+	if (a->by_hash && cloud_field(cx, a->fields[0].names) == NULL) {
+		json_object *h = cloud_field(cx, cloud_hash);
+		const char *hex = h != NULL && json_object_is_type(h, json_type_string)
+		                      ? json_object_get_string(h)
+		                      : "";
+		if (strlen(hex) != 64 || strspn(hex, "0123456789abcdef") != 64) {
+			*why = "fileID, or sha256: 64 lowercase hex digits";
+			return E_BAD_REQUEST;
+		}
+		c->path = arena_printf(cx->req->arena, "%s/%s", a->path, hex);
+		return E_OK;
+	}
 	for (size_t i = 0; i < CLOUD_MAX_FIELDS && a->fields[i].key != NULL; i++)
 		if ((err = cloud_apply(cx, c, &a->fields[i], why)) != E_OK)
 			return err;
@@ -667,6 +711,7 @@ static enum api_err cloud_route(struct cloud_ctx *cx, const struct cloud_call *c
 		if (sub.user_id != cx->user_id)
 			cx->openid = NULL;
 		cx->user_id = sub.user_id;
+		cx->channel = sub.channel;
 		req->user_id = sub.user_id; /* for the access log */
 	}
 	return err;
@@ -709,7 +754,7 @@ static enum api_err cloud_register(struct cloud_ctx *cx, json_object *data, stru
 		cloud_keep(doc, data, "expires_in");
 		err = E_OK;
 	} else {
-		err = handlers_add_token(doc, cx->user_id, false);
+		err = handlers_add_token(doc, cx->user_id, cx->channel); /* the token's own app */
 	}
 	json_object_put(r2.data);
 	if (err != E_OK) {
@@ -741,6 +786,8 @@ static enum api_err cloud_run(struct request *req, struct reply *rep, const char
 
 	if (a == NULL)
 		return reply_error(rep, E_BAD_REQUEST, CLOUD_UNKNOWN);
+	/* the access log names the action (the gray-release gates are read per action) */
+	req->log_route = arena_printf(req->arena, "cloud %s.%s", a->function, a->action);
 	if (cx.ev == NULL || !json_object_is_type(cx.ev, json_type_object))
 		return reply_error(rep, E_BAD_REQUEST, "body: the cloud event, a JSON object");
 	err = cloud_prepare(&cx, a, &c, &why);
@@ -750,6 +797,10 @@ static enum api_err cloud_run(struct request *req, struct reply *rep, const char
 	}
 	err = cloud_route(&cx, &c, &sub);
 	json_object_put(c.body);
+	if (err == E_NOT_FOUND && a->missing_is_null) {
+		json_object_put(sub.data);
+		return reply_ok(rep, 200, NULL);
+	}
 	if (err != E_OK) {
 		rep->retry_after = sub.retry_after;
 		json_object_put(sub.data);

@@ -414,3 +414,28 @@ const char *db_param_i64_array(struct arena *a, const int64_t *ids, size_t n)
 	s[off] = '\0';
 	return s;
 }
+
+const char *db_param_text_array(struct arena *a, const char *const *v, size_t n)
+{
+	size_t cap = 3, off = 0;
+	char *s;
+
+	for (size_t i = 0; i < n; i++)
+		cap += 3 + 2 * strlen(v[i]);
+	s = arena_alloc(a, cap);
+	s[off++] = '{';
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			s[off++] = ',';
+		s[off++] = '"';
+		for (const char *p = v[i]; *p; p++) {
+			if (*p == '"' || *p == '\\')
+				s[off++] = '\\';
+			s[off++] = *p;
+		}
+		s[off++] = '"';
+	}
+	s[off++] = '}';
+	s[off] = '\0';
+	return s;
+}

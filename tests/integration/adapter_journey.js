@@ -106,13 +106,11 @@ async function main() {
   });
   const asset = (await up.json()).data;
   out({ step: 'upload', res: asset });
-  const png2 = fs.readFileSync(process.env.JOURNEY_PNG2);
-  const up2 = await fetch(`${base}/api/v1/uploads`, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${me.token}`, 'Content-Type': 'image/png' },
-    body: png2,
-  });
-  const garment = (await up2.json()).data;
+  // a file the mini program had put in cloud storage: registered, then used by its cloud:// id
+  const fileID = process.env.JOURNEY_CLOUD_FILE;
+  await call('resolveBefore', 'storage', { action: 'resolveAsset', fileID });
+  await call('registerAsset', 'storage', { action: 'registerAsset', fileID });
+  await call('resolveAfter', 'storage', { action: 'resolveAsset', fileID });
 
   const scenes = await call('getScenes', 'scene', { action: 'getScenes' });
   await call('generatePrompt', 'prompt', { action: 'generatePrompt', type: 'photography', sceneId: scenes[0]._id, params: {} });
@@ -120,7 +118,7 @@ async function main() {
     action: 'generate', sceneId: scenes[0]._id, images: [asset.asset_id], count: 2, params: {},
   });
   const fit = await call('generateFitting', 'fitting', {
-    action: 'generate', personImage: asset.asset_id, garmentImage: garment.asset_id, count: 1,
+    action: 'generate', personImage: asset.asset_id, garmentImage: fileID, count: 1,
   });
   let progress;
   for (let i = 0; i < 30; i++) {

@@ -17,6 +17,7 @@ import subprocess
 import pytest
 
 from conftest import REPO
+from test_cloudfile import Tcb
 from test_dispatch import png, run_dispatch
 
 SEEDS = pathlib.Path(os.environ.get("AIPHOTO_SEEDS", REPO.parent / "shared" / "seeds"))
@@ -59,9 +60,9 @@ def test_seed_adapter_completes_the_journey(adapter_file, tmp_path, base_url, si
     openid = "ojourney" + os.urandom(8).hex()
     code = sim.mp_code(openid=openid)["code"]
     (tmp_path / "a.png").write_bytes(png(rgb=(11, 22, 33)))
-    (tmp_path / "b.png").write_bytes(png(rgb=(44, 55, 66)))
+    cloud_file = Tcb(os.environ["AIPHOTO_SIM_URL"]).put(side=20, rgb=(44, 55, 66))
     env = dict(os.environ, JOURNEY_PNG=str(tmp_path / "a.png"),
-               JOURNEY_PNG2=str(tmp_path / "b.png"))
+               JOURNEY_CLOUD_FILE=cloud_file["file_id"])
     # the server tells the adapter to use it (and where): the cloud database's backend_config
     psql("UPDATE system_config SET value = value || jsonb_build_object('backend_type', 'server', "
          "'gray_release', false, 'server_url', '" + base_url + "') WHERE key = 'backend_config'")
@@ -100,6 +101,10 @@ def test_seed_adapter_completes_the_journey(adapter_file, tmp_path, base_url, si
     recharge = steps["listRechargeRecords"]["data"]
     assert [r["kind"] for r in recharge] == ["recharge"]
     assert recharge[0]["delta"] == pkg["credits"] + pkg["bonus_credits"]
+    assert steps["resolveBefore"]["data"] is None
+    reg = steps["registerAsset"]["data"]
+    assert reg["fileID"] == cloud_file["file_id"] and reg["sha256"] == cloud_file["sha256"]
+    assert steps["resolveAfter"]["data"]["_id"] == reg["_id"]
     prog = steps["getProgress"]["data"]
     assert prog["status"] == "completed" and len(prog["images"]) == 2
     assert steps["getFittingProgress"]["data"]["status"] == "completed"
