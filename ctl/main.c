@@ -21,6 +21,7 @@
  *                                              send a template message (checks the OA setup)
  *   aiphotoctl cache invalidate                drop the cached scene lists (after editing scenes)
  *   aiphotoctl gray show | gray set OPTION…    the mini program's gray release (ctl/gray.h)
+ *   aiphotoctl routes                          the API's routes: method, path, auth, least role
  *   aiphotoctl check-config                    validate the environment (DESIGN §8)
  *
  * Reads the same environment as the worker.  Exit status: 0 success, 1 failure,
@@ -36,6 +37,7 @@
 
 #include "ctl/admin.h"
 #include "ctl/cache.h"
+#include "fcgi/router.h"
 #include "ctl/gray.h"
 #include "service/reconcile.h"
 #include "lib/arena.h"
@@ -625,6 +627,30 @@ static int ctl_token(int argc, char **argv)
 	return 0;
 }
 
+/* One line per route of the service, tab-separated: method, path (with its prefix), auth level
+ * and, for admin routes, the least role they take. */
+static int ctl_routes(int argc, char **argv)
+{
+	static const char *const auth[] = {[AUTH_PUBLIC] = "public",
+	                                   [AUTH_OPTIONAL] = "optional",
+	                                   [AUTH_USER] = "user",
+	                                   [AUTH_ADMIN] = "admin",
+	                                   [AUTH_SIGNED] = "signed"};
+
+	(void)argc;
+	(void)argv;
+	for (size_t t = 0; t < router_ntables; t++)
+		for (size_t i = 0; i < router_tables[t]->n; i++) {
+			const struct route *r = &router_tables[t]->routes[i];
+			printf("%s\t%s%s\t%s\t%s\n", http_method_name(r->method),
+			       r->prefix == ROUTE_CLOUD ? ROUTER_CLOUD_PREFIX : ROUTER_PREFIX,
+			       r->pattern, auth[r->auth],
+			       r->auth == AUTH_ADMIN ? role_name(r->role ? r->role : ROLE_OWNER)
+			                             : "-");
+		}
+	return 0;
+}
+
 /* check-config: loads the whole configuration itself (a refusal is exit status 1, not 2). */
 static int ctl_check_config(int argc, char **argv)
 {
@@ -707,6 +733,7 @@ static const struct ctl_command ctl_commands[] = {
      .run = ctl_gray,
      .usage = "gray show | gray set [--backend cloud|server] [--percent 0-100] ...\n"
               "                                   (aiphotoctl gray set: all the options)"},
+    {.name = "routes", .run = ctl_routes, .usage = "routes"},
     {.name = "check-config", .run = ctl_check_config, .usage = "check-config"},
 };
 

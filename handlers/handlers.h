@@ -21,6 +21,10 @@ extern const struct route_table admin_routes;
 extern const struct route_table admin_accounts_routes;
 extern const struct route_table admin_users_routes;
 extern const struct route_table admin_stats_routes;
+extern const struct route_table admin_content_routes;
+extern const struct route_table admin_models_routes;
+extern const struct route_table admin_config_routes;
+extern const struct route_table admin_config_routes;
 extern const struct route_table payment_routes;
 extern const struct route_table uploads_routes;
 extern const struct route_table prompts_routes;
@@ -56,6 +60,15 @@ json_object *handlers_page(struct request *req, json_object *items, bool more, i
  * the channel the user signed in through. */
 enum api_err handlers_login_reply(struct request *req, struct reply *rep, int64_t user_id,
                                   enum token_channel channel);
+
+struct image_info;
+
+/* The image of an upload request (handlers/uploads.c, shared with the scene thumbnails of
+ * the admin API): the "file" part of a multipart form or the raw body, checked before anything
+ * is stored (empty → 400, over 10 MiB → 413, not JPEG/PNG/WebP → 415, no pixels or over 40
+ * megapixels → 400, each message naming "file").  *data points into the request. */
+enum api_err uploads_image(struct request *req, struct reply *rep, const unsigned char **data,
+                           size_t *len, struct image_info *info);
 
 /* The API's Work object (handlers/works.c; tasks embed their works). */
 json_object *works_json(const struct work *w);

@@ -65,3 +65,37 @@ const char *viewsql_limit(struct arena *a, const struct view_cursor *c)
 {
 	return db_param_i64(a, (int64_t)c->limit + 1);
 }
+
+/* audit_work of viewsql_audited. */
+static enum api_err viewsql_change_tx(struct arena *a, void *ctx, struct audit_change *chg)
+{
+	struct viewsql_change *c = ctx;
+	char *before = NULL;
+	PGresult *res;
+	enum api_err err;
+
+	if (c->lock >= 0 && (err = viewsql_one(a, c->stmts, c->lock, 1, c->p, &before)) != E_OK)
+		return err;
+	if ((err = db_exec(c->stmts, c->change, c->np, c->p, &res)) != E_OK)
+		return err;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return E_NOT_FOUND;
+	}
+	c->id = db_i64(res, 0, 0);
+	c->json = db_str(a, res, 0, 1);
+	PQclear(res);
+	chg->target_type = c->target_type;
+	chg->target_id = db_param_i64(a, c->id);
+	chg->before = before;
+	chg->after = c->removed ? NULL : c->json;
+	return E_OK;
+}
+
+enum api_err viewsql_audited(struct arena *a, const struct audit_actor *who, const char *action,
+                             struct viewsql_change *c)
+{
+	c->json = NULL;
+	c->id = 0;
+	return audit_run(a, who, action, viewsql_change_tx, c);
+}

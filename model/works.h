@@ -78,6 +78,8 @@ enum api_err works_claim(struct arena *a, int limit, long lease_s, const char *o
 
 /* Every active model, by kind, priority, id. */
 enum api_err works_models(struct arena *a, struct ai_model **out, size_t *n);
+/* One model, active or not (the admin API's test call); E_NOT_FOUND. */
+enum api_err works_model(struct arena *a, int64_t id, struct ai_model *out);
 
 /* Extends the lease of a claimed item. */
 enum api_err works_heartbeat(struct arena *a, int64_t id, int attempt, long lease_s);

@@ -26,6 +26,22 @@ ROUTES = [
     ("POST", f"/admin/users/{MISSING}/status", "operator"),
     ("GET", "/admin/stats", "viewer"),
 ]
+for _kind in ("scenes", "packages", "prompt-templates", "ai-models"):
+    ROUTES += [
+        ("GET", f"/admin/{_kind}", "viewer"),
+        ("POST", f"/admin/{_kind}", "operator"),
+        ("GET", f"/admin/{_kind}/{MISSING}", "viewer"),
+        ("PUT", f"/admin/{_kind}/{MISSING}", "operator"),
+        ("DELETE", f"/admin/{_kind}/{MISSING}", "operator"),
+    ]
+ROUTES += [
+    ("POST", f"/admin/scenes/{MISSING}/thumbnail", "operator"),
+    ("POST", f"/admin/prompt-templates/{MISSING}/preview", "viewer"),
+    ("POST", f"/admin/ai-models/{MISSING}/test", "operator"),
+    ("GET", "/admin/config", "viewer"),
+    ("GET", f"/admin/config/{MISSING}", "viewer"),
+    ("PUT", f"/admin/config/{MISSING}", "operator"),
+]
 
 
 def call(client, token, method, path):
@@ -61,18 +77,17 @@ REPO_ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
 
 
 def code_routes():
-    """(METHOD, pattern with {} for captures, least role) of every admin route in handlers/."""
+    """(METHOD, pattern with {} for captures, least role) of every admin route, as the route
+    tables say (`aiphotoctl routes`)."""
     import re
+    from adminkit import ctl_run
+    proc = ctl_run("routes")
+    assert proc.returncode == 0, proc.stderr
     found = set()
-    for f in (REPO_ROOT / "handlers").glob("*.c"):
-        for block in re.findall(r"\{\.method = HTTP_(\w+),(.*?)\}", f.read_text(), re.S):
-            method, rest = block
-            pat = re.search(r'\.pattern = "([^"]+)"', rest)
-            if not pat or "AUTH_ADMIN" not in rest:
-                continue
-            role = re.search(r"\.role = ROLE_(\w+)", rest)
-            found.add((method, re.sub(r":\w+", "{}", pat.group(1)),
-                       role.group(1).lower() if role else None))
+    for line in proc.stdout.splitlines():
+        method, path, auth, role = line.split("\t")
+        if auth == "admin":
+            found.add((method, re.sub(r":\w+", "{}", path[len("/api/v1"):]), role))
     return found
 
 

@@ -34,6 +34,7 @@ Suite *provider_suite(void);
 Suite *gray_suite(void);
 Suite *wxcloud_suite(void);
 Suite *role_suite(void);
+Suite *fields_suite(void);
 
 /* A known-good environment: the three required variables set, every optional one unset. */
 static inline void unit_env_baseline(void)

@@ -66,6 +66,24 @@ START_TEST(role_every_admin_route_names_one)
 }
 END_TEST
 
+/* No two routes of the service answer the same method and path (the second would never run). */
+START_TEST(role_routes_are_unique)
+{
+	for (size_t t = 0; t < router_ntables; t++)
+		for (size_t i = 0; i < router_tables[t]->n; i++) {
+			const struct route *r = &router_tables[t]->routes[i];
+			for (size_t u = t; u < router_ntables; u++)
+				for (size_t j = u == t ? i + 1 : 0; j < router_tables[u]->n; j++) {
+					const struct route *o = &router_tables[u]->routes[j];
+					ck_assert_msg(
+					    r->method != o->method || r->prefix != o->prefix ||
+					        strcmp(r->pattern, o->pattern) != 0,
+					    "%s %s twice", http_method_name(r->method), r->pattern);
+				}
+		}
+}
+END_TEST
+
 Suite *role_suite(void)
 {
 	Suite *s = suite_create("role");
@@ -74,6 +92,7 @@ Suite *role_suite(void)
 	tcase_add_test(tc, role_names_round_trip);
 	tcase_add_test(tc, role_order);
 	tcase_add_test(tc, role_every_admin_route_names_one);
+	tcase_add_test(tc, role_routes_are_unique);
 	suite_add_tcase(s, tc);
 	return s;
 }
