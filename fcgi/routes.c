@@ -11,7 +11,7 @@ const struct route_table *const router_tables[] = {
     &payment_routes,      &uploads_routes,     &prompts_routes,       &tasks_routes,
     &works_routes,        &config_routes,      &cloud_routes,         &admin_accounts_routes,
     &admin_users_routes,  &admin_stats_routes, &admin_content_routes, &admin_models_routes,
-    &admin_config_routes,
+    &admin_config_routes, &admin_tasks_routes,
 };
 
 const size_t router_ntables = sizeof(router_tables) / sizeof(router_tables[0]);

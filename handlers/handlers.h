@@ -24,6 +24,7 @@ extern const struct route_table admin_stats_routes;
 extern const struct route_table admin_content_routes;
 extern const struct route_table admin_models_routes;
 extern const struct route_table admin_config_routes;
+extern const struct route_table admin_tasks_routes;
 extern const struct route_table admin_config_routes;
 extern const struct route_table payment_routes;
 extern const struct route_table uploads_routes;

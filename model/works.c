@@ -109,11 +109,15 @@ static const char *const works_sql[WK__MAX] = {
                    "lease_until = NULL, locked_by = NULL, "
                    "run_after = now() + make_interval(secs => $3::double precision / 1000) "
                    "WHERE " WK_FENCE " RETURNING id, " WORKS_NOTIFY,
-    /* $3 model, $4 code, $5 message */
-    [WK_FAIL] = "UPDATE works w SET status = 'failed', ai_model_id = COALESCE($3, ai_model_id), "
+    /* $3 model, $4 code, $5 message.  The price goes back once per item: an item an admin
+     * retried (POST /admin/tasks/:id/retry) was refunded when it failed before and keeps its
+     * refunded_at, so failing again it refunds 0 */
+    [WK_FAIL] = "WITH o AS (SELECT id, refunded_at FROM works WHERE " WK_FENCE " FOR UPDATE) "
+                "UPDATE works w SET status = 'failed', ai_model_id = COALESCE($3, w.ai_model_id), "
                 "error_code = $4, error = $5, lease_until = NULL, finished_at = now(), "
-                "refunded_at = now() WHERE w." WK_FENCE " "
-                "RETURNING w.task_id, w.user_id, (SELECT price FROM tasks WHERE id = w.task_id)",
+                "refunded_at = COALESCE(o.refunded_at, now()) FROM o WHERE w.id = o.id "
+                "RETURNING w.task_id, w.user_id, CASE WHEN o.refunded_at IS NULL "
+                "THEN (SELECT price FROM tasks WHERE id = w.task_id) ELSE 0 END",
     /* $1 task, $2 refunded credits */
     [WK_TASK_FAILED] = "UPDATE tasks t SET " WK_TASK_END(
         "0", "1") ", credits_refunded = t.credits_refunded + $2 WHERE t.id = $1 "

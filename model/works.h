@@ -103,7 +103,8 @@ enum api_err works_retry(struct arena *a, int64_t id, int attempt, long delay_ms
 enum api_err works_release(struct arena *a, int64_t id, int attempt, long delay_ms);
 
 /* Final failure: marks the item failed, refunds its price to the user (ledger key
- * refund:work:<id>) and bumps its task, in one transaction.  *task_ended as above. */
+ * refund:work:<id>) unless it was refunded before (an item an admin retried after its first
+ * failure: refunded_at set), and bumps its task, in one transaction.  *task_ended as above. */
 enum api_err works_fail(struct arena *a, int64_t id, int attempt, int64_t model_id,
                         const char *code, const char *message, bool *task_ended);
 

@@ -41,6 +41,11 @@ ROUTES += [
     ("GET", "/admin/config", "viewer"),
     ("GET", f"/admin/config/{MISSING}", "viewer"),
     ("PUT", f"/admin/config/{MISSING}", "operator"),
+    ("GET", "/admin/tasks", "viewer"),
+    ("GET", f"/admin/tasks/{MISSING}", "viewer"),
+    ("POST", f"/admin/tasks/{MISSING}/retry", "operator"),
+    ("POST", f"/admin/tasks/{MISSING}/cancel", "operator"),
+    ("GET", "/admin/orders", "viewer"),
 ]
 
 
