@@ -4,48 +4,19 @@ tests/integration/test_dispatch.py runs it), cancel, and the orders with WeChat 
 `aiphotoctl audit` stays clean after every test.
 """
 
-import os
 import uuid
 
 import pytest
-import requests
 
 from adminkit import admins, audit_rows  # noqa: F401
-from test_dispatch import Ai, png, run_dispatch, submit, task_row, work_rows
+# the dispatcher tests' simulator set-up (faults cleared, what is due worked off) and customers
+from test_dispatch import _clean_sim, ai, customer  # noqa: F401
+from test_dispatch import run_dispatch, submit, task_row, work_rows
 
 
 @pytest.fixture(autouse=True)
 def _ledger_clean(audit):
     yield
-
-
-@pytest.fixture
-def ai(psql):
-    """The simulator's AI, fast and without faults; whatever is due is worked off first."""
-    a = Ai(os.environ["AIPHOTO_SIM_URL"])
-    a.call("POST", "/__sim/ai/reset", {})
-    a.config(latency_ms=50, poll_after_ms=100)
-    psql("UPDATE ai_models SET active = true, timeout_ms = 30000 WHERE name LIKE 'sim-%'")
-    for _ in range(10):
-        if psql("SELECT count(*) FROM works WHERE status IN ('queued', 'running')")[0][0] == "0":
-            break
-        run_dispatch({"DISPATCH_BUDGET_SECONDS": "10"}, check=False)
-        psql("UPDATE works SET run_after = now() WHERE status = 'queued'")
-    yield a
-    a.call("DELETE", "/__sim/ai/faults")
-
-
-@pytest.fixture
-def customer(client, expect_ok, make_user, token_for):
-    def make(credits=1000):
-        uid = make_user(credits=credits)
-        tok = token_for(uid)
-        up = expect_ok(client.request("POST", "/uploads", token=tok,
-                                      headers={"Content-Type": "image/png"},
-                                      data=png(rgb=(uid % 256, 3, 5))), 201)
-        return {"id": uid, "token": tok, "asset": up["asset_id"]}
-
-    return make
 
 
 def ledger(psql, uid):
@@ -84,7 +55,7 @@ def test_retry_charges_nothing_and_refunds_nothing_twice(client, expect_ok, expe
     before = ledger(psql, c["id"])
     assert sorted(k for k, _, _ in before) == ["admin", "consume", "refund", "refund"]
     start = balance(psql, c["id"])
-    assert start == 1000
+    assert start == 10000
 
     # the monitor shows each item's error
     listed = expect_ok(client.get(f"/admin/tasks?user={c['id']}",
@@ -151,7 +122,7 @@ def test_admin_cancel_refunds_queued_items_once(client, expect_ok, expect_error,
     assert got["task"]["credits_refunded"] == 3 * t["price"]
     again = expect_ok(client.post(path, token=admins["operator"]["token"], json={}))
     assert again["canceled"] == 0
-    assert balance(psql, c["id"]) == 1000
+    assert balance(psql, c["id"]) == 10000
     refunds = [d for k, d, _ in ledger(psql, c["id"]) if k == "refund"]
     assert refunds == [3 * t["price"]]
     rows = audit_rows(psql, f"action = 'task.cancel' AND target_id = '{task['id']}'")
