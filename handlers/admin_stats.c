@@ -12,30 +12,19 @@
  *     On a development stack the header X-Test-Date: YYYY-MM-DD sets the day.  503 database
  *     down.
  */
-#include <string.h>
-#include <time.h>
-
 #include "handlers/handlers.h"
-#include "lib/bizday.h"
-#include "lib/config.h"
 #include "lib/jsonx.h"
 #include "model/stats.h"
 
 static enum api_err stats_get(struct request *req, struct reply *rep)
 {
-	const char *test_day = request_env(req, "HTTP_X_TEST_DATE");
 	struct stats s;
 	char today[11];
 	enum api_err err;
 	json_object *o;
 
-	bizday_format(time(NULL), today);
-	if (test_day != NULL && config_get()->development) {
-		if (!handlers_day_ok(test_day))
-			return reply_error(rep, E_BAD_REQUEST, "X-Test-Date: YYYY-MM-DD");
-		memcpy(today, test_day, 11);
-	}
-	if ((err = stats_read(req->arena, today, &s)) != E_OK)
+	if ((err = handlers_today(req, rep, today)) != E_OK ||
+	    (err = stats_read(req->arena, today, &s)) != E_OK)
 		return err;
 	o = json_object_new_object();
 	json_object_object_add(o, "day", json_object_new_string(today));

@@ -18,11 +18,8 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "handlers/handlers.h"
-#include "lib/bizday.h"
-#include "lib/config.h"
 #include "lib/jsonx.h"
 #include "model/credits.h"
 #include "model/packages.h"
@@ -54,17 +51,12 @@ static enum api_err credits_checkin_post(struct request *req, struct reply *rep)
 {
 	struct checkin_rule rule = {.base = 5, .streak_bonus = 1, .max_bonus_days = 6};
 	struct checkin_result r;
-	const char *test_day = request_env(req, "HTTP_X_TEST_DATE");
 	char today[11];
 	enum api_err err;
 	json_object *o;
 
-	bizday_format(time(NULL), today);
-	if (test_day != NULL && config_get()->development) {
-		if (!handlers_day_ok(test_day))
-			return reply_error(rep, E_BAD_REQUEST, "X-Test-Date: YYYY-MM-DD");
-		memcpy(today, test_day, 11);
-	}
+	if ((err = handlers_today(req, rep, today)) != E_OK)
+		return err;
 	handlers_config_int(req, "checkin", "base_credits", &rule.base);
 	handlers_config_int(req, "checkin", "streak_bonus", &rule.streak_bonus);
 	handlers_config_int(req, "checkin", "max_bonus_days", &rule.max_bonus_days);

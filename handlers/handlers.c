@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/bizday.h"
 #include "lib/config.h"
 #include "lib/token.h"
 #include "lib/jsonx.h"
@@ -127,7 +128,8 @@ struct idem_key handlers_idem_key(const struct request *req)
 	return k;
 }
 
-bool handlers_day_ok(const char *d)
+/* A YYYY-MM-DD string. */
+static bool handlers_day_ok(const char *d)
 {
 	if (d == NULL || strlen(d) != 10 || d[4] != '-' || d[7] != '-')
 		return false;
@@ -135,6 +137,19 @@ bool handlers_day_ok(const char *d)
 		if (i != 4 && i != 7 && (d[i] < '0' || d[i] > '9'))
 			return false;
 	return true;
+}
+
+enum api_err handlers_today(struct request *req, struct reply *rep, char today[11])
+{
+	const char *test_day = request_env(req, "HTTP_X_TEST_DATE");
+
+	bizday_format(time(NULL), today);
+	if (test_day != NULL && config_get()->development) {
+		if (!handlers_day_ok(test_day))
+			return reply_error(rep, E_BAD_REQUEST, "X-Test-Date: YYYY-MM-DD");
+		memcpy(today, test_day, 11);
+	}
+	return E_OK;
 }
 
 struct audit_actor handlers_actor(const struct request *req)

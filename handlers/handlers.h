@@ -82,8 +82,10 @@ struct idem_key handlers_idem_key(const struct request *req);
  * that cannot exist is answered as a missing one). */
 enum api_err handlers_id(const struct request *req, int idx, int64_t *id);
 
-/* A YYYY-MM-DD string (the X-Test-Date header of development stacks). */
-bool handlers_day_ok(const char *d);
+/* The business day of the request (lib/bizday, "YYYY-MM-DD") into today; on a development
+ * stack the header X-Test-Date: YYYY-MM-DD sets it (tests cross midnight with it): another
+ * form of it → E_BAD_REQUEST naming it. */
+enum api_err handlers_today(struct request *req, struct reply *rep, char today[11]);
 
 /* ------------------------------------------------------------------ the admin API */
 

@@ -67,7 +67,7 @@ def test_stats_follow_what_happens(client, expect_ok, make_user, token_for, psql
     assert s1["by_day"][:-1] == s0["by_day"][:-1]
     c0, c1 = s0["credits_today"], s1["credits_today"]
     assert c1["issued"] == c0["issued"] + 200
-    price = task["price"] if "price" in task else 10
+    price = int(psql(f"SELECT price FROM tasks WHERE id = {task['id']}")[0][0])
     assert c1["spent"] == c0["spent"] + 3 + 2 * price
     assert c1["by_kind"]["consume"] == c0["by_kind"].get("consume", 0) - 3 - 2 * price
     created0 = s0["tasks"]["created_today"].get("queued", 0)
