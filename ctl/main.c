@@ -23,6 +23,7 @@
  *   aiphotoctl gray show | gray set OPTION…    the mini program's gray release (ctl/gray.h)
  *   aiphotoctl routes                          the API's routes: method, path, auth, least role
  *   aiphotoctl check-config                    validate the environment (DESIGN §8)
+ *   aiphotoctl metrics                         worker counters + dispatcher textfile (Prometheus)
  *
  * Reads the same environment as the worker.  Exit status: 0 success, 1 failure,
  * 2 usage or configuration error.
@@ -46,6 +47,7 @@
 #include "lib/db.h"
 #include "lib/httpc.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/redis.h"
 #include "lib/token.h"
 #include "lib/wechat/wxapi.h"
@@ -676,6 +678,46 @@ struct ctl_command {
 	const char *usage;
 };
 
+/*
+ * metrics: what GET /metrics says of the workers' shared counters (METRICS_FILE, mapped
+ * read-only: works while the API is down, not needing a token) followed by the dispatcher's
+ * textfile (DISPATCH_METRICS_FILE), in the Prometheus text format.  1 when neither exists.
+ */
+static int ctl_metrics(int argc, char **argv)
+{
+	const struct config *cfg;
+	struct metrics_buf b = {0};
+	char err[256], buf[8192];
+	size_t n;
+	bool any = false;
+	FILE *f;
+
+	(void)argc;
+	(void)argv;
+	if (config_load(0, err, sizeof(err)) < 0) {
+		fprintf(stderr, "aiphotoctl: configuration error: %s\n", err);
+		return 2;
+	}
+	cfg = config_get();
+	if (metrics_open(cfg->metrics_file) == 0) {
+		metrics_render(&b);
+		fwrite(b.p, 1, b.len, stdout);
+		free(b.p);
+		any = true;
+	} else {
+		fprintf(stderr, "aiphotoctl: %s: %s (are the workers running?)\n",
+		        cfg->metrics_file, strerror(errno));
+	}
+	if (cfg->dispatch_metrics_file != NULL &&
+	    (f = fopen(cfg->dispatch_metrics_file, "re")) != NULL) {
+		while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+			fwrite(buf, 1, n, stdout);
+		fclose(f);
+		any = true;
+	}
+	return any ? 0 : 1;
+}
+
 static const struct ctl_command ctl_commands[] = {
     {.name = "migrate",
      .max_args = 2,
@@ -734,6 +776,7 @@ static const struct ctl_command ctl_commands[] = {
      .usage = "gray show | gray set [--backend cloud|server] [--percent 0-100] ...\n"
               "                                   (aiphotoctl gray set: all the options)"},
     {.name = "routes", .run = ctl_routes, .usage = "routes"},
+    {.name = "metrics", .run = ctl_metrics, .usage = "metrics"},
     {.name = "check-config", .run = ctl_check_config, .usage = "check-config"},
 };
 

@@ -53,6 +53,7 @@
 
 #include "dispatcher/cloudfetch.h"
 #include "dispatcher/provider.h"
+#include "dispatcher/runstats.h"
 #include "service/reconcile.h"
 #include "lib/arena.h"
 #include "lib/config.h"
@@ -89,6 +90,7 @@ struct job {
 	struct curl_slist *hdrs;
 	struct httpc_buf body; /* the answer of the current transfer */
 	long retry_after;
+	double claimed_at; /* dispatch_now() at the claim, for the outcome's duration */
 	struct job *next;
 };
 
@@ -235,6 +237,12 @@ static void dispatch_log_outcome(const struct job *j, const char *outcome, const
 	         detail ? ": " : "", detail ? detail : "");
 }
 
+/* The outcome in the run's textfile counters (dispatcher/runstats). */
+static void dispatch_count(const struct job *j, const char *outcome)
+{
+	runstats_outcome(j->model ? j->model->name : NULL, outcome, dispatch_now() - j->claimed_at);
+}
+
 static int64_t dispatch_model_id(const struct job *j)
 {
 	return j->model ? j->model->id : 0;
@@ -249,9 +257,11 @@ static void dispatch_fail(struct dispatch *d, struct job *j, const char *code, c
 	d->notices_due |= ended;
 	if (err == E_OK) {
 		d->n.failed++;
+		dispatch_count(j, "failed");
 		dispatch_log_outcome(j, "failed, refunded", code, msg);
 	} else if (err == E_CONFLICT) {
 		d->n.fenced++;
+		dispatch_count(j, "fenced");
 		dispatch_log_outcome(j, "fenced out (no longer ours)", code, NULL);
 	} else {
 		log_error("work %lld: could not record the failure (%s); its lease will expire",
@@ -291,10 +301,12 @@ static void dispatch_retry(struct dispatch *d, struct job *j, const struct provi
 	                  r->forget_job ? NULL : j->job_id, r->code, r->message);
 	if (err == E_OK) {
 		d->n.retried++;
+		dispatch_count(j, "retried");
 		dispatch_log_outcome(j, arena_printf(&j->arena, "retry in %ld ms", delay), r->code,
 		                     r->message);
 	} else if (err == E_CONFLICT) {
 		d->n.fenced++;
+		dispatch_count(j, "fenced");
 		dispatch_log_outcome(j, "fenced out (no longer ours)", r->code, NULL);
 	}
 	dispatch_drop(d, j);
@@ -325,9 +337,11 @@ static void dispatch_store(struct dispatch *d, struct job *j, const unsigned cha
 	d->notices_due |= ended;
 	if (err == E_OK) {
 		d->n.succeeded++;
+		dispatch_count(j, "succeeded");
 		dispatch_log_outcome(j, ended ? "succeeded (task ended)" : "succeeded", NULL, key);
 	} else if (err == E_CONFLICT) {
 		d->n.fenced++;
+		dispatch_count(j, "fenced");
 		dispatch_log_outcome(j, "fenced out (no longer ours)", NULL, NULL);
 	} else {
 		log_error("work %lld: could not record the result (%s)", (long long)j->w.id,
@@ -574,6 +588,7 @@ static void dispatch_begin(struct dispatch *d, const struct work_claim *c)
 	j->w.negative_prompt = dispatch_copy(&j->arena, c->negative_prompt);
 	j->w.params = dispatch_copy(&j->arena, c->params);
 	j->w.inputs = dispatch_copy(&j->arena, c->inputs);
+	j->claimed_at = dispatch_now();
 	j->next = d->jobs;
 	d->jobs = j;
 	d->active++;
@@ -742,9 +757,11 @@ static size_t dispatch_claim(struct dispatch *d)
 	if (slots <= 0)
 		return 0;
 	arena_init(&a, 16384);
-	if (works_claim(&a, slots, d->lease_s, d->owner, &c, &n) == E_OK)
+	if (works_claim(&a, slots, d->lease_s, d->owner, &c, &n) == E_OK) {
+		runstats_claims(n);
 		for (size_t i = 0; i < n; i++)
 			dispatch_begin(d, &c[i]);
+	}
 	arena_fini(&a);
 	return n;
 }
@@ -971,6 +988,7 @@ int main(int argc, char **argv)
 	    "%zu released, %zu fenced out, %zu rescued, %zu tasks notified",
 	    dispatch_now() - started, d.n.claimed, d.n.succeeded, d.n.retried, d.n.failed,
 	    d.n.released, d.n.fenced, d.n.rescued, d.n.notified);
+	runstats_write(cfg->dispatch_metrics_file, dispatch_now() - started);
 	while (d.jobs != NULL)
 		dispatch_drop(&d, d.jobs);
 	dispatch_multi = NULL;

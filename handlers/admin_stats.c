@@ -18,13 +18,13 @@
 
 static enum api_err stats_get(struct request *req, struct reply *rep)
 {
-	struct stats s;
+	struct stats_dashboard s;
 	char today[11];
 	enum api_err err;
 	json_object *o;
 
 	if ((err = handlers_today(req, rep, today)) != E_OK ||
-	    (err = stats_read(req->arena, today, &s)) != E_OK)
+	    (err = stats_dashboard(req->arena, today, &s)) != E_OK)
 		return err;
 	o = json_object_new_object();
 	json_object_object_add(o, "day", json_object_new_string(today));

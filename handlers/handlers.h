@@ -11,6 +11,7 @@
 #include "model/view.h"
 
 extern const struct route_table health_routes;
+extern const struct route_table metrics_routes;
 extern const struct route_table credits_routes;
 extern const struct route_table scenes_routes;
 extern const struct route_table user_routes;

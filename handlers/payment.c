@@ -35,6 +35,7 @@
 #include "lib/crypto.h"
 #include "lib/jsonx.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/wechat/wxpayapi.h"
 #include "model/identities.h"
 #include "model/orders.h"
@@ -196,6 +197,7 @@ static enum api_err payment_create(struct request *req, struct reply *rep)
 	json_object_object_add(o, "amount_fen", json_object_new_int64(ord.amount_fen));
 	json_object_object_add(o, "credits", json_object_new_int64(ord.credits));
 	json_object_object_add(o, "pay_params", params);
+	metrics_event(METRICS_PAY_ORDER, "prepared");
 	err = reply_ok(rep, 200, o);
 out:
 	return err;
@@ -230,6 +232,9 @@ static enum api_err payment_notify(struct request *req, struct reply *rep)
 	                      req->body_len, time(NULL), &t, &why);
 	if (err != E_OK) {
 		log_warn("payment notify refused: %s", why);
+		metrics_event(METRICS_PAY_NOTIFY, err == E_FORBIDDEN     ? "bad_signature"
+		                                  : err == E_BAD_REQUEST ? "malformed"
+		                                                         : "unavailable");
 		return payment_fail(req, rep,
 		                    err == E_FORBIDDEN     ? 401
 		                    : err == E_BAD_REQUEST ? 400
@@ -237,6 +242,10 @@ static enum api_err payment_notify(struct request *req, struct reply *rep)
 		                    why);
 	}
 	err = reconcile_apply(req->arena, &t, &credited);
+	metrics_event(METRICS_PAY_NOTIFY, err == E_OK          ? (credited ? "paid" : "verified")
+	                                  : err == E_NOT_FOUND ? "unknown_order"
+	                                  : err == E_CONFLICT  ? "mismatch"
+	                                                       : "error");
 	switch (err) {
 	case E_OK:
 		return reply_ok(rep, 204, NULL);

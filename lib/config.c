@@ -140,9 +140,18 @@ static int config_set_url(const struct config_var *v, const char *s, struct conf
 
 static int config_set_path(const struct config_var *v, const char *s, struct config_load_ctx *x)
 {
-	if (s[0] != '/')
+	if (s != NULL && s[0] != '/')
 		return config_fail(v, x, "must be an absolute path");
 	return config_set_str(v, s, x);
+}
+
+/* A switch: "1" or "0". */
+static int config_set_bool(const struct config_var *v, const char *s, struct config_load_ctx *x)
+{
+	if (strcmp(s, "1") != 0 && strcmp(s, "0") != 0)
+		return config_fail(v, x, "%s", v->what);
+	*(bool *)config_field(v, x) = s[0] == '1';
+	return 0;
 }
 
 /* A key of exactly min bytes, or unset. */
@@ -323,6 +332,10 @@ static const struct config_var config_vars[] = {
     {"WECHAT_CLOUD_ENV", NULL, config_set_cloud_env, 0, 0, CFG(wechat_cloud_env), 0,
      "must be a cloud environment id (1-64 letters, digits, '-' or '_')"},
     CFG_URL("CLOUD_STORAGE_URL_PREFIX", NULL, cloud_storage_url_prefix),
+    {"METRICS_FILE", "/run/aiphoto/metrics", config_set_path, 0, 0, CFG(metrics_file), 0, NULL},
+    {"METRICS_ENABLED", "1", config_set_bool, 0, 0, CFG(metrics_enabled), 0, "0 or 1"},
+    {"METRICS_ALLOW", "127.0.0.1,::1", config_set_str, 0, 0, CFG(metrics_allow), 0, NULL},
+    {"DISPATCH_METRICS_FILE", NULL, config_set_path, 0, 0, CFG(dispatch_metrics_file), 0, NULL},
     CFG_LONG("DISPATCH_CONCURRENCY", "8", 1, 256, dispatch_concurrency, "a count"),
     CFG_LONG("DISPATCH_BUDGET_SECONDS", "50", 1, 3600, dispatch_budget_s, "seconds"),
     CFG_LONG("DISPATCH_LEASE_SECONDS", "120", 2, 86400, dispatch_lease_s, "seconds"),

@@ -58,6 +58,11 @@ struct config {
 	 * cloud:// images of imported works are shown until fetched (CLOUD_STORAGE_URL_PREFIX,
 	 * NULL: the storage's own tcb.qcloud.la domain) */
 	const char *wechat_cloud_env, *cloud_storage_url_prefix;
+	/* metrics (docs/operations.md): the workers' shared counters file, the client addresses
+	 * GET /metrics answers without an admin token (comma-separated, exact), and the
+	 * dispatcher's node_exporter textfile (NULL: none written) */
+	const char *metrics_file, *metrics_allow, *dispatch_metrics_file;
+	bool metrics_enabled; /* METRICS_ENABLED=0: the workers count nothing (bench/run's "off") */
 	/* aiphoto-dispatch (docs/dispatcher.md) */
 	long dispatch_concurrency; /* provider calls at once */
 	long dispatch_budget_s; /* seconds a run claims work and waits for tasks */

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "lib/log.h"
+#include "lib/metrics.h"
 
 static struct {
 	char *conninfo;
@@ -51,6 +52,7 @@ static void db_drop(void)
 {
 	if (db.conn != NULL) {
 		log_warn("database connection lost: %s", PQerrorMessage(db.conn));
+		metrics_count(METRICS_DB_LOSSES);
 		PQfinish(db.conn);
 	}
 	db.conn = NULL;
@@ -87,6 +89,7 @@ static bool db_ensure(void)
 	}
 	db.gen++;
 	db.in_tx = false;
+	metrics_count(METRICS_DB_CONNECTS);
 	return true;
 }
 

@@ -1,9 +1,14 @@
 /* stats — see stats.h. */
 #include "model/stats.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "lib/db.h"
 
 enum stats_stmt {
+	STATS_SCRAPE,
+	STATS_SCHEMA,
 	STATS_USERS,
 	STATS_ORDERS_TODAY,
 	STATS_BY_DAY,
@@ -20,6 +25,18 @@ enum stats_stmt {
 #define STATS_DAY(col) "(" col " AT TIME ZONE 'Asia/Shanghai')::date"
 
 static const char *const stats_sql[STATS__MAX] = {
+    /* one row: the counts in the order of struct stats_scrape */
+    [STATS_SCRAPE] =
+        "SELECT (SELECT count(*) FROM works WHERE status = 'queued'), "
+        "(SELECT count(*) FROM works WHERE status = 'running'), "
+        "(SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(run_after)), 0)::float8 "
+        " FROM works WHERE status = 'queued' AND run_after <= now()), "
+        "(SELECT count(*) FROM tasks WHERE status = 'queued'), "
+        "(SELECT count(*) FROM tasks WHERE status = 'running'), "
+        "count(*) FILTER (WHERE status = 'created'), count(*) FILTER (WHERE status = 'paid'), "
+        "count(*) FILTER (WHERE status = 'closed'), "
+        "count(*) FILTER (WHERE status = 'refunded') FROM orders",
+    [STATS_SCHEMA] = "SELECT COALESCE(max(version), 0) FROM schema_migrations",
     [STATS_USERS] = "SELECT jsonb_build_object('total', (SELECT count(*) FROM users), "
                     "'new_today', (SELECT count(*) FROM users WHERE created_at >= " STATS_TODAY
                     "), 'dau', (SELECT count(DISTINCT user_id) FROM events "
@@ -90,7 +107,42 @@ static const char *const stats_sql[STATS__MAX] = {
 
 static struct db_stmts stats_stmts = DB_STMTS("stats", stats_sql);
 
-enum api_err stats_read(struct arena *a, const char *today, struct stats *out)
+enum api_err stats_scrape(struct stats_scrape *s)
+{
+	PGresult *res;
+	enum api_err err;
+
+	memset(s, 0, sizeof(*s));
+	err = db_exec(&stats_stmts, STATS_SCRAPE, 0, NULL, &res);
+	if (err != E_OK)
+		goto out;
+	s->works_queued = db_i64(res, 0, 0);
+	s->works_running = db_i64(res, 0, 1);
+	s->oldest_queued_s = strtod(PQgetvalue(res, 0, 2), NULL);
+	s->tasks_queued = db_i64(res, 0, 3);
+	s->tasks_running = db_i64(res, 0, 4);
+	s->orders_created = db_i64(res, 0, 5);
+	s->orders_paid = db_i64(res, 0, 6);
+	s->orders_closed = db_i64(res, 0, 7);
+	s->orders_refunded = db_i64(res, 0, 8);
+out:
+	PQclear(res);
+	return err;
+}
+
+enum api_err stats_schema_version(long *version)
+{
+	PGresult *res;
+	enum api_err err = db_exec(&stats_stmts, STATS_SCHEMA, 0, NULL, &res);
+
+	*version = 0;
+	if (err == E_OK)
+		*version = (long)db_i64(res, 0, 0);
+	PQclear(res);
+	return err;
+}
+
+enum api_err stats_dashboard(struct arena *a, const char *today, struct stats_dashboard *out)
 {
 	const char *p[1] = {today};
 	const char **parts[STATS__MAX] = {
@@ -105,7 +157,7 @@ enum api_err stats_read(struct arena *a, const char *today, struct stats *out)
 	    [STATS_TASKS] = 1, [STATS_QUEUE] = 0,        [STATS_PROVIDERS] = 0,
 	};
 
-	for (int i = 0; i < STATS__MAX; i++) {
+	for (int i = STATS_USERS; i < STATS__MAX; i++) {
 		PGresult *res;
 		enum api_err err = db_exec(&stats_stmts, i, nparams[i], p, &res);
 

@@ -1,8 +1,15 @@
 /*
- * stats — the figures of GET /admin/stats, each one indexed read (migration 0015's indexes on
- * orders.paid_at, tasks.created_at and works.finished_at; the BRIN indexes of the ledger and
- * the events).  "Today" is the business day (lib/bizday, Asia/Shanghai) the caller names.
- * Each part is a JSON text built by PostgreSQL (model/view.h).
+ * stats — the figures read from the database at once, each an indexed read:
+ *   - what GET /metrics and GET /health/ready read at scrape time, each in one statement:
+ *     the queued and running works and the oldest due queued one (the partial indexes
+ *     works_claim_idx and works_lease_idx: proportional to the queue, not the table), queued
+ *     and running tasks (tasks_status_idx), orders by status (an index-only scan of
+ *     orders_status_created_idx: proportional to all orders, small at this service's scale; a
+ *     scrape every 15 s costs one such scan), and the schema version;
+ *   - the admin dashboard (GET /admin/stats): "today" is the business day (lib/bizday,
+ *     Asia/Shanghai) the caller names; each part a JSON text built by PostgreSQL
+ *     (model/view.h), read through migration 0015's indexes on orders.paid_at,
+ *     tasks.created_at and works.finished_at and the BRIN indexes of the ledger and events.
  */
 #ifndef AIPHOTO_MODEL_STATS_H
 #define AIPHOTO_MODEL_STATS_H
@@ -10,7 +17,22 @@
 #include "lib/arena.h"
 #include "lib/errors.h"
 
-struct stats {
+struct stats_scrape {
+	long long works_queued, works_running; /* the dispatcher's queue */
+	double
+	    oldest_queued_s; /* age of the oldest queued work whose run_after has come; 0: none */
+	long long tasks_queued, tasks_running;
+	long long orders_created, orders_paid, orders_closed, orders_refunded;
+};
+
+/* Fills *s; E_UNAVAILABLE (or the database's error) leaves it zeroed. */
+enum api_err stats_scrape(struct stats_scrape *s);
+/* The highest applied migration version (0: none), E_UNAVAILABLE when the database is down. */
+enum api_err stats_schema_version(long *version);
+
+/* ------------------------------------------------------------------ the admin dashboard */
+
+struct stats_dashboard {
 	/* {"total","new_today","dau"}: dau = users with a client event today */
 	const char *users;
 	/* {"orders","revenue_fen"} paid today (refunded ones included: they were paid) */
@@ -31,6 +53,6 @@ struct stats {
 };
 
 /* Every figure for the business day today ("YYYY-MM-DD"). */
-enum api_err stats_read(struct arena *a, const char *today, struct stats *out);
+enum api_err stats_dashboard(struct arena *a, const char *today, struct stats_dashboard *out);
 
 #endif

@@ -36,6 +36,7 @@ int main(void)
 	srunner_add_suite(sr, provider_suite());
 	srunner_add_suite(sr, gray_suite());
 	srunner_add_suite(sr, wxcloud_suite());
+	srunner_add_suite(sr, metrics_suite());
 	srunner_add_suite(sr, role_suite());
 	srunner_add_suite(sr, fields_suite());
 	srunner_run_all(sr, CK_NORMAL);

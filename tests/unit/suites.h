@@ -33,6 +33,7 @@ Suite *wxnotice_suite(void);
 Suite *provider_suite(void);
 Suite *gray_suite(void);
 Suite *wxcloud_suite(void);
+Suite *metrics_suite(void);
 Suite *role_suite(void);
 Suite *fields_suite(void);
 
@@ -81,6 +82,10 @@ static inline void unit_env_baseline(void)
 	    "DISPATCH_CLOUD_FETCH_BATCH",
 	    "WECHAT_CLOUD_ENV",
 	    "CLOUD_STORAGE_URL_PREFIX",
+	    "METRICS_FILE",
+	    "METRICS_ALLOW",
+	    "METRICS_ENABLED",
+	    "DISPATCH_METRICS_FILE",
 	};
 
 	setenv("DATABASE_URL", "postgresql:///aiphoto_unit?host=/nonexistent", 1);
