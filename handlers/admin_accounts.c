@@ -94,10 +94,9 @@ static enum api_err accounts_update_put(struct request *req, struct reply *rep)
 	char *json;
 	enum api_err err;
 
-	if ((err = handlers_id(req, 0, &id)) != E_OK)
+	if ((err = handlers_id_object(req, rep, false, &id)) != E_OK)
 		return err;
-	if ((err = jsonx_require_object(req->arena, req->json, &why)) != E_OK ||
-	    (err = jsonx_bool(req->arena, req->json, "disabled", false, &disabled, &why)) != E_OK)
+	if ((err = jsonx_bool(req->arena, req->json, "disabled", false, &disabled, &why)) != E_OK)
 		return reply_error(rep, err, why);
 	if ((err = accounts_role(req, rep, false, &c.role)) != E_OK)
 		return err;

@@ -426,13 +426,11 @@ static enum api_err templates_preview(struct request *req, struct reply *rep)
 	bool chosen = false;
 	enum api_err err;
 
-	if ((err = handlers_id(req, 0, &id)) != E_OK)
+	if ((err = handlers_id_object(req, rep, true, &id)) != E_OK)
 		return err;
-	if (req->json != NULL &&
-	    ((err = jsonx_require_object(a, req->json, &why)) != E_OK ||
-	     (err = jsonx_int(a, req->json, "scene_id", false, 1, 9007199254740991LL, &scene_id,
-	                      &why)) != E_OK ||
-	     (err = jsonx_object(a, req->json, "params", false, &params, &why)) != E_OK))
+	if ((err = jsonx_int(a, req->json, "scene_id", false, 1, 9007199254740991LL, &scene_id,
+	                     &why)) != E_OK ||
+	    (err = jsonx_object(a, req->json, "params", false, &params, &why)) != E_OK)
 		return reply_error(rep, err, why);
 	if ((err = prompts_template_scene(a, id, &type, &own)) != E_OK)
 		return content_failed(req, rep, &content_templates, err);

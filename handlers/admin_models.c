@@ -69,12 +69,10 @@ static enum api_err models_test(struct request *req, struct reply *rep)
 	int64_t id;
 	enum api_err err;
 
-	if ((err = handlers_id(req, 0, &id)) != E_OK)
+	if ((err = handlers_id_object(req, rep, true, &id)) != E_OK)
 		return err;
-	if (req->json != NULL &&
-	    ((err = jsonx_require_object(req->arena, req->json, &why)) != E_OK ||
-	     (err = jsonx_string(req->arena, req->json, "prompt", false, 1, 1000, &prompt, &why)) !=
-	         E_OK))
+	if ((err = jsonx_string(req->arena, req->json, "prompt", false, 1, 1000, &prompt, &why)) !=
+	    E_OK)
 		return reply_error(rep, err, why);
 	if ((err = works_model(req->arena, id, &m)) != E_OK)
 		return err == E_NOT_FOUND ? reply_error(rep, err, "no such AI model") : err;

@@ -91,10 +91,9 @@ static enum api_err users_credits_post(struct request *req, struct reply *rep)
 	enum api_err err;
 	json_object *o;
 
-	if ((err = handlers_id(req, 0, &id)) != E_OK)
+	if ((err = handlers_id_object(req, rep, false, &id)) != E_OK)
 		return err;
-	if ((err = jsonx_require_object(req->arena, req->json, &why)) != E_OK ||
-	    (err = jsonx_int(req->arena, req->json, "delta", true, -ADMIN_USERS_MAX_DELTA,
+	if ((err = jsonx_int(req->arena, req->json, "delta", true, -ADMIN_USERS_MAX_DELTA,
 	                     ADMIN_USERS_MAX_DELTA, &delta, &why)) != E_OK ||
 	    (err = jsonx_string(req->arena, req->json, "memo", true, 1, 256, &memo, &why)) != E_OK)
 		return reply_error(rep, err, why);
@@ -133,11 +132,10 @@ static enum api_err users_status_post(struct request *req, struct reply *rep)
 	char *json;
 	enum api_err err;
 
-	if ((err = handlers_id(req, 0, &id)) != E_OK)
+	if ((err = handlers_id_object(req, rep, false, &id)) != E_OK)
 		return err;
-	if ((err = jsonx_require_object(req->arena, req->json, &why)) != E_OK ||
-	    (err = jsonx_string(req->arena, req->json, "status", true, 1, 16, &status, &why)) !=
-	        E_OK)
+	if ((err = jsonx_string(req->arena, req->json, "status", true, 1, 16, &status, &why)) !=
+	    E_OK)
 		return reply_error(rep, err, why);
 	if (strcmp(status, "active") != 0 && strcmp(status, "disabled") != 0)
 		return reply_error(rep, E_BAD_REQUEST, "status: active or disabled");

@@ -184,6 +184,18 @@ json_object *handlers_view_page(struct request *req, const struct view_page *p)
 	                     p->last_id);
 }
 
+enum api_err handlers_id_object(struct request *req, struct reply *rep, bool optional, int64_t *id)
+{
+	const char *why = NULL;
+	enum api_err err = handlers_id(req, 0, id);
+
+	if (err != E_OK || (optional && req->json == NULL))
+		return err;
+	if ((err = jsonx_require_object(req->arena, req->json, &why)) != E_OK)
+		return reply_error(rep, err, why);
+	return E_OK;
+}
+
 enum api_err handlers_query_id(struct request *req, struct reply *rep, const char *name,
                                int64_t *id)
 {

@@ -101,6 +101,9 @@ enum api_err handlers_view_cursor(struct request *req, struct reply *rep, struct
 json_object *handlers_view_page(struct request *req, const struct view_page *p);
 /* An array of model/view rows. */
 json_object *handlers_view_array(const char *const *rows, size_t n);
+/* The path's id (handlers_id: E_NOT_FOUND) of a route whose body is a JSON object (else
+ * E_BAD_REQUEST naming it); optional: no body at all is fine too. */
+enum api_err handlers_id_object(struct request *req, struct reply *rep, bool optional, int64_t *id);
 /* An optional positive id query parameter (?user=12): *id 0 when absent or empty;
  * E_BAD_REQUEST naming it otherwise. */
 enum api_err handlers_query_id(struct request *req, struct reply *rep, const char *name,
