@@ -3,7 +3,7 @@
 #   make            build build/aiphoto-fcgi, build/aiphotoctl and build/aiphoto-dispatch
 #   make run        install missing Debian packages, build, run the local stack (Ctrl-C stops it)
 #   make test       deps + build + unit tests + fuzz smoke + integration and browser tests, each on a stack of their own
-#   make lint       clang-format check, cppcheck, banned calls
+#   make lint       clang-format check, cppcheck, banned calls, the H5 pages' JavaScript
 #   make asan       unit tests and the integration suite under AddressSanitizer + UBSan
 #   make bench      wrk through lighttpd: endpoints as ratios to a bare libfcgi responder
 #   make install    PREFIX=/usr DESTDIR=… (never strips, never chowns)
@@ -158,6 +158,7 @@ lint:
 	@if grep -lE '#include[[:space:]]*<fcgiapp\.h>' $(LINT_SRC) | grep -v '^fcgi/\|^bench/'; then \
 	    echo "lint: fcgiapp.h outside fcgi/"; exit 1; fi
 	scripts/build-pages --check
+	scripts/lint-pages
 	@echo "lint: ok"
 
 # Sanitizer build in its own directory; the integration suite then runs the sanitized workers.

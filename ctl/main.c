@@ -19,6 +19,8 @@
  *                                              (N per run, least recently queried first)
  *   aiphotoctl wechat template OPENID TEMPLATE_ID DATA_JSON [URL]
  *                                              send a template message (checks the OA setup)
+ *   aiphotoctl wechat menu [--print]           create the Official Account's menu of the H5
+ *                                              pages (ctl/menu.h); --print only shows it
  *   aiphotoctl cache invalidate                drop the cached scene lists (after editing scenes)
  *   aiphotoctl gray show | gray set OPTION…    the mini program's gray release (ctl/gray.h)
  *   aiphotoctl routes                          the API's routes: method, path, auth, least role
@@ -40,6 +42,7 @@
 #include "ctl/cache.h"
 #include "fcgi/router.h"
 #include "ctl/gray.h"
+#include "ctl/menu.h"
 #include "service/reconcile.h"
 #include "lib/arena.h"
 #include "lib/config.h"
@@ -115,6 +118,13 @@ static void ctl_check_config_report(const struct config *c)
 	       config_msg_mode_name(c->wechat_msg_mode), meaning[c->wechat_msg_mode]);
 	if (c->wechat_msg_mode != CONFIG_MSG_SAFE && !c->development)
 		printf("warning: WECHAT_MSG_MODE is not safe in production\n");
+	if (c->wechat_mp_token == NULL)
+		printf("Mini-program push: WECHAT_MP_TOKEN is not set: its pushes (the verdicts of "
+		       "image content checks) are refused with 403\n");
+	else
+		printf("Mini-program push: accepted at the same callback URL (JSON), %s\n",
+		       c->wechat_mp_aes_key ? "plain or safe mode (WECHAT_MP_AES_KEY)"
+		                            : "plain mode only (no WECHAT_MP_AES_KEY)");
 	ctl_check_config_pay(c);
 	printf("configuration ok\n");
 }
@@ -472,6 +482,9 @@ static int ctl_wechat_template(int argc, char **argv)
 	const char *openid = argv[0], *template_id = argv[1], *data = argv[2];
 	const char *url = argc == 4 ? argv[3] : NULL;
 	json_object *parsed = json_tokener_parse(data);
+	const struct wxapi_message m = {
+	    .touser = openid, .template_id = template_id, .page = url, .data_json = data};
+	long errcode = 0;
 	enum api_err err;
 
 	if (parsed == NULL || !json_object_is_type(parsed, json_type_object)) {
@@ -484,11 +497,16 @@ static int ctl_wechat_template(int argc, char **argv)
 		fprintf(stderr, "aiphotoctl wechat template: REDIS_URL cannot be used\n");
 		return 2;
 	}
-	err = wxapi_template_send(&ctl_arena, openid, template_id, url, data);
+	err = wxapi_template_send(&ctl_arena, &m, &errcode);
 	redis_fini();
 	httpc_fini();
-	if (err != E_OK) {
-		fprintf(stderr, "aiphotoctl wechat template: failed (%s)\n", api_err_code(err));
+	if (err != E_OK || errcode != 0) {
+		if (err != E_OK)
+			fprintf(stderr, "aiphotoctl wechat template: failed (%s)\n",
+			        api_err_code(err));
+		else
+			fprintf(stderr, "aiphotoctl wechat template: refused (errcode %ld)\n",
+			        errcode);
 		return 1;
 	}
 	printf("sent\n");
@@ -764,6 +782,12 @@ static const struct ctl_command ctl_commands[] = {
      .need = CONFIG_NEED_ALL,
      .run = ctl_wechat_template,
      .usage = "wechat template OPENID TEMPLATE_ID DATA_JSON [URL]"},
+    {.name = "wechat",
+     .sub = "menu",
+     .max_args = 1,
+     .need = CONFIG_NEED_ALL,
+     .run = ctl_wechat_menu,
+     .usage = "wechat menu [--print]"},
     {.name = "cache",
      .max_args = -1,
      .need = CONFIG_NEED_REDIS,
@@ -798,9 +822,10 @@ static const struct ctl_command *ctl_command_find(int argc, char **argv, int *sk
 
 		if (strcmp(argv[1], cmd->name) != 0)
 			continue;
-		*skip = cmd->sub ? 2 : 1;
+		/* one name may have several subcommands (wechat template, wechat menu) */
 		if (cmd->sub != NULL && (argc < 3 || strcmp(argv[2], cmd->sub) != 0))
-			return NULL;
+			continue;
+		*skip = cmd->sub ? 2 : 1;
 		args = argc - 1 - *skip;
 		if (args < cmd->min_args || (cmd->max_args >= 0 && args > cmd->max_args))
 			return NULL;

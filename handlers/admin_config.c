@@ -1,6 +1,6 @@
 /*
  * admin_config — the system_config documents (lib/sysconfig.h: pricing, checkin, invite,
- * notify, backend_config).
+ * notify, backend_config, content_check).
  *
  * GET /admin/config (viewer) → 200 {"items":[{"key","value","updated_by","updated_at"}]}: every
  *     key the admin API edits, in the table's order ("value" null for a key not stored yet).
@@ -43,8 +43,9 @@ static enum api_err config_key(struct request *req, struct reply *rep,
 {
 	*k = req->ncaptures > 0 ? sysconfig_find(req->captures[0]) : NULL;
 	if (*k == NULL)
-		return reply_error(rep, E_NOT_FOUND,
-		                   "key: pricing, checkin, invite, notify or backend_config");
+		return reply_error(
+		    rep, E_NOT_FOUND,
+		    "key: pricing, checkin, invite, notify, backend_config or content_check");
 	return E_OK;
 }
 

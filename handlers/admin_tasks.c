@@ -10,7 +10,8 @@
  * GET  /admin/tasks/:id (viewer) → 200 the task with "prompt","negative_prompt","params" and its
  *      inputs; 404.
  * POST /admin/tasks/:id/retry (operator) → 200 {"requeued": n, "task"}: the failed items are
- *      queued again (three more attempts each) and the task is open again; nothing is charged
+ *      queued again (three more attempts each) and the task is open again (its end is not
+ *      notified a second time: one notice per task); nothing is charged
  *      (their prices went back when they failed: they are free now), and an item that fails
  *      again is not refunded again.  Audited (task.retry).  No item to retry → 409; 404.
  * POST /admin/tasks/:id/cancel (operator) → 200 {"canceled": n, "task"}: the queued items are

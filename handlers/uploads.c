@@ -21,6 +21,11 @@
  *      bodies at once, then 200 MiB an hour (the byte budget of the route's rate-limit
  *      class, applied by the router with the Content-Length as the cost) → 429 with
  *      Retry-After.
+ *      Content safety (service/content.h, where enabled): a stored upload of a user with a
+ *      mini-program openid starts WeChat's media_check_async of its public URL (a re-upload
+ *      of an image whose check could not be made starts it again); the verdict comes later.
+ *      WeChat unreachable with on_error "closed" → 502 UPSTREAM_ERROR (the image is kept but
+ *      refused as a task input until a re-upload is checked).
  * GET  /assets/:sha256 (user) → 200 the caller's Asset ("deduplicated":true), else 404
  *      (also for a malformed hash).
  * POST /assets/cloud (user) {"file_id":"cloud://<env>.<bucket>/<path>","sha256"?:hex} →
@@ -57,6 +62,7 @@
 #include "lib/wechat/wxcloud.h"
 #include "model/assets.h"
 #include "service/cloudfile.h"
+#include "service/content.h"
 
 /* Multipart framing allowed on top of the largest image. */
 #define UPLOADS_OVERHEAD (64L * 1024)
@@ -203,7 +209,7 @@ static enum api_err uploads_over_quota(struct request *req, struct reply *rep,
 /*
  * Stores checked image bytes (sha: their hash) as the caller's asset, within the quota
  * (assets_put), under cloud_file_id too when not NULL: *as the asset, *created whether the
- * row is new.
+ * row is new.  Then starts its content check (service/content.h) unless it has one.
  */
 static enum api_err uploads_put(struct request *req, struct reply *rep, const unsigned char *data,
                                 size_t len, const struct image_info *info, const char *sha,
@@ -225,6 +231,7 @@ static enum api_err uploads_put(struct request *req, struct reply *rep, const un
 	                       .store = uploads_store,
 	                       .store_ctx = &st};
 	struct assets_usage use;
+	const char *why = NULL;
 	enum api_err err = assets_put(req->arena, &in, as, created, &use);
 
 	if (err == E_PAYLOAD_TOO_LARGE) {
@@ -234,11 +241,16 @@ static enum api_err uploads_put(struct request *req, struct reply *rep, const un
 		         use.max_bytes);
 		return uploads_over_quota(req, rep, &use, len);
 	}
-	if (err == E_OK && *created)
+	if (err != E_OK)
+		return err;
+	if (*created)
 		log_info("upload: asset %lld %s %s %" PRIu32 "x%" PRIu32 " %zu bytes%s%.200s",
 		         (long long)as->id, sha, info->mime, info->width, info->height, len,
 		         cloud_file_id ? " from " : "", cloud_file_id ? cloud_file_id : "");
-	return err;
+	if ((err = content_check_upload(req->arena, req->user_id, as->id, as->storage_key,
+	                                as->check_status, &why)) != E_OK)
+		return reply_error(rep, err, why);
+	return E_OK;
 }
 
 enum api_err uploads_image(struct request *req, struct reply *rep, const unsigned char **data,

@@ -255,6 +255,18 @@ static int config_set_msg_mode(const struct config_var *v, const char *s, struct
 	return 0;
 }
 
+/* WECHAT_MP_TOKEN: the mini program's message-push token; the callback tells the two apps
+ * apart by the token that verifies a push, so it must differ from WECHAT_TOKEN (an earlier
+ * row). */
+static int config_set_mp_token(const struct config_var *v, const char *s, struct config_load_ctx *x)
+{
+	if (s != NULL && x->c->wechat_token != NULL && strcmp(s, x->c->wechat_token) == 0)
+		return config_fail(v, x,
+		                   "must differ from WECHAT_TOKEN (the callback tells the Official "
+		                   "Account and the mini program apart by their tokens)");
+	return config_set_str(v, s, x);
+}
+
 /* WXPAY_NOTIFY_URL: default PUBLIC_BASE_URL (an earlier row)/api/v1/payment/notify. */
 static int config_set_notify(const struct config_var *v, const char *s, struct config_load_ctx *x)
 {
@@ -315,6 +327,9 @@ static const struct config_var config_vars[] = {
     {"WECHAT_MP_APPID", NULL, config_set_mp_appid, 0, 0, CFG(wechat_mp_appid), 0,
      CONFIG_APPID_WHAT},
     CFG_STR("WECHAT_MP_SECRET", wechat_mp_secret),
+    {"WECHAT_MP_TOKEN", NULL, config_set_mp_token, 0, 0, CFG(wechat_mp_token), 0, NULL},
+    {"WECHAT_MP_AES_KEY", NULL, config_set_key, 43, 43, CFG(wechat_mp_aes_key), 0,
+     "the mini program's EncodingAESKey has exactly 43 characters"},
     CFG_STR("WXPAY_MCHID", wxpay_mchid),
     CFG_STR("WXPAY_SERIAL", wxpay_serial),
     CFG_STR("WXPAY_PRIVATE_KEY_FILE", wxpay_private_key_file),

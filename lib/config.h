@@ -48,6 +48,9 @@ struct config {
 	const char *wechat_appid, *wechat_secret, *wechat_token, *wechat_aes_key;
 	enum config_msg_mode wechat_msg_mode; /* WECHAT_MSG_MODE: which callbacks are accepted */
 	const char *wechat_mp_appid, *wechat_mp_secret;
+	/* the mini program's message push (content-check verdicts): its token (must differ from
+	 * WECHAT_TOKEN) and, for safe mode, its EncodingAESKey; docs/wechat.md */
+	const char *wechat_mp_token, *wechat_mp_aes_key;
 	const char *wxpay_mchid, *wxpay_serial, *wxpay_private_key_file, *wxpay_apiv3_key;
 	const char *wxpay_public_key_file, *wxpay_public_key_id;
 	const char *wxpay_notify_url; /* default PUBLIC_BASE_URL/api/v1/payment/notify */

@@ -404,6 +404,21 @@ const char *db_param_i64(struct arena *a, int64_t v)
 	return s;
 }
 
+enum api_err db_run(struct db_stmts *s, int idx, int nparams, const char *const *values, int *rows)
+{
+	PGresult *res = NULL;
+	enum api_err err = db_exec(s, idx, nparams, values, &res);
+
+	if (err == E_OK && rows != NULL) {
+		const char *t = PQcmdTuples(res);
+		*rows = PQresultStatus(res) == PGRES_TUPLES_OK
+		            ? PQntuples(res)
+		            : (t[0] != '\0' ? (int)strtol(t, NULL, 10) : 0);
+	}
+	PQclear(res);
+	return err;
+}
+
 const char *db_param_i64_array(struct arena *a, const int64_t *ids, size_t n)
 {
 	size_t cap = 2 + n * 21 + 1, off = 0;

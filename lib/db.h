@@ -49,6 +49,10 @@ void db_fini(void);
 enum api_err db_exec(struct db_stmts *s, int idx, int nparams, const char *const *values,
                      PGresult **out);
 
+/* db_exec without a result to read: *rows (optional) gets the rows returned, or else the
+ * rows the command affected. */
+enum api_err db_run(struct db_stmts *s, int idx, int nparams, const char *const *values, int *rows);
+
 /* Transactions on the worker's connection.  db_rollback is safe to call in any state. */
 enum api_err db_begin(void);
 enum api_err db_commit(void);

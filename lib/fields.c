@@ -110,9 +110,47 @@ static enum api_err fields_texts(struct arena *a, const struct field *f, json_ob
 	return E_OK;
 }
 
+static enum api_err fields_one(struct arena *a, json_object *body, const struct field *f,
+                               json_object *v, bool whole, const char **why);
+
+/* An object's members against f->sub (strictly); the message names "<field>.<member>". */
+static enum api_err fields_sub(struct arena *a, const struct field *f, json_object *o, bool whole,
+                               const char **why)
+{
+	json_object *v;
+	size_t k;
+
+	if (f->sub == NULL)
+		return E_OK;
+	json_object_object_foreach(o, key, val)
+	{
+		(void)val;
+		for (k = 0; k < f->nsub && strcmp(f->sub[k].name, key) != 0; k++)
+			;
+		if (k == f->nsub) {
+			*why = arena_printf(a, "%s.%s: not a field of this document", f->name, key);
+			return E_BAD_REQUEST;
+		}
+	}
+	for (k = 0; k < f->nsub; k++) {
+		bool given = json_object_object_get_ex(o, f->sub[k].name, &v) && v != NULL;
+		enum api_err err = E_OK;
+
+		if (!given && whole && f->sub[k].required) {
+			*why = arena_printf(a, "%s.%s: is required", f->name, f->sub[k].name);
+			return E_BAD_REQUEST;
+		}
+		if (given && (err = fields_one(a, o, &f->sub[k], v, whole, why)) != E_OK) {
+			*why = arena_printf(a, "%s.%s", f->name, *why);
+			return err;
+		}
+	}
+	return E_OK;
+}
+
 /* One given field, checked: E_OK or E_BAD_REQUEST with *why. */
 static enum api_err fields_one(struct arena *a, json_object *body, const struct field *f,
-                               json_object *v, const char **why)
+                               json_object *v, bool whole, const char **why)
 {
 	const char *s;
 	int64_t i;
@@ -139,7 +177,7 @@ static enum api_err fields_one(struct arena *a, json_object *body, const struct 
 			*why = arena_printf(a, "%s: at most %lld bytes of JSON", f->name, f->max);
 			return E_BAD_REQUEST;
 		}
-		return E_OK;
+		return fields_sub(a, f, o, whole, why);
 	case FIELD_TEXTS:
 		return fields_texts(a, f, v, why);
 	}
@@ -184,7 +222,7 @@ enum api_err fields_check(struct arena *a, json_object *body, const struct field
 			}
 			continue;
 		}
-		if ((err = fields_one(a, body, &f[k], v, why)) != E_OK)
+		if ((err = fields_one(a, body, &f[k], v, whole, why)) != E_OK)
 			goto fail;
 		json_object_object_add(out, f[k].name, json_object_get(v));
 	}

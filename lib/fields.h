@@ -22,7 +22,8 @@ enum field_kind {
 	FIELD_INT, /* an integer in [min, max] */
 	FIELD_NUMBER, /* a number, integer or not, in [min, max] */
 	FIELD_BOOL,
-	FIELD_OBJECT, /* a JSON object of at most max bytes as text */
+	FIELD_OBJECT, /* a JSON object of at most max bytes as text; with sub, its members are
+	                 checked against that table too (strictly: none unknown) */
 	FIELD_TEXTS /* an array of at most max strings, each of 1..item_max characters */
 };
 
@@ -36,11 +37,14 @@ struct field {
 	bool (*check)(const char *s); /* FIELD_TEXT: a further rule, with what saying it */
 	const char *what; /* FIELD_TEXT with check: what the value must be, for the message */
 	long long item_max; /* FIELD_TEXTS: the longest item, in characters */
+	const struct field *sub; /* FIELD_OBJECT: the fields of the object (NULL: any) */
+	size_t nsub;
 };
 
 /*
  * Checks body (a JSON object) against the n fields of f.  whole: every required field must be
- * given (a creation, or a document replaced whole); otherwise any subset (an update).  strict:
+ * given (a creation, or a document replaced whole; an object's sub-fields likewise);
+ * otherwise any subset (an update).  strict:
  * a member the table does not name is refused; otherwise it is ignored.  E_OK with *clean a
  * new object (the caller puts it) holding the fields given; E_BAD_REQUEST with *why (arena)
  * naming the field otherwise, and *clean NULL.

@@ -34,14 +34,44 @@ static const struct field sysconfig_invite[] = {
     {.name = "inviter_bonus", .kind = FIELD_INT, .min = 0, .max = 100000, .required = true},
 };
 
+static const char *const sysconfig_mp_states[] = {"formal", "trial", "developer", NULL};
+static const char *const sysconfig_langs[] = {"zh_CN", "en_US", "zh_HK", "zh_TW", NULL};
+
+/* The mini program's subscribe message of a task's end (docs/wechat.md "Task notices"). */
+static const struct field sysconfig_notify_mp[] = {
+    {.name = "template_id", .kind = FIELD_TEXT, .max = 128},
+    /* the page it opens, with {task_id} and the other placeholders */
+    {.name = "page", .kind = FIELD_TEXT, .max = 1024},
+    {.name = "miniprogram_state", .kind = FIELD_TEXT, .max = 16, .choices = sysconfig_mp_states},
+    {.name = "lang", .kind = FIELD_TEXT, .max = 8, .choices = sysconfig_langs},
+    /* each of the template's keys → a value template */
+    {.name = "data", .kind = FIELD_OBJECT, .max = 4096},
+};
+
 static const struct field sysconfig_notify[] = {
-    /* "" sends no template message */
-    {.name = "task_template_id", .kind = FIELD_TEXT, .min = 0, .max = 128, .required = true},
+    /* the Official Account's template message; "" (or none) sends none */
+    {.name = "task_template_id", .kind = FIELD_TEXT, .min = 0, .max = 128},
     {.name = "task_page_url",
      .kind = FIELD_TEXT,
      .max = 1024,
      .check = sysconfig_url_or_empty,
      .what = "an http(s) URL or empty"},
+    {.name = "mp",
+     .kind = FIELD_OBJECT,
+     .max = 8192,
+     .sub = sysconfig_notify_mp,
+     .nsub = SYSCONFIG_LEN(sysconfig_notify_mp)},
+};
+
+static const char *const sysconfig_on_error[] = {"open", "closed", NULL};
+
+/* WeChat's content security (service/content.c, docs/wechat.md "Content safety"). */
+static const struct field sysconfig_content[] = {
+    {.name = "enabled", .kind = FIELD_BOOL, .required = true},
+    {.name = "text", .kind = FIELD_BOOL},
+    {.name = "media", .kind = FIELD_BOOL},
+    {.name = "on_error", .kind = FIELD_TEXT, .max = 8, .choices = sysconfig_on_error},
+    {.name = "refuse_review", .kind = FIELD_BOOL},
 };
 
 static const char *const sysconfig_backends[] = {"cloud", "server", "auto", NULL};
@@ -72,6 +102,7 @@ const struct sysconfig_key sysconfig_keys[] = {
     {"invite", sysconfig_invite, SYSCONFIG_LEN(sysconfig_invite)},
     {"notify", sysconfig_notify, SYSCONFIG_LEN(sysconfig_notify)},
     {"backend_config", sysconfig_backend, SYSCONFIG_LEN(sysconfig_backend)},
+    {"content_check", sysconfig_content, SYSCONFIG_LEN(sysconfig_content)},
 };
 
 const size_t sysconfig_nkeys = SYSCONFIG_LEN(sysconfig_keys);

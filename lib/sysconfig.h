@@ -5,8 +5,10 @@
  *   pricing         credits per image by task type (handlers/tasks.c)
  *   checkin         the daily check-in's rule (handlers/credits.c)
  *   invite          the invite bonuses (handlers/user.c)
- *   notify          the task template message (aiphoto-dispatch)
+ *   notify          the notices of a task's end: the Official Account's template message, the
+ *                   mini program's subscribe message ("mp") (aiphoto-dispatch)
  *   backend_config  the mini program's gray release (GET /config/backend, docs/gray-release.md)
+ *   content_check   WeChat's content security on user text and uploads (service/content.c)
  * Each reader reads its document when it needs it (nothing caches one).  Pure.
  */
 #ifndef AIPHOTO_SYSCONFIG_H

@@ -69,8 +69,9 @@ enum tasks_stmt {
 static const char *const tasks_sql[TK__MAX] = {
     [TK_INSERT] = "INSERT INTO tasks (user_id, type, count, price, credits_charged, scene_id, "
                   "asset_ids, person_asset_id, garment_asset_id, params, prompt, "
-                  "negative_prompt) VALUES ($1, $2, $3::integer, $4::bigint, "
-                  "$3::integer * $4::bigint, $5, $6::bigint[], $7, $8, $9::jsonb, $10, $11) "
+                  "negative_prompt, channel) VALUES ($1, $2, $3::integer, $4::bigint, "
+                  "$3::integer * $4::bigint, $5, $6::bigint[], $7, $8, $9::jsonb, $10, $11, "
+                  "COALESCE($12, 'oa')) "
                   "RETURNING id",
     [TK_INSERT_WORKS] = "INSERT INTO works (task_id, user_id, type, scene_id, max_attempts) "
                         "SELECT t.id, t.user_id, t.type, t.scene_id, 3 "
@@ -142,11 +143,12 @@ static const char *const tasks_sql[TK__MAX] = {
                        "provider_job_at = NULL WHERE task_id = $1 AND status = 'failed' "
                        "AND deleted_at IS NULL AND attempt < 100 RETURNING id) "
                        "SELECT count(*) FROM w",
-    /* $2 items queued again: the task is open again and will notify its end anew */
+    /* $2 items queued again: the task is open again (its end was notified once already: one
+     * notice per task, migration 0014, so the next end sends none) */
     [TK_RETRY_TASK] =
         "UPDATE tasks t SET failed = t.failed - $2::integer, status = " SQL_TASK_STATUS(
             "t.done", "t.failed - $2::integer", "t.canceled", "t.count",
-            "t.done + t.failed - $2::integer > 0") ", finished_at = NULL, notified_at = NULL "
+            "t.done + t.failed - $2::integer > 0") ", finished_at = NULL "
                                                    "WHERE t.id = $1 RETURNING " TASKS_ADMIN_JSON,
 };
 
@@ -240,7 +242,7 @@ static enum api_err tasks_insert(struct arena *a, void *ctx, int64_t *task_id)
 {
 	const struct tasks_insert_ctx *c = ctx;
 	const struct task_new *t = c->t;
-	const char *p[11] = {db_param_i64(a, c->user_id),
+	const char *p[12] = {db_param_i64(a, c->user_id),
 	                     t->type,
 	                     db_param_i64(a, t->count),
 	                     db_param_i64(a, t->price),
@@ -250,14 +252,15 @@ static enum api_err tasks_insert(struct arena *a, void *ctx, int64_t *task_id)
 	                     tasks_id_param(a, t->garment_asset_id),
 	                     t->params ? t->params : "{}",
 	                     t->prompt ? t->prompt : "",
-	                     t->negative_prompt ? t->negative_prompt : ""};
+	                     t->negative_prompt ? t->negative_prompt : "",
+	                     t->channel};
 	int64_t total = (int64_t)t->count * t->price, id = 0, balance;
 	const char *w[1];
 	PGresult *res;
 	enum api_err err;
 
 	*task_id = 0;
-	if ((err = tasks_scalar(TK_INSERT, 11, p, &id)) != E_OK)
+	if ((err = tasks_scalar(TK_INSERT, 12, p, &id)) != E_OK)
 		return err;
 	if (total > 0) {
 		const char *ref = arena_printf(a, "task:%lld", (long long)id);

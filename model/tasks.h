@@ -49,6 +49,7 @@ struct task_new {
 	int64_t price; /* credits per image */
 	const char *params; /* JSON object text */
 	const char *prompt, *negative_prompt; /* rendered, frozen */
+	const char *channel; /* the app it came from: "oa" | "mp" | "web"; NULL counts as "oa" */
 };
 
 /*
@@ -112,8 +113,8 @@ enum api_err tasks_admin_list(struct arena *a, const struct tasks_filter *f,
 enum api_err tasks_admin_get(struct arena *a, int64_t id, char **json);
 /*
  * Queues the task's failed items again (task.retry, audited, one transaction): each gets three
- * more attempts and no provider job, the task is open again (failed counter down, its end
- * notified anew).  Nothing is charged: the items' prices went back when they failed, so they
+ * more attempts and no provider job, the task is open again (failed counter down; its end was
+ * notified once and is not again).  Nothing is charged: the items' prices went back when they failed, so they
  * are free now, and an item that fails again is not refunded again (works_fail).  *requeued
  * how many; *json the task as listed.  E_CONFLICT when no item may be retried (none failed,
  * or each used 100 attempts); E_NOT_FOUND.

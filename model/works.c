@@ -23,7 +23,6 @@ enum works_stmt {
 	WK_RELEASE,
 	WK_FAIL,
 	WK_TASK_FAILED,
-	WK_NOTICES,
 	WK_LISTEN,
 	WK_NEXT_DUE,
 	WK_CLOUD_CLAIM,
@@ -122,20 +121,6 @@ static const char *const works_sql[WK__MAX] = {
     [WK_TASK_FAILED] = "UPDATE tasks t SET " WK_TASK_END(
         "0", "1") ", credits_refunded = t.credits_refunded + $2 WHERE t.id = $1 "
                   "RETURNING t.finished_at IS NOT NULL",
-    [WK_NOTICES] =
-        "WITH n AS (UPDATE tasks SET notified_at = now() WHERE id IN (SELECT id FROM tasks "
-        "WHERE finished_at IS NOT NULL AND notified_at IS NULL "
-        "AND status IN ('completed', 'partial', 'failed') ORDER BY id LIMIT $1 "
-        "FOR UPDATE SKIP LOCKED) AND notified_at IS NULL "
-        "RETURNING id, user_id, type, status, count, done, failed, credits_refunded, "
-        "finished_at) "
-        "SELECT n.id, n.user_id, n.type, n.status, n.count, n.done, n.failed, "
-        "n.credits_refunded, " SQL_TIME(
-            "n.finished_at") ", "
-                             "(SELECT i.openid FROM wechat_identities i WHERE i.user_id = "
-                             "n.user_id "
-                             "AND i.app_kind = 'oa' AND i.subscribed ORDER BY i.id LIMIT 1) FROM n "
-                             "ORDER BY n.id",
     [WK_LISTEN] = "LISTEN " WORKS_CHANNEL,
     [WK_NEXT_DUE] = "SELECT COALESCE(GREATEST(0, CEIL(EXTRACT(EPOCH FROM min(run_after) - now()) "
                     "* 1000)), -1)::bigint FROM works WHERE status = 'queued'",
@@ -164,17 +149,7 @@ static struct db_stmts works_stmts = DB_STMTS("works", works_sql);
 /* Runs a statement; *rows (optional) gets the affected or returned row count. */
 static enum api_err works_run(int idx, int n, const char *const *p, int *rows)
 {
-	PGresult *res = NULL;
-	enum api_err err = db_exec(&works_stmts, idx, n, p, &res);
-
-	if (err == E_OK && rows != NULL) {
-		const char *t = PQcmdTuples(res);
-		*rows = PQresultStatus(res) == PGRES_TUPLES_OK
-		            ? PQntuples(res)
-		            : (t[0] != '\0' ? (int)strtol(t, NULL, 10) : 0);
-	}
-	PQclear(res);
-	return err;
+	return db_run(&works_stmts, idx, n, p, rows);
 }
 
 /* A fenced write with rows counted: 0 rows → E_CONFLICT (the claim was lost). */
@@ -424,36 +399,6 @@ out:
 	if (err != E_OK)
 		db_rollback();
 	return err;
-}
-
-enum api_err works_take_notices(struct arena *a, int limit, struct work_notice **out, size_t *n)
-{
-	const char *p[1] = {db_param_i64(a, limit)};
-	PGresult *res = NULL;
-	enum api_err err;
-
-	*out = NULL;
-	*n = 0;
-	if ((err = db_exec(&works_stmts, WK_NOTICES, 1, p, &res)) != E_OK)
-		return err;
-	*n = (size_t)PQntuples(res);
-	*out = arena_zalloc(a, (*n + 1) * sizeof(**out));
-	for (int i = 0; i < (int)*n; i++) {
-		struct work_notice *t = &(*out)[i];
-
-		t->task_id = db_i64(res, i, 0);
-		t->user_id = db_i64(res, i, 1);
-		t->type = db_str(a, res, i, 2);
-		t->status = db_str(a, res, i, 3);
-		t->count = (int)db_i64(res, i, 4);
-		t->done = (int)db_i64(res, i, 5);
-		t->failed = (int)db_i64(res, i, 6);
-		t->credits_refunded = db_i64(res, i, 7);
-		t->finished_at = db_str(a, res, i, 8);
-		t->openid = db_str(a, res, i, 9);
-	}
-	PQclear(res);
-	return E_OK;
 }
 
 enum api_err works_cloud_claim(struct arena *a, int limit, long lease_s, struct work_cloud **out,

@@ -1,7 +1,7 @@
 /*
  * works — the dispatcher's side of the works table (DESIGN §5): claim, lease, fencing,
- * completion, retry, final failure with its refund, rescue of expired leases, and the
- * once-only task notification.
+ * completion, retry, final failure with its refund and rescue of expired leases (the notice
+ * of an ended task is model/notify's).
  *
  * Fencing: every write after a claim names the claimed (id, attempt) and requires
  * status = 'running'; a write that changes no row means the item was rescued or canceled
@@ -38,15 +38,6 @@ struct ai_model {
 	int priority, weight;
 	long timeout_ms, poll_interval_ms;
 	const char *options; /* JSON text */
-};
-
-/* A task that just ended and was marked notified (the caller sends the message). */
-struct work_notice {
-	int64_t task_id, user_id;
-	const char *type, *status, *openid; /* openid NULL: no subscribed OA binding */
-	int count, done, failed;
-	int64_t credits_refunded;
-	const char *finished_at;
 };
 
 /*
@@ -107,10 +98,6 @@ enum api_err works_release(struct arena *a, int64_t id, int attempt, long delay_
  * failure: refunded_at set), and bumps its task, in one transaction.  *task_ended as above. */
 enum api_err works_fail(struct arena *a, int64_t id, int attempt, int64_t model_id,
                         const char *code, const char *message, bool *task_ended);
-
-/* Marks up to limit ended, unnotified tasks (not canceled ones) as notified and returns
- * them: each is handed out once. */
-enum api_err works_take_notices(struct arena *a, int limit, struct work_notice **out, size_t *n);
 
 /*
  * Imported works' cloud:// images (docs/cloud-files.md): a work whose image_url or thumb_url

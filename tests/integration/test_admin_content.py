@@ -339,7 +339,7 @@ def test_config_documents(client, expect_ok, expect_error, admins, psql, restore
     op, viewer = admins["operator"]["token"], admins["viewer"]["token"]
     listed = expect_ok(client.get("/admin/config", token=viewer))["items"]
     assert [i["key"] for i in listed] == ["pricing", "checkin", "invite", "notify",
-                                          "backend_config"]
+                                          "backend_config", "content_check"]
     pricing = expect_ok(client.get("/admin/config/pricing", token=viewer))
     assert set(pricing) == {"key", "value", "updated_by", "updated_at"}
     assert set(pricing["value"]) == {"photography", "fitting"}
@@ -356,6 +356,10 @@ def test_config_documents(client, expect_ok, expect_error, admins, psql, restore
             ("invite", {"invitee_bonus": "10", "inviter_bonus": 20}, "invitee_bonus"),
             ("notify", {"task_template_id": "t", "task_page_url": "member.html"},
              "task_page_url"),
+            ("notify", {"mp": {"template_id": "t", "lang": "fr_FR"}}, "mp.lang"),
+            ("notify", {"mp": {"template_id": "t", "colour": "red"}}, "mp.colour"),
+            ("content_check", {"text": True}, "enabled"),
+            ("content_check", {"enabled": True, "on_error": "ignore"}, "on_error"),
             ("backend_config", {"backend_type": "moon", "gray_release": False,
                                 "gray_percent": 0, "white_list": [], "black_list": []},
              "backend_type"),
@@ -390,3 +394,9 @@ def test_config_documents(client, expect_ok, expect_error, admins, psql, restore
     again = expect_ok(client.request("PUT", "/admin/config/backend_config", token=op,
                                      json=got["value"]))
     assert again["value"]["white_list"] == doc["white_list"]
+    # the seeded notice and content-check documents are valid as they stand
+    for key in ("notify", "content_check"):
+        stored = expect_ok(client.get(f"/admin/config/{key}", token=viewer))["value"]
+        assert stored, key
+        assert expect_ok(client.request("PUT", f"/admin/config/{key}", token=op,
+                                         json=stored))["value"] == stored

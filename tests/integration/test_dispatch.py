@@ -75,6 +75,17 @@ def run_dispatch(extra=None, timeout=90, check=True):
     return proc
 
 
+def drain(psql):
+    """The demo models on, and whatever an earlier test left due worked off first, so that
+    counts taken afterwards are the test's own."""
+    psql("UPDATE ai_models SET active = true, timeout_ms = 30000 WHERE name LIKE 'sim-%'")
+    for _ in range(20):
+        if psql("SELECT count(*) FROM works WHERE status IN ('queued', 'running')")[0][0] == "0":
+            break
+        run_dispatch({"DISPATCH_BUDGET_SECONDS": "10"}, check=False)
+        psql("UPDATE works SET run_after = now() WHERE status = 'queued'")
+
+
 @pytest.fixture(scope="module")
 def ai():
     a = Ai(os.environ["AIPHOTO_SIM_URL"])
@@ -85,13 +96,7 @@ def ai():
 def _clean_sim(ai, psql):
     ai.call("POST", "/__sim/ai/reset", {})
     ai.config(latency_ms=300, poll_after_ms=600)
-    psql("UPDATE ai_models SET active = true, timeout_ms = 30000 WHERE name LIKE 'sim-%'")
-    # Whatever an earlier test left due is worked off first, so counts below are ours.
-    for _ in range(20):
-        if psql("SELECT count(*) FROM works WHERE status IN ('queued', 'running')")[0][0] == "0":
-            break
-        run_dispatch({"DISPATCH_BUDGET_SECONDS": "10"}, check=False)
-        psql("UPDATE works SET run_after = now() WHERE status = 'queued'")
+    drain(psql)
     yield
     ai.call("DELETE", "/__sim/ai/faults")
 

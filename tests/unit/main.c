@@ -33,6 +33,7 @@ int main(void)
 	srunner_add_suite(sr, superv_suite());
 	srunner_add_suite(sr, netpolicy_suite());
 	srunner_add_suite(sr, wxnotice_suite());
+	srunner_add_suite(sr, content_suite());
 	srunner_add_suite(sr, provider_suite());
 	srunner_add_suite(sr, gray_suite());
 	srunner_add_suite(sr, wxcloud_suite());

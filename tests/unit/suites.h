@@ -30,6 +30,7 @@ Suite *prompt_suite(void);
 Suite *superv_suite(void);
 Suite *netpolicy_suite(void);
 Suite *wxnotice_suite(void);
+Suite *content_suite(void);
 Suite *provider_suite(void);
 Suite *gray_suite(void);
 Suite *wxcloud_suite(void);
@@ -58,6 +59,8 @@ static inline void unit_env_baseline(void)
 	    "WECHAT_AES_KEY",
 	    "WECHAT_MP_APPID",
 	    "WECHAT_MP_SECRET",
+	    "WECHAT_MP_TOKEN",
+	    "WECHAT_MP_AES_KEY",
 	    "WXPAY_MCHID",
 	    "WXPAY_SERIAL",
 	    "WXPAY_PRIVATE_KEY_FILE",

@@ -187,6 +187,18 @@ START_TEST(sysconfig_documents)
 	     NULL},
 	    {"notify", "{\"task_template_id\":\"t1\",\"task_page_url\":\"member.html\"}",
 	     "task_page_url"},
+	    {"notify",
+	     "{\"mp\":{\"template_id\":\"m1\",\"page\":\"pages/works/works?task_id={task_id}\","
+	     "\"miniprogram_state\":\"formal\",\"lang\":\"zh_CN\",\"data\":{\"thing1\":\"{kind}\"}}"
+	     "}",
+	     NULL},
+	    {"notify", "{\"mp\":{\"miniprogram_state\":\"beta\"}}", "mp.miniprogram_state"},
+	    {"notify", "{\"mp\":{\"template\":\"m1\"}}", "mp.template"},
+	    {"notify", "{\"mp\":{\"data\":[]}}", "mp.data"},
+	    {"notify", "{\"mp\":\"m1\"}", "mp"},
+	    {"content_check", "{\"enabled\":true,\"on_error\":\"closed\"}", NULL},
+	    {"content_check", "{\"text\":true}", "enabled"},
+	    {"content_check", "{\"enabled\":true,\"on_error\":\"ignore\"}", "on_error"},
 	    {"backend_config",
 	     "{\"backend_type\":\"server\",\"gray_release\":true,\"gray_percent\":12.5,"
 	     "\"white_list\":[\"o1\"],\"black_list\":[],\"server_url\":\"https://x.cn\"}",
@@ -227,7 +239,7 @@ START_TEST(sysconfig_documents)
 	                             true));
 	ck_assert_ptr_null(sysconfig_find("jwt_secret"));
 	ck_assert_ptr_null(sysconfig_find(NULL));
-	ck_assert_uint_eq(sysconfig_nkeys, 5);
+	ck_assert_uint_eq(sysconfig_nkeys, 6);
 }
 END_TEST
 
