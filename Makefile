@@ -46,10 +46,12 @@ LDLIBS += $(PKG_LIBS)
 
 LIB_SRC   := $(wildcard lib/*.c) $(wildcard lib/wechat/*.c) $(wildcard model/*.c) $(wildcard handlers/*.c) \
              fcgi/router.c fcgi/query.c fcgi/response.c fcgi/routes.c fcgi/superv.c \
-             $(wildcard service/*.c)
+             $(wildcard service/*.c) dispatcher/provider.c
+# dispatcher/provider.c: the AI provider adapters, pure functions shared by the dispatcher,
+# the admin API's AI model test (service/aitest.c) and the unit tests
 FCGI_SRC  := fcgi/main.c
 CTL_SRC   := $(wildcard ctl/*.c)
-DISPATCH_SRC := dispatcher/main.c dispatcher/provider.c dispatcher/cloudfetch.c dispatcher/runstats.c
+DISPATCH_SRC := dispatcher/main.c dispatcher/cloudfetch.c dispatcher/runstats.c
 UNIT_SRC  := $(wildcard tests/unit/*.c)
 
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -85,11 +87,8 @@ $(BUILD)/tests/unit/%.o: tests/unit/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c -o $@ $<
 
-# the dispatcher's provider adapters are pure functions: unit-tested with the library
-UNIT_EXTRA_OBJ := $(BUILD)/dispatcher/provider.o
-
-$(BUILD)/unit-tests: $(UNIT_OBJ) $(UNIT_EXTRA_OBJ) $(LIBAPP)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(UNIT_EXTRA_OBJ) $(LIBAPP) $(LDLIBS) $(CHECK_LIBS)
+$(BUILD)/unit-tests: $(UNIT_OBJ) $(LIBAPP)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(LIBAPP) $(LDLIBS) $(CHECK_LIBS)
 
 $(BUILD)/bench-ceiling: bench/ceiling.c
 	@mkdir -p $(dir $@)
@@ -104,6 +103,7 @@ FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_SECONDS ?= 5
 FUZZ_LIB_SRC := lib/arena.c lib/xalloc.c lib/errors.c lib/log.c lib/config.c lib/token.c lib/crypto.c \
+                lib/role.c \
                 lib/multipart.c lib/image.c lib/imgproc.c \
                 lib/jsonx.c lib/redis.c lib/metrics.c fcgi/query.c fcgi/router.c fcgi/response.c \
                 $(wildcard lib/wechat/wxxml.c lib/wechat/wxcrypt.c lib/wechat/wxpay.c)

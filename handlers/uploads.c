@@ -297,6 +297,14 @@ static enum api_err uploads_put(struct request *req, struct reply *rep, const ch
 	return E_OK;
 }
 
+enum api_err uploads_image(struct request *req, struct reply *rep, const unsigned char **data,
+                           size_t *len, struct image_info *info)
+{
+	enum api_err err = uploads_file(req, rep, data, len);
+
+	return err != E_OK ? err : uploads_check(req, rep, "file", *data, *len, info);
+}
+
 static enum api_err uploads_post(struct request *req, struct reply *rep)
 {
 	const unsigned char *data = NULL;
@@ -307,8 +315,7 @@ static enum api_err uploads_post(struct request *req, struct reply *rep)
 	bool created;
 	enum api_err err;
 
-	if ((err = uploads_file(req, rep, &data, &len)) != E_OK ||
-	    (err = uploads_check(req, rep, "file", data, len, &info)) != E_OK)
+	if ((err = uploads_image(req, rep, &data, &len, &info)) != E_OK)
 		return err;
 	crypto_sha256_hex(data, len, sha);
 	if ((err = uploads_put(req, rep, "file", data, len, &info, sha, NULL, &as, &created)) !=

@@ -313,6 +313,9 @@ static const struct config_var config_vars[] = {
      "at least 32 bytes of random text are required"},
     {"JWT_ISSUER", "aiphoto", config_set_str, 0, 0, CFG(jwt_issuer), 0, NULL},
     CFG_LONG("JWT_TTL", "604800", 60, 90L * 86400, jwt_ttl, "seconds"),
+    CFG_LONG("ADMIN_TOKEN_HOURS", "8", 1, 168, admin_token_hours, "hours"),
+    CFG_LONG("ADMIN_SUPPORT_CREDIT_LIMIT", "500", 0, 100000000, admin_support_credit_limit,
+             "credits"),
     CFG_URL("PUBLIC_BASE_URL", "http://127.0.0.1:8080", public_base_url),
     {"MEDIA_DIR", "/var/lib/aiphoto/media", config_set_path, 0, 0, CFG(media_dir), 0, NULL},
     /* media (DESIGN §12): keep the bytes a client sent besides the normalised file (0/1);

@@ -33,6 +33,8 @@ struct config {
 	size_t jwt_secret_len;
 	const char *jwt_issuer;
 	long jwt_ttl; /* seconds */
+	long admin_token_hours; /* lifetime of an admin token (ADMIN_TOKEN_HOURS) */
+	long admin_support_credit_limit; /* largest |delta| a support admin may give or take */
 	const char *public_base_url;
 	const char *media_dir;
 	long media_keep_original; /* MEDIA_KEEP_ORIGINAL: 1 stores the sent bytes too */

@@ -15,6 +15,7 @@ enum works_stmt {
 	WK_RESCUE,
 	WK_CLAIM,
 	WK_MODELS,
+	WK_MODEL,
 	WK_HEARTBEAT,
 	WK_SET_JOB,
 	WK_SUCCEED,
@@ -29,6 +30,11 @@ enum works_stmt {
 	WK_CLOUD_FAILED,
 	WK__MAX
 };
+
+/* An AI model row as struct ai_model reads it (works_model_rows). */
+#define WORKS_MODEL_COLS                                                                   \
+	"id, name, provider, mode, kind, endpoint, api_key_env, model, priority, weight, " \
+	"timeout_ms, poll_interval_ms, options::text"
 
 /* The fence of every write after a claim: $1 id, $2 claimed attempt. */
 #define WK_FENCE "id = $1 AND attempt = $2 AND status = 'running'"
@@ -77,9 +83,9 @@ static const char *const works_sql[WK__MAX] = {
         "THEN ARRAY[t.person_asset_id, t.garment_asset_id] ELSE t.asset_ids END) "
         "WITH ORDINALITY x(aid, ord) JOIN assets a ON a.id = x.aid)::text "
         "FROM u JOIN tasks t ON t.id = u.task_id ORDER BY u.id",
-    [WK_MODELS] = "SELECT id, name, provider, mode, kind, endpoint, api_key_env, model, "
-                  "priority, weight, timeout_ms, poll_interval_ms, options::text "
-                  "FROM ai_models WHERE active ORDER BY kind, priority, id",
+    [WK_MODELS] = "SELECT " WORKS_MODEL_COLS " FROM ai_models WHERE active "
+                  "ORDER BY kind, priority, id",
+    [WK_MODEL] = "SELECT " WORKS_MODEL_COLS " FROM ai_models WHERE id = $1",
     [WK_HEARTBEAT] = "UPDATE works SET lease_until = now() + make_interval(secs => $3) "
                      "WHERE " WK_FENCE,
     [WK_SET_JOB] = "UPDATE works SET ai_model_id = $3, provider_job_id = $4, "
@@ -102,11 +108,15 @@ static const char *const works_sql[WK__MAX] = {
                    "lease_until = NULL, locked_by = NULL, "
                    "run_after = now() + make_interval(secs => $3::double precision / 1000) "
                    "WHERE " WK_FENCE " RETURNING id, " WORKS_NOTIFY,
-    /* $3 model, $4 code, $5 message */
-    [WK_FAIL] = "UPDATE works w SET status = 'failed', ai_model_id = COALESCE($3, ai_model_id), "
+    /* $3 model, $4 code, $5 message.  The price goes back once per item: an item an admin
+     * retried (POST /admin/tasks/:id/retry) was refunded when it failed before and keeps its
+     * refunded_at, so failing again it refunds 0 */
+    [WK_FAIL] = "WITH o AS (SELECT id, refunded_at FROM works WHERE " WK_FENCE " FOR UPDATE) "
+                "UPDATE works w SET status = 'failed', ai_model_id = COALESCE($3, w.ai_model_id), "
                 "error_code = $4, error = $5, lease_until = NULL, finished_at = now(), "
-                "refunded_at = now() WHERE w." WK_FENCE " "
-                "RETURNING w.task_id, w.user_id, (SELECT price FROM tasks WHERE id = w.task_id)",
+                "refunded_at = COALESCE(o.refunded_at, now()) FROM o WHERE w.id = o.id "
+                "RETURNING w.task_id, w.user_id, CASE WHEN o.refunded_at IS NULL "
+                "THEN (SELECT price FROM tasks WHERE id = w.task_id) ELSE 0 END",
     /* $1 task, $2 refunded credits */
     [WK_TASK_FAILED] = "UPDATE tasks t SET " WK_TASK_END(
         "0", "1") ", credits_refunded = t.credits_refunded + $2 WHERE t.id = $1 "
@@ -232,14 +242,17 @@ out:
 	return E_OK;
 }
 
-enum api_err works_models(struct arena *a, struct ai_model **out, size_t *n)
+/* Runs a statement answering WORKS_MODEL_COLS rows into *out (*n of them, one zeroed
+ * entry more). */
+static enum api_err works_model_rows(struct arena *a, int idx, int np, const char *const *p,
+                                     struct ai_model **out, size_t *n)
 {
 	PGresult *res = NULL;
 	enum api_err err;
 
 	*out = NULL;
 	*n = 0;
-	if ((err = db_exec(&works_stmts, WK_MODELS, 0, NULL, &res)) != E_OK)
+	if ((err = db_exec(&works_stmts, idx, np, p, &res)) != E_OK)
 		return err;
 	*n = (size_t)PQntuples(res);
 	*out = arena_zalloc(a, (*n + 1) * sizeof(**out));
@@ -262,6 +275,25 @@ enum api_err works_models(struct arena *a, struct ai_model **out, size_t *n)
 	}
 	PQclear(res);
 	return E_OK;
+}
+
+enum api_err works_models(struct arena *a, struct ai_model **out, size_t *n)
+{
+	return works_model_rows(a, WK_MODELS, 0, NULL, out, n);
+}
+
+enum api_err works_model(struct arena *a, int64_t id, struct ai_model *out)
+{
+	const char *p[1] = {db_param_i64(a, id)};
+	struct ai_model *rows;
+	size_t n;
+	enum api_err err = works_model_rows(a, WK_MODEL, 1, p, &rows, &n);
+
+	if (err == E_OK && n != 1)
+		err = E_NOT_FOUND;
+	if (err == E_OK)
+		*out = rows[0];
+	return err;
 }
 
 enum api_err works_heartbeat(struct arena *a, int64_t id, int attempt, long lease_s)

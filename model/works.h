@@ -69,6 +69,8 @@ enum api_err works_claim(struct arena *a, int limit, long lease_s, const char *o
 
 /* Every active model, by kind, priority, id. */
 enum api_err works_models(struct arena *a, struct ai_model **out, size_t *n);
+/* One model, active or not (the admin API's test call); E_NOT_FOUND. */
+enum api_err works_model(struct arena *a, int64_t id, struct ai_model *out);
 
 /* Extends the lease of a claimed item. */
 enum api_err works_heartbeat(struct arena *a, int64_t id, int attempt, long lease_s);
@@ -94,7 +96,8 @@ enum api_err works_retry(struct arena *a, int64_t id, int attempt, long delay_ms
 enum api_err works_release(struct arena *a, int64_t id, int attempt, long delay_ms);
 
 /* Final failure: marks the item failed, refunds its price to the user (ledger key
- * refund:work:<id>) and bumps its task, in one transaction.  *task_ended as above. */
+ * refund:work:<id>) unless it was refunded before (an item an admin retried after its first
+ * failure: refunded_at set), and bumps its task, in one transaction.  *task_ended as above. */
 enum api_err works_fail(struct arena *a, int64_t id, int attempt, int64_t model_id,
                         const char *code, const char *message, bool *task_ended);
 

@@ -16,6 +16,8 @@
 --   system_config pricing, checkin, invite, backend_config, notify (the simulator's
 --            templates: sim-task-done-template for the Official Account,
 --            sim-mp-task-done for the mini program), content_check (off)
+-- The demo admins (one per role) are not here: scripts/stack creates them with
+-- `aiphotoctl admin add`, which hashes their password (docs/admin.md).
 
 -- ---------------------------------------------------------------- packages
 INSERT INTO packages (id, name, price_fen, credits, bonus_credits, active, sort_order)

@@ -36,6 +36,8 @@ Suite *gray_suite(void);
 Suite *wxcloud_suite(void);
 Suite *metrics_suite(void);
 Suite *media_suite(void);
+Suite *role_suite(void);
+Suite *fields_suite(void);
 
 /* A known-good environment: the three required variables set, every optional one unset. */
 static inline void unit_env_baseline(void)
@@ -50,6 +52,8 @@ static inline void unit_env_baseline(void)
 	    "UPLOAD_QUOTA_FILES",
 	    "JWT_ISSUER",
 	    "JWT_TTL",
+	    "ADMIN_TOKEN_HOURS",
+	    "ADMIN_SUPPORT_CREDIT_LIMIT",
 	    "WECHAT_APPID",
 	    "WECHAT_SECRET",
 	    "WECHAT_TOKEN",
