@@ -34,6 +34,7 @@ int main(void)
 	srunner_add_suite(sr, netpolicy_suite());
 	srunner_add_suite(sr, wxnotice_suite());
 	srunner_add_suite(sr, provider_suite());
+	srunner_add_suite(sr, clouddoc_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -31,6 +31,7 @@ Suite *superv_suite(void);
 Suite *netpolicy_suite(void);
 Suite *wxnotice_suite(void);
 Suite *provider_suite(void);
+Suite *clouddoc_suite(void);
 
 /* A known-good environment: the three required variables set, every optional one unset. */
 static inline void unit_env_baseline(void)
