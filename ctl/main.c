@@ -13,10 +13,14 @@
  *   aiphotoctl wechat template OPENID TEMPLATE_ID DATA_JSON [URL]
  *                                              send a template message (checks the OA setup)
  *   aiphotoctl cache invalidate                drop the cached scene lists (after editing scenes)
+ *   aiphotoctl import users|works|scenes|orders FILE
+ *                                              import a WeChat cloud database export (JSON lines)
+ *   aiphotoctl export users|works|orders [--since TIME]
+ *                                              write them back in that format (ctl/legacy.h)
  *   aiphotoctl check-config                    validate the environment (DESIGN §8)
  *
  * Reads the same environment as the worker.  Exit status: 0 success, 1 failure,
- * 2 usage or configuration error.
+ * 2 usage or configuration error (import: 3 when some documents were not applied).
  */
 #include <dirent.h>
 #include <json-c/json.h>
@@ -27,6 +31,7 @@
 #include <time.h>
 
 #include "ctl/cache.h"
+#include "ctl/legacy.h"
 #include "service/reconcile.h"
 #include "lib/arena.h"
 #include "lib/config.h"
@@ -369,7 +374,7 @@ static int ctl_seed(int argc, char **argv)
 	}
 	free(text);
 	printf("seeded %s\n", path);
-	ctl_cache_after_seed();
+	ctl_cache_after_change("aiphotoctl seed");
 	return 0;
 }
 
@@ -647,6 +652,18 @@ static const struct ctl_command ctl_commands[] = {
      .need = CONFIG_NEED_REDIS,
      .run = ctl_cache,
      .usage = "cache invalidate"},
+    {.name = "import",
+     .min_args = 2,
+     .max_args = 2,
+     .need = CONFIG_NEED_DB,
+     .run = ctl_legacy_import,
+     .usage = "import users|works|scenes|orders FILE"},
+    {.name = "export",
+     .min_args = 1,
+     .max_args = 3,
+     .need = CONFIG_NEED_DB,
+     .run = ctl_legacy_export,
+     .usage = "export users|works|orders [--since TIME]"},
     {.name = "check-config", .run = ctl_check_config, .usage = "check-config"},
 };
 
