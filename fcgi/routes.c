@@ -8,7 +8,7 @@
 const struct route_table *const router_tables[] = {
     &health_routes,  &credits_routes, &scenes_routes, &user_routes,    &events_routes,
     &auth_routes,    &wechat_routes,  &admin_routes,  &payment_routes, &uploads_routes,
-    &prompts_routes, &tasks_routes,   &works_routes,
+    &prompts_routes, &tasks_routes,   &works_routes,  &migrate_routes,
 };
 
 const size_t router_ntables = sizeof(router_tables) / sizeof(router_tables[0]);

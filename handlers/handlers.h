@@ -21,6 +21,7 @@ extern const struct route_table uploads_routes;
 extern const struct route_table prompts_routes;
 extern const struct route_table tasks_routes;
 extern const struct route_table works_routes;
+extern const struct route_table migrate_routes;
 
 struct user;
 struct work;

@@ -1,6 +1,6 @@
 """The WeChat cloud database moving in and back out (docs/migration.md "Data in and out"):
-`aiphotoctl import users|works|scenes|orders FILE` and `aiphotoctl export users|works|orders
-[--since T]`.
+`aiphotoctl import users|works|scenes|orders FILE`, `aiphotoctl export users|works|orders
+[--since T]` and POST /api/v1/admin/migrate/:collection with seed 000's body.
 
 Every run names its documents with a fresh prefix, so the suite can run against a stack that
 already holds earlier runs' imports."""
@@ -240,6 +240,77 @@ def test_import_usage_and_unreadable_file(tmp_path):
     assert ctl_run("export", "users", "--since", "yesterday").returncode == 2
     proc = ctl_run("import", "users", tmp_path / "missing.json")
     assert proc.returncode == 1 and "cannot read" in proc.stderr, proc.stderr
+
+
+# --------------------------------------------------------------------------- over HTTP
+
+
+def seed_body(run):
+    """What seed 000's data-migration.js posts: {data: collection.get().data}; documents read
+    by a cloud function carry dates as JavaScript Dates, which axios sends as ISO strings."""
+    return {
+        "users": {"data": [{"_id": f"{run}hu{i}", "_openid": f"o{run}_h{i}",
+                            "openid": f"o{run}_h{i}", "nickname": f"云用户{i}",
+                            "avatar_url": "", "credits": 10 * i, "invite_code": f"H{run[:5]}{i}",
+                            "created_at": "2024-03-01T10:00:00.000Z",
+                            "updated_at": "2024-05-01T10:00:00.000Z"} for i in range(1, 4)]},
+        "works": {"data": [{"_id": f"{run}hw{i}", "_openid": f"o{run}_h1",
+                            "user_openid": f"o{run}_h1", "type": "photography",
+                            "status": "completed", "task_id": f"task{i}",
+                            "images": [f"cloud://env-1.656e/works/{i}.png"],
+                            "parameters": {"style": "studio"}, "scene_id": f"{run}hs1",
+                            "is_favorite": False, "created_at": "2024-05-02T10:00:00.000Z"}
+                           for i in range(1, 3)]},
+        "scenes": {"data": [{"_id": f"{run}hs1", "name": "户外花园", "category": "outdoor",
+                             "thumbnail_url": "/images/scenes/garden.jpg",
+                             "parameters": {"lighting": "natural", "background": "garden"},
+                             "is_active": True, "created_at": "2024-01-01T00:00:00.000Z"}]},
+    }
+
+
+def test_migrate_route_takes_seed_000s_body(client, expect_ok, expect_error, token_for,
+                                            make_user, psql, audit):
+    run = "h" + uuid.uuid4().hex[:8]
+    admin = token_for(1, admin=True)
+    body = seed_body(run)
+    # in the cloud function's order: users, works, then scenes
+    for name, n in (("users", 3), ("works", 2), ("scenes", 1)):
+        data = expect_ok(client.post(f"/admin/migrate/{name}", token=admin, json=body[name]))
+        assert data == {"inserted": n, "updated": 0, "skipped": 0, "malformed": [],
+                        "rejected": []}, (name, data)
+    # the scene imported last is linked to the works that name it
+    assert psql(f"SELECT count(*) FROM works w JOIN scenes s ON s.id = w.scene_id "
+                f"WHERE w.legacy_id LIKE '{run}hw%' AND s.legacy_id = '{run}hs1'") == [["2"]]
+    assert user_credits(psql, run + "h") == {f"{run}hu1": 10, f"{run}hu2": 20, f"{run}hu3": 30}
+    # a bare array works too; posting again skips; a changed document updates
+    users = body["users"]["data"]
+    users[1]["credits"] = 5
+    data = expect_ok(client.post("/admin/migrate/users", token=admin,
+                                 json=users + [{"_id": 7}, {"_id": f"{run}x"}, "text"]))
+    assert {k: data[k] for k in ("inserted", "updated", "skipped")} == \
+        {"inserted": 0, "updated": 1, "skipped": 2}, data
+    assert data["malformed"] == [
+        {"index": 3, "_id": None, "reason": "_id: must be a string of 1-128 characters"},
+        {"index": 4, "_id": f"{run}x", "reason": "openid: is required (or _openid)"},
+        {"index": 5, "_id": None, "reason": "document: must be a JSON object"}], data
+    assert user_credits(psql, run + "h")[f"{run}hu2"] == 5
+    data = expect_ok(client.post("/admin/migrate/works", token=admin, json={"data": [
+        dict(body["works"]["data"][0], user_openid="o-unknown", _openid="o-unknown")]}))
+    assert data["rejected"] == [{"index": 0, "_id": f"{run}hw1", "reason":
+                                 "user_openid: no imported user has this openid "
+                                 "(import users first)"}], data
+
+    expect_error(client.post("/admin/migrate/users", json=body["users"]), 401, "UNAUTHORIZED")
+    user = token_for(make_user())
+    expect_error(client.post("/admin/migrate/users", token=user, json=body["users"]), 403,
+                 "FORBIDDEN")
+    expect_error(client.post("/admin/migrate/tasks", token=admin, json=body["users"]), 404,
+                 "NOT_FOUND")
+    for bad in ({"data": "x"}, {"docs": []}, 5):
+        expect_error(client.post("/admin/migrate/users", token=admin, json=bad), 400,
+                     "BAD_REQUEST")
+    expect_error(client.post("/admin/migrate/users", token=admin, data="{not json",
+                             headers={"Content-Type": "application/json"}), 400, "BAD_REQUEST")
 
 
 # --------------------------------------------------------------------------- export and back
