@@ -269,7 +269,7 @@ def seed_body(run):
 
 
 def test_migrate_route_takes_seed_000s_body(client, expect_ok, expect_error, token_for,
-                                            make_user, psql, audit):
+                                            make_user, psql, sim, audit):
     run = "h" + uuid.uuid4().hex[:8]
     admin = token_for(1, admin=True)
     body = seed_body(run)
@@ -282,6 +282,13 @@ def test_migrate_route_takes_seed_000s_body(client, expect_ok, expect_error, tok
     assert psql(f"SELECT count(*) FROM works w JOIN scenes s ON s.id = w.scene_id "
                 f"WHERE w.legacy_id LIKE '{run}hw%' AND s.legacy_id = '{run}hs1'") == [["2"]]
     assert user_credits(psql, run + "h") == {f"{run}hu1": 10, f"{run}hu2": 20, f"{run}hu3": 30}
+    # the imported user signs in with the mini program as before: the same user, balance kept
+    code = sim.mp_code(openid=f"o{run}_h3")["code"]
+    login = expect_ok(client.post("/auth/mp/login", json={"code": code}))
+    me = expect_ok(client.get("/user/me", token=login["token"]))
+    assert (me["credits"], me["nickname"], me["invite_code"]) == \
+        (30, "云用户3", f"H{run[:5]}3".upper())
+    assert psql(f"SELECT legacy_id FROM users WHERE id = {me['id']}") == [[f"{run}hu3"]]
     # a bare array works too; posting again skips; a changed document updates
     users = body["users"]["data"]
     users[1]["credits"] = 5
