@@ -23,6 +23,12 @@ ALTER TABLE scenes ADD COLUMN legacy_doc jsonb NULL,
     ADD CONSTRAINT scenes_legacy_doc_object CHECK (legacy_doc IS NULL
         OR (jsonb_typeof(legacy_doc) = 'object' AND legacy_id IS NOT NULL));
 
+-- A user's identity in one app, oldest first (the export's and the import's owner openid,
+-- model/identities' openid for payments): one index probe, even while the statistics still
+-- describe the table before a large import. It covers what the index on user_id alone did.
+CREATE INDEX wechat_identities_user_appid_idx ON wechat_identities (user_id, appid, id);
+DROP INDEX wechat_identities_user_idx;
+
 -- a scene imported after the works that name it links them (seed 000 posts works first)
 CREATE INDEX works_legacy_scene_idx ON works ((legacy_doc->>'scene_id'))
     WHERE scene_id IS NULL AND legacy_doc IS NOT NULL;

@@ -348,7 +348,8 @@ def test_export_then_import_round_trips(tmp_path, client, expect_ok, psql, sim, 
 
     # made on the server: a mini-program login, a check-in, a paid order and a finished work
     openid = f"o{run}_srv"
-    login = expect_ok(client.post("/auth/mp/login", json={"code": sim.mp_code(openid=openid)["code"]}))
+    code = sim.mp_code(openid=openid)["code"]
+    login = expect_ok(client.post("/auth/mp/login", json={"code": code}))
     uid = login["user"]["id"]
     expect_ok(client.post("/credits/checkin", token=login["token"]))
     psql(f"INSERT INTO orders (out_trade_no, user_id, description, amount_fen, credits, status, "
