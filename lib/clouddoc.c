@@ -93,7 +93,10 @@ const char *clouddoc_guess_id(struct arena *a, const char *text, size_t len)
 		if (p >= end || *p != '"')
 			continue;
 		p++;
-		for (q = p; q < end && *q != '"' && *q != '\\' && q - p <= CLOUDDOC_MAX_ID; q++)
+		/* a JSON string holds no raw control character: such a byte ends the guess */
+		for (q = p; q < end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20 &&
+		            q - p <= CLOUDDOC_MAX_ID;
+		     q++)
 			;
 		if (q < end && *q == '"' && q > p)
 			return arena_strndup(a, p, (size_t)(q - p));
@@ -162,7 +165,9 @@ int clouddoc_iso_ms(const char *s, int64_t *ms)
 		tm.tm_min = clouddoc_digits(p + 4, 2);
 		p += 6;
 		if (*p == ':') {
-			tm.tm_sec = clouddoc_digits(p + 1, 2);
+			/* two digits, or the end of s may come before p + 3 */
+			if ((tm.tm_sec = clouddoc_digits(p + 1, 2)) < 0)
+				return -1;
 			p += 3;
 			if (*p == '.') {
 				int i = 0;

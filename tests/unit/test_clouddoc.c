@@ -91,6 +91,8 @@ START_TEST(clouddoc_lines)
 	                 "ab12");
 	ck_assert_ptr_null(clouddoc_guess_id(&cd_arena, "{\"_id\": 12}", 11));
 	ck_assert_ptr_null(clouddoc_guess_id(&cd_arena, "{\"_id\": \"unterminated", 21));
+	/* a raw control byte ends the guess (found by fuzz_clouddoc: an empty _id) */
+	ck_assert_ptr_null(clouddoc_guess_id(&cd_arena, "{\"_id\":\"\0_id\":\"x\"", 17));
 }
 END_TEST
 
@@ -117,6 +119,11 @@ START_TEST(clouddoc_dates)
 	ck_assert_int_eq(clouddoc_iso_ms("2024-05-01T04:00:00+8", &ms), -1);
 	ck_assert_int_eq(clouddoc_iso_ms("2024-05-01T04:00:00.Z", &ms), -1);
 	ck_assert_int_eq(clouddoc_iso_ms("2024-05-01junk", &ms), -1);
+	/* cut short after a separator (found by fuzz_clouddoc: read past the end) */
+	ck_assert_int_eq(clouddoc_iso_ms("2024-02-29T16:59:", &ms), -1);
+	ck_assert_int_eq(clouddoc_iso_ms("2024-02-29T16:59:0", &ms), -1);
+	ck_assert_int_eq(clouddoc_iso_ms("2024-02-29T16:59:00+", &ms), -1);
+	ck_assert_int_eq(clouddoc_iso_ms("2024-02-29T16:59:00+08:", &ms), -1);
 	ck_assert_int_eq(clouddoc_iso_ms("1899-12-31", &ms), -1);
 	ck_assert_int_eq(clouddoc_iso_ms("", &ms), -1);
 	clouddoc_format_ms(1714536000123LL, buf);
