@@ -6,33 +6,33 @@
  */
 #include <assert.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "lib/clouddoc.h"
 
+int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct arena fuzz_arena;
-static int fuzz_ready;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	arena_init(&fuzz_arena, 4096);
+	return 0;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	/* the input as a C string (clouddoc_parse_line wants its NUL), whatever it holds */
+	char *copy = arena_alloc(&fuzz_arena, size + 1);
 	const char *why = NULL, *guess;
 	json_object *doc;
-	char *copy;
 	int64_t ms;
 
-	if (!fuzz_ready) {
-		arena_init(&fuzz_arena, 4096);
-		fuzz_ready = 1;
-	}
-	copy = malloc(size + 1);
-	if (copy == NULL)
-		return 0;
 	memcpy(copy, data, size);
 	copy[size] = '\0';
-
 	guess = clouddoc_guess_id(&fuzz_arena, copy, size);
 	assert(guess == NULL || (*guess != '\0' && strchr(guess, '"') == NULL));
 	if (clouddoc_iso_ms(copy, &ms) == 0) {
@@ -58,6 +58,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	json_object_put(doc);
 	arena_reset(&fuzz_arena);
-	free(copy);
 	return 0;
 }
