@@ -20,6 +20,8 @@ CC         ?= cc
 CFLAGS     ?= -O2 -g
 BUILD      ?= build
 VERSION    := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+# the newest migration this build ships: GET /health/ready wants the database at least there
+SCHEMA_VERSION := $(shell ls migrations 2>/dev/null | sed -n 's/^0*\([0-9][0-9]*\)_.*\.sql$$/\1/p' | sort -n | tail -n 1)
 
 ifeq ($(CI),true)
 DEVELOPER ?= 1
@@ -38,7 +40,7 @@ WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(if $(filter 1,$(DEVELOPER)),-Werror) \
-             -I. $(PKG_CFLAGS) -DAIPHOTO_VERSION='"$(VERSION)"' \
+             -I. $(PKG_CFLAGS) -DAIPHOTO_VERSION='"$(VERSION)"' -DAIPHOTO_SCHEMA_VERSION=$(or $(SCHEMA_VERSION),0) \
              $(CPPFLAGS) $(CFLAGS)
 LDLIBS += $(PKG_LIBS)
 
@@ -47,7 +49,7 @@ LIB_SRC   := $(wildcard lib/*.c) $(wildcard lib/wechat/*.c) $(wildcard model/*.c
              $(wildcard service/*.c)
 FCGI_SRC  := fcgi/main.c
 CTL_SRC   := $(wildcard ctl/*.c)
-DISPATCH_SRC := dispatcher/main.c dispatcher/provider.c
+DISPATCH_SRC := dispatcher/main.c dispatcher/provider.c dispatcher/cloudfetch.c dispatcher/runstats.c
 UNIT_SRC  := $(wildcard tests/unit/*.c)
 
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -99,7 +101,7 @@ FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_SECONDS ?= 5
 FUZZ_LIB_SRC := lib/arena.c lib/xalloc.c lib/errors.c lib/log.c lib/config.c lib/token.c lib/crypto.c \
                 lib/multipart.c lib/image.c \
-                lib/jsonx.c lib/redis.c lib/clouddoc.c fcgi/query.c fcgi/router.c fcgi/response.c \
+                lib/jsonx.c lib/redis.c lib/metrics.c lib/clouddoc.c fcgi/query.c fcgi/router.c fcgi/response.c \
                 $(wildcard lib/wechat/wxxml.c lib/wechat/wxcrypt.c lib/wechat/wxpay.c)
 FUZZ_PKGS    := json-c libjwt hiredis openssl expat
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC)
@@ -174,7 +176,11 @@ asan:
 	    echo "asan: sanitizer reports in the workers' log above"; exit 1; fi
 	@echo "asan: no sanitizer reports"
 
-bench: all $(BUILD)/bench-ceiling
+$(BUILD)/bench-metrics: bench/metricscost.c $(LIBAPP)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBAPP) $(LDLIBS)
+
+bench: all $(BUILD)/bench-ceiling $(BUILD)/bench-metrics
 	bench/run
 
 install: all
@@ -193,6 +199,10 @@ install: all
 	    systemd/aiphoto-dispatch.timer $(DESTDIR)$(PREFIX)/lib/systemd/system/
 	install -d $(DESTDIR)$(SYSCONFDIR)/cron.d
 	install -m 0644 systemd/aiphoto-dispatch.cron $(DESTDIR)$(SYSCONFDIR)/cron.d/aiphoto
+	install -d $(DESTDIR)$(DATADIR)/aiphoto/prometheus $(DESTDIR)$(DATADIR)/aiphoto/grafana
+	install -m 0644 ops/prometheus/aiphoto.rules.yml ops/prometheus/aiphoto.rules.test.yml \
+	    $(DESTDIR)$(DATADIR)/aiphoto/prometheus/
+	install -m 0644 ops/grafana/aiphoto.json $(DESTDIR)$(DATADIR)/aiphoto/grafana/
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/aiphoto-fcgi $(DESTDIR)$(BINDIR)/aiphotoctl \

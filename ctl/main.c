@@ -4,7 +4,9 @@
  *   aiphotoctl migrate [--dir DIR]            apply migrations/NNNN_name.sql in order
  *   aiphotoctl seed FILE                       run an SQL file in one transaction (demo data)
  *   aiphotoctl user add [--nickname N] [--credits N]   create a user; prints its id
- *   aiphotoctl token --user ID [--admin] [--ttl S]     print a signed token
+ *   aiphotoctl token --user ID [--admin | --channel oa|mp|web] [--ttl S]
+ *                                              print a signed token (a user token is for
+ *                                              the channel's configured app; default oa)
  *   aiphotoctl admin add USERNAME              create an admin; the password is read from stdin
  *   aiphotoctl audit                           users whose balance ≠ their ledger sum, or < 0
  *   aiphotoctl reconcile-orders [--older-than S] [--expire-after S] [--limit N]
@@ -13,11 +15,13 @@
  *   aiphotoctl wechat template OPENID TEMPLATE_ID DATA_JSON [URL]
  *                                              send a template message (checks the OA setup)
  *   aiphotoctl cache invalidate                drop the cached scene lists (after editing scenes)
+ *   aiphotoctl gray show | gray set OPTION…    the mini program's gray release (ctl/gray.h)
  *   aiphotoctl import users|works|scenes|orders FILE
  *                                              import a WeChat cloud database export (JSON lines)
  *   aiphotoctl export users|works|orders [--since TIME]
  *                                              write them back in that format (ctl/legacy.h)
  *   aiphotoctl check-config                    validate the environment (DESIGN §8)
+ *   aiphotoctl metrics                         worker counters + dispatcher textfile (Prometheus)
  *
  * Reads the same environment as the worker.  Exit status: 0 success, 1 failure,
  * 2 usage or configuration error (import: 3 when some documents were not applied).
@@ -31,6 +35,7 @@
 #include <time.h>
 
 #include "ctl/cache.h"
+#include "ctl/gray.h"
 #include "ctl/legacy.h"
 #include "service/reconcile.h"
 #include "lib/arena.h"
@@ -39,6 +44,7 @@
 #include "lib/db.h"
 #include "lib/httpc.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/password.h"
 #include "lib/redis.h"
 #include "lib/token.h"
@@ -53,6 +59,43 @@
 #include "model/users.h"
 
 static struct arena ctl_arena;
+
+/* check-config's report of WeChat Pay: the merchant, which app pays with which appid, and a
+ * warning for each app that cannot pay (docs/payments.md §4).  Nothing at all when no
+ * WXPAY_MCHID is set (payments are off). */
+static void ctl_check_config_pay(const struct config *c)
+{
+	static const char *const names[] = {"WXPAY_SERIAL", "WXPAY_PRIVATE_KEY_FILE",
+	                                    "WXPAY_APIV3_KEY", "WXPAY_PUBLIC_KEY_FILE",
+	                                    "WXPAY_PUBLIC_KEY_ID"};
+	const char *const values[] = {c->wxpay_serial, c->wxpay_private_key_file,
+	                              c->wxpay_apiv3_key, c->wxpay_public_key_file,
+	                              c->wxpay_public_key_id};
+
+	if (c->wxpay_mchid == NULL) {
+		printf("WeChat Pay: off (WXPAY_MCHID is not set)\n");
+		return;
+	}
+	printf(
+	    "WeChat Pay: merchant %s, bound to both apps (商户平台 → 产品中心 → AppID账号管理)\n",
+	    c->wxpay_mchid);
+	printf("  Official Account pages (getBrandWCPayRequest): appid %s\n",
+	       c->wechat_appid ? c->wechat_appid : "none");
+	printf("  mini program (wx.requestPayment): appid %s\n",
+	       c->wechat_mp_appid ? c->wechat_mp_appid : "none");
+	for (size_t i = 0; i < ARRAY_LEN(names); i++)
+		if (values[i] == NULL)
+			printf("warning: %s is not set: create-order and the notify answer 503\n",
+			       names[i]);
+	if (c->wechat_appid == NULL)
+		printf("warning: WECHAT_APPID is not set: Official Account pages cannot pay\n");
+	if (c->wechat_mp_appid == NULL)
+		printf("warning: WECHAT_MP_APPID is not set: mini-program users cannot pay "
+		       "(create-order with a mini-program token answers 503)\n");
+	else if (c->wechat_mp_secret == NULL)
+		printf("warning: WECHAT_MP_SECRET is not set: the mini program cannot sign in, so "
+		       "its users cannot pay\n");
+}
 
 /* check-config's report: what the callback will accept, said plainly. */
 static void ctl_check_config_report(const struct config *c)
@@ -70,6 +113,7 @@ static void ctl_check_config_report(const struct config *c)
 	       config_msg_mode_name(c->wechat_msg_mode), meaning[c->wechat_msg_mode]);
 	if (c->wechat_msg_mode != CONFIG_MSG_SAFE && !c->development)
 		printf("warning: WECHAT_MSG_MODE is not safe in production\n");
+	ctl_check_config_pay(c);
 	printf("configuration ok\n");
 }
 
@@ -546,6 +590,7 @@ static int ctl_token(int argc, char **argv)
 	const struct config *cfg = config_get();
 	long user = 0, ttl = cfg->jwt_ttl;
 	bool admin = false;
+	enum token_channel channel = TOKEN_CHANNEL_NONE;
 	char *tok;
 
 	for (int i = 0; i < argc; i++) {
@@ -562,13 +607,26 @@ static int ctl_token(int argc, char **argv)
 			}
 		} else if (strcmp(argv[i], "--admin") == 0) {
 			admin = true;
+		} else if (strcmp(argv[i], "--channel") == 0 && i + 1 < argc) {
+			if ((channel = token_channel_parse(argv[++i])) == TOKEN_CHANNEL_NONE) {
+				fprintf(stderr,
+				        "aiphotoctl token: --channel must be oa, mp or web\n");
+				return 2;
+			}
 		} else
 			return ctl_usage();
 	}
-	if (user == 0)
+	if (user == 0 || (admin && channel != TOKEN_CHANNEL_NONE))
 		return ctl_usage();
-	tok = token_issue(cfg->jwt_secret, cfg->jwt_secret_len, cfg->jwt_issuer, user, admin, ttl,
-	                  time(NULL));
+	if (!admin && channel == TOKEN_CHANNEL_NONE)
+		channel = TOKEN_CHANNEL_OA;
+	/* the app's appid when it is configured; without it the token names none, and the
+	 * service takes the channel's configured app */
+	tok = admin
+	          ? token_issue(cfg->jwt_secret, cfg->jwt_secret_len, cfg->jwt_issuer, user, true,
+	                        ttl, time(NULL))
+	          : token_issue_user(cfg->jwt_secret, cfg->jwt_secret_len, cfg->jwt_issuer, user,
+	                             channel, config_channel_appid(cfg, channel), ttl, time(NULL));
 	if (tok == NULL) {
 		fprintf(stderr, "aiphotoctl token: could not sign a token\n");
 		return 1;
@@ -603,6 +661,46 @@ struct ctl_command {
 	const char *usage;
 };
 
+/*
+ * metrics: what GET /metrics says of the workers' shared counters (METRICS_FILE, mapped
+ * read-only: works while the API is down, not needing a token) followed by the dispatcher's
+ * textfile (DISPATCH_METRICS_FILE), in the Prometheus text format.  1 when neither exists.
+ */
+static int ctl_metrics(int argc, char **argv)
+{
+	const struct config *cfg;
+	struct metrics_buf b = {0};
+	char err[256], buf[8192];
+	size_t n;
+	bool any = false;
+	FILE *f;
+
+	(void)argc;
+	(void)argv;
+	if (config_load(0, err, sizeof(err)) < 0) {
+		fprintf(stderr, "aiphotoctl: configuration error: %s\n", err);
+		return 2;
+	}
+	cfg = config_get();
+	if (metrics_open(cfg->metrics_file) == 0) {
+		metrics_render(&b);
+		fwrite(b.p, 1, b.len, stdout);
+		free(b.p);
+		any = true;
+	} else {
+		fprintf(stderr, "aiphotoctl: %s: %s (are the workers running?)\n",
+		        cfg->metrics_file, strerror(errno));
+	}
+	if (cfg->dispatch_metrics_file != NULL &&
+	    (f = fopen(cfg->dispatch_metrics_file, "re")) != NULL) {
+		while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+			fwrite(buf, 1, n, stdout);
+		fclose(f);
+		any = true;
+	}
+	return any ? 0 : 1;
+}
+
 static const struct ctl_command ctl_commands[] = {
     {.name = "migrate",
      .max_args = 2,
@@ -625,7 +723,7 @@ static const struct ctl_command ctl_commands[] = {
      .max_args = -1,
      .need = CONFIG_NEED_JWT,
      .run = ctl_token,
-     .usage = "token --user ID [--admin] [--ttl SECONDS]"},
+     .usage = "token --user ID [--admin | --channel oa|mp|web] [--ttl SECONDS]"},
     {.name = "admin",
      .sub = "add",
      .min_args = 1,
@@ -652,6 +750,12 @@ static const struct ctl_command ctl_commands[] = {
      .need = CONFIG_NEED_REDIS,
      .run = ctl_cache,
      .usage = "cache invalidate"},
+    {.name = "gray",
+     .max_args = -1,
+     .need = CONFIG_NEED_DB,
+     .run = ctl_gray,
+     .usage = "gray show | gray set [--backend cloud|server] [--percent 0-100] ...\n"
+              "                                   (aiphotoctl gray set: all the options)"},
     {.name = "import",
      .min_args = 2,
      .max_args = 2,
@@ -664,6 +768,7 @@ static const struct ctl_command ctl_commands[] = {
      .need = CONFIG_NEED_DB,
      .run = ctl_legacy_export,
      .usage = "export users|works|orders [--since TIME]"},
+    {.name = "metrics", .run = ctl_metrics, .usage = "metrics"},
     {.name = "check-config", .run = ctl_check_config, .usage = "check-config"},
 };
 

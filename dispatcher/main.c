@@ -12,12 +12,15 @@
  *      (Retry-After honoured) until max_attempts; a final failure refunds the item in the
  *      transaction that marks it failed;
  *   4. sends one WeChat template message per ended task (compare-and-set on notified_at), as
- *      soon as the task ends;
- *   5. between claims waits on PostgreSQL LISTEN (channel aiphoto_tasks, WORKS_CHANNEL) as
+ *      soon as the task ends, one call per pass of its loop, so a backlog of them (they are
+ *      calls to WeChat) never holds back claims or transfers for more than one call;
+ *   5. fetches up to DISPATCH_CLOUD_FETCH_BATCH cloud:// images of imported works into the
+ *      media store on the same multi handle (dispatcher/cloudfetch.c, docs/cloud-files.md);
+ *   6. between claims waits on PostgreSQL LISTEN (channel aiphoto_tasks, WORKS_CHANNEL) as
  *      well as on its transfers: task creation, retry, release and rescue NOTIFY in their own
  *      transactions, so a new task is claimed within milliseconds, not at the next tick;
  *      with nothing notified it claims again when the earliest queued item is due (≤ 5 s);
- *   6. exits when its time budget is spent and nothing runs (async jobs still waiting are
+ *   7. exits when its time budget is spent and nothing runs (async jobs still waiting are
  *      released, keeping their provider job id for the next run); cron (or the timer)
  *      starting a run every minute stays the safety net.
  *
@@ -27,7 +30,8 @@
  * timeout by 10 s), DISPATCH_RETRY_BASE_MS (5000), DISPATCH_MAX_RESULT_BYTES (10 MiB),
  * DISPATCH_MAX_WAIT_SECONDS (600: how long an async job may stay pending, counted from its
  * submit across runs), DISPATCH_MAX_INPUT_BYTES (32 MiB: the input images of one item
- * together; more fails the item, refunded), DISPATCH_RECONCILE_AFTER_SECONDS (300).
+ * together; more fails the item, refunded), DISPATCH_RECONCILE_AFTER_SECONDS (300),
+ * DISPATCH_CLOUD_FETCH_BATCH (50: imported works' cloud images fetched per run; 0: none).
  *
  * Options: --until-idle (tests, manual runs: also exit as soon as nothing is due and nothing
  * runs, without waiting for notifications); --claim-only (benchmark and test of the queue
@@ -47,7 +51,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dispatcher/cloudfetch.h"
 #include "dispatcher/provider.h"
+#include "dispatcher/runstats.h"
 #include "service/reconcile.h"
 #include "lib/arena.h"
 #include "lib/config.h"
@@ -82,16 +88,15 @@ struct job {
 	double wait_until, poll_deadline;
 	CURL *easy;
 	struct curl_slist *hdrs;
-	char *buf;
-	size_t len, cap, limit;
-	bool too_large;
+	struct httpc_buf body; /* the answer of the current transfer */
 	long retry_after;
+	double claimed_at; /* dispatch_now() at the claim, for the outcome's duration */
 	struct job *next;
 };
 
 struct dispatch {
 	int concurrency;
-	long budget_s, lease_s, retry_base_ms, max_wait_s, reconcile_after_s;
+	long budget_s, lease_s, retry_base_ms, max_wait_s, reconcile_after_s, cloud_batch;
 	size_t max_result, max_input;
 	char owner[96];
 	struct arena arena; /* the run: models */
@@ -100,10 +105,17 @@ struct dispatch {
 	CURLM *multi;
 	struct job *jobs;
 	int active;
+	struct cloudfetch *cloud; /* this run's fetch of imported works' cloud images */
 	double deadline, last_heartbeat;
 	bool development;
 	bool until_idle; /* --until-idle: exit once nothing is due and nothing runs */
-	bool task_ended; /* a task ended since the last template messages */
+	bool notices_due; /* ended tasks may wait for their template message */
+	struct {
+		struct arena arena; /* the batch below and its sends */
+		struct work_notice *t; /* taken (marked notified), t[next..n) still to send */
+		size_t n, next;
+		const char *template_id, *page; /* system_config notify; NULL: not set */
+	} notices;
 	struct {
 		size_t claimed, succeeded, retried, failed, released, fenced, rescued, notified;
 	} n;
@@ -115,6 +127,10 @@ static CURLM *dispatch_multi; /* woken by a signal out of its wait */
 /* Longest wait without a claim while idle: the safety net for a notification lost with a
  * connection (the LISTEN is issued again before each wait). */
 #define DISPATCH_IDLE_MAX_MS 5000
+
+/* Ended tasks taken at once for their template messages (the messages then go out one per
+ * pass of the run's loop). */
+#define DISPATCH_NOTICE_BATCH 8
 
 static void dispatch_on_signal(int sig)
 {
@@ -133,28 +149,6 @@ static double dispatch_now(void)
 }
 
 /* ------------------------------------------------------------------ transfers */
-
-static size_t dispatch_write(char *data, size_t size, size_t nmemb, void *ctx)
-{
-	struct job *j = ctx;
-	size_t n = size * nmemb;
-
-	if (j->len + n > j->limit) {
-		j->too_large = true;
-		return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
-	}
-	if (j->len + n + 1 > j->cap) {
-		size_t cap = j->cap ? j->cap : 16384;
-		while (cap < j->len + n + 1)
-			cap *= 2;
-		j->buf = xrealloc(j->buf, cap);
-		j->cap = cap;
-	}
-	memcpy(j->buf + j->len, data, n);
-	j->len += n;
-	j->buf[j->len] = '\0';
-	return n;
-}
 
 static size_t dispatch_header(char *data, size_t size, size_t nmemb, void *ctx)
 {
@@ -191,12 +185,8 @@ static void dispatch_start(struct dispatch *d, struct job *j, const struct provi
 
 	if (e == NULL)
 		abort();
-	free(j->buf);
-	j->buf = NULL;
-	j->len = j->cap = 0;
-	j->too_large = false;
+	httpc_buf_reset(&j->body, limit);
 	j->retry_after = 0;
-	j->limit = limit;
 	curl_slist_free_all(j->hdrs);
 	j->hdrs = httpc_easy_setup(e, &(const struct httpc_easy){
 	                                  .method = rq->method,
@@ -207,8 +197,8 @@ static void dispatch_start(struct dispatch *d, struct job *j, const struct provi
 	                                  .timeout_ms = timeout_ms,
 	                                  .user_agent = "aiphoto-dispatch/" AIPHOTO_VERSION,
 	                                  .development = d->development,
-	                                  .write = dispatch_write,
-	                                  .write_ctx = j,
+	                                  .write = httpc_buf_write,
+	                                  .write_ctx = &j->body,
 	                                  .header = dispatch_header,
 	                                  .header_ctx = j,
 	                              });
@@ -230,7 +220,7 @@ static void dispatch_drop(struct dispatch *d, struct job *j)
 		curl_easy_cleanup(j->easy);
 	}
 	curl_slist_free_all(j->hdrs);
-	free(j->buf);
+	httpc_buf_free(&j->body);
 	arena_fini(&j->arena);
 	free(j);
 	d->active--;
@@ -247,6 +237,12 @@ static void dispatch_log_outcome(const struct job *j, const char *outcome, const
 	         detail ? ": " : "", detail ? detail : "");
 }
 
+/* The outcome in the run's textfile counters (dispatcher/runstats). */
+static void dispatch_count(const struct job *j, const char *outcome)
+{
+	runstats_outcome(j->model ? j->model->name : NULL, outcome, dispatch_now() - j->claimed_at);
+}
+
 static int64_t dispatch_model_id(const struct job *j)
 {
 	return j->model ? j->model->id : 0;
@@ -258,12 +254,14 @@ static void dispatch_fail(struct dispatch *d, struct job *j, const char *code, c
 	enum api_err err =
 	    works_fail(&j->arena, j->w.id, j->w.attempt, dispatch_model_id(j), code, msg, &ended);
 
-	d->task_ended |= ended;
+	d->notices_due |= ended;
 	if (err == E_OK) {
 		d->n.failed++;
+		dispatch_count(j, "failed");
 		dispatch_log_outcome(j, "failed, refunded", code, msg);
 	} else if (err == E_CONFLICT) {
 		d->n.fenced++;
+		dispatch_count(j, "fenced");
 		dispatch_log_outcome(j, "fenced out (no longer ours)", code, NULL);
 	} else {
 		log_error("work %lld: could not record the failure (%s); its lease will expire",
@@ -303,10 +301,12 @@ static void dispatch_retry(struct dispatch *d, struct job *j, const struct provi
 	                  r->forget_job ? NULL : j->job_id, r->code, r->message);
 	if (err == E_OK) {
 		d->n.retried++;
+		dispatch_count(j, "retried");
 		dispatch_log_outcome(j, arena_printf(&j->arena, "retry in %ld ms", delay), r->code,
 		                     r->message);
 	} else if (err == E_CONFLICT) {
 		d->n.fenced++;
+		dispatch_count(j, "fenced");
 		dispatch_log_outcome(j, "fenced out (no longer ours)", r->code, NULL);
 	}
 	dispatch_drop(d, j);
@@ -334,12 +334,14 @@ static void dispatch_store(struct dispatch *d, struct job *j, const unsigned cha
 	url = media_url(&j->arena, key);
 	err = works_succeed(&j->arena, j->w.id, j->w.attempt, dispatch_model_id(j), url,
 	                    j->provider_url, &ended);
-	d->task_ended |= ended;
+	d->notices_due |= ended;
 	if (err == E_OK) {
 		d->n.succeeded++;
+		dispatch_count(j, "succeeded");
 		dispatch_log_outcome(j, ended ? "succeeded (task ended)" : "succeeded", NULL, key);
 	} else if (err == E_CONFLICT) {
 		d->n.fenced++;
+		dispatch_count(j, "fenced");
 		dispatch_log_outcome(j, "fenced out (no longer ours)", NULL, NULL);
 	} else {
 		log_error("work %lld: could not record the result (%s)", (long long)j->w.id,
@@ -417,18 +419,18 @@ static void dispatch_done(struct dispatch *d, struct job *j, CURLcode cc)
 	j->easy = NULL;
 
 	if (cc != CURLE_OK || status < 200 || status >= 300) {
-		provider_classify(&j->arena, status, (int)cc, j->too_large, j->retry_after, j->buf,
-		                  &r);
+		provider_classify(&j->arena, status, (int)cc, j->body.too_large, j->retry_after,
+		                  j->body.data, &r);
 		if (j->phase == PH_POLL && r.kind == PV_RETRY && status >= 400 && status < 500 &&
 		    status != 429)
 			r.forget_job = true; /* the provider no longer knows the job */
 	} else if (j->phase == PH_DOWNLOAD) {
-		dispatch_store(d, j, (const unsigned char *)j->buf, j->len);
+		dispatch_store(d, j, (const unsigned char *)j->body.data, j->body.len);
 		return;
 	} else if (j->phase == PH_SUBMIT) {
-		j->ops->parse_submit(&j->arena, j->buf, j->len, &r);
+		j->ops->parse_submit(&j->arena, j->body.data, j->body.len, &r);
 	} else {
-		j->ops->parse_poll(&j->arena, j->buf, j->len, &r);
+		j->ops->parse_poll(&j->arena, j->body.data, j->body.len, &r);
 	}
 
 	switch (r.kind) {
@@ -586,6 +588,7 @@ static void dispatch_begin(struct dispatch *d, const struct work_claim *c)
 	j->w.negative_prompt = dispatch_copy(&j->arena, c->negative_prompt);
 	j->w.params = dispatch_copy(&j->arena, c->params);
 	j->w.inputs = dispatch_copy(&j->arena, c->inputs);
+	j->claimed_at = dispatch_now();
 	j->next = d->jobs;
 	d->jobs = j;
 	d->active++;
@@ -641,56 +644,78 @@ static void dispatch_heartbeat(struct dispatch *d)
 	d->last_heartbeat = dispatch_now();
 }
 
-/* Sends the template message of every task that ended (each once). */
-static void dispatch_notify(struct dispatch *d)
+/* Sends the template message of one ended task, or logs why it has none.  Returns true when
+ * it called WeChat. */
+static bool dispatch_notice_send(struct arena *a, const struct work_notice *t,
+                                 const char *template_id, const char *page)
 {
-	struct arena a;
-	struct work_notice *t;
-	size_t n;
+	struct wxnotice_task notice = {.task_id = t->task_id,
+	                               .type = t->type,
+	                               .status = t->status,
+	                               .done = t->done,
+	                               .count = t->count,
+	                               .finished_at = t->finished_at};
+	enum api_err err;
+
+	if (t->openid == NULL || template_id == NULL || template_id[0] == '\0') {
+		log_info("task %lld %s: no template message (%s)", (long long)t->task_id, t->status,
+		         t->openid == NULL ? "no subscribed Official Account binding"
+		                           : "notify.task_template_id is not set");
+		return false;
+	}
+	err = wxapi_template_send(a, t->openid, template_id, page, wxnotice_task_data(a, &notice));
+	if (err == E_OK)
+		log_info("task %lld %s: template message sent", (long long)t->task_id, t->status);
+	else
+		log_warn("task %lld %s: template message failed (%s); not retried",
+		         (long long)t->task_id, t->status, api_err_code(err));
+	return true;
+}
+
+/* Takes up to DISPATCH_NOTICE_BATCH ended tasks (each task once, whichever run takes it) and
+ * the notify settings into d->notices, replacing the batch before it.  Returns how many. */
+static size_t dispatch_notices_take(struct dispatch *d)
+{
 	char *cfg = NULL;
 	json_object *conf = NULL, *v;
-	const char *template_id = NULL, *page = NULL;
+	size_t n = 0;
 
-	arena_init(&a, 8192);
-	if (system_config_get(&a, "notify", &cfg) == E_OK && cfg != NULL)
+	arena_reset(&d->notices.arena);
+	d->notices.n = d->notices.next = 0;
+	d->notices.template_id = d->notices.page = NULL;
+	if (works_take_notices(&d->notices.arena, DISPATCH_NOTICE_BATCH, &d->notices.t, &n) !=
+	        E_OK ||
+	    n == 0)
+		goto out;
+	if (system_config_get(&d->notices.arena, "notify", &cfg) == E_OK && cfg != NULL)
 		conf = jsonx_parse_or_empty(cfg);
 	if (conf && json_object_object_get_ex(conf, "task_template_id", &v))
-		template_id = json_object_get_string(v);
+		d->notices.template_id = arena_strdup(&d->notices.arena, json_object_get_string(v));
 	if (conf && json_object_object_get_ex(conf, "task_page_url", &v))
-		page = json_object_get_string(v);
-	while (works_take_notices(&a, 50, &t, &n) == E_OK && n > 0) {
-		for (size_t i = 0; i < n; i++) {
-			struct wxnotice_task notice;
-			enum api_err err;
-
-			d->n.notified++;
-			if (t[i].openid == NULL || template_id == NULL || template_id[0] == '\0') {
-				log_info("task %lld %s: no template message (%s)",
-				         (long long)t[i].task_id, t[i].status,
-				         t[i].openid == NULL
-				             ? "no subscribed Official Account binding"
-				             : "notify.task_template_id is not set");
-				continue;
-			}
-			notice = (struct wxnotice_task){.task_id = t[i].task_id,
-			                                .type = t[i].type,
-			                                .status = t[i].status,
-			                                .done = t[i].done,
-			                                .count = t[i].count,
-			                                .finished_at = t[i].finished_at};
-			err = wxapi_template_send(&a, t[i].openid, template_id, page,
-			                          wxnotice_task_data(&a, &notice));
-			if (err == E_OK)
-				log_info("task %lld %s: template message sent",
-				         (long long)t[i].task_id, t[i].status);
-			else
-				log_warn("task %lld %s: template message failed (%s); not retried",
-				         (long long)t[i].task_id, t[i].status, api_err_code(err));
-		}
-		arena_reset(&a);
-	}
+		d->notices.page = arena_strdup(&d->notices.arena, json_object_get_string(v));
+	d->notices.n = n;
+	d->n.notified += n;
+out:
 	json_object_put(conf);
-	arena_fini(&a);
+	return n;
+}
+
+/*
+ * Sends template messages until one call to WeChat was made, taking the next batch of ended
+ * tasks when the last one is spent.  A call blocks the run (no claim, no transfer moves while
+ * it lasts), so one per pass of the loop: a backlog of ended tasks is worked off between
+ * claims, and a task created meanwhile waits for one call at most.  Returns true while more
+ * may wait.
+ */
+static bool dispatch_notify(struct dispatch *d)
+{
+	if (d->notices.next == d->notices.n && dispatch_notices_take(d) == 0)
+		return false;
+	while (d->notices.next < d->notices.n)
+		if (dispatch_notice_send(&d->notices.arena, &d->notices.t[d->notices.next++],
+		                         d->notices.template_id, d->notices.page))
+			break;
+	return true;
 }
 
 /*
@@ -732,9 +757,11 @@ static size_t dispatch_claim(struct dispatch *d)
 	if (slots <= 0)
 		return 0;
 	arena_init(&a, 16384);
-	if (works_claim(&a, slots, d->lease_s, d->owner, &c, &n) == E_OK)
+	if (works_claim(&a, slots, d->lease_s, d->owner, &c, &n) == E_OK) {
+		runstats_claims(n);
 		for (size_t i = 0; i < n; i++)
 			dispatch_begin(d, &c[i]);
+	}
 	arena_fini(&a);
 	return n;
 }
@@ -787,6 +814,7 @@ static void dispatch_run(struct dispatch *d)
 	double next_claim = 0;
 	bool drained = false;
 
+	d->notices_due = true; /* tasks an earlier run left unnotified, worked off between claims */
 	dispatch_maintenance(d);
 	if (works_models(&d->arena, &d->models, &d->nmodels) != E_OK) {
 		log_error("dispatch: cannot read ai_models");
@@ -797,6 +825,7 @@ static void dispatch_run(struct dispatch *d)
 			log_warn(
 			    "dispatch: model %s timeout %ld ms is too close to the lease (%ld s)",
 			    d->models[i].name, d->models[i].timeout_ms, d->lease_s);
+	d->cloud = cloudfetch_start(d->multi, d->cloud_batch, d->development);
 	if (!d->until_idle && works_listen() != E_OK)
 		log_warn("dispatch: LISTEN failed; new tasks wait for the next claim");
 	d->last_heartbeat = dispatch_now();
@@ -818,7 +847,8 @@ static void dispatch_run(struct dispatch *d)
 		}
 		if (!time_left)
 			dispatch_release_waiting(d);
-		if (d->active == 0 && (!time_left || (drained && d->until_idle)))
+		if (d->active == 0 && !cloudfetch_busy(d->cloud) &&
+		    (!time_left || (drained && d->until_idle && !d->notices_due)))
 			break;
 		for (struct job *j = d->jobs, *next; j != NULL; j = next) {
 			next = j->next;
@@ -831,21 +861,22 @@ static void dispatch_run(struct dispatch *d)
 		curl_multi_perform(d->multi, &running);
 		while ((msg = curl_multi_info_read(d->multi, &left)) != NULL) {
 			struct job *j = NULL;
-			if (msg->msg != CURLMSG_DONE)
+			if (msg->msg != CURLMSG_DONE ||
+			    cloudfetch_done(d->cloud, msg->easy_handle, msg->data.result))
 				continue;
 			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&j);
 			dispatch_done(d, j, msg->data.result);
 		}
 		if (now - d->last_heartbeat >= (double)d->lease_s / 3.0)
 			dispatch_heartbeat(d);
-		if (d->task_ended) {
-			d->task_ended = false;
-			dispatch_notify(d);
-		}
+		if (d->notices_due)
+			d->notices_due = dispatch_notify(d);
 		if (d->active == 0 && drained && time_left) { /* idle: until a claim is due */
 			double until = next_claim < d->deadline ? next_claim : d->deadline;
 			wait_ms = (long)((until - now) * 1000.0) + 1;
 		}
+		if (d->notices_due)
+			wait_ms = 0; /* the next message in the next pass, after its claims */
 		pg.fd = db_socket(); /* after the statements above: a reconnect changes it */
 		if (pg.fd >= 0 && db_notifies() > 0) {
 			/* received while the statements above ran: libpq holds them already, so the
@@ -858,7 +889,12 @@ static void dispatch_run(struct dispatch *d)
 		if (pg.fd >= 0 && db_notifies() != 0)
 			drained = false; /* notified, or the connection is lost: claim now */
 	}
-	dispatch_notify(d);
+	cloudfetch_end(d->cloud);
+	d->cloud = NULL;
+	/* the batch taken (marked notified) is sent; a longer backlog is the next run's, so this
+	 * run exits (and the next one listens) without waiting for it */
+	while (d->notices.next < d->notices.n)
+		(void)dispatch_notify(d);
 }
 
 /* --claim-only: the queue without providers (benchmarks, overlap tests). */
@@ -916,6 +952,7 @@ int main(int argc, char **argv)
 	d.reconcile_after_s = cfg->dispatch_reconcile_after_s;
 	d.max_result = (size_t)cfg->dispatch_max_result_bytes;
 	d.max_input = (size_t)cfg->dispatch_max_input_bytes;
+	d.cloud_batch = cfg->dispatch_cloud_fetch_batch;
 	d.development = cfg->development;
 	gethostname(host, sizeof(host) - 1);
 	snprintf(d.owner, sizeof(d.owner), "%.60s:%ld", host, (long)getpid());
@@ -940,6 +977,7 @@ int main(int argc, char **argv)
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	arena_init(&d.arena, 16384);
+	arena_init(&d.notices.arena, 8192);
 	d.multi = curl_multi_init();
 	dispatch_multi = d.multi;
 	started = dispatch_now();
@@ -950,10 +988,12 @@ int main(int argc, char **argv)
 	    "%zu released, %zu fenced out, %zu rescued, %zu tasks notified",
 	    dispatch_now() - started, d.n.claimed, d.n.succeeded, d.n.retried, d.n.failed,
 	    d.n.released, d.n.fenced, d.n.rescued, d.n.notified);
+	runstats_write(cfg->dispatch_metrics_file, dispatch_now() - started);
 	while (d.jobs != NULL)
 		dispatch_drop(&d, d.jobs);
 	dispatch_multi = NULL;
 	curl_multi_cleanup(d.multi);
+	arena_fini(&d.notices.arena);
 	arena_fini(&d.arena);
 	redis_fini();
 	httpc_fini();

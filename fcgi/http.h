@@ -15,6 +15,7 @@
 
 #include "lib/arena.h"
 #include "lib/errors.h"
+#include "lib/token.h"
 
 enum http_method { HTTP_GET, HTTP_POST, HTTP_PUT, HTTP_PATCH, HTTP_DELETE, HTTP__MAX };
 
@@ -76,11 +77,20 @@ struct request {
 	const char *remote_addr;
 	const char *request_id; /* ours: echoed or generated */
 	const struct route *route; /* set by the router */
+	const char *log_route; /* what the access log names instead of route->pattern (a cloud
+	                          action: "cloud user.register"); NULL: the pattern */
 	const char *captures[ROUTE_MAX_CAPTURES]; /* ":name" segments, percent-decoded */
 	int ncaptures;
 	bool authenticated; /* a valid token was presented */
 	bool admin; /* ... with audience admin */
 	int64_t user_id; /* the token's subject (user or admin id); 0 = none */
+	/* Which app is calling, from a user token (set by the router): the channel the token was
+	 * issued for (TOKEN_CHANNEL_OA for tokens issued before channels) and that app's appid, the
+	 * configured one of the channel (lib/config config_channel_appid; the token's own when
+	 * that app is not configured, NULL when neither names one).  NONE and NULL for admin
+	 * tokens and requests without a token. */
+	enum token_channel channel;
+	const char *appid;
 	char *body; /* NUL-terminated copy in the arena; NULL when none */
 	size_t body_len;
 	json_object *json; /* parsed body for BODY_JSON routes (freed by the worker) */
@@ -122,9 +132,16 @@ struct rate_limit {
 	bool fail_closed;
 };
 
+/* Which path prefix a route's pattern is below (checked by the router). */
+enum route_prefix {
+	ROUTE_V1, /* the default: /api/v1, the API of API.md */
+	ROUTE_CLOUD /* /api but not /api/v1: the paths the mini program's cloud-function adapter
+	               sends (handlers/cloud.c); never matched by a path under /api/v1/ */
+};
+
 struct route {
 	enum http_method method;
-	const char *pattern; /* below /api/v1, e.g. "/scenes/:id" */
+	const char *pattern; /* below the prefix, e.g. "/scenes/:id" */
 	enum auth_level auth;
 	enum account_rule account; /* for user tokens; ACCOUNT_ACTIVE unless set */
 	enum body_kind body;
@@ -132,6 +149,7 @@ struct route {
 	route_handler *handler;
 	const struct rate_limit *limit; /* NULL: none */
 	enum idempotency_rule idempotency; /* IDEMPOTENCY_NONE unless set */
+	enum route_prefix prefix; /* ROUTE_V1 unless set */
 };
 
 struct route_table {

@@ -32,6 +32,7 @@
 #include "lib/config.h"
 #include "lib/db.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/redis.h"
 #include "model/users.h"
 
@@ -168,6 +169,7 @@ static enum api_err worker_limit(const struct request *req, const struct rate_li
 		return rl->fail_closed ? E_UNAVAILABLE : E_OK;
 	}
 	if (wait_ms > 0) {
+		metrics_event(METRICS_RATE_LIMITED, rl->name);
 		*retry_after = (wait_ms + 999) / 1000;
 		return E_RATE_LIMITED;
 	}
@@ -197,6 +199,7 @@ static void worker_handle(FCGX_Request *r, struct arena *a)
 	int status;
 	char *out;
 	const char *method, *route;
+	long long us;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	worker_build_request(&req, a, r);
@@ -206,13 +209,20 @@ static void worker_handle(FCGX_Request *r, struct arena *a)
 	out = response_render(a, &req, &rep, err, &len, &status);
 	/* the params (method, path) are freed by FCGX_Finish_r: keep copies for the log line */
 	method = arena_strdup(a, req.method_name ? req.method_name : "-");
-	route = req.route ? req.route->pattern : arena_strdup(a, req.path);
+	route = req.log_route ? req.log_route
+	        : req.route   ? req.route->pattern
+	                      : arena_strdup(a, req.path);
 	FCGX_PutStr(out, (int)len, r->out);
 	FCGX_Finish_r(r);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	log_access(method, route, status,
-	           (t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000,
-	           req.user_id);
+	us = (t1.tv_sec - t0.tv_sec) * 1000000LL + (t1.tv_nsec - t0.tv_nsec) / 1000;
+	log_access(method, route, status, us, req.user_id);
+	/* labelled by pattern (never the raw path): an unmatched request is "(unmatched)" */
+	metrics_request(req.method < HTTP__MAX ? method : NULL,
+	                req.log_route ? req.log_route
+	                : req.route   ? req.route->pattern
+	                              : NULL,
+	                status, err, us);
 	log_set_request(NULL);
 	json_object_put(rep.data);
 	json_object_put(req.json);
@@ -289,5 +299,12 @@ int main(int argc, char **argv)
 		                "spawn-fcgi (see systemd/aiphoto-fcgi.service)\n");
 		return 2;
 	}
-	return n > 0 ? superv_run(n, worker_main) : worker_main();
+	/* the counters of every worker (lib/metrics); a single worker counts in its own memory */
+	if (config_get()->metrics_enabled &&
+	    metrics_create(n > 0 ? config_get()->metrics_file : NULL, n > 0 ? n : 1) < 0)
+		log_warn("metrics: no shared mapping; GET /metrics will report no requests");
+	if (n > 0)
+		return superv_run(n, worker_main);
+	metrics_attach(0);
+	return worker_main();
 }

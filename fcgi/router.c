@@ -106,21 +106,30 @@ static bool router_pattern(const char *pattern, const char *path, const char **c
 enum api_err router_match(const struct route_table *const *tables, size_t ntables,
                           struct request *req, const char **allow)
 {
-	const size_t plen = sizeof(ROUTER_PREFIX) - 1;
+	const size_t plen = sizeof(ROUTER_PREFIX) - 1, clen = sizeof(ROUTER_CLOUD_PREFIX) - 1;
 	const char *path = req->path;
 	const char *caps[ROUTE_MAX_CAPTURES];
 	size_t lens[ROUTE_MAX_CAPTURES];
 	unsigned methods = 0;
+	enum route_prefix prefix;
 	int ncaps;
 
 	*allow = NULL;
-	if (path == NULL || strncmp(path, ROUTER_PREFIX, plen) != 0 || path[plen] != '/')
+	if (path != NULL && strncmp(path, ROUTER_PREFIX, plen) == 0 && path[plen] == '/') {
+		prefix = ROUTE_V1;
+		path += plen;
+	} else if (path != NULL && strncmp(path, ROUTER_CLOUD_PREFIX, clen) == 0 &&
+	           path[clen] == '/' && strcmp(path + clen, "/v1") != 0) {
+		prefix = ROUTE_CLOUD;
+		path += clen;
+	} else {
 		return E_NOT_FOUND;
-	path += plen;
+	}
 	for (size_t t = 0; t < ntables; t++) {
 		for (size_t i = 0; i < tables[t]->n; i++) {
 			const struct route *r = &tables[t]->routes[i];
-			if (!router_pattern(r->pattern, path, caps, lens, &ncaps))
+			if (r->prefix != prefix ||
+			    !router_pattern(r->pattern, path, caps, lens, &ncaps))
 				continue;
 			if (r->method != req->method) {
 				methods |= 1u << r->method;
@@ -153,6 +162,31 @@ enum api_err router_match(const struct route_table *const *tables, size_t ntable
 		*allow = arena_strdup(req->arena, buf);
 	}
 	return E_METHOD_NOT_ALLOWED;
+}
+
+/*
+ * Puts the app of a user token on the request: its channel and that channel's configured
+ * appid.  A token that names another appid than the configured one was issued for an app this
+ * service no longer serves (its openid means nothing to the configured one): 401, so the client
+ * signs in again.  A token naming none (issued before tokens carried it) is the configured app's.
+ */
+static enum api_err router_channel(struct request *req, struct reply *rep,
+                                   const struct token_claims *claims)
+{
+	const char *want = config_channel_appid(config_get(), claims->channel);
+
+	req->channel = claims->channel;
+	if (claims->appid[0] == '\0' || (want != NULL && strcmp(want, claims->appid) == 0)) {
+		req->appid = want;
+		return E_OK;
+	}
+	if (want == NULL) {
+		req->appid = arena_strdup(req->arena, claims->appid);
+		return E_OK;
+	}
+	log_info("token refused: issued for %s app %s, configured %s",
+	         token_channel_name(claims->channel), claims->appid, want);
+	return reply_error(rep, E_UNAUTHORIZED, "登录凭证属于另一个应用，请重新登录");
 }
 
 /* Checks the bearer token against the route's auth level. */
@@ -191,7 +225,7 @@ static enum api_err router_auth(struct request *req, struct reply *rep)
 		return reply_error(rep, E_FORBIDDEN, "需要管理员权限");
 	if ((level == AUTH_USER || level == AUTH_OPTIONAL) && claims.admin)
 		return reply_error(rep, E_FORBIDDEN, "管理员凭证不能用于用户接口");
-	return E_OK;
+	return claims.admin ? E_OK : router_channel(req, rep, &claims);
 }
 
 /* Reads and throws away what is left of the body (bounded), so the front end sees the

@@ -1,7 +1,8 @@
 /*
  * router — matches a request against the route tables and applies every cross-cutting
  * policy before the handler runs (DESIGN §3), in this order:
- *   path under /api/v1 and a pattern matching it   else 404 NOT_FOUND
+ *   path under /api/v1 (or, for ROUTE_CLOUD routes, under /api but not /api/v1)
+ *   and a pattern matching it                       else 404 NOT_FOUND
  *   the method among that pattern's routes          else 405 METHOD_NOT_ALLOWED + Allow
  *   auth level (token checked by lib/token)          else 401 UNAUTHORIZED / 403 FORBIDDEN
  *   account rule (a user token's user is active)     else 401 (no such user) / 403 (disabled)
@@ -22,6 +23,9 @@
 #include "fcgi/http.h"
 
 #define ROUTER_PREFIX "/api/v1"
+/* The prefix of the cloud-function adapter's paths (ROUTE_CLOUD routes): /api/<rest> where
+ * <rest> is not under /v1. */
+#define ROUTER_CLOUD_PREFIX "/api"
 #define ROUTER_MAX_DRAIN (64L * 1024 * 1024)
 /* The one answer to a missing or malformed Idempotency-Key. */
 #define ROUTER_IDEM_MESSAGE "Idempotency-Key: a header of 1-64 characters is required"

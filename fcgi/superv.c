@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/pool.h"
 #include "lib/xalloc.h"
 
@@ -90,7 +91,7 @@ static void superv_stop(struct superv *s, const char *why)
 
 /* In the new worker: a clean signal state, death with the supervisor, then the worker.
  * Never returns. */
-static void superv_child(struct superv *s, int (*worker)(void))
+static void superv_child(struct superv *s, int slot, int (*worker)(void))
 {
 	sigset_t none;
 
@@ -103,6 +104,7 @@ static void superv_child(struct superv *s, int (*worker)(void))
 		_exit(1);
 	free(s->slots);
 	s->slots = NULL;
+	metrics_attach(slot); /* this slot's counters go on from the dead worker's */
 	exit(worker());
 }
 
@@ -112,7 +114,7 @@ static void superv_spawn(struct superv *s, int slot, int (*worker)(void))
 	pid_t pid = fork();
 
 	if (pid == 0)
-		superv_child(s, worker);
+		superv_child(s, slot, worker);
 	if (pid < 0) {
 		log_error("supervisor: slot %d: fork failed (%s), next try in %ld ms", slot,
 		          strerror(errno), SUPERV_TICK_MS);

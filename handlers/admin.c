@@ -101,7 +101,7 @@ static enum api_err admin_login_post(struct request *req, struct reply *rep)
 	if ((err = admins_login_ok(req->arena, ad.id)) != E_OK || (err = redis_del(key)) != E_OK)
 		return err;
 	o = json_object_new_object();
-	if ((err = handlers_add_token(o, ad.id, true)) != E_OK) {
+	if ((err = handlers_add_token(o, ad.id, TOKEN_CHANNEL_NONE)) != E_OK) {
 		json_object_put(o);
 		return err;
 	}

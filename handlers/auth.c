@@ -6,6 +6,8 @@
  *      (400 otherwise), scope snsapi_base (default) or snsapi_userinfo.  The state is bound
  *      to the browser that asked: the answer sets the HttpOnly cookie AUTH_BIND_COOKIE
  *      (random, reused while the browser still has it) and the state remembers its hash.
+ * Every login answers a user token for its channel (lib/token): oauth → "oa", mp login → "mp",
+ * the QR poll → "web", each with its app's appid (the QR code is the Official Account's).
  * POST /auth/wechat/oauth {"code","state"} (public) → 200 {"token","expires_in","user"};
  *      unknown/used state, or a state issued to another browser (no or another cookie: login
  *      CSRF) → 400; a code WeChat rejects (bad, used) → 401.
@@ -181,7 +183,7 @@ static enum api_err auth_oauth_post(struct request *req, struct reply *rep)
 	}
 	if ((err = identities_login(req->arena, &in, &uid, &created)) != E_OK)
 		return err;
-	return handlers_login_reply(req, rep, uid);
+	return handlers_login_reply(req, rep, uid, TOKEN_CHANNEL_OA);
 }
 
 static enum api_err auth_mp_login_post(struct request *req, struct reply *rep)
@@ -206,7 +208,7 @@ static enum api_err auth_mp_login_post(struct request *req, struct reply *rep)
 	in.unionid = s.unionid;
 	if ((err = identities_login(req->arena, &in, &uid, &created)) != E_OK)
 		return err;
-	return handlers_login_reply(req, rep, uid);
+	return handlers_login_reply(req, rep, uid, TOKEN_CHANNEL_MP);
 }
 
 static enum api_err auth_qrcode_post(struct request *req, struct reply *rep)
@@ -292,7 +294,8 @@ static enum api_err auth_qrcode_item_get(struct request *req, struct reply *rep)
 		    mine) {
 			struct reply login = {0};
 			json_object_put(o);
-			if ((err = handlers_login_reply(req, &login, uid)) != E_OK) {
+			if ((err = handlers_login_reply(req, &login, uid, TOKEN_CHANNEL_WEB)) !=
+			    E_OK) {
 				rep->message = login.message;
 				return err;
 			}

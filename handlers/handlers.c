@@ -34,11 +34,15 @@ json_object *handlers_user_json(const struct user *u)
 	return o;
 }
 
-enum api_err handlers_add_token(json_object *obj, int64_t user_id, bool admin)
+enum api_err handlers_add_token(json_object *obj, int64_t user_id, enum token_channel channel)
 {
 	const struct config *c = config_get();
-	char *tok = token_issue(c->jwt_secret, c->jwt_secret_len, c->jwt_issuer, user_id, admin,
-	                        c->jwt_ttl, time(NULL));
+	char *tok = channel == TOKEN_CHANNEL_NONE
+	                ? token_issue(c->jwt_secret, c->jwt_secret_len, c->jwt_issuer, user_id,
+	                              true, c->jwt_ttl, time(NULL))
+	                : token_issue_user(c->jwt_secret, c->jwt_secret_len, c->jwt_issuer, user_id,
+	                                   channel, config_channel_appid(c, channel), c->jwt_ttl,
+	                                   time(NULL));
 
 	if (tok == NULL)
 		return E_INTERNAL;
@@ -48,7 +52,8 @@ enum api_err handlers_add_token(json_object *obj, int64_t user_id, bool admin)
 	return E_OK;
 }
 
-enum api_err handlers_login_reply(struct request *req, struct reply *rep, int64_t user_id)
+enum api_err handlers_login_reply(struct request *req, struct reply *rep, int64_t user_id,
+                                  enum token_channel channel)
 {
 	struct user u = {0};
 	enum api_err err = users_get(req->arena, user_id, &u);
@@ -59,7 +64,7 @@ enum api_err handlers_login_reply(struct request *req, struct reply *rep, int64_
 	if (u.disabled)
 		return reply_error(rep, E_FORBIDDEN, "账号已停用");
 	o = json_object_new_object();
-	if ((err = handlers_add_token(o, user_id, false)) != E_OK) {
+	if ((err = handlers_add_token(o, user_id, channel)) != E_OK) {
 		json_object_put(o);
 		return err;
 	}

@@ -9,6 +9,7 @@
 #include "model/idempotency.h"
 
 extern const struct route_table health_routes;
+extern const struct route_table metrics_routes;
 extern const struct route_table credits_routes;
 extern const struct route_table scenes_routes;
 extern const struct route_table user_routes;
@@ -21,6 +22,8 @@ extern const struct route_table uploads_routes;
 extern const struct route_table prompts_routes;
 extern const struct route_table tasks_routes;
 extern const struct route_table works_routes;
+extern const struct route_table cloud_routes;
+extern const struct route_table config_routes;
 extern const struct route_table migrate_routes;
 
 struct user;
@@ -30,9 +33,11 @@ struct work;
  * "subscribed"}. */
 json_object *handlers_user_json(const struct user *u);
 
-/* A new user token for user_id as {"token","expires_in"} added to obj (E_INTERNAL when
- * signing fails). */
-enum api_err handlers_add_token(json_object *obj, int64_t user_id, bool admin);
+/* A new token for user_id as {"token","expires_in"} added to obj (E_INTERNAL when signing
+ * fails): a user token for the channel and its configured app (lib/config
+ * config_channel_appid), or, for TOKEN_CHANNEL_NONE, an admin token (admins sign in with a
+ * password, through no WeChat app). */
+enum api_err handlers_add_token(json_object *obj, int64_t user_id, enum token_channel channel);
 
 /* Reads system_config[key].field as an integer into *out; leaves *out (the default) as it
  * is when the key, the field or the database is missing. */
@@ -45,8 +50,10 @@ enum api_err handlers_page_params(struct request *req, struct reply *rep, long *
 /* {"items": items, "next_cursor": last_id as a string when more, else null} (takes items). */
 json_object *handlers_page(struct request *req, json_object *items, bool more, int64_t last_id);
 
-/* Loads the user and answers {"token","expires_in","user"} (the login answer). */
-enum api_err handlers_login_reply(struct request *req, struct reply *rep, int64_t user_id);
+/* Loads the user and answers {"token","expires_in","user"} (the login answer) with a token of
+ * the channel the user signed in through. */
+enum api_err handlers_login_reply(struct request *req, struct reply *rep, int64_t user_id,
+                                  enum token_channel channel);
 
 /* The API's Work object (handlers/works.c; tasks embed their works). */
 json_object *works_json(const struct work *w);

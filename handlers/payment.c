@@ -3,10 +3,17 @@
  *
  * POST /payment/create-order (user) {"package_id"} (+ optional Idempotency-Key: a repeat gets
  *      the same order — pay_params signed afresh for its prepay id —, another package under
- *      the same key → 409; a repeat while the first is still waiting for WeChat Pay, or after
- *      it failed there, asks WeChat Pay for the same order again) → 200 {"out_trade_no",
- *      "amount_fen","credits","pay_params":{…}}; unknown/inactive package → 404; a user without an
- *      Official Account openid → 400; WeChat Pay refusing → 502.  Limits (429 RATE_LIMITED with
+ *      the same key, or the same key from the other app → 409; a repeat while the first is
+ *      still waiting for WeChat Pay, or after it failed there, asks WeChat Pay for the same
+ *      order again) → 200 {"out_trade_no","amount_fen","credits","pay_params":{…}}.  The order
+ *      is for the app the token was issued for (req->channel): an "mp" token places a JSAPI
+ *      order with WECHAT_MP_APPID and the user's mini-program openid, and pay_params are those
+ *      of wx.requestPayment; an "oa" or "web" token (and a token from before channels) one with
+ *      WECHAT_APPID and the Official Account openid, for getBrandWCPayRequest.  Unknown/inactive
+ *      package → 404; no openid of that app → 400 naming it; that app not configured → 503;
+ *      WeChat Pay refusing or failing → 502, not answering in time → 504 (the order stays
+ *      created, without a prepay id: a repeat of the key completes it, the reconciliation
+ *      closes it).  Limits (429 RATE_LIMITED with
  *      Retry-After): the rate class below (10 at once, then 10 a minute, per user), and at most
  *      PAYMENT_MAX_OPEN orders still created (unpaid) per user, counted with the insert.
  * POST /payment/notify (signed) → 204 after the settlement committed (also for a repeat);
@@ -28,6 +35,7 @@
 #include "lib/crypto.h"
 #include "lib/jsonx.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/wechat/wxpayapi.h"
 #include "model/identities.h"
 #include "model/orders.h"
@@ -38,6 +46,11 @@
 #define PAYMENT_QUERY_EVERY 10 /* and then at most once per order in this many seconds */
 #define PAYMENT_MAX_OPEN 10 /* created (unpaid) orders a user may have at once */
 #define PAYMENT_OPEN_RETRY 60 /* Retry-After when at that cap: seconds */
+/* The 400 answers of a token whose app knows no openid of the user (no order is made). */
+#define PAYMENT_NO_MP_OPENID                                          \
+	"this account has no mini-program openid (WECHAT_MP_APPID): " \
+	"sign in through the mini program (wx.login, POST /auth/mp/login)"
+#define PAYMENT_NO_OA_OPENID "this account has no Official Account openid"
 
 static json_object *payment_order_json(const struct order *o)
 {
@@ -68,16 +81,23 @@ static const char *payment_trade_no(struct arena *a)
 	return arena_printf(a, "AP%s%02ld%s", when, ts.tv_nsec / 10000000, rnd);
 }
 
+/* The payer's app as create-order names it in its answers: the mini program for an "mp"
+ * token, else the Official Account (oa, web, and tokens from before channels). */
+static bool payment_in_mp(const struct request *req)
+{
+	return req->channel == TOKEN_CHANNEL_MP;
+}
+
 /* The order for the package, once per key (model/orders: a short transaction, no WeChat Pay
- * call inside it); *ord is the order to answer, ord->prepay_id NULL while WeChat Pay has not
- * given one for it. */
+ * call inside it), for the calling app (req->appid) and the user's openid there; *ord is the
+ * order to answer, ord->prepay_id NULL while WeChat Pay has not given one for it. */
 static enum api_err payment_open(struct request *req, struct reply *rep, int64_t package_id,
                                  struct order_prepay *ord)
 {
 	const struct config *c = config_get();
 	struct idem_key k = handlers_idem_key(req);
 	struct order_new o = {
-	    .appid = c->wechat_appid, .mchid = c->wxpay_mchid, .max_open = PAYMENT_MAX_OPEN};
+	    .appid = req->appid, .mchid = c->wxpay_mchid, .max_open = PAYMENT_MAX_OPEN};
 	struct idem_outcome out;
 	struct package p;
 	enum api_err err;
@@ -87,15 +107,21 @@ static enum api_err payment_open(struct request *req, struct reply *rep, int64_t
 			err = reply_error(rep, err, "package_id: no such package");
 		goto out;
 	}
-	if (c->wechat_appid == NULL || c->wxpay_mchid == NULL) {
-		err = reply_error(rep, E_UNAVAILABLE, "payments are not configured");
+	/* the calling app must be one configured here (the router made req->appid its appid) */
+	if (config_channel_appid(c, req->channel) == NULL || c->wxpay_mchid == NULL) {
+		err = reply_error(rep, E_UNAVAILABLE,
+		                  payment_in_mp(req)
+		                      ? "payments are not configured for the mini program "
+		                        "(WECHAT_MP_APPID)"
+		                      : "payments are not configured");
 		goto out;
 	}
-	if ((err = identities_openid(req->arena, req->user_id, c->wechat_appid, &o.payer_openid)) !=
+	if ((err = identities_openid(req->arena, req->user_id, req->appid, &o.payer_openid)) !=
 	    E_OK) {
 		if (err == E_NOT_FOUND)
 			err = reply_error(rep, E_BAD_REQUEST,
-			                  "this account has no Official Account openid");
+			                  payment_in_mp(req) ? PAYMENT_NO_MP_OPENID
+			                                     : PAYMENT_NO_OA_OPENID);
 		goto out;
 	}
 	if ((o.out_trade_no = payment_trade_no(req->arena)) == NULL) {
@@ -115,8 +141,17 @@ static enum api_err payment_open(struct request *req, struct reply *rep, int64_t
 	if (err != E_OK)
 		goto out;
 	if (out.replayed) {
-		err = orders_get_prepay(req->arena, req->user_id, out.resource_id, ord);
-		if (err == E_OK && out.pending)
+		if ((err = orders_get_prepay(req->arena, req->user_id, out.resource_id,
+		                             c->wechat_appid, ord)) != E_OK)
+			goto out;
+		/* the key's order was placed for another app: its pay_params would not open here */
+		if (ord->appid == NULL || strcmp(ord->appid, req->appid) != 0) {
+			err = reply_error(
+			    rep, E_IDEMPOTENCY_MISMATCH,
+			    "Idempotency-Key: already used for an order in the other app");
+			goto out;
+		}
+		if (out.pending)
 			ord->prepay_id = NULL; /* the first request may have died: ask again */
 		goto out;
 	}
@@ -125,6 +160,7 @@ static enum api_err payment_open(struct request *req, struct reply *rep, int64_t
 	                             .credits = o.credits,
 	                             .out_trade_no = o.out_trade_no,
 	                             .description = o.description,
+	                             .appid = o.appid,
 	                             .payer_openid = o.payer_openid};
 out:
 	return err;
@@ -150,17 +186,18 @@ static enum api_err payment_create(struct request *req, struct reply *rep)
 	prepay = ord.prepay_id;
 	/* outside any transaction: WeChat Pay answers the same out_trade_no again when asked */
 	if (prepay == NULL &&
-	    ((err = wxpayapi_jsapi(req->arena, ord.out_trade_no, ord.description, ord.amount_fen,
-	                           ord.payer_openid, &prepay)) != E_OK ||
+	    ((err = wxpayapi_jsapi(req->arena, ord.appid, ord.out_trade_no, ord.description,
+	                           ord.amount_fen, ord.payer_openid, &prepay)) != E_OK ||
 	     (err = orders_prepared(req->arena, &k, ord.out_trade_no, prepay)) != E_OK))
 		goto out;
-	if ((err = wxpayapi_pay_params(req->arena, prepay, &params)) != E_OK)
+	if ((err = wxpayapi_pay_params(req->arena, ord.appid, prepay, &params)) != E_OK)
 		goto out;
 	o = json_object_new_object();
 	json_object_object_add(o, "out_trade_no", json_object_new_string(ord.out_trade_no));
 	json_object_object_add(o, "amount_fen", json_object_new_int64(ord.amount_fen));
 	json_object_object_add(o, "credits", json_object_new_int64(ord.credits));
 	json_object_object_add(o, "pay_params", params);
+	metrics_event(METRICS_PAY_ORDER, "prepared");
 	err = reply_ok(rep, 200, o);
 out:
 	return err;
@@ -183,7 +220,6 @@ static enum api_err payment_fail(struct request *req, struct reply *rep, int sta
 
 static enum api_err payment_notify(struct request *req, struct reply *rep)
 {
-	const struct config *c = config_get();
 	struct wxpayapi_txn t;
 	const char *why = NULL;
 	bool credited = false;
@@ -196,13 +232,20 @@ static enum api_err payment_notify(struct request *req, struct reply *rep)
 	                      req->body_len, time(NULL), &t, &why);
 	if (err != E_OK) {
 		log_warn("payment notify refused: %s", why);
+		metrics_event(METRICS_PAY_NOTIFY, err == E_FORBIDDEN     ? "bad_signature"
+		                                  : err == E_BAD_REQUEST ? "malformed"
+		                                                         : "unavailable");
 		return payment_fail(req, rep,
 		                    err == E_FORBIDDEN     ? 401
 		                    : err == E_BAD_REQUEST ? 400
 		                                           : 503,
 		                    why);
 	}
-	err = reconcile_apply(req->arena, &t, c->wxpay_mchid, c->wechat_appid, &credited);
+	err = reconcile_apply(req->arena, &t, &credited);
+	metrics_event(METRICS_PAY_NOTIFY, err == E_OK          ? (credited ? "paid" : "verified")
+	                                  : err == E_NOT_FOUND ? "unknown_order"
+	                                  : err == E_CONFLICT  ? "mismatch"
+	                                                       : "error");
 	switch (err) {
 	case E_OK:
 		return reply_ok(rep, 204, NULL);
@@ -219,7 +262,6 @@ static enum api_err payment_notify(struct request *req, struct reply *rep)
 
 static enum api_err payment_order_get(struct request *req, struct reply *rep)
 {
-	const struct config *c = config_get();
 	const char *no = req->captures[0];
 	struct order o;
 	enum api_err err;
@@ -234,8 +276,7 @@ static enum api_err payment_order_get(struct request *req, struct reply *rep)
 		 * the same guarded path */
 		if (orders_claim_query(req->arena, no, PAYMENT_QUERY_EVERY, &claimed) == E_OK &&
 		    claimed && wxpayapi_query(req->arena, no, &t) == E_OK &&
-		    reconcile_apply(req->arena, &t, c->wxpay_mchid, c->wechat_appid, &credited) ==
-		        E_OK &&
+		    reconcile_apply(req->arena, &t, &credited) == E_OK &&
 		    (err = orders_get(req->arena, req->user_id, no, &o)) != E_OK)
 			return err;
 	}

@@ -7,7 +7,10 @@
  *      (system_config.pricing[type]; defaults photography 10, fitting 15) in the same
  *      transaction that creates the task and its works; a short balance → 402 and nothing
  *      created.  400 names the field (an inactive or missing scene: "scene_id: unknown
- *      scene"); an asset id that is not the caller's → 404.  The prompt is rendered now by
+ *      scene"); an asset id that is not the caller's → 404.  An input may also be named by
+ *      the cloud storage file id the caller registered it under (POST /assets/cloud): a
+ *      "cloud://…" string in asset_ids, person_asset_id or garment_asset_id stands for that
+ *      asset (malformed → 400, not registered by the caller → 404).  The prompt is rendered now by
  *      model/prompts (the rendering /prompts/generate shows) and frozen with the task; no
  *      active template → 404 and nothing charged.  The same key and body → the same task
  *      (as it is now); the same key with another body → 409 IDEMPOTENCY_MISMATCH.
@@ -27,6 +30,7 @@
 
 #include "handlers/handlers.h"
 #include "lib/jsonx.h"
+#include "lib/wechat/wxcloud.h"
 #include "model/assets.h"
 #include "model/prompts.h"
 #include "model/scenes.h"
@@ -103,6 +107,67 @@ static int64_t *tasks_ids(struct arena *a, json_object *arr, size_t max, size_t 
 			ids[(*n)++] = id;
 	}
 	return ids;
+}
+
+/* *v as an asset id when it is a "cloud://" string: the caller's asset registered under
+ * that file id (*cloud true), else left alone (*cloud false). */
+static enum api_err tasks_cloud_ref(struct request *req, struct reply *rep, const char *field,
+                                    json_object *v, int64_t *id, bool *cloud)
+{
+	const char *s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+	struct wxcloud_fileid f;
+	struct asset as;
+	enum api_err err;
+
+	*cloud = wxcloud_is_fileid(s);
+	if (!*cloud)
+		return E_OK;
+	if (!wxcloud_fileid_parse(s, &f))
+		return reply_error(
+		    rep, E_BAD_REQUEST,
+		    arena_printf(req->arena, "%s: not a cloud storage file id", field));
+	err = assets_get_by_cloud(req->arena, req->user_id, s, &as);
+	if (err == E_NOT_FOUND)
+		return reply_error(rep, err,
+		                   arena_printf(req->arena,
+		                                "%s: cloud file not registered (POST "
+		                                "/assets/cloud): %.200s",
+		                                field, s));
+	*id = as.id;
+	return err;
+}
+
+/* Replaces the cloud:// inputs of the body by the asset ids they stand for (see the top of
+ * this file), so the rest reads ids only.  An over-long asset_ids is left to tasks_ids. */
+static enum api_err tasks_cloud_inputs(struct request *req, struct reply *rep)
+{
+	static const char *const fields[] = {"person_asset_id", "garment_asset_id"};
+	json_object *body = req->json, *arr, *v;
+	int64_t id = 0;
+	bool cloud;
+	enum api_err err;
+
+	if (body == NULL || !json_object_is_type(body, json_type_object))
+		return E_OK;
+	if (json_object_object_get_ex(body, "asset_ids", &arr) &&
+	    json_object_is_type(arr, json_type_array) &&
+	    json_object_array_length(arr) <= TASKS_MAX_ASSETS)
+		for (size_t i = 0; i < json_object_array_length(arr); i++) {
+			v = json_object_array_get_idx(arr, i);
+			if ((err = tasks_cloud_ref(req, rep, "asset_ids", v, &id, &cloud)) != E_OK)
+				return err;
+			if (cloud)
+				json_object_array_put_idx(arr, i, json_object_new_int64(id));
+		}
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		if (!json_object_object_get_ex(body, fields[i], &v))
+			continue;
+		if ((err = tasks_cloud_ref(req, rep, fields[i], v, &id, &cloud)) != E_OK)
+			return err;
+		if (cloud)
+			json_object_object_add(body, fields[i], json_object_new_int64(id));
+	}
+	return E_OK;
 }
 
 static bool tasks_create_body(struct request *req, bool photo, struct task_new *t,
@@ -197,6 +262,8 @@ static enum api_err tasks_create_post(struct request *req, struct reply *rep, bo
 	const char *why = NULL;
 	enum api_err err;
 
+	if ((err = tasks_cloud_inputs(req, rep)) != E_OK)
+		goto out;
 	if (!tasks_create_body(req, photo, &t, &params, &why)) {
 		err = reply_error(rep, E_BAD_REQUEST, why);
 		goto out;

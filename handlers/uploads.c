@@ -23,6 +23,23 @@
  *      Retry-After.
  * GET  /assets/:sha256 (user) → 200 the caller's Asset ("deduplicated":true), else 404
  *      (also for a malformed hash).
+ * POST /assets/cloud (user) {"file_id":"cloud://<env>.<bucket>/<path>","sha256"?:hex} →
+ *      registers a file of the mini program's WeChat cloud storage (WECHAT_CLOUD_ENV) as the
+ *      caller's asset: fetched once (service/cloudfile), then checked, limited, counted
+ *      against the quota and stored exactly as an upload → 201 Asset + "cloud_file_id"; the
+ *      same file id again by the same user → 200 the same asset ("deduplicated":true) without
+ *      fetching; bytes the user already has → 200 that asset, now also under this file id.
+ *      400 names the field: file_id missing, not a cloud:// id, or of another cloud
+ *      environment; sha256 not 64 hex digits.  sha256 sent and the cloud file's bytes hash
+ *      otherwise → 409 CONFLICT naming both (nothing stored; an id registered before is
+ *      fetched again first, in case the cloud file was replaced).  Cloud storage has no such
+ *      file → 404 naming it; refused or failed → 502; no answer in time → 504; not an image /
+ *      too many pixels / too large / over quota → 415 / 400 / 413 / 413 as for an upload,
+ *      with "file_id:" messages.  Nothing is stored on any error.  WECHAT_CLOUD_ENV unset →
+ *      503.  Same rate-limit class as POST /uploads.
+ * GET  /assets?cloud_file_id=cloud://… (user) → 200 the caller's Asset registered under that
+ *      file id, with "cloud_file_id"; none (or another user's) → 404; the parameter missing
+ *      or not a cloud:// id → 400.
  */
 #include <ctype.h>
 #include <inttypes.h>
@@ -33,10 +50,13 @@
 #include "lib/config.h"
 #include "lib/crypto.h"
 #include "lib/image.h"
+#include "lib/jsonx.h"
 #include "lib/log.h"
 #include "lib/media.h"
 #include "lib/multipart.h"
+#include "lib/wechat/wxcloud.h"
 #include "model/assets.h"
+#include "service/cloudfile.h"
 
 /* Multipart framing allowed on top of the largest image. */
 #define UPLOADS_OVERHEAD (64L * 1024)
@@ -127,6 +147,40 @@ static enum api_err uploads_store(void *ctx)
 	return media_store_hashed(st->arena, st->data, st->len, st->ext, st->sha, &key);
 }
 
+/* The checks of an image's bytes before anything is stored (field: the request field the
+ * bytes came from, for the messages): empty → 400, more than 10 MiB → 413, not JPEG, PNG or
+ * WebP → 415, no pixels or more than 40 megapixels → 400. */
+static enum api_err uploads_check(struct request *req, struct reply *rep, const char *field,
+                                  const unsigned char *data, size_t len, struct image_info *info)
+{
+	int rc;
+
+	if (len == 0)
+		return reply_error(rep, E_BAD_REQUEST,
+		                   arena_printf(req->arena, "%s: empty", field));
+	if (len > (size_t)IMAGE_MAX_BYTES)
+		return reply_error(
+		    rep, E_PAYLOAD_TOO_LARGE,
+		    arena_printf(req->arena, "%s: at most 10 MiB (10485760 bytes)", field));
+	rc = image_probe(data, len, info);
+	if (rc == -1)
+		return reply_error(
+		    rep, E_UNSUPPORTED_MEDIA_TYPE,
+		    arena_printf(req->arena, "%s: not a JPEG, PNG or WebP image", field));
+	if (rc == -2) {
+		if (info->width == 0 || info->height == 0)
+			return reply_error(
+			    rep, E_BAD_REQUEST,
+			    arena_printf(req->arena, "%s: the image has no pixels", field));
+		return reply_error(
+		    rep, E_BAD_REQUEST,
+		    arena_printf(req->arena,
+		                 "%s: %" PRIu32 "×%" PRIu32 " pixels, at most %ld megapixels",
+		                 field, info->width, info->height, IMAGE_MAX_PIXELS / 1000000));
+	}
+	return E_OK;
+}
+
 /* The 413 of a full quota, naming it and the numbers. */
 static enum api_err uploads_over_quota(struct request *req, struct reply *rep,
                                        const struct assets_usage *use, size_t len)
@@ -146,56 +200,33 @@ static enum api_err uploads_over_quota(struct request *req, struct reply *rep,
 	                                use->bytes, len, use->max_bytes, use->max_bytes));
 }
 
-static enum api_err uploads_post(struct request *req, struct reply *rep)
+/*
+ * Stores checked image bytes (sha: their hash) as the caller's asset, within the quota
+ * (assets_put), under cloud_file_id too when not NULL: *as the asset, *created whether the
+ * row is new.
+ */
+static enum api_err uploads_put(struct request *req, struct reply *rep, const unsigned char *data,
+                                size_t len, const struct image_info *info, const char *sha,
+                                const char *cloud_file_id, struct asset *as, bool *created)
 {
 	const struct config *cfg = config_get();
-	const unsigned char *data = NULL;
-	size_t len = 0;
-	struct image_info info;
-	struct uploads_store st;
-	struct asset_new in;
+	struct uploads_store st = {
+	    .arena = req->arena, .data = data, .len = len, .sha = sha, .ext = info->ext};
+	struct asset_new in = {.user_id = req->user_id,
+	                       .sha256 = sha,
+	                       .mime = info->mime,
+	                       .storage_key = media_key(req->arena, sha, info->ext),
+	                       .width = info->width,
+	                       .height = info->height,
+	                       .size_bytes = (int64_t)len,
+	                       .default_max_files = cfg->upload_quota_files,
+	                       .default_max_bytes = cfg->upload_quota_bytes,
+	                       .cloud_file_id = cloud_file_id,
+	                       .store = uploads_store,
+	                       .store_ctx = &st};
 	struct assets_usage use;
-	struct asset as;
-	char sha[65];
-	bool created;
-	int rc;
-	enum api_err err;
+	enum api_err err = assets_put(req->arena, &in, as, created, &use);
 
-	if ((err = uploads_file(req, rep, &data, &len)) != E_OK)
-		return err;
-	if (len == 0)
-		return reply_error(rep, E_BAD_REQUEST, "file: empty");
-	if (len > (size_t)IMAGE_MAX_BYTES)
-		return reply_error(rep, E_PAYLOAD_TOO_LARGE,
-		                   "file: at most 10 MiB (10485760 bytes)");
-	rc = image_probe(data, len, &info);
-	if (rc == -1)
-		return reply_error(rep, E_UNSUPPORTED_MEDIA_TYPE,
-		                   "file: not a JPEG, PNG or WebP image");
-	if (rc == -2) {
-		if (info.width == 0 || info.height == 0)
-			return reply_error(rep, E_BAD_REQUEST, "file: the image has no pixels");
-		return reply_error(
-		    rep, E_BAD_REQUEST,
-		    arena_printf(req->arena,
-		                 "file: %" PRIu32 "×%" PRIu32 " pixels, at most %ld megapixels",
-		                 info.width, info.height, IMAGE_MAX_PIXELS / 1000000));
-	}
-	crypto_sha256_hex(data, len, sha);
-	st = (struct uploads_store){
-	    .arena = req->arena, .data = data, .len = len, .sha = sha, .ext = info.ext};
-	in = (struct asset_new){.user_id = req->user_id,
-	                        .sha256 = sha,
-	                        .mime = info.mime,
-	                        .storage_key = media_key(req->arena, sha, info.ext),
-	                        .width = info.width,
-	                        .height = info.height,
-	                        .size_bytes = (int64_t)len,
-	                        .default_max_files = cfg->upload_quota_files,
-	                        .default_max_bytes = cfg->upload_quota_bytes,
-	                        .store = uploads_store,
-	                        .store_ctx = &st};
-	err = assets_put(req->arena, &in, &as, &created, &use);
 	if (err == E_PAYLOAD_TOO_LARGE) {
 		log_info("upload: user %lld over quota (%" PRId64 "/%" PRId64 " files, %" PRId64
 		         "+%zu/%" PRId64 " bytes)",
@@ -203,12 +234,44 @@ static enum api_err uploads_post(struct request *req, struct reply *rep)
 		         use.max_bytes);
 		return uploads_over_quota(req, rep, &use, len);
 	}
-	if (err != E_OK)
+	if (err == E_OK && *created)
+		log_info("upload: asset %lld %s %s %" PRIu32 "x%" PRIu32 " %zu bytes%s%.200s",
+		         (long long)as->id, sha, info->mime, info->width, info->height, len,
+		         cloud_file_id ? " from " : "", cloud_file_id ? cloud_file_id : "");
+	return err;
+}
+
+static enum api_err uploads_post(struct request *req, struct reply *rep)
+{
+	const unsigned char *data = NULL;
+	size_t len = 0;
+	struct image_info info;
+	struct asset as;
+	char sha[65];
+	bool created;
+	enum api_err err;
+
+	if ((err = uploads_file(req, rep, &data, &len)) != E_OK ||
+	    (err = uploads_check(req, rep, "file", data, len, &info)) != E_OK)
 		return err;
-	if (created)
-		log_info("upload: asset %lld %s %s %" PRIu32 "x%" PRIu32 " %zu bytes",
-		         (long long)as.id, sha, info.mime, info.width, info.height, len);
+	crypto_sha256_hex(data, len, sha);
+	if ((err = uploads_put(req, rep, data, len, &info, sha, NULL, &as, &created)) != E_OK)
+		return err;
 	return reply_ok(rep, created ? 201 : 200, uploads_json(req, &as, !created));
+}
+
+/* A SHA-256 as 64 hex digits, either case, into out (lowercase); false otherwise. */
+static bool uploads_sha(const char *s, char out[65])
+{
+	if (s == NULL || strlen(s) != 64)
+		return false;
+	for (size_t i = 0; i < 64; i++) {
+		if (!isxdigit((unsigned char)s[i]))
+			return false;
+		out[i] = (char)tolower((unsigned char)s[i]);
+	}
+	out[64] = '\0';
+	return true;
 }
 
 static enum api_err uploads_asset_get(struct request *req, struct reply *rep)
@@ -218,17 +281,99 @@ static enum api_err uploads_asset_get(struct request *req, struct reply *rep)
 	struct asset as;
 	enum api_err err;
 
-	if (cap == NULL || strlen(cap) != 64)
+	if (!uploads_sha(cap, sha))
 		return reply_error(rep, E_NOT_FOUND, NULL);
-	for (size_t i = 0; i < 64; i++) {
-		if (!isxdigit((unsigned char)cap[i]))
-			return reply_error(rep, E_NOT_FOUND, NULL);
-		sha[i] = (char)tolower((unsigned char)cap[i]);
-	}
-	sha[64] = '\0';
 	if ((err = assets_get_by_sha(req->arena, req->user_id, sha, &as)) != E_OK)
 		return err;
 	return reply_ok(rep, 200, uploads_json(req, &as, true));
+}
+
+/* An Asset registered from cloud storage: the upload answer plus its "cloud_file_id". */
+static enum api_err uploads_cloud_reply(struct request *req, struct reply *rep, int status,
+                                        const struct asset *as, bool dedup, const char *file_id)
+{
+	json_object *o = uploads_json(req, as, dedup);
+
+	json_object_object_add(o, "cloud_file_id", json_object_new_string(file_id));
+	return reply_ok(rep, status, o);
+}
+
+/* The body of POST /assets/cloud: file_id (checked by cloudfile_check) and the optional
+ * sha256 (lowercased into want, "" when absent). */
+static enum api_err uploads_cloud_body(struct request *req, struct reply *rep, const char **file_id,
+                                       char want[65])
+{
+	const char *why = NULL, *sent = NULL;
+	enum api_err err;
+
+	want[0] = '\0';
+	if ((err = jsonx_require_object(req->arena, req->json, &why)) != E_OK ||
+	    (err = jsonx_string(req->arena, req->json, "file_id", true, 1, WXCLOUD_MAX_ID, file_id,
+	                        &why)) != E_OK)
+		return reply_error(rep, err, why);
+	if (jsonx_string(req->arena, req->json, "sha256", false, 64, 64, &sent, &why) != E_OK ||
+	    (sent != NULL && !uploads_sha(sent, want)))
+		return reply_error(rep, E_BAD_REQUEST, "sha256: 64 hexadecimal digits");
+	if ((err = cloudfile_check(req->arena, *file_id, &why)) != E_OK)
+		return reply_error(rep, err, arena_printf(req->arena, "file_id: %s", why));
+	return E_OK;
+}
+
+static enum api_err uploads_assets_cloud_post(struct request *req, struct reply *rep)
+{
+	const unsigned char *data = NULL;
+	const char *file_id = NULL, *why = NULL;
+	char want[65], sha[65];
+	size_t len = 0;
+	struct image_info info;
+	struct asset as;
+	bool created = false;
+	enum api_err err;
+
+	if ((err = uploads_cloud_body(req, rep, &file_id, want)) != E_OK)
+		return err;
+	/* registered before: the same asset, unless the caller expects other bytes */
+	err = assets_get_by_cloud(req->arena, req->user_id, file_id, &as);
+	if (err == E_OK && (want[0] == '\0' || strcmp(want, as.sha256) == 0))
+		return uploads_cloud_reply(req, rep, 200, &as, true, file_id);
+	if (err != E_OK && err != E_NOT_FOUND)
+		return err;
+	err = cloudfile_fetch(req->arena, file_id, IMAGE_MAX_BYTES, &data, &len, &why);
+	if (err == E_PAYLOAD_TOO_LARGE)
+		return reply_error(rep, err, "file_id: at most 10 MiB (10485760 bytes)");
+	if (err != E_OK)
+		return reply_error(rep, err, arena_printf(req->arena, "file_id: %s", why));
+	if ((err = uploads_check(req, rep, "file_id", data, len, &info)) != E_OK)
+		return err;
+	crypto_sha256_hex(data, len, sha);
+	if (want[0] != '\0' && strcmp(want, sha) != 0)
+		return reply_error(rep, E_CONFLICT,
+		                   arena_printf(req->arena,
+		                                "sha256: the cloud file's bytes have SHA-256 %s, "
+		                                "not %s",
+		                                sha, want));
+	if ((err = uploads_put(req, rep, data, len, &info, sha, file_id, &as, &created)) != E_OK)
+		return err;
+	return uploads_cloud_reply(req, rep, created ? 201 : 200, &as, !created, file_id);
+}
+
+static enum api_err uploads_assets_get(struct request *req, struct reply *rep)
+{
+	const char *file_id = request_query(req, "cloud_file_id");
+	struct wxcloud_fileid f;
+	struct asset as;
+	enum api_err err;
+
+	if (file_id == NULL || file_id[0] == '\0')
+		return reply_error(rep, E_BAD_REQUEST,
+		                   "cloud_file_id: required (a cloud:// file id)");
+	if (!wxcloud_fileid_parse(file_id, &f))
+		return reply_error(rep, E_BAD_REQUEST,
+		                   "cloud_file_id: not a cloud storage file id "
+		                   "(cloud://<env>.<bucket>/<path>)");
+	if ((err = assets_get_by_cloud(req->arena, req->user_id, file_id, &as)) != E_OK)
+		return err;
+	return uploads_cloud_reply(req, rep, 200, &as, true, file_id);
 }
 
 /* 30 uploads at once, then one a second, per user; and 50 MiB of request bodies at once,
@@ -251,6 +396,14 @@ static const struct route uploads_list[] = {
      .pattern = "/assets/:sha256",
      .auth = AUTH_USER,
      .handler = uploads_asset_get},
+    {.method = HTTP_POST,
+     .pattern = "/assets/cloud",
+     .auth = AUTH_USER,
+     .body = BODY_JSON,
+     .max_body = 4096,
+     .handler = uploads_assets_cloud_post,
+     .limit = &uploads_limit},
+    {.method = HTTP_GET, .pattern = "/assets", .auth = AUTH_USER, .handler = uploads_assets_get},
 };
 
 ROUTE_TABLE(uploads_routes, uploads_list);

@@ -31,6 +31,7 @@
 #include "lib/config.h"
 #include "lib/crypto.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/redis.h"
 #include "lib/wechat/wxcrypt.h"
 #include "lib/wechat/wxsign.h"
@@ -366,6 +367,10 @@ static enum api_err wechat_verify_post(struct request *req, struct reply *rep)
 	if ((err = wechat_open(req, rep, &d)) == E_OK &&
 	    (err = wechat_apply(req, &d, &duplicate)) == E_OK)
 		err = duplicate ? wechat_text(rep, "success") : wechat_reply(req, rep, &d);
+	metrics_event(METRICS_OA_CALLBACK, err == E_OK ? (duplicate ? "duplicate" : "accepted")
+	                                   : err == E_FORBIDDEN   ? "refused"
+	                                   : err == E_BAD_REQUEST ? "malformed"
+	                                                          : "error");
 	return err;
 }
 

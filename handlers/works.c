@@ -10,19 +10,36 @@
  * POST   /works/batch-delete (user) {"ids":[1-100 positive ids]} → {"deleted": n}: only the
  *        caller's works not deleted yet are counted.
  * Work = {"id","task_id","type","status","image_url","thumb_url","scene_id","is_favorite",
- *         "created_at"} (+ "error": the error code, when failed).
+ *         "created_at"} (+ "error": the error code, when failed).  An imported work whose
+ *         image is still a cloud storage file id (cloud://…, until aiphoto-dispatch has
+ *         fetched it into the media store) shows it as an HTTPS URL: CLOUD_STORAGE_URL_PREFIX
+ *         + "/" + path, else https://<bucket>.tcb.qcloud.la/<path>, else the id as stored
+ *         (docs/cloud-files.md).
  * Another user's work → 404 everywhere.
  */
 #include <stdint.h>
 #include <string.h>
 
 #include "handlers/handlers.h"
+#include "lib/config.h"
 #include "lib/jsonx.h"
+#include "lib/wechat/wxcloud.h"
 #include "model/tasks.h"
 
 static json_object *works_id_or_null(int64_t id)
 {
 	return id > 0 ? json_object_new_int64(id) : NULL;
+}
+
+/* An image URL as clients get it (see Work above). */
+static json_object *works_url(const char *url)
+{
+	char buf[4096];
+
+	if (wxcloud_is_fileid(url) &&
+	    wxcloud_public_url(url, config_get()->cloud_storage_url_prefix, buf, sizeof(buf)))
+		return json_object_new_string(buf);
+	return jsonx_str_or_null(url);
 }
 
 json_object *works_json(const struct work *w)
@@ -33,8 +50,8 @@ json_object *works_json(const struct work *w)
 	json_object_object_add(o, "task_id", works_id_or_null(w->task_id));
 	json_object_object_add(o, "type", json_object_new_string(w->type));
 	json_object_object_add(o, "status", json_object_new_string(w->status));
-	json_object_object_add(o, "image_url", jsonx_str_or_null(w->image_url));
-	json_object_object_add(o, "thumb_url", jsonx_str_or_null(w->thumb_url));
+	json_object_object_add(o, "image_url", works_url(w->image_url));
+	json_object_object_add(o, "thumb_url", works_url(w->thumb_url));
 	json_object_object_add(o, "scene_id", works_id_or_null(w->scene_id));
 	json_object_object_add(o, "is_favorite", json_object_new_boolean(w->is_favorite));
 	json_object_object_add(o, "created_at", json_object_new_string(w->created_at));

@@ -34,6 +34,19 @@ int config_parse_long(const char *s, long min, long max, long *out)
 	return 0;
 }
 
+const char *config_channel_appid(const struct config *c, enum token_channel ch)
+{
+	switch (ch) {
+	case TOKEN_CHANNEL_MP:
+		return c->wechat_mp_appid;
+	case TOKEN_CHANNEL_OA:
+	case TOKEN_CHANNEL_WEB:
+		return c->wechat_appid;
+	default:
+		return NULL;
+	}
+}
+
 const char *config_msg_mode_name(enum config_msg_mode m)
 {
 	static const char *const names[] = {[CONFIG_MSG_PLAIN] = "plain",
@@ -120,16 +133,25 @@ static int config_set_llong(const struct config_var *v, const char *s, struct co
 
 static int config_set_url(const struct config_var *v, const char *s, struct config_load_ctx *x)
 {
-	if (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)
+	if (s != NULL && strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)
 		return config_fail(v, x, "must be an http:// or https:// URL");
 	return config_set_str(v, s, x);
 }
 
 static int config_set_path(const struct config_var *v, const char *s, struct config_load_ctx *x)
 {
-	if (s[0] != '/')
+	if (s != NULL && s[0] != '/')
 		return config_fail(v, x, "must be an absolute path");
 	return config_set_str(v, s, x);
+}
+
+/* A switch: "1" or "0". */
+static int config_set_bool(const struct config_var *v, const char *s, struct config_load_ctx *x)
+{
+	if (strcmp(s, "1") != 0 && strcmp(s, "0") != 0)
+		return config_fail(v, x, "%s", v->what);
+	*(bool *)config_field(v, x) = s[0] == '1';
+	return 0;
 }
 
 /* A key of exactly min bytes, or unset. */
@@ -138,6 +160,24 @@ static int config_set_key(const struct config_var *v, const char *s, struct conf
 	if (s != NULL && strlen(s) != (size_t)v->min)
 		return config_fail(v, x, "%s", v->what);
 	return config_set_str(v, s, x);
+}
+
+/* An appid as a token can name it (token_appid_valid), or unset. */
+static int config_set_appid(const struct config_var *v, const char *s, struct config_load_ctx *x)
+{
+	if (s != NULL && !token_appid_valid(s))
+		return config_fail(v, x, "%s", v->what);
+	return config_set_str(v, s, x);
+}
+
+/* WECHAT_MP_APPID: an appid, not the Official Account's (WECHAT_APPID, an earlier row): the
+ * two are different apps, and an order or a token says which one it is for by its appid. */
+static int config_set_mp_appid(const struct config_var *v, const char *s, struct config_load_ctx *x)
+{
+	if (s != NULL && x->c->wechat_appid != NULL && strcmp(s, x->c->wechat_appid) == 0)
+		return config_fail(
+		    v, x, "must differ from WECHAT_APPID (the mini program is another app)");
+	return config_set_appid(v, s, x);
 }
 
 static int config_set_redis(const struct config_var *v, const char *s, struct config_load_ctx *x)
@@ -176,6 +216,24 @@ static int config_set_level(const struct config_var *v, const char *s, struct co
 		return config_fail(v, x, "must be debug, info, warn or error");
 	*(int *)config_field(v, x) = lvl;
 	return 0;
+}
+
+/* WECHAT_CLOUD_ENV: a cloud environment id, 1-64 letters, digits, '-' or '_'; the storage
+ * belongs to the mini program, so WECHAT_MP_APPID and WECHAT_MP_SECRET (earlier rows) too. */
+static int config_set_cloud_env(const struct config_var *v, const char *s,
+                                struct config_load_ctx *x)
+{
+	size_t n = s != NULL ? strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	                                 "0123456789-_")
+	                     : 0;
+
+	if (s != NULL && (n == 0 || n > 64 || s[n] != '\0'))
+		return config_fail(v, x, "%s", v->what);
+	if (s != NULL && (x->c->wechat_mp_appid == NULL || x->c->wechat_mp_secret == NULL))
+		return config_fail(v, x,
+		                   "needs WECHAT_MP_APPID and WECHAT_MP_SECRET (cloud storage "
+		                   "belongs to the mini program)");
+	return config_set_str(v, s, x);
 }
 
 /* WECHAT_MSG_MODE: default safe when WECHAT_AES_KEY (an earlier row) is set, else plain. */
@@ -223,6 +281,8 @@ static int config_set_notify(const struct config_var *v, const char *s, struct c
 		name, dflt, config_set_long, min, max, CFG(f), 0, what \
 	}
 
+#define CONFIG_APPID_WHAT "must be an appid: 1-32 characters of 0-9, A-Z, a-z, _ and -"
+
 /* Every variable, in the order it is checked (a row may read the rows above it). */
 static const struct config_var config_vars[] = {
     {"DATABASE_URL", NULL, config_set_str, 0, 0, CFG(database_url), CONFIG_NEED_DB,
@@ -243,13 +303,14 @@ static const struct config_var config_vars[] = {
     {"UPLOAD_QUOTA_BYTES", "1073741824", config_set_llong, 10485760, 1099511627776L,
      CFG(upload_quota_bytes), 0, "bytes"},
     CFG_LONG("UPLOAD_QUOTA_FILES", "2000", 1, 1000000, upload_quota_files, "a count"),
-    CFG_STR("WECHAT_APPID", wechat_appid),
+    {"WECHAT_APPID", NULL, config_set_appid, 0, 0, CFG(wechat_appid), 0, CONFIG_APPID_WHAT},
     CFG_STR("WECHAT_SECRET", wechat_secret),
     CFG_STR("WECHAT_TOKEN", wechat_token),
     {"WECHAT_AES_KEY", NULL, config_set_key, 43, 43, CFG(wechat_aes_key), 0,
      "the EncodingAESKey has exactly 43 characters"},
     {"WECHAT_MSG_MODE", NULL, config_set_msg_mode, 0, 0, CFG(wechat_msg_mode), 0, NULL},
-    CFG_STR("WECHAT_MP_APPID", wechat_mp_appid),
+    {"WECHAT_MP_APPID", NULL, config_set_mp_appid, 0, 0, CFG(wechat_mp_appid), 0,
+     CONFIG_APPID_WHAT},
     CFG_STR("WECHAT_MP_SECRET", wechat_mp_secret),
     CFG_STR("WXPAY_MCHID", wxpay_mchid),
     CFG_STR("WXPAY_SERIAL", wxpay_serial),
@@ -265,6 +326,13 @@ static const struct config_var config_vars[] = {
     CFG_URL("WXPAY_API_BASE", "https://api.mch.weixin.qq.com", wxpay_api_base),
     /* where QR code images are shown (showqrcode?ticket=) */
     CFG_URL("WECHAT_MP_BASE", "https://mp.weixin.qq.com", wechat_mp_base),
+    {"WECHAT_CLOUD_ENV", NULL, config_set_cloud_env, 0, 0, CFG(wechat_cloud_env), 0,
+     "must be a cloud environment id (1-64 letters, digits, '-' or '_')"},
+    CFG_URL("CLOUD_STORAGE_URL_PREFIX", NULL, cloud_storage_url_prefix),
+    {"METRICS_FILE", "/run/aiphoto/metrics", config_set_path, 0, 0, CFG(metrics_file), 0, NULL},
+    {"METRICS_ENABLED", "1", config_set_bool, 0, 0, CFG(metrics_enabled), 0, "0 or 1"},
+    {"METRICS_ALLOW", "127.0.0.1,::1", config_set_str, 0, 0, CFG(metrics_allow), 0, NULL},
+    {"DISPATCH_METRICS_FILE", NULL, config_set_path, 0, 0, CFG(dispatch_metrics_file), 0, NULL},
     CFG_LONG("DISPATCH_CONCURRENCY", "8", 1, 256, dispatch_concurrency, "a count"),
     CFG_LONG("DISPATCH_BUDGET_SECONDS", "50", 1, 3600, dispatch_budget_s, "seconds"),
     CFG_LONG("DISPATCH_LEASE_SECONDS", "120", 2, 86400, dispatch_lease_s, "seconds"),
@@ -276,6 +344,7 @@ static const struct config_var config_vars[] = {
              dispatch_max_result_bytes, "bytes"),
     CFG_LONG("DISPATCH_MAX_INPUT_BYTES", "33554432", 1024, 100L * 1024 * 1024,
              dispatch_max_input_bytes, "bytes"),
+    CFG_LONG("DISPATCH_CLOUD_FETCH_BATCH", "50", 0, 500, dispatch_cloud_fetch_batch, "a count"),
 };
 
 int config_load(unsigned need, char *err, size_t errlen)

@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "lib/token.h"
+
 /* How the Official Account callback may be delivered (WECHAT_MSG_MODE; default safe when
  * WECHAT_AES_KEY is set, else plain).  safe: only encrypted messages (encrypt_type=aes, a
  * valid msg_signature, an Encrypt element); compat: encrypted or plain; plain: plain (an
@@ -49,6 +51,16 @@ struct config {
 	const char *wxpay_notify_url; /* default PUBLIC_BASE_URL/api/v1/payment/notify */
 	const char *wxpay_platform_cert_file; /* optional: platform-certificate mode */
 	const char *wechat_api_base, *wechat_open_base, *wechat_mp_base, *wxpay_api_base;
+	/* WeChat cloud storage (docs/cloud-files.md): the mini program's cloud environment whose
+	 * files may be registered and fetched (WECHAT_CLOUD_ENV, NULL: none), and where the
+	 * cloud:// images of imported works are shown until fetched (CLOUD_STORAGE_URL_PREFIX,
+	 * NULL: the storage's own tcb.qcloud.la domain) */
+	const char *wechat_cloud_env, *cloud_storage_url_prefix;
+	/* metrics (docs/operations.md): the workers' shared counters file, the client addresses
+	 * GET /metrics answers without an admin token (comma-separated, exact), and the
+	 * dispatcher's node_exporter textfile (NULL: none written) */
+	const char *metrics_file, *metrics_allow, *dispatch_metrics_file;
+	bool metrics_enabled; /* METRICS_ENABLED=0: the workers count nothing (bench/run's "off") */
 	/* aiphoto-dispatch (docs/dispatcher.md) */
 	long dispatch_concurrency; /* provider calls at once */
 	long dispatch_budget_s; /* seconds a run claims work and waits for tasks */
@@ -58,6 +70,7 @@ struct config {
 	long dispatch_reconcile_after_s; /* age of an unpaid order before it is queried */
 	long dispatch_max_result_bytes; /* largest result image */
 	long dispatch_max_input_bytes; /* the input images of one item together */
+	long dispatch_cloud_fetch_batch; /* cloud:// work images fetched per run (0: none) */
 };
 
 /* What a binary needs: the worker and most ctl commands need everything; `token` and
@@ -73,6 +86,14 @@ enum config_need {
  * success, -1 with "NAME: what is wrong" in err (the first bad variable in table order). */
 int config_load(unsigned need, char *err, size_t errlen);
 const struct config *config_get(void);
+
+/*
+ * The app whose users a channel's tokens speak for: the mini program (WECHAT_MP_APPID) for
+ * TOKEN_CHANNEL_MP; the Official Account (WECHAT_APPID) for OA and WEB (the web login scans the
+ * Official Account's QR code, so its user is known by the OA openid).  NULL when that app is
+ * not configured, and for TOKEN_CHANNEL_NONE.
+ */
+const char *config_channel_appid(const struct config *c, enum token_channel ch);
 
 /* Parses a whole decimal integer in [min,max]; 0 on success, -1 otherwise. */
 int config_parse_long(const char *s, long min, long max, long *out);

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "lib/log.h"
+#include "lib/metrics.h"
 
 static struct {
 	char *conninfo;
@@ -51,6 +52,7 @@ static void db_drop(void)
 {
 	if (db.conn != NULL) {
 		log_warn("database connection lost: %s", PQerrorMessage(db.conn));
+		metrics_count(METRICS_DB_LOSSES);
 		PQfinish(db.conn);
 	}
 	db.conn = NULL;
@@ -87,6 +89,7 @@ static bool db_ensure(void)
 	}
 	db.gen++;
 	db.in_tx = false;
+	metrics_count(METRICS_DB_CONNECTS);
 	return true;
 }
 
@@ -365,6 +368,31 @@ const char *db_param_i64_array(struct arena *a, const int64_t *ids, size_t n)
 	for (size_t i = 0; i < n; i++)
 		off +=
 		    (size_t)snprintf(s + off, cap - off, "%s%lld", i ? "," : "", (long long)ids[i]);
+	s[off++] = '}';
+	s[off] = '\0';
+	return s;
+}
+
+const char *db_param_text_array(struct arena *a, const char *const *v, size_t n)
+{
+	size_t cap = 3, off = 0;
+	char *s;
+
+	for (size_t i = 0; i < n; i++)
+		cap += 3 + 2 * strlen(v[i]);
+	s = arena_alloc(a, cap);
+	s[off++] = '{';
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			s[off++] = ',';
+		s[off++] = '"';
+		for (const char *p = v[i]; *p; p++) {
+			if (*p == '"' || *p == '\\')
+				s[off++] = '\\';
+			s[off++] = *p;
+		}
+		s[off++] = '"';
+	}
 	s[off++] = '}';
 	s[off] = '\0';
 	return s;

@@ -99,5 +99,8 @@ bool db_page_trim(size_t *n, int limit);
 const char *db_param_i64(struct arena *a, int64_t v);
 /* A bigint[] literal "{1,2,3}" of n ids in the arena, for a $n::bigint[] parameter. */
 const char *db_param_i64_array(struct arena *a, const int64_t *ids, size_t n);
+/* A text[] literal {"a","b"} of n strings in the arena (each one quoted, with '"' and '\\'
+ * escaped by a backslash), for a $n::text[] parameter. */
+const char *db_param_text_array(struct arena *a, const char *const *v, size_t n);
 
 #endif

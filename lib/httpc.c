@@ -4,12 +4,14 @@
 #include <curl/curl.h>
 #include <sys/socket.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "lib/config.h"
 #include "lib/log.h"
 #include "lib/netpolicy.h"
+#include "lib/xalloc.h"
 
 static CURL *httpc_curl;
 
@@ -28,7 +30,7 @@ static size_t httpc_write(char *data, size_t size, size_t nmemb, void *ctx)
 	struct httpc_sink *s = ctx;
 	size_t n = size * nmemb;
 
-	if (s->len + n > (size_t)HTTPC_MAX_BODY) {
+	if (s->len + n > (s->req->max_body > 0 ? s->req->max_body : (size_t)HTTPC_MAX_BODY)) {
 		s->too_big = true;
 		return 0; /* aborts the transfer */
 	}
@@ -94,6 +96,42 @@ char *httpc_escape(struct arena *a, const char *s)
 	}
 	d[j] = '\0';
 	return d;
+}
+
+void httpc_buf_free(struct httpc_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+void httpc_buf_reset(struct httpc_buf *b, size_t limit)
+{
+	httpc_buf_free(b);
+	b->limit = limit;
+	b->too_large = false;
+}
+
+size_t httpc_buf_write(char *data, size_t size, size_t nmemb, void *ctx)
+{
+	struct httpc_buf *b = ctx;
+	size_t n = size * nmemb;
+
+	if (b->len + n > b->limit) {
+		b->too_large = true;
+		return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
+	}
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 16384;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		b->data = xrealloc(b->data, cap);
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, data, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return n;
 }
 
 /* Opens a socket unless the address is refused by the outbound policy (ctx: the mode). */
@@ -182,6 +220,7 @@ enum api_err httpc_do(struct arena *a, const struct httpc_request *req, struct h
 		log_warn("upstream %s %.120s failed: %s", req->method, req->url,
 		         sink.too_big ? "answer too large" : curl_easy_strerror(rc));
 		err = rc == CURLE_OPERATION_TIMEDOUT ? E_TIMEOUT : E_UPSTREAM_ERROR;
+		out->too_large = sink.too_big;
 		goto out;
 	}
 	curl_easy_getinfo(httpc_curl, CURLINFO_RESPONSE_CODE, &out->status);

@@ -26,6 +26,7 @@ struct httpc_response {
 	long status; /* HTTP status */
 	char *body; /* NUL-terminated arena copy */
 	size_t len;
+	bool too_large; /* the answer passed the request's max_body (httpc_do answered an error) */
 	const char *header_names[8]; /* response headers the caller asked for (see want) */
 	const char *header_values[8];
 };
@@ -38,12 +39,13 @@ struct httpc_request {
 	size_t body_len;
 	long timeout_ms; /* total; 0 = 10 s */
 	const char *const *want; /* response header names to capture (≤ 8), NULL-terminated */
+	size_t max_body; /* largest answer body; 0 = HTTPC_MAX_BODY */
 };
 
 /*
  * Performs the request.  E_OK whatever the HTTP status (check out->status);
  * E_UPSTREAM_ERROR when the server cannot be reached, the connection breaks, the body is
- * too large, or the URL is not allowed; E_TIMEOUT when the time limit passes.
+ * too large (out->too_large), or the URL is not allowed; E_TIMEOUT when the time limit passes.
  */
 enum api_err httpc_do(struct arena *a, const struct httpc_request *req, struct httpc_response *out);
 
@@ -62,6 +64,24 @@ struct httpc_easy {
 	size_t (*header)(char *data, size_t size, size_t nmemb, void *ctx); /* may be NULL */
 	void *header_ctx;
 };
+
+/*
+ * A growing answer buffer for httpc_easy's write callback (malloc'd, for transfers that
+ * outlive a request arena: the dispatcher's): at most limit bytes, kept NUL-terminated; a
+ * byte more aborts the transfer (CURLE_WRITE_ERROR) with too_large set.
+ */
+struct httpc_buf {
+	char *data; /* NULL until the first byte */
+	size_t len, cap, limit;
+	bool too_large;
+};
+
+/* Empties b (its memory is freed) for a new transfer of at most limit bytes. */
+void httpc_buf_reset(struct httpc_buf *b, size_t limit);
+/* Frees b's memory (b may be all zero). */
+void httpc_buf_free(struct httpc_buf *b);
+/* The write callback (ctx: the struct httpc_buf). */
+size_t httpc_buf_write(char *data, size_t size, size_t nmemb, void *ctx);
 
 /*
  * Sets every option of one transfer on the easy handle e (fresh or reset).  Returns the

@@ -22,48 +22,72 @@ static enum api_err jsonx_missing(struct arena *a, const char *key, bool require
 	return E_BAD_REQUEST;
 }
 
+size_t jsonx_utf8_decode(const char *s, size_t n, uint32_t *cp)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	unsigned c = n > 0 ? p[0] : 0x80;
+	size_t len;
+	unsigned lo = 0x80, hi = 0xBF;
+	uint32_t v;
+
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	}
+	/* RFC 3629: no overlongs, no surrogates, nothing above U+10FFFF */
+	if (c >= 0xC2 && c <= 0xDF) {
+		len = 2;
+		v = c & 0x1F;
+	} else if (c >= 0xE0 && c <= 0xEF) {
+		len = 3;
+		v = c & 0x0F;
+		if (c == 0xE0)
+			lo = 0xA0;
+		else if (c == 0xED)
+			hi = 0x9F;
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		len = 4;
+		v = c & 0x07;
+		if (c == 0xF0)
+			lo = 0x90;
+		else if (c == 0xF4)
+			hi = 0x8F;
+	} else
+		return 0;
+	if (n < len || p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if (p[i] < 0x80 || p[i] > 0xBF)
+			return 0;
+		v = (v << 6) | (p[i] & 0x3F);
+	}
+	*cp = v;
+	return len;
+}
+
 bool jsonx_text_ok(const char *s, size_t n)
 {
-	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+	const char *p = s, *end = s + n;
 	bool in_string = false;
+	uint32_t cp;
 
 	while (p < end) {
-		unsigned c = *p;
-		if (c < 0x80) {
-			if (in_string && c == '\\' && p + 1 < end)
-				p++; /* the escaped byte is ASCII in valid JSON; checked by json-c */
-			else if (c == '"')
-				in_string = !in_string;
-			else if (c == '\'' && !in_string)
+		unsigned c = (unsigned char)*p;
+		size_t len;
+
+		if (c >= 0x80) {
+			if ((len = jsonx_utf8_decode(p, (size_t)(end - p), &cp)) == 0)
 				return false;
-			p++;
+			p += len;
 			continue;
 		}
-		/* RFC 3629: no overlongs, no surrogates, nothing above U+10FFFF */
-		size_t len;
-		unsigned lo = 0x80, hi = 0xBF;
-		if (c >= 0xC2 && c <= 0xDF)
-			len = 2;
-		else if (c >= 0xE0 && c <= 0xEF) {
-			len = 3;
-			if (c == 0xE0)
-				lo = 0xA0;
-			else if (c == 0xED)
-				hi = 0x9F;
-		} else if (c >= 0xF0 && c <= 0xF4) {
-			len = 4;
-			if (c == 0xF0)
-				lo = 0x90;
-			else if (c == 0xF4)
-				hi = 0x8F;
-		} else
+		if (in_string && c == '\\' && p + 1 < end)
+			p++; /* the escaped byte is ASCII in valid JSON; checked by json-c */
+		else if (c == '"')
+			in_string = !in_string;
+		else if (c == '\'' && !in_string)
 			return false;
-		if ((size_t)(end - p) < len || p[1] < lo || p[1] > hi)
-			return false;
-		for (size_t i = 2; i < len; i++)
-			if (p[i] < 0x80 || p[i] > 0xBF)
-				return false;
-		p += len;
+		p++;
 	}
 	return true;
 }

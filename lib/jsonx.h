@@ -34,6 +34,11 @@ enum api_err jsonx_require_object(struct arena *a, json_object *body, const char
  * code points above U+10FFFF) with no single quote outside a string: json-c accepts both. */
 bool jsonx_text_ok(const char *s, size_t n);
 
+/* Decodes the UTF-8 sequence at s (n bytes available) into the code point *cp; returns its
+ * length (1-4), or 0 when the bytes there are not strictly valid UTF-8 (as jsonx_text_ok)
+ * or n is 0. */
+size_t jsonx_utf8_decode(const char *s, size_t n, uint32_t *cp);
+
 /* Number of UTF-8 code points in s (bytes that are not continuation bytes). */
 size_t jsonx_utf8_len(const char *s);
 

@@ -9,6 +9,7 @@
 
 #include "lib/config.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 
 static struct {
 	struct redis_url url;
@@ -125,6 +126,7 @@ static redisReply *redis_run(int argc, const char **argv)
 			return NULL;
 		}
 		redisSetTimeout(redis.ctx, tv);
+		metrics_count(METRICS_REDIS_CONNECTS);
 		if (redis.url.password[0]) {
 			r = redisCommand(redis.ctx, "AUTH %s", redis.url.password);
 			if (r == NULL || r->type == REDIS_REPLY_ERROR) {
@@ -146,6 +148,7 @@ static redisReply *redis_run(int argc, const char **argv)
 	}
 	r = redisCommandArgv(redis.ctx, argc, argv, NULL);
 	if (r == NULL) {
+		metrics_count(METRICS_REDIS_ERRORS);
 		redis_drop("command failed");
 		return NULL;
 	}

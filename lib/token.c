@@ -24,7 +24,45 @@ static const char *const token_err_names[] = {
     [TOKEN_BAD_ISSUER] = "wrong issuer",
     [TOKEN_BAD_AUDIENCE] = "wrong audience",
     [TOKEN_BAD_SUBJECT] = "bad subject",
+    [TOKEN_BAD_CHANNEL] = "bad channel or appid",
 };
+
+static const char *const token_channel_names[TOKEN_CHANNEL__MAX] = {
+    [TOKEN_CHANNEL_NONE] = "",
+    [TOKEN_CHANNEL_OA] = "oa",
+    [TOKEN_CHANNEL_MP] = "mp",
+    [TOKEN_CHANNEL_WEB] = "web",
+};
+
+const char *token_channel_name(enum token_channel ch)
+{
+	return (unsigned)ch < TOKEN_CHANNEL__MAX ? token_channel_names[ch] : "";
+}
+
+enum token_channel token_channel_parse(const char *s)
+{
+	for (int ch = TOKEN_CHANNEL_OA; s != NULL && ch < TOKEN_CHANNEL__MAX; ch++)
+		if (strcmp(s, token_channel_names[ch]) == 0)
+			return (enum token_channel)ch;
+	return TOKEN_CHANNEL_NONE;
+}
+
+/* n bytes of s are an appid: 1-TOKEN_APPID_MAX characters of [0-9A-Za-z_-]. */
+static bool token_appid_ok(const char *s, size_t n)
+{
+	if (n == 0 || n > TOKEN_APPID_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_'))
+			return false;
+	return true;
+}
+
+bool token_appid_valid(const char *s)
+{
+	return s != NULL && token_appid_ok(s, strlen(s));
+}
 
 const char *token_err_str(enum token_err e)
 {
@@ -255,6 +293,39 @@ bad:
 }
 
 /*
+ * A user token's channel and appid claims into out (see struct token_claims): no channel is
+ * TOKEN_CHANNEL_OA, no appid is "".  False for anything else than a known channel name and a
+ * well-formed appid (a NUL inside either is refused: the whole string must match).
+ */
+static bool token_channel_claims(json_object *claims, struct token_claims *out)
+{
+	json_object *v;
+	const char *s;
+	size_t n;
+
+	out->channel = TOKEN_CHANNEL_OA;
+	if (json_object_object_get_ex(claims, "channel", &v)) {
+		if (!json_object_is_type(v, json_type_string))
+			return false;
+		s = json_object_get_string(v);
+		if (strlen(s) != (size_t)json_object_get_string_len(v) ||
+		    (out->channel = token_channel_parse(s)) == TOKEN_CHANNEL_NONE)
+			return false;
+	}
+	if (json_object_object_get_ex(claims, "appid", &v)) {
+		if (!json_object_is_type(v, json_type_string))
+			return false;
+		s = json_object_get_string(v);
+		n = (size_t)json_object_get_string_len(v);
+		if (!token_appid_ok(s, n))
+			return false;
+		memcpy(out->appid, s, n);
+		out->appid[n] = '\0';
+	}
+	return true;
+}
+
+/*
  * Order: shape and length, the header against TOKEN_HEADER, the signature (constant time),
  * and only then the payload is decoded, parsed and its claims checked.
  */
@@ -332,6 +403,10 @@ enum token_err token_verify(const char *secret, size_t secret_len, const char *i
 		goto out;
 	}
 	out->sub = sub;
+	if (!out->admin && !token_channel_claims(claims, out)) {
+		err = TOKEN_BAD_CHANNEL;
+		goto out;
+	}
 	err = TOKEN_OK;
 out:
 	json_object_put(claims);
@@ -340,8 +415,12 @@ out:
 	return err;
 }
 
-char *token_issue(const char *secret, size_t secret_len, const char *issuer, int64_t sub,
-                  bool admin, long ttl, time_t now)
+/* The one way tokens are made: the claims of token_verify, plus channel and appid for a
+ * user token with a channel (TOKEN_CHANNEL_NONE: none, as admin tokens and the tokens issued
+ * before channels). */
+static char *token_issue_claims(const char *secret, size_t secret_len, const char *issuer,
+                                int64_t sub, bool admin, enum token_channel channel,
+                                const char *appid, long ttl, time_t now)
 {
 	jwt_t *j = NULL;
 	char *tok = NULL;
@@ -354,6 +433,9 @@ char *token_issue(const char *secret, size_t secret_len, const char *issuer, int
 		return NULL;
 	if (jwt_add_grant(j, "iss", issuer) || jwt_add_grant(j, "aud", admin ? "admin" : "user") ||
 	    jwt_add_grant(j, "sub", subs) || jwt_add_grant(j, "role", admin ? "admin" : "user") ||
+	    (channel != TOKEN_CHANNEL_NONE &&
+	     jwt_add_grant(j, "channel", token_channel_name(channel))) ||
+	    (appid != NULL && jwt_add_grant(j, "appid", appid)) ||
 	    jwt_add_grant_int(j, "iat", (long)now) || jwt_add_grant_int(j, "nbf", (long)now) ||
 	    jwt_add_grant_int(j, "exp", (long)now + ttl) ||
 	    jwt_set_alg(j, JWT_ALG_HS256, (const unsigned char *)secret, (int)secret_len))
@@ -362,6 +444,22 @@ char *token_issue(const char *secret, size_t secret_len, const char *issuer, int
 out:
 	jwt_free(j);
 	return tok;
+}
+
+char *token_issue(const char *secret, size_t secret_len, const char *issuer, int64_t sub,
+                  bool admin, long ttl, time_t now)
+{
+	return token_issue_claims(secret, secret_len, issuer, sub, admin, TOKEN_CHANNEL_NONE, NULL,
+	                          ttl, now);
+}
+
+char *token_issue_user(const char *secret, size_t secret_len, const char *issuer, int64_t sub,
+                       enum token_channel channel, const char *appid, long ttl, time_t now)
+{
+	if (channel <= TOKEN_CHANNEL_NONE || channel >= TOKEN_CHANNEL__MAX ||
+	    (appid != NULL && !token_appid_valid(appid)))
+		return NULL;
+	return token_issue_claims(secret, secret_len, issuer, sub, false, channel, appid, ttl, now);
 }
 
 static struct {

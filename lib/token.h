@@ -13,7 +13,8 @@
  * and only then decodes the payload and checks every claim:
  *   iss == the configured issuer; aud == "user" or "admin"; sub = a positive decimal id;
  *   exp present and in the future; nbf and iat (when present) not in the future
- *   (TOKEN_LEEWAY seconds of clock skew allowed).
+ *   (TOKEN_LEEWAY seconds of clock skew allowed); channel and appid (when present) well
+ *   formed (see struct token_claims).
  * Not thread-safe (one prepared context and one cache per process; the workers are
  * single-threaded).
  */
@@ -39,12 +40,40 @@ enum token_err {
 	TOKEN_NOT_YET_VALID, /* nbf or iat in the future */
 	TOKEN_BAD_ISSUER,
 	TOKEN_BAD_AUDIENCE,
-	TOKEN_BAD_SUBJECT
+	TOKEN_BAD_SUBJECT,
+	TOKEN_BAD_CHANNEL /* a channel claim that is not oa/mp/web, or a malformed appid */
 };
+
+/*
+ * The WeChat app a user token was issued for (claim "channel"; API.md "Auth"): the Official
+ * Account's H5 pages (OAuth), the mini program (jscode2session), or a web page signed in by
+ * scanning the Official Account's QR code.  Admin tokens have none.
+ */
+enum token_channel {
+	TOKEN_CHANNEL_NONE, /* admin tokens */
+	TOKEN_CHANNEL_OA,
+	TOKEN_CHANNEL_MP,
+	TOKEN_CHANNEL_WEB,
+	TOKEN_CHANNEL__MAX
+};
+
+/* An appid: 1-32 characters of [0-9A-Za-z_-] (WeChat's appids are "wx" + 16 hex digits). */
+#define TOKEN_APPID_MAX 32
+
+/* True when s is such an appid (configuration checks WECHAT_APPID and WECHAT_MP_APPID with it,
+ * so every configured app can be named in a token). */
+bool token_appid_valid(const char *s);
 
 struct token_claims {
 	int64_t sub; /* user id (aud user) or admin id (aud admin) */
 	bool admin; /* aud == "admin" */
+	/* The claim "channel" of a user token.  A user token without it was issued before
+	 * tokens carried one: every one of those counts as TOKEN_CHANNEL_OA, which keeps what
+	 * they could do (every order was an Official Account order then).  NONE for admins. */
+	enum token_channel channel;
+	/* The claim "appid": the app of the channel the token was issued for; "" when the token
+	 * names none (issued before tokens carried one, or when that app was not configured). */
+	char appid[TOKEN_APPID_MAX + 1];
 	long exp;
 };
 
@@ -62,9 +91,21 @@ enum token_err token_verify(const char *secret, size_t secret_len, const char *i
 enum token_err token_verify_cached(const char *secret, size_t secret_len, const char *issuer,
                                    const char *token, time_t now, struct token_claims *out);
 
-/* Returns a new HS256 token (free() it), or NULL for a weak secret or a bad argument. */
+/* Returns a new HS256 token without channel claims (free() it): an admin token, or (admin
+ * false) a user token of the shape issued before channels, which verifies as channel oa.  NULL
+ * for a weak secret or a bad argument. */
 char *token_issue(const char *secret, size_t secret_len, const char *issuer, int64_t sub,
                   bool admin, long ttl, time_t now);
+
+/* A user token for the channel (OA, MP or WEB) and its app's appid (NULL: no appid claim), as
+ * every login issues; NULL for a weak secret, another channel or a malformed appid. */
+char *token_issue_user(const char *secret, size_t secret_len, const char *issuer, int64_t sub,
+                       enum token_channel channel, const char *appid, long ttl, time_t now);
+
+/* "oa", "mp", "web"; "" for TOKEN_CHANNEL_NONE (and anything else). */
+const char *token_channel_name(enum token_channel ch);
+/* The channel named s ("oa", "mp", "web"), or TOKEN_CHANNEL_NONE. */
+enum token_channel token_channel_parse(const char *s);
 
 const char *token_err_str(enum token_err e);
 

@@ -6,7 +6,17 @@
 #include "lib/db.h"
 #include "model/sql.h"
 
-enum assets_stmt { AS_LOCK, AS_USAGE, AS_INSERT, AS_GET, AS_OWNED, AS_KEYS, AS__MAX };
+enum assets_stmt {
+	AS_LOCK,
+	AS_USAGE,
+	AS_INSERT,
+	AS_GET,
+	AS_OWNED,
+	AS_KEYS,
+	AS_CLOUD_LINK,
+	AS_CLOUD_GET,
+	AS__MAX
+};
 
 #define ASSETS_COLS                                                                           \
 	"id, user_id, sha256, mime, storage_key, " SQL_TIME("created_at") ", width, height, " \
@@ -37,16 +47,26 @@ static const char *const assets_sql[AS__MAX] = {
     [AS_KEYS] = "SELECT x.ord, assets.storage_key, assets.mime "
                 "FROM unnest($1::bigint[]) WITH ORDINALITY AS x(id, ord) "
                 "JOIN assets ON assets.id = x.id ORDER BY x.ord",
+    /* $1 user, $2 sha256, $3 file id (migration 0010): the asset keeps the first id it was
+     * registered under; the link names the asset the id stands for now */
+    [AS_CLOUD_LINK] = "WITH a AS (UPDATE assets SET cloud_file_id = COALESCE(cloud_file_id, $3) "
+                      "WHERE user_id = $1 AND sha256 = $2 RETURNING id) "
+                      "INSERT INTO asset_cloud_files (user_id, file_id, asset_id) "
+                      "SELECT $1, $3, id FROM a ON CONFLICT (user_id, file_id) "
+                      "DO UPDATE SET asset_id = EXCLUDED.asset_id, created_at = now()",
+    [AS_CLOUD_GET] = "SELECT " ASSETS_COLS " FROM assets WHERE id = (SELECT asset_id FROM "
+                     "asset_cloud_files WHERE user_id = $1 AND file_id = $2)",
 };
 
 static struct db_stmts assets_stmts = DB_STMTS("assets", assets_sql);
 
-enum api_err assets_get_by_sha(struct arena *a, int64_t user_id, const char *sha256,
-                               struct asset *out)
+/* One asset by (user, key) with statement st (AS_GET, AS_CLOUD_GET); E_NOT_FOUND when none. */
+static enum api_err assets_get_one(struct arena *a, enum assets_stmt st, int64_t user_id,
+                                   const char *key, struct asset *out)
 {
-	const char *p[2] = {db_param_i64(a, user_id), sha256};
+	const char *p[2] = {db_param_i64(a, user_id), key};
 	PGresult *res;
-	enum api_err err = db_exec(&assets_stmts, AS_GET, 2, p, &res);
+	enum api_err err = db_exec(&assets_stmts, st, 2, p, &res);
 
 	if (err != E_OK)
 		return err;
@@ -66,6 +86,18 @@ enum api_err assets_get_by_sha(struct arena *a, int64_t user_id, const char *sha
 out:
 	PQclear(res);
 	return err;
+}
+
+enum api_err assets_get_by_sha(struct arena *a, int64_t user_id, const char *sha256,
+                               struct asset *out)
+{
+	return assets_get_one(a, AS_GET, user_id, sha256, out);
+}
+
+enum api_err assets_get_by_cloud(struct arena *a, int64_t user_id, const char *file_id,
+                                 struct asset *out)
+{
+	return assets_get_one(a, AS_CLOUD_GET, user_id, file_id, out);
 }
 
 /* Runs one statement of the table; *rows gets the row count, *res the result when wanted
@@ -127,13 +159,22 @@ static enum api_err assets_put_tx(struct arena *a, const struct asset_new *in,
 		goto out;
 	}
 	/* the bytes are written only now: a refused upload leaves no file behind */
-	if ((err = in->store(in->store_ctx)) != E_OK || have)
+	if ((err = in->store(in->store_ctx)) != E_OK)
 		goto out;
-	if ((err = assets_run(AS_INSERT, 9, ins, &rows, NULL)) != E_OK)
-		goto out;
-	*created = rows == 1;
-	if (!*created)
-		err = E_PAYLOAD_TOO_LARGE; /* only a writer that skipped the lock gets here */
+	if (!have) {
+		if ((err = assets_run(AS_INSERT, 9, ins, &rows, NULL)) != E_OK)
+			goto out;
+		*created = rows == 1;
+		if (!*created) {
+			err =
+			    E_PAYLOAD_TOO_LARGE; /* only a writer that skipped the lock gets here */
+			goto out;
+		}
+	}
+	if (in->cloud_file_id != NULL) {
+		const char *link[3] = {uid, in->sha256, in->cloud_file_id};
+		err = assets_run(AS_CLOUD_LINK, 3, link, &rows, NULL);
+	}
 out:
 	PQclear(res);
 	return err;

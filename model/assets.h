@@ -29,6 +29,8 @@ struct asset_new {
 	int64_t size_bytes;
 	/* the quota of users whose row sets none (UPLOAD_QUOTA_FILES, UPLOAD_QUOTA_BYTES) */
 	int64_t default_max_files, default_max_bytes;
+	/* the cloud storage file id the bytes came from (POST /assets/cloud), else NULL */
+	const char *cloud_file_id;
 	/* writes the bytes to the media store under storage_key; E_OK or the error to return */
 	enum api_err (*store)(void *ctx);
 	void *store_ctx;
@@ -51,7 +53,9 @@ struct assets_usage {
  *   - one more file or size_bytes more would pass the quota: E_PAYLOAD_TOO_LARGE with
  *     *use filled, without calling in->store: nothing is written, no row;
  *   - otherwise calls in->store and inserts the row (the INSERT checks the quota again),
- *     *created true.
+ *     *created true;
+ *   - with in->cloud_file_id, in both first cases the user's link of that file id names this
+ *     asset from now on (asset_cloud_files), and the asset's cloud_file_id is set if empty.
  * An error of in->store is returned after a rollback (no row).  On E_OK *out is the row.
  * *use holds the usage before this upload whenever it was read.  Unknown user → E_NOT_FOUND.
  * Nothing else deletes assets today; a row deleted later frees its share at once, since the
@@ -62,6 +66,10 @@ enum api_err assets_put(struct arena *a, const struct asset_new *in, struct asse
 /* The user's asset with that hash (64 lowercase hex digits); E_NOT_FOUND otherwise. */
 enum api_err assets_get_by_sha(struct arena *a, int64_t user_id, const char *sha256,
                                struct asset *out);
+/* The user's asset registered under that cloud storage file id; E_NOT_FOUND otherwise
+ * (another user's registration too). */
+enum api_err assets_get_by_cloud(struct arena *a, int64_t user_id, const char *file_id,
+                                 struct asset *out);
 /*
  * How many entries of ids[0..n) name assets of that user (an id given twice counts twice),
  * so *count == n exactly when every id is the user's.

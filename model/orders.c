@@ -70,7 +70,7 @@ static const char *const orders_sql[OR__MAX] = {
                        "AND status = 'created' AND (last_queried_at IS NULL OR "
                        "last_queried_at <= now() - make_interval(secs => $2)) RETURNING id",
     [OR_GET_PREPAY] = "SELECT id, amount_fen, credits, out_trade_no, description, payer_openid, "
-                      "prepay_id FROM orders WHERE id = $1 AND user_id = $2",
+                      "prepay_id, appid FROM orders WHERE id = $1 AND user_id = $2",
 };
 
 static struct db_stmts orders_stmts = DB_STMTS("orders", orders_sql);
@@ -164,8 +164,15 @@ enum api_err orders_open(struct arena *a, const struct idem_key *k, const struct
 	return idempotency_run(a, k, true, orders_insert, &c, out);
 }
 
+/* An order's appid: the stored one, or default_appid (the Official Account's) for an order
+ * stored without one. */
+static const char *orders_appid(const char *stored, const char *default_appid)
+{
+	return stored != NULL && *stored != '\0' ? stored : default_appid;
+}
+
 enum api_err orders_get_prepay(struct arena *a, int64_t user_id, int64_t id,
-                               struct order_prepay *out)
+                               const char *default_appid, struct order_prepay *out)
 {
 	const char *p[2] = {db_param_i64(a, id), db_param_i64(a, user_id)};
 	PGresult *res;
@@ -181,6 +188,7 @@ enum api_err orders_get_prepay(struct arena *a, int64_t user_id, int64_t id,
 		out->description = db_str(a, res, 0, 4);
 		out->payer_openid = db_str(a, res, 0, 5);
 		out->prepay_id = db_str(a, res, 0, 6);
+		out->appid = orders_appid(db_str(a, res, 0, 7), default_appid);
 	} else {
 		err = E_NOT_FOUND;
 	}
@@ -247,9 +255,10 @@ static bool orders_eq(const char *x, const char *y)
 }
 
 enum api_err orders_apply(struct arena *a, const struct order_txn *t, const char *our_mchid,
-                          const char *our_appid, bool *credited)
+                          const char *default_appid, bool *credited)
 {
 	struct order o;
+	const char *appid;
 	enum api_err err;
 	int rows = 0;
 
@@ -258,10 +267,12 @@ enum api_err orders_apply(struct arena *a, const struct order_txn *t, const char
 		return E_NOT_FOUND;
 	if ((err = orders_get(a, 0, t->out_trade_no, &o)) != E_OK)
 		return err;
+	appid = orders_appid(o.appid, default_appid);
 	if (!orders_eq(t->mchid, our_mchid) || !orders_eq(t->mchid, o.mchid) ||
-	    !orders_eq(t->appid, our_appid) || !orders_eq(t->appid, o.appid)) {
-		log_error("PAYMENT MISMATCH order %s: mchid/appid %s/%s differ from ours",
-		          o.out_trade_no, t->mchid ? t->mchid : "-", t->appid ? t->appid : "-");
+	    !orders_eq(t->appid, appid)) {
+		log_error("PAYMENT MISMATCH order %s: mchid/appid %s/%s, the order's are %s/%s",
+		          o.out_trade_no, t->mchid ? t->mchid : "-", t->appid ? t->appid : "-",
+		          o.mchid ? o.mchid : "-", appid ? appid : "-");
 		return E_CONFLICT;
 	}
 	if (t->trade_state == NULL)

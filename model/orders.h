@@ -1,6 +1,11 @@
 /*
  * orders — WeChat Pay orders (created → paid | closed; paid → refunded) and their settlement.
  *
+ * An order is for one app: orders.appid is the appid it was placed with at WeChat Pay, the
+ * Official Account's (H5 pages) or the mini program's, whose openid pays it (migration 0013).
+ * An order stored without one (none written by the service; a row made by hand) is the
+ * Official Account's: the callers pass that appid as default_appid.
+ *
  * Settlement is one guarded statement: the order moves created → paid only when its amount
  * matches, the transaction id is unique, and the credits are added with their ledger row
  * (key "order:<out_trade_no>") in the same statement, so a duplicate notify, a notify racing
@@ -40,7 +45,7 @@ struct order_new {
 /* An order as create-order answers it (prepay_id NULL until WeChat Pay gave one). */
 struct order_prepay {
 	int64_t id, amount_fen, credits;
-	const char *out_trade_no, *description, *payer_openid, *prepay_id;
+	const char *out_trade_no, *description, *appid, *payer_openid, *prepay_id;
 };
 
 /*
@@ -56,9 +61,10 @@ struct order_prepay {
  */
 enum api_err orders_open(struct arena *a, const struct idem_key *k, const struct order_new *o,
                          struct idem_outcome *out);
-/* The caller's order id as create-order answers it; E_NOT_FOUND when not theirs. */
+/* The caller's order id as create-order answers it (out->appid default_appid when stored
+ * without one); E_NOT_FOUND when not theirs. */
 enum api_err orders_get_prepay(struct arena *a, int64_t user_id, int64_t id,
-                               struct order_prepay *out);
+                               const char *default_appid, struct order_prepay *out);
 /* Stores the prepay id of a created order, then the outcome of its key (k->key NULL: none). */
 enum api_err orders_prepared(struct arena *a, const struct idem_key *k, const char *out_trade_no,
                              const char *prepay_id);
@@ -74,14 +80,16 @@ enum api_err orders_pending(struct arena *a, long older_than, int limit, struct 
 
 /*
  * Applies WeChat Pay's word on a transaction to its order, after checking it against the
- * order: mchid and appid (ours), currency CNY, amount.  SUCCESS settles (E_OK, *credited
- * tells whether this call added the credits; an already-paid order with the same
- * transaction id is E_OK with *credited false); CLOSED/REVOKED/PAYERROR closes a created
- * order; NOTPAY/USERPAYING change nothing.  Mismatches → E_CONFLICT (logged loudly, nothing
- * changed); unknown order → E_NOT_FOUND.
+ * order: mchid (ours and the order's), appid (the order's own: one merchant serves both apps,
+ * and a payment made in the other app is not this order's; default_appid for an order stored
+ * without one), currency CNY, amount.  SUCCESS settles (E_OK, *credited tells whether this
+ * call added the credits; an already-paid order with the same transaction id is E_OK with
+ * *credited false); CLOSED/REVOKED/PAYERROR closes a created order; NOTPAY/USERPAYING change
+ * nothing.  Mismatches → E_CONFLICT (logged loudly, nothing changed); unknown order →
+ * E_NOT_FOUND.
  */
 enum api_err orders_apply(struct arena *a, const struct order_txn *t, const char *our_mchid,
-                          const char *our_appid, bool *credited);
+                          const char *default_appid, bool *credited);
 /* Records that WeChat Pay was asked about the order now. */
 enum api_err orders_touch_queried(struct arena *a, const char *out_trade_no);
 /* Claims the right to ask WeChat Pay about a created order now: *claimed only when it was not

@@ -2,12 +2,54 @@
 #include "model/system.h"
 
 #include "lib/db.h"
+#include "lib/gray.h"
+#include "model/sql.h"
 
-enum system_stmt { SYSTEM_PING, SYSTEM_CONFIG_GET, SYSTEM__MAX };
+enum system_stmt {
+	SYSTEM_PING,
+	SYSTEM_CONFIG_GET,
+	SYSTEM_BACKEND_GET,
+	SYSTEM_BACKEND_ENSURE,
+	SYSTEM_BACKEND_EDIT,
+	SYSTEM__MAX
+};
+
+/* A list of backend_config (white_list, black_list) as a jsonb array: [] when it is not one. */
+#define SYSTEM_LIST(field)                                                          \
+	"(CASE WHEN jsonb_typeof(value->'" field "') = 'array' THEN value->'" field \
+	"' ELSE '[]'::jsonb END)"
+#define SYSTEM_WHITE SYSTEM_LIST("white_list")
+#define SYSTEM_BLACK SYSTEM_LIST("black_list")
+/* That list edited as struct system_list_edit says, from the text[] parameters add and del
+ * and the boolean parameter clear. */
+#define SYSTEM_LIST_EDIT(list, add, del, clear)                                      \
+	"(((CASE WHEN " clear "::boolean THEN '[]'::jsonb ELSE " list " END) - " del \
+	"::text[]) - " add "::text[]) || to_jsonb(" add "::text[])"
+#define SYSTEM_WHITE_EDIT SYSTEM_LIST_EDIT(SYSTEM_WHITE, "$5", "$6", "$7")
+#define SYSTEM_BLACK_EDIT SYSTEM_LIST_EDIT(SYSTEM_BLACK, "$8", "$9", "$10")
+#define SYSTEM_NOW SQL_TIME("now()")
 
 static const char *const system_sql[SYSTEM__MAX] = {
     [SYSTEM_PING] = "SELECT 1",
     [SYSTEM_CONFIG_GET] = "SELECT value::text FROM system_config WHERE key = $1",
+    /* $1 = the openid asked about, or NULL (then both memberships are false) */
+    [SYSTEM_BACKEND_GET] = "SELECT (CASE WHEN jsonb_typeof(value) = 'object' "
+                           "THEN value - 'white_list' - 'black_list' ELSE '{}'::jsonb END)::text, "
+                           "COALESCE(" SYSTEM_WHITE " ? $1, false), "
+                           "COALESCE(" SYSTEM_BLACK " ? $1, false) "
+                           "FROM system_config WHERE key = '" SYSTEM_BACKEND_KEY "'",
+    [SYSTEM_BACKEND_ENSURE] = "INSERT INTO system_config (key, value) VALUES ('" SYSTEM_BACKEND_KEY
+                              "', '" GRAY_DEFAULT_CONFIG "') ON CONFLICT (key) DO NOTHING",
+    /* $1 backend_type, $2 server_url, $3 gray_percent, $4 gray_release (NULL: unchanged);
+     * white list $5 add, $6 del, $7 clear; black list $8 add, $9 del, $10 clear */
+    [SYSTEM_BACKEND_EDIT] =
+        "UPDATE system_config SET value = "
+        "(CASE WHEN jsonb_typeof(value) = 'object' THEN value ELSE '{}'::jsonb END) "
+        "|| jsonb_strip_nulls(jsonb_build_object('backend_type', $1::text, 'server_url', "
+        "$2::text, 'gray_percent', $3::integer, 'gray_release', $4::boolean)) "
+        "|| jsonb_build_object('white_list', " SYSTEM_WHITE_EDIT
+        ", 'black_list', " SYSTEM_BLACK_EDIT ", 'updated_at', " SYSTEM_NOW ") "
+        "WHERE key = '" SYSTEM_BACKEND_KEY "' RETURNING value::text",
 };
 
 static struct db_stmts system_stmts = DB_STMTS("system", system_sql);
@@ -37,4 +79,55 @@ enum api_err system_config_get(struct arena *a, const char *key, char **json)
 		*json = db_str(a, res, 0, 0);
 	PQclear(res);
 	return E_OK;
+}
+
+enum api_err system_backend_get(struct arena *a, const char *openid, char **json, bool *white,
+                                bool *black)
+{
+	const char *params[1] = {openid};
+	PGresult *res;
+	enum api_err err = db_exec(&system_stmts, SYSTEM_BACKEND_GET, 1, params, &res);
+
+	*json = NULL;
+	*white = *black = false;
+	if (err != E_OK)
+		return err;
+	if (PQntuples(res) == 1) {
+		*json = db_str(a, res, 0, 0);
+		*white = db_bool(res, 0, 1);
+		*black = db_bool(res, 0, 2);
+	}
+	PQclear(res);
+	return E_OK;
+}
+
+enum api_err system_backend_edit(struct arena *a, const struct system_backend_edit *e, char **json)
+{
+	const char *params[10] = {
+	    e->backend_type,
+	    e->server_url,
+	    e->gray_percent >= 0 ? db_param_i64(a, e->gray_percent) : NULL,
+	    e->gray_release >= 0 ? (e->gray_release ? "true" : "false") : NULL,
+	    db_param_text_array(a, e->white.add, e->white.nadd),
+	    db_param_text_array(a, e->white.del, e->white.ndel),
+	    e->white.clear ? "true" : "false",
+	    db_param_text_array(a, e->black.add, e->black.nadd),
+	    db_param_text_array(a, e->black.del, e->black.ndel),
+	    e->black.clear ? "true" : "false",
+	};
+	PGresult *res;
+	enum api_err err;
+
+	*json = NULL;
+	if ((err = db_exec(&system_stmts, SYSTEM_BACKEND_ENSURE, 0, NULL, &res)) != E_OK)
+		return err;
+	PQclear(res);
+	if ((err = db_exec(&system_stmts, SYSTEM_BACKEND_EDIT, 10, params, &res)) != E_OK)
+		return err;
+	if (PQntuples(res) == 1)
+		*json = db_str(a, res, 0, 0);
+	else
+		err = E_NOT_FOUND; /* deleted between the two statements */
+	PQclear(res);
+	return err;
 }

@@ -25,6 +25,9 @@ enum works_stmt {
 	WK_NOTICES,
 	WK_LISTEN,
 	WK_NEXT_DUE,
+	WK_CLOUD_CLAIM,
+	WK_CLOUD_FETCHED,
+	WK_CLOUD_FAILED,
 	WK__MAX
 };
 
@@ -126,6 +129,24 @@ static const char *const works_sql[WK__MAX] = {
     [WK_LISTEN] = "LISTEN " WORKS_CHANNEL,
     [WK_NEXT_DUE] = "SELECT COALESCE(GREATEST(0, CEIL(EXTRACT(EPOCH FROM min(run_after) - now()) "
                     "* 1000)), -1)::bigint FROM works WHERE status = 'queued'",
+    /* cloud:// images of imported works (migration 0010): $1 limit, $2 lease seconds; the
+     * predicate is the one of works_cloud_fetch_idx */
+    [WK_CLOUD_CLAIM] =
+        "WITH c AS (SELECT id FROM works WHERE deleted_at IS NULL "
+        "AND (image_url LIKE 'cloud://%' OR thumb_url LIKE 'cloud://%') "
+        "AND (cloud_fetch_after IS NULL OR cloud_fetch_after <= now()) "
+        "ORDER BY cloud_fetch_after NULLS FIRST, id LIMIT $1 FOR UPDATE SKIP LOCKED) "
+        "UPDATE works w SET cloud_fetch_after = now() + make_interval(secs => $2), "
+        "cloud_fetch_attempts = w.cloud_fetch_attempts + 1 FROM c WHERE w.id = c.id "
+        "RETURNING w.id, w.image_url, w.thumb_url, w.cloud_fetch_attempts",
+    /* compare-and-set: $2 (the file id) is replaced by $3 (our URL) where it still stands */
+    [WK_CLOUD_FETCHED] =
+        "UPDATE works SET image_url = CASE WHEN image_url = $2 THEN $3 ELSE image_url END, "
+        "thumb_url = CASE WHEN thumb_url = $2 THEN $3 ELSE thumb_url END, "
+        "cloud_fetch_error = NULL, updated_at = now() "
+        "WHERE id = $1 AND (image_url = $2 OR thumb_url = $2)",
+    [WK_CLOUD_FAILED] = "UPDATE works SET cloud_fetch_after = now() + make_interval(secs => $2), "
+                        "cloud_fetch_error = $3 WHERE id = $1",
 };
 
 static struct db_stmts works_stmts = DB_STMTS("works", works_sql);
@@ -401,4 +422,45 @@ enum api_err works_take_notices(struct arena *a, int limit, struct work_notice *
 	}
 	PQclear(res);
 	return E_OK;
+}
+
+enum api_err works_cloud_claim(struct arena *a, int limit, long lease_s, struct work_cloud **out,
+                               size_t *n)
+{
+	const char *p[2] = {db_param_i64(a, limit), db_param_i64(a, lease_s)};
+	PGresult *res = NULL;
+	enum api_err err;
+
+	*out = NULL;
+	*n = 0;
+	if ((err = db_exec(&works_stmts, WK_CLOUD_CLAIM, 2, p, &res)) != E_OK)
+		return err;
+	*n = (size_t)PQntuples(res);
+	*out = arena_zalloc(a, (*n + 1) * sizeof(**out));
+	for (int i = 0; i < (int)*n; i++) {
+		(*out)[i].id = db_i64(res, i, 0);
+		(*out)[i].image_url = db_str(a, res, i, 1);
+		(*out)[i].thumb_url = db_str(a, res, i, 2);
+		(*out)[i].attempts = (int)db_i64(res, i, 3);
+	}
+	PQclear(res);
+	return E_OK;
+}
+
+enum api_err works_cloud_fetched(struct arena *a, int64_t id, const char *file_id, const char *url,
+                                 bool *changed)
+{
+	const char *p[3] = {db_param_i64(a, id), file_id, url};
+	int rows = 0;
+	enum api_err err = works_run(WK_CLOUD_FETCHED, 3, p, &rows);
+
+	*changed = err == E_OK && rows > 0;
+	return err;
+}
+
+enum api_err works_cloud_failed(struct arena *a, int64_t id, long delay_s, const char *error)
+{
+	const char *p[3] = {db_param_i64(a, id), db_param_i64(a, delay_s), error};
+
+	return works_run(WK_CLOUD_FAILED, 3, p, NULL);
 }

@@ -109,4 +109,29 @@ enum api_err works_fail(struct arena *a, int64_t id, int attempt, int64_t model_
  * them: each is handed out once. */
 enum api_err works_take_notices(struct arena *a, int limit, struct work_notice **out, size_t *n);
 
+/*
+ * Imported works' cloud:// images (docs/cloud-files.md): a work whose image_url or thumb_url
+ * is a cloud storage file id, until aiphoto-dispatch has fetched it into the media store.
+ */
+struct work_cloud {
+	int64_t id;
+	const char *image_url, *thumb_url; /* as stored: either may be a cloud:// file id */
+	int attempts; /* fetches claimed so far, this one included */
+};
+
+/* Claims up to limit works (not deleted) with a cloud:// image whose cloud_fetch_after has
+ * come, SKIP LOCKED, and leases them for lease_s seconds (cloud_fetch_after = now + lease):
+ * concurrent runs claim different works, and a run that dies leaves its works to the next
+ * run after the lease. */
+enum api_err works_cloud_claim(struct arena *a, int limit, long lease_s, struct work_cloud **out,
+                               size_t *n);
+
+/* Replaces file_id by url in the work's image_url and thumb_url wherever it still stands
+ * (compare-and-set: a URL changed meanwhile is left alone); *changed tells whether it stood. */
+enum api_err works_cloud_fetched(struct arena *a, int64_t id, const char *file_id, const char *url,
+                                 bool *changed);
+
+/* A failed fetch: the work is not claimed again for delay_s seconds; error says why. */
+enum api_err works_cloud_failed(struct arena *a, int64_t id, long delay_s, const char *error);
+
 #endif

@@ -90,9 +90,10 @@ ON CONFLICT DO NOTHING;
 -- pricing:        credits per generated image, by task type
 -- checkin:        base_credits + streak_bonus × min(streak − 1, max_bonus_days)
 -- invite:         credits to the invitee and to the inviter, once per invitee
--- backend_config: mini-program gray release (GET /config/backend); the
---                 server_url answered is PUBLIC_BASE_URL + '/api/v1' unless
---                 a server_url is set here
+-- backend_config: mini-program gray release (GET /config/backend,
+--                 docs/gray-release.md); the server_url answered is
+--                 PUBLIC_BASE_URL (the adapter appends /api/...) unless a
+--                 server_url is set here
 INSERT INTO system_config (key, value) VALUES
     ('pricing', '{"photography":10,"fitting":15}'),
     ('checkin', '{"base_credits":5,"streak_bonus":1,"max_bonus_days":6}'),

@@ -9,9 +9,9 @@
 #include "lib/wechat/wxpayapi.h"
 #include "model/orders.h"
 
-enum api_err reconcile_apply(struct arena *a, const struct wxpayapi_txn *t, const char *our_mchid,
-                             const char *our_appid, bool *credited)
+enum api_err reconcile_apply(struct arena *a, const struct wxpayapi_txn *t, bool *credited)
 {
+	const struct config *c = config_get();
 	const struct order_txn o = {
 	    .out_trade_no = t->out_trade_no,
 	    .transaction_id = t->transaction_id,
@@ -23,13 +23,12 @@ enum api_err reconcile_apply(struct arena *a, const struct wxpayapi_txn *t, cons
 	    .amount_total = t->amount_total,
 	};
 
-	return orders_apply(a, &o, our_mchid, our_appid, credited);
+	return orders_apply(a, &o, c->wxpay_mchid, c->wechat_appid, credited);
 }
 
 int reconcile_orders(struct arena *a, long older_s, long expire_s, int limit,
                      struct reconcile_stats *st)
 {
-	const struct config *c = config_get();
 	struct order *rows;
 	size_t n;
 
@@ -49,7 +48,7 @@ int reconcile_orders(struct arena *a, long older_s, long expire_s, int limit,
 		(void)orders_touch_queried(a, rows[i].out_trade_no);
 		err = wxpayapi_query(a, rows[i].out_trade_no, &t);
 		if (err == E_OK)
-			err = reconcile_apply(a, &t, c->wxpay_mchid, c->wechat_appid, &credited);
+			err = reconcile_apply(a, &t, &credited);
 		if (err == E_OK && credited) {
 			st->settled++;
 			log_info("reconcile: order %s paid, settled", rows[i].out_trade_no);

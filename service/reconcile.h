@@ -20,10 +20,10 @@ struct reconcile_stats {
 
 /* Applies WeChat Pay's word on a transaction (a query answer or a notify) to its order: the
  * protocol's transaction is mapped onto the model's and settled by orders_apply (model/orders.h
- * says what each outcome means), the one guarded path for the notify, the order poll and the
- * reconciliation. */
-enum api_err reconcile_apply(struct arena *a, const struct wxpayapi_txn *t, const char *our_mchid,
-                             const char *our_appid, bool *credited);
+ * says what each outcome means) against our merchant (WXPAY_MCHID) and the order's own appid
+ * (WECHAT_APPID for an order stored without one), the one guarded path for the notify, the
+ * order poll and the reconciliation. */
+enum api_err reconcile_apply(struct arena *a, const struct wxpayapi_txn *t, bool *credited);
 
 /* Orders one run handles unless told otherwise (aiphotoctl reconcile-orders --limit). */
 #define RECONCILE_BATCH 500

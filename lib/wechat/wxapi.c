@@ -48,9 +48,10 @@ static long wxapi_long(json_object *o, const char *key)
 }
 
 /* Performs one call and parses the JSON answer.  E_OK means WeChat answered with JSON;
- * ans->errcode tells whether it accepted the call. */
-static enum api_err wxapi_call(struct arena *a, const char *method, const char *url,
-                               const char *body, struct wxapi_answer *ans)
+ * ans->errcode tells whether it accepted the call.  A timeout is E_TIMEOUT when
+ * keep_timeout, else E_UPSTREAM_ERROR like any other failure to get an answer. */
+static enum api_err wxapi_call_ex(struct arena *a, const char *method, const char *url,
+                                  const char *body, bool keep_timeout, struct wxapi_answer *ans)
 {
 	static const char *const json_headers[] = {"Content-Type: application/json",
 	                                           "Accept: application/json", NULL};
@@ -65,7 +66,7 @@ static enum api_err wxapi_call(struct arena *a, const char *method, const char *
 
 	memset(ans, 0, sizeof(*ans));
 	if ((err = httpc_do(a, &req, &res)) != E_OK)
-		return err == E_TIMEOUT ? E_UPSTREAM_ERROR : err;
+		return err == E_TIMEOUT && !keep_timeout ? E_UPSTREAM_ERROR : err;
 	if (res.status != 200) {
 		log_warn("wechat %s answered HTTP %ld", method, res.status);
 		return E_UPSTREAM_ERROR;
@@ -79,6 +80,12 @@ static enum api_err wxapi_call(struct arena *a, const char *method, const char *
 	ans->errcode = wxapi_long(ans->json, "errcode");
 	ans->errmsg = wxapi_str(a, ans->json, "errmsg");
 	return E_OK;
+}
+
+static enum api_err wxapi_call(struct arena *a, const char *method, const char *url,
+                               const char *body, struct wxapi_answer *ans)
+{
+	return wxapi_call_ex(a, method, url, body, false, ans);
 }
 
 static enum api_err wxapi_fail(const struct wxapi_answer *ans, const char *what)
@@ -152,21 +159,38 @@ static const char *wxapi_base(void)
 	return config_get()->wechat_api_base;
 }
 
-static enum api_err wxapi_fetch_token(struct arena *a, const char **token, long *ttl)
+/* The app whose access_token a call takes: the Official Account (WECHAT_APPID) or the mini
+ * program (WECHAT_MP_APPID, which owns the cloud environment). */
+enum wxapi_app { WXAPI_OA, WXAPI_MP };
+
+/* The app's appid and secret (NULL when not configured). */
+static void wxapi_creds(enum wxapi_app app, const char **appid, const char **secret)
 {
 	const struct config *c = config_get();
-	json_object *req = json_object_new_object();
+
+	*appid = app == WXAPI_MP ? c->wechat_mp_appid : c->wechat_appid;
+	*secret = app == WXAPI_MP ? c->wechat_mp_secret : c->wechat_secret;
+}
+
+static enum api_err wxapi_fetch_token(struct arena *a, enum wxapi_app app, const char **token,
+                                      long *ttl)
+{
+	json_object *req;
 	struct wxapi_answer ans;
+	const char *appid, *secret;
 	enum api_err err;
 
-	if (c->wechat_appid == NULL || c->wechat_secret == NULL) {
-		json_object_put(req);
-		log_error("WECHAT_APPID / WECHAT_SECRET are not configured");
+	wxapi_creds(app, &appid, &secret);
+	if (appid == NULL || secret == NULL) {
+		log_error("%s are not configured", app == WXAPI_MP
+		                                       ? "WECHAT_MP_APPID / WECHAT_MP_SECRET"
+		                                       : "WECHAT_APPID / WECHAT_SECRET");
 		return E_UPSTREAM_ERROR;
 	}
+	req = json_object_new_object();
 	json_object_object_add(req, "grant_type", json_object_new_string("client_credential"));
-	json_object_object_add(req, "appid", json_object_new_string(c->wechat_appid));
-	json_object_object_add(req, "secret", json_object_new_string(c->wechat_secret));
+	json_object_object_add(req, "appid", json_object_new_string(appid));
+	json_object_object_add(req, "secret", json_object_new_string(secret));
 	json_object_object_add(req, "force_refresh", json_object_new_boolean(0));
 	err = wxapi_call(a, "POST", arena_printf(a, "%s/cgi-bin/stable_token", wxapi_base()),
 	                 jsonx_text(a, req), &ans);
@@ -181,11 +205,35 @@ static enum api_err wxapi_fetch_token(struct arena *a, const char **token, long 
 	return err;
 }
 
+static enum api_err wxapi_fetch_token_oa(struct arena *a, const char **token, long *ttl)
+{
+	return wxapi_fetch_token(a, WXAPI_OA, token, ttl);
+}
+
+static enum api_err wxapi_fetch_token_mp(struct arena *a, const char **token, long *ttl)
+{
+	return wxapi_fetch_token(a, WXAPI_MP, token, ttl);
+}
+
+/* The Redis key of the app's token: "wx:<what>:<appid>" (what: token, lock:token). */
+static const char *wxapi_token_key(struct arena *a, enum wxapi_app app, const char *what)
+{
+	const char *appid, *secret;
+
+	wxapi_creds(app, &appid, &secret);
+	return arena_printf(a, "wx:%s:%s", what, appid ? appid : "-");
+}
+
+static enum api_err wxapi_app_token(struct arena *a, enum wxapi_app app, const char **token)
+{
+	return wxapi_cached(a, wxapi_token_key(a, app, "token"),
+	                    wxapi_token_key(a, app, "lock:token"),
+	                    app == WXAPI_MP ? wxapi_fetch_token_mp : wxapi_fetch_token_oa, token);
+}
+
 enum api_err wxapi_access_token(struct arena *a, const char **token)
 {
-	const char *appid = config_get()->wechat_appid ? config_get()->wechat_appid : "-";
-	return wxapi_cached(a, arena_printf(a, "wx:token:%s", appid),
-	                    arena_printf(a, "wx:lock:token:%s", appid), wxapi_fetch_token, token);
+	return wxapi_app_token(a, WXAPI_OA, token);
 }
 
 static bool wxapi_token_rejected(long errcode)
@@ -195,34 +243,42 @@ static bool wxapi_token_rejected(long errcode)
 
 /*
  * A call that takes ?access_token=: path_query is everything after the base ("/cgi-bin/x?a=b"
- * or "/cgi-bin/x").  A rejected token is expired (compare-and-delete) and the call retried once.
+ * or "/cgi-bin/x"), with the app's token.  A rejected token is expired (compare-and-delete) and
+ * the call retried once.  keep_timeout: as wxapi_call_ex.
  */
-static enum api_err wxapi_token_call(struct arena *a, const char *method, const char *path_query,
-                                     const char *body, struct wxapi_answer *ans)
+static enum api_err wxapi_app_call(struct arena *a, enum wxapi_app app, bool keep_timeout,
+                                   const char *method, const char *path_query, const char *body,
+                                   struct wxapi_answer *ans)
 {
-	const char *appid = config_get()->wechat_appid ? config_get()->wechat_appid : "-";
 	enum api_err err;
 
 	for (int attempt = 0; attempt < 2; attempt++) {
 		const char *token;
 		bool gone;
-		if ((err = wxapi_access_token(a, &token)) != E_OK)
+		if ((err = wxapi_app_token(a, app, &token)) != E_OK)
 			return err;
-		err = wxapi_call(a, method,
-		                 arena_printf(a, "%s%s%caccess_token=%s", wxapi_base(), path_query,
-		                              strchr(path_query, '?') ? '&' : '?',
-		                              httpc_escape(a, token)),
-		                 body, ans);
+		err = wxapi_call_ex(a, method,
+		                    arena_printf(a, "%s%s%caccess_token=%s", wxapi_base(),
+		                                 path_query, strchr(path_query, '?') ? '&' : '?',
+		                                 httpc_escape(a, token)),
+		                    body, keep_timeout, ans);
 		if (err != E_OK || !wxapi_token_rejected(ans->errcode))
 			return err;
 		log_warn("wechat rejected the access token (errcode %ld): refreshing once",
 		         ans->errcode);
 		wxapi_answer_free(ans);
-		if ((err = redis_del_if_equal(arena_printf(a, "wx:token:%s", appid), token,
-		                              &gone)) != E_OK)
+		if ((err = redis_del_if_equal(wxapi_token_key(a, app, "token"), token, &gone)) !=
+		    E_OK)
 			return err;
 	}
 	return E_UPSTREAM_ERROR;
+}
+
+/* The same with the Official Account's token. */
+static enum api_err wxapi_token_call(struct arena *a, const char *method, const char *path_query,
+                                     const char *body, struct wxapi_answer *ans)
+{
+	return wxapi_app_call(a, WXAPI_OA, false, method, path_query, body, ans);
 }
 
 static enum api_err wxapi_fetch_ticket(struct arena *a, const char **ticket, long *ttl)
@@ -401,6 +457,28 @@ enum api_err wxapi_template_send(struct arena *a, const char *touser, const char
 		return err;
 	if (ans.errcode != 0)
 		err = wxapi_fail(&ans, "message/template/send");
+	wxapi_answer_free(&ans);
+	return err;
+}
+
+enum api_err wxapi_tcb_download_urls(struct arena *a, const char *env, const char *const *ids,
+                                     size_t n, long max_age, struct wxcloud_link *out)
+{
+	struct wxapi_answer ans;
+	enum api_err err;
+
+	if (n == 0)
+		return E_OK;
+	if (n > WXCLOUD_BATCH)
+		return E_INTERNAL;
+	err = wxapi_app_call(a, WXAPI_MP, true, "POST", "/tcb/batchdownloadfile",
+	                     wxcloud_download_body(a, env, ids, n, max_age), &ans);
+	if (err != E_OK)
+		return err;
+	if (ans.errcode != 0)
+		err = wxapi_fail(&ans, "tcb/batchdownloadfile");
+	else if ((err = wxcloud_download_parse(a, ans.json, ids, n, out)) != E_OK)
+		log_warn("wechat tcb/batchdownloadfile answered without a file_list");
 	wxapi_answer_free(&ans);
 	return err;
 }

@@ -26,8 +26,9 @@ static bool wxpayapi_ready(void)
 	if (c->wxpay_mchid == NULL || c->wxpay_serial == NULL ||
 	    c->wxpay_private_key_file == NULL || c->wxpay_apiv3_key == NULL ||
 	    c->wxpay_public_key_file == NULL || c->wxpay_public_key_id == NULL ||
-	    c->wechat_appid == NULL) {
-		log_error("WeChat Pay is not configured (WXPAY_* and WECHAT_APPID)");
+	    (c->wechat_appid == NULL && c->wechat_mp_appid == NULL)) {
+		log_error("WeChat Pay is not configured (WXPAY_* and WECHAT_APPID or "
+		          "WECHAT_MP_APPID)");
 		return false;
 	}
 	if (wxpayapi_merchant == NULL &&
@@ -116,7 +117,7 @@ static enum api_err wxpayapi_call(struct arena *a, const char *method, const cha
 	req.timeout_ms = 10000;
 	req.want = want;
 	if ((err = httpc_do(a, &req, &res)) != E_OK)
-		return err == E_TIMEOUT ? E_UPSTREAM_ERROR : err;
+		return err; /* E_TIMEOUT stays: Pay may have taken the call */
 	*status = res.status;
 	ts = wxpayapi_header(&res, "Wechatpay-Timestamp");
 	nonce = wxpayapi_header(&res, "Wechatpay-Nonce");
@@ -179,8 +180,9 @@ static void wxpayapi_txn(struct arena *a, json_object *t, struct wxpayapi_txn *o
 		out->amount_total = json_object_get_int64(v);
 }
 
-enum api_err wxpayapi_jsapi(struct arena *a, const char *out_trade_no, const char *description,
-                            int64_t amount_fen, const char *payer_openid, const char **prepay_id)
+enum api_err wxpayapi_jsapi(struct arena *a, const char *appid, const char *out_trade_no,
+                            const char *description, int64_t amount_fen, const char *payer_openid,
+                            const char **prepay_id)
 {
 	const struct config *c = config_get();
 	json_object *req = json_object_new_object(), *amount = json_object_new_object(),
@@ -188,8 +190,7 @@ enum api_err wxpayapi_jsapi(struct arena *a, const char *out_trade_no, const cha
 	long status = 0;
 	enum api_err err;
 
-	json_object_object_add(req, "appid",
-	                       json_object_new_string(c->wechat_appid ? c->wechat_appid : ""));
+	json_object_object_add(req, "appid", json_object_new_string(appid));
 	json_object_object_add(req, "mchid",
 	                       json_object_new_string(c->wxpay_mchid ? c->wxpay_mchid : ""));
 	json_object_object_add(req, "description", json_object_new_string(description));
@@ -206,8 +207,8 @@ enum api_err wxpayapi_jsapi(struct arena *a, const char *out_trade_no, const cha
 	if (err == E_OK) {
 		*prepay_id = wxpayapi_str(a, ans, "prepay_id");
 		if (status != 200 || *prepay_id == NULL) {
-			log_error("WeChat Pay refused order %s: HTTP %ld %s", out_trade_no, status,
-			          ans ? jsonx_text(a, ans) : "");
+			log_error("WeChat Pay refused order %s of app %s: HTTP %ld %s",
+			          out_trade_no, appid, status, ans ? jsonx_text(a, ans) : "");
 			err = E_UPSTREAM_ERROR;
 		}
 	}
@@ -260,9 +261,9 @@ enum api_err wxpayapi_close(struct arena *a, const char *out_trade_no)
 	return err;
 }
 
-enum api_err wxpayapi_pay_params(struct arena *a, const char *prepay_id, json_object **out)
+enum api_err wxpayapi_pay_params(struct arena *a, const char *appid, const char *prepay_id,
+                                 json_object **out)
 {
-	const struct config *c = config_get();
 	char nonce[33], ts[24];
 	const char *package = arena_printf(a, "prepay_id=%s", prepay_id);
 	char *sig;
@@ -273,11 +274,11 @@ enum api_err wxpayapi_pay_params(struct arena *a, const char *prepay_id, json_ob
 	if (crypto_random_hex(16, nonce) < 0)
 		return E_INTERNAL;
 	snprintf(ts, sizeof(ts), "%lld", (long long)time(NULL));
-	sig = wxpay_pay_sign(wxpayapi_merchant, c->wechat_appid, ts, nonce, package);
+	sig = wxpay_pay_sign(wxpayapi_merchant, appid, ts, nonce, package);
 	if (sig == NULL)
 		return E_INTERNAL;
 	o = json_object_new_object();
-	json_object_object_add(o, "appId", json_object_new_string(c->wechat_appid));
+	json_object_object_add(o, "appId", json_object_new_string(appid));
 	json_object_object_add(o, "timeStamp", json_object_new_string(ts));
 	json_object_object_add(o, "nonceStr", json_object_new_string(nonce));
 	json_object_object_add(o, "package", json_object_new_string(package));

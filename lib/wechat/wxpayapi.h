@@ -5,9 +5,12 @@
  * and carry Accept, Content-Type and User-Agent; every answer and every notify must be
  * signed by a platform key chosen by its Wechatpay-Serial: the WeChat Pay public key
  * (WXPAY_PUBLIC_KEY_FILE, id WXPAY_PUBLIC_KEY_ID) or, in platform-certificate mode, the
- * certificate WXPAY_PLATFORM_CERT_FILE by its serial; anything else is refused.  Keys are loaded once per process.  Errors: WeChat
- * Pay unreachable, refusing or answering unsigned → E_UPSTREAM_ERROR; not configured →
- * E_UNAVAILABLE.
+ * certificate WXPAY_PLATFORM_CERT_FILE by its serial; anything else is refused.  Keys are
+ * loaded once per process.  One merchant (WXPAY_MCHID) is bound to both apps: an order is
+ * placed, and its payment parameters signed, with the appid of the app the payer uses (the
+ * Official Account's WECHAT_APPID or the mini program's WECHAT_MP_APPID), the caller's choice.
+ * Errors: WeChat Pay unreachable, refusing or answering unsigned → E_UPSTREAM_ERROR; no answer
+ * in time → E_TIMEOUT (it may have taken the call); not configured → E_UNAVAILABLE.
  */
 #ifndef AIPHOTO_WXPAYAPI_H
 #define AIPHOTO_WXPAYAPI_H
@@ -31,15 +34,24 @@ struct wxpayapi_txn {
 
 #define WXPAYAPI_MAX_SKEW 300 /* seconds a notify's or an answer's timestamp may be off */
 
-/* Creates a JSAPI order; *prepay_id on success. */
-enum api_err wxpayapi_jsapi(struct arena *a, const char *out_trade_no, const char *description,
-                            int64_t amount_fen, const char *payer_openid, const char **prepay_id);
+/* Creates a JSAPI order of app appid for payer_openid (a user of that app: Pay refuses
+ * another app's openid); *prepay_id on success. */
+enum api_err wxpayapi_jsapi(struct arena *a, const char *appid, const char *out_trade_no,
+                            const char *description, int64_t amount_fen, const char *payer_openid,
+                            const char **prepay_id);
 /* Queries an order by out_trade_no; E_NOT_FOUND when WeChat Pay does not know it. */
 enum api_err wxpayapi_query(struct arena *a, const char *out_trade_no, struct wxpayapi_txn *out);
 /* Closes an unpaid order at WeChat Pay. */
 enum api_err wxpayapi_close(struct arena *a, const char *out_trade_no);
-/* The parameters of getBrandWCPayRequest / wx.requestPayment for prepay_id (new object). */
-enum api_err wxpayapi_pay_params(struct arena *a, const char *prepay_id, json_object **out);
+/*
+ * The parameters of getBrandWCPayRequest (Official Account pages) or wx.requestPayment (the
+ * mini program) for prepay_id of an order of app appid (new object): {"appId","timeStamp",
+ * "nonceStr","package","signType":"RSA","paySign"}, paySign = the merchant key's SHA256withRSA
+ * over "appId\ntimeStamp\nnonceStr\npackage\n".  wx.requestPayment takes no appId (it is the
+ * mini program's own) but it is signed all the same.
+ */
+enum api_err wxpayapi_pay_params(struct arena *a, const char *appid, const char *prepay_id,
+                                 json_object **out);
 
 /*
  * Verifies and opens a notify: the four Wechatpay-* headers present, the serial ours, the

@@ -210,14 +210,17 @@ def make_user():
 
 @pytest.fixture(scope="session")
 def token_for():
-    """token_for(user_id, admin=False, ttl=None) -> JWT from `aiphotoctl token`."""
+    """token_for(user_id, admin=False, ttl=None, channel=None) -> JWT from `aiphotoctl token`
+    (a user token of channel "oa", "mp" or "web"; "oa" when not given)."""
 
-    def token(user_id, admin=False, ttl=None):
+    def token(user_id, admin=False, ttl=None, channel=None):
         args = ["token", "--user", str(user_id)]
         if admin:
             args.append("--admin")
         if ttl is not None:
             args += ["--ttl", str(ttl)]
+        if channel is not None:
+            args += ["--channel", channel]
         out = _ctl(*args)
         tok = out.splitlines()[-1].strip() if out else ""
         assert tok.count(".") == 2, f"`aiphotoctl token` printed {out!r}"
@@ -330,6 +333,11 @@ class Sim:
     def mp_code(self, **fields):
         """fields: openid, unionid -> {"code","openid"}"""
         return self.call("POST", "/__sim/mp/code", fields)
+
+    def know_openid(self, openid, app="oa"):
+        """Make openid a user of the OA ("oa") or the mini program ("mp") at the simulator,
+        as a login would (WeChat Pay refuses a payer openid of another app or none)."""
+        return self.call("POST", "/__sim/openids", {"openid": openid, "app": app})
 
     def templates(self):
         return self.call("GET", "/__sim/templates")

@@ -147,6 +147,12 @@ def test_database_down_gives_503_then_recovers(client, expect_ok, expect_error, 
         expect_error(client.get("/user/credits", token=tok), 503, "UNAVAILABLE")
         expect_error(client.post("/events", json={"name": "it_down", "props": {}}),
                      503, "UNAVAILABLE")
+        # the cloud-function paths of the mini program's adapter answer the same, as JSON
+        resp = client.session.post(client.base.rsplit("/api/v1", 1)[0] + "/api/payment/getPackages",
+                                   json={"action": "getPackages"}, timeout=10,
+                                   headers={"Connection": "close"})
+        assert resp.status_code == 503, resp.text
+        assert resp.json()["success"] is False and resp.json()["code"] == "UNAVAILABLE"
         # still the same answer the second time (no crash loop, no stale success)
         expect_error(client.get("/credits/packages"), 503, "UNAVAILABLE")
     finally:

@@ -109,3 +109,29 @@ def test_seed_says_why_when_no_transaction_begins(tmp_path):
                           text=True, timeout=60)
     assert proc.returncode == 1
     assert "rolled back: cannot begin a transaction (UNAVAILABLE)" in proc.stderr
+
+
+def test_0013_keeps_the_orders_made_before_it(scratch_db, tmp_path):
+    """Orders made before 0013 may lack an appid (they count as the Official Account's) and
+    still change state; the ones made after it must name their app."""
+    mig = tmp_path / "migrations"
+    shutil.copytree(REPO / "migrations", mig)
+    later = [p for p in mig.glob("[0-9][0-9][0-9][0-9]_*.sql") if int(p.name[:4]) >= 13]
+    held = tmp_path / "held"
+    held.mkdir()
+    for p in later:
+        p.rename(held / p.name)
+    assert migrate(scratch_db, mig).returncode == 0
+    order = ("INSERT INTO orders (out_trade_no, user_id, amount_fen, credits, appid, mchid) "
+             "VALUES ('{}', (SELECT id FROM users LIMIT 1), 600, 60, '', '1900000001')")
+    _psql(scratch_db, "INSERT INTO users (nickname) VALUES ('old')")
+    _psql(scratch_db, order.format("APOLD000000001"))
+    for p in later:
+        (held / p.name).rename(p)
+    assert migrate(scratch_db, mig).returncode == 0
+    _psql(scratch_db, "UPDATE orders SET status = 'closed', closed_at = now() "
+                      "WHERE out_trade_no = 'APOLD000000001'")
+    proc = subprocess.run(["psql", scratch_db, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
+                           order.format("APNEW000000001")], capture_output=True, text=True,
+                          timeout=30)
+    assert proc.returncode != 0 and "orders_appid_check" in proc.stderr, proc.stderr

@@ -17,6 +17,7 @@ import re
 import subprocess
 import threading
 import time
+import urllib.parse
 import uuid
 
 import pytest
@@ -64,15 +65,16 @@ def packages(psql):
 
 
 @pytest.fixture
-def payer(make_user, token_for, psql):
+def payer(make_user, token_for, psql, pay):
     """payer(credits=None) -> {"id","token","openid"}: a user known to the Official Account
-    (the JSAPI payer needs its openid)."""
+    (the JSAPI payer needs its openid; WeChat Pay knows it as the OA's)."""
 
     def make(credits=None):
         uid = make_user(credits=credits)
         openid = "oIT" + uuid.uuid4().hex[:25]
         psql("INSERT INTO wechat_identities (user_id, app_kind, appid, openid) VALUES "
              f"({uid}, 'oa', '{env('WECHAT_APPID')}', '{openid}')")
+        pay.know_openid(openid, "oa")
         return {"id": uid, "token": token_for(uid), "openid": openid}
 
     return make
@@ -753,3 +755,253 @@ def test_reconciliation_reaches_a_new_order_behind_a_pile(client, expect_ok, pay
         if order_row(psql, no)["status"] == "paid":
             break
     assert_settled_once(psql, real, no, 60, 5)
+
+
+# --------------------------------------------------------------------------- which app pays
+
+
+def new_openid(prefix):
+    return (prefix + uuid.uuid4().hex + uuid.uuid4().hex)[:28]
+
+
+def mp_login(client, expect_ok, pay, openid=None, unionid=None):
+    """A user signed in through the mini program (wx.login → POST /auth/mp/login):
+    {"id","token","openid"}."""
+    openid = openid or new_openid("oMP")
+    code = pay.mp_code(openid=openid, unionid=unionid)["code"]
+    data = expect_ok(client.post("/auth/mp/login", json={"code": code}))
+    return {"id": data["user"]["id"], "token": data["token"], "openid": openid}
+
+
+def oa_login(client, expect_ok, pay, openid=None, unionid=None):
+    """A user signed in on the Official Account's H5 pages (OAuth): {"id","token","openid"}."""
+    openid = openid or new_openid("oOA")
+    resp = client.get("/auth/wechat/authorize",
+                      params={"redirect": "/wechat/member.html", "scope": "snsapi_userinfo"})
+    assert resp.status_code == 302, resp.text[:300]
+    query = urllib.parse.urlsplit(resp.headers["Location"].split("#")[0]).query
+    state = urllib.parse.parse_qs(query)["state"][0]
+    code = pay.oauth_code(openid=openid, unionid=unionid, scope="snsapi_userinfo")["code"]
+    data = expect_ok(client.post("/auth/wechat/oauth", json={"code": code, "state": state}))
+    return {"id": data["user"]["id"], "token": data["token"], "openid": openid}
+
+
+def pay_message(pp, appid=None):
+    return (f"{appid or pp['appId']}\n{pp['timeStamp']}\n{pp['nonceStr']}\n"
+            f"{pp['package']}\n").encode()
+
+
+def signed_by_merchant(merchant_pub, pp, appid):
+    """True when paySign is the merchant key's signature over appid's payment message."""
+    try:
+        merchant_pub.verify(base64.b64decode(pp["paySign"], validate=True),
+                            pay_message(pp, appid), padding.PKCS1v15(), hashes.SHA256())
+        return True
+    except (InvalidSignature, ValueError):
+        return False
+
+
+def test_mini_program_user_buys_credits_end_to_end(client, expect_ok, pay, psql, merchant_pub):
+    """A user known only to the mini program: the order is placed with the mini program's
+    appid and its openid, wx.requestPayment's parameters are signed over that appid, the
+    notify settles it once and the order query shows it paid."""
+    u = mp_login(client, expect_ok, pay)
+    assert [r[0] for r in psql("SELECT app_kind FROM wechat_identities "
+                               f"WHERE user_id = {u['id']}")] == ["mp"]
+    data = ordered(client, expect_ok, u, 2)
+    assert set(data) == CREATE_KEYS, data
+    no, pp = data["out_trade_no"], data["pay_params"]
+    assert set(pp) == PAY_PARAM_KEYS, pp
+    assert pp["appId"] == env("WECHAT_MP_APPID"), pp
+    assert pp["signType"] == "RSA" and pp["package"].startswith("prepay_id="), pp
+    assert pp["timeStamp"].isdigit() and abs(int(pp["timeStamp"]) - time.time()) < 300, pp
+    assert signed_by_merchant(merchant_pub, pp, env("WECHAT_MP_APPID")), pp
+    assert not signed_by_merchant(merchant_pub, pp, env("WECHAT_APPID")), pp
+    row = order_row(psql, no)
+    assert (row["appid"], row["payer_openid"], row["status"]) == \
+        (env("WECHAT_MP_APPID"), u["openid"], "created"), row
+    assert "prepay_id=" + row["prepay_id"] == pp["package"], row
+    placed = sim_order(pay, no)
+    assert (placed["appid"], placed["payer"]["openid"]) == (env("WECHAT_MP_APPID"), u["openid"])
+
+    result = pay.pay(no)
+    assert result["status"] == 204, result
+    assert_settled_once(psql, u, no, 330, 0)
+    got = expect_ok(client.get(f"/payment/orders/{no}", token=u["token"]))
+    assert (got["status"], got["credits"]) == ("paid", 330) and RFC3339.match(got["paid_at"])
+    assert pay.notify(no, count=3)["statuses"] == [204] * 3
+    assert_settled_once(psql, u, no, 330, 0)
+    assert expect_ok(client.get("/user/credits", token=u["token"]))["credits"] == 330
+
+
+def test_official_account_user_pays_as_before(client, expect_ok, pay, psql, merchant_pub):
+    """An H5 (OAuth) token: the order is the Official Account's, as it always was."""
+    u = oa_login(client, expect_ok, pay)
+    data = ordered(client, expect_ok, u, 1)
+    pp = data["pay_params"]
+    assert pp["appId"] == env("WECHAT_APPID") and \
+        signed_by_merchant(merchant_pub, pp, env("WECHAT_APPID")), pp
+    assert order_row(psql, data["out_trade_no"])["appid"] == env("WECHAT_APPID")
+    assert pay.pay(data["out_trade_no"])["status"] == 204
+    assert_settled_once(psql, u, data["out_trade_no"], 60, 0)
+
+
+def test_token_from_before_channels_pays_as_the_official_account(client, expect_ok, payer,
+                                                                psql, jwt_forge):
+    p = payer()
+    old = jwt_forge.sign(jwt_forge.default_claims(p["id"]))
+    assert "channel" not in jwt_forge.claims_like(old)
+    data = expect_ok(create_order(client, old, 1))
+    assert data["pay_params"]["appId"] == env("WECHAT_APPID")
+    assert order_row(psql, data["out_trade_no"])["payer_openid"] == p["openid"]
+
+
+def test_user_joined_by_unionid_pays_from_each_app_into_one_balance(client, expect_ok,
+                                                                     expect_error, pay, psql,
+                                                                     merchant_pub):
+    unionid = "uIT" + uuid.uuid4().hex
+    mp = mp_login(client, expect_ok, pay, unionid=unionid)
+    oa = oa_login(client, expect_ok, pay, unionid=unionid)
+    assert mp["id"] == oa["id"], (mp, oa)
+    kinds = sorted(r[0] for r in psql("SELECT app_kind FROM wechat_identities "
+                                      f"WHERE user_id = {mp['id']}"))
+    assert kinds == ["mp", "oa"]
+    key = new_key()
+    from_mp = expect_ok(create_order(client, mp["token"], 1, key))
+    from_oa = expect_ok(create_order(client, oa["token"], 2))
+    for data, app, openid in ((from_mp, "WECHAT_MP_APPID", mp["openid"]),
+                              (from_oa, "WECHAT_APPID", oa["openid"])):
+        pp = data["pay_params"]
+        assert pp["appId"] == env(app) and signed_by_merchant(merchant_pub, pp, env(app)), pp
+        row = order_row(psql, data["out_trade_no"])
+        assert (row["user_id"], row["appid"], row["payer_openid"]) == \
+            (mp["id"], env(app), openid), row
+    # the mini program's key replayed from the H5 page would answer pay_params it cannot use
+    message = expect_error(create_order(client, oa["token"], 1, key), 409,
+                           "IDEMPOTENCY_MISMATCH")
+    assert "other app" in message, message
+    assert same_order(expect_ok(create_order(client, mp["token"], 1, key))) == \
+        same_order(from_mp)
+    for data in (from_mp, from_oa):
+        assert pay.pay(data["out_trade_no"])["status"] == 204
+    assert balance(psql, mp["id"]) == 60 + 330
+    listed = expect_ok(client.get("/payment/orders", token=oa["token"]))["items"]
+    assert {i["out_trade_no"] for i in listed} == {from_mp["out_trade_no"],
+                                                   from_oa["out_trade_no"]}
+    assert expect_ok(client.get("/user/credits", token=mp["token"]))["credits"] == 390
+
+
+def test_a_channel_without_a_payable_identity_is_told_what_is_missing(client, expect_ok,
+                                                                      expect_error, payer, pay,
+                                                                      psql, token_for):
+    """An Official-Account-only user holding a mini-program token (made by hand: no login
+    would issue one) and a mini-program-only user on the H5 pages: 400 naming the missing
+    identity, and no order."""
+    oa_only = payer()
+    message = expect_error(create_order(client, token_for(oa_only["id"], channel="mp"), 1),
+                           400, "BAD_REQUEST")
+    assert "mini-program openid" in message and "WECHAT_MP_APPID" in message, message
+    mp_only = mp_login(client, expect_ok, pay)
+    message = expect_error(create_order(client, token_for(mp_only["id"], channel="oa"), 1),
+                           400, "BAD_REQUEST")
+    assert "Official Account openid" in message, message
+    for uid in (oa_only["id"], mp_only["id"]):
+        assert psql(f"SELECT 1 FROM orders WHERE user_id = {uid}") == []
+
+
+@pytest.mark.parametrize("app", ["mp", "oa"])
+def test_notify_naming_the_other_app_is_refused(client, expect_ok, pay, psql, app):
+    """One merchant serves both apps: a payment reported for the other app (a real appid of
+    ours, but not the order's) does not settle the order."""
+    u = (mp_login if app == "mp" else oa_login)(client, expect_ok, pay)
+    no = ordered(client, expect_ok, u, 1)["out_trade_no"]
+    result = pay.pay(no, variant="other_app")
+    assert result["status"] == 409, result
+    fail_body(result["status"], result["body"])
+    assert_unsettled(psql, u, no, 0)
+    assert pay.notify(no)["statuses"] == [204]
+    assert_settled_once(psql, u, no, 60, 0)
+
+
+def test_mini_program_order_is_reconciled_and_queried(client, expect_ok, pay, psql):
+    u = mp_login(client, expect_ok, pay)
+    reconciled = ordered(client, expect_ok, u, 1)["out_trade_no"]
+    queried = ordered(client, expect_ok, u, 3)["out_trade_no"]
+    credits = order_row(psql, queried)["credits"]
+    for no in (reconciled, queried):
+        assert pay.pay(no, notify=False)["transaction_id"]
+    status, output = run_ctl("reconcile-orders", "--older-than", "0")
+    assert status == 0, output
+    # the run settled both (each once), under the mini program's appid
+    assert_settled_once(psql, u, reconciled, 60, credits)
+    assert_settled_once(psql, u, queried, credits, 60)
+    assert order_row(psql, reconciled)["appid"] == env("WECHAT_MP_APPID")
+    # and one found by the order query, after its notify was lost
+    third = ordered(client, expect_ok, u, 1)["out_trade_no"]
+    assert pay.pay(third, notify=False)["transaction_id"]
+    psql("UPDATE orders SET created_at = now() - interval '1 minute' "
+         f"WHERE out_trade_no = '{third}'")
+    assert expect_ok(client.get(f"/payment/orders/{third}", token=u["token"]))["status"] == \
+        "paid"
+    assert balance(psql, u["id"]) == 60 + credits + 60
+
+
+@pytest.mark.parametrize("fault", ["5xx", "timeout", "unbound"])
+def test_wechat_pay_failing_leaves_no_half_made_order(client, expect_ok, expect_error, pay,
+                                                      psql, fault):
+    """WeChat Pay answering 5xx (502), not answering (504) or refusing an appid not bound to
+    the merchant (502): the order stays created without a prepay id and credits nothing; the
+    same Idempotency-Key completes that same order once WeChat Pay is back."""
+    u = mp_login(client, expect_ok, pay)
+    key = new_key()
+    try:
+        if fault == "unbound":
+            pay.call("POST", "/__sim/pay/bindings",
+                     {"appid": env("WECHAT_MP_APPID"), "bound": False})
+        else:
+            pay.call("POST", "/__sim/pay/faults",
+                     {"op": "jsapi", "status": 500} if fault == "5xx"
+                     else {"op": "jsapi", "hang": 30})
+        resp = client.post("/payment/create-order", token=u["token"], timeout=60,
+                           headers={"Idempotency-Key": key}, json={"package_id": 1})
+        expect_error(resp, *((504, "TIMEOUT") if fault == "timeout"
+                             else (502, "UPSTREAM_ERROR")))
+    finally:
+        pay.call("DELETE", "/__sim/pay/faults")
+        pay.call("POST", "/__sim/pay/bindings", {"appid": env("WECHAT_MP_APPID"), "bound": True})
+    rows = psql(f"SELECT out_trade_no, status, prepay_id FROM orders WHERE user_id = {u['id']}")
+    assert len(rows) == 1 and rows[0][1:] == ["created", None], rows
+    assert psql(f"SELECT 1 FROM credit_ledger WHERE user_id = {u['id']}") == []
+    data = expect_ok(create_order(client, u["token"], 1, key))
+    assert data["out_trade_no"] == rows[0][0]
+    (count,), = psql(f"SELECT count(*) FROM orders WHERE user_id = {u['id']}")
+    assert count == "1"
+    assert pay.pay(data["out_trade_no"])["status"] == 204
+    assert_settled_once(psql, u, data["out_trade_no"], 60, 0)
+
+
+def test_check_config_reports_the_payment_setup_of_both_apps():
+    def check(**changes):
+        e = dict(os.environ)
+        for name, value in changes.items():
+            if value is None:
+                e.pop(name, None)
+            else:
+                e[name] = value
+        proc = subprocess.run([str(CTL), "check-config"], env=e, capture_output=True,
+                              text=True, timeout=30, cwd=REPO)
+        return proc.returncode, proc.stdout + proc.stderr
+
+    status, out = check()
+    assert status == 0, out
+    assert f"WeChat Pay: merchant {env('WXPAY_MCHID')}" in out, out
+    assert f"mini program (wx.requestPayment): appid {env('WECHAT_MP_APPID')}" in out, out
+    assert f"(getBrandWCPayRequest): appid {env('WECHAT_APPID')}" in out, out
+    assert "warning" not in out, out
+    status, out = check(WECHAT_MP_APPID=None, WECHAT_CLOUD_ENV=None)  # cloud storage needs the mini program
+    assert status == 0, out
+    assert "warning: WECHAT_MP_APPID is not set: mini-program users cannot pay" in out, out
+    status, out = check(WECHAT_MP_APPID=env("WECHAT_APPID"))
+    assert status == 1 and "WECHAT_MP_APPID: must differ from WECHAT_APPID" in out, out
+    status, out = check(WXPAY_MCHID=None)
+    assert status == 0 and "WeChat Pay: off" in out and "WECHAT_MP_APPID" not in out, out

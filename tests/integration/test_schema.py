@@ -204,6 +204,17 @@ def test_order_state_machine():
     assert_fails("23514", "not allowed", new_user(t), order(t, no), closed, paid)
 
 
+def test_a_new_order_names_its_app():
+    """Migration 0013: an order made after it carries an appid of 1-32 characters (an older
+    row without one counts as the Official Account's and may still change state)."""
+    t, no = tag(), "T" + tag()[:24]
+    app = ("INSERT INTO orders (out_trade_no, user_id, amount_fen, credits, appid, mchid) "
+           "VALUES ('%s', %s, 600, 60, '%s', '1900000001')")
+    assert_ok(new_user(t), app % (no, uid(t), "w" * 32))
+    for appid in ("", "w" * 33):
+        assert_fails("23514", "orders_appid_check", new_user(t), app % (no, uid(t), appid))
+
+
 # ----------------------------------------------------------------- checkins
 
 def checkin(legacy, day):

@@ -496,6 +496,7 @@ def test_a_stale_wechat_pay_answer_is_refused(client, expect_error, make_user, t
     openid = new_openid()
     psql("INSERT INTO wechat_identities (user_id, app_kind, appid, openid) "
          f"VALUES ({uid}, 'oa', '{env('WECHAT_APPID')}', '{openid}')")
+    sim.know_openid(openid, "oa")
     (pkg,) = psql("SELECT id FROM packages WHERE active ORDER BY id LIMIT 1")[0]
     sim.call("POST", "/__sim/pay/answer-skew", {"seconds": -3600})
     try:

@@ -210,6 +210,7 @@ class PayClient:
         self.apiv3 = env["WXPAY_APIV3_KEY"].encode()
         self.key_id = env["WXPAY_PUBLIC_KEY_ID"]
         self.appid = env.get("WECHAT_APPID") or "wxsimoa0000000001"
+        self.mp_appid = env.get("WECHAT_MP_APPID") or "wxsimmp0000000001"
         self.session = requests.Session()
 
     def call(self, method, path, body=None, sign=True, headers=None, relative=False, **auth_kw):
@@ -242,9 +243,17 @@ class PayClient:
         assert r.status_code == status, f"{path} -> {r.status_code}: {r.text[:300]}"
         return r.json()
 
-    def order(self, notify_url, total=100, out_trade_no=None, openid="oSimPayer000000000000000001"):
+    def payer(self, app="oa"):
+        """A new openid, a user of the OA or of the mini program (as a login would make it)."""
+        openid = "oSimPayer" + secrets.token_hex(9)
+        self.control("POST", "/__sim/openids", {"openid": openid, "app": app})
+        return openid
+
+    def order(self, notify_url, total=100, out_trade_no=None, openid=None, appid=None):
         out_trade_no = out_trade_no or "AP" + str(time.time_ns())[:16] + secrets.token_hex(4)
-        body = {"appid": self.appid, "mchid": self.mchid, "description": "积分套餐 测试",
+        appid = appid or self.appid
+        openid = openid or self.payer("mp" if appid == self.mp_appid else "oa")
+        body = {"appid": appid, "mchid": self.mchid, "description": "积分套餐 测试",
                 "out_trade_no": out_trade_no, "notify_url": notify_url,
                 "amount": {"total": total, "currency": "CNY"}, "payer": {"openid": openid}}
         r = self.call("POST", "/v3/pay/transactions/jsapi", body)
@@ -389,7 +398,7 @@ def test_requests_need_accept_and_user_agent(pay):
 def test_unsigned_and_badly_signed_requests_are_refused(pay, receiver):
     order = {"appid": pay.appid, "mchid": pay.mchid, "description": "x",
              "out_trade_no": "APSIGN" + secrets.token_hex(6), "notify_url": receiver.url,
-             "amount": {"total": 1, "currency": "CNY"}, "payer": {"openid": "oX"}}
+             "amount": {"total": 1, "currency": "CNY"}, "payer": {"openid": pay.payer()}}
     path = "/v3/pay/transactions/jsapi"
     other_key = load_key(VECTORS / "go_test_key.pem")
     cases = {
@@ -481,7 +490,8 @@ FORGED = {
     "future_timestamp": {"timestamp"}, "unknown_serial": {"serial"},
     "signtest": {"signature"}, "tampered_ciphertext": {"decrypt"},
     "flipped_body": {"signature"}, "wrong_amount": {"amount"}, "wrong_mchid": {"mchid"},
-    "wrong_appid": {"appid"}, "missing_header": {"header"}, "unknown_order": {"order"},
+    "wrong_appid": {"appid"}, "other_app": {"appid"}, "missing_header": {"header"},
+    "unknown_order": {"order"},
 }
 
 
@@ -594,6 +604,68 @@ def test_unreachable_callback_is_retried_and_reset_stops_retries(pay, receiver):
     log = [n for n in pay.control("GET", "/__sim/pay/notifies")
            if n["out_trade_no"] == order["out_trade_no"]]
     assert [n["attempt"] for n in log] == [1, 2, 3]
+
+
+def test_payer_must_be_a_user_of_the_orders_app(pay, receiver):
+    """As Pay does: the payer's openid belongs to one app, the order's appid must be that app
+    (PARAM_ERROR "appid和openid不匹配"); an openid WeChat never issued is refused alike."""
+    oa_user, mp_user = pay.payer("oa"), pay.payer("mp")
+    mp_order = pay.order(receiver.url, appid=pay.mp_appid, openid=mp_user)
+    q = pay.call("GET", f"/v3/pay/transactions/out-trade-no/{mp_order['out_trade_no']}"
+                        f"?mchid={pay.mchid}").json()
+    assert (q["appid"], q["payer"]["openid"]) == (pay.mp_appid, mp_user), q
+    pay.order(receiver.url, appid=pay.appid, openid=oa_user)
+    for appid, openid in ((pay.mp_appid, oa_user), (pay.appid, mp_user),
+                          (pay.appid, "oNeverIssued" + secrets.token_hex(8))):
+        body = {"appid": appid, "mchid": pay.mchid, "description": "x",
+                "out_trade_no": "APMIX" + secrets.token_hex(8), "notify_url": receiver.url,
+                "amount": {"total": 1, "currency": "CNY"}, "payer": {"openid": openid}}
+        r = pay.call("POST", "/v3/pay/transactions/jsapi", body)
+        assert r.status_code == 400 and pay.answer_ok(r), r.text
+        assert r.json() == {"code": "PARAM_ERROR", "message": "appid和openid不匹配"}, r.text
+
+
+def test_an_appid_not_bound_to_the_merchant_is_refused(pay, receiver):
+    cfg = pay.control("GET", "/__sim/pay/config")
+    assert sorted(cfg["bound_appids"]) == sorted([pay.appid, pay.mp_appid]), cfg
+    openid = pay.payer("mp")
+    body = {"appid": pay.mp_appid, "mchid": pay.mchid, "description": "x",
+            "out_trade_no": "APBIND" + secrets.token_hex(8), "notify_url": receiver.url,
+            "amount": {"total": 1, "currency": "CNY"}, "payer": {"openid": openid}}
+    try:
+        assert pay.control("POST", "/__sim/pay/bindings",
+                           {"appid": pay.mp_appid, "bound": False}) == {"bound": [pay.appid]}
+        r = pay.call("POST", "/v3/pay/transactions/jsapi", body)
+        assert r.status_code == 400 and pay.answer_ok(r), r.text
+        assert r.json()["code"] == "APPID_MCHID_NOT_MATCH", r.text
+    finally:
+        pay.control("POST", "/__sim/pay/bindings", {"appid": pay.mp_appid, "bound": True})
+    assert pay.call("POST", "/v3/pay/transactions/jsapi", body).status_code == 200
+    pay.control("POST", "/__sim/pay/bindings", {"appid": "wxnotours", "bound": False},
+                status=400)
+
+
+def test_fault_rules_answer_5xx_or_nothing(pay, receiver):
+    order = pay.order(receiver.url)
+    path = f"/v3/pay/transactions/out-trade-no/{order['out_trade_no']}?mchid={pay.mchid}"
+    pay.control("POST", "/__sim/pay/faults", {"op": "query", "status": 503, "times": 2})
+    for _ in range(2):
+        r = pay.call("GET", path)
+        assert r.status_code == 503 and r.json()["code"] == "SYSTEM_ERROR", r.text
+    assert pay.call("GET", path).status_code == 200
+    pay.control("POST", "/__sim/pay/faults", {"op": "query", "hang": 30, "times": None})
+    started = time.monotonic()
+    with pytest.raises(requests.exceptions.RequestException):
+        pay.session.get(pay.base + path, timeout=1, headers={"Accept": "application/json"})
+    assert time.monotonic() - started < 5
+    rules = pay.control("GET", "/__sim/pay/faults")["rules"]
+    assert [(r["op"], r["hang"], r["hits"]) for r in rules if r["remaining"] is None] == \
+        [("query", 30, 1)], rules
+    assert pay.control("DELETE", "/__sim/pay/faults")["cleared"] == 2
+    assert pay.call("GET", path).status_code == 200
+    for bad in ({"op": "refund"}, {"op": "jsapi", "status": 404}, {"op": "jsapi", "hang": -1},
+                {"op": "jsapi", "times": 0}):
+        pay.control("POST", "/__sim/pay/faults", bad, status=400)
 
 
 def test_control_mistakes(pay):

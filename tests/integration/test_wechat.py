@@ -985,6 +985,45 @@ def test_unionid_links_oa_and_mp(client, expect_ok, psql, sim, first):
     assert [(r[0], r[1], r[3]) for r in mp] == [(ids[0], "mp", unionid)], mp
 
 
+def test_login_tokens_name_their_channel_and_app(client, expect_ok, psql, sim):
+    """Each login's token says which app is calling: channel oa (H5 OAuth), mp (mini program)
+    or web (the Official Account's QR code), with that app's appid."""
+    _, state = authorize(client, scope="snsapi_base")
+    oa = expect_ok(oauth(client, sim.oauth_code(openid=new_openid("oOA"))["code"], state))
+    mp = expect_ok(mp_login(client, sim.mp_code(openid=new_openid("oMP"))["code"]))
+    qr = new_qr(client, expect_ok)
+    assert sim.scan(new_openid(), subscribed=False, scene_str="login_" + qr["scene"])["status"] \
+        == 200
+    web = poll(client, expect_ok, qr["scene"])
+    check_qr_confirmed(web)
+    for data, channel, appid in ((oa, "oa", env("WECHAT_APPID")),
+                                 (mp, "mp", env("WECHAT_MP_APPID")),
+                                 (web, "web", env("WECHAT_APPID"))):
+        claims = jwt_claims(data["token"])
+        assert (claims.get("channel"), claims.get("appid")) == (channel, appid), claims
+        assert expect_ok(client.get("/user/me", token=data["token"]))["id"] == \
+            data["user"]["id"]
+
+
+def test_token_without_channel_still_works_and_another_apps_token_does_not(
+        client, expect_ok, expect_error, make_user, jwt_forge):
+    """Tokens issued before tokens named their channel keep working (as the Official
+    Account's); a token naming an app this service does not serve is refused."""
+    uid = make_user()
+    old = jwt_forge.sign(jwt_forge.default_claims(uid))
+    assert "channel" not in jwt_forge.claims_like(old)
+    assert expect_ok(client.get("/user/me", token=old))["id"] == uid
+    for channel, appid in (("mp", env("WECHAT_MP_APPID")), ("oa", env("WECHAT_APPID")),
+                           ("web", env("WECHAT_APPID"))):
+        tok = jwt_forge.sign(dict(jwt_forge.default_claims(uid), channel=channel, appid=appid))
+        assert expect_ok(client.get("/user/me", token=tok))["id"] == uid
+    for claims in ({"channel": "mp", "appid": "wxanothermp000001"},
+                   {"channel": "oa", "appid": env("WECHAT_MP_APPID")},
+                   {"channel": "tv"}, {"channel": "mp", "appid": "wx/../x"}):
+        tok = jwt_forge.sign(dict(jwt_forge.default_claims(uid), **claims))
+        expect_error(client.get("/user/me", token=tok), 401, "UNAUTHORIZED")
+
+
 def test_concurrent_first_logins_make_one_user(client, psql, sim):
     """The same new person logging in on several devices at once: one user, one binding
     per app, all sharing the unionid."""

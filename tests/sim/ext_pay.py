@@ -41,7 +41,9 @@ MAX_TRIES = 8
 DEFAULT_DELAYS = (0.2, 0.5, 1, 2, 4, 8, 15)  # between tries: Pay's schedule, compressed
 VARIANTS = ("good", "bad_signature", "old_timestamp", "future_timestamp", "unknown_serial",
             "signtest", "tampered_ciphertext", "flipped_body", "wrong_amount", "wrong_mchid",
-            "wrong_appid", "missing_header", "unknown_order")
+            "wrong_appid", "other_app", "missing_header", "unknown_order")
+FAULT_OPS = ("jsapi", "query", "close")  # the Pay calls a fault rule can hit
+FAULT_STATUSES = (500, 502, 503, 504)
 SIGNED_HEADERS = ("Wechatpay-Timestamp", "Wechatpay-Nonce", "Wechatpay-Signature",
                   "Wechatpay-Serial")
 OUT_TRADE_NO = re.compile(r"^[0-9A-Za-z_\-|*]{6,32}$")
@@ -117,6 +119,11 @@ class PaySim:
         self.orders = {}
         self.notifies = []
         self.counters = dict.fromkeys(self.COUNTERS, 0)
+        # The appids bound to the merchant (商户平台 → 产品中心 → AppID账号管理): both apps until a
+        # test unbinds one. An order for an unbound appid is refused as Pay refuses it.
+        self.bound = set(self.cfg.appids)
+        self.faults = []  # rules of /__sim/pay/faults: {"op","status","hang","remaining","hits"}
+        self.hang_end = threading.Event()  # set (and replaced) to end the hangs in progress
 
     # ---------------------------------------------------------------- state
 
@@ -127,6 +134,25 @@ class PaySim:
             self.notifies = []
             self.counters = dict.fromkeys(self.COUNTERS, 0)
             self.answer_skew = 0  # seconds added to the timestamp of signed answers
+            self.bound = set(self.cfg.appids)
+            self.clear_faults()
+
+    def clear_faults(self):
+        """Drops every fault rule and ends the hangs in progress (call under the lock)."""
+        self.faults = []
+        self.hang_end.set()
+        self.hang_end = threading.Event()
+
+    def fault_for(self, op):
+        """The first fault rule for op that has uses left (one is used), or None."""
+        with self.sim.lock:
+            for rule in self.faults:
+                if rule["op"] == op and rule["remaining"] != 0:
+                    if rule["remaining"] is not None:
+                        rule["remaining"] -= 1
+                    rule["hits"] += 1
+                    return dict(rule), self.hang_end
+        return None, None
 
     def count(self, name):
         with self.sim.lock:
@@ -267,8 +293,14 @@ class PaySim:
         openid = payer.get("openid") if isinstance(payer, dict) else None
         if not isinstance(openid, str) or not openid:
             raise param_error("payer.openid", openid, "缺失")
-        if appid not in self.cfg.appids:
-            raise PayError(400, "APPID_MCHID_NOT_MATCH", "appid和mch_id不匹配")
+        with self.sim.lock:
+            bound = appid in self.bound
+        if not bound:
+            raise PayError(400, "APPID_MCHID_NOT_MATCH", "appid和mch_id不匹配,请检查后再试")
+        if self.sim.app_of(openid) != appid:
+            # an openid is a user of one app: the OA's openid with the mini program's appid (or
+            # an openid WeChat never issued) is refused
+            raise PayError(400, "PARAM_ERROR", "appid和openid不匹配")
         prepay_id = "wx" + datetime.datetime.now(CST).strftime("%Y%m%d%H%M%S") + \
             secrets.token_hex(11)
         with self.sim.lock:
@@ -359,6 +391,9 @@ class PaySim:
             plain["mchid"] = "1900000999" if cfg.mchid != "1900000999" else "1900000998"
         elif variant == "wrong_appid":
             plain["appid"] = "wxsimother000001"
+        elif variant == "other_app":
+            # the merchant's other bound app: a real appid of ours, but not the order's
+            plain["appid"] = next(a for a in cfg.appids if a != order["appid"])
         elif variant == "unknown_order":
             plain["out_trade_no"] = "APX" + secrets.token_hex(12)
         plaintext = compact(plain)
@@ -506,10 +541,18 @@ def register(sim):
     if pay.cfg.problem:
         core.log("warn", "pay simulator not configured", problem=pay.cfg.problem)
 
-    def api(fn):
-        """Wraps a Pay API handler: headers and signature first, PayError as a signed answer."""
+    def api(op, fn):
+        """Wraps a Pay API handler: a fault rule for op first, then headers and signature,
+        PayError as a signed answer."""
         def handler(req):
             pay.count("pay_requests")
+            rule, hang_end = pay.fault_for(op)
+            if rule is not None and rule["hang"]:
+                # no answer: the client sees its timeout (ended early by a clear or a reset)
+                hang_end.wait(rule["hang"])
+                return core.Response(drop=True)
+            if rule is not None:
+                return pay.error(PayError(rule["status"], "SYSTEM_ERROR", "系统错误"))
             try:
                 auth = pay.authenticate(req)
                 return fn(req, auth)
@@ -521,13 +564,14 @@ def register(sim):
         return handler
 
     sim.route("POST", PREFIX + "/v3/pay/transactions/jsapi")(
-        api(lambda req, auth: pay.create_jsapi(req, auth)))
+        api("jsapi", lambda req, auth: pay.create_jsapi(req, auth)))
     sim.route("GET", PREFIX + "/v3/pay/transactions/out-trade-no/{out_trade_no}")(
-        api(lambda req, auth: pay.query(req, out_trade_no=req.params["out_trade_no"])))
+        api("query", lambda req, auth: pay.query(req, out_trade_no=req.params["out_trade_no"])))
     sim.route("GET", PREFIX + "/v3/pay/transactions/id/{transaction_id}")(
-        api(lambda req, auth: pay.query(req, transaction_id=req.params["transaction_id"])))
+        api("query",
+            lambda req, auth: pay.query(req, transaction_id=req.params["transaction_id"])))
     sim.route("POST", PREFIX + "/v3/pay/transactions/out-trade-no/{out_trade_no}/close")(
-        api(lambda req, auth: pay.close(req, req.params["out_trade_no"])))
+        api("close", lambda req, auth: pay.close(req, req.params["out_trade_no"])))
 
     # ------------------------------------------------------------ control API
 
@@ -642,9 +686,12 @@ def register(sim):
     @sim.route("GET", "/__sim/pay/config")
     def pay_config(req):
         c = pay.cfg
+        with sim.lock:
+            bound = sorted(pay.bound)
         return core.json_response({"mchid": c.mchid, "serial": c.serial,
                                    "public_key_id": c.public_key_id, "notify_url": c.notify_url,
-                                   "appids": c.appids, "retry_delays": list(c.delays),
+                                   "appids": c.appids, "bound_appids": bound,
+                                   "retry_delays": list(c.delays),
                                    "max_tries": MAX_TRIES, "problem": c.problem,
                                    "api_base": sim.cfg.base_url + PREFIX})
 
@@ -658,6 +705,54 @@ def register(sim):
         with sim.lock:
             pay.answer_skew = seconds
         return core.json_response({"seconds": seconds})
+
+    @sim.route("POST", "/__sim/pay/bindings")
+    def pay_bindings(req):
+        """Binds or unbinds an appid to the merchant: {"appid","bound"}; answers the bound
+        appids. A reset binds both apps again."""
+        body = req.json()
+        appid, bound = body.get("appid"), body.get("bound")
+        if appid not in pay.cfg.appids:
+            raise core.HttpError(400, '"appid" must be the OA\'s or the mini program\'s')
+        if not isinstance(bound, bool):
+            raise core.HttpError(400, '"bound" must be true or false')
+        with sim.lock:
+            (pay.bound.add if bound else pay.bound.discard)(appid)
+            return core.json_response({"bound": sorted(pay.bound)})
+
+    @sim.route("POST", "/__sim/pay/faults")
+    def pay_faults_add(req):
+        """Adds a fault rule: {"op": jsapi|query|close, "status"?: 500, "hang"?: seconds,
+        "times"?: n (default 1; null = until cleared)}. A status answers that 5xx (signed,
+        SYSTEM_ERROR); a hang holds the request without an answer for that long."""
+        body = req.json()
+        op, status, hang = body.get("op"), body.get("status", 500), body.get("hang", 0)
+        times = body.get("times", 1)
+        if op not in FAULT_OPS:
+            raise core.HttpError(400, '"op" must be one of ' + ", ".join(FAULT_OPS))
+        if status not in FAULT_STATUSES:
+            raise core.HttpError(400, '"status" must be one of 500, 502, 503, 504')
+        if not isinstance(hang, (int, float)) or isinstance(hang, bool) or not 0 <= hang <= 120:
+            raise core.HttpError(400, '"hang" must be 0..120 seconds')
+        if times is not None and (not isinstance(times, int) or isinstance(times, bool) or
+                                  times < 1):
+            raise core.HttpError(400, '"times" must be a positive integer or null')
+        rule = {"op": op, "status": status, "hang": hang, "remaining": times, "hits": 0}
+        with sim.lock:
+            pay.faults.append(rule)
+            return core.json_response({"rule": dict(rule)})
+
+    @sim.route("GET", "/__sim/pay/faults")
+    def pay_faults_list(req):
+        with sim.lock:
+            return core.json_response({"rules": [dict(r) for r in pay.faults]})
+
+    @sim.route("DELETE", "/__sim/pay/faults")
+    def pay_faults_clear(req):
+        with sim.lock:
+            n = len(pay.faults)
+            pay.clear_faults()
+        return core.json_response({"cleared": n})
 
     @sim.route("POST", "/__sim/pay/reset")
     def pay_reset(req):

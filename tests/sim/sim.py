@@ -172,7 +172,8 @@ def html_page(status, title, text):
 
 
 class Router:
-    """Exact paths in a dict, and paths with {name} segments as regular expressions."""
+    """Exact paths in a dict, and paths with {name} segments (one segment) or a last {name*}
+    (the rest of the path, slashes included) as regular expressions."""
 
     def __init__(self):
         self.exact = {}
@@ -181,7 +182,9 @@ class Router:
     def add(self, method, path, fn):
         method = method.upper()
         if "{" in path:
-            rx = re.compile("^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path)) + "$")
+            rx = re.escape(path)
+            rx = re.sub(r"\\\{(\w+)\\\*\\\}$", r"(?P<\1>.+)", rx)
+            rx = re.compile("^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", rx) + "$")
             self.patterns.append((method, rx, fn))
         else:
             self.exact[(method, path)] = fn
@@ -252,12 +255,17 @@ class Sim:
         self._body_limits = []  # (path prefix, largest request body) set by extensions
         # Survive /__sim/reset: the access tokens (one per app) and the JS-SDK ticket.
         self.tokens = {config.appid: self._new_token(), config.mp_appid: self._new_token()}
+        # openid -> the appid it belongs to, as WeChat knows every openid's app: filled by the
+        # login codes, the OA pushes and /__sim/openids; it survives /__sim/reset (the product
+        # keeps its users too). WeChat Pay refuses an order whose payer is another app's.
+        self.openid_apps = {}
         self.jsapi_ticket = rand(URLSAFE, 86)
         self.sns_tokens = {}  # OAuth user access token -> identity
         self._msgid = 1000000000 + secrets.randbelow(10 ** 8)
         self.counters = {}
         self.codes = {}
         self.templates = []
+        self.template_latency_ms = 0
         self.qrcodes = []
         self._clear()
 
@@ -269,6 +277,7 @@ class Sim:
         self.counters = dict.fromkeys(self.COUNTERS, 0)
         self.codes = {}
         self.templates = []
+        self.template_latency_ms = 0
         self.qrcodes = []
 
     # -- extension points
@@ -329,6 +338,16 @@ class Sim:
         with self.lock:
             return bool(token) and token in self.tokens.values()
 
+    def know_openid(self, openid, appid):
+        """Records that openid is a user of the app appid."""
+        with self.lock:
+            self.openid_apps[openid] = appid
+
+    def app_of(self, openid):
+        """The appid openid belongs to, or None for an openid WeChat never issued."""
+        with self.lock:
+            return self.openid_apps.get(openid)
+
     def issue_code(self, kind, openid=None, unionid=None, nickname=None, scope=None):
         code = rand(ALNUM, 32)
         ident = {"kind": kind, "openid": openid or new_openid(), "unionid": unionid or None,
@@ -336,6 +355,7 @@ class Sim:
                  "used": False}
         with self.lock:
             self.codes[code] = ident
+        self.know_openid(ident["openid"], self.cfg.appid if kind == "oa" else self.cfg.mp_appid)
         return code, ident
 
     def use_code(self, kind, code):
@@ -539,6 +559,9 @@ def register_wechat(sim):
             return wx_error(40037, "invalid template_id")
         if not isinstance(body.get("data"), dict):
             return wx_error(47001, "data format error")
+        with sim.lock:
+            latency = sim.template_latency_ms
+        time.sleep(latency / 1000.0)  # a slow WeChat; other requests are answered meanwhile
         msgid = sim.next_msgid()
         with sim.lock:
             sim.templates.append(dict(body, msgid=msgid, received_at=int(time.time())))
@@ -617,6 +640,7 @@ def build_message(sim, fields, from_user, create_time=None):
     if not isinstance(ctime, int) or isinstance(ctime, bool):
         raise HttpError(400, "create_time must be an integer")
     head = [("ToUserName", to_user), ("FromUserName", from_user), ("CreateTime", ctime)]
+    sim.know_openid(from_user, sim.cfg.appid)  # whoever messages the OA is one of its users
     return "<xml>" + "".join(xml_element(k, v) for k, v in head + list(fields.items())) + \
         "</xml>", from_user
 
@@ -742,10 +766,33 @@ def register_control(sim):
     def mp_code(req):
         return code_request(req, "mp")
 
+    @sim.route("POST", "/__sim/openids")
+    def openids(req):
+        """Makes an openid one of an app's users without a login (a user the product knows
+        from elsewhere, e.g. rows a test wrote itself)."""
+        body = req.json()
+        openid, app = body.get("openid"), body.get("app")
+        if not isinstance(openid, str) or not openid:
+            raise HttpError(400, '"openid" is required')
+        if app not in ("oa", "mp"):
+            raise HttpError(400, '"app" must be "oa" or "mp"')
+        appid = cfg.appid if app == "oa" else cfg.mp_appid
+        sim.know_openid(openid, appid)
+        return json_response({"openid": openid, "appid": appid})
+
     @sim.route("GET", "/__sim/templates")
     def templates(req):
         with sim.lock:
             return json_response(list(sim.templates))
+
+    @sim.route("POST", "/__sim/templates/config")
+    def templates_config(req):
+        ms = req.json().get("latency_ms")
+        if isinstance(ms, bool) or not isinstance(ms, int) or not 0 <= ms <= 10000:
+            raise HttpError(400, '"latency_ms" must be an integer of 0..10000')
+        with sim.lock:
+            sim.template_latency_ms = ms
+        return json_response({"latency_ms": ms})
 
     @sim.route("GET", "/__sim/qrcodes")
     def qrcodes(req):

@@ -31,6 +31,9 @@ Suite *superv_suite(void);
 Suite *netpolicy_suite(void);
 Suite *wxnotice_suite(void);
 Suite *provider_suite(void);
+Suite *gray_suite(void);
+Suite *wxcloud_suite(void);
+Suite *metrics_suite(void);
 Suite *clouddoc_suite(void);
 
 /* A known-good environment: the three required variables set, every optional one unset. */
@@ -73,6 +76,13 @@ static inline void unit_env_baseline(void)
 	    "DISPATCH_RECONCILE_AFTER_SECONDS",
 	    "DISPATCH_MAX_RESULT_BYTES",
 	    "DISPATCH_MAX_INPUT_BYTES",
+	    "DISPATCH_CLOUD_FETCH_BATCH",
+	    "WECHAT_CLOUD_ENV",
+	    "CLOUD_STORAGE_URL_PREFIX",
+	    "METRICS_FILE",
+	    "METRICS_ALLOW",
+	    "METRICS_ENABLED",
+	    "DISPATCH_METRICS_FILE",
 	};
 
 	setenv("DATABASE_URL", "postgresql:///aiphoto_unit?host=/nonexistent", 1);

@@ -238,6 +238,41 @@ START_TEST(config_upload_quota)
 }
 END_TEST
 
+/* WECHAT_APPID and WECHAT_MP_APPID: appids a token can name, two different apps; the channel
+ * to app mapping. */
+START_TEST(config_appids)
+{
+	static const char *const bad[] = {"wx 1", "wx/1", "wx\"1",
+	                                  "wx0123456789abcdef0123456789abcdef0"};
+	const struct config *c;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		unit_env_baseline();
+		setenv("WECHAT_APPID", bad[i], 1);
+		cfg_load_expect(CONFIG_NEED_ALL, "WECHAT_APPID");
+		unit_env_baseline();
+		setenv("WECHAT_MP_APPID", bad[i], 1);
+		cfg_load_expect(CONFIG_NEED_ALL, "WECHAT_MP_APPID");
+	}
+	unit_env_baseline();
+	setenv("WECHAT_APPID", "wxd678efh567hg6787", 1);
+	setenv("WECHAT_MP_APPID", "wxd678efh567hg6787", 1);
+	cfg_load_expect(CONFIG_NEED_ALL, "WECHAT_MP_APPID");
+	setenv("WECHAT_MP_APPID", "wx_sim-mp_0123456789abcdef012345", 1);
+	cfg_load_expect(CONFIG_NEED_ALL, NULL);
+	c = config_get();
+	ck_assert_str_eq(config_channel_appid(c, TOKEN_CHANNEL_OA), "wxd678efh567hg6787");
+	ck_assert_str_eq(config_channel_appid(c, TOKEN_CHANNEL_WEB), "wxd678efh567hg6787");
+	ck_assert_str_eq(config_channel_appid(c, TOKEN_CHANNEL_MP),
+	                 "wx_sim-mp_0123456789abcdef012345");
+	ck_assert_ptr_null(config_channel_appid(c, TOKEN_CHANNEL_NONE));
+	unit_env_baseline();
+	cfg_load_expect(CONFIG_NEED_ALL, NULL);
+	ck_assert_ptr_null(config_channel_appid(config_get(), TOKEN_CHANNEL_OA));
+	ck_assert_ptr_null(config_channel_appid(config_get(), TOKEN_CHANNEL_MP));
+}
+END_TEST
+
 START_TEST(config_bad_urls_and_paths)
 {
 	unit_env_baseline();
@@ -255,6 +290,44 @@ START_TEST(config_bad_urls_and_paths)
 	unit_env_baseline();
 	setenv("WECHAT_OPEN_BASE", "//open", 1);
 	cfg_load_expect(CONFIG_NEED_ALL, "WECHAT_OPEN_BASE");
+}
+END_TEST
+
+START_TEST(config_cloud_storage)
+{
+	const struct config *c;
+	char env[80];
+	const char *const bad[] = {env, "prod.1a2b", "cloud://prod", "prod 1"};
+
+	unit_env_baseline();
+	cfg_load_expect(CONFIG_NEED_ALL, NULL);
+	c = config_get();
+	ck_assert_ptr_null(c->wechat_cloud_env);
+	ck_assert_ptr_null(c->cloud_storage_url_prefix);
+	setenv("WECHAT_CLOUD_ENV", "prod-1a2b_X", 1);
+	cfg_load_expect(CONFIG_NEED_ALL, "WECHAT_CLOUD_ENV");
+	ck_assert_msg(strstr(cfg_err, "WECHAT_MP_APPID") != NULL, "%s", cfg_err);
+	setenv("WECHAT_MP_APPID", "wxmp", 1);
+	cfg_load_expect(CONFIG_NEED_ALL, "WECHAT_CLOUD_ENV");
+	setenv("WECHAT_MP_SECRET", "secret", 1);
+	setenv("CLOUD_STORAGE_URL_PREFIX", "https://cdn.example.com/cloud", 1);
+	cfg_load_expect(CONFIG_NEED_ALL, NULL);
+	ck_assert_str_eq(c->wechat_cloud_env, "prod-1a2b_X");
+	ck_assert_str_eq(c->cloud_storage_url_prefix, "https://cdn.example.com/cloud");
+	memset(env, 'e', 64);
+	env[64] = '\0';
+	setenv("WECHAT_CLOUD_ENV", env, 1);
+	cfg_load_expect(CONFIG_NEED_ALL, NULL);
+	env[64] = 'e'; /* 65 characters */
+	env[65] = '\0';
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		setenv("WECHAT_CLOUD_ENV", bad[i], 1);
+		cfg_load_expect(CONFIG_NEED_ALL, "WECHAT_CLOUD_ENV");
+	}
+	unit_env_baseline();
+	setenv("CLOUD_STORAGE_URL_PREFIX", "cdn.example.com", 1);
+	cfg_load_expect(CONFIG_NEED_ALL, "CLOUD_STORAGE_URL_PREFIX");
+	unit_env_baseline();
 }
 END_TEST
 
@@ -289,6 +362,7 @@ static const struct {
      offsetof(struct config, dispatch_max_result_bytes)},
     {"DISPATCH_MAX_INPUT_BYTES", 33554432, 1024, 104857600,
      offsetof(struct config, dispatch_max_input_bytes)},
+    {"DISPATCH_CLOUD_FETCH_BATCH", 50, 0, 500, offsetof(struct config, dispatch_cloud_fetch_batch)},
 };
 
 static long cfg_dispatch_value(size_t i)
@@ -482,7 +556,9 @@ Suite *config_suite(void)
 	tcase_add_test(tc, config_bad_ttl);
 	tcase_add_test(tc, config_bad_env_and_level);
 	tcase_add_test(tc, config_bad_urls_and_paths);
+	tcase_add_test(tc, config_appids);
 	tcase_add_test(tc, config_wechat_keys);
+	tcase_add_test(tc, config_cloud_storage);
 	tcase_add_loop_test(tc, config_dispatch, 0,
 	                    (int)(sizeof(cfg_dispatch) / sizeof(cfg_dispatch[0])));
 	tcase_add_test(tc, config_every_binary_checks_everything);

@@ -177,6 +177,31 @@ START_TEST(jsonx_utf8_length)
 }
 END_TEST
 
+START_TEST(jsonx_utf8_decoding)
+{
+	uint32_t cp = 0;
+
+	ck_assert_uint_eq(jsonx_utf8_decode("A", 1, &cp), 1);
+	ck_assert_uint_eq(cp, 'A');
+	ck_assert_uint_eq(jsonx_utf8_decode("\xC3\xA9", 2, &cp), 2);
+	ck_assert_uint_eq(cp, 0xE9);
+	ck_assert_uint_eq(jsonx_utf8_decode("\xE4\xB8\xAD", 3, &cp), 3);
+	ck_assert_uint_eq(cp, 0x4E2D);
+	ck_assert_uint_eq(jsonx_utf8_decode("\xF0\x9F\x98\x80", 4, &cp), 4);
+	ck_assert_uint_eq(cp, 0x1F600);
+	ck_assert_uint_eq(jsonx_utf8_decode("\xF4\x8F\xBF\xBF", 4, &cp), 4);
+	ck_assert_uint_eq(cp, 0x10FFFF);
+	/* refused: nothing, overlong, surrogate, above U+10FFFF, cut short, lone continuation */
+	ck_assert_uint_eq(jsonx_utf8_decode("", 0, &cp), 0);
+	ck_assert_uint_eq(jsonx_utf8_decode("\xC0\xAF", 2, &cp), 0);
+	ck_assert_uint_eq(jsonx_utf8_decode("\xE0\x80\xAF", 3, &cp), 0);
+	ck_assert_uint_eq(jsonx_utf8_decode("\xED\xA0\x80", 3, &cp), 0);
+	ck_assert_uint_eq(jsonx_utf8_decode("\xF4\x90\x80\x80", 4, &cp), 0);
+	ck_assert_uint_eq(jsonx_utf8_decode("\xE4\xB8\xAD", 2, &cp), 0);
+	ck_assert_uint_eq(jsonx_utf8_decode("\x80", 1, &cp), 0);
+}
+END_TEST
+
 START_TEST(jsonx_builders)
 {
 	json_object *o = jsonx_str_or_null("a/b");
@@ -210,6 +235,7 @@ Suite *jsonx_suite(void)
 	tcase_add_test(tc, jsonx_int_no_clamp);
 	tcase_add_test(tc, jsonx_bool_object_cases);
 	tcase_add_test(tc, jsonx_utf8_length);
+	tcase_add_test(tc, jsonx_utf8_decoding);
 	tcase_add_test(tc, jsonx_builders);
 	suite_add_tcase(s, tc);
 	return s;

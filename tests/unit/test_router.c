@@ -24,6 +24,8 @@ static struct {
 	const char *captures[ROUTE_MAX_CAPTURES];
 	size_t body_len;
 	const char *idem_key, *idem_hash;
+	enum token_channel channel;
+	const char *appid;
 } rt_seen;
 
 static enum api_err rt_record(const char *name, struct request *req, struct reply *rep)
@@ -40,6 +42,8 @@ static enum api_err rt_record(const char *name, struct request *req, struct repl
 	rt_seen.body_len = req->body_len;
 	rt_seen.idem_key = req->idempotency_key;
 	rt_seen.idem_hash = req->idempotency_hash;
+	rt_seen.channel = req->channel;
+	rt_seen.appid = req->appid;
 	return reply_ok(rep, 200, json_object_new_string(name));
 }
 
@@ -322,6 +326,48 @@ START_TEST(router_match_not_found)
 		ck_assert_ptr_null(rt_req.route);
 	}
 	ck_assert_int_eq(rt_match(HTTP_GET, NULL, &allow), E_NOT_FOUND);
+}
+END_TEST
+
+/* ROUTE_CLOUD routes: matched below /api (outside /api/v1) only; ROUTE_V1 ones never there. */
+static const struct route rt_routes_cloud[] = {
+    {.method = HTTP_POST, .pattern = "/:one", .handler = rt_opt, .prefix = ROUTE_CLOUD},
+    {.method = HTTP_POST, .pattern = "/:fn/:action", .handler = rt_opt, .prefix = ROUTE_CLOUD},
+    {.method = HTTP_POST, .pattern = "/cloud/:fn", .handler = rt_raw},
+};
+static ROUTE_TABLE(rt_table_cloud, rt_routes_cloud);
+
+START_TEST(router_match_cloud_prefix)
+{
+	static const struct route_table *const tables[] = {&rt_table_cloud};
+	static const char *const none[] = {"/api/v1",     "/api/v1/", "/api/v1/x",
+	                                   "/api/v1/a/b", "/api/",    "/api",
+	                                   "/api/a/b/c",  "/api//b",  "/apix/a"};
+	const char *allow;
+
+	for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
+		rt_request(HTTP_POST, none[i]);
+		ck_assert_msg(router_match(tables, 1, &rt_req, &allow) == E_NOT_FOUND, "path %s",
+		              none[i]);
+	}
+	rt_request(HTTP_POST, "/api/works");
+	ck_assert_int_eq(router_match(tables, 1, &rt_req, &allow), E_OK);
+	ck_assert_ptr_eq(rt_req.route, &rt_routes_cloud[0]);
+	ck_assert_str_eq(rt_req.captures[0], "works");
+	rt_request(HTTP_POST, "/api/payment/createOrder");
+	ck_assert_int_eq(router_match(tables, 1, &rt_req, &allow), E_OK);
+	ck_assert_ptr_eq(rt_req.route, &rt_routes_cloud[1]);
+	ck_assert_str_eq(rt_req.captures[1], "createOrder");
+	/* /cloud/:fn is an ordinary /api/v1 route; below /api it is a cloud path */
+	rt_request(HTTP_POST, "/api/v1/cloud/api");
+	ck_assert_int_eq(router_match(tables, 1, &rt_req, &allow), E_OK);
+	ck_assert_ptr_eq(rt_req.route, &rt_routes_cloud[2]);
+	rt_request(HTTP_POST, "/api/cloud/api");
+	ck_assert_int_eq(router_match(tables, 1, &rt_req, &allow), E_OK);
+	ck_assert_ptr_eq(rt_req.route, &rt_routes_cloud[1]);
+	/* the v1 tables are never matched below /api */
+	ck_assert_int_eq(rt_match(HTTP_GET, "/api/items", &allow), E_NOT_FOUND);
+	ck_assert_int_eq(rt_match(HTTP_GET, "/api/items/17", &allow), E_NOT_FOUND);
 }
 END_TEST
 
@@ -868,6 +914,81 @@ START_TEST(router_auth_before_body)
 }
 END_TEST
 
+/* A user token of channel ch naming appid (NULL: none), for user 42. */
+static char *rt_channel_token(enum token_channel ch, const char *appid)
+{
+	const struct config *c = config_get();
+	char *t = token_issue_user(c->jwt_secret, c->jwt_secret_len, c->jwt_issuer, 42, ch, appid,
+	                           3600, time(NULL));
+
+	ck_assert_ptr_nonnull(t);
+	return t;
+}
+
+/* The router puts the token's channel and its configured app on the request; a token issued
+ * before channels is the Official Account's; a token of an app we no longer serve is 401. */
+START_TEST(router_channel_on_the_request)
+{
+	char err[256];
+	char *oa, *mp, *web, *bare_mp, *stale, *old;
+
+	setenv("WECHAT_APPID", "wxoa0000000000001", 1);
+	setenv("WECHAT_MP_APPID", "wxmp0000000000001", 1);
+	ck_assert_msg(config_load(CONFIG_NEED_ALL, err, sizeof(err)) == 0, "config: %s", err);
+	oa = rt_channel_token(TOKEN_CHANNEL_OA, "wxoa0000000000001");
+	mp = rt_channel_token(TOKEN_CHANNEL_MP, "wxmp0000000000001");
+	web = rt_channel_token(TOKEN_CHANNEL_WEB, "wxoa0000000000001");
+	bare_mp = rt_channel_token(TOKEN_CHANNEL_MP, NULL);
+	stale = rt_channel_token(TOKEN_CHANNEL_MP, "wxmp0000000000000");
+	old = rt_user_token; /* token_issue: no channel, no appid */
+
+	{
+		const struct {
+			const char *path, *token;
+			enum token_channel channel;
+			const char *appid;
+		} seen[] = {
+		    {"/api/v1/me", oa, TOKEN_CHANNEL_OA, "wxoa0000000000001"},
+		    {"/api/v1/me", mp, TOKEN_CHANNEL_MP, "wxmp0000000000001"},
+		    {"/api/v1/maybe", mp, TOKEN_CHANNEL_MP, "wxmp0000000000001"},
+		    {"/api/v1/me", web, TOKEN_CHANNEL_WEB, "wxoa0000000000001"},
+		    {"/api/v1/me", bare_mp, TOKEN_CHANNEL_MP, "wxmp0000000000001"},
+		    {"/api/v1/me", old, TOKEN_CHANNEL_OA, "wxoa0000000000001"},
+		};
+		for (size_t i = 0; i < sizeof(seen) / sizeof(seen[0]); i++) {
+			ck_assert_int_eq(rt_get_auth(seen[i].path, rt_bearer(seen[i].token)), E_OK);
+			ck_assert_int_eq(rt_seen.channel, seen[i].channel);
+			ck_assert_str_eq(rt_seen.appid, seen[i].appid);
+		}
+	}
+	/* issued for another mini program than the configured one */
+	ck_assert_int_eq(rt_get_auth("/api/v1/me", rt_bearer(stale)), E_UNAUTHORIZED);
+	ck_assert_int_eq(rt_seen.calls, 0);
+	ck_assert_ptr_nonnull(rt_rep.message);
+	/* admins and anonymous callers have no channel */
+	ck_assert_int_eq(rt_get_auth("/api/v1/admin/stats", rt_bearer(rt_admin_token)), E_OK);
+	ck_assert_int_eq(rt_seen.channel, TOKEN_CHANNEL_NONE);
+	ck_assert_ptr_null(rt_seen.appid);
+	ck_assert_int_eq(rt_get_auth("/api/v1/maybe", NULL), E_OK);
+	ck_assert_int_eq(rt_seen.channel, TOKEN_CHANNEL_NONE);
+	ck_assert_ptr_null(rt_seen.appid);
+
+	/* an app not configured here: the token's own appid, or none */
+	unsetenv("WECHAT_MP_APPID");
+	ck_assert_msg(config_load(CONFIG_NEED_ALL, err, sizeof(err)) == 0, "config: %s", err);
+	ck_assert_int_eq(rt_get_auth("/api/v1/me", rt_bearer(stale)), E_OK);
+	ck_assert_int_eq(rt_seen.channel, TOKEN_CHANNEL_MP);
+	ck_assert_str_eq(rt_seen.appid, "wxmp0000000000000");
+	ck_assert_int_eq(rt_get_auth("/api/v1/me", rt_bearer(bare_mp)), E_OK);
+	ck_assert_ptr_null(rt_seen.appid);
+	free(oa);
+	free(mp);
+	free(web);
+	free(bare_mp);
+	free(stale);
+}
+END_TEST
+
 START_TEST(router_expired_token)
 {
 	const struct config *c = config_get();
@@ -969,6 +1090,7 @@ Suite *router_suite(void)
 	tcase_add_test(tc, router_match_static_and_captures);
 	tcase_add_test(tc, router_match_not_found);
 	tcase_add_test(tc, router_match_405);
+	tcase_add_test(tc, router_match_cloud_prefix);
 	tcase_add_test(tc, router_dispatch_405_and_404);
 	tcase_add_test(tc, router_dispatch_get);
 	tcase_add_test(tc, router_helpers);
@@ -1000,6 +1122,7 @@ Suite *router_suite(void)
 	tcase_add_test(tc, router_auth_public_ignores_header);
 	tcase_add_test(tc, router_auth_before_body);
 	tcase_add_test(tc, router_expired_token);
+	tcase_add_test(tc, router_channel_on_the_request);
 	tcase_add_test(tc, router_rate_limit);
 	tcase_add_test(tc, router_byte_budget);
 	tcase_add_test(tc, router_idempotency_rule);

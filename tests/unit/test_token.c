@@ -139,6 +139,151 @@ START_TEST(token_round_trip_admin)
 }
 END_TEST
 
+/* Each channel's token carries its channel and appid through verify and the cache. */
+START_TEST(token_round_trip_channels)
+{
+	static const struct {
+		enum token_channel ch;
+		const char *name, *appid;
+	} cases[] = {
+	    {TOKEN_CHANNEL_OA, "oa", "wx0123456789abcdef"},
+	    {TOKEN_CHANNEL_MP, "mp", "wxfedcba9876543210"},
+	    {TOKEN_CHANNEL_WEB, "web", "wx0123456789abcdef"},
+	    {TOKEN_CHANNEL_MP, "mp", "wx_sim-MP_000000000000000000001"},
+	};
+	struct token_claims c;
+	size_t n = strlen(tok_secret);
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *t = token_issue_user(tok_secret, n, TOK_ISS, 300 + (int64_t)i, cases[i].ch,
+		                           cases[i].appid, 3600, TOK_NOW);
+		ck_assert_ptr_nonnull(t);
+		ck_assert_int_eq(token_verify(tok_secret, n, TOK_ISS, t, TOK_NOW, &c), TOKEN_OK);
+		ck_assert_int_eq(c.sub, 300 + (int64_t)i);
+		ck_assert(!c.admin);
+		ck_assert_int_eq(c.channel, cases[i].ch);
+		ck_assert_str_eq(token_channel_name(c.channel), cases[i].name);
+		ck_assert_str_eq(c.appid, cases[i].appid);
+		/* the first sight fills the cache, the second is a hit with the same claims */
+		for (int round = 0; round < 2; round++) {
+			memset(&c, 0, sizeof(c));
+			ck_assert_int_eq(
+			    token_verify_cached(tok_secret, n, TOK_ISS, t, TOK_NOW, &c), TOKEN_OK);
+			ck_assert_int_eq(c.channel, cases[i].ch);
+			ck_assert_str_eq(c.appid, cases[i].appid);
+		}
+		free(t);
+	}
+	/* a channel without an appid (its app not configured when issued) */
+	{
+		char *t = token_issue_user(tok_secret, n, TOK_ISS, 9, TOKEN_CHANNEL_WEB, NULL, 60,
+		                           TOK_NOW);
+		ck_assert_ptr_nonnull(t);
+		ck_assert_int_eq(token_verify(tok_secret, n, TOK_ISS, t, TOK_NOW, &c), TOKEN_OK);
+		ck_assert_int_eq(c.channel, TOKEN_CHANNEL_WEB);
+		ck_assert_str_eq(c.appid, "");
+		free(t);
+	}
+}
+END_TEST
+
+/* Tokens issued before channels (no channel, no appid claim) keep working, as channel oa;
+ * admin tokens have no channel. */
+START_TEST(token_old_tokens_are_oa)
+{
+	struct token_claims c;
+	size_t n = strlen(tok_secret);
+	char *t = token_issue(tok_secret, n, TOK_ISS, 42, false, 3600, TOK_NOW);
+	char *a = token_issue(tok_secret, n, TOK_ISS, 7, true, 3600, TOK_NOW);
+
+	ck_assert_ptr_nonnull(t);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_null(strstr(t, "Y2hhbm5lbC")); /* no base64 of "channel" in it */
+	ck_assert_int_eq(token_verify(tok_secret, n, TOK_ISS, t, TOK_NOW, &c), TOKEN_OK);
+	ck_assert_int_eq(c.sub, 42);
+	ck_assert_int_eq(c.channel, TOKEN_CHANNEL_OA);
+	ck_assert_str_eq(c.appid, "");
+	ck_assert_int_eq(token_verify_cached(tok_secret, n, TOK_ISS, t, TOK_NOW, &c), TOKEN_OK);
+	ck_assert_int_eq(c.channel, TOKEN_CHANNEL_OA);
+	/* a hand-made payload of the old shape, exactly as the old issuer wrote it */
+	ck_assert_int_eq(tok_check(TOK_ISS, "user", "5", tok_times(0, 0, 60), &c), TOKEN_OK);
+	ck_assert_int_eq(c.channel, TOKEN_CHANNEL_OA);
+	ck_assert_str_eq(c.appid, "");
+	ck_assert_int_eq(token_verify(tok_secret, n, TOK_ISS, a, TOK_NOW, &c), TOKEN_OK);
+	ck_assert(c.admin);
+	ck_assert_int_eq(c.channel, TOKEN_CHANNEL_NONE);
+	ck_assert_str_eq(c.appid, "");
+	free(t);
+	free(a);
+}
+END_TEST
+
+/* A signed user token whose channel or appid claim is not one we issue is refused. */
+static const char *const tok_bad_channels[] = {
+    "\"channel\":\"xx\"",
+    "\"channel\":\"OA\"",
+    "\"channel\":\"\"",
+    "\"channel\":5",
+    "\"channel\":null",
+    "\"channel\":[\"mp\"]",
+    "\"channel\":\"mp\\u0000\"",
+    "\"channel\":\"mp\",\"appid\":\"\"",
+    "\"channel\":\"mp\",\"appid\":\"wx0123456789abcdef0123456789abcdef0\"",
+    "\"channel\":\"mp\",\"appid\":\"wx/../\"",
+    "\"channel\":\"mp\",\"appid\":\"wx 01\"",
+    "\"channel\":\"mp\",\"appid\":\"wx01\\u0000\"",
+    "\"channel\":\"mp\",\"appid\":1",
+    "\"appid\":{}",
+};
+
+START_TEST(token_bad_channel)
+{
+	struct token_claims c;
+	char times[512];
+
+	snprintf(times, sizeof(times), "%s,%s", tok_times(0, 0, 60), tok_bad_channels[_i]);
+	ck_assert_int_eq(tok_check(TOK_ISS, "user", "1", times, &c), TOKEN_BAD_CHANNEL);
+	ck_assert_int_eq(c.sub, 0);
+	ck_assert_int_eq(c.channel, TOKEN_CHANNEL_NONE);
+	/* an admin token's channel claims are not read */
+	ck_assert_int_eq(tok_check(TOK_ISS, "admin", "1", times, &c), TOKEN_OK);
+	ck_assert_int_eq(c.channel, TOKEN_CHANNEL_NONE);
+}
+END_TEST
+
+START_TEST(token_channel_names_and_issue_arguments)
+{
+	size_t n = strlen(tok_secret);
+
+	static const struct {
+		const char *name;
+		enum token_channel ch;
+	} names[] = {{"oa", TOKEN_CHANNEL_OA},   {"mp", TOKEN_CHANNEL_MP},
+	             {"web", TOKEN_CHANNEL_WEB}, {"", TOKEN_CHANNEL_NONE},
+	             {"MP", TOKEN_CHANNEL_NONE}, {NULL, TOKEN_CHANNEL_NONE}};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		ck_assert_int_eq(token_channel_parse(names[i].name), names[i].ch);
+		if (names[i].name != NULL && names[i].ch != TOKEN_CHANNEL_NONE)
+			ck_assert_str_eq(token_channel_name(names[i].ch), names[i].name);
+	}
+	ck_assert_str_eq(token_channel_name(TOKEN_CHANNEL_NONE), "");
+	ck_assert_str_eq(token_channel_name(TOKEN_CHANNEL__MAX), "");
+	ck_assert_ptr_null(
+	    token_issue_user(tok_secret, n, TOK_ISS, 1, TOKEN_CHANNEL_NONE, NULL, 60, TOK_NOW));
+	ck_assert_ptr_null(
+	    token_issue_user(tok_secret, n, TOK_ISS, 1, TOKEN_CHANNEL__MAX, NULL, 60, TOK_NOW));
+	ck_assert_ptr_null(
+	    token_issue_user(tok_secret, n, TOK_ISS, 1, TOKEN_CHANNEL_MP, "", 60, TOK_NOW));
+	ck_assert_ptr_null(token_issue_user(tok_secret, n, TOK_ISS, 1, TOKEN_CHANNEL_MP,
+	                                    "wx\"injected", 60, TOK_NOW));
+	ck_assert_ptr_null(token_issue_user(tok_secret, n, TOK_ISS, 1, TOKEN_CHANNEL_MP,
+	                                    "wx0123456789abcdef0123456789abcdef0", 60, TOK_NOW));
+	ck_assert_ptr_null(
+	    token_issue_user(tok_secret, 31, TOK_ISS, 1, TOKEN_CHANNEL_MP, "wx1", 60, TOK_NOW));
+}
+END_TEST
+
 START_TEST(token_issue_refuses_bad_arguments)
 {
 	ck_assert_ptr_null(token_issue(tok_secret, 31, TOK_ISS, 1, false, 60, TOK_NOW));
@@ -430,7 +575,7 @@ END_TEST
 
 START_TEST(token_err_strings)
 {
-	for (int e = TOKEN_OK; e <= TOKEN_BAD_SUBJECT; e++) {
+	for (int e = TOKEN_OK; e <= TOKEN_BAD_CHANNEL; e++) {
 		ck_assert_ptr_nonnull(token_err_str((enum token_err)e));
 		ck_assert_str_ne(token_err_str((enum token_err)e), "unknown");
 	}
@@ -651,6 +796,11 @@ Suite *token_suite(void)
 	tcase_add_test(tc, token_issued_header_is_the_pinned_one);
 	tcase_add_test(tc, token_cache_follows_the_key);
 	tcase_add_test(tc, token_cache_many_users);
+	tcase_add_test(tc, token_round_trip_channels);
+	tcase_add_test(tc, token_old_tokens_are_oa);
+	tcase_add_test(tc, token_channel_names_and_issue_arguments);
+	tcase_add_loop_test(tc, token_bad_channel, 0,
+	                    (int)(sizeof(tok_bad_channels) / sizeof(tok_bad_channels[0])));
 	suite_add_tcase(s, tc);
 	tc = tcase_create("forged");
 	tcase_add_test(tc, token_empty_key_cannot_bite);

@@ -972,6 +972,63 @@ START_TEST(wxpay_notify_key_by_serial)
 }
 END_TEST
 
+/*
+ * wxpayapi_pay_params signs with the appid of the order's app: the mini program's for an
+ * order placed with WECHAT_MP_APPID (wx.requestPayment), the Official Account's otherwise;
+ * the signature covers appId\ntimeStamp\nnonceStr\npackage\n of that appid and no other.
+ */
+START_TEST(wxpay_pay_params_for_each_app)
+{
+	static const char *const apps[] = {"wxd678efh567hg6787", "wxfedcba9876543210"};
+	static const char package[] = "prepay_id=wx201410272009395522657a690389285100";
+	EVP_PKEY *pub = wxpay_load_public(WXPAY_T_GO_PUB);
+	char err[256];
+
+	unit_env_baseline();
+	setenv("WECHAT_APPID", apps[0], 1);
+	setenv("WECHAT_MP_APPID", apps[1], 1);
+	setenv("WXPAY_MCHID", "1230000109", 1);
+	setenv("WXPAY_SERIAL", "MERCHANTSERIAL", 1);
+	setenv("WXPAY_PRIVATE_KEY_FILE", WXPAY_T_GO_KEY, 1);
+	setenv("WXPAY_APIV3_KEY", "0123456789abcdef0123456789abcdef", 1);
+	setenv("WXPAY_PUBLIC_KEY_FILE", WXPAY_T_GO_PUB, 1);
+	setenv("WXPAY_PUBLIC_KEY_ID", "PUB_KEY_ID_0000000000000000000000000001", 1);
+	ck_assert_int_eq(config_load(CONFIG_NEED_ALL, err, sizeof(err)), 0);
+	ck_assert_ptr_nonnull(pub);
+	arena_init(&wxpay_t_arena, 0);
+	for (size_t i = 0; i < 2; i++) {
+		json_object *o = NULL, *v;
+		const char *f[6];
+		static const char *const keys[] = {"appId",   "timeStamp", "nonceStr",
+		                                   "package", "signType",  "paySign"};
+		char msg[512];
+
+		ck_assert_int_eq(wxpayapi_pay_params(&wxpay_t_arena, apps[i],
+		                                     package + strlen("prepay_id="), &o),
+		                 E_OK);
+		ck_assert_int_eq(json_object_object_length(o), 6);
+		for (size_t k = 0; k < 6; k++) {
+			ck_assert_msg(json_object_object_get_ex(o, keys[k], &v), "%s", keys[k]);
+			ck_assert(json_object_is_type(v, json_type_string));
+			f[k] = json_object_get_string(v);
+		}
+		ck_assert_str_eq(f[0], apps[i]);
+		ck_assert_uint_eq(strspn(f[1], "0123456789"), strlen(f[1]));
+		ck_assert_uint_eq(strlen(f[2]), 32);
+		ck_assert_str_eq(f[3], package);
+		ck_assert_str_eq(f[4], "RSA");
+		snprintf(msg, sizeof(msg), "%s\n%s\n%s\n%s\n", apps[i], f[1], f[2], f[3]);
+		ck_assert(wxpay_t_raw_verify(pub, msg, strlen(msg), f[5]));
+		/* the same parameters under the other app's appid: not this signature */
+		snprintf(msg, sizeof(msg), "%s\n%s\n%s\n%s\n", apps[1 - i], f[1], f[2], f[3]);
+		ck_assert(!wxpay_t_raw_verify(pub, msg, strlen(msg), f[5]));
+		json_object_put(o);
+	}
+	EVP_PKEY_free(pub);
+	arena_fini(&wxpay_t_arena);
+}
+END_TEST
+
 Suite *wxpay_suite(void)
 {
 	Suite *s = suite_create("wxpay");
@@ -983,6 +1040,7 @@ Suite *wxpay_suite(void)
 	tcase_add_test(tc, wxpay_cert_serials);
 	tcase_add_test(tc, wxpay_notify_verify);
 	tcase_add_test(tc, wxpay_notify_key_by_serial);
+	tcase_add_test(tc, wxpay_pay_params_for_each_app);
 	tcase_add_test(tc, wxpay_notify_decrypt);
 	tcase_add_test(tc, wxpay_go_gcm_hello);
 	tcase_add_test(tc, wxpay_java_gcm_encrypt);
