@@ -201,8 +201,12 @@ static const char *const legacy_sql[LG__MAX] = {
         "c.fav, c.doc, COALESCE(c.created, now()), COALESCE(c.updated, c.created, now()), "
         "COALESCE(c.updated, c.created, now()) FROM c WHERE c.action = 'insert' "
         "ORDER BY c.i RETURNING 1), "
+        /* the image already copied into the media store stays while the first image is the
+         * one it was copied from (dispatcher/cloudfetch replaces a cloud:// image_url) */
         "upd AS (UPDATE works w SET type = c.type, status = c.status, "
-        "error_code = c.error_code, scene_id = c.scene_id, image_url = c.image_url, "
+        "error_code = c.error_code, scene_id = c.scene_id, image_url = CASE WHEN "
+        "c.image_url IS NOT DISTINCT FROM w.legacy_doc->'images'->>0 THEN w.image_url "
+        "ELSE c.image_url END, "
         "is_favorite = c.fav, legacy_doc = c.doc, created_at = COALESCE(c.created, "
         "w.created_at), updated_at = COALESCE(c.updated, c.created, now()) FROM c "
         "WHERE w.id = c.wid AND c.action = 'update' RETURNING 1), "

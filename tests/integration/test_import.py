@@ -234,6 +234,25 @@ def test_import_reports_malformed_lines_and_applies_the_rest(tmp_path, psql):
     assert f'line 3 _id "{run}w3": malformed: status:' in t["stderr"]
 
 
+def test_reimport_keeps_an_image_already_fetched(tmp_path, psql):
+    """dispatcher/cloudfetch copies a cloud:// image into the media store and points image_url
+    at it: a changed document with the same first image keeps that, a new first image wins."""
+    run = "f" + uuid.uuid4().hex[:8]
+    imported(write_lines(tmp_path / "u.json", [user_doc(run, 0, 0)]), "users")
+    work = work_doc(run, 0, 1)
+    path = write_lines(tmp_path / "w.json", [work])
+    imported(path, "works")
+    psql(f"UPDATE works SET image_url = '/media/w/{run}.jpg' WHERE legacy_id = '{run}w0'")
+    work["is_favorite"] = not work["is_favorite"]
+    assert counts(imported(write_lines(path, [work]), "works"))["updated"] == 1
+    assert psql(f"SELECT image_url FROM works WHERE legacy_id = '{run}w0'") == \
+        [[f"/media/w/{run}.jpg"]]
+    work["images"] = ["cloud://prod-1a2b.7072-prod/works/new.jpg"] + work["images"]
+    assert counts(imported(write_lines(path, [work]), "works"))["updated"] == 1
+    assert psql(f"SELECT image_url FROM works WHERE legacy_id = '{run}w0'") == \
+        [[work["images"][0]]]
+
+
 def test_import_usage_and_unreadable_file(tmp_path):
     assert ctl_run("import", "tasks", tmp_path / "x").returncode == 2
     assert ctl_run("export", "scenes").returncode == 2
