@@ -3,7 +3,7 @@
 #   make            build build/aiphoto-fcgi, build/aiphotoctl and build/aiphoto-dispatch
 #   make run        install missing Debian packages, build, run the local stack (Ctrl-C stops it)
 #   make test       deps + build + unit tests + fuzz smoke + integration and browser tests, each on a stack of their own
-#   make lint       clang-format check, cppcheck, banned calls
+#   make lint       clang-format check, cppcheck, banned calls, the H5 pages' JavaScript
 #   make asan       unit tests and the integration suite under AddressSanitizer + UBSan
 #   make bench      wrk through lighttpd: endpoints as ratios to a bare libfcgi responder
 #   make install    PREFIX=/usr DESTDIR=… (never strips, never chowns)
@@ -27,10 +27,10 @@ ifeq ($(CI),true)
 DEVELOPER ?= 1
 endif
 
-PKGS = fcgi libpq hiredis json-c libjwt libcurl openssl expat
+PKGS = fcgi libpq hiredis json-c libjwt libcurl openssl expat vips libarchive
 ifneq ($(MAKECMDGOALS),clean)
 ifneq ($(shell $(PKG_CONFIG) --exists $(PKGS) 2>/dev/null && echo yes),yes)
-$(warning missing development packages: run scripts/deps (needs libfcgi-dev libpq-dev libhiredis-dev libjson-c-dev libjwt-dev libcurl4-openssl-dev libssl-dev))
+$(warning missing development packages: run scripts/deps (needs libfcgi-dev libpq-dev libhiredis-dev libjson-c-dev libjwt-dev libcurl4-openssl-dev libssl-dev libvips-dev libarchive-dev))
 endif
 endif
 
@@ -46,10 +46,12 @@ LDLIBS += $(PKG_LIBS)
 
 LIB_SRC   := $(wildcard lib/*.c) $(wildcard lib/wechat/*.c) $(wildcard model/*.c) $(wildcard handlers/*.c) \
              fcgi/router.c fcgi/query.c fcgi/response.c fcgi/routes.c fcgi/superv.c \
-             $(wildcard service/*.c)
+             $(wildcard service/*.c) dispatcher/provider.c
+# dispatcher/provider.c: the AI provider adapters, pure functions shared by the dispatcher,
+# the admin API's AI model test (service/aitest.c) and the unit tests
 FCGI_SRC  := fcgi/main.c
 CTL_SRC   := $(wildcard ctl/*.c)
-DISPATCH_SRC := dispatcher/main.c dispatcher/provider.c dispatcher/cloudfetch.c dispatcher/runstats.c
+DISPATCH_SRC := dispatcher/main.c dispatcher/cloudfetch.c dispatcher/runstats.c
 UNIT_SRC  := $(wildcard tests/unit/*.c)
 
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -85,25 +87,27 @@ $(BUILD)/tests/unit/%.o: tests/unit/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c -o $@ $<
 
-# the dispatcher's provider adapters are pure functions: unit-tested with the library
-UNIT_EXTRA_OBJ := $(BUILD)/dispatcher/provider.o
-
-$(BUILD)/unit-tests: $(UNIT_OBJ) $(UNIT_EXTRA_OBJ) $(LIBAPP)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(UNIT_EXTRA_OBJ) $(LIBAPP) $(LDLIBS) $(CHECK_LIBS)
+$(BUILD)/unit-tests: $(UNIT_OBJ) $(LIBAPP)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(LIBAPP) $(LDLIBS) $(CHECK_LIBS)
 
 $(BUILD)/bench-ceiling: bench/ceiling.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
+
+$(BUILD)/bench-thumbs: bench/thumbs.c $(LIBAPP)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBAPP) $(LDLIBS)
 
 # Fuzz harnesses: clang + libFuzzer, each run briefly by `make test` (FUZZ_SECONDS each).
 FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_SECONDS ?= 5
 FUZZ_LIB_SRC := lib/arena.c lib/xalloc.c lib/errors.c lib/log.c lib/config.c lib/token.c lib/crypto.c \
-                lib/multipart.c lib/image.c \
+                lib/role.c \
+                lib/multipart.c lib/image.c lib/imgproc.c \
                 lib/jsonx.c lib/redis.c lib/metrics.c lib/clouddoc.c fcgi/query.c fcgi/router.c fcgi/response.c \
                 $(wildcard lib/wechat/wxxml.c lib/wechat/wxcrypt.c lib/wechat/wxpay.c)
-FUZZ_PKGS    := json-c libjwt hiredis openssl expat
+FUZZ_PKGS    := json-c libjwt hiredis openssl expat vips
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC)
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -I. $(shell $(PKG_CONFIG) --cflags $(FUZZ_PKGS)) -g -O1 \
@@ -158,6 +162,7 @@ lint:
 	@if grep -lE '#include[[:space:]]*<fcgiapp\.h>' $(LINT_SRC) | grep -v '^fcgi/\|^bench/'; then \
 	    echo "lint: fcgiapp.h outside fcgi/"; exit 1; fi
 	scripts/build-pages --check
+	scripts/lint-pages
 	@echo "lint: ok"
 
 # Sanitizer build in its own directory; the integration suite then runs the sanitized workers.
@@ -180,7 +185,7 @@ $(BUILD)/bench-metrics: bench/metricscost.c $(LIBAPP)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBAPP) $(LDLIBS)
 
-bench: all $(BUILD)/bench-ceiling $(BUILD)/bench-metrics
+bench: all $(BUILD)/bench-ceiling $(BUILD)/bench-metrics $(BUILD)/bench-thumbs
 	bench/run
 
 install: all

@@ -6,20 +6,28 @@
  *   aiphotoctl user add [--nickname N] [--credits N]   create a user; prints its id
  *   aiphotoctl token --user ID [--admin | --channel oa|mp|web] [--ttl S]
  *                                              print a signed token (a user token is for
- *                                              the channel's configured app; default oa)
- *   aiphotoctl admin add USERNAME              create an admin; the password is read from stdin
+ *                                              the channel's configured app; default oa;
+ *                                              --admin: for the admin of that id, with
+ *                                              their role and session)
+ *   aiphotoctl admin add USERNAME [--role R]   create an admin (default viewer); the password
+ *                                              is read from stdin
+ *   aiphotoctl admin role|disable|enable|password USERNAME …, admin list
+ *                                              change or list admins (ctl/admin.h); audited
  *   aiphotoctl audit                           users whose balance ≠ their ledger sum, or < 0
  *   aiphotoctl reconcile-orders [--older-than S] [--expire-after S] [--limit N]
  *                                              settle or close orders still unpaid after S s
  *                                              (N per run, least recently queried first)
  *   aiphotoctl wechat template OPENID TEMPLATE_ID DATA_JSON [URL]
  *                                              send a template message (checks the OA setup)
+ *   aiphotoctl wechat menu [--print]           create the Official Account's menu of the H5
+ *                                              pages (ctl/menu.h); --print only shows it
  *   aiphotoctl cache invalidate                drop the cached scene lists (after editing scenes)
  *   aiphotoctl gray show | gray set OPTION…    the mini program's gray release (ctl/gray.h)
  *   aiphotoctl import users|works|scenes|orders FILE
  *                                              import a WeChat cloud database export (JSON lines)
  *   aiphotoctl export users|works|orders [--since TIME]
  *                                              write them back in that format (ctl/legacy.h)
+ *   aiphotoctl routes                          the API's routes: method, path, auth, least role
  *   aiphotoctl check-config                    validate the environment (DESIGN §8)
  *   aiphotoctl metrics                         worker counters + dispatcher textfile (Prometheus)
  *
@@ -34,9 +42,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "ctl/admin.h"
 #include "ctl/cache.h"
+#include "fcgi/router.h"
 #include "ctl/gray.h"
 #include "ctl/legacy.h"
+#include "ctl/media.h"
+#include "ctl/menu.h"
 #include "service/reconcile.h"
 #include "lib/arena.h"
 #include "lib/config.h"
@@ -45,7 +57,6 @@
 #include "lib/httpc.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
-#include "lib/password.h"
 #include "lib/redis.h"
 #include "lib/token.h"
 #include "lib/wechat/wxapi.h"
@@ -113,6 +124,13 @@ static void ctl_check_config_report(const struct config *c)
 	       config_msg_mode_name(c->wechat_msg_mode), meaning[c->wechat_msg_mode]);
 	if (c->wechat_msg_mode != CONFIG_MSG_SAFE && !c->development)
 		printf("warning: WECHAT_MSG_MODE is not safe in production\n");
+	if (c->wechat_mp_token == NULL)
+		printf("Mini-program push: WECHAT_MP_TOKEN is not set: its pushes (the verdicts of "
+		       "image content checks) are refused with 403\n");
+	else
+		printf("Mini-program push: accepted at the same callback URL (JSON), %s\n",
+		       c->wechat_mp_aes_key ? "plain or safe mode (WECHAT_MP_AES_KEY)"
+		                            : "plain mode only (no WECHAT_MP_AES_KEY)");
 	ctl_check_config_pay(c);
 	printf("configuration ok\n");
 }
@@ -458,45 +476,10 @@ fail:
 	return 1;
 }
 
-/* Creates an admin with the password read from the first line of standard input. */
-/* argc is 1 (the command table). */
-static int ctl_admin_add(int argc, char **argv)
+/* `aiphotoctl admin …` (ctl/admin.h). */
+static int ctl_admin_cmd(int argc, char **argv)
 {
-	const char *username = argv[0];
-	char line[512];
-	size_t n;
-	char *hash;
-	int64_t id = 0;
-	enum api_err err;
-
-	(void)argc;
-	if (fgets(line, sizeof(line), stdin) == NULL) {
-		fprintf(stderr, "aiphotoctl admin add: no password on standard input\n");
-		return 2;
-	}
-	n = strcspn(line, "\r\n");
-	line[n] = '\0';
-	if (n < 8) {
-		fprintf(stderr, "aiphotoctl admin add: the password needs at least 8 characters\n");
-		return 2;
-	}
-	hash = password_hash(line);
-	memset(line, 0, sizeof(line));
-	if (hash == NULL) {
-		fprintf(stderr, "aiphotoctl admin add: could not hash the password\n");
-		return 1;
-	}
-	err = admins_create(&ctl_arena, username, hash, &id);
-	free(hash);
-	if (err != E_OK) {
-		fprintf(stderr, "aiphotoctl admin add: %s\n",
-		        err == E_CONFLICT
-		            ? "that username exists"
-		            : "failed (bad username, or the database is not migrated)");
-		return 1;
-	}
-	printf("%lld\n", (long long)id);
-	return 0;
+	return ctl_admin(&ctl_arena, argc, argv);
 }
 
 /* Sends one template message through the shared access token (Redis) and WeChat's API. */
@@ -505,6 +488,9 @@ static int ctl_wechat_template(int argc, char **argv)
 	const char *openid = argv[0], *template_id = argv[1], *data = argv[2];
 	const char *url = argc == 4 ? argv[3] : NULL;
 	json_object *parsed = json_tokener_parse(data);
+	const struct wxapi_message m = {
+	    .touser = openid, .template_id = template_id, .page = url, .data_json = data};
+	long errcode = 0;
 	enum api_err err;
 
 	if (parsed == NULL || !json_object_is_type(parsed, json_type_object)) {
@@ -517,11 +503,16 @@ static int ctl_wechat_template(int argc, char **argv)
 		fprintf(stderr, "aiphotoctl wechat template: REDIS_URL cannot be used\n");
 		return 2;
 	}
-	err = wxapi_template_send(&ctl_arena, openid, template_id, url, data);
+	err = wxapi_template_send(&ctl_arena, &m, &errcode);
 	redis_fini();
 	httpc_fini();
-	if (err != E_OK) {
-		fprintf(stderr, "aiphotoctl wechat template: failed (%s)\n", api_err_code(err));
+	if (err != E_OK || errcode != 0) {
+		if (err != E_OK)
+			fprintf(stderr, "aiphotoctl wechat template: failed (%s)\n",
+			        api_err_code(err));
+		else
+			fprintf(stderr, "aiphotoctl wechat template: refused (errcode %ld)\n",
+			        errcode);
 		return 1;
 	}
 	printf("sent\n");
@@ -585,11 +576,33 @@ static int ctl_reconcile(int argc, char **argv)
 	return rc == 0 ? 0 : 1;
 }
 
+/* The role of the active admin id (ROLE_NONE after saying why) and its session version: an
+ * admin token carries both. */
+static enum role ctl_token_role(long id, long *session)
+{
+	const struct config *cfg = config_get();
+	struct admin ad;
+
+	if (cfg->database_url == NULL) {
+		fprintf(stderr,
+		        "aiphotoctl token --admin: DATABASE_URL is needed (the admin's role)\n");
+		return ROLE_NONE;
+	}
+	db_init(cfg->database_url, 600000, "aiphotoctl");
+	if (admins_get_id(&ctl_arena, id, &ad) != E_OK || ad.disabled) {
+		fprintf(stderr, "aiphotoctl token --admin: no active admin has id %ld\n", id);
+		return ROLE_NONE;
+	}
+	*session = ad.session_version;
+	return ad.role;
+}
+
 static int ctl_token(int argc, char **argv)
 {
 	const struct config *cfg = config_get();
-	long user = 0, ttl = cfg->jwt_ttl;
+	long user = 0, ttl = 0, session = 0;
 	bool admin = false;
+	enum role role = ROLE_NONE;
 	enum token_channel channel = TOKEN_CHANNEL_NONE;
 	char *tok;
 
@@ -618,13 +631,17 @@ static int ctl_token(int argc, char **argv)
 	}
 	if (user == 0 || (admin && channel != TOKEN_CHANNEL_NONE))
 		return ctl_usage();
+	if (admin && (role = ctl_token_role(user, &session)) == ROLE_NONE)
+		return 1;
+	if (ttl == 0)
+		ttl = admin ? cfg->admin_token_hours * 3600 : cfg->jwt_ttl;
 	if (!admin && channel == TOKEN_CHANNEL_NONE)
 		channel = TOKEN_CHANNEL_OA;
 	/* the app's appid when it is configured; without it the token names none, and the
 	 * service takes the channel's configured app */
 	tok = admin
-	          ? token_issue(cfg->jwt_secret, cfg->jwt_secret_len, cfg->jwt_issuer, user, true,
-	                        ttl, time(NULL))
+	          ? token_issue_admin(cfg->jwt_secret, cfg->jwt_secret_len, cfg->jwt_issuer, user,
+	                              role, session, ttl, time(NULL))
 	          : token_issue_user(cfg->jwt_secret, cfg->jwt_secret_len, cfg->jwt_issuer, user,
 	                             channel, config_channel_appid(cfg, channel), ttl, time(NULL));
 	if (tok == NULL) {
@@ -633,6 +650,30 @@ static int ctl_token(int argc, char **argv)
 	}
 	printf("%s\n", tok);
 	free(tok);
+	return 0;
+}
+
+/* One line per route of the service, tab-separated: method, path (with its prefix), auth level
+ * and, for admin routes, the least role they take. */
+static int ctl_routes(int argc, char **argv)
+{
+	static const char *const auth[] = {[AUTH_PUBLIC] = "public",
+	                                   [AUTH_OPTIONAL] = "optional",
+	                                   [AUTH_USER] = "user",
+	                                   [AUTH_ADMIN] = "admin",
+	                                   [AUTH_SIGNED] = "signed"};
+
+	(void)argc;
+	(void)argv;
+	for (size_t t = 0; t < router_ntables; t++)
+		for (size_t i = 0; i < router_tables[t]->n; i++) {
+			const struct route *r = &router_tables[t]->routes[i];
+			printf("%s\t%s%s\t%s\t%s\n", http_method_name(r->method),
+			       r->prefix == ROUTE_CLOUD ? ROUTER_CLOUD_PREFIX : ROUTER_PREFIX,
+			       r->pattern, auth[r->auth],
+			       r->auth == AUTH_ADMIN ? role_name(r->role ? r->role : ROLE_OWNER)
+			                             : "-");
+		}
 	return 0;
 }
 
@@ -725,12 +766,14 @@ static const struct ctl_command ctl_commands[] = {
      .run = ctl_token,
      .usage = "token --user ID [--admin | --channel oa|mp|web] [--ttl SECONDS]"},
     {.name = "admin",
-     .sub = "add",
      .min_args = 1,
-     .max_args = 1,
+     .max_args = -1,
      .need = CONFIG_NEED_DB,
-     .run = ctl_admin_add,
-     .usage = "admin add USERNAME   (password on standard input)"},
+     .run = ctl_admin_cmd,
+     .usage = "admin add USERNAME [--role ROLE] | role USERNAME ROLE | disable USERNAME\n"
+              "                                   | enable USERNAME | password USERNAME | list\n"
+              "                                   (add, password: the password on standard "
+              "input)"},
     {.name = "audit", .need = CONFIG_NEED_DB, .run = ctl_audit, .usage = "audit"},
     {.name = "reconcile-orders",
      .max_args = -1,
@@ -745,6 +788,12 @@ static const struct ctl_command ctl_commands[] = {
      .need = CONFIG_NEED_ALL,
      .run = ctl_wechat_template,
      .usage = "wechat template OPENID TEMPLATE_ID DATA_JSON [URL]"},
+    {.name = "wechat",
+     .sub = "menu",
+     .max_args = 1,
+     .need = CONFIG_NEED_ALL,
+     .run = ctl_wechat_menu,
+     .usage = "wechat menu [--print]"},
     {.name = "cache",
      .max_args = -1,
      .need = CONFIG_NEED_REDIS,
@@ -768,6 +817,13 @@ static const struct ctl_command ctl_commands[] = {
      .need = CONFIG_NEED_DB,
      .run = ctl_legacy_export,
      .usage = "export users|works|orders [--since TIME]"},
+    {.name = "media",
+     .min_args = 1,
+     .max_args = 1,
+     .need = CONFIG_NEED_DB,
+     .run = ctl_media,
+     .usage = "media thumbs   (the missing thumbnails of every stored image)"},
+    {.name = "routes", .run = ctl_routes, .usage = "routes"},
     {.name = "metrics", .run = ctl_metrics, .usage = "metrics"},
     {.name = "check-config", .run = ctl_check_config, .usage = "check-config"},
 };
@@ -790,9 +846,10 @@ static const struct ctl_command *ctl_command_find(int argc, char **argv, int *sk
 
 		if (strcmp(argv[1], cmd->name) != 0)
 			continue;
-		*skip = cmd->sub ? 2 : 1;
+		/* one name may have several subcommands (wechat template, wechat menu) */
 		if (cmd->sub != NULL && (argc < 3 || strcmp(argv[2], cmd->sub) != 0))
-			return NULL;
+			continue;
+		*skip = cmd->sub ? 2 : 1;
 		args = argc - 1 - *skip;
 		if (args < cmd->min_args || (cmd->max_args >= 0 && args > cmd->max_args))
 			return NULL;

@@ -8,6 +8,7 @@
 #include "lib/config.h"
 #include "lib/httpc.h"
 #include "lib/image.h"
+#include "lib/imgproc.h"
 #include "lib/log.h"
 #include "lib/media.h"
 #include "lib/xalloc.h"
@@ -60,12 +61,15 @@ static void cloudfetch_fail(struct cloudfetch *cf, struct cloudfetch_item *it, c
 	         (long long)it->work_id, it->file_id, it->attempts, delay, why);
 }
 
-/* Checks and stores a downloaded image and puts our URL in its work. */
+/* Checks, normalises (lib/imgproc: decoded in full, upright, no metadata) and stores a
+ * downloaded image with its thumbnails, and puts our URLs in its work: the image's where the
+ * file id stood, the 360 px thumbnail's where it stood as thumb_url. */
 static void cloudfetch_store(struct cloudfetch *cf, struct cloudfetch_item *it)
 {
 	const unsigned char *data = (const unsigned char *)it->body.data;
 	struct image_info info;
-	const char *key = NULL;
+	struct imgproc_image img;
+	const char *key = NULL, *why = NULL;
 	char sha[65];
 	bool changed = false;
 
@@ -73,13 +77,21 @@ static void cloudfetch_store(struct cloudfetch *cf, struct cloudfetch_item *it)
 		cloudfetch_fail(cf, it, "not a JPEG, PNG or WebP image of at most 40 megapixels");
 		return;
 	}
-	if (media_store(&cf->arena, data, it->body.len, info.ext, sha, &key) != E_OK) {
+	if (imgproc_normalise(&cf->arena, data, it->body.len, info.width, info.height, &img,
+	                      &why) != E_OK) {
+		cloudfetch_fail(cf, it, "the image data is broken or does not match its header");
+		return;
+	}
+	if (media_store(&cf->arena, img.data, img.len, img.ext, sha, &key) != E_OK ||
+	    media_thumbs(&cf->arena, key, img.data, img.len) != E_OK) {
 		cloudfetch_fail(cf, it, "the image could not be written to the media store");
 		return;
 	}
 	it->done = true;
-	if (works_cloud_fetched(&cf->arena, it->work_id, it->file_id, media_url(&cf->arena, key),
-	                        &changed) != E_OK) {
+	if (works_cloud_fetched(
+	        &cf->arena, it->work_id, it->file_id, media_url(&cf->arena, key),
+	        media_url(&cf->arena, media_thumb_key(&cf->arena, key, IMGPROC_THUMB_SMALL)),
+	        &changed) != E_OK) {
 		cf->failed++;
 		log_error("work %lld: could not record its fetched cloud image (%s); again after "
 		          "the lease",

@@ -11,9 +11,13 @@
  *   3. retryable failures go back to the queue with exponential back-off and jitter
  *      (Retry-After honoured) until max_attempts; a final failure refunds the item in the
  *      transaction that marks it failed;
- *   4. sends one WeChat template message per ended task (compare-and-set on notified_at), as
- *      soon as the task ends, one call per pass of its loop, so a backlog of them (they are
- *      calls to WeChat) never holds back claims or transfers for more than one call;
+ *   4. tells the user of each ended task once, as soon as it ends: a mini-program subscribe
+ *      message for a task from the mini program, an Official Account template message
+ *      otherwise (model/notify: an outbox row per task, claimed with SKIP LOCKED and sent by
+ *      one run; a passing failure is retried with back-off, a refusal is recorded, a send
+ *      interrupted by a crash is never repeated: at most once); one call to WeChat per pass
+ *      of its loop, so a backlog of notices never holds back claims or transfers for more
+ *      than one call;
  *   5. fetches up to DISPATCH_CLOUD_FETCH_BATCH cloud:// images of imported works into the
  *      media store on the same multi handle (dispatcher/cloudfetch.c, docs/cloud-files.md);
  *   6. between claims waits on PostgreSQL LISTEN (channel aiphoto_tasks, WORKS_CHANNEL) as
@@ -48,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -61,6 +66,7 @@
 #include "lib/db.h"
 #include "lib/httpc.h"
 #include "lib/image.h"
+#include "lib/imgproc.h"
 #include "lib/jsonx.h"
 #include "lib/log.h"
 #include "lib/media.h"
@@ -68,6 +74,7 @@
 #include "lib/wechat/wxapi.h"
 #include "lib/wechat/wxnotice.h"
 #include "lib/xalloc.h"
+#include "model/notify.h"
 #include "model/system.h"
 #include "model/works.h"
 
@@ -94,6 +101,13 @@ struct job {
 	struct job *next;
 };
 
+/* system_config.notify as the senders read it (strings in the call's arena). */
+struct notify_conf {
+	struct notify_targets to;
+	const char *oa_page; /* task_page_url */
+	const char *mp_page, *mp_state, *mp_lang, *mp_data; /* mp.page, …, mp.data as JSON */
+};
+
 struct dispatch {
 	int concurrency;
 	long budget_s, lease_s, retry_base_ms, max_wait_s, reconcile_after_s, cloud_batch;
@@ -109,15 +123,17 @@ struct dispatch {
 	double deadline, last_heartbeat;
 	bool development;
 	bool until_idle; /* --until-idle: exit once nothing is due and nothing runs */
-	bool notices_due; /* ended tasks may wait for their template message */
+	bool notices_due; /* ended tasks or due notices may wait (dispatch_notify) */
+	double next_notify; /* when the outbox is looked at again while nothing is known due */
 	struct {
 		struct arena arena; /* the batch below and its sends */
-		struct work_notice *t; /* taken (marked notified), t[next..n) still to send */
+		struct notify_conf conf; /* system_config.notify as the batch was taken */
+		struct notify_item *items; /* claimed ('sending'): items[next..n) still to send */
 		size_t n, next;
-		const char *template_id, *page; /* system_config notify; NULL: not set */
 	} notices;
 	struct {
-		size_t claimed, succeeded, retried, failed, released, fenced, rescued, notified;
+		size_t claimed, succeeded, retried, failed, released, fenced, rescued, notified,
+		    sent;
 	} n;
 };
 
@@ -128,8 +144,8 @@ static CURLM *dispatch_multi; /* woken by a signal out of its wait */
  * connection (the LISTEN is issued again before each wait). */
 #define DISPATCH_IDLE_MAX_MS 5000
 
-/* Ended tasks taken at once for their template messages (the messages then go out one per
- * pass of the run's loop). */
+/* Ended tasks given their outbox rows at once, and notices claimed at once (the notices then
+ * go out one per pass of the run's loop). */
 #define DISPATCH_NOTICE_BATCH 8
 
 static void dispatch_on_signal(int sig)
@@ -312,27 +328,33 @@ static void dispatch_retry(struct dispatch *d, struct job *j, const struct provi
 	dispatch_drop(d, j);
 }
 
-/* Stores the image and completes the item. */
+/* Stores the image and completes the item: the result is decoded, normalised (upright, no
+ * metadata: lib/imgproc) and stored with its two thumbnails, made here, off the request
+ * path; the work's thumb_url names the 360 px one. */
 static void dispatch_store(struct dispatch *d, struct job *j, const unsigned char *bytes,
                            size_t len)
 {
 	struct image_info info;
+	struct imgproc_image img;
 	char sha[65];
-	const char *key = NULL, *url;
+	const char *key = NULL, *url, *thumb, *why;
 	bool ended = false;
 	enum api_err err;
 
-	if (image_probe(bytes, len, &info) != 0) {
+	if (image_probe(bytes, len, &info) != 0 ||
+	    imgproc_normalise(&j->arena, bytes, len, info.width, info.height, &img, &why) != E_OK) {
 		dispatch_fail(d, j, "bad_image", "the result is not a JPEG, PNG or WebP image");
 		return;
 	}
-	if (media_store(&j->arena, bytes, len, info.ext, sha, &key) != E_OK) {
+	if (media_store(&j->arena, img.data, img.len, img.ext, sha, &key) != E_OK ||
+	    media_thumbs(&j->arena, key, img.data, img.len) != E_OK) {
 		struct provider_result r = {.code = "storage", .message = "cannot store the image"};
 		dispatch_retry(d, j, &r);
 		return;
 	}
 	url = media_url(&j->arena, key);
-	err = works_succeed(&j->arena, j->w.id, j->w.attempt, dispatch_model_id(j), url,
+	thumb = media_url(&j->arena, media_thumb_key(&j->arena, key, IMGPROC_THUMB_SMALL));
+	err = works_succeed(&j->arena, j->w.id, j->w.attempt, dispatch_model_id(j), url, thumb,
 	                    j->provider_url, &ended);
 	d->notices_due |= ended;
 	if (err == E_OK) {
@@ -530,6 +552,41 @@ static char *dispatch_copy(struct arena *a, const char *s)
 }
 
 /*
+ * The item's input images for an adapter that fetches them by URL (provider_ops.input_urls,
+ * MEDIA_URL_KEY set): signed media URLs valid for MEDIA_URL_TTL_SECONDS, built in tmp, each
+ * file checked to be in the store.  NULL with *why "input_missing" otherwise.
+ */
+static const char **dispatch_input_urls(struct job *j, json_object *arr, size_t n,
+                                        struct arena *tmp, const char **why)
+{
+	const char **urls = arena_zalloc(tmp, (n + 1) * sizeof(*urls));
+	long long exp = (long long)time(NULL) + config_get()->media_url_ttl_s;
+
+	(void)j;
+	for (size_t i = 0; i < n; i++) {
+		json_object *o = json_object_array_get_idx(arr, i), *k;
+		const char *key = NULL, *path;
+		char sha[65];
+		struct stat st;
+
+		if (json_object_object_get_ex(o, "key", &k))
+			key = json_object_get_string(k);
+		path = key ? media_path(tmp, key) : NULL;
+		if (path == NULL || stat(path, &st) != 0) {
+			*why = "input_missing";
+			return NULL;
+		}
+		memcpy(sha, key + 6, 64);
+		sha[64] = '\0';
+		if ((urls[i] = media_signed_url(tmp, sha, exp)) == NULL) {
+			*why = "input_missing";
+			return NULL;
+		}
+	}
+	return urls;
+}
+
+/*
  * Data URLs of the item's input images, built in tmp (the caller frees it once the request
  * body holds them: several 10 MiB images must not stay in memory three times over).  Each
  * file is read into a scratch arena freed at once.  NULL with *why when an input is missing
@@ -546,6 +603,12 @@ static const char **dispatch_inputs(const struct dispatch *d, struct job *j, str
 	struct arena scratch;
 
 	*why = NULL;
+	*count = n;
+	if (j->ops->input_urls && config_get()->media_url_key != NULL) {
+		urls = dispatch_input_urls(j, arr, n, tmp, why);
+		json_object_put(arr);
+		return urls;
+	}
 	arena_init(&scratch, 4096);
 	for (size_t i = 0; i < n; i++) {
 		json_object *o = json_object_array_get_idx(arr, i), *k, *m;
@@ -644,78 +707,160 @@ static void dispatch_heartbeat(struct dispatch *d)
 	d->last_heartbeat = dispatch_now();
 }
 
-/* Sends the template message of one ended task, or logs why it has none.  Returns true when
- * it called WeChat. */
-static bool dispatch_notice_send(struct arena *a, const struct work_notice *t,
-                                 const char *template_id, const char *page)
-{
-	struct wxnotice_task notice = {.task_id = t->task_id,
-	                               .type = t->type,
-	                               .status = t->status,
-	                               .done = t->done,
-	                               .count = t->count,
-	                               .finished_at = t->finished_at};
-	enum api_err err;
+/* How long a claimed notice may stay 'sending' (a send is one WeChat call of at most 5 s,
+ * plus an access-token refresh); after that it is 'unknown' and never sent again. */
+#define NOTIFY_LEASE_S 60
+/* Sends of a notice before it counts as failed (≈ 40 min with the default back-off). */
+#define NOTIFY_MAX_ATTEMPTS 10
 
-	if (t->openid == NULL || template_id == NULL || template_id[0] == '\0') {
-		log_info("task %lld %s: no template message (%s)", (long long)t->task_id, t->status,
-		         t->openid == NULL ? "no subscribed Official Account binding"
-		                           : "notify.task_template_id is not set");
-		return false;
-	}
-	err = wxapi_template_send(a, t->openid, template_id, page, wxnotice_task_data(a, &notice));
-	if (err == E_OK)
-		log_info("task %lld %s: template message sent", (long long)t->task_id, t->status);
-	else
-		log_warn("task %lld %s: template message failed (%s); not retried",
-		         (long long)t->task_id, t->status, api_err_code(err));
-	return true;
+static void dispatch_notify_conf(struct arena *a, struct notify_conf *c)
+{
+	char *text = NULL;
+	json_object *conf = NULL, *mp = NULL, *data = NULL;
+
+	memset(c, 0, sizeof(*c));
+	if (system_config_get(a, "notify", &text) == E_OK && text != NULL)
+		conf = jsonx_parse_or_empty(text);
+	if (conf != NULL)
+		json_object_object_get_ex(conf, "mp", &mp);
+	c->to.oa_template_id = jsonx_dup_str(a, conf, "task_template_id");
+	c->to.mp_template_id = jsonx_dup_str(a, mp, "template_id");
+	c->to.mp_appid = config_get()->wechat_mp_appid;
+	c->oa_page = jsonx_dup_str(a, conf, "task_page_url");
+	c->mp_page = jsonx_dup_str(a, mp, "page");
+	c->mp_state = jsonx_dup_str(a, mp, "miniprogram_state");
+	c->mp_lang = jsonx_dup_str(a, mp, "lang");
+	if (mp != NULL && json_object_object_get_ex(mp, "data", &data))
+		c->mp_data = jsonx_text(a, data);
+	json_object_put(conf);
 }
 
-/* Takes up to DISPATCH_NOTICE_BATCH ended tasks (each task once, whichever run takes it) and
- * the notify settings into d->notices, replacing the batch before it.  Returns how many. */
-static size_t dispatch_notices_take(struct dispatch *d)
+/* Sends one claimed notice and records what WeChat answered. */
+static void dispatch_send_notice(struct dispatch *d, struct arena *a, const struct notify_conf *c,
+                                 const struct notify_item *it)
 {
-	char *cfg = NULL;
-	json_object *conf = NULL, *v;
-	size_t n = 0;
+	const struct wxnotice_task t = {.task_id = it->task_id,
+	                                .type = it->type,
+	                                .status = it->status,
+	                                .done = it->done,
+	                                .count = it->count,
+	                                .failed = it->failed,
+	                                .credits_refunded = it->credits_refunded,
+	                                .finished_at = it->finished_at};
+	bool mp = strcmp(it->channel, "mp") == 0;
+	struct wxapi_message m = {.touser = it->touser, .template_id = it->template_id};
+	const char *what = mp ? "subscribe message" : "template message";
+	long errcode = 0;
+	enum api_err err = E_OK, rec;
 
-	arena_reset(&d->notices.arena);
-	d->notices.n = d->notices.next = 0;
-	d->notices.template_id = d->notices.page = NULL;
-	if (works_take_notices(&d->notices.arena, DISPATCH_NOTICE_BATCH, &d->notices.t, &n) !=
-	        E_OK ||
-	    n == 0)
+	if (mp) {
+		m.data_json = wxnotice_subscribe_data(a, c->mp_data, &t);
+		m.page = c->mp_page ? wxnotice_render(a, c->mp_page, &t) : NULL;
+		m.miniprogram_state = c->mp_state;
+		m.lang = c->mp_lang;
+	} else {
+		m.data_json = wxnotice_task_data(a, &t);
+		m.page = c->oa_page;
+	}
+	if (m.data_json == NULL) {
+		rec =
+		    notify_refused(a, it, 0, "notify.mp.data is not an object of string templates");
+		log_warn("task %lld: %s not sent: notify.mp.data is not an object of strings",
+		         (long long)it->task_id, what);
 		goto out;
-	if (system_config_get(&d->notices.arena, "notify", &cfg) == E_OK && cfg != NULL)
-		conf = jsonx_parse_or_empty(cfg);
-	if (conf && json_object_object_get_ex(conf, "task_template_id", &v))
-		d->notices.template_id = arena_strdup(&d->notices.arena, json_object_get_string(v));
-	if (conf && json_object_object_get_ex(conf, "task_page_url", &v))
-		d->notices.page = arena_strdup(&d->notices.arena, json_object_get_string(v));
-	d->notices.n = n;
-	d->n.notified += n;
+	}
+	err = mp ? wxapi_subscribe_send(a, &m, &errcode) : wxapi_template_send(a, &m, &errcode);
+	switch (wxnotice_classify(err, errcode)) {
+	case WXNOTICE_SENT:
+		d->n.sent++;
+		rec = notify_sent(a, it);
+		log_info("task %lld %s: %s sent", (long long)it->task_id, it->status, what);
+		break;
+	case WXNOTICE_RETRY:
+		if (it->attempt < NOTIFY_MAX_ATTEMPTS) {
+			long delay = dispatch_backoff(d, it->attempt, 0);
+			rec =
+			    notify_retry(a, it, delay, errcode,
+			                 err != E_OK ? api_err_code(err) : "passing WeChat error");
+			log_warn(
+			    "task %lld: %s failed (%s, errcode %ld), attempt %d: retry in %ld ms",
+			    (long long)it->task_id, what, api_err_code(err), errcode, it->attempt,
+			    delay);
+			break;
+		}
+		rec = notify_refused(a, it, errcode, "attempts spent");
+		log_warn("task %lld: %s failed %d times: given up", (long long)it->task_id, what,
+		         it->attempt);
+		break;
+	default:
+		rec = notify_refused(a, it, errcode, "refused by WeChat");
+		log_warn("task %lld: %s refused by WeChat (errcode %ld): not retried",
+		         (long long)it->task_id, what, errcode);
+		break;
+	}
 out:
-	json_object_put(conf);
-	return n;
+	if (rec == E_CONFLICT)
+		log_warn("task %lld: the %s's claim was lost (its lease expired): not recorded",
+		         (long long)it->task_id, what);
+	else if (rec != E_OK)
+		log_error("task %lld: the %s's outcome could not be recorded (%s); its lease will "
+		          "expire and it is not sent again",
+		          (long long)it->task_id, what, api_err_code(rec));
 }
 
 /*
- * Sends template messages until one call to WeChat was made, taking the next batch of ended
- * tasks when the last one is spent.  A call blocks the run (no claim, no transfer moves while
- * it lasts), so one per pass of the loop: a backlog of ended tasks is worked off between
- * claims, and a task created meanwhile waits for one call at most.  Returns true while more
- * may wait.
+ * Takes the next batch of notices into d->notices, replacing the one before: first the outbox
+ * rows of up to DISPATCH_NOTICE_BATCH ended tasks (model/notify: each task once, whichever
+ * run takes it), then up to DISPATCH_NOTICE_BATCH due rows, claimed for this run.  Returns
+ * how many tasks and rows it took (0: nothing waits).
+ */
+static size_t dispatch_notices_take(struct dispatch *d)
+{
+	struct notify_enqueued q = {0};
+	size_t ended;
+
+	arena_reset(&d->notices.arena);
+	d->notices.n = d->notices.next = 0;
+	d->notices.items = NULL;
+	dispatch_notify_conf(&d->notices.arena, &d->notices.conf);
+	if (notify_enqueue(&d->notices.arena, DISPATCH_NOTICE_BATCH, &d->notices.conf.to, &q) !=
+	    E_OK)
+		memset(&q, 0, sizeof(q));
+	ended = q.oa + q.mp + q.skipped;
+	if (ended > 0) {
+		d->n.notified += ended;
+		log_info("dispatch: %zu ended tasks: %zu template, %zu subscribe, %zu without a "
+		         "notice",
+		         ended, q.oa, q.mp, q.skipped);
+	}
+	if (notify_claim(&d->notices.arena, DISPATCH_NOTICE_BATCH, NOTIFY_LEASE_S,
+	                 &d->notices.items, &d->notices.n) != E_OK)
+		d->notices.n = 0;
+	return ended + d->notices.n;
+}
+
+/*
+ * Sends one notice, taking the next batch when the last one is spent.  A call blocks the run
+ * (no claim, no transfer moves while it lasts), so one per pass of the loop: a backlog of
+ * notices is worked off between claims, and a task created meanwhile waits for one call at
+ * most.  Returns true while more may wait; when nothing does, d->next_notify becomes when the
+ * earliest retry is due (at most DISPATCH_IDLE_MAX_MS away).
  */
 static bool dispatch_notify(struct dispatch *d)
 {
-	if (d->notices.next == d->notices.n && dispatch_notices_take(d) == 0)
-		return false;
-	while (d->notices.next < d->notices.n)
-		if (dispatch_notice_send(&d->notices.arena, &d->notices.t[d->notices.next++],
-		                         d->notices.template_id, d->notices.page))
-			break;
-	return true;
+	long due = -1;
+
+	if (d->notices.next < d->notices.n) {
+		dispatch_send_notice(d, &d->notices.arena, &d->notices.conf,
+		                     &d->notices.items[d->notices.next++]);
+		return true;
+	}
+	if (dispatch_notices_take(d) > 0)
+		return true;
+	if (notify_next_due(&due) != E_OK || due < 0 || due > DISPATCH_IDLE_MAX_MS)
+		due = DISPATCH_IDLE_MAX_MS;
+	d->next_notify = dispatch_now() + (double)(due < 100 ? 100 : due) / 1000.0;
+	return false;
 }
 
 /*
@@ -735,6 +880,10 @@ static void dispatch_maintenance(struct dispatch *d)
 	if (works_rescue(&a, &n) == E_OK && n > 0)
 		log_info("dispatch: %zu expired leases rescued", n);
 	d->n.rescued = n;
+	if (notify_expire(&n) == E_OK && n > 0)
+		log_warn("dispatch: %zu notices were claimed by a run that stopped during the "
+		         "send: marked unknown, not sent again",
+		         n);
 	if (works_maintenance_lock(&got) != E_OK || !got) {
 		log_info("dispatch: another run holds the maintenance lock; skipping maintenance");
 	} else if (config_get()->wxpay_mchid != NULL && config_get()->wxpay_mchid[0] != '\0') {
@@ -869,10 +1018,14 @@ static void dispatch_run(struct dispatch *d)
 		}
 		if (now - d->last_heartbeat >= (double)d->lease_s / 3.0)
 			dispatch_heartbeat(d);
+		if (!d->notices_due && now >= d->next_notify)
+			d->notices_due = true; /* a retry may be due */
 		if (d->notices_due)
 			d->notices_due = dispatch_notify(d);
 		if (d->active == 0 && drained && time_left) { /* idle: until a claim is due */
 			double until = next_claim < d->deadline ? next_claim : d->deadline;
+			if (d->next_notify < until)
+				until = d->next_notify;
 			wait_ms = (long)((until - now) * 1000.0) + 1;
 		}
 		if (d->notices_due)
@@ -913,8 +1066,8 @@ static int dispatch_claim_only(struct dispatch *d)
 			return 1;
 		if (n == 0)
 			break;
-		if (works_succeed(&a, c[0].id, c[0].attempt, 0, "claim-only:", NULL, &ended) !=
-		    E_OK)
+		if (works_succeed(&a, c[0].id, c[0].attempt, 0, "claim-only:", NULL, NULL,
+		                  &ended) != E_OK)
 			return 1;
 		total++;
 		arena_reset(&a);
@@ -985,9 +1138,9 @@ int main(int argc, char **argv)
 	dispatch_run(&d);
 	log_info(
 	    "dispatch: run done in %.1f s: %zu claimed, %zu succeeded, %zu retried, %zu failed, "
-	    "%zu released, %zu fenced out, %zu rescued, %zu tasks notified",
+	    "%zu released, %zu fenced out, %zu rescued, %zu tasks notified, %zu notices sent",
 	    dispatch_now() - started, d.n.claimed, d.n.succeeded, d.n.retried, d.n.failed,
-	    d.n.released, d.n.fenced, d.n.rescued, d.n.notified);
+	    d.n.released, d.n.fenced, d.n.rescued, d.n.notified, d.n.sent);
 	runstats_write(cfg->dispatch_metrics_file, dispatch_now() - started);
 	while (d.jobs != NULL)
 		dispatch_drop(&d, d.jobs);

@@ -291,6 +291,7 @@ static const struct provider_ops provider_table[] = {
     {.name = "openai", .async = false, .submit = openai_submit, .parse_submit = openai_parse},
     {.name = "dashscope",
      .async = true,
+     .input_urls = true,
      .submit = dashscope_submit,
      .parse_submit = dashscope_parse_submit,
      .poll = dashscope_poll,

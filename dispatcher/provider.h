@@ -34,7 +34,9 @@ struct provider_call {
 	const struct ai_model *model;
 	const struct work_claim *work;
 	const char *api_key;
-	const char *const *inputs; /* data URLs of the input images, in order */
+	/* the input images, in order: data URLs, or signed media URLs (GET /api/v1/media/…)
+	 * for an adapter with input_urls when MEDIA_URL_KEY is set */
+	const char *const *inputs;
 	size_t ninputs;
 };
 
@@ -62,6 +64,10 @@ struct provider_result {
 struct provider_ops {
 	const char *name;
 	bool async;
+	/* the provider fetches input images by URL (DashScope try-on): it is given signed,
+	 * expiring media URLs (MEDIA_URL_BASE, MEDIA_URL_TTL_SECONDS) instead of data URLs,
+	 * whenever MEDIA_URL_KEY is set; data URLs otherwise */
+	bool input_urls;
 	void (*submit)(struct arena *a, const struct provider_call *c,
 	               struct provider_request *out);
 	/* Parses a 2xx answer of the submit. */

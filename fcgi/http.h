@@ -15,6 +15,7 @@
 
 #include "lib/arena.h"
 #include "lib/errors.h"
+#include "lib/role.h"
 #include "lib/token.h"
 
 enum http_method { HTTP_GET, HTTP_POST, HTTP_PUT, HTTP_PATCH, HTTP_DELETE, HTTP__MAX };
@@ -24,14 +25,16 @@ enum auth_level {
 	AUTH_PUBLIC, /* anyone; an Authorization header is ignored */
 	AUTH_OPTIONAL, /* anyone; a token, when sent, must be a valid user token */
 	AUTH_USER, /* a valid user token */
-	AUTH_ADMIN, /* a valid admin token (a user token → 403) */
+	AUTH_ADMIN, /* a valid admin token (a user token → 403) of at least the route's role */
 	AUTH_SIGNED /* WeChat callbacks: the handler verifies their own signature */
 };
 
-/* Whose token a user route accepts (checked by the router after the token, DESIGN §7). */
+/* Whose token a route accepts (checked by the router after the token, DESIGN §7). */
 enum account_rule {
 	ACCOUNT_ACTIVE, /* the default: the token's user exists (else 401) and is not disabled
-	                   (else 403), read once per request, so disabling works at once */
+	                   (else 403), read once per request, so disabling works at once; for
+	                   an admin token, the admin exists, is not disabled and still has the
+	                   token's role and session version (else 401) */
 	ACCOUNT_ANY /* the token alone (no route uses it today; for a route that must still
 	               answer a disabled user, say so where it is used) */
 };
@@ -73,7 +76,7 @@ struct request {
 	long long content_length; /* -1 when absent */
 	const char *authorization;
 	const char *idempotency_key; /* NULL when absent or ignored by the route */
-	const char *idempotency_hash; /* with a key: sha256 hex of method, route and body */
+	const char *idempotency_hash; /* with a key: sha256 hex of method, route, captures, body */
 	const char *remote_addr;
 	const char *request_id; /* ours: echoed or generated */
 	const struct route *route; /* set by the router */
@@ -83,7 +86,10 @@ struct request {
 	int ncaptures;
 	bool authenticated; /* a valid token was presented */
 	bool admin; /* ... with audience admin */
-	int64_t user_id; /* the token's subject (user or admin id); 0 = none */
+	int64_t user_id; /* a user token's subject; 0 = none (also for admin tokens) */
+	int64_t admin_id; /* an admin token's subject; 0 = none (also for user tokens) */
+	enum role role; /* an admin token's role (checked against the admin's by the router) */
+	long admin_session; /* an admin token's session version (checked like the role) */
 	/* Which app is calling, from a user token (set by the router): the channel the token was
 	 * issued for (TOKEN_CHANNEL_OA for tokens issued before channels) and that app's appid, the
 	 * configured one of the channel (lib/config config_channel_appid; the token's own when
@@ -110,6 +116,23 @@ struct reply {
 	const char *raw_type; /* non-JSON body: Content-Type */
 	const char *raw; /* non-JSON body */
 	size_t raw_len;
+	/* X-Sendfile: the absolute path of a file that lighttpd sends as the body (with
+	 * raw_type; "allow-x-send-file" in the fastcgi.server block); the worker sends headers
+	 * only.  nginx would take X-Accel-Redirect with an internal location instead. */
+	const char *sendfile;
+	const char *disposition; /* Content-Disposition header, NULL = none */
+	/*
+	 * Streaming mode, for bodies too large to build in memory (the batch ZIP): on success
+	 * the worker writes the headers (raw_type, no Content-Length: lighttpd sends the body
+	 * chunked), then calls stream(stream_ctx, write, wctx), which hands the body over in
+	 * pieces through write (0, or -1 once the client is gone) and returns 0, or -1 to cut
+	 * the body short: after the first byte the status cannot change any more, so a failure
+	 * leaves the client with a truncated body (for a ZIP, one without its central
+	 * directory, which no unzip accepts).  Everything that can fail with a status (the
+	 * database, ownership, the size cap) is decided by the handler before it returns.
+	 */
+	int (*stream)(void *ctx, int (*write)(void *wctx, const void *buf, size_t n), void *wctx);
+	void *stream_ctx;
 };
 
 typedef enum api_err route_handler(struct request *req, struct reply *rep);
@@ -150,6 +173,7 @@ struct route {
 	const struct rate_limit *limit; /* NULL: none */
 	enum idempotency_rule idempotency; /* IDEMPOTENCY_NONE unless set */
 	enum route_prefix prefix; /* ROUTE_V1 unless set */
+	enum role role; /* AUTH_ADMIN: the least role allowed (lib/role.h); unset = owner only */
 };
 
 struct route_table {

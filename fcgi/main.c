@@ -34,6 +34,7 @@
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "lib/redis.h"
+#include "model/admins.h"
 #include "model/users.h"
 
 static long worker_read_body(void *ctx, char *buf, size_t n)
@@ -151,9 +152,9 @@ static enum api_err worker_limit(const struct request *req, const struct rate_li
 	long wait_ms = 0;
 	enum api_err err;
 
-	if (req->authenticated && req->user_id > 0)
+	if (req->authenticated && (req->user_id > 0 || req->admin_id > 0))
 		snprintf(key, sizeof(key), "%s:%s:%c%lld", kind, rl->name, req->admin ? 'a' : 'u',
-		         (long long)req->user_id);
+		         (long long)(req->admin ? req->admin_id : req->user_id));
 	else
 		snprintf(key, sizeof(key), "%s:%s:ip:%.64s", kind, rl->name,
 		         req->remote_addr ? req->remote_addr : "-");
@@ -176,6 +177,14 @@ static enum api_err worker_limit(const struct request *req, const struct rate_li
 	return E_OK;
 }
 
+/* router_admin_hook: the admin of an admin token, as model/admins remembers it for a read;
+ * read again for anything else (a write is never made on a notification still in flight). */
+static enum api_err worker_admin(struct request *req, const char **why)
+{
+	return admins_session(req->arena, req->admin_id, req->admin_session, req->role,
+	                      req->method != HTTP_GET, why);
+}
+
 /* router_account_hook: one primary-key read of the user's status. */
 static enum api_err worker_account(struct request *req)
 {
@@ -187,6 +196,22 @@ static enum api_err worker_account(struct request *req)
 	if (err != E_OK)
 		return err;
 	return active ? E_OK : E_FORBIDDEN;
+}
+
+/* The write callback of a streamed reply: one piece of the body to the FastCGI stream. */
+static int worker_write(void *ctx, const void *buf, size_t n)
+{
+	FCGX_Stream *out = ctx;
+	const char *p = buf;
+
+	while (n > 0) {
+		int k = n > (1 << 20) ? 1 << 20 : (int)n;
+		if (FCGX_PutStr(p, k, out) != k)
+			return -1;
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
 }
 
 static void worker_handle(FCGX_Request *r, struct arena *a)
@@ -213,10 +238,13 @@ static void worker_handle(FCGX_Request *r, struct arena *a)
 	        : req.route   ? req.route->pattern
 	                      : arena_strdup(a, req.path);
 	FCGX_PutStr(out, (int)len, r->out);
+	if (err == E_OK && rep.stream != NULL &&
+	    rep.stream(rep.stream_ctx, worker_write, r->out) != 0)
+		log_warn("%s %s: streamed body cut short", method, route);
 	FCGX_Finish_r(r);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	us = (t1.tv_sec - t0.tv_sec) * 1000000LL + (t1.tv_nsec - t0.tv_nsec) / 1000;
-	log_access(method, route, status, us, req.user_id);
+	log_access(method, route, status, us, req.user_id, req.admin_id);
 	/* labelled by pattern (never the raw path): an unmatched request is "(unmatched)" */
 	metrics_request(req.method < HTTP__MAX ? method : NULL,
 	                req.log_route ? req.log_route
@@ -249,6 +277,7 @@ static int worker_main(void)
 	}
 	router_limit_hook = worker_limit;
 	router_account_hook = worker_account;
+	router_admin_hook = worker_admin;
 	arena_init(&a, 64 * 1024);
 	FCGX_InitRequest(&r, 0, 0);
 	log_info("worker started");

@@ -35,6 +35,8 @@ static const char *response_reason(int status)
 		return "Payload Too Large";
 	case 415:
 		return "Unsupported Media Type";
+	case 422:
+		return "Unprocessable Content";
 	case 429:
 		return "Too Many Requests";
 	case 500:
@@ -110,7 +112,9 @@ char *response_render(struct arena *a, const struct request *req, const struct r
 	const char *type = json_type, *body = NULL, *data = NULL, *msg = NULL;
 	const char *location = rep->location, *cookie = rep->set_cookie;
 	const char *rid = req->request_id ? req->request_id : "-";
+	const char *sendfile = rep->sendfile, *disp = rep->disposition;
 	size_t blen = 0, dlen = 0, mlen = 0, cap;
+	bool headers_only = false;
 	json_object *msgo = NULL;
 	struct response_buf b, bb;
 	int st = err == E_OK ? (rep->status ? rep->status : 200) : api_err_status(err);
@@ -120,8 +124,15 @@ char *response_render(struct arena *a, const struct request *req, const struct r
 		location = NULL;
 	if (cookie != NULL && strpbrk(cookie, "\r\n") != NULL)
 		cookie = NULL;
+	if (sendfile != NULL && strpbrk(sendfile, "\r\n") != NULL)
+		sendfile = NULL;
+	if (disp != NULL && strpbrk(disp, "\r\n") != NULL)
+		disp = NULL;
 	if (err == E_OK && (st == 204 || st == 302)) {
 		type = NULL;
+	} else if (err == E_OK && (rep->sendfile != NULL || rep->stream != NULL)) {
+		type = rep->raw_type ? rep->raw_type : "application/octet-stream";
+		headers_only = true;
 	} else if (err == E_OK && rep->raw != NULL) {
 		body = rep->raw;
 		blen = rep->raw_len;
@@ -142,7 +153,9 @@ char *response_render(struct arena *a, const struct request *req, const struct r
 	bb.p = arena_alloc(a, cap);
 	bb.len = 0;
 	bb.cap = cap;
-	if (body != NULL) {
+	if (headers_only) {
+		/* no body from here: lighttpd sends the file, or the worker streams it */
+	} else if (body != NULL) {
 		response_put(&bb, body, blen);
 	} else if (type != NULL && err == E_OK) {
 		response_puts(&bb, "{\"success\":true,\"data\":");
@@ -161,7 +174,8 @@ char *response_render(struct arena *a, const struct request *req, const struct r
 	}
 	cap = 200 + strlen(rid) + (type ? strlen(type) : 0) +
 	      (rep->allow ? strlen(rep->allow) : 0) + (location ? strlen(location) : 0) +
-	      (cookie ? strlen(cookie) : 0) + bb.len;
+	      (cookie ? strlen(cookie) : 0) + 2 * (sendfile ? strlen(sendfile) : 0) +
+	      (disp ? strlen(disp) : 0) + bb.len;
 	b.p = arena_alloc(a, cap + 1);
 	b.len = 0;
 	b.cap = cap;
@@ -192,10 +206,26 @@ char *response_render(struct arena *a, const struct request *req, const struct r
 		response_puts(&b, cookie);
 		response_puts(&b, "\r\n");
 	}
+	if (headers_only && sendfile != NULL) {
+		/* lighttpd 1.4 reads either name; both for older and newer versions */
+		response_puts(&b, "X-Sendfile: ");
+		response_puts(&b, sendfile);
+		response_puts(&b, "\r\nX-LIGHTTPD-send-file: ");
+		response_puts(&b, sendfile);
+		response_puts(&b, "\r\n");
+	}
+	if (disp != NULL) {
+		response_puts(&b, "Content-Disposition: ");
+		response_puts(&b, disp);
+		response_puts(&b, "\r\n");
+	}
 	if (type != NULL) {
 		response_puts(&b, "Content-Type: ");
 		response_puts(&b, type);
-		response_puts(&b, "\r\nContent-Length: ");
+		response_puts(&b, "\r\n");
+	}
+	if (type != NULL && !headers_only) {
+		response_puts(&b, "Content-Length: ");
 		response_putu(&b, (unsigned long)bb.len);
 		response_puts(&b, "\r\n");
 	}

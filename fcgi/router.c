@@ -220,7 +220,14 @@ static enum api_err router_auth(struct request *req, struct reply *rep)
 	}
 	req->authenticated = true;
 	req->admin = claims.admin;
-	req->user_id = claims.sub;
+	/* the two kinds of subject never share a field: a user id cannot act as an admin id */
+	if (claims.admin) {
+		req->admin_id = claims.sub;
+		req->role = claims.role;
+		req->admin_session = claims.session;
+	} else {
+		req->user_id = claims.sub;
+	}
 	if (level == AUTH_ADMIN && !claims.admin)
 		return reply_error(rep, E_FORBIDDEN, "需要管理员权限");
 	if ((level == AUTH_USER || level == AUTH_OPTIONAL) && claims.admin)
@@ -334,14 +341,37 @@ empty:
 }
 
 enum api_err (*router_account_hook)(struct request *req);
+enum api_err (*router_admin_hook)(struct request *req, const char **why);
 
-/* The route's account rule for a user token (admins have their own table). */
+/* The route's account rule for an admin token, then the route's least role. */
+static enum api_err router_admin_account(struct request *req, struct reply *rep)
+{
+	enum role need = req->route->role > ROLE_NONE ? req->route->role : ROLE_OWNER;
+	const char *why = NULL;
+	enum api_err err;
+
+	if (req->route->account == ACCOUNT_ACTIVE && router_admin_hook != NULL &&
+	    (err = router_admin_hook(req, &why)) != E_OK)
+		return reply_error(rep, err, why);
+	if (req->route->auth == AUTH_ADMIN && !role_allows(req->role, need))
+		return reply_error(rep, E_FORBIDDEN,
+		                   arena_printf(req->arena,
+		                                "需要 %s 及以上角色 (role: %s or above)",
+		                                role_name(need), role_name(need)));
+	return E_OK;
+}
+
+/* The route's account rule: a user token's user (router_account_hook), an admin token's admin
+ * and role (router_admin_account). */
 static enum api_err router_account(struct request *req, struct reply *rep)
 {
 	enum api_err err;
 
-	if (!req->authenticated || req->admin || req->route->account != ACCOUNT_ACTIVE ||
-	    router_account_hook == NULL)
+	if (!req->authenticated)
+		return E_OK;
+	if (req->admin)
+		return router_admin_account(req, rep);
+	if (req->route->account != ACCOUNT_ACTIVE || router_account_hook == NULL)
 		return E_OK;
 	err = router_account_hook(req);
 	if (err == E_UNAUTHORIZED)
@@ -422,16 +452,20 @@ static enum api_err router_idem_key(struct request *req, struct reply *rep)
 	return E_OK;
 }
 
-/* The keyed request's fingerprint: method, route pattern, body (JSON re-serialised). */
+/* The keyed request's fingerprint: method, route pattern, the path's captures (a line each:
+ * the same key on another object is another request), body (JSON re-serialised). */
 static void router_idem_hash(struct request *req)
 {
 	const char *body = req->json != NULL ? jsonx_text(req->arena, req->json) : req->body;
-	size_t blen = req->json != NULL ? strlen(body) : (body != NULL ? req->body_len : 0);
+	size_t blen = req->json != NULL ? strlen(body) : (body != NULL ? req->body_len : 0), hlen;
 	const char *head =
 	    arena_printf(req->arena, "%s %s\n", http_method_name(req->method), req->route->pattern);
-	size_t hlen = strlen(head);
-	char *all = arena_alloc(req->arena, hlen + blen + 1), *hash = arena_alloc(req->arena, 65);
+	char *all, *hash = arena_alloc(req->arena, 65);
 
+	for (int i = 0; i < req->ncaptures; i++)
+		head = arena_printf(req->arena, "%s%s\n", head, req->captures[i]);
+	hlen = strlen(head);
+	all = arena_alloc(req->arena, hlen + blen + 1);
 	memcpy(all, head, hlen);
 	if (blen > 0)
 		memcpy(all + hlen, body, blen);

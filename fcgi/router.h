@@ -6,6 +6,9 @@
  *   the method among that pattern's routes          else 405 METHOD_NOT_ALLOWED + Allow
  *   auth level (token checked by lib/token)          else 401 UNAUTHORIZED / 403 FORBIDDEN
  *   account rule (a user token's user is active)     else 401 (no such user) / 403 (disabled)
+ *   (an admin token's admin is active, has the token's role and session version)
+ *                                                    else 401 UNAUTHORIZED
+ *   the route's least admin role (AUTH_ADMIN routes) else 403 FORBIDDEN
  *   rate-limit class                                 else 429 RATE_LIMITED + Retry-After
  *   Idempotency-Key: 1-64 characters when sent,
  *   and sent on IDEMPOTENCY_REQUIRED routes          else 400 BAD_REQUEST (ROUTER_IDEM_MESSAGE)
@@ -14,8 +17,8 @@
  *   JSON syntax (depth ≤ 16, UTF-8, no trailing data) else 400 BAD_REQUEST
  * A handler may therefore assume an authenticated caller of the right kind, for
  * BODY_JSON routes a parsed req->json, and with req->idempotency_key a well-formed key and
- * its request fingerprint req->idempotency_hash (sha256 of method, route pattern and body —
- * the JSON re-serialised, so spacing does not count; key order does).
+ * its request fingerprint req->idempotency_hash (sha256 of method, route pattern, the path's
+ * captures and body — the JSON re-serialised, so spacing does not count; key order does).
  */
 #ifndef AIPHOTO_ROUTER_H
 #define AIPHOTO_ROUTER_H
@@ -68,6 +71,15 @@ long long router_byte_cost(const struct request *req);
  * every token through.
  */
 extern enum api_err (*router_account_hook)(struct request *req);
+
+/*
+ * The account check of admin tokens on ACCOUNT_ACTIVE routes (every admin route): E_OK when
+ * the admin req->admin_id exists, is not disabled, has the role req->role and the session
+ * version req->admin_session; E_UNAUTHORIZED with *why (a literal) otherwise, or
+ * E_UNAVAILABLE.  Installed by the worker (fcgi/main.c, the admins model); NULL (unit tests,
+ * fuzzers) lets every admin token through to the role check.
+ */
+extern enum api_err (*router_admin_hook)(struct request *req, const char **why);
 
 /* The route tables of the service (fcgi/routes.c). */
 extern const struct route_table *const router_tables[];

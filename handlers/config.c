@@ -12,6 +12,11 @@
  *
  * The document is read on every request, one primary-key statement with no per-worker
  * copy, so a change made with `aiphotoctl gray set` is what the next request answers.
+ *
+ * GET /config/pricing (public) → 200 {"photography","fitting"}: the credits one generated
+ *   image costs, by task type — system_config.pricing with the defaults the task routes
+ *   charge (photography 10, fitting 15), so that a page can show the price of a batch
+ *   before it is asked for.  Same limit as /config/backend.
  */
 #include "handlers/handlers.h"
 #include "lib/config.h"
@@ -51,6 +56,19 @@ static enum api_err config_backend_get(struct request *req, struct reply *rep)
 	return reply_ok(rep, 200, o);
 }
 
+static enum api_err config_pricing_get(struct request *req, struct reply *rep)
+{
+	int64_t photo = 10, fitting = 15;
+	json_object *o;
+
+	handlers_config_int(req, "pricing", "photography", &photo);
+	handlers_config_int(req, "pricing", "fitting", &fitting);
+	o = json_object_new_object();
+	json_object_object_add(o, "photography", json_object_new_int64(photo < 0 ? 0 : photo));
+	json_object_object_add(o, "fitting", json_object_new_int64(fitting < 0 ? 0 : fitting));
+	return reply_ok(rep, 200, o);
+}
+
 /* Anonymous and asked once per mini-program launch: generous, and let through while Redis
  * is down (a read of one row). */
 static const struct rate_limit config_limit = {.name = "config", .per_minute = 600, .burst = 300};
@@ -60,6 +78,11 @@ static const struct route config_list[] = {
      .pattern = "/config/backend",
      .auth = AUTH_PUBLIC,
      .handler = config_backend_get,
+     .limit = &config_limit},
+    {.method = HTTP_GET,
+     .pattern = "/config/pricing",
+     .auth = AUTH_PUBLIC,
+     .handler = config_pricing_get,
      .limit = &config_limit},
 };
 

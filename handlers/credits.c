@@ -18,11 +18,8 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "handlers/handlers.h"
-#include "lib/bizday.h"
-#include "lib/config.h"
 #include "lib/jsonx.h"
 #include "model/credits.h"
 #include "model/packages.h"
@@ -50,32 +47,16 @@ static enum api_err credits_packages(struct request *req, struct reply *rep)
 	return reply_ok(rep, 200, arr);
 }
 
-/* A YYYY-MM-DD string. */
-static bool credits_day_ok(const char *d)
-{
-	if (d == NULL || strlen(d) != 10 || d[4] != '-' || d[7] != '-')
-		return false;
-	for (int i = 0; i < 10; i++)
-		if (i != 4 && i != 7 && (d[i] < '0' || d[i] > '9'))
-			return false;
-	return true;
-}
-
 static enum api_err credits_checkin_post(struct request *req, struct reply *rep)
 {
 	struct checkin_rule rule = {.base = 5, .streak_bonus = 1, .max_bonus_days = 6};
 	struct checkin_result r;
-	const char *test_day = request_env(req, "HTTP_X_TEST_DATE");
 	char today[11];
 	enum api_err err;
 	json_object *o;
 
-	bizday_format(time(NULL), today);
-	if (test_day != NULL && config_get()->development) {
-		if (!credits_day_ok(test_day))
-			return reply_error(rep, E_BAD_REQUEST, "X-Test-Date: YYYY-MM-DD");
-		memcpy(today, test_day, 11);
-	}
+	if ((err = handlers_today(req, rep, today)) != E_OK)
+		return err;
 	handlers_config_int(req, "checkin", "base_credits", &rule.base);
 	handlers_config_int(req, "checkin", "streak_bonus", &rule.streak_bonus);
 	handlers_config_int(req, "checkin", "max_bonus_days", &rule.max_bonus_days);

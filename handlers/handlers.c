@@ -2,8 +2,10 @@
 #include "handlers/handlers.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
+#include "lib/bizday.h"
 #include "lib/config.h"
 #include "lib/token.h"
 #include "lib/jsonx.h"
@@ -37,12 +39,9 @@ json_object *handlers_user_json(const struct user *u)
 enum api_err handlers_add_token(json_object *obj, int64_t user_id, enum token_channel channel)
 {
 	const struct config *c = config_get();
-	char *tok = channel == TOKEN_CHANNEL_NONE
-	                ? token_issue(c->jwt_secret, c->jwt_secret_len, c->jwt_issuer, user_id,
-	                              true, c->jwt_ttl, time(NULL))
-	                : token_issue_user(c->jwt_secret, c->jwt_secret_len, c->jwt_issuer, user_id,
-	                                   channel, config_channel_appid(c, channel), c->jwt_ttl,
-	                                   time(NULL));
+	char *tok =
+	    token_issue_user(c->jwt_secret, c->jwt_secret_len, c->jwt_issuer, user_id, channel,
+	                     config_channel_appid(c, channel), c->jwt_ttl, time(NULL));
 
 	if (tok == NULL)
 		return E_INTERNAL;
@@ -85,12 +84,13 @@ void handlers_config_int(struct request *req, const char *key, const char *field
 	json_object_put(o);
 }
 
-enum api_err handlers_page_params(struct request *req, struct reply *rep, long *limit,
-                                  long *before_id)
+/* handlers_page_params with the default limit dflt. */
+static enum api_err handlers_paging(struct request *req, struct reply *rep, long dflt, long *limit,
+                                    long *before_id)
 {
 	const char *limit_s = request_query(req, "limit"), *cursor = request_query(req, "cursor");
 
-	*limit = 12;
+	*limit = dflt;
 	*before_id = 0;
 	if (limit_s != NULL && config_parse_long(limit_s, 1, 50, limit) < 0)
 		return reply_error(rep, E_BAD_REQUEST, "limit: an integer from 1 to 50");
@@ -98,6 +98,12 @@ enum api_err handlers_page_params(struct request *req, struct reply *rep, long *
 	    config_parse_long(cursor, 1, 9007199254740991L, before_id) < 0)
 		return reply_error(rep, E_BAD_REQUEST, "cursor: not a cursor this API gave out");
 	return E_OK;
+}
+
+enum api_err handlers_page_params(struct request *req, struct reply *rep, long *limit,
+                                  long *before_id)
+{
+	return handlers_paging(req, rep, 12, limit, before_id);
 }
 
 json_object *handlers_page(struct request *req, json_object *items, bool more, int64_t last_id)
@@ -115,8 +121,93 @@ json_object *handlers_page(struct request *req, json_object *items, bool more, i
 struct idem_key handlers_idem_key(const struct request *req)
 {
 	struct idem_key k = {.user_id = req->user_id,
+	                     .admin_id = req->admin_id,
 	                     .key = req->idempotency_key,
 	                     .route = req->route->pattern,
 	                     .hash = req->idempotency_hash};
 	return k;
+}
+
+/* A YYYY-MM-DD string. */
+static bool handlers_day_ok(const char *d)
+{
+	if (d == NULL || strlen(d) != 10 || d[4] != '-' || d[7] != '-')
+		return false;
+	for (int i = 0; i < 10; i++)
+		if (i != 4 && i != 7 && (d[i] < '0' || d[i] > '9'))
+			return false;
+	return true;
+}
+
+enum api_err handlers_today(struct request *req, struct reply *rep, char today[11])
+{
+	const char *test_day = request_env(req, "HTTP_X_TEST_DATE");
+
+	bizday_format(time(NULL), today);
+	if (test_day != NULL && config_get()->development) {
+		if (!handlers_day_ok(test_day))
+			return reply_error(rep, E_BAD_REQUEST, "X-Test-Date: YYYY-MM-DD");
+		memcpy(today, test_day, 11);
+	}
+	return E_OK;
+}
+
+struct audit_actor handlers_actor(const struct request *req)
+{
+	struct audit_actor who = {
+	    .admin_id = req->admin_id, .request_id = req->request_id, .address = req->remote_addr};
+	return who;
+}
+
+enum api_err handlers_view_cursor(struct request *req, struct reply *rep, struct view_cursor *c)
+{
+	long limit, before;
+	enum api_err err = handlers_paging(req, rep, 20, &limit, &before);
+
+	c->limit = (int)limit;
+	c->before_id = before;
+	return err;
+}
+
+json_object *handlers_view_array(const char *const *rows, size_t n)
+{
+	json_object *arr = json_object_new_array_ext((int)n);
+
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(arr, jsonx_parse_or_empty(rows[i]));
+	return arr;
+}
+
+json_object *handlers_view_page(struct request *req, const struct view_page *p)
+{
+	return handlers_page(req, handlers_view_array(p->rows, p->n), p->more && p->n > 0,
+	                     p->last_id);
+}
+
+enum api_err handlers_id_object(struct request *req, struct reply *rep, bool optional, int64_t *id)
+{
+	const char *why = NULL;
+	enum api_err err = handlers_id(req, 0, id);
+
+	if (err != E_OK || (optional && req->json == NULL))
+		return err;
+	if ((err = jsonx_require_object(req->arena, req->json, &why)) != E_OK)
+		return reply_error(rep, err, why);
+	return E_OK;
+}
+
+enum api_err handlers_query_id(struct request *req, struct reply *rep, const char *name,
+                               int64_t *id)
+{
+	const char *s = request_query(req, name);
+	long v;
+
+	*id = 0;
+	if (s == NULL || *s == '\0')
+		return E_OK;
+	if (config_parse_long(s, 1, 9007199254740991L, &v) < 0)
+		return reply_error(rep, E_BAD_REQUEST,
+		                   arena_printf(req->arena, "%s: a positive integer id", name));
+	*id = v;
+	return E_OK;
 }

@@ -6,7 +6,9 @@
 #define AIPHOTO_HANDLERS_H
 
 #include "fcgi/http.h"
+#include "model/audit.h"
 #include "model/idempotency.h"
+#include "model/view.h"
 
 extern const struct route_table health_routes;
 extern const struct route_table metrics_routes;
@@ -17,10 +19,19 @@ extern const struct route_table events_routes;
 extern const struct route_table auth_routes;
 extern const struct route_table wechat_routes;
 extern const struct route_table admin_routes;
+extern const struct route_table admin_accounts_routes;
+extern const struct route_table admin_users_routes;
+extern const struct route_table admin_stats_routes;
+extern const struct route_table admin_content_routes;
+extern const struct route_table admin_models_routes;
+extern const struct route_table admin_config_routes;
+extern const struct route_table admin_tasks_routes;
+extern const struct route_table admin_config_routes;
 extern const struct route_table payment_routes;
 extern const struct route_table uploads_routes;
 extern const struct route_table prompts_routes;
 extern const struct route_table tasks_routes;
+extern const struct route_table media_routes;
 extern const struct route_table works_routes;
 extern const struct route_table cloud_routes;
 extern const struct route_table config_routes;
@@ -33,10 +44,9 @@ struct work;
  * "subscribed"}. */
 json_object *handlers_user_json(const struct user *u);
 
-/* A new token for user_id as {"token","expires_in"} added to obj (E_INTERNAL when signing
- * fails): a user token for the channel and its configured app (lib/config
- * config_channel_appid), or, for TOKEN_CHANNEL_NONE, an admin token (admins sign in with a
- * password, through no WeChat app). */
+/* A new user token for user_id as {"token","expires_in"} added to obj (E_INTERNAL when
+ * signing fails): for the channel and its configured app (lib/config config_channel_appid);
+ * TOKEN_CHANNEL_NONE makes none (admin tokens come from handlers/admin.c, with a role). */
 enum api_err handlers_add_token(json_object *obj, int64_t user_id, enum token_channel channel);
 
 /* Reads system_config[key].field as an integer into *out; leaves *out (the default) as it
@@ -55,6 +65,15 @@ json_object *handlers_page(struct request *req, json_object *items, bool more, i
 enum api_err handlers_login_reply(struct request *req, struct reply *rep, int64_t user_id,
                                   enum token_channel channel);
 
+struct image_info;
+
+/* The image of an upload request (handlers/uploads.c, shared with the scene thumbnails of
+ * the admin API): the "file" part of a multipart form or the raw body, checked before anything
+ * is stored (empty → 400, over 10 MiB → 413, not JPEG/PNG/WebP → 415, no pixels or over 40
+ * megapixels → 400, each message naming "file").  *data points into the request. */
+enum api_err uploads_image(struct request *req, struct reply *rep, const unsigned char **data,
+                           size_t *len, struct image_info *info);
+
 /* The API's Work object (handlers/works.c; tasks embed their works). */
 json_object *works_json(const struct work *w);
 
@@ -65,5 +84,31 @@ struct idem_key handlers_idem_key(const struct request *req);
 /* Parses a path id capture: a positive decimal integer; E_NOT_FOUND otherwise (an id
  * that cannot exist is answered as a missing one). */
 enum api_err handlers_id(const struct request *req, int idx, int64_t *id);
+
+/* The business day of the request (lib/bizday, "YYYY-MM-DD") into today; on a development
+ * stack the header X-Test-Date: YYYY-MM-DD sets it (tests cross midnight with it): another
+ * form of it → E_BAD_REQUEST naming it. */
+enum api_err handlers_today(struct request *req, struct reply *rep, char today[11]);
+
+/* ------------------------------------------------------------------ the admin API */
+
+/* Who an admin request acts as, for the audit log: the token's admin, the request id, the
+ * client address. */
+struct audit_actor handlers_actor(const struct request *req);
+
+/* The admin lists' paging (?limit= 1-50, default 20, and ?cursor=) as a view_cursor;
+ * E_BAD_REQUEST naming the parameter. */
+enum api_err handlers_view_cursor(struct request *req, struct reply *rep, struct view_cursor *c);
+/* A page of model/view rows as {"items":[…],"next_cursor"}. */
+json_object *handlers_view_page(struct request *req, const struct view_page *p);
+/* An array of model/view rows. */
+json_object *handlers_view_array(const char *const *rows, size_t n);
+/* The path's id (handlers_id: E_NOT_FOUND) of a route whose body is a JSON object (else
+ * E_BAD_REQUEST naming it); optional: no body at all is fine too. */
+enum api_err handlers_id_object(struct request *req, struct reply *rep, bool optional, int64_t *id);
+/* An optional positive id query parameter (?user=12): *id 0 when absent or empty;
+ * E_BAD_REQUEST naming it otherwise. */
+enum api_err handlers_query_id(struct request *req, struct reply *rep, const char *name,
+                               int64_t *id);
 
 #endif

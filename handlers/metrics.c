@@ -2,7 +2,8 @@
  * metrics — GET /metrics: the Prometheus text format (0.0.4) of the whole worker pool.
  *
  * Never public: answered to a client whose REMOTE_ADDR is one of METRICS_ALLOW (exact
- * addresses, comma-separated; default "127.0.0.1,::1") or that presents an admin token;
+ * addresses, comma-separated; default "127.0.0.1,::1") or that presents the token of an
+ * active admin (any role: model/admins checks it as the admin routes' account rule does);
  * anyone else gets 403.  Behind lighttpd REMOTE_ADDR is the address of the client that
  * connected to lighttpd, so a Prometheus on the same host scraping http://127.0.0.1/… is
  * let in and a public client is not; behind another proxy on the same host every client
@@ -29,17 +30,20 @@
 #include "lib/pool.h"
 #include "lib/redis.h"
 #include "lib/token.h"
+#include "model/admins.h"
 #include "model/stats.h"
 #include "model/system.h"
 
 #define METRICS_PROBE_MS 1000
 #define METRICS_TEXTFILE_MAX (1024 * 1024)
 
+/* A valid admin token of an active admin, as the admin routes' account rule sees it
+ * (model/admins: not disabled, the token's role and session). */
 static bool metrics_admin(const struct request *req)
 {
 	const struct config *cfg = config_get();
 	struct token_claims claims;
-	const char *h = req->authorization;
+	const char *h = req->authorization, *why;
 
 	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
 		return false;
@@ -47,7 +51,9 @@ static bool metrics_admin(const struct request *req)
 		;
 	return token_verify_cached(cfg->jwt_secret, cfg->jwt_secret_len, cfg->jwt_issuer, h,
 	                           time(NULL), &claims) == TOKEN_OK &&
-	       claims.admin;
+	       claims.admin &&
+	       admins_session(req->arena, claims.sub, claims.session, claims.role, false, &why) ==
+	           E_OK;
 }
 
 static void metrics_gauge(struct metrics_buf *b, const char *name, const char *help, double v)

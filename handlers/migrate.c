@@ -3,17 +3,18 @@
  * cloud function posts (docs/migration.md "Data in and out"), applied by the same model code
  * as `aiphotoctl import` (model/legacy.h says what happens to each document).
  *
- * POST /admin/migrate/:collection (admin) — collection users, works, scenes or orders; body
+ * POST /admin/migrate/:collection (admin, least role operator: it sets balances as an
+ *   unlimited credit adjustment does) — collection users, works, scenes or orders; body
  *   ≤ MIGRATE_MAX_BODY (8 MiB) application/json: {"data":[document…]} (what the cloud function
  *   posts) or a bare [document…]
  *   → 200 {"inserted","updated","skipped","malformed":[{"index","_id","reason"}],
  *          "rejected":[{"index","_id","reason"}]}: index is the document's place in the array
  *          (from 0), _id null when it has none; malformed and rejected documents are skipped,
  *          the rest applied.
- *   No token → 401; a user token → 403; another collection → 404; a body that is not such an
- *   array → 400; over 8 MiB → 413; WECHAT_MP_APPID unset (users, works, orders) or the
- *   database down → 503 (the batches of LEGACY_BATCH documents applied before stay applied,
- *   and posting the same body again skips them).
+ *   No token → 401; a user token or a role below operator → 403; another collection → 404;
+ *   a body that is not such an array → 400; over 8 MiB → 413; WECHAT_MP_APPID unset (users,
+ *   works, orders) or the database down → 503 (the batches of LEGACY_BATCH documents applied
+ *   before stay applied, and posting the same body again skips them).
  */
 #include "handlers/handlers.h"
 #include "lib/config.h"
@@ -94,6 +95,7 @@ static const struct route migrate_list[] = {
     {.method = HTTP_POST,
      .pattern = "/admin/migrate/:collection",
      .auth = AUTH_ADMIN,
+     .role = ROLE_OPERATOR,
      .body = BODY_JSON,
      .max_body = MIGRATE_MAX_BODY,
      .handler = migrate_post},

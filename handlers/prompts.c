@@ -7,7 +7,9 @@
  *      else for (type, no scene), with params, the scene's parameters and its names).
  *      400 names the field (photography without scene_id: "scene_id: required"); a missing
  *      or inactive scene → 404; no template → 404; more than 60 at once, then two a
- *      second, per user → 429 RATE_LIMITED with Retry-After.
+ *      second, per user → 429 RATE_LIMITED with Retry-After.  Where content checks are
+ *      enabled (service/content.h), text in params that WeChat judges risky → 422
+ *      CONTENT_RISKY "params: …"; WeChat unreachable with on_error "closed" → 502.
  */
 #include <stdint.h>
 #include <string.h>
@@ -16,6 +18,7 @@
 #include "lib/jsonx.h"
 #include "model/prompts.h"
 #include "model/scenes.h"
+#include "service/content.h"
 
 static enum api_err prompts_generate(struct request *req, struct reply *rep)
 {
@@ -40,6 +43,9 @@ static enum api_err prompts_generate(struct request *req, struct reply *rep)
 		return reply_error(rep, err, why);
 	if (photo && scene_id == 0)
 		return reply_error(rep, E_BAD_REQUEST, "scene_id: required");
+	if ((err = content_check_text(a, req->user_id, CONTENT_SCENE_COMMENT, params, "params",
+	                              &why)) != E_OK)
+		return why ? reply_error(rep, err, why) : err;
 	if (scene_id > 0 && (err = scenes_get_active(a, scene_id, &scene)) != E_OK)
 		return err == E_NOT_FOUND ? reply_error(rep, err, "scene_id: unknown scene") : err;
 	if ((err = prompts_render(a, type, scene_id > 0 ? &scene : NULL, params, &pp)) != E_OK)

@@ -22,6 +22,9 @@
  *      once; an ended task answers unchanged.
  * Task = {"id","type","status","count","done","failed","canceled","credits_charged",
  *         "credits_refunded","created_at","finished_at","works":[Work…]}.
+ * Content safety (service/content.h, where enabled): text in params that WeChat judges risky
+ * → 422 CONTENT_RISKY "params: …"; an input image judged risky → 422 CONTENT_RISKY "asset:
+ * …" (one whose check could not be made, under on_error "closed" → 502); nothing charged.
  * Another user's task → 404 everywhere.  Creating tasks is rate-limited per user (class
  * "tasks": 20 at once, then one every 3 s) → 429 RATE_LIMITED with Retry-After.
  */
@@ -35,6 +38,7 @@
 #include "model/prompts.h"
 #include "model/scenes.h"
 #include "model/tasks.h"
+#include "service/content.h"
 
 #define TASKS_PARAMS_MAX 4096
 
@@ -212,7 +216,9 @@ static enum api_err tasks_inputs(struct request *req, struct reply *rep, bool ph
 {
 	int64_t pair[2] = {t->person_asset_id, t->garment_asset_id};
 	const int64_t *ids = photo ? t->asset_ids : pair;
-	size_t n = photo ? t->nassets : (pair[0] == pair[1] ? 1 : 2), owned = 0;
+	size_t n = photo ? t->nassets : (pair[0] == pair[1] ? 1 : 2);
+	struct assets_owned owned;
+	const char *why = NULL;
 	enum api_err err = E_OK;
 
 	if (photo && (err = scenes_get_active(req->arena, t->scene_id, scene)) != E_OK) {
@@ -222,9 +228,14 @@ static enum api_err tasks_inputs(struct request *req, struct reply *rep, bool ph
 	}
 	if ((err = assets_owned(req->arena, req->user_id, ids, n, &owned)) != E_OK)
 		goto out;
-	if (owned != n)
+	if (owned.count != n) {
 		err = reply_error(rep, E_NOT_FOUND,
 		                  photo ? "asset_ids: no such asset" : "asset: no such asset");
+		goto out;
+	}
+	if ((err = content_check_inputs(req->arena, owned.risky, owned.unchecked, &why)) != E_OK &&
+	    why)
+		err = reply_error(rep, err, why);
 out:
 	return err;
 }
@@ -255,6 +266,9 @@ static enum api_err tasks_prompt(struct request *req, struct reply *rep, struct 
 static enum api_err tasks_create_post(struct request *req, struct reply *rep, bool photo)
 {
 	struct task_new t = {.type = photo ? "photography" : "fitting"};
+	/* the app the task came from (model/notify tells its user through that app): the
+	 * token's channel; none (NULL) counts as "oa" */
+	t.channel = req->channel != TOKEN_CHANNEL_NONE ? token_channel_name(req->channel) : NULL;
 	struct idem_key k = handlers_idem_key(req);
 	struct idem_outcome out;
 	struct scene scene = {0};
@@ -269,6 +283,11 @@ static enum api_err tasks_create_post(struct request *req, struct reply *rep, bo
 		goto out;
 	}
 	t.price = tasks_price(req, photo);
+	if ((err = content_check_text(req->arena, req->user_id, CONTENT_SCENE_COMMENT, params,
+	                              "params", &why)) != E_OK) {
+		err = why ? reply_error(rep, err, why) : err;
+		goto out;
+	}
 	if ((err = tasks_inputs(req, rep, photo, &t, &scene)) != E_OK ||
 	    (err = tasks_prompt(req, rep, &t, photo ? &scene : NULL, params)) != E_OK ||
 	    (err = tasks_create(req->arena, &k, &t, &out)) != E_OK ||

@@ -21,6 +21,11 @@
  *      bodies at once, then 200 MiB an hour (the byte budget of the route's rate-limit
  *      class, applied by the router with the Content-Length as the cost) → 429 with
  *      Retry-After.
+ *      Content safety (service/content.h, where enabled): a stored upload of a user with a
+ *      mini-program openid starts WeChat's media_check_async of its public URL (a re-upload
+ *      of an image whose check could not be made starts it again); the verdict comes later.
+ *      WeChat unreachable with on_error "closed" → 502 UPSTREAM_ERROR (the image is kept but
+ *      refused as a task input until a re-upload is checked).
  * GET  /assets/:sha256 (user) → 200 the caller's Asset ("deduplicated":true), else 404
  *      (also for a malformed hash).
  * POST /assets/cloud (user) {"file_id":"cloud://<env>.<bucket>/<path>","sha256"?:hex} →
@@ -50,6 +55,7 @@
 #include "lib/config.h"
 #include "lib/crypto.h"
 #include "lib/image.h"
+#include "lib/imgproc.h"
 #include "lib/jsonx.h"
 #include "lib/log.h"
 #include "lib/media.h"
@@ -57,6 +63,7 @@
 #include "lib/wechat/wxcloud.h"
 #include "model/assets.h"
 #include "service/cloudfile.h"
+#include "service/content.h"
 
 /* Multipart framing allowed on top of the largest image. */
 #define UPLOADS_OVERHEAD (64L * 1024)
@@ -69,6 +76,14 @@ static json_object *uploads_json(struct request *req, const struct asset *as, bo
 	json_object_object_add(o, "sha256", json_object_new_string(as->sha256));
 	json_object_object_add(o, "url",
 	                       json_object_new_string(media_url(req->arena, as->storage_key)));
+	json_object_object_add(
+	    o, "thumb_url",
+	    json_object_new_string(media_url(
+	        req->arena, media_thumb_key(req->arena, as->storage_key, IMGPROC_THUMB_SMALL))));
+	json_object_object_add(
+	    o, "thumb_large_url",
+	    json_object_new_string(media_url(
+	        req->arena, media_thumb_key(req->arena, as->storage_key, IMGPROC_THUMB_LARGE))));
 	json_object_object_add(o, "mime", json_object_new_string(as->mime));
 	json_object_object_add(o, "width", json_object_new_int64(as->width));
 	json_object_object_add(o, "height", json_object_new_int64(as->height));
@@ -130,21 +145,35 @@ static enum api_err uploads_file(struct request *req, struct reply *rep, const u
 	return E_OK;
 }
 
-/* What the store callback of assets_put needs: the bytes, their hash and extension. */
+/* What the store callback of assets_put needs: the normalised image and its key, and the
+ * bytes as sent (kept only with MEDIA_KEEP_ORIGINAL=1) with their hash and extension. */
 struct uploads_store {
 	struct arena *arena;
+	const struct imgproc_image *img;
+	const char *key;
 	const unsigned char *data;
 	size_t len;
 	const char *sha, *ext;
 };
 
-/* Writes the upload to the media store (called by assets_put once the quota allows it). */
+/* Writes the normalised image and its two thumbnails to the media store (called by
+ * assets_put once the quota allows it); the sent bytes too when MEDIA_KEEP_ORIGINAL=1. */
 static enum api_err uploads_store(void *ctx)
 {
 	struct uploads_store *st = ctx;
 	const char *key;
+	char sha[65];
+	enum api_err err;
 
-	return media_store_hashed(st->arena, st->data, st->len, st->ext, st->sha, &key);
+	memcpy(sha, st->key + 6, 64);
+	sha[64] = '\0';
+	if ((err = media_store_hashed(st->arena, st->img->data, st->img->len, st->img->ext, sha,
+	                              &key)) != E_OK ||
+	    (err = media_thumbs(st->arena, key, st->img->data, st->img->len)) != E_OK)
+		return err == E_BAD_REQUEST ? E_INTERNAL : err;
+	if (config_get()->media_keep_original)
+		err = media_store_hashed(st->arena, st->data, st->len, st->ext, st->sha, &key);
+	return err;
 }
 
 /* The checks of an image's bytes before anything is stored (field: the request field the
@@ -201,32 +230,52 @@ static enum api_err uploads_over_quota(struct request *req, struct reply *rep,
 }
 
 /*
- * Stores checked image bytes (sha: their hash) as the caller's asset, within the quota
- * (assets_put), under cloud_file_id too when not NULL: *as the asset, *created whether the
- * row is new.
+ * Stores checked image bytes (sha: their hash, field: the request field for messages) as the
+ * caller's asset, within the quota (assets_put), under cloud_file_id too when not NULL:
+ * decoded and normalised first (lib/imgproc: upright, no metadata; a file that does not
+ * decode or lies in its header → 400), the asset keeps sha and the sent size, the file
+ * stored is the normalised one.  *as the asset, *created whether the row is new.  Then
+ * starts its content check (service/content.h) unless it has one.
  */
-static enum api_err uploads_put(struct request *req, struct reply *rep, const unsigned char *data,
-                                size_t len, const struct image_info *info, const char *sha,
+static enum api_err uploads_put(struct request *req, struct reply *rep, const char *field,
+                                const unsigned char *data, size_t len,
+                                const struct image_info *info, const char *sha,
                                 const char *cloud_file_id, struct asset *as, bool *created)
 {
 	const struct config *cfg = config_get();
-	struct uploads_store st = {
-	    .arena = req->arena, .data = data, .len = len, .sha = sha, .ext = info->ext};
+	struct imgproc_image img;
+	const char *why = NULL;
+	char nsha[65];
+	struct assets_usage use;
+	enum api_err err =
+	    imgproc_normalise(req->arena, data, len, info->width, info->height, &img, &why);
+
+	if (err == E_BAD_REQUEST)
+		return reply_error(rep, err, arena_printf(req->arena, "%s: %s", field, why));
+	if (err != E_OK)
+		return err;
+	crypto_sha256_hex(img.data, img.len, nsha);
+	struct uploads_store st = {.arena = req->arena,
+	                           .img = &img,
+	                           .key = media_key(req->arena, nsha, img.ext),
+	                           .data = data,
+	                           .len = len,
+	                           .sha = sha,
+	                           .ext = info->ext};
 	struct asset_new in = {.user_id = req->user_id,
 	                       .sha256 = sha,
-	                       .mime = info->mime,
-	                       .storage_key = media_key(req->arena, sha, info->ext),
-	                       .width = info->width,
-	                       .height = info->height,
+	                       .mime = img.mime,
+	                       .storage_key = st.key,
+	                       .width = img.width,
+	                       .height = img.height,
 	                       .size_bytes = (int64_t)len,
 	                       .default_max_files = cfg->upload_quota_files,
 	                       .default_max_bytes = cfg->upload_quota_bytes,
 	                       .cloud_file_id = cloud_file_id,
 	                       .store = uploads_store,
 	                       .store_ctx = &st};
-	struct assets_usage use;
-	enum api_err err = assets_put(req->arena, &in, as, created, &use);
 
+	err = assets_put(req->arena, &in, as, created, &use);
 	if (err == E_PAYLOAD_TOO_LARGE) {
 		log_info("upload: user %lld over quota (%" PRId64 "/%" PRId64 " files, %" PRId64
 		         "+%zu/%" PRId64 " bytes)",
@@ -234,11 +283,26 @@ static enum api_err uploads_put(struct request *req, struct reply *rep, const un
 		         use.max_bytes);
 		return uploads_over_quota(req, rep, &use, len);
 	}
-	if (err == E_OK && *created)
-		log_info("upload: asset %lld %s %s %" PRIu32 "x%" PRIu32 " %zu bytes%s%.200s",
-		         (long long)as->id, sha, info->mime, info->width, info->height, len,
-		         cloud_file_id ? " from " : "", cloud_file_id ? cloud_file_id : "");
-	return err;
+	if (err != E_OK)
+		return err;
+	if (*created)
+		log_info("upload: asset %lld %s %s %" PRIu32 "x%" PRIu32 " %zu bytes, stored %s "
+		         "%zu bytes%s%.200s",
+		         (long long)as->id, sha, info->mime, info->width, info->height, len, st.key,
+		         img.len, cloud_file_id ? " from " : "",
+		         cloud_file_id ? cloud_file_id : "");
+	if ((err = content_check_upload(req->arena, req->user_id, as->id, as->storage_key,
+	                                as->check_status, &why)) != E_OK)
+		return reply_error(rep, err, why);
+	return E_OK;
+}
+
+enum api_err uploads_image(struct request *req, struct reply *rep, const unsigned char **data,
+                           size_t *len, struct image_info *info)
+{
+	enum api_err err = uploads_file(req, rep, data, len);
+
+	return err != E_OK ? err : uploads_check(req, rep, "file", *data, *len, info);
 }
 
 static enum api_err uploads_post(struct request *req, struct reply *rep)
@@ -251,11 +315,11 @@ static enum api_err uploads_post(struct request *req, struct reply *rep)
 	bool created;
 	enum api_err err;
 
-	if ((err = uploads_file(req, rep, &data, &len)) != E_OK ||
-	    (err = uploads_check(req, rep, "file", data, len, &info)) != E_OK)
+	if ((err = uploads_image(req, rep, &data, &len, &info)) != E_OK)
 		return err;
 	crypto_sha256_hex(data, len, sha);
-	if ((err = uploads_put(req, rep, data, len, &info, sha, NULL, &as, &created)) != E_OK)
+	if ((err = uploads_put(req, rep, "file", data, len, &info, sha, NULL, &as, &created)) !=
+	    E_OK)
 		return err;
 	return reply_ok(rep, created ? 201 : 200, uploads_json(req, &as, !created));
 }
@@ -352,7 +416,8 @@ static enum api_err uploads_assets_cloud_post(struct request *req, struct reply 
 		                                "sha256: the cloud file's bytes have SHA-256 %s, "
 		                                "not %s",
 		                                sha, want));
-	if ((err = uploads_put(req, rep, data, len, &info, sha, file_id, &as, &created)) != E_OK)
+	if ((err = uploads_put(req, rep, "file_id", data, len, &info, sha, file_id, &as,
+	                       &created)) != E_OK)
 		return err;
 	return uploads_cloud_reply(req, rep, created ? 201 : 200, &as, !created, file_id);
 }

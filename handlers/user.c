@@ -5,7 +5,8 @@
  *   "created_at","subscribed"}.
  * PATCH /user/me (user) → 200 User (see user_me_patch).
  * GET /user/credits (user) → 200 {"credits","checked_in_today","checkin_streak"}.
- * Both: 401 when the token's user does not exist, 403 FORBIDDEN when it is disabled
+ * POST /user/subscriptions (user) → 200 (see user_subscriptions_post).
+ * All: 401 when the token's user does not exist, 403 FORBIDDEN when it is disabled
  * (its tokens stop working at once), 503 when the database is down.
  */
 #include <string.h>
@@ -13,7 +14,9 @@
 #include "handlers/handlers.h"
 #include "lib/jsonx.h"
 #include "model/credits.h"
+#include "model/notify.h"
 #include "model/users.h"
+#include "service/content.h"
 
 /* The outcome of loading the caller's own row: a user that no longer exists is 401 (the
  * token names nobody), a disabled one 403. */
@@ -67,7 +70,9 @@ static bool user_url_ok(const char *u)
 
 /*
  * PATCH /user/me (user) {"nickname"?: 1-64 characters, "avatar_url"?: http(s) URL ≤ 512}
- * → 200 User; other fields are ignored; 400 naming the field.
+ * → 200 User; other fields are ignored; 400 naming the field.  Where content checks are
+ * enabled (service/content.h) a nickname WeChat judges risky → 422 CONTENT_RISKY "nickname:
+ * …" and nothing changes; WeChat unreachable with on_error "closed" → 502.
  */
 static enum api_err user_me_patch(struct request *req, struct reply *rep)
 {
@@ -84,6 +89,14 @@ static enum api_err user_me_patch(struct request *req, struct reply *rep)
 		return reply_error(rep, E_BAD_REQUEST, "avatar_url: must be an http(s) URL");
 	if (avatar != NULL && strpbrk(avatar, " \t\r\n\"<>") != NULL)
 		return reply_error(rep, E_BAD_REQUEST, "avatar_url: must be an http(s) URL");
+	if (nickname != NULL) {
+		json_object *text = json_object_new_string(nickname);
+		err = content_check_text(req->arena, req->user_id, CONTENT_SCENE_PROFILE, text,
+		                         "nickname", &why);
+		json_object_put(text);
+		if (err != E_OK)
+			return why ? reply_error(rep, err, why) : err;
+	}
 	if ((nickname != NULL || avatar != NULL) &&
 	    (err = users_update_profile(req->arena, req->user_id, nickname, avatar)) != E_OK)
 		return err;
@@ -122,6 +135,121 @@ static enum api_err user_invite_post(struct request *req, struct reply *rep)
 	return reply_ok(rep, 200, o);
 }
 
+#define USER_MAX_TEMPLATES 20
+
+/* True when s is 1-128 of [A-Za-z0-9_-] (the shape of WeChat's template ids). */
+static bool user_template_ok(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n] != '\0'; n++)
+		if (n >= 128 || !((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= 'A' && s[n] <= 'Z') ||
+		                  (s[n] >= '0' && s[n] <= '9') || s[n] == '_' || s[n] == '-'))
+			return false;
+	return n > 0;
+}
+
+/* body[field]: absent, or an array of ≤ USER_MAX_TEMPLATES template ids, folded into a
+ * new array of distinct ids (*out, owned); false with *why when malformed. */
+static bool user_templates(json_object *body, const char *field, json_object **out,
+                           const char **why)
+{
+	json_object *arr = NULL;
+
+	*out = json_object_new_array();
+	if (!json_object_object_get_ex(body, field, &arr) ||
+	    json_object_is_type(arr, json_type_null))
+		return true;
+	if (!json_object_is_type(arr, json_type_array) ||
+	    json_object_array_length(arr) > USER_MAX_TEMPLATES)
+		goto bad;
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		json_object *v = json_object_array_get_idx(arr, i);
+		const char *id = json_object_get_string(v);
+		bool seen = false;
+
+		if (!json_object_is_type(v, json_type_string) || !user_template_ok(id))
+			goto bad;
+		for (size_t j = 0; j < json_object_array_length(*out) && !seen; j++)
+			seen = strcmp(json_object_get_string(json_object_array_get_idx(*out, j)),
+			              id) == 0;
+		if (!seen)
+			json_object_array_add(*out, json_object_new_string(id));
+	}
+	return true;
+bad:
+	*why = strcmp(field, "accepted") == 0
+	           ? "accepted: an array of at most 20 template ids ([A-Za-z0-9_-], 1-128)"
+	           : "rejected: an array of at most 20 template ids ([A-Za-z0-9_-], 1-128)";
+	return false;
+}
+
+/* True when an id of a is also in b. */
+static bool user_templates_overlap(json_object *a, json_object *b)
+{
+	for (size_t i = 0; i < json_object_array_length(a); i++)
+		for (size_t j = 0; j < json_object_array_length(b); j++)
+			if (strcmp(json_object_get_string(json_object_array_get_idx(a, i)),
+			           json_object_get_string(json_object_array_get_idx(b, j))) == 0)
+				return true;
+	return false;
+}
+
+/*
+ * POST /user/subscriptions (user) {"accepted"?:[template ids],"rejected"?:[…]} — what
+ * wx.requestSubscribeMessage answered (a template "accept" goes in accepted; "reject", "ban"
+ * and "filter" in rejected) → 200 {"templates":[{"template_id","remaining"}…]} for every
+ * template named, by id.  Each accept allows one subscribe message of that template (one-time
+ * subscriptions; at most 100 kept); a reject keeps what was accepted before.  400 naming the
+ * field: not arrays of ≤ 20 ids of [A-Za-z0-9_-]{1,128}, both empty, or an id in both.
+ * Per user: 30 at once, then one every 2 s → 429.
+ */
+static enum api_err user_subscriptions_post(struct request *req, struct reply *rep)
+{
+	const char *why = NULL;
+	json_object *acc = NULL, *rej = NULL, *items, *o = NULL;
+	struct notify_subscription *subs = NULL;
+	size_t n = 0;
+	enum api_err err;
+
+	if ((err = jsonx_require_object(req->arena, req->json, &why)) != E_OK ||
+	    !user_templates(req->json, "accepted", &acc, &why) ||
+	    !user_templates(req->json, "rejected", &rej, &why)) {
+		err = reply_error(rep, E_BAD_REQUEST, why);
+		goto out;
+	}
+	if (json_object_array_length(acc) + json_object_array_length(rej) == 0) {
+		err = reply_error(rep, E_BAD_REQUEST, "accepted: name at least one template");
+		goto out;
+	}
+	if (user_templates_overlap(acc, rej)) {
+		err = reply_error(rep, E_BAD_REQUEST, "rejected: a template is also in accepted");
+		goto out;
+	}
+	if ((err =
+	         notify_subscriptions_record(req->arena, req->user_id, jsonx_text(req->arena, acc),
+	                                     jsonx_text(req->arena, rej), &subs, &n)) != E_OK)
+		goto out;
+	items = json_object_new_array_ext((int)n);
+	for (size_t i = 0; i < n; i++) {
+		json_object *t = json_object_new_object();
+		json_object_object_add(t, "template_id",
+		                       json_object_new_string(subs[i].template_id));
+		json_object_object_add(t, "remaining", json_object_new_int(subs[i].remaining));
+		json_object_array_add(items, t);
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "templates", items);
+	err = reply_ok(rep, 200, o);
+out:
+	json_object_put(acc);
+	json_object_put(rej);
+	return err;
+}
+
+static const struct rate_limit subscriptions_limit = {
+    .name = "subscriptions", .per_minute = 30, .burst = 30};
+
 static const struct route user_list[] = {
     {.method = HTTP_GET, .pattern = "/user/me", .auth = AUTH_USER, .handler = user_me_get},
     {.method = HTTP_PATCH,
@@ -140,6 +268,13 @@ static const struct route user_list[] = {
      .body = BODY_JSON,
      .max_body = 1024,
      .handler = user_invite_post},
+    {.method = HTTP_POST,
+     .pattern = "/user/subscriptions",
+     .auth = AUTH_USER,
+     .body = BODY_JSON,
+     .max_body = 8192,
+     .handler = user_subscriptions_post,
+     .limit = &subscriptions_limit},
 };
 
 ROUTE_TABLE(user_routes, user_list);

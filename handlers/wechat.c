@@ -21,6 +21,15 @@
  *      subscribe creates the user and the binding, unsubscribe clears the flag, a scan of a
  *      login QR code (subscribe with qrscene_login_<scene>, or SCAN with login_<scene>)
  *      confirms that login.  Work is short: nothing slow runs inside the callback.
+ *      The mini program's message push comes to the same URL, signed with its own token
+ *      (WECHAT_MP_TOKEN, which must differ from WECHAT_TOKEN: the token that verifies names
+ *      the app), as JSON (plain, or safe mode: {"Encrypt"} with msg_signature, opened with
+ *      WECHAT_MP_AES_KEY for WECHAT_MP_APPID), with the same time and replay checks: a
+ *      wxa_media_check verdict (trace_id, result.suggest pass|review|risky, result.label, or
+ *      an errcode when WeChat could not check) is applied once to the upload of that trace
+ *      (a repeated push changes nothing) → "success"; a verdict without a trace_id or a
+ *      known suggest → 400; any other event → "success", ignored.  The GET check accepts
+ *      either app's signature.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,12 +39,14 @@
 #include "handlers/handlers.h"
 #include "lib/config.h"
 #include "lib/crypto.h"
+#include "lib/jsonx.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
 #include "lib/redis.h"
 #include "lib/wechat/wxcrypt.h"
 #include "lib/wechat/wxsign.h"
 #include "lib/wechat/wxxml.h"
+#include "model/assets.h"
 #include "model/identities.h"
 
 #define WECHAT_MAX_BODY 65536
@@ -49,12 +60,22 @@ static enum api_err wechat_text(struct reply *rep, const char *text)
 	return reply_ok(rep, 200, NULL);
 }
 
-static bool wechat_signed(const struct request *req)
+/* Which app's push a request is: the Official Account's and the mini program's have tokens
+ * of their own (lib/config makes them differ), and the one that verifies the signature names
+ * the app. */
+enum wechat_app { WECHAT_APP_NONE, WECHAT_APP_OA, WECHAT_APP_MP };
+
+static enum wechat_app wechat_signed_by(const struct request *req)
 {
-	const char *token = config_get()->wechat_token;
-	return token != NULL &&
-	       wxsign_check(token, request_query(req, "timestamp"), request_query(req, "nonce"),
-	                    request_query(req, "signature"));
+	const struct config *c = config_get();
+	const char *ts = request_query(req, "timestamp"), *nonce = request_query(req, "nonce");
+	const char *sig = request_query(req, "signature");
+
+	if (c->wechat_token != NULL && wxsign_check(c->wechat_token, ts, nonce, sig))
+		return WECHAT_APP_OA;
+	if (c->wechat_mp_token != NULL && wxsign_check(c->wechat_mp_token, ts, nonce, sig))
+		return WECHAT_APP_MP;
+	return WECHAT_APP_NONE;
 }
 
 /* True when s is 1..max characters of [0-9A-Za-z]. */
@@ -86,7 +107,7 @@ static enum api_err wechat_guard(struct request *req, struct reply *rep, const v
 	bool fresh = false;
 	enum api_err err;
 
-	if (!wechat_signed(req))
+	if (wechat_signed_by(req) == WECHAT_APP_NONE)
 		return reply_error(rep, E_FORBIDDEN, "signature mismatch");
 	if (config_parse_long(ts, 0, 99999999999L, &t) < 0 ||
 	    labs((long)time(NULL) - t) > WECHAT_WINDOW)
@@ -357,6 +378,123 @@ out:
 	return err;
 }
 
+/* The body of a mini-program push as a JSON object (NULL and the reply set when it is not
+ * one); in safe mode its Encrypt is checked with msg_signature and opened for our appid. */
+static json_object *wechat_mp_open(struct request *req, struct reply *rep, enum api_err *err)
+{
+	const struct config *c = config_get();
+	const char *enc_type = request_query(req, "encrypt_type"), *encrypt;
+	json_object *outer = json_tokener_parse(req->body ? req->body : ""), *msg = NULL;
+	unsigned char key[32];
+	char *plain = NULL, *appid = NULL;
+	size_t plain_len = 0;
+
+	*err = reply_error(rep, E_BAD_REQUEST, "body: a JSON object is required");
+	if (outer == NULL || !json_object_is_type(outer, json_type_object))
+		goto out;
+	if (enc_type == NULL || strcmp(enc_type, "aes") != 0) {
+		msg = json_object_get(outer);
+		goto out;
+	}
+	encrypt = jsonx_dup_str(req->arena, outer, "Encrypt");
+	if (encrypt == NULL || c->wechat_mp_aes_key == NULL ||
+	    wxcrypt_key(c->wechat_mp_aes_key, key) < 0) {
+		*err = reply_error(rep, E_BAD_REQUEST, "body: no Encrypt, or no WECHAT_MP_AES_KEY");
+		goto out;
+	}
+	if (!wxsign_msg_check(c->wechat_mp_token, request_query(req, "timestamp"),
+	                      request_query(req, "nonce"), encrypt,
+	                      request_query(req, "msg_signature"))) {
+		*err = reply_error(rep, E_FORBIDDEN, "msg_signature mismatch");
+		goto out;
+	}
+	if (wxcrypt_decrypt(key, encrypt, &plain, &plain_len, &appid) < 0 || appid == NULL ||
+	    c->wechat_mp_appid == NULL || strcmp(appid, c->wechat_mp_appid) != 0) {
+		*err = reply_error(rep, E_BAD_REQUEST, "body: cannot decrypt for this appid");
+		goto out;
+	}
+	msg = json_tokener_parse(arena_printf(req->arena, "%.*s", (int)plain_len, plain));
+	if (msg != NULL && !json_object_is_type(msg, json_type_object)) {
+		json_object_put(msg);
+		msg = NULL;
+	}
+out:
+	if (msg != NULL)
+		*err = E_OK;
+	json_object_put(outer);
+	free(plain);
+	free(appid);
+	return msg;
+}
+
+/* Applies a wxa_media_check verdict once (model/assets: recorded per trace id). */
+static enum api_err wechat_media_verdict(struct request *req, struct reply *rep, json_object *msg)
+{
+	const char *trace = jsonx_dup_str(req->arena, msg, "trace_id"), *suggest = NULL;
+	const char *label = NULL;
+	json_object *result = NULL, *v;
+	long errcode = 0;
+	bool fresh = false;
+	int applied = 0;
+	enum api_err err;
+
+	if (json_object_object_get_ex(msg, "errcode", &v))
+		errcode = (long)json_object_get_int64(v);
+	if (json_object_object_get_ex(msg, "result", &result)) {
+		suggest = jsonx_dup_str(req->arena, result, "suggest");
+		if (json_object_object_get_ex(result, "label", &v))
+			label = arena_strdup(req->arena, json_object_get_string(v));
+	}
+	if (trace == NULL || *trace == '\0' || strlen(trace) > 128)
+		return reply_error(rep, E_BAD_REQUEST, "body: trace_id: 1-128 characters");
+	if (errcode != 0)
+		suggest =
+		    NULL; /* WeChat could not check it (e.g. -1008: the URL did not download) */
+	else if (suggest == NULL ||
+	         (strcmp(suggest, "pass") != 0 && strcmp(suggest, "review") != 0 &&
+	          strcmp(suggest, "risky") != 0))
+		return reply_error(rep, E_BAD_REQUEST,
+		                   "body: result.suggest: pass, review or risky");
+	if (label != NULL && strlen(label) > 64)
+		label = NULL;
+	if ((err = assets_check_verdict(req->arena, trace, suggest, label, errcode, &fresh,
+	                                &applied)) != E_OK)
+		return err; /* not acknowledged: WeChat pushes it again */
+	log_info("media check %s: %s (errcode %ld)%s", trace, suggest ? suggest : "not checked",
+	         errcode,
+	         !fresh    ? ": a repeated push, ignored"
+	         : applied ? ""
+	                   : ": kept until the upload records its trace");
+	return wechat_text(rep, "success");
+}
+
+/*
+ * The mini program's message push (configured in its console with this URL, WECHAT_MP_TOKEN,
+ * data format JSON, plain or safe mode with WECHAT_MP_AES_KEY): wechat_guard (signature,
+ * time, replay), then the JSON message; wxa_media_check verdicts are applied once, anything
+ * else is acknowledged and ignored.
+ */
+static enum api_err wechat_mp_post(struct request *req, struct reply *rep)
+{
+	json_object *msg;
+	const char *event;
+	enum api_err err;
+
+	if ((err = wechat_guard(req, rep, req->body ? req->body : "", req->body_len)) != E_OK)
+		return err;
+	if ((msg = wechat_mp_open(req, rep, &err)) == NULL)
+		return err;
+	event = jsonx_dup_str(req->arena, msg, "Event");
+	if (event != NULL && strcmp(event, "wxa_media_check") == 0)
+		err = wechat_media_verdict(req, rep, msg);
+	else {
+		log_info("mini-program push %s ignored", event ? event : "(no Event)");
+		err = wechat_text(rep, "success");
+	}
+	json_object_put(msg);
+	return err;
+}
+
 /* POST /auth/wechat/verify: open, apply once, reply (the file comment has the contract). */
 static enum api_err wechat_verify_post(struct request *req, struct reply *rep)
 {
@@ -364,6 +502,8 @@ static enum api_err wechat_verify_post(struct request *req, struct reply *rep)
 	bool duplicate = false;
 	enum api_err err;
 
+	if (wechat_signed_by(req) == WECHAT_APP_MP)
+		return wechat_mp_post(req, rep);
 	if ((err = wechat_open(req, rep, &d)) == E_OK &&
 	    (err = wechat_apply(req, &d, &duplicate)) == E_OK)
 		err = duplicate ? wechat_text(rep, "success") : wechat_reply(req, rep, &d);

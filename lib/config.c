@@ -162,6 +162,14 @@ static int config_set_key(const struct config_var *v, const char *s, struct conf
 	return config_set_str(v, s, x);
 }
 
+/* MEDIA_URL_KEY: optional; when set, at least v->min bytes (an HMAC key worth the name). */
+static int config_set_min_key(const struct config_var *v, const char *s, struct config_load_ctx *x)
+{
+	if (s != NULL && strlen(s) < (size_t)v->min)
+		return config_fail(v, x, "%s", v->what);
+	return config_set_str(v, s, x);
+}
+
 /* An appid as a token can name it (token_appid_valid), or unset. */
 static int config_set_appid(const struct config_var *v, const char *s, struct config_load_ctx *x)
 {
@@ -255,6 +263,18 @@ static int config_set_msg_mode(const struct config_var *v, const char *s, struct
 	return 0;
 }
 
+/* WECHAT_MP_TOKEN: the mini program's message-push token; the callback tells the two apps
+ * apart by the token that verifies a push, so it must differ from WECHAT_TOKEN (an earlier
+ * row). */
+static int config_set_mp_token(const struct config_var *v, const char *s, struct config_load_ctx *x)
+{
+	if (s != NULL && x->c->wechat_token != NULL && strcmp(s, x->c->wechat_token) == 0)
+		return config_fail(v, x,
+		                   "must differ from WECHAT_TOKEN (the callback tells the Official "
+		                   "Account and the mini program apart by their tokens)");
+	return config_set_str(v, s, x);
+}
+
 /* WXPAY_NOTIFY_URL: default PUBLIC_BASE_URL (an earlier row)/api/v1/payment/notify. */
 static int config_set_notify(const struct config_var *v, const char *s, struct config_load_ctx *x)
 {
@@ -293,8 +313,19 @@ static const struct config_var config_vars[] = {
      "at least 32 bytes of random text are required"},
     {"JWT_ISSUER", "aiphoto", config_set_str, 0, 0, CFG(jwt_issuer), 0, NULL},
     CFG_LONG("JWT_TTL", "604800", 60, 90L * 86400, jwt_ttl, "seconds"),
+    CFG_LONG("ADMIN_TOKEN_HOURS", "8", 1, 168, admin_token_hours, "hours"),
+    CFG_LONG("ADMIN_SUPPORT_CREDIT_LIMIT", "500", 0, 100000000, admin_support_credit_limit,
+             "credits"),
     CFG_URL("PUBLIC_BASE_URL", "http://127.0.0.1:8080", public_base_url),
     {"MEDIA_DIR", "/var/lib/aiphoto/media", config_set_path, 0, 0, CFG(media_dir), 0, NULL},
+    /* media (DESIGN §12): keep the bytes a client sent besides the normalised file (0/1);
+     * the key of signed media URLs (unset: GET /media/:sha256 answers 503 and providers get
+     * data URLs); the base of those URLs (default PUBLIC_BASE_URL) and their lifetime */
+    CFG_LONG("MEDIA_KEEP_ORIGINAL", "0", 0, 1, media_keep_original, "0 or 1"),
+    {"MEDIA_URL_KEY", NULL, config_set_min_key, 32, 0, CFG(media_url_key), 0,
+     "at least 32 bytes of random text are required"},
+    CFG_URL("MEDIA_URL_BASE", NULL, media_url_base),
+    CFG_LONG("MEDIA_URL_TTL_SECONDS", "3600", 60, 7L * 86400, media_url_ttl_s, "seconds"),
     {"AIPHOTO_ENV", "production", config_set_env, 0, 0, CFG(development), 0, NULL},
     {"LOG_LEVEL", "info", config_set_level, 0, 0, CFG(log_level), 0, NULL},
     CFG_LONG("DB_STATEMENT_TIMEOUT_MS", "5000", 100, 600000, db_statement_timeout_ms,
@@ -312,6 +343,9 @@ static const struct config_var config_vars[] = {
     {"WECHAT_MP_APPID", NULL, config_set_mp_appid, 0, 0, CFG(wechat_mp_appid), 0,
      CONFIG_APPID_WHAT},
     CFG_STR("WECHAT_MP_SECRET", wechat_mp_secret),
+    {"WECHAT_MP_TOKEN", NULL, config_set_mp_token, 0, 0, CFG(wechat_mp_token), 0, NULL},
+    {"WECHAT_MP_AES_KEY", NULL, config_set_key, 43, 43, CFG(wechat_mp_aes_key), 0,
+     "the mini program's EncodingAESKey has exactly 43 characters"},
     CFG_STR("WXPAY_MCHID", wxpay_mchid),
     CFG_STR("WXPAY_SERIAL", wxpay_serial),
     CFG_STR("WXPAY_PRIVATE_KEY_FILE", wxpay_private_key_file),

@@ -33,8 +33,14 @@ struct config {
 	size_t jwt_secret_len;
 	const char *jwt_issuer;
 	long jwt_ttl; /* seconds */
+	long admin_token_hours; /* lifetime of an admin token (ADMIN_TOKEN_HOURS) */
+	long admin_support_credit_limit; /* largest |delta| a support admin may give or take */
 	const char *public_base_url;
 	const char *media_dir;
+	long media_keep_original; /* MEDIA_KEEP_ORIGINAL: 1 stores the sent bytes too */
+	const char *media_url_key; /* MEDIA_URL_KEY: HMAC key of signed media URLs, NULL: none */
+	const char *media_url_base; /* MEDIA_URL_BASE: base of signed URLs, NULL: PUBLIC_BASE_URL */
+	long media_url_ttl_s; /* MEDIA_URL_TTL_SECONDS: lifetime of the URLs given to providers */
 	bool development; /* AIPHOTO_ENV=development: loopback upstreams allowed */
 	int log_level; /* enum log_level */
 	long db_statement_timeout_ms;
@@ -46,6 +52,9 @@ struct config {
 	const char *wechat_appid, *wechat_secret, *wechat_token, *wechat_aes_key;
 	enum config_msg_mode wechat_msg_mode; /* WECHAT_MSG_MODE: which callbacks are accepted */
 	const char *wechat_mp_appid, *wechat_mp_secret;
+	/* the mini program's message push (content-check verdicts): its token (must differ from
+	 * WECHAT_TOKEN) and, for safe mode, its EncodingAESKey; docs/wechat.md */
+	const char *wechat_mp_token, *wechat_mp_aes_key;
 	const char *wxpay_mchid, *wxpay_serial, *wxpay_private_key_file, *wxpay_apiv3_key;
 	const char *wxpay_public_key_file, *wxpay_public_key_id;
 	const char *wxpay_notify_url; /* default PUBLIC_BASE_URL/api/v1/payment/notify */

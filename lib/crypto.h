@@ -20,4 +20,10 @@ char *crypto_b64_encode(const unsigned char *in, size_t n);
  */
 unsigned char *crypto_b64_decode(const char *s, size_t n, bool canonical, size_t *outlen);
 
+/* Lower-case hex HMAC-SHA256 of data under key into out (65 bytes with the NUL). */
+void crypto_hmac_sha256_hex(const void *key, size_t keylen, const void *data, size_t len,
+                            char out[65]);
+/* a and b (n bytes each) equal, in time that depends on n only. */
+bool crypto_equal(const void *a, const void *b, size_t n);
+
 #endif

@@ -122,6 +122,25 @@ int db_socket(void)
 	return db.conn != NULL && PQstatus(db.conn) == CONNECTION_OK ? PQsocket(db.conn) : -1;
 }
 
+/* The channels db_watch follows, with the notifications counted on each. */
+#define DB_CHANNELS 8
+static struct {
+	const char *name;
+	unsigned long count;
+} db_channels[DB_CHANNELS];
+
+/* The counter of channel, registered on first use (NULL when every slot is taken). */
+static unsigned long *db_channel(const char *channel)
+{
+	for (size_t i = 0; i < DB_CHANNELS; i++) {
+		if (db_channels[i].name == NULL)
+			db_channels[i].name = channel;
+		if (strcmp(db_channels[i].name, channel) == 0)
+			return &db_channels[i].count;
+	}
+	return NULL;
+}
+
 int db_notifies(void)
 {
 	PGnotify *n;
@@ -134,10 +153,36 @@ int db_notifies(void)
 		return -1;
 	}
 	while ((n = PQnotifies(db.conn)) != NULL) {
+		for (size_t i = 0; i < DB_CHANNELS && db_channels[i].name != NULL; i++)
+			if (strcmp(db_channels[i].name, n->relname) == 0)
+				db_channels[i].count++;
 		count++;
 		PQfreemem(n);
 	}
 	return count;
+}
+
+bool db_watch_listening(const struct db_watch *w)
+{
+	return w->gen != 0 && w->gen == db_generation();
+}
+
+bool db_watch_valid(struct db_watch *w, enum api_err (*listen)(void))
+{
+	unsigned long *count = db_channel(w->channel);
+
+	/* a watch without a counter slot never remembers anything (a programming error) */
+	if (count != NULL && db_watch_listening(w) && db_notifies() >= 0 && db_watch_listening(w) &&
+	    *count == w->seen)
+		return true;
+	w->epoch++;
+	if (!db_watch_listening(w)) {
+		w->gen = 0;
+		if (count != NULL && listen() == E_OK)
+			w->gen = db_generation();
+	}
+	w->seen = count != NULL ? *count : 0;
+	return false;
 }
 
 bool db_recently_ok(long ms)
@@ -357,6 +402,21 @@ const char *db_param_i64(struct arena *a, int64_t v)
 	memcpy(s, d + i, sizeof(d) - i);
 	s[sizeof(d) - i] = '\0';
 	return s;
+}
+
+enum api_err db_run(struct db_stmts *s, int idx, int nparams, const char *const *values, int *rows)
+{
+	PGresult *res = NULL;
+	enum api_err err = db_exec(s, idx, nparams, values, &res);
+
+	if (err == E_OK && rows != NULL) {
+		const char *t = PQcmdTuples(res);
+		*rows = PQresultStatus(res) == PGRES_TUPLES_OK
+		            ? PQntuples(res)
+		            : (t[0] != '\0' ? (int)strtol(t, NULL, 10) : 0);
+	}
+	PQclear(res);
+	return err;
 }
 
 const char *db_param_i64_array(struct arena *a, const int64_t *ids, size_t n)

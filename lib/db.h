@@ -49,6 +49,10 @@ void db_fini(void);
 enum api_err db_exec(struct db_stmts *s, int idx, int nparams, const char *const *values,
                      PGresult **out);
 
+/* db_exec without a result to read: *rows (optional) gets the rows returned, or else the
+ * rows the command affected. */
+enum api_err db_run(struct db_stmts *s, int idx, int nparams, const char *const *values, int *rows);
+
 /* Transactions on the worker's connection.  db_rollback is safe to call in any state. */
 enum api_err db_begin(void);
 enum api_err db_commit(void);
@@ -74,15 +78,46 @@ bool db_recently_ok(long ms);
 /*
  * Notifications (LISTEN/NOTIFY) on the connection.  db_socket: the connection's socket to
  * poll for reading (-1 when there is no open connection).  db_notifies: reads what the
- * socket holds (PQconsumeInput) and consumes every pending notification (PQnotifies);
- * returns how many there were, or -1 when the connection is lost (the next statement
- * reconnects, and its LISTENs must be issued again).
+ * socket holds (PQconsumeInput) and consumes every pending notification (PQnotifies),
+ * counting those of the channels db_watch follows; returns how many there were, or -1 when
+ * the connection is lost (the next statement reconnects, and its LISTENs must be issued
+ * again).
  */
 int db_socket(void);
 int db_notifies(void);
 /* Which connection is open: a number that changes with every new connection (its LISTENs
  * are gone with the old one), 0 when none is. */
 unsigned long db_generation(void);
+
+/*
+ * A per-worker memory of rows that holds only while nothing changed them (model/users.c, the
+ * account statuses; model/admins.c, the admin accounts): the model LISTENs on a channel that
+ * a trigger notifies on every change, and forgets everything it remembers when a
+ * notification arrives on that channel or its connection is replaced.  Several watches share
+ * the one connection: notifications are counted per channel, so each sees its own.
+ */
+struct db_watch {
+	const char *channel; /* as notified, e.g. "aiphoto_accounts" */
+	unsigned long gen; /* db_generation() the LISTEN was issued on; 0 = none */
+	unsigned long seen; /* notifications on channel counted at the last look */
+	unsigned long epoch; /* moves on whenever the memory must be forgotten */
+};
+
+#define DB_WATCH(ch)                        \
+	{                                   \
+		.channel = (ch), .epoch = 1 \
+	}
+
+/*
+ * True when what w's memory holds may be used: its LISTEN is in place on the open connection
+ * and nothing was notified on its channel since the last look.  Otherwise moves w->epoch on
+ * (entries remembered under an older epoch are forgotten), issues the LISTEN through listen
+ * (the model's statement) when it is not in place on this connection, and returns false.
+ */
+bool db_watch_valid(struct db_watch *w, enum api_err (*listen)(void));
+/* True when w's LISTEN is in place on the open connection: a row read now may be remembered
+ * (a change committed after the read will be notified). */
+bool db_watch_listening(const struct db_watch *w);
 
 /* SQLSTATE of the last failed db_exec/db_commit ("" if none). */
 const char *db_last_sqlstate(void);

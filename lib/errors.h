@@ -21,6 +21,7 @@
 	X(E_IDEMPOTENCY_MISMATCH, 409, "IDEMPOTENCY_MISMATCH", "幂等键已用于不同的请求") \
 	X(E_ALREADY_DONE, 409, "ALREADY_DONE", "操作已完成")                             \
 	X(E_PAYLOAD_TOO_LARGE, 413, "PAYLOAD_TOO_LARGE", "请求体过大")                   \
+	X(E_CONTENT_RISKY, 422, "CONTENT_RISKY", "内容含有违规信息")                     \
 	X(E_UNSUPPORTED_MEDIA_TYPE, 415, "UNSUPPORTED_MEDIA_TYPE", "不支持的内容类型")   \
 	X(E_RATE_LIMITED, 429, "RATE_LIMITED", "请求过于频繁")                           \
 	X(E_INTERNAL, 500, "INTERNAL", "服务器内部错误")                                 \

@@ -206,3 +206,13 @@ const char *jsonx_text(struct arena *a, json_object *o)
 	return arena_strdup(a, json_object_to_json_string_ext(
 	                           o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 }
+
+const char *jsonx_dup_str(struct arena *a, json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return arena_strdup(a, json_object_get_string(v));
+}

@@ -44,6 +44,8 @@ size_t jsonx_utf8_len(const char *s);
 
 /* A string value, or JSON null for NULL. */
 json_object *jsonx_str_or_null(const char *s);
+/* An arena copy of o[key] when it is a string; NULL otherwise (o NULL included). */
+const char *jsonx_dup_str(struct arena *a, json_object *o, const char *key);
 /* Parses JSON text from the database (jsonb columns); an empty object on failure. */
 json_object *jsonx_parse_or_empty(const char *text);
 /* Text of a value with '/' unescaped (arena copy). */

@@ -161,7 +161,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 }
 
 void log_access(const char *method, const char *route, int status, long duration_us,
-                int64_t user_id)
+                int64_t user_id, int64_t admin_id)
 {
 	char buf[1024];
 	size_t len;
@@ -181,5 +181,9 @@ void log_access(const char *method, const char *route, int status, long duration
 	log_putd(buf, &len, sizeof(buf) - 4, duration_us);
 	log_put(buf, &len, sizeof(buf) - 4, ",\"user\":", 8);
 	log_putd(buf, &len, sizeof(buf) - 4, (long long)user_id);
+	if (admin_id > 0) {
+		log_put(buf, &len, sizeof(buf) - 4, ",\"admin\":", 9);
+		log_putd(buf, &len, sizeof(buf) - 4, (long long)admin_id);
+	}
 	log_write(buf, len, sizeof(buf));
 }

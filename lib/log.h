@@ -23,8 +23,9 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 #define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 
-/* The one access-log line per request.  user_id 0 = anonymous. */
+/* The one access-log line per request.  user_id 0 = anonymous; admin_id (the subject of an
+ * admin token) is written only when it is not 0. */
 void log_access(const char *method, const char *route, int status, long duration_us,
-                int64_t user_id);
+                int64_t user_id, int64_t admin_id);
 
 #endif

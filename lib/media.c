@@ -12,6 +12,7 @@
 #include "lib/config.h"
 #include "lib/crypto.h"
 #include "lib/image.h"
+#include "lib/imgproc.h"
 #include "lib/log.h"
 
 static bool media_hex(const char *s, size_t n)
@@ -22,11 +23,12 @@ static bool media_hex(const char *s, size_t n)
 	return true;
 }
 
-/* The extensions image_probe hands out. */
+/* The extensions image_probe hands out, and those of thumbnails (media_thumbs). */
 static bool media_ext_ok(const char *ext)
 {
 	return ext != NULL &&
-	       (strcmp(ext, "jpg") == 0 || strcmp(ext, "png") == 0 || strcmp(ext, "webp") == 0);
+	       (strcmp(ext, "jpg") == 0 || strcmp(ext, "png") == 0 || strcmp(ext, "webp") == 0 ||
+	        strcmp(ext, "t360.jpg") == 0 || strcmp(ext, "t720.jpg") == 0);
 }
 
 /* "ab/cd/abcd…(64 hex).ext" with the two directory levels taken from the hash. */
@@ -218,4 +220,107 @@ enum api_err media_read(struct arena *a, const char *key, const unsigned char **
 out:
 	close(fd);
 	return err;
+}
+
+const char *media_thumb_key(struct arena *a, const char *key, int size)
+{
+	if (!media_key_ok(key) || (size != IMGPROC_THUMB_SMALL && size != IMGPROC_THUMB_LARGE))
+		return NULL;
+	return arena_printf(a, "%.70s.t%d.jpg", key, size);
+}
+
+enum api_err media_thumbs(struct arena *a, const char *key, const unsigned char *data, size_t len)
+{
+	static const int sizes[] = {IMGPROC_THUMB_SMALL, IMGPROC_THUMB_LARGE};
+	const unsigned char *src = data;
+	size_t srclen = len;
+	enum api_err err;
+
+	if (!media_key_ok(key) || strstr(key, ".t") != NULL)
+		return E_INTERNAL;
+	if (src == NULL && (err = media_read(a, key, &src, &srclen)) != E_OK)
+		return err;
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		const char *tkey = media_thumb_key(a, key, sizes[i]), *got,
+		           *path = media_path(a, tkey);
+		const unsigned char *t;
+		char ext[16], sha[65];
+		size_t tlen;
+		struct stat st;
+
+		if (path != NULL && stat(path, &st) == 0 && S_ISREG(st.st_mode))
+			continue; /* made once */
+		if ((err = imgproc_thumb(a, src, srclen, sizes[i], &t, &tlen)) != E_OK)
+			return err;
+		memcpy(sha, key + 6, 64);
+		sha[64] = '\0';
+		snprintf(ext, sizeof(ext), "t%d.jpg", sizes[i]);
+		if ((err = media_store_hashed(a, t, tlen, ext, sha, &got)) != E_OK)
+			return err;
+	}
+	return E_OK;
+}
+
+/* The signature of a media path and expiry (hex) into out, false without a key. */
+static bool media_sign(const char *sha_hex, const char *exp, char out[65])
+{
+	const char *key = config_get()->media_url_key;
+	char msg[128];
+	int n;
+
+	if (key == NULL)
+		return false;
+	n = snprintf(msg, sizeof(msg), "/api/v1/media/%.64s\n%.20s", sha_hex, exp);
+	crypto_hmac_sha256_hex(key, strlen(key), msg, (size_t)n, out);
+	return true;
+}
+
+const char *media_signed_url(struct arena *a, const char *sha_hex, long long exp)
+{
+	const struct config *cfg = config_get();
+	const char *base = cfg->media_url_base ? cfg->media_url_base : cfg->public_base_url;
+	size_t n = strlen(base);
+	char e[24], sig[65];
+
+	snprintf(e, sizeof(e), "%lld", exp);
+	if (!media_hex(sha_hex, 64) || strlen(sha_hex) != 64 || !media_sign(sha_hex, e, sig))
+		return NULL;
+	while (n > 0 && base[n - 1] == '/')
+		n--;
+	return arena_printf(a, "%.*s/api/v1/media/%s?exp=%s&sig=%s", (int)n, base, sha_hex, e, sig);
+}
+
+bool media_sig_ok(const char *sha_hex, const char *exp, const char *sig, long long now)
+{
+	char want[65];
+	long long e = 0;
+	size_t n;
+
+	if (sha_hex == NULL || exp == NULL || sig == NULL || strlen(sha_hex) != 64 ||
+	    !media_hex(sha_hex, 64) || strlen(sig) != 64)
+		return false;
+	n = strlen(exp);
+	if (n == 0 || n > 18 || strspn(exp, "0123456789") != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		e = e * 10 + (exp[i] - '0');
+	if (!media_sign(sha_hex, exp, want))
+		return false;
+	/* the signature first, always, so the answer's time does not tell expired from wrong */
+	return crypto_equal(want, sig, 64) && e >= now;
+}
+
+const char *media_find(struct arena *a, const char *sha_hex)
+{
+	static const char *const exts[] = {"jpg", "png", "webp"};
+	struct stat st;
+
+	if (sha_hex == NULL || strlen(sha_hex) != 64 || !media_hex(sha_hex, 64))
+		return NULL;
+	for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]); i++) {
+		const char *key = media_key(a, sha_hex, exts[i]);
+		if (stat(media_path(a, key), &st) == 0 && S_ISREG(st.st_mode))
+			return key;
+	}
+	return NULL;
 }

@@ -9,6 +9,7 @@
 #ifndef AIPHOTO_MEDIA_H
 #define AIPHOTO_MEDIA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "lib/arena.h"
@@ -23,7 +24,8 @@
 enum api_err media_store(struct arena *a, const void *data, size_t len, const char *ext,
                          char sha_hex[65], const char **key);
 /* The same with the hash already known: sha_hex must be the SHA-256 of data (64 lowercase
- * hex digits, else E_INTERNAL), as computed by crypto_sha256_hex. */
+ * hex digits, else E_INTERNAL), as computed by crypto_sha256_hex — except for a thumbnail
+ * (ext "t360.jpg" / "t720.jpg"), which is named after the hash of the file it shows. */
 enum api_err media_store_hashed(struct arena *a, const void *data, size_t len, const char *ext,
                                 const char *sha_hex, const char **key);
 /* The storage key "<sha[0:2]>/<sha[2:4]>/<sha>.<ext>" of a hash and extension (arena), the
@@ -36,5 +38,33 @@ const char *media_url(struct arena *a, const char *key);
 /* Reads a stored file whole (≤ IMAGE_MAX_BYTES) into the arena.  E_OK / E_NOT_FOUND
  * (E_INTERNAL only for an I/O error other than a missing file). */
 enum api_err media_read(struct arena *a, const char *key, const unsigned char **data, size_t *len);
+
+/*
+ * Thumbnails (DESIGN §12): every stored image (an upload's normalised file, a result) has
+ * two JPEG thumbnails, at most 360 and 720 px on the long side, named after the image's own
+ * storage key: "<sha[0:2]>/<sha[2:4]>/<sha>.t360.jpg" and ".t720.jpg" (content-addressed
+ * through the image's hash, so the name is known without a database row).
+ */
+/* The key of the thumbnail of size (IMGPROC_THUMB_SMALL or _LARGE) of a stored image's key
+ * (arena); NULL for another size or a key that is not an image's. */
+const char *media_thumb_key(struct arena *a, const char *key, int size);
+/* Makes both thumbnails of the stored image key, each only when missing (so once per image),
+ * from data/len when given (its bytes, already in memory), else from the file.  E_OK;
+ * E_BAD_REQUEST when the image cannot be decoded; E_NOT_FOUND / E_INTERNAL from the store. */
+enum api_err media_thumbs(struct arena *a, const char *key, const unsigned char *data, size_t len);
+
+/*
+ * Signed, expiring media URLs (GET /api/v1/media/:sha256?exp=&sig=): sig is the hex
+ * HMAC-SHA256 under MEDIA_URL_KEY of "/api/v1/media/<sha>\n<exp>" (exp: Unix seconds).
+ * media_signed_url: base (MEDIA_URL_BASE, else PUBLIC_BASE_URL) + that path and query for
+ * the stored file sha valid until exp (arena); NULL when MEDIA_URL_KEY is unset.
+ * media_sig_ok: sig is that signature for sha and exp (constant-time comparison) and exp is
+ * not past now; false for anything malformed.
+ */
+const char *media_signed_url(struct arena *a, const char *sha_hex, long long exp);
+bool media_sig_ok(const char *sha_hex, const char *exp, const char *sig, long long now);
+/* The storage key of the stored image file named by its hash (jpg, png or webp, whichever
+ * exists), or NULL (arena). */
+const char *media_find(struct arena *a, const char *sha_hex);
 
 #endif

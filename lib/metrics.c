@@ -83,12 +83,24 @@ int metrics_create(const char *path, int nslots)
 	if (nslots < 1)
 		return -1;
 	if (path != NULL) {
-		fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
-		if (fd < 0 || ftruncate(fd, (off_t)len) != 0)
+		/* a new file renamed over the old one, never the old one truncated: processes that
+		 * still map the old file (another pool started with the same path, a scraper) keep
+		 * their pages, where a truncation would kill them with SIGBUS */
+		char tmp[4096];
+		int n = snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
+		if (n > 0 && (size_t)n < sizeof(tmp))
+			fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+		/* blocks allocated now: a page first written into a sparse file on a full disk
+		 * would be SIGBUS in a worker */
+		if (fd < 0 || (errno = posix_fallocate(fd, 0, (off_t)len)) != 0 ||
+		    rename(tmp, path) != 0) {
 			log_warn("metrics: cannot create %s (%s); counting in memory only", path,
 			         strerror(errno));
-		else
+			if (fd >= 0)
+				unlink(tmp);
+		} else {
 			p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		}
 		if (fd >= 0)
 			close(fd);
 	}

@@ -10,6 +10,11 @@
 
 #include <stdbool.h>
 
+/* The length a new admin password must have, in bytes (aiphotoctl admin add|password and
+ * POST /admin/password say it the same way). */
+#define PASSWORD_MIN 8
+#define PASSWORD_MAX 256
+
 /* Returns a malloc'd stored form, or NULL when the KDF fails. */
 char *password_hash(const char *password);
 /* True when password matches stored; false for any malformed stored form. */

@@ -25,6 +25,7 @@ static const char *const token_err_names[] = {
     [TOKEN_BAD_AUDIENCE] = "wrong audience",
     [TOKEN_BAD_SUBJECT] = "bad subject",
     [TOKEN_BAD_CHANNEL] = "bad channel or appid",
+    [TOKEN_BAD_ROLE] = "bad admin role",
 };
 
 static const char *const token_channel_names[TOKEN_CHANNEL__MAX] = {
@@ -292,6 +293,24 @@ bad:
 	return NULL;
 }
 
+/* The claims of an admin token: role, a string naming an admin role (its whole length), and
+ * sv, a positive integer. */
+static bool token_admin_claims(json_object *claims, struct token_claims *out)
+{
+	json_object *v;
+	const char *s;
+
+	if (!json_object_object_get_ex(claims, "role", &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return false;
+	s = json_object_get_string(v);
+	if (strlen(s) != (size_t)json_object_get_string_len(v))
+		return false;
+	out->role = role_parse(s);
+	return out->role != ROLE_NONE && token_int_claim(claims, "sv", &out->session) &&
+	       out->session >= 1;
+}
+
 /*
  * A user token's channel and appid claims into out (see struct token_claims): no channel is
  * TOKEN_CHANNEL_OA, no appid is "".  False for anything else than a known channel name and a
@@ -407,6 +426,10 @@ enum token_err token_verify(const char *secret, size_t secret_len, const char *i
 		err = TOKEN_BAD_CHANNEL;
 		goto out;
 	}
+	if (out->admin && !token_admin_claims(claims, out)) {
+		err = TOKEN_BAD_ROLE;
+		goto out;
+	}
 	err = TOKEN_OK;
 out:
 	json_object_put(claims);
@@ -415,12 +438,12 @@ out:
 	return err;
 }
 
-/* The one way tokens are made: the claims of token_verify, plus channel and appid for a
- * user token with a channel (TOKEN_CHANNEL_NONE: none, as admin tokens and the tokens issued
- * before channels). */
+/* The one way tokens are made: the claims of token_verify; channel and appid for a user
+ * token with a channel (TOKEN_CHANNEL_NONE: none, as admin tokens and the tokens issued
+ * before channels); the claim role, and for an admin token of a role (session > 0) sv. */
 static char *token_issue_claims(const char *secret, size_t secret_len, const char *issuer,
-                                int64_t sub, bool admin, enum token_channel channel,
-                                const char *appid, long ttl, time_t now)
+                                int64_t sub, bool admin, const char *role, long session,
+                                enum token_channel channel, const char *appid, long ttl, time_t now)
 {
 	jwt_t *j = NULL;
 	char *tok = NULL;
@@ -432,7 +455,8 @@ static char *token_issue_claims(const char *secret, size_t secret_len, const cha
 	if (jwt_new(&j) != 0)
 		return NULL;
 	if (jwt_add_grant(j, "iss", issuer) || jwt_add_grant(j, "aud", admin ? "admin" : "user") ||
-	    jwt_add_grant(j, "sub", subs) || jwt_add_grant(j, "role", admin ? "admin" : "user") ||
+	    jwt_add_grant(j, "sub", subs) || jwt_add_grant(j, "role", role) ||
+	    (session > 0 && jwt_add_grant_int(j, "sv", session)) ||
 	    (channel != TOKEN_CHANNEL_NONE &&
 	     jwt_add_grant(j, "channel", token_channel_name(channel))) ||
 	    (appid != NULL && jwt_add_grant(j, "appid", appid)) ||
@@ -449,8 +473,8 @@ out:
 char *token_issue(const char *secret, size_t secret_len, const char *issuer, int64_t sub,
                   bool admin, long ttl, time_t now)
 {
-	return token_issue_claims(secret, secret_len, issuer, sub, admin, TOKEN_CHANNEL_NONE, NULL,
-	                          ttl, now);
+	return token_issue_claims(secret, secret_len, issuer, sub, admin, admin ? "admin" : "user",
+	                          0, TOKEN_CHANNEL_NONE, NULL, ttl, now);
 }
 
 char *token_issue_user(const char *secret, size_t secret_len, const char *issuer, int64_t sub,
@@ -459,7 +483,17 @@ char *token_issue_user(const char *secret, size_t secret_len, const char *issuer
 	if (channel <= TOKEN_CHANNEL_NONE || channel >= TOKEN_CHANNEL__MAX ||
 	    (appid != NULL && !token_appid_valid(appid)))
 		return NULL;
-	return token_issue_claims(secret, secret_len, issuer, sub, false, channel, appid, ttl, now);
+	return token_issue_claims(secret, secret_len, issuer, sub, false, "user", 0, channel, appid,
+	                          ttl, now);
+}
+
+char *token_issue_admin(const char *secret, size_t secret_len, const char *issuer, int64_t sub,
+                        enum role role, long session, long ttl, time_t now)
+{
+	if (role <= ROLE_NONE || role >= ROLE__MAX || session < 1)
+		return NULL;
+	return token_issue_claims(secret, secret_len, issuer, sub, true, role_name(role), session,
+	                          TOKEN_CHANNEL_NONE, NULL, ttl, now);
 }
 
 static struct {

@@ -14,7 +14,9 @@
  *   iss == the configured issuer; aud == "user" or "admin"; sub = a positive decimal id;
  *   exp present and in the future; nbf and iat (when present) not in the future
  *   (TOKEN_LEEWAY seconds of clock skew allowed); channel and appid (when present) well
- *   formed (see struct token_claims).
+ *   formed (see struct token_claims); for aud "admin", role one of the admin roles of
+ *   lib/role.h (an admin token without one, as issued before roles, is refused) and sv a
+ *   positive integer (the admin's session version).
  * Not thread-safe (one prepared context and one cache per process; the workers are
  * single-threaded).
  */
@@ -25,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+
+#include "lib/role.h"
 
 #define TOKEN_MIN_SECRET 32
 #define TOKEN_MAX_LEN 4096
@@ -41,7 +45,8 @@ enum token_err {
 	TOKEN_BAD_ISSUER,
 	TOKEN_BAD_AUDIENCE,
 	TOKEN_BAD_SUBJECT,
-	TOKEN_BAD_CHANNEL /* a channel claim that is not oa/mp/web, or a malformed appid */
+	TOKEN_BAD_CHANNEL, /* a channel claim that is not oa/mp/web, or a malformed appid */
+	TOKEN_BAD_ROLE /* an admin token whose role or sv claim is missing or malformed */
 };
 
 /*
@@ -74,6 +79,9 @@ struct token_claims {
 	/* The claim "appid": the app of the channel the token was issued for; "" when the token
 	 * names none (issued before tokens carried one, or when that app was not configured). */
 	char appid[TOKEN_APPID_MAX + 1];
+	enum role role; /* admin tokens: the claim "role"; ROLE_NONE for user tokens */
+	long session; /* admin tokens: the claim "sv", the admin's session version when it was
+	                 issued (model/admins.c refuses it once that moved on); 0 for users */
 	long exp;
 };
 
@@ -106,6 +114,17 @@ char *token_issue_user(const char *secret, size_t secret_len, const char *issuer
 const char *token_channel_name(enum token_channel ch);
 /* The channel named s ("oa", "mp", "web"), or TOKEN_CHANNEL_NONE. */
 enum token_channel token_channel_parse(const char *s);
+/* Returns a new HS256 token (free() it), or NULL for a weak secret or a bad argument.  With
+ * admin true the token has the audience "admin" but the role "admin", no admin role: the
+ * shape issued before roles, which token_verify refuses (admin tokens: token_issue_admin). */
+char *token_issue(const char *secret, size_t secret_len, const char *issuer, int64_t sub,
+                  bool admin, long ttl, time_t now);
+
+/* A new admin token (audience "admin") for admin id sub with the claims role =
+ * role_name(role) and sv = session (≥ 1); NULL for ROLE_NONE, a weak secret or a bad
+ * argument. */
+char *token_issue_admin(const char *secret, size_t secret_len, const char *issuer, int64_t sub,
+                        enum role role, long session, long ttl, time_t now);
 
 const char *token_err_str(enum token_err e);
 

@@ -15,12 +15,17 @@ enum assets_stmt {
 	AS_KEYS,
 	AS_CLOUD_LINK,
 	AS_CLOUD_GET,
+	AS_TRACE_LOCK,
+	AS_CHECK_BEGIN,
+	AS_CHECK_VERDICT,
+	AS_CHECK_ERROR,
 	AS__MAX
 };
 
-#define ASSETS_COLS                                                                           \
-	"id, user_id, sha256, mime, storage_key, " SQL_TIME("created_at") ", width, height, " \
-	                                                                  "size_bytes"
+#define ASSETS_COLS                                          \
+	"id, user_id, sha256, mime, storage_key, " SQL_TIME( \
+	    "created_at") ", width, height, "                \
+	                  "size_bytes, check_status"
 
 static const char *const assets_sql[AS__MAX] = {
     /* one user's uploads at a time (two-key form: its own space, apart from other locks) */
@@ -42,7 +47,9 @@ static const char *const assets_sql[AS__MAX] = {
                   "AND s.bytes + $6::bigint <= COALESCE(u.upload_quota_bytes, $9::bigint) "
                   "ON CONFLICT (user_id, sha256) DO NOTHING RETURNING id",
     [AS_GET] = "SELECT " ASSETS_COLS " FROM assets WHERE user_id = $1 AND sha256 = $2",
-    [AS_OWNED] = "SELECT count(*) FROM unnest($2::bigint[]) AS x(id) "
+    [AS_OWNED] = "SELECT count(*), count(*) FILTER (WHERE assets.check_status = 'risky'), "
+                 "count(*) FILTER (WHERE assets.check_status = 'error') "
+                 "FROM unnest($2::bigint[]) AS x(id) "
                  "JOIN assets ON assets.id = x.id AND assets.user_id = $1",
     [AS_KEYS] = "SELECT x.ord, assets.storage_key, assets.mime "
                 "FROM unnest($1::bigint[]) WITH ORDINALITY AS x(id, ord) "
@@ -56,6 +63,30 @@ static const char *const assets_sql[AS__MAX] = {
                       "DO UPDATE SET asset_id = EXCLUDED.asset_id, created_at = now()",
     [AS_CLOUD_GET] = "SELECT " ASSETS_COLS " FROM assets WHERE id = (SELECT asset_id FROM "
                      "asset_cloud_files WHERE user_id = $1 AND file_id = $2)",
+    /* one media check's verdict and its trace at a time (migration 0014) */
+    [AS_TRACE_LOCK] = "SELECT pg_advisory_xact_lock(hashtext('aiphoto-media-check'), "
+                      "hashtext($1))",
+    /* $1 asset, $2 trace: pending, unless its verdict came first */
+    [AS_CHECK_BEGIN] =
+        "UPDATE assets SET check_trace_id = $2, check_status = COALESCE((SELECT "
+        "COALESCE(m.suggest, 'error') FROM media_checks m WHERE m.trace_id = $2), 'pending'), "
+        "check_label = (SELECT COALESCE(m.label, m.errcode::text) FROM media_checks m "
+        "WHERE m.trace_id = $2), "
+        "checked_at = (SELECT now() FROM media_checks m WHERE m.trace_id = $2) WHERE id = $1",
+    /* $1 trace, $2 suggest (NULL: WeChat could not check), $3 label, $4 errcode: recorded
+     * once; the pending asset of that trace takes it */
+    [AS_CHECK_VERDICT] =
+        "WITH m AS (INSERT INTO media_checks (trace_id, suggest, label, errcode) "
+        "VALUES ($1::text, $2::text, $3::text, $4::bigint) ON CONFLICT (trace_id) DO NOTHING "
+        "RETURNING trace_id), "
+        "u AS (UPDATE assets SET check_status = COALESCE($2::text, 'error'), "
+        "check_label = COALESCE($3::text, $4::bigint::text), checked_at = now() "
+        "WHERE check_trace_id = $1::text "
+        "AND check_status = 'pending' AND EXISTS (SELECT 1 FROM m) RETURNING id) "
+        "SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM u)",
+    /* $1 asset, $2 why */
+    [AS_CHECK_ERROR] = "UPDATE assets SET check_status = 'error', check_label = $2, "
+                       "checked_at = now() WHERE id = $1",
 };
 
 static struct db_stmts assets_stmts = DB_STMTS("assets", assets_sql);
@@ -83,6 +114,7 @@ static enum api_err assets_get_one(struct arena *a, enum assets_stmt st, int64_t
 	out->width = db_i64(res, 0, 6);
 	out->height = db_i64(res, 0, 7);
 	out->size_bytes = db_i64(res, 0, 8);
+	out->check_status = db_str(a, res, 0, 9);
 out:
 	PQclear(res);
 	return err;
@@ -198,19 +230,22 @@ enum api_err assets_put(struct arena *a, const struct asset_new *in, struct asse
 }
 
 enum api_err assets_owned(struct arena *a, int64_t user_id, const int64_t *ids, size_t n,
-                          size_t *count)
+                          struct assets_owned *out)
 {
 	const char *p[2] = {db_param_i64(a, user_id), db_param_i64_array(a, ids, n)};
 	PGresult *res;
 	enum api_err err;
 
-	*count = 0;
+	memset(out, 0, sizeof(*out));
 	if (n == 0)
 		return E_OK;
 	if ((err = db_exec(&assets_stmts, AS_OWNED, 2, p, &res)) != E_OK)
 		return err;
-	if (PQntuples(res) == 1)
-		*count = (size_t)db_i64(res, 0, 0);
+	if (PQntuples(res) == 1) {
+		out->count = (size_t)db_i64(res, 0, 0);
+		out->risky = (size_t)db_i64(res, 0, 1);
+		out->unchecked = (size_t)db_i64(res, 0, 2);
+	}
 	PQclear(res);
 	return E_OK;
 }
@@ -245,4 +280,57 @@ enum api_err assets_keys(struct arena *a, const int64_t *ids, size_t n, const ch
 out:
 	PQclear(res);
 	return err;
+}
+
+/* Runs statement st under the advisory lock of trace, in a transaction of its own. */
+static enum api_err assets_traced(struct arena *a, const char *trace, enum assets_stmt st, int n,
+                                  const char *const *p, PGresult **res)
+{
+	const char *lp[1] = {trace};
+	enum api_err err;
+
+	(void)a;
+	*res = NULL;
+	if ((err = db_begin()) != E_OK)
+		return err;
+	if ((err = db_run(&assets_stmts, AS_TRACE_LOCK, 1, lp, NULL)) != E_OK ||
+	    (err = db_exec(&assets_stmts, st, n, p, res)) != E_OK || (err = db_commit()) != E_OK) {
+		PQclear(*res);
+		*res = NULL;
+		db_rollback();
+	}
+	return err;
+}
+
+enum api_err assets_check_begin(struct arena *a, int64_t asset_id, const char *trace_id)
+{
+	const char *p[2] = {db_param_i64(a, asset_id), trace_id};
+	PGresult *res;
+	enum api_err err = assets_traced(a, trace_id, AS_CHECK_BEGIN, 2, p, &res);
+
+	PQclear(res);
+	return err;
+}
+
+enum api_err assets_check_verdict(struct arena *a, const char *trace_id, const char *suggest,
+                                  const char *label, long errcode, bool *fresh, int *applied)
+{
+	const char *p[4] = {trace_id, suggest, label, db_param_i64(a, errcode)};
+	PGresult *res;
+	enum api_err err = assets_traced(a, trace_id, AS_CHECK_VERDICT, 4, p, &res);
+
+	*fresh = false;
+	*applied = 0;
+	if (err == E_OK && PQntuples(res) == 1) {
+		*fresh = db_i64(res, 0, 0) > 0;
+		*applied = (int)db_i64(res, 0, 1);
+	}
+	PQclear(res);
+	return err;
+}
+
+enum api_err assets_check_error(struct arena *a, int64_t asset_id, const char *why)
+{
+	const char *p[2] = {db_param_i64(a, asset_id), why};
+	return db_run(&assets_stmts, AS_CHECK_ERROR, 2, p, NULL);
 }

@@ -19,6 +19,9 @@ struct asset {
 	int64_t id, user_id;
 	const char *sha256, *mime, *storage_key, *created_at;
 	int64_t width, height, size_bytes;
+	/* WeChat's media check (migration 0014): NULL never checked, "pending", "pass",
+	 * "review", "risky" or "error" */
+	const char *check_status;
 };
 
 /* A new upload for assets_put. */
@@ -70,17 +73,37 @@ enum api_err assets_get_by_sha(struct arena *a, int64_t user_id, const char *sha
  * (another user's registration too). */
 enum api_err assets_get_by_cloud(struct arena *a, int64_t user_id, const char *file_id,
                                  struct asset *out);
-/*
- * How many entries of ids[0..n) name assets of that user (an id given twice counts twice),
- * so *count == n exactly when every id is the user's.
- */
+/* What assets_owned found among ids. */
+struct assets_owned {
+	size_t count; /* entries naming assets of the user (an id given twice counts twice) */
+	size_t risky; /* ... of those, judged risky by WeChat's media check */
+	size_t unchecked; /* ... whose check could not be made ('error') */
+};
+
+/* How many entries of ids[0..n) name assets of that user, so out->count == n exactly when
+ * every id is the user's, and their content-check states. */
 enum api_err assets_owned(struct arena *a, int64_t user_id, const int64_t *ids, size_t n,
-                          size_t *count);
+                          struct assets_owned *out);
 /*
  * Storage key and mime of each asset of ids[0..n), whoever owns it, in the given order
  * (arena strings).  E_NOT_FOUND when one of them does not exist.
  */
 enum api_err assets_keys(struct arena *a, const int64_t *ids, size_t n, const char **keys,
                          const char **mimes);
+
+/*
+ * Content checks of uploads (migration 0014).  assets_check_begin records the trace id of a
+ * started media check: the asset is 'pending', or takes at once the verdict that arrived
+ * before it (media_checks).  assets_check_verdict records a verdict push once per trace id
+ * (*fresh false for a repeat, which changes nothing) and applies it to the pending asset of
+ * that trace (*applied: how many rows); suggest NULL means WeChat could not check (errcode
+ * ≠ 0) and makes the asset 'error'.  Both run in a transaction of their own under an advisory
+ * lock on the trace id, so whichever comes second sees the other.
+ */
+enum api_err assets_check_begin(struct arena *a, int64_t asset_id, const char *trace_id);
+enum api_err assets_check_verdict(struct arena *a, const char *trace_id, const char *suggest,
+                                  const char *label, long errcode, bool *fresh, int *applied);
+/* The check could not be started: the asset is 'error' with why as its label. */
+enum api_err assets_check_error(struct arena *a, int64_t asset_id, const char *why);
 
 #endif

@@ -1,10 +1,12 @@
 /* credits — see credits.h. */
 #include "model/credits.h"
 
+#include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "lib/db.h"
+#include "lib/jsonx.h"
 #include "model/ledger.h"
 #include "model/sql.h"
 
@@ -18,6 +20,7 @@ enum credits_stmt {
 	CR_AUDIT,
 	CR_CONSUME,
 	CR_CONSUME_STORED,
+	CR_ADJUSTED,
 	CR__MAX
 };
 
@@ -85,6 +88,9 @@ static const char *const credits_sql[CR__MAX] = {
         "SELECT true, $4, k.outcome, k.resource_id, (SELECT balance_after FROM l) FROM k "
         "UNION ALL SELECT false, p.* FROM prev p",
     [CR_CONSUME_STORED] = CREDITS_CONSUME_PREV,
+    /* an admin adjustment's ledger row (a replay answers it) */
+    [CR_ADJUSTED] = "SELECT id, user_id, delta, balance_after, memo, " SQL_TIME(
+        "created_at") " FROM credit_ledger WHERE id = $1 AND kind = 'admin'",
 };
 
 static struct db_stmts credits_stmts = DB_STMTS("credits", credits_sql);
@@ -319,4 +325,108 @@ enum api_err credits_audit(struct arena *a, struct audit_row **rows, size_t *n)
 	*n = (size_t)got;
 	PQclear(res);
 	return E_OK;
+}
+
+/* What an admin adjustment needs inside its transaction, and what it made. */
+struct credits_admin_ctx {
+	const struct audit_actor *who;
+	int64_t user_id, delta;
+	const char *memo, *key;
+	struct credits_adjusted *res;
+};
+
+/* {"credits": balance} and, after the change, what made it. */
+static const char *credits_snapshot(struct arena *a, int64_t balance,
+                                    const struct credits_adjusted *r)
+{
+	json_object *o = json_object_new_object();
+	const char *text;
+
+	json_object_object_add(o, "credits", json_object_new_int64(balance));
+	if (r != NULL) {
+		json_object_object_add(o, "delta", json_object_new_int64(r->delta));
+		json_object_object_add(o, "ledger_id", json_object_new_int64(r->ledger_id));
+		json_object_object_add(o, "memo", json_object_new_string(r->memo));
+	}
+	text = jsonx_text(a, o);
+	json_object_put(o);
+	return text;
+}
+
+/* audit_work: the ledger change and what the audit row says of it. */
+static enum api_err credits_admin_change(struct arena *a, void *ctx, struct audit_change *chg)
+{
+	struct credits_admin_ctx *c = ctx;
+	struct credits_adjusted *r = c->res;
+	enum api_err err;
+
+	r->user_id = c->user_id;
+	r->delta = c->delta;
+	r->memo = c->memo;
+	err = ledger_apply_row(a, c->user_id, c->delta, "admin",
+	                       arena_printf(a, "admin:%lld", (long long)c->who->admin_id), c->memo,
+	                       c->key, &r->balance_after, &r->ledger_id);
+	if (err != E_OK)
+		return err;
+	chg->target_type = "user";
+	chg->target_id = db_param_i64(a, c->user_id);
+	chg->before = credits_snapshot(a, r->balance_after - c->delta, NULL);
+	chg->after = credits_snapshot(a, r->balance_after, r);
+	return E_OK;
+}
+
+/* idempotency_work: the audited change inside the key's transaction. */
+static enum api_err credits_admin_work(struct arena *a, void *ctx, int64_t *resource_id)
+{
+	struct credits_admin_ctx *c = ctx;
+	enum api_err err = audit_run(a, c->who, "user.credits", credits_admin_change, c);
+
+	*resource_id = err == E_OK ? c->res->ledger_id : 0;
+	return err;
+}
+
+/* The ledger row of an earlier adjustment (a replay). */
+static enum api_err credits_adjusted_get(struct arena *a, int64_t id, struct credits_adjusted *r)
+{
+	const char *p[1] = {db_param_i64(a, id)};
+	PGresult *res;
+	enum api_err err = db_exec(&credits_stmts, CR_ADJUSTED, 1, p, &res);
+
+	if (err != E_OK)
+		return err;
+	if (PQntuples(res) == 1) {
+		r->ledger_id = db_i64(res, 0, 0);
+		r->user_id = db_i64(res, 0, 1);
+		r->delta = db_i64(res, 0, 2);
+		r->balance_after = db_i64(res, 0, 3);
+		r->memo = db_str(a, res, 0, 4);
+		r->created_at = db_str(a, res, 0, 5);
+	} else {
+		err = E_INTERNAL; /* a stored outcome names a row that is gone: never expected */
+	}
+	PQclear(res);
+	return err;
+}
+
+enum api_err credits_admin_adjust(struct arena *a, const struct audit_actor *who,
+                                  const struct idem_key *k, int64_t user_id, int64_t delta,
+                                  const char *memo, struct idem_outcome *out,
+                                  struct credits_adjusted *res)
+{
+	struct credits_admin_ctx c = {
+	    .who = who,
+	    .user_id = user_id,
+	    .delta = delta,
+	    .memo = memo ? memo : "",
+	    .key = arena_printf(a, "admin:%lld:%s", (long long)k->admin_id, k->key),
+	    .res = res};
+	enum api_err err;
+
+	memset(res, 0, sizeof(*res));
+	if (k->admin_id <= 0 || k->key == NULL || delta == 0)
+		return E_BAD_REQUEST;
+	if ((err = idempotency_run(a, k, false, credits_admin_work, &c, out)) != E_OK)
+		return err;
+	/* fresh or replayed, the answer is the ledger row as it stands */
+	return credits_adjusted_get(a, out->resource_id, res);
 }

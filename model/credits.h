@@ -13,6 +13,7 @@
 
 #include "lib/arena.h"
 #include "lib/errors.h"
+#include "model/audit.h"
 #include "model/idempotency.h"
 
 struct checkin_rule {
@@ -49,6 +50,27 @@ enum api_err credits_invite(struct arena *a, int64_t invitee, const char *code,
  */
 enum api_err credits_consume(struct arena *a, const struct idem_key *k, int64_t amount,
                              const char *reason, struct idem_outcome *out, int64_t *credits);
+
+/* An admin's adjustment as the ledger holds it. */
+struct credits_adjusted {
+	int64_t ledger_id, user_id, delta, balance_after;
+	const char *memo, *created_at;
+};
+
+/*
+ * An admin gives (delta > 0) or takes (delta < 0) a user's credits under the admin's key
+ * (k->admin_id and k->key required): the conditional balance change and its ledger row (kind
+ * 'admin', reference "admin:<admin id>", key "admin:<admin id>:<key>"), the audit row
+ * (user.credits: the balance before and after) and the key's outcome, in one transaction.
+ * The balance never goes below 0, whatever the user spends meanwhile: such a debit is
+ * E_INSUFFICIENT_CREDITS and writes nothing, not even the key (a retry may succeed later).
+ * A repeat of the same request: out->replayed and *res the first one's row; another request
+ * under the key: E_IDEMPOTENCY_MISMATCH.  Unknown user: E_NOT_FOUND.
+ */
+enum api_err credits_admin_adjust(struct arena *a, const struct audit_actor *who,
+                                  const struct idem_key *k, int64_t user_id, int64_t delta,
+                                  const char *memo, struct idem_outcome *out,
+                                  struct credits_adjusted *res);
 
 struct ledger_row {
 	int64_t id, delta, balance_after;

@@ -7,28 +7,48 @@
 
 enum idem_stmt { IDEM_CLAIM, IDEM_GET, IDEM_STORE, IDEM_FINISH, IDEM__MAX };
 
-static const char *const idem_sql[IDEM__MAX] = {
-    /* $1 user, $2 key, $3 route, $4 hash.  One row: (true, …) when the key is now ours (the
-     * caller's transaction holds it), (false, hash, outcome, resource) when it was stored
-     * before; no row when a concurrent first use committed it while we waited on the insert */
-    [IDEM_CLAIM] = "WITH prev AS (SELECT request_hash, outcome, resource_id FROM idempotency_keys "
-                   "WHERE user_id = $1 AND key = $2), "
-                   "ins AS (INSERT INTO idempotency_keys (user_id, key, route, request_hash) "
-                   "SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM prev) "
-                   "ON CONFLICT DO NOTHING RETURNING 1) "
-                   "SELECT true, NULL::text, NULL::text, NULL::bigint FROM ins "
-                   "UNION ALL SELECT false, request_hash, outcome, resource_id FROM prev",
-    [IDEM_GET] = "SELECT request_hash, outcome, resource_id FROM idempotency_keys "
-                 "WHERE user_id = $1 AND key = $2",
-    /* $3 outcome (NULL: pending), $4 resource */
-    [IDEM_STORE] = "UPDATE idempotency_keys SET outcome = $3::text, resource_id = $4::bigint, "
-                   "completed_at = CASE WHEN $3::text IS NULL THEN NULL ELSE now() END "
-                   "WHERE user_id = $1 AND key = $2",
-    [IDEM_FINISH] = "UPDATE idempotency_keys SET outcome = $3, completed_at = now() "
-                    "WHERE user_id = $1 AND key = $2 AND outcome IS NULL",
-};
+/*
+ * The statements of one key table: a user's keys (idempotency_keys, owner user_id) or an
+ * admin's (admin_idempotency_keys, owner admin_id).
+ * IDEM_CLAIM  $1 owner, $2 key, $3 route, $4 hash.  One row: (true, …) when the key is now
+ *             ours (the caller's transaction holds it), (false, hash, outcome, resource)
+ *             when it was stored before; no row when a concurrent first use committed it
+ *             while we waited on the insert.
+ * IDEM_STORE  $3 outcome (NULL: pending), $4 resource.
+ */
+#define IDEM_SQL(table, owner)                                                              \
+	{                                                                                   \
+		[IDEM_CLAIM] =                                                              \
+		    "WITH prev AS (SELECT request_hash, outcome, resource_id FROM " table   \
+		    " WHERE " owner " = $1 AND key = $2), "                                 \
+		    "ins AS (INSERT INTO " table " (" owner ", key, route, request_hash) "  \
+		    "SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM prev) "          \
+		    "ON CONFLICT DO NOTHING RETURNING 1) "                                  \
+		    "SELECT true, NULL::text, NULL::text, NULL::bigint FROM ins "           \
+		    "UNION ALL SELECT false, request_hash, outcome, resource_id FROM prev", \
+		[IDEM_GET] = "SELECT request_hash, outcome, resource_id FROM " table        \
+		             " WHERE " owner " = $1 AND key = $2",                          \
+		[IDEM_STORE] =                                                              \
+		    "UPDATE " table " SET outcome = $3::text, "                             \
+		    "resource_id = $4::bigint, completed_at = CASE WHEN $3::text IS NULL "  \
+		    "THEN NULL ELSE now() END WHERE " owner " = $1 AND key = $2",           \
+		[IDEM_FINISH] = "UPDATE " table " SET outcome = $3, completed_at = now() "  \
+		                "WHERE " owner " = $1 AND key = $2 AND outcome IS NULL",    \
+	}
+
+static const char *const idem_sql[IDEM__MAX] = IDEM_SQL("idempotency_keys", "user_id");
+static const char *const idem_admin_sql[IDEM__MAX] = IDEM_SQL("admin_idempotency_keys", "admin_id");
 
 static struct db_stmts idem_stmts = DB_STMTS("idempotency", idem_sql);
+static struct db_stmts idem_admin_stmts = DB_STMTS("idempotency_admin", idem_admin_sql);
+
+/* The key's table and its owner's id as a parameter. */
+static struct db_stmts *idempotency_table(struct arena *a, const struct idem_key *k,
+                                          const char **owner)
+{
+	*owner = db_param_i64(a, k->admin_id > 0 ? k->admin_id : k->user_id);
+	return k->admin_id > 0 ? &idem_admin_stmts : &idem_stmts;
+}
 
 enum api_err idempotency_decode(const struct idem_key *k, const char *hash, const char *outcome,
                                 int64_t resource_id, struct idem_outcome *out)
@@ -54,9 +74,10 @@ static enum api_err idempotency_row(struct arena *a, const struct idem_key *k, c
 
 enum api_err idempotency_stored(struct arena *a, const struct idem_key *k, struct idem_outcome *out)
 {
-	const char *p[2] = {db_param_i64(a, k->user_id), k->key};
+	const char *p[2] = {NULL, k->key};
+	struct db_stmts *t = idempotency_table(a, k, &p[0]);
 	PGresult *res;
-	enum api_err err = db_exec(&idem_stmts, IDEM_GET, 2, p, &res);
+	enum api_err err = db_exec(t, IDEM_GET, 2, p, &res);
 
 	memset(out, 0, sizeof(*out));
 	if (err != E_OK)
@@ -70,9 +91,10 @@ enum api_err idempotency_stored(struct arena *a, const struct idem_key *k, struc
 static enum api_err idempotency_claim(struct arena *a, const struct idem_key *k, bool *claimed,
                                       struct idem_outcome *out)
 {
-	const char *p[4] = {db_param_i64(a, k->user_id), k->key, k->route, k->hash};
+	const char *p[4] = {NULL, k->key, k->route, k->hash};
+	struct db_stmts *t = idempotency_table(a, k, &p[0]);
 	PGresult *res;
-	enum api_err err = db_exec(&idem_stmts, IDEM_CLAIM, 4, p, &res);
+	enum api_err err = db_exec(t, IDEM_CLAIM, 4, p, &res);
 
 	*claimed = false;
 	if (err != E_OK)
@@ -107,10 +129,11 @@ enum api_err idempotency_run(struct arena *a, const struct idem_key *k, bool pen
 	if ((err = work(a, ctx, &rid)) != E_OK)
 		goto out;
 	if (keyed) {
-		const char *p[4] = {db_param_i64(a, k->user_id), k->key,
-		                    pending ? NULL : api_err_code(E_OK), db_param_i64(a, rid)};
+		const char *p[4] = {NULL, k->key, pending ? NULL : api_err_code(E_OK),
+		                    db_param_i64(a, rid)};
+		struct db_stmts *t = idempotency_table(a, k, &p[0]);
 		PGresult *res;
-		if ((err = db_exec(&idem_stmts, IDEM_STORE, 4, p, &res)) != E_OK)
+		if ((err = db_exec(t, IDEM_STORE, 4, p, &res)) != E_OK)
 			goto out;
 		PQclear(res);
 	}
@@ -132,10 +155,9 @@ enum api_err idempotency_finish(struct arena *a, const struct idem_key *k, enum 
 
 	if (k == NULL || k->key == NULL)
 		return E_OK;
-	p[0] = db_param_i64(a, k->user_id);
 	p[1] = k->key;
 	p[2] = api_err_code(outcome);
-	if ((err = db_exec(&idem_stmts, IDEM_FINISH, 3, p, &res)) != E_OK)
+	if ((err = db_exec(idempotency_table(a, k, &p[0]), IDEM_FINISH, 3, p, &res)) != E_OK)
 		return err;
 	PQclear(res);
 	return E_OK;

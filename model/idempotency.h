@@ -22,9 +22,12 @@
 #include "lib/arena.h"
 #include "lib/errors.h"
 
-/* A request's key, as the router checked it (handlers_idem_key builds it). */
+/* A request's key, as the router checked it (handlers_idem_key builds it).  A user's keys
+ * live in idempotency_keys; an admin's (admin_id > 0, user_id 0) in admin_idempotency_keys
+ * (migration 0015): the two never meet. */
 struct idem_key {
 	int64_t user_id;
+	int64_t admin_id;
 	const char *key; /* 1-64 characters; NULL: the request carries none */
 	const char *route; /* the route pattern, e.g. "/credits/consume" */
 	const char *hash; /* sha256 hex of method, route and body */

@@ -12,7 +12,7 @@ static const char *const ledger_sql[LEDGER__MAX] = {
         "WHERE id = $1 AND credits + $2::bigint >= 0 RETURNING id, credits) "
         "INSERT INTO credit_ledger (user_id, delta, balance_after, kind, reference, memo, "
         "idempotency_key) SELECT id, $2::bigint, credits, $3, $4, COALESCE($5, ''), $6 FROM u "
-        "RETURNING balance_after",
+        "RETURNING balance_after, id",
     [LEDGER_USER_EXISTS] = "SELECT 1 FROM users WHERE id = $1",
 };
 
@@ -21,6 +21,16 @@ static struct db_stmts ledger_stmts = DB_STMTS("ledger", ledger_sql);
 enum api_err ledger_apply(struct arena *a, int64_t user_id, int64_t delta, const char *kind,
                           const char *reference, const char *memo, const char *idempotency_key,
                           int64_t *balance)
+{
+	int64_t id;
+
+	return ledger_apply_row(a, user_id, delta, kind, reference, memo, idempotency_key, balance,
+	                        &id);
+}
+
+enum api_err ledger_apply_row(struct arena *a, int64_t user_id, int64_t delta, const char *kind,
+                              const char *reference, const char *memo, const char *idempotency_key,
+                              int64_t *balance, int64_t *ledger_id)
 {
 	const char *params[6] = {
 	    db_param_i64(a, user_id), db_param_i64(a, delta), kind, reference, memo,
@@ -35,6 +45,7 @@ enum api_err ledger_apply(struct arena *a, int64_t user_id, int64_t delta, const
 		return err;
 	if (PQntuples(res) == 1) {
 		*balance = db_i64(res, 0, 0);
+		*ledger_id = db_i64(res, 0, 1);
 		PQclear(res);
 		return E_OK;
 	}

@@ -20,5 +20,9 @@
 enum api_err ledger_apply(struct arena *a, int64_t user_id, int64_t delta, const char *kind,
                           const char *reference, const char *memo, const char *idempotency_key,
                           int64_t *balance);
+/* ledger_apply, and *ledger_id gets the id of the row it wrote. */
+enum api_err ledger_apply_row(struct arena *a, int64_t user_id, int64_t delta, const char *kind,
+                              const char *reference, const char *memo, const char *idempotency_key,
+                              int64_t *balance, int64_t *ledger_id);
 
 #endif

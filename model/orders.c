@@ -6,6 +6,7 @@
 #include "lib/db.h"
 #include "lib/log.h"
 #include "model/sql.h"
+#include "model/viewsql.h"
 
 enum orders_stmt {
 	OR_OPEN_LOCK,
@@ -19,6 +20,7 @@ enum orders_stmt {
 	OR_TOUCH,
 	OR_CLAIM_QUERY,
 	OR_GET_PREPAY,
+	OR_ADMIN_LIST,
 	OR__MAX
 };
 
@@ -71,6 +73,11 @@ static const char *const orders_sql[OR__MAX] = {
                        "last_queried_at <= now() - make_interval(secs => $2)) RETURNING id",
     [OR_GET_PREPAY] = "SELECT id, amount_fen, credits, out_trade_no, description, payer_openid, "
                       "prepay_id, appid FROM orders WHERE id = $1 AND user_id = $2",
+    /* $1 before id, $2 status, $3 user, $4 limit */
+    [OR_ADMIN_LIST] = "SELECT o.id, " SQL_ORDER_JSON "::text FROM orders o "
+                      "WHERE o.id < COALESCE($1::bigint, 9223372036854775807) "
+                      "AND ($2::text IS NULL OR o.status = $2) "
+                      "AND ($3::bigint IS NULL OR o.user_id = $3) ORDER BY o.id DESC LIMIT $4",
 };
 
 static struct db_stmts orders_stmts = DB_STMTS("orders", orders_sql);
@@ -339,4 +346,13 @@ enum api_err orders_claim_query(struct arena *a, const char *out_trade_no, long 
 
 	*claimed = err == E_OK && rows > 0;
 	return err;
+}
+
+enum api_err orders_admin_list(struct arena *a, const char *status, int64_t user_id,
+                               const struct view_cursor *c, struct view_page *out)
+{
+	const char *p[4] = {viewsql_before(a, c), status,
+	                    user_id > 0 ? db_param_i64(a, user_id) : NULL, viewsql_limit(a, c)};
+
+	return viewsql_page(a, &orders_stmts, OR_ADMIN_LIST, 4, p, c->limit, out);
 }

@@ -21,6 +21,7 @@
 #include "lib/arena.h"
 #include "lib/errors.h"
 #include "model/idempotency.h"
+#include "model/view.h"
 
 struct order {
 	int64_t id, user_id, amount_fen, credits;
@@ -99,5 +100,10 @@ enum api_err orders_claim_query(struct arena *a, const char *out_trade_no, long 
                                 bool *claimed);
 /* Closes a created order (expired and never paid). */
 enum api_err orders_close(struct arena *a, const char *out_trade_no);
+
+/* Every user's orders, newest first (GET /admin/orders): status and user_id (0) NULL / 0 for
+ * any; each row as model/sql.h SQL_ORDER_JSON, trade_state WeChat Pay's last word on it. */
+enum api_err orders_admin_list(struct arena *a, const char *status, int64_t user_id,
+                               const struct view_cursor *c, struct view_page *out);
 
 #endif

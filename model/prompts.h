@@ -12,6 +12,8 @@
 #define AIPHOTO_MODEL_PROMPTS_H
 
 #include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 #include "lib/arena.h"
 #include "lib/errors.h"
@@ -28,5 +30,17 @@ struct prompt_pair {
  * none).  E_OK, E_NOT_FOUND (no template) or a database error. */
 enum api_err prompts_render(struct arena *a, const char *type, const struct scene *scene,
                             json_object *params, struct prompt_pair *out);
+
+/* A template's type and scene (0 = none), for its preview.  E_NOT_FOUND. */
+enum api_err prompts_template_scene(struct arena *a, int64_t id, const char **type,
+                                    int64_t *scene_id);
+
+/*
+ * Renders template id (active or not) with scene (NULL = none) and params exactly as a task
+ * would (prompts_render's filling); *chosen tells whether a task of the template's type with
+ * that scene would choose this template now (the selection rule above).  E_NOT_FOUND.
+ */
+enum api_err prompts_preview(struct arena *a, int64_t id, const struct scene *scene,
+                             json_object *params, struct prompt_pair *out, bool *chosen);
 
 #endif

@@ -4,6 +4,7 @@
 #include "lib/db.h"
 #include "lib/gray.h"
 #include "model/sql.h"
+#include "model/viewsql.h"
 
 enum system_stmt {
 	SYSTEM_PING,
@@ -11,6 +12,9 @@ enum system_stmt {
 	SYSTEM_BACKEND_GET,
 	SYSTEM_BACKEND_ENSURE,
 	SYSTEM_BACKEND_EDIT,
+	SYSTEM_CONFIG_VIEW,
+	SYSTEM_CONFIG_LOCK,
+	SYSTEM_CONFIG_PUT,
 	SYSTEM__MAX
 };
 
@@ -28,6 +32,10 @@ enum system_stmt {
 #define SYSTEM_WHITE_EDIT SYSTEM_LIST_EDIT(SYSTEM_WHITE, "$5", "$6", "$7")
 #define SYSTEM_BLACK_EDIT SYSTEM_LIST_EDIT(SYSTEM_BLACK, "$8", "$9", "$10")
 #define SYSTEM_NOW SQL_TIME("now()")
+/* A document as the admin API shows it. */
+#define SYSTEM_VIEW                                                                 \
+	"jsonb_build_object('key', key, 'value', value, 'updated_by', updated_by, " \
+	"'updated_at', aiphoto_time(updated_at))::text"
 
 static const char *const system_sql[SYSTEM__MAX] = {
     [SYSTEM_PING] = "SELECT 1",
@@ -50,6 +58,15 @@ static const char *const system_sql[SYSTEM__MAX] = {
         "|| jsonb_build_object('white_list', " SYSTEM_WHITE_EDIT
         ", 'black_list', " SYSTEM_BLACK_EDIT ", 'updated_at', " SYSTEM_NOW ") "
         "WHERE key = '" SYSTEM_BACKEND_KEY "' RETURNING value::text",
+    [SYSTEM_CONFIG_VIEW] = "SELECT " SYSTEM_VIEW " FROM system_config WHERE key = $1",
+    [SYSTEM_CONFIG_LOCK] = "SELECT " SYSTEM_VIEW " FROM system_config WHERE key = $1 FOR UPDATE",
+    /* $1 key, $2 value, $3 admin (NULL: aiphotoctl) */
+    [SYSTEM_CONFIG_PUT] =
+        "INSERT INTO system_config AS c (key, value, updated_by) VALUES ($1, $2::jsonb || "
+        "(CASE WHEN $1 = '" SYSTEM_BACKEND_KEY "' THEN jsonb_build_object('updated_at', " SYSTEM_NOW
+        ") ELSE '{}'::jsonb END), $3) ON CONFLICT (key) DO UPDATE SET "
+        "value = EXCLUDED.value, updated_by = EXCLUDED.updated_by, updated_at = now() "
+        "RETURNING " SYSTEM_VIEW,
 };
 
 static struct db_stmts system_stmts = DB_STMTS("system", system_sql);
@@ -129,5 +146,49 @@ enum api_err system_backend_edit(struct arena *a, const struct system_backend_ed
 	else
 		err = E_NOT_FOUND; /* deleted between the two statements */
 	PQclear(res);
+	return err;
+}
+
+enum api_err system_config_view(struct arena *a, const char *key, char **json)
+{
+	const char *p[1] = {key};
+	return viewsql_one(a, &system_stmts, SYSTEM_CONFIG_VIEW, 1, p, json);
+}
+
+struct system_put_ctx {
+	const struct audit_actor *who;
+	const char *key, *value;
+	char *json;
+};
+
+static enum api_err system_put_tx(struct arena *a, void *ctx, struct audit_change *chg)
+{
+	struct system_put_ctx *c = ctx;
+	const char *p[3] = {c->key, c->value,
+	                    c->who->admin_id > 0 ? db_param_i64(a, c->who->admin_id) : NULL};
+	PGresult *res;
+	enum api_err err = db_exec(&system_stmts, SYSTEM_CONFIG_LOCK, 1, p, &res);
+
+	if (err != E_OK)
+		return err;
+	chg->before = PQntuples(res) == 1 ? db_str(a, res, 0, 0) : NULL;
+	PQclear(res);
+	if ((err = db_exec(&system_stmts, SYSTEM_CONFIG_PUT, 3, p, &res)) != E_OK)
+		return err;
+	c->json = db_str(a, res, 0, 0);
+	PQclear(res);
+	chg->target_type = "config";
+	chg->target_id = c->key;
+	chg->after = c->json;
+	return E_OK;
+}
+
+enum api_err system_config_put(struct arena *a, const struct audit_actor *who, const char *key,
+                               const char *value, char **json)
+{
+	struct system_put_ctx c = {.who = who, .key = key, .value = value};
+	enum api_err err = audit_run(a, who, "config.update", system_put_tx, &c);
+
+	*json = err == E_OK ? c.json : NULL;
 	return err;
 }

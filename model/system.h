@@ -7,6 +7,7 @@
 
 #include "lib/arena.h"
 #include "lib/errors.h"
+#include "model/audit.h"
 
 /* The system_config key of the gray release (docs/gray-release.md). */
 #define SYSTEM_BACKEND_KEY "backend_config"
@@ -48,5 +49,20 @@ struct system_backend_edit {
  * GRAY_DEFAULT_CONFIG.  *json: the document as stored afterwards.
  */
 enum api_err system_backend_edit(struct arena *a, const struct system_backend_edit *e, char **json);
+
+/*
+ * The admin API's view of a document: {"key","value","updated_by" (the admin, or null),
+ * "updated_at"}; E_NOT_FOUND when the key has no row.
+ */
+enum api_err system_config_view(struct arena *a, const char *key, char **json);
+/*
+ * Stores value (a JSON object text, checked by the caller: lib/sysconfig.h) as the document of
+ * key, made by who, audited (config.update: the view before, NULL for a new key, and after).
+ * backend_config's "updated_at" member is set to now, as `aiphotoctl gray set` does.  *json
+ * the view after.  Nothing caches a document (every reader reads it when it needs it), so the
+ * next request sees the change.
+ */
+enum api_err system_config_put(struct arena *a, const struct audit_actor *who, const char *key,
+                               const char *value, char **json);
 
 #endif

@@ -6,6 +6,7 @@
 #include "lib/db.h"
 #include "model/ledger.h"
 #include "model/sql.h"
+#include "model/viewsql.h"
 #include "model/works.h"
 
 enum tasks_stmt {
@@ -24,6 +25,11 @@ enum tasks_stmt {
 	TK_WORK_FAVORITE,
 	TK_WORKS_DELETE,
 	TK_NOTIFY,
+	TK_ADMIN_LIST,
+	TK_ADMIN_GET,
+	TK_ADMIN_LOCK,
+	TK_RETRY_WORKS,
+	TK_RETRY_TASK,
 	TK__MAX
 };
 
@@ -34,6 +40,16 @@ enum tasks_stmt {
 #define WORKS_COLS                                                                 \
 	"id, task_id, type, status, image_url, thumb_url, scene_id, is_favorite, " \
 	"error_code, " SQL_TIME("created_at")
+
+/* A task as the admin API shows it (alias t): SQL_TASK_JSON and its items, each with its
+ * error and whether its price went back. */
+#define TASKS_ADMIN_JSON                                                                      \
+	"(" SQL_TASK_JSON " || jsonb_build_object('items', COALESCE((SELECT jsonb_agg("       \
+	"jsonb_build_object('id', w.id, 'status', w.status, 'attempt', w.attempt, "           \
+	"'max_attempts', w.max_attempts, 'ai_model_id', w.ai_model_id, "                      \
+	"'error_code', w.error_code, 'error', w.error, 'image_url', w.image_url, "            \
+	"'refunded', w.refunded_at IS NOT NULL, 'finished_at', aiphoto_time(w.finished_at)) " \
+	"ORDER BY w.id) FROM works w WHERE w.task_id = t.id), '[]')))::text"
 
 /* In the cancel's SET (old column values; $3 = items canceled now): started means the task
  * was running, or an item ended or is running. */
@@ -53,8 +69,9 @@ enum tasks_stmt {
 static const char *const tasks_sql[TK__MAX] = {
     [TK_INSERT] = "INSERT INTO tasks (user_id, type, count, price, credits_charged, scene_id, "
                   "asset_ids, person_asset_id, garment_asset_id, params, prompt, "
-                  "negative_prompt) VALUES ($1, $2, $3::integer, $4::bigint, "
-                  "$3::integer * $4::bigint, $5, $6::bigint[], $7, $8, $9::jsonb, $10, $11) "
+                  "negative_prompt, channel) VALUES ($1, $2, $3::integer, $4::bigint, "
+                  "$3::integer * $4::bigint, $5, $6::bigint[], $7, $8, $9::jsonb, $10, $11, "
+                  "COALESCE($12, 'oa')) "
                   "RETURNING id",
     [TK_INSERT_WORKS] = "INSERT INTO works (task_id, user_id, type, scene_id, max_attempts) "
                         "SELECT t.id, t.user_id, t.type, t.scene_id, 3 "
@@ -70,11 +87,14 @@ static const char *const tasks_sql[TK__MAX] = {
     /* queued items only: a claimed (running) one is the dispatcher's, and a queued one that
      * holds a provider job (released at the end of a dispatcher run) is already paid for at
      * the provider and will be polled */
-    [TK_CANCEL_WORKS] = "WITH w AS (UPDATE works SET status = 'canceled', finished_at = now(), "
-                        "refunded_at = now() WHERE task_id = $1 AND user_id = $2 "
-                        "AND status = 'queued' AND provider_job_id IS NULL RETURNING id) "
-                        "SELECT count(*), min(w.id), (SELECT price FROM tasks "
-                        "WHERE id = $1 AND user_id = $2) FROM w",
+    [TK_CANCEL_WORKS] =
+        "WITH c AS (SELECT id, refunded_at IS NULL AS owed FROM works WHERE task_id = $1 "
+        "AND user_id = $2 AND status = 'queued' AND provider_job_id IS NULL FOR UPDATE), "
+        "w AS (UPDATE works SET status = 'canceled', finished_at = now(), "
+        "refunded_at = COALESCE(works.refunded_at, now()) FROM c WHERE works.id = c.id "
+        "AND works.status = 'queued' RETURNING works.id, c.owed) "
+        "SELECT count(*), min(w.id), (SELECT price FROM tasks WHERE id = $1 AND user_id = $2), "
+        "count(*) FILTER (WHERE w.owed) FROM w",
     /* $3 canceled now, $4 credits refunded now */
     [TK_CANCEL_TASK] = "UPDATE tasks SET canceled = canceled + $3::integer, "
                        "credits_refunded = credits_refunded + $4::bigint, "
@@ -96,6 +116,40 @@ static const char *const tasks_sql[TK__MAX] = {
                         "SELECT count(*) FROM d",
     /* wakes the listening dispatcher runs when the creating transaction commits */
     [TK_NOTIFY] = "SELECT " WORKS_NOTIFY,
+    /* $1 before id, $2 status, $3 type, $4 user, $5 a model an item ran on, $6 limit */
+    [TK_ADMIN_LIST] = "SELECT t.id, " TASKS_ADMIN_JSON " FROM tasks t "
+                      "WHERE t.id < COALESCE($1::bigint, 9223372036854775807) "
+                      "AND ($2::text IS NULL OR t.status = $2) "
+                      "AND ($3::text IS NULL OR t.type = $3) "
+                      "AND ($4::bigint IS NULL OR t.user_id = $4) "
+                      "AND ($5::bigint IS NULL OR EXISTS (SELECT 1 FROM works w "
+                      "WHERE w.task_id = t.id AND w.ai_model_id = $5)) "
+                      "ORDER BY t.id DESC LIMIT $6",
+    [TK_ADMIN_GET] = "SELECT (" TASKS_ADMIN_JSON "::jsonb || jsonb_build_object('prompt', "
+                     "t.prompt, 'negative_prompt', t.negative_prompt, 'params', t.params, "
+                     "'asset_ids', t.asset_ids, 'person_asset_id', t.person_asset_id, "
+                     "'garment_asset_id', t.garment_asset_id, "
+                     "'notified_at', aiphoto_time(t.notified_at)))::text "
+                     "FROM tasks t WHERE t.id = $1",
+    [TK_ADMIN_LOCK] = "SELECT " TASKS_ADMIN_JSON ", t.user_id FROM tasks t WHERE t.id = $1 "
+                      "FOR UPDATE",
+    /* The failed items queued again at once, with three more attempts (the attempt number
+     * only grows, so a late write of an earlier claim stays fenced out) and no provider
+     * job; refunded_at stays: the item is free now, and never refunded twice (WK_FAIL) */
+    [TK_RETRY_WORKS] = "WITH w AS (UPDATE works SET status = 'queued', run_after = now(), "
+                       "lease_until = NULL, locked_by = NULL, "
+                       "max_attempts = LEAST(attempt + 3, 100), error_code = NULL, "
+                       "error = NULL, finished_at = NULL, provider_job_id = NULL, "
+                       "provider_job_at = NULL WHERE task_id = $1 AND status = 'failed' "
+                       "AND deleted_at IS NULL AND attempt < 100 RETURNING id) "
+                       "SELECT count(*) FROM w",
+    /* $2 items queued again: the task is open again (its end was notified once already: one
+     * notice per task, migration 0014, so the next end sends none) */
+    [TK_RETRY_TASK] =
+        "UPDATE tasks t SET failed = t.failed - $2::integer, status = " SQL_TASK_STATUS(
+            "t.done", "t.failed - $2::integer", "t.canceled", "t.count",
+            "t.done + t.failed - $2::integer > 0") ", finished_at = NULL "
+                                                   "WHERE t.id = $1 RETURNING " TASKS_ADMIN_JSON,
 };
 
 static struct db_stmts tasks_stmts = DB_STMTS("tasks", tasks_sql);
@@ -188,7 +242,7 @@ static enum api_err tasks_insert(struct arena *a, void *ctx, int64_t *task_id)
 {
 	const struct tasks_insert_ctx *c = ctx;
 	const struct task_new *t = c->t;
-	const char *p[11] = {db_param_i64(a, c->user_id),
+	const char *p[12] = {db_param_i64(a, c->user_id),
 	                     t->type,
 	                     db_param_i64(a, t->count),
 	                     db_param_i64(a, t->price),
@@ -198,14 +252,15 @@ static enum api_err tasks_insert(struct arena *a, void *ctx, int64_t *task_id)
 	                     tasks_id_param(a, t->garment_asset_id),
 	                     t->params ? t->params : "{}",
 	                     t->prompt ? t->prompt : "",
-	                     t->negative_prompt ? t->negative_prompt : ""};
+	                     t->negative_prompt ? t->negative_prompt : "",
+	                     t->channel};
 	int64_t total = (int64_t)t->count * t->price, id = 0, balance;
 	const char *w[1];
 	PGresult *res;
 	enum api_err err;
 
 	*task_id = 0;
-	if ((err = tasks_scalar(TK_INSERT, 11, p, &id)) != E_OK)
+	if ((err = tasks_scalar(TK_INSERT, 12, p, &id)) != E_OK)
 		return err;
 	if (total > 0) {
 		const char *ref = arena_printf(a, "task:%lld", (long long)id);
@@ -275,13 +330,47 @@ enum api_err tasks_list(struct arena *a, int64_t user_id, const char *status, in
 	return E_OK;
 }
 
+/* The cancel inside the open transaction (works first, then the task: the order the
+ * dispatcher's completion uses); the price of items not refunded before goes back once. */
+static enum api_err tasks_cancel_tx(struct arena *a, int64_t user_id, int64_t id, int *canceled)
+{
+	const char *p[4] = {db_param_i64(a, id), db_param_i64(a, user_id), NULL, NULL};
+	int64_t n = 0, lowest = 0, price = 0, owed = 0, refund, balance;
+	PGresult *res;
+	enum api_err err;
+
+	*canceled = 0;
+	if ((err = db_exec(&tasks_stmts, TK_CANCEL_WORKS, 2, p, &res)) != E_OK)
+		return err;
+	if (PQntuples(res) == 1) {
+		n = db_i64(res, 0, 0);
+		lowest = tasks_i64_or0(res, 0, 1);
+		price = tasks_i64_or0(res, 0, 2);
+		owed = db_i64(res, 0, 3);
+	}
+	PQclear(res);
+	if (n == 0)
+		return E_OK; /* nothing queued: the task is unchanged */
+	refund = owed * price;
+	if (refund > 0 &&
+	    (err = ledger_apply(
+	         a, user_id, refund, "refund", arena_printf(a, "task:%lld", (long long)id),
+	         arena_printf(a, "cancel ×%lld", (long long)owed),
+	         arena_printf(a, "refund:cancel:%lld:%lld", (long long)id, (long long)lowest),
+	         &balance)) != E_OK)
+		return err;
+	p[2] = db_param_i64(a, n);
+	p[3] = db_param_i64(a, refund);
+	if ((err = db_exec(&tasks_stmts, TK_CANCEL_TASK, 4, p, &res)) != E_OK)
+		return err;
+	PQclear(res);
+	*canceled = (int)n;
+	return E_OK;
+}
+
 enum api_err tasks_cancel(struct arena *a, int64_t user_id, int64_t id, int *canceled)
 {
-	const char *tid = db_param_i64(a, id), *uid = db_param_i64(a, user_id);
-	const char *p[4] = {tid, uid, NULL, NULL};
-	int64_t n = 0, lowest = 0, price = 0, refund, balance;
 	struct task t;
-	PGresult *res;
 	enum api_err err;
 
 	*canceled = 0;
@@ -289,37 +378,10 @@ enum api_err tasks_cancel(struct arena *a, int64_t user_id, int64_t id, int *can
 		return err; /* missing or another user's */
 	if ((err = db_begin()) != E_OK)
 		return err;
-	/* works first, then the task: the order the dispatcher's completion uses */
-	if ((err = db_exec(&tasks_stmts, TK_CANCEL_WORKS, 2, p, &res)) != E_OK)
-		goto out;
-	if (PQntuples(res) == 1) {
-		n = db_i64(res, 0, 0);
-		lowest = tasks_i64_or0(res, 0, 1);
-		price = tasks_i64_or0(res, 0, 2);
-	}
-	PQclear(res);
-	if (n == 0) {
-		err = E_OK; /* nothing queued: the task is unchanged */
-		goto out;
-	}
-	refund = n * price;
-	if (refund > 0 &&
-	    (err = ledger_apply(
-	         a, user_id, refund, "refund", arena_printf(a, "task:%lld", (long long)id),
-	         arena_printf(a, "cancel ×%lld", (long long)n),
-	         arena_printf(a, "refund:cancel:%lld:%lld", (long long)id, (long long)lowest),
-	         &balance)) != E_OK)
-		goto out;
-	p[2] = db_param_i64(a, n);
-	p[3] = db_param_i64(a, refund);
-	if ((err = db_exec(&tasks_stmts, TK_CANCEL_TASK, 4, p, &res)) != E_OK)
-		goto out;
-	PQclear(res);
-	if ((err = db_commit()) != E_OK)
-		goto out;
-	*canceled = (int)n;
-	return E_OK;
-out:
+	if ((err = tasks_cancel_tx(a, user_id, id, canceled)) == E_OK &&
+	    (err = db_commit()) == E_OK)
+		return E_OK;
+	*canceled = 0;
 	db_rollback();
 	return err;
 }
@@ -395,4 +457,116 @@ enum api_err tasks_works_delete(struct arena *a, int64_t user_id, const int64_t 
 {
 	const char *p[2] = {db_param_i64(a, user_id), db_param_i64_array(a, ids, n)};
 	return tasks_scalar(TK_WORKS_DELETE, 2, p, deleted);
+}
+
+/* ------------------------------------------------------------------ the admin API */
+
+enum api_err tasks_admin_list(struct arena *a, const struct tasks_filter *f,
+                              const struct view_cursor *c, struct view_page *out)
+{
+	const char *p[6] = {viewsql_before(a, c),
+	                    f->status,
+	                    f->type,
+	                    tasks_id_param(a, f->user_id),
+	                    tasks_id_param(a, f->model_id),
+	                    viewsql_limit(a, c)};
+
+	return viewsql_page(a, &tasks_stmts, TK_ADMIN_LIST, 6, p, c->limit, out);
+}
+
+enum api_err tasks_admin_get(struct arena *a, int64_t id, char **json)
+{
+	const char *p[1] = {db_param_i64(a, id)};
+	return viewsql_one(a, &tasks_stmts, TK_ADMIN_GET, 1, p, json);
+}
+
+/* What an admin's retry or cancel needs inside its transaction, and what it did. */
+struct tasks_admin_ctx {
+	int64_t id;
+	bool retry; /* else a cancel */
+	int n; /* items queued again, or canceled */
+	char *json; /* the task after */
+};
+
+/* Locks the task: its view (before) and its owner. */
+static enum api_err tasks_admin_lock(struct arena *a, int64_t id, struct audit_change *chg,
+                                     int64_t *user_id)
+{
+	const char *p[1] = {db_param_i64(a, id)};
+	PGresult *res;
+	enum api_err err = db_exec(&tasks_stmts, TK_ADMIN_LOCK, 1, p, &res);
+
+	if (err != E_OK)
+		return err;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return E_NOT_FOUND;
+	}
+	chg->target_type = "task";
+	chg->target_id = p[0];
+	chg->before = db_str(a, res, 0, 0);
+	*user_id = db_i64(res, 0, 1);
+	PQclear(res);
+	return E_OK;
+}
+
+/* Queues the task's failed items again: E_CONFLICT when it has none that may be retried. */
+static enum api_err tasks_retry_tx(struct arena *a, struct tasks_admin_ctx *c)
+{
+	const char *p[2] = {db_param_i64(a, c->id), NULL};
+	int64_t n = 0;
+	enum api_err err;
+
+	if ((err = tasks_scalar(TK_RETRY_WORKS, 1, p, &n)) != E_OK)
+		return err;
+	if (n == 0)
+		return E_CONFLICT;
+	/* wakes the listening dispatcher runs at the commit, as a new task does */
+	if ((err = tasks_scalar(TK_NOTIFY, 0, NULL, &(int64_t){0})) != E_OK)
+		return err;
+	p[1] = db_param_i64(a, n);
+	c->n = (int)n;
+	return viewsql_one(a, &tasks_stmts, TK_RETRY_TASK, 2, p, &c->json);
+}
+
+/* audit_work of a retry or a cancel. */
+static enum api_err tasks_admin_tx(struct arena *a, void *ctx, struct audit_change *chg)
+{
+	struct tasks_admin_ctx *c = ctx;
+	int64_t user_id = 0;
+	enum api_err err;
+
+	if ((err = tasks_admin_lock(a, c->id, chg, &user_id)) != E_OK)
+		return err;
+	if (c->retry)
+		err = tasks_retry_tx(a, c);
+	else if ((err = tasks_cancel_tx(a, user_id, c->id, &c->n)) == E_OK)
+		err = tasks_admin_get(a, c->id, &c->json);
+	if (err != E_OK)
+		return err;
+	chg->unchanged = c->n == 0;
+	chg->after = c->json;
+	return E_OK;
+}
+
+enum api_err tasks_admin_retry(struct arena *a, const struct audit_actor *who, int64_t id,
+                               int *requeued, char **json)
+{
+	struct tasks_admin_ctx c = {.id = id, .retry = true};
+	enum api_err err = audit_run(a, who, "task.retry", tasks_admin_tx, &c);
+
+	*requeued = err == E_OK ? c.n : 0;
+	*json = err == E_OK ? c.json : NULL;
+	return err;
+}
+
+enum api_err tasks_admin_cancel(struct arena *a, const struct audit_actor *who, int64_t id,
+                                int *canceled, char **json)
+{
+	struct tasks_admin_ctx c = {.id = id};
+	enum api_err err = audit_run(a, who, "task.cancel", tasks_admin_tx, &c);
+
+	*canceled = err == E_OK ? c.n : 0;
+	*json = err == E_OK ? c.json : NULL;
+	return err;
 }

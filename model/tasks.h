@@ -17,7 +17,9 @@
 
 #include "lib/arena.h"
 #include "lib/errors.h"
+#include "model/audit.h"
 #include "model/idempotency.h"
+#include "model/view.h"
 
 #define TASKS_MAX_ASSETS 10
 #define TASKS_MAX_COUNT 50
@@ -47,6 +49,7 @@ struct task_new {
 	int64_t price; /* credits per image */
 	const char *params; /* JSON object text */
 	const char *prompt, *negative_prompt; /* rendered, frozen */
+	const char *channel; /* the app it came from: "oa" | "mp" | "web"; NULL counts as "oa" */
 };
 
 /*
@@ -67,7 +70,9 @@ enum api_err tasks_list(struct arena *a, int64_t user_id, const char *status, in
                         int limit, struct task **rows, size_t *n, bool *more);
 
 /*
- * One transaction: cancels the task's queued works that hold no provider job, refunds them once (ledger kind
+ * One transaction: cancels the task's queued works that hold no provider job, refunds those
+ * not refunded before (an item queued again by an admin after its refunded failure is free)
+ * once (ledger kind
  * 'refund', key "refund:cancel:<task>:<lowest canceled work id>"), updates the counters and
  * the status.  *canceled = how many; an ended task changes nothing (E_OK, 0).
  */
@@ -89,5 +94,36 @@ enum api_err tasks_work_favorite(struct arena *a, int64_t user_id, int64_t id, i
 /* Soft-deletes those of the ids that are the user's and not deleted yet. */
 enum api_err tasks_works_delete(struct arena *a, int64_t user_id, const int64_t *ids, size_t n,
                                 int64_t *deleted);
+
+/* ------------------------------------------------------------------ the admin API */
+
+/* Which tasks GET /admin/tasks lists (NULL / 0: any). */
+struct tasks_filter {
+	const char *status, *type;
+	int64_t user_id;
+	int64_t model_id; /* an item ran on that AI model */
+};
+
+/* Every user's tasks, newest first: SQL_TASK_JSON and "items" [{"id","status","attempt",
+ * "max_attempts","ai_model_id","error_code","error","image_url","refunded","finished_at"}]. */
+enum api_err tasks_admin_list(struct arena *a, const struct tasks_filter *f,
+                              const struct view_cursor *c, struct view_page *out);
+/* One task as listed, with "prompt","negative_prompt","params","asset_ids","person_asset_id",
+ * "garment_asset_id","notified_at".  E_NOT_FOUND. */
+enum api_err tasks_admin_get(struct arena *a, int64_t id, char **json);
+/*
+ * Queues the task's failed items again (task.retry, audited, one transaction): each gets three
+ * more attempts and no provider job, the task is open again (failed counter down; its end was
+ * notified once and is not again).  Nothing is charged: the items' prices went back when they failed, so they
+ * are free now, and an item that fails again is not refunded again (works_fail).  *requeued
+ * how many; *json the task as listed.  E_CONFLICT when no item may be retried (none failed,
+ * or each used 100 attempts); E_NOT_FOUND.
+ */
+enum api_err tasks_admin_retry(struct arena *a, const struct audit_actor *who, int64_t id,
+                               int *requeued, char **json);
+/* tasks_cancel for any user's task (task.cancel, audited when it cancels something); *json
+ * the task as listed.  E_NOT_FOUND. */
+enum api_err tasks_admin_cancel(struct arena *a, const struct audit_actor *who, int64_t id,
+                                int *canceled, char **json);
 
 #endif

@@ -8,6 +8,7 @@
 #include "lib/bizday.h"
 #include "lib/db.h"
 #include "model/sql.h"
+#include "model/viewsql.h"
 
 enum users_stmt {
 	USERS_GET,
@@ -16,6 +17,10 @@ enum users_stmt {
 	USERS_LISTEN,
 	USERS_CREATE,
 	USERS_UPDATE_PROFILE,
+	USERS_SEARCH,
+	USERS_DETAIL,
+	USERS_LOCK,
+	USERS_SET_STATUS,
 	USERS__MAX
 };
 
@@ -38,6 +43,34 @@ static const char *const users_sql[USERS__MAX] = {
     [USERS_UPDATE_PROFILE] =
         "UPDATE users SET nickname = COALESCE($2, nickname), "
         "avatar_url = COALESCE($3, avatar_url) WHERE id = $1 AND status = 'active'",
+    /* $1 q (NULL: everyone), $2 before id, $3 q as an id (NULL unless digits), $4 q as an
+     * ILIKE pattern, $5 limit.  The exact keys use their indexes; the nickname is scanned. */
+    [USERS_SEARCH] = "SELECT u.id, " SQL_USER_JSON "::text FROM users u "
+                     "WHERE u.id < COALESCE($2::bigint, 9223372036854775807) "
+                     "AND ($1::text IS NULL OR u.id = $3::bigint "
+                     "OR u.invite_code = upper($1) OR u.nickname ILIKE $4 "
+                     "OR u.id IN (SELECT w.user_id FROM wechat_identities w "
+                     "WHERE w.openid = $1 OR w.unionid = $1)) ORDER BY u.id DESC LIMIT $5",
+    /* the user with their identities and the 20 newest ledger rows, orders and tasks */
+    [USERS_DETAIL] = "SELECT jsonb_build_object('user', " SQL_USER_JSON
+                     " || jsonb_build_object('last_checkin_day', u.last_checkin_day, "
+                     "'checkin_streak', u.checkin_streak), "
+                     "'identities', COALESCE((SELECT jsonb_agg(" SQL_IDENTITY_JSON
+                     " ORDER BY w.id) FROM wechat_identities w WHERE w.user_id = u.id), '[]'), "
+                     "'ledger', COALESCE((SELECT jsonb_agg(" SQL_LEDGER_JSON
+                     " ORDER BY l.id DESC) FROM (SELECT * FROM credit_ledger "
+                     "WHERE user_id = u.id ORDER BY id DESC LIMIT 20) l), '[]'), "
+                     "'orders', COALESCE((SELECT jsonb_agg(" SQL_ORDER_JSON
+                     " ORDER BY o.id DESC) FROM (SELECT * FROM orders "
+                     "WHERE user_id = u.id ORDER BY id DESC LIMIT 20) o), '[]'), "
+                     "'tasks', COALESCE((SELECT jsonb_agg(" SQL_TASK_JSON
+                     " ORDER BY t.id DESC) FROM (SELECT * FROM tasks "
+                     "WHERE user_id = u.id ORDER BY id DESC LIMIT 20) t), '[]'))::text "
+                     "FROM users u WHERE u.id = $1",
+    [USERS_LOCK] = "SELECT " SQL_USER_JSON "::text FROM users u WHERE u.id = $1 FOR UPDATE",
+    /* migration 0008's trigger notifies every worker's account memory at commit */
+    [USERS_SET_STATUS] = "UPDATE users u SET status = $2 WHERE u.id = $1 AND u.status <> $2 "
+                         "RETURNING " SQL_USER_JSON "::text",
 };
 
 static struct db_stmts users_stmts = DB_STMTS("users", users_sql);
@@ -93,33 +126,27 @@ enum api_err users_credits(struct arena *a, int64_t id, struct user_credits *out
 /*
  * What users_active found, per worker: a direct-mapped table keyed by id.  It holds only while
  * nothing can have changed: the worker LISTENs on aiphoto_accounts (migration 0008) and any
- * notification, a lost connection or a new one empties it (by moving the epoch on).
+ * notification on it, a lost connection or a new one empties it (lib/db's watch moves the
+ * epoch on).
  */
 #define USERS_ACTIVE_SLOTS 1024
 
 static struct {
 	int64_t id;
-	unsigned long epoch; /* valid while equal to users_epoch */
+	unsigned long epoch; /* valid while equal to users_watch.epoch */
 	enum api_err found; /* E_OK or E_NOT_FOUND */
 	bool active;
 } users_seen[USERS_ACTIVE_SLOTS];
-static unsigned long users_epoch = 1;
-static unsigned long users_listening; /* db_generation() the LISTEN was issued on, 0 = none */
+static struct db_watch users_watch = DB_WATCH("aiphoto_accounts");
 
-/* True when what users_seen holds may be used: the LISTEN is in place on the open connection
- * and no notification has come since the last look. */
-static bool users_seen_valid(void)
+/* The watch's LISTEN (db_watch_valid issues it when it is not in place). */
+static enum api_err users_listen(void)
 {
 	PGresult *res;
+	enum api_err err = db_exec(&users_stmts, USERS_LISTEN, 0, NULL, &res);
 
-	if (users_listening != 0 && users_listening == db_generation() && db_notifies() == 0)
-		return true;
-	users_epoch++;
-	users_listening = 0;
-	if (db_exec(&users_stmts, USERS_LISTEN, 0, NULL, &res) == E_OK)
-		users_listening = db_generation();
 	PQclear(res);
-	return false;
+	return err;
 }
 
 enum api_err users_active(struct arena *a, int64_t id, bool *active)
@@ -130,8 +157,8 @@ enum api_err users_active(struct arena *a, int64_t id, bool *active)
 	enum api_err err;
 
 	*active = false;
-	if (users_seen_valid() && users_seen[slot].id == id &&
-	    users_seen[slot].epoch == users_epoch) {
+	if (db_watch_valid(&users_watch, users_listen) && users_seen[slot].id == id &&
+	    users_seen[slot].epoch == users_watch.epoch) {
 		*active = users_seen[slot].active;
 		return users_seen[slot].found;
 	}
@@ -143,9 +170,9 @@ enum api_err users_active(struct arena *a, int64_t id, bool *active)
 		*active = db_bool(res, 0, 0);
 	PQclear(res);
 	/* remembered only when the LISTEN was in place before the read (on this connection) */
-	if (users_listening != 0 && users_listening == db_generation()) {
+	if (db_watch_listening(&users_watch)) {
 		users_seen[slot].id = id;
-		users_seen[slot].epoch = users_epoch;
+		users_seen[slot].epoch = users_watch.epoch;
 		users_seen[slot].found = err;
 		users_seen[slot].active = *active;
 	}
@@ -174,5 +201,87 @@ enum api_err users_update_profile(struct arena *a, int64_t id, const char *nickn
 	enum api_err err = db_exec(&users_stmts, USERS_UPDATE_PROFILE, 3, params, &res);
 
 	PQclear(res);
+	return err;
+}
+
+/* ------------------------------------------------------------------ the admin API */
+
+/* q as an ILIKE pattern matching it anywhere: '%' + q with \, % and _ escaped + '%'. */
+static const char *users_like(struct arena *a, const char *q)
+{
+	size_t n = strlen(q), o = 0;
+	char *p = arena_alloc(a, 2 * n + 3);
+
+	p[o++] = '%';
+	for (size_t i = 0; i < n; i++) {
+		if (q[i] == '\\' || q[i] == '%' || q[i] == '_')
+			p[o++] = '\\';
+		p[o++] = q[i];
+	}
+	p[o++] = '%';
+	p[o] = '\0';
+	return p;
+}
+
+/* q as an id parameter when it is all digits (at most 18: a bigint), else NULL. */
+static const char *users_q_id(const char *q)
+{
+	size_t n = strlen(q);
+
+	if (n == 0 || n > 18 || strspn(q, "0123456789") != n)
+		return NULL;
+	return q;
+}
+
+enum api_err users_search(struct arena *a, const char *q, const struct view_cursor *c,
+                          struct view_page *out)
+{
+	const char *p[5] = {q, viewsql_before(a, c), q ? users_q_id(q) : NULL,
+	                    q ? users_like(a, q) : NULL, viewsql_limit(a, c)};
+
+	return viewsql_page(a, &users_stmts, USERS_SEARCH, 5, p, c->limit, out);
+}
+
+enum api_err users_detail(struct arena *a, int64_t id, char **json)
+{
+	const char *p[1] = {db_param_i64(a, id)};
+	return viewsql_one(a, &users_stmts, USERS_DETAIL, 1, p, json);
+}
+
+struct users_status_ctx {
+	int64_t id;
+	const char *status;
+	char *json;
+};
+
+static enum api_err users_status_tx(struct arena *a, void *ctx, struct audit_change *chg)
+{
+	struct users_status_ctx *c = ctx;
+	const char *p[2] = {db_param_i64(a, c->id), c->status};
+	char *before;
+	enum api_err err = viewsql_one(a, &users_stmts, USERS_LOCK, 1, p, &before);
+
+	if (err != E_OK)
+		return err;
+	chg->target_type = "user";
+	chg->target_id = p[0];
+	chg->before = before;
+	err = viewsql_one(a, &users_stmts, USERS_SET_STATUS, 2, p, &c->json);
+	if (err == E_NOT_FOUND) { /* already so: nothing to change or to audit */
+		chg->unchanged = true;
+		c->json = before;
+		return E_OK;
+	}
+	chg->after = c->json;
+	return err;
+}
+
+enum api_err users_set_status(struct arena *a, const struct audit_actor *who, int64_t id,
+                              const char *status, char **json)
+{
+	struct users_status_ctx c = {.id = id, .status = status};
+	enum api_err err = audit_run(a, who, "user.status", users_status_tx, &c);
+
+	*json = err == E_OK ? c.json : NULL;
 	return err;
 }

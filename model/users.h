@@ -7,6 +7,8 @@
 
 #include "lib/arena.h"
 #include "lib/errors.h"
+#include "model/audit.h"
+#include "model/view.h"
 
 struct user {
 	int64_t id;
@@ -39,5 +41,25 @@ enum api_err users_update_profile(struct arena *a, int64_t id, const char *nickn
                                   const char *avatar_url);
 /* Creates an active user with a zero balance; *id gets its id. */
 enum api_err users_create(struct arena *a, const char *nickname, int64_t *id);
+
+/* ------------------------------------------------------------------ the admin API */
+
+/*
+ * Users newest first (GET /admin/users): all of them, or with q those whose id is q, whose
+ * invite code is q (any case), who have a WeChat identity with openid or unionid q, or whose
+ * nickname contains q (any case).  Each row {"id","nickname","avatar_url","credits","status",
+ * "invite_code","invited_by","upload_quota_bytes","upload_quota_files","created_at"}.
+ */
+enum api_err users_search(struct arena *a, const char *q, const struct view_cursor *c,
+                          struct view_page *out);
+/* One user for an admin: {"user": the search's row and "last_checkin_day","checkin_streak",
+ * "identities": [...], "ledger": the 20 newest rows, "orders": the 20 newest, "tasks": the 20
+ * newest}.  E_NOT_FOUND. */
+enum api_err users_detail(struct arena *a, int64_t id, char **json);
+/* Sets the status ("active" | "disabled"), audited (user.status); every token of a disabled
+ * user is refused from the next request on (migration 0008).  The same status again changes
+ * nothing (no audit row).  *json gets the user as users_search shows it.  E_NOT_FOUND. */
+enum api_err users_set_status(struct arena *a, const struct audit_actor *who, int64_t id,
+                              const char *status, char **json);
 
 #endif

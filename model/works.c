@@ -15,6 +15,7 @@ enum works_stmt {
 	WK_RESCUE,
 	WK_CLAIM,
 	WK_MODELS,
+	WK_MODEL,
 	WK_HEARTBEAT,
 	WK_SET_JOB,
 	WK_SUCCEED,
@@ -22,7 +23,6 @@ enum works_stmt {
 	WK_RELEASE,
 	WK_FAIL,
 	WK_TASK_FAILED,
-	WK_NOTICES,
 	WK_LISTEN,
 	WK_NEXT_DUE,
 	WK_CLOUD_CLAIM,
@@ -30,6 +30,11 @@ enum works_stmt {
 	WK_CLOUD_FAILED,
 	WK__MAX
 };
+
+/* An AI model row as struct ai_model reads it (works_model_rows). */
+#define WORKS_MODEL_COLS                                                                   \
+	"id, name, provider, mode, kind, endpoint, api_key_env, model, priority, weight, " \
+	"timeout_ms, poll_interval_ms, options::text"
 
 /* The fence of every write after a claim: $1 id, $2 claimed attempt. */
 #define WK_FENCE "id = $1 AND attempt = $2 AND status = 'running'"
@@ -78,17 +83,17 @@ static const char *const works_sql[WK__MAX] = {
         "THEN ARRAY[t.person_asset_id, t.garment_asset_id] ELSE t.asset_ids END) "
         "WITH ORDINALITY x(aid, ord) JOIN assets a ON a.id = x.aid)::text "
         "FROM u JOIN tasks t ON t.id = u.task_id ORDER BY u.id",
-    [WK_MODELS] = "SELECT id, name, provider, mode, kind, endpoint, api_key_env, model, "
-                  "priority, weight, timeout_ms, poll_interval_ms, options::text "
-                  "FROM ai_models WHERE active ORDER BY kind, priority, id",
+    [WK_MODELS] = "SELECT " WORKS_MODEL_COLS " FROM ai_models WHERE active "
+                  "ORDER BY kind, priority, id",
+    [WK_MODEL] = "SELECT " WORKS_MODEL_COLS " FROM ai_models WHERE id = $1",
     [WK_HEARTBEAT] = "UPDATE works SET lease_until = now() + make_interval(secs => $3) "
                      "WHERE " WK_FENCE,
     [WK_SET_JOB] = "UPDATE works SET ai_model_id = $3, provider_job_id = $4, "
                    "provider_job_at = now() WHERE " WK_FENCE,
-    /* $3 model, $4 image url, $5 provider url */
+    /* $3 model, $4 image url, $5 provider url, $6 thumbnail url (NULL: the image's) */
     [WK_SUCCEED] =
         "WITH w AS (UPDATE works SET status = 'succeeded', ai_model_id = $3, "
-        "image_url = $4, thumb_url = $4, provider_result_url = $5, "
+        "image_url = $4, thumb_url = COALESCE($6::text, $4), provider_result_url = $5, "
         "lease_until = NULL, error_code = NULL, error = NULL, finished_at = now() "
         "WHERE " WK_FENCE " RETURNING task_id) "
         "UPDATE tasks t SET " WK_TASK_END("1", "0") " FROM w WHERE t.id = w.task_id "
@@ -103,29 +108,19 @@ static const char *const works_sql[WK__MAX] = {
                    "lease_until = NULL, locked_by = NULL, "
                    "run_after = now() + make_interval(secs => $3::double precision / 1000) "
                    "WHERE " WK_FENCE " RETURNING id, " WORKS_NOTIFY,
-    /* $3 model, $4 code, $5 message */
-    [WK_FAIL] = "UPDATE works w SET status = 'failed', ai_model_id = COALESCE($3, ai_model_id), "
+    /* $3 model, $4 code, $5 message.  The price goes back once per item: an item an admin
+     * retried (POST /admin/tasks/:id/retry) was refunded when it failed before and keeps its
+     * refunded_at, so failing again it refunds 0 */
+    [WK_FAIL] = "WITH o AS (SELECT id, refunded_at FROM works WHERE " WK_FENCE " FOR UPDATE) "
+                "UPDATE works w SET status = 'failed', ai_model_id = COALESCE($3, w.ai_model_id), "
                 "error_code = $4, error = $5, lease_until = NULL, finished_at = now(), "
-                "refunded_at = now() WHERE w." WK_FENCE " "
-                "RETURNING w.task_id, w.user_id, (SELECT price FROM tasks WHERE id = w.task_id)",
+                "refunded_at = COALESCE(o.refunded_at, now()) FROM o WHERE w.id = o.id "
+                "RETURNING w.task_id, w.user_id, CASE WHEN o.refunded_at IS NULL "
+                "THEN (SELECT price FROM tasks WHERE id = w.task_id) ELSE 0 END",
     /* $1 task, $2 refunded credits */
     [WK_TASK_FAILED] = "UPDATE tasks t SET " WK_TASK_END(
         "0", "1") ", credits_refunded = t.credits_refunded + $2 WHERE t.id = $1 "
                   "RETURNING t.finished_at IS NOT NULL",
-    [WK_NOTICES] =
-        "WITH n AS (UPDATE tasks SET notified_at = now() WHERE id IN (SELECT id FROM tasks "
-        "WHERE finished_at IS NOT NULL AND notified_at IS NULL "
-        "AND status IN ('completed', 'partial', 'failed') ORDER BY id LIMIT $1 "
-        "FOR UPDATE SKIP LOCKED) AND notified_at IS NULL "
-        "RETURNING id, user_id, type, status, count, done, failed, credits_refunded, "
-        "finished_at) "
-        "SELECT n.id, n.user_id, n.type, n.status, n.count, n.done, n.failed, "
-        "n.credits_refunded, " SQL_TIME(
-            "n.finished_at") ", "
-                             "(SELECT i.openid FROM wechat_identities i WHERE i.user_id = "
-                             "n.user_id "
-                             "AND i.app_kind = 'oa' AND i.subscribed ORDER BY i.id LIMIT 1) FROM n "
-                             "ORDER BY n.id",
     [WK_LISTEN] = "LISTEN " WORKS_CHANNEL,
     [WK_NEXT_DUE] = "SELECT COALESCE(GREATEST(0, CEIL(EXTRACT(EPOCH FROM min(run_after) - now()) "
                     "* 1000)), -1)::bigint FROM works WHERE status = 'queued'",
@@ -142,7 +137,7 @@ static const char *const works_sql[WK__MAX] = {
     /* compare-and-set: $2 (the file id) is replaced by $3 (our URL) where it still stands */
     [WK_CLOUD_FETCHED] =
         "UPDATE works SET image_url = CASE WHEN image_url = $2 THEN $3 ELSE image_url END, "
-        "thumb_url = CASE WHEN thumb_url = $2 THEN $3 ELSE thumb_url END, "
+        "thumb_url = CASE WHEN thumb_url = $2 THEN COALESCE($4::text, $3) ELSE thumb_url END, "
         "cloud_fetch_error = NULL, updated_at = now() "
         "WHERE id = $1 AND (image_url = $2 OR thumb_url = $2)",
     [WK_CLOUD_FAILED] = "UPDATE works SET cloud_fetch_after = now() + make_interval(secs => $2), "
@@ -154,17 +149,7 @@ static struct db_stmts works_stmts = DB_STMTS("works", works_sql);
 /* Runs a statement; *rows (optional) gets the affected or returned row count. */
 static enum api_err works_run(int idx, int n, const char *const *p, int *rows)
 {
-	PGresult *res = NULL;
-	enum api_err err = db_exec(&works_stmts, idx, n, p, &res);
-
-	if (err == E_OK && rows != NULL) {
-		const char *t = PQcmdTuples(res);
-		*rows = PQresultStatus(res) == PGRES_TUPLES_OK
-		            ? PQntuples(res)
-		            : (t[0] != '\0' ? (int)strtol(t, NULL, 10) : 0);
-	}
-	PQclear(res);
-	return err;
+	return db_run(&works_stmts, idx, n, p, rows);
 }
 
 /* A fenced write with rows counted: 0 rows → E_CONFLICT (the claim was lost). */
@@ -257,14 +242,17 @@ out:
 	return E_OK;
 }
 
-enum api_err works_models(struct arena *a, struct ai_model **out, size_t *n)
+/* Runs a statement answering WORKS_MODEL_COLS rows into *out (*n of them, one zeroed
+ * entry more). */
+static enum api_err works_model_rows(struct arena *a, int idx, int np, const char *const *p,
+                                     struct ai_model **out, size_t *n)
 {
 	PGresult *res = NULL;
 	enum api_err err;
 
 	*out = NULL;
 	*n = 0;
-	if ((err = db_exec(&works_stmts, WK_MODELS, 0, NULL, &res)) != E_OK)
+	if ((err = db_exec(&works_stmts, idx, np, p, &res)) != E_OK)
 		return err;
 	*n = (size_t)PQntuples(res);
 	*out = arena_zalloc(a, (*n + 1) * sizeof(**out));
@@ -287,6 +275,25 @@ enum api_err works_models(struct arena *a, struct ai_model **out, size_t *n)
 	}
 	PQclear(res);
 	return E_OK;
+}
+
+enum api_err works_models(struct arena *a, struct ai_model **out, size_t *n)
+{
+	return works_model_rows(a, WK_MODELS, 0, NULL, out, n);
+}
+
+enum api_err works_model(struct arena *a, int64_t id, struct ai_model *out)
+{
+	const char *p[1] = {db_param_i64(a, id)};
+	struct ai_model *rows;
+	size_t n;
+	enum api_err err = works_model_rows(a, WK_MODEL, 1, p, &rows, &n);
+
+	if (err == E_OK && n != 1)
+		err = E_NOT_FOUND;
+	if (err == E_OK)
+		*out = rows[0];
+	return err;
 }
 
 enum api_err works_heartbeat(struct arena *a, int64_t id, int attempt, long lease_s)
@@ -322,12 +329,16 @@ static enum api_err works_ending(int idx, int n, const char *const *p, bool *tas
 }
 
 enum api_err works_succeed(struct arena *a, int64_t id, int attempt, int64_t model_id,
-                           const char *image_url, const char *provider_url, bool *task_ended)
+                           const char *image_url, const char *thumb_url, const char *provider_url,
+                           bool *task_ended)
 {
-	const char *p[5] = {db_param_i64(a, id), db_param_i64(a, attempt),
-	                    model_id > 0 ? db_param_i64(a, model_id) : NULL, image_url,
-	                    provider_url};
-	return works_ending(WK_SUCCEED, 5, p, task_ended);
+	const char *p[6] = {db_param_i64(a, id),
+	                    db_param_i64(a, attempt),
+	                    model_id > 0 ? db_param_i64(a, model_id) : NULL,
+	                    image_url,
+	                    provider_url,
+	                    thumb_url};
+	return works_ending(WK_SUCCEED, 6, p, task_ended);
 }
 
 enum api_err works_retry(struct arena *a, int64_t id, int attempt, long delay_ms, int64_t model_id,
@@ -394,36 +405,6 @@ out:
 	return err;
 }
 
-enum api_err works_take_notices(struct arena *a, int limit, struct work_notice **out, size_t *n)
-{
-	const char *p[1] = {db_param_i64(a, limit)};
-	PGresult *res = NULL;
-	enum api_err err;
-
-	*out = NULL;
-	*n = 0;
-	if ((err = db_exec(&works_stmts, WK_NOTICES, 1, p, &res)) != E_OK)
-		return err;
-	*n = (size_t)PQntuples(res);
-	*out = arena_zalloc(a, (*n + 1) * sizeof(**out));
-	for (int i = 0; i < (int)*n; i++) {
-		struct work_notice *t = &(*out)[i];
-
-		t->task_id = db_i64(res, i, 0);
-		t->user_id = db_i64(res, i, 1);
-		t->type = db_str(a, res, i, 2);
-		t->status = db_str(a, res, i, 3);
-		t->count = (int)db_i64(res, i, 4);
-		t->done = (int)db_i64(res, i, 5);
-		t->failed = (int)db_i64(res, i, 6);
-		t->credits_refunded = db_i64(res, i, 7);
-		t->finished_at = db_str(a, res, i, 8);
-		t->openid = db_str(a, res, i, 9);
-	}
-	PQclear(res);
-	return E_OK;
-}
-
 enum api_err works_cloud_claim(struct arena *a, int limit, long lease_s, struct work_cloud **out,
                                size_t *n)
 {
@@ -448,11 +429,11 @@ enum api_err works_cloud_claim(struct arena *a, int limit, long lease_s, struct 
 }
 
 enum api_err works_cloud_fetched(struct arena *a, int64_t id, const char *file_id, const char *url,
-                                 bool *changed)
+                                 const char *thumb_url, bool *changed)
 {
-	const char *p[3] = {db_param_i64(a, id), file_id, url};
+	const char *p[4] = {db_param_i64(a, id), file_id, url, thumb_url};
 	int rows = 0;
-	enum api_err err = works_run(WK_CLOUD_FETCHED, 3, p, &rows);
+	enum api_err err = works_run(WK_CLOUD_FETCHED, 4, p, &rows);
 
 	*changed = err == E_OK && rows > 0;
 	return err;

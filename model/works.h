@@ -1,7 +1,7 @@
 /*
  * works — the dispatcher's side of the works table (DESIGN §5): claim, lease, fencing,
- * completion, retry, final failure with its refund, rescue of expired leases, and the
- * once-only task notification.
+ * completion, retry, final failure with its refund and rescue of expired leases (the notice
+ * of an ended task is model/notify's).
  *
  * Fencing: every write after a claim names the claimed (id, attempt) and requires
  * status = 'running'; a write that changes no row means the item was rescued or canceled
@@ -40,15 +40,6 @@ struct ai_model {
 	const char *options; /* JSON text */
 };
 
-/* A task that just ended and was marked notified (the caller sends the message). */
-struct work_notice {
-	int64_t task_id, user_id;
-	const char *type, *status, *openid; /* openid NULL: no subscribed OA binding */
-	int count, done, failed;
-	int64_t credits_refunded;
-	const char *finished_at;
-};
-
 /*
  * The channel that wakes dispatcher runs: every statement that makes an item due
  * (task creation in model/tasks.c, retry, release, rescue) notifies it in its own
@@ -78,6 +69,8 @@ enum api_err works_claim(struct arena *a, int limit, long lease_s, const char *o
 
 /* Every active model, by kind, priority, id. */
 enum api_err works_models(struct arena *a, struct ai_model **out, size_t *n);
+/* One model, active or not (the admin API's test call); E_NOT_FOUND. */
+enum api_err works_model(struct arena *a, int64_t id, struct ai_model *out);
 
 /* Extends the lease of a claimed item. */
 enum api_err works_heartbeat(struct arena *a, int64_t id, int attempt, long lease_s);
@@ -86,10 +79,12 @@ enum api_err works_heartbeat(struct arena *a, int64_t id, int attempt, long leas
 enum api_err works_set_job(struct arena *a, int64_t id, int attempt, int64_t model_id,
                            const char *job_id);
 
-/* Marks the item succeeded with its image and bumps its task (ending it with the last
- * item).  *task_ended tells whether the task ended now. */
+/* Marks the item succeeded with its image and thumbnail (thumb_url NULL: the image itself)
+ * and bumps its task (ending it with the last item).  *task_ended tells whether the task
+ * ended now. */
 enum api_err works_succeed(struct arena *a, int64_t id, int attempt, int64_t model_id,
-                           const char *image_url, const char *provider_url, bool *task_ended);
+                           const char *image_url, const char *thumb_url, const char *provider_url,
+                           bool *task_ended);
 
 /* Puts the item back in the queue after delay_ms (a retry), remembering the model that
  * failed and the error; job_id keeps (or, NULL, forgets) the provider job. */
@@ -101,13 +96,10 @@ enum api_err works_retry(struct arena *a, int64_t id, int attempt, long delay_ms
 enum api_err works_release(struct arena *a, int64_t id, int attempt, long delay_ms);
 
 /* Final failure: marks the item failed, refunds its price to the user (ledger key
- * refund:work:<id>) and bumps its task, in one transaction.  *task_ended as above. */
+ * refund:work:<id>) unless it was refunded before (an item an admin retried after its first
+ * failure: refunded_at set), and bumps its task, in one transaction.  *task_ended as above. */
 enum api_err works_fail(struct arena *a, int64_t id, int attempt, int64_t model_id,
                         const char *code, const char *message, bool *task_ended);
-
-/* Marks up to limit ended, unnotified tasks (not canceled ones) as notified and returns
- * them: each is handed out once. */
-enum api_err works_take_notices(struct arena *a, int limit, struct work_notice **out, size_t *n);
 
 /*
  * Imported works' cloud:// images (docs/cloud-files.md): a work whose image_url or thumb_url
@@ -126,10 +118,11 @@ struct work_cloud {
 enum api_err works_cloud_claim(struct arena *a, int limit, long lease_s, struct work_cloud **out,
                                size_t *n);
 
-/* Replaces file_id by url in the work's image_url and thumb_url wherever it still stands
- * (compare-and-set: a URL changed meanwhile is left alone); *changed tells whether it stood. */
+/* Replaces file_id by url in the work's image_url, and by thumb_url (NULL: url) in its
+ * thumb_url, wherever it still stands (compare-and-set: a URL changed meanwhile is left
+ * alone); *changed tells whether it stood. */
 enum api_err works_cloud_fetched(struct arena *a, int64_t id, const char *file_id, const char *url,
-                                 bool *changed);
+                                 const char *thumb_url, bool *changed);
 
 /* A failed fetch: the work is not claimed again for delay_s seconds; error says why. */
 enum api_err works_cloud_failed(struct arena *a, int64_t id, long delay_s, const char *error);

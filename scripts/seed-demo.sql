@@ -13,7 +13,11 @@
 --            3 (photography, scene 3 only); {{name}} placeholders
 --   ai_models 1–4 on the local simulator: each kind has an OpenAI-style sync
 --             model and a DashScope-style async one, at different priorities
---   system_config pricing, checkin, invite, backend_config
+--   system_config pricing, checkin, invite, backend_config, notify (the simulator's
+--            templates: sim-task-done-template for the Official Account,
+--            sim-mp-task-done for the mini program), content_check (off)
+-- The demo admins (one per role) are not here: scripts/stack creates them with
+-- `aiphotoctl admin add`, which hashes their password (docs/admin.md).
 
 -- ---------------------------------------------------------------- packages
 INSERT INTO packages (id, name, price_fen, credits, bonus_credits, active, sort_order)
@@ -94,12 +98,32 @@ ON CONFLICT DO NOTHING;
 --                 docs/gray-release.md); the server_url answered is
 --                 PUBLIC_BASE_URL (the adapter appends /api/...) unless a
 --                 server_url is set here
+-- notify:         how a user hears that a task ended (docs/wechat.md "Task
+--                 notices"): task_template_id (+ task_page_url, which the
+--                 stack sets to its own member page) for the Official Account's
+--                 template message; mp for the mini program's subscribe
+--                 message: its template_id, the page it opens ({task_id} and
+--                 the other placeholders are filled in), miniprogram_state,
+--                 lang, and data: each of the template's keys → a value
+--                 template, cut to the limit of the key's type
+-- content_check:  WeChat's content security on nicknames, prompt text and
+--                 uploads (docs/wechat.md "Content safety"); off by default
 INSERT INTO system_config (key, value) VALUES
     ('pricing', '{"photography":10,"fitting":15}'),
     ('checkin', '{"base_credits":5,"streak_bonus":1,"max_bonus_days":6}'),
     ('invite', '{"invitee_bonus":10,"inviter_bonus":20}'),
     ('backend_config',
-        '{"backend_type":"server","gray_release":false,"gray_percent":0,"white_list":[],"black_list":[]}')
+        '{"backend_type":"server","gray_release":false,"gray_percent":0,"white_list":[],"black_list":[]}'),
+    ('notify',
+        '{"task_template_id":"sim-task-done-template",
+          "mp":{"template_id":"sim-mp-task-done",
+                "page":"pages/works/works?task_id={task_id}",
+                "miniprogram_state":"formal","lang":"zh_CN",
+                "data":{"thing1":"{kind}","phrase2":"{outcome}",
+                        "character_string3":"{task_id}","time4":"{finished_at}",
+                        "thing5":"已生成{done}张，共{count}张"}}}'),
+    ('content_check',
+        '{"enabled":false,"text":true,"media":true,"on_error":"open","refuse_review":false}')
 ON CONFLICT DO NOTHING;
 
 -- ------------------------------------------------------ identity sequences

@@ -1,7 +1,9 @@
 /*
- * app.js — the code the member and credits pages share: WeChat sign-in (OAuth through
+ * app.js — the code the pages share: WeChat sign-in (OAuth through
  * /api/v1/auth/wechat/authorize), calls to the JSON API with the stored token, WeUI feedback
- * (error tips, toasts, busy buttons) and buying a credit package with WeChat Pay (JSAPI).
+ * (error tips, toasts, busy buttons), buying a credit package with WeChat Pay (JSAPI), and
+ * photos: scaling a very large one down, uploading with progress, the JS-SDK's chooseImage
+ * and previewImage inside WeChat.
  *
  * No framework and no build step: plain ES2017 that WeChat's built-in browser runs.
  * Everything is reached through the one global `AP`.
@@ -529,17 +531,264 @@
 		if (!inWeChat() && devHost() && sessionStorage.getItem(DEVPAY_KEY) === '1') {
 			try { await loadDevBridge(); } catch (e) { tip(errorText(e)); }
 		}
-		node.style.display = inWeChat() ? 'none' : 'block';
+		node.classList.toggle('ap-hidden', inWeChat());
 		if (inWeChat() || !devHost() || $('.ap-devpay-link', node)) return;
 		node.appendChild(el('a', {
 			href: 'javascript:', role: 'button', class: 'ap-devpay-link',
 			text: '开发环境：改用本机的微信支付模拟器',
 			onclick: function () {
 				try { sessionStorage.setItem(DEVPAY_KEY, '1'); } catch (e) { /* this page only */ }
-				loadDevBridge().then(function () { node.style.display = 'none'; },
+				loadDevBridge().then(function () { node.classList.add('ap-hidden'); },
 					function (e) { tip(errorText(e)); });
 			}
 		}));
+	}
+
+	/* ------------------------------------------------------------------ photos */
+
+	var MAX_SIDE = 3072; // a larger photo is scaled down in the page before it is sent
+	var MAX_SEND = 4 * 1024 * 1024; // and so is a larger file, whatever its size in pixels
+
+	/* The image's pixels, or null when the browser cannot decode it (not an image). */
+	function decode(blob) {
+		return new Promise(function (resolve) {
+			var url = URL.createObjectURL(blob);
+			var img = new Image();
+			img.onload = function () { resolve(img); };
+			img.onerror = function () { URL.revokeObjectURL(url); resolve(null); };
+			img.src = url;
+		});
+	}
+
+	/*
+	 * A very large photo (more than MAX_SIDE pixels on a side, or more than MAX_SEND bytes)
+	 * redrawn as a JPEG of at most MAX_SIDE on its long side; anything else, and anything the
+	 * browser cannot decode (the server then says why it refuses it), unchanged.
+	 */
+	async function downscale(file) {
+		if (!/^image\//.test(file.type || '')) return file;
+		var img = await decode(file);
+		if (!img) return file;
+		URL.revokeObjectURL(img.src);
+		var w = img.naturalWidth, h = img.naturalHeight;
+		if (Math.max(w, h) <= MAX_SIDE && file.size <= MAX_SEND) return file;
+		var k = Math.min(1, MAX_SIDE / Math.max(w, h));
+		var canvas = el('canvas');
+		canvas.width = Math.max(1, Math.round(w * k));
+		canvas.height = Math.max(1, Math.round(h * k));
+		canvas.getContext('2d').drawImage(img, 0, 0, canvas.width, canvas.height);
+		var out = await new Promise(function (r) { canvas.toBlob(r, 'image/jpeg', 0.88); });
+		return out || file;
+	}
+
+	/*
+	 * POST /uploads with the photo as multipart field "file" → the Asset. XHR rather than
+	 * fetch, for the upload progress: progress(fraction 0…1). Errors carry the API's message.
+	 */
+	function upload(blob, name, progress) {
+		return new Promise(function (resolve, reject) {
+			var xhr = new XMLHttpRequest();
+			var form = new FormData();
+			form.append('file', blob, name || 'photo.jpg');
+			xhr.open('POST', API + '/uploads');
+			var token = currentToken();
+			if (token) xhr.setRequestHeader('Authorization', 'Bearer ' + token);
+			xhr.setRequestHeader('Accept', 'application/json');
+			if (xhr.upload && progress) {
+				xhr.upload.onprogress = function (ev) {
+					if (ev.lengthComputable) progress(ev.loaded / ev.total);
+				};
+			}
+			xhr.onerror = function () {
+				reject(ApiError(0, 'NETWORK', '网络连接失败，请检查网络后重试'));
+			};
+			xhr.onload = function () {
+				var env = null;
+				try { env = JSON.parse(xhr.responseText); } catch (e) { env = null; }
+				if (xhr.status >= 200 && xhr.status < 300 && env && env.success) {
+					resolve(env.data);
+					return;
+				}
+				if (xhr.status === 401 && token) {
+					clearToken();
+					restartSignIn();
+					return;
+				}
+				var message = env && env.message ? env.message :
+					xhr.status === 413 ? '图片太大，请选择 10 MB 以内的照片' :
+						'上传失败（HTTP ' + xhr.status + '），请稍后重试';
+				reject(ApiError(xhr.status, (env && env.code) || 'HTTP_' + xhr.status, message));
+			};
+			xhr.send(form);
+		});
+	}
+
+	/* ------------------------------------------------------------------ WeChat JS-SDK */
+
+	var wxPromise = null;
+
+	/*
+	 * The JS-SDK (`wx`) configured for this page through /auth/wechat/jssdk, or null: outside
+	 * WeChat, when the page has no SDK (it is never fetched from another site), or when the
+	 * signature or wx.config fails. The pages then fall back to a file input and <img>.
+	 */
+	function wxReady() {
+		if (wxPromise) return wxPromise;
+		wxPromise = (async function () {
+			var wx = window.wx;
+			if (!inWeChat() || !wx || typeof wx.config !== 'function') return null;
+			var url = location.href.split('#')[0];
+			var sig;
+			try {
+				sig = await api('GET', '/auth/wechat/jssdk?url=' + encodeURIComponent(url), undefined,
+					{anonymous: true});
+			} catch (e) {
+				return null;
+			}
+			return new Promise(function (resolve) {
+				var timer = setTimeout(function () { resolve(null); }, 5000);
+				wx.config({
+					debug: false,
+					appId: sig.appId,
+					timestamp: sig.timestamp,
+					nonceStr: sig.nonceStr,
+					signature: sig.signature,
+					jsApiList: ['chooseImage', 'getLocalImgData', 'previewImage']
+				});
+				wx.ready(function () { clearTimeout(timer); resolve(wx); });
+				wx.error(function () { clearTimeout(timer); resolve(null); });
+			});
+		})();
+		return wxPromise;
+	}
+
+	/* wx.getLocalImgData's base64 (with or without a data: prefix) as a Blob. */
+	function base64Blob(data) {
+		var m = /^data:([^;]+);base64,/.exec(data);
+		var bin = atob(m ? data.slice(m[0].length) : data);
+		var bytes = new Uint8Array(bin.length);
+		for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+		return new Blob([bytes], {type: m ? m[1] : 'image/jpeg'});
+	}
+
+	/* Photos chosen with wx.chooseImage (camera or album), as Blobs; [] when cancelled. */
+	function wxChoose(wx, count) {
+		return new Promise(function (resolve, reject) {
+			wx.chooseImage({
+				count: count,
+				sizeType: ['original', 'compressed'],
+				sourceType: ['album', 'camera'],
+				success: function (res) {
+					var ids = res.localIds || [];
+					Promise.all(ids.map(function (id) {
+						return new Promise(function (ok, fail) {
+							wx.getLocalImgData({
+								localId: id,
+								success: function (r) { ok(base64Blob(r.localData || '')); },
+								fail: function () { fail(ApiError(0, 'WX', '读取照片失败，请重试')); }
+							});
+						});
+					})).then(resolve, reject);
+				},
+				cancel: function () { resolve([]); },
+				fail: function () { reject(ApiError(0, 'WX', '无法打开相册，请重试')); }
+			});
+		});
+	}
+
+	/* The full image: WeChat's previewImage inside WeChat, else the image itself. */
+	async function preview(url, urls) {
+		var abs = function (u) { return new URL(u, location.href).href; };
+		var wx = await wxReady();
+		if (wx) {
+			wx.previewImage({current: abs(url), urls: (urls || [url]).map(abs)});
+			return true;
+		}
+		return false;
+	}
+
+	/* A WeUI confirmation dialog; resolves true when the user confirms. */
+	function confirmDialog(title, text, okText) {
+		return new Promise(function (resolve) {
+			var node;
+			function close(v) { node.remove(); resolve(v); }
+			node = el('div', {id: 'ap-confirm', role: 'dialog', 'aria-modal': 'true', 'aria-labelledby': 'ap-confirm-title'}, [
+				el('div', {class: 'weui-mask'}),
+				el('div', {class: 'weui-dialog'}, [
+					el('div', {class: 'weui-dialog__hd'}, [
+						el('strong', {class: 'weui-dialog__title', id: 'ap-confirm-title', text: title})
+					]),
+					el('div', {class: 'weui-dialog__bd', text: text}),
+					el('div', {class: 'weui-dialog__ft'}, [
+						el('a', {href: 'javascript:', role: 'button', id: 'ap-confirm-cancel',
+							class: 'weui-dialog__btn weui-dialog__btn_default', text: '取消',
+							onclick: function () { close(false); }}),
+						el('a', {href: 'javascript:', role: 'button', id: 'ap-confirm-ok',
+							class: 'weui-dialog__btn weui-dialog__btn_primary', text: okText || '确定',
+							onclick: function () { close(true); }})
+					])
+				])
+			]);
+			document.body.appendChild(node);
+			$('#ap-confirm-ok').focus();
+		});
+	}
+
+	/*
+	 * The full image of a work: WeChat's previewImage (which saves on a long press) when the
+	 * JS-SDK is there, else an overlay with the image; inside WeChat it says how to save.
+	 */
+	async function showImage(url, urls) {
+		if (await preview(url, urls)) return;
+		var node = el('div', {class: 'ap-viewer', id: 'ap-viewer', role: 'dialog', 'aria-modal': 'true',
+			'aria-label': '查看大图'}, [
+			el('img', {src: url, alt: '作品大图'}),
+			inWeChat() ? el('p', {text: '长按图片可保存到手机'}) : null,
+			el('button', {type: 'button', class: 'weui-btn weui-btn_default weui-btn_mini', id: 'ap-viewer-close',
+				text: '关闭', onclick: function () { node.remove(); }})
+		]);
+		document.body.appendChild(node);
+		$('#ap-viewer-close').focus();
+	}
+
+	/* ------------------------------------------------------------------ navigation */
+
+	var TABS = [
+		['member.html', '我的'], ['studio.html', '创作'], ['task.html', '任务'],
+		['works.html', '作品'], ['credits.html', '积分']
+	];
+
+	/* Fills the page's <nav class="ap-tabbar" data-current="…"> with the pages' links. */
+	function tabbar() {
+		var nav = $('.ap-tabbar');
+		if (!nav || nav.children.length) return;
+		var current = nav.getAttribute('data-current');
+		TABS.forEach(function (t) {
+			nav.appendChild(el('a', {href: t[0], text: t[1], 'aria-current': t[0] === current ? 'page' : null}));
+		});
+	}
+
+	/*
+	 * A WeUI navbar's tabs (.weui-navbar__item with data-<attr>): marks the chosen one and
+	 * calls onSelect(value) on a tap or Enter on another; errors become a tip.
+	 */
+	function navbarTabs(attr, onSelect) {
+		var items = document.querySelectorAll('.weui-navbar__item');
+		items.forEach(function (t) {
+			function go() {
+				if (t.classList.contains('weui-bar__item_on')) return;
+				Promise.resolve(onSelect(t.getAttribute('data-' + attr))).catch(function (e) { tip(errorText(e)); });
+			}
+			t.addEventListener('click', go);
+			t.addEventListener('keydown', function (ev) { if (ev.key === 'Enter') go(); });
+		});
+		return function mark(value) {
+			items.forEach(function (t) {
+				var on = t.getAttribute('data-' + attr) === value;
+				t.classList.toggle('weui-bar__item_on', on);
+				t.setAttribute('aria-selected', on ? 'true' : 'false');
+			});
+		};
 	}
 
 	async function copyText(text) {
@@ -574,6 +823,18 @@
 		renderPackages: renderPackages,
 		payNotice: payNotice,
 		copyText: copyText,
-		errorText: errorText
+		errorText: errorText,
+		randomKey: randomKey,
+		sleep: sleep,
+		downscale: downscale,
+		upload: upload,
+		wxReady: wxReady,
+		wxChoose: wxChoose,
+		preview: preview,
+		devHost: devHost,
+		confirm: confirmDialog,
+		showImage: showImage,
+		navbarTabs: navbarTabs
 	};
+	tabbar();
 })();

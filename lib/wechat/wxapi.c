@@ -30,15 +30,6 @@ static void wxapi_answer_free(struct wxapi_answer *ans)
 	ans->json = NULL;
 }
 
-static const char *wxapi_str(struct arena *a, json_object *o, const char *key)
-{
-	json_object *v;
-	if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return arena_strdup(a, json_object_get_string(v));
-}
-
 static long wxapi_long(json_object *o, const char *key)
 {
 	json_object *v;
@@ -78,7 +69,7 @@ static enum api_err wxapi_call_ex(struct arena *a, const char *method, const cha
 		return E_UPSTREAM_ERROR;
 	}
 	ans->errcode = wxapi_long(ans->json, "errcode");
-	ans->errmsg = wxapi_str(a, ans->json, "errmsg");
+	ans->errmsg = jsonx_dup_str(a, ans->json, "errmsg");
 	return E_OK;
 }
 
@@ -197,7 +188,7 @@ static enum api_err wxapi_fetch_token(struct arena *a, enum wxapi_app app, const
 	json_object_put(req);
 	if (err != E_OK)
 		return err;
-	*token = wxapi_str(a, ans.json, "access_token");
+	*token = jsonx_dup_str(a, ans.json, "access_token");
 	*ttl = wxapi_long(ans.json, "expires_in");
 	if (ans.errcode != 0 || *token == NULL || **token == '\0' || *ttl <= 0)
 		err = wxapi_fail(&ans, "stable_token");
@@ -289,7 +280,7 @@ static enum api_err wxapi_fetch_ticket(struct arena *a, const char **ticket, lon
 
 	if (err != E_OK)
 		return err;
-	*ticket = wxapi_str(a, ans.json, "ticket");
+	*ticket = jsonx_dup_str(a, ans.json, "ticket");
 	*ttl = wxapi_long(ans.json, "expires_in");
 	if (ans.errcode != 0 || *ticket == NULL || *ttl <= 0)
 		err = wxapi_fail(&ans, "getticket");
@@ -345,10 +336,10 @@ enum api_err wxapi_oauth_exchange(struct arena *a, const char *code, struct wxap
 	                    "oauth2/access_token", &ans);
 	if (err != E_OK)
 		return err;
-	out->openid = wxapi_str(a, ans.json, "openid");
-	out->unionid = wxapi_str(a, ans.json, "unionid");
-	out->scope = wxapi_str(a, ans.json, "scope");
-	out->access_token = wxapi_str(a, ans.json, "access_token");
+	out->openid = jsonx_dup_str(a, ans.json, "openid");
+	out->unionid = jsonx_dup_str(a, ans.json, "unionid");
+	out->scope = jsonx_dup_str(a, ans.json, "scope");
+	out->access_token = jsonx_dup_str(a, ans.json, "access_token");
 	if (out->openid == NULL || *out->openid == '\0')
 		err = wxapi_fail(&ans, "oauth2/access_token (no openid)");
 	wxapi_answer_free(&ans);
@@ -374,9 +365,9 @@ enum api_err wxapi_oauth_userinfo(struct arena *a, const struct wxapi_oauth *o,
 	if (ans.errcode != 0)
 		err = wxapi_fail(&ans, "sns/userinfo");
 	else {
-		out->nickname = wxapi_str(a, ans.json, "nickname");
-		out->headimgurl = wxapi_str(a, ans.json, "headimgurl");
-		out->unionid = wxapi_str(a, ans.json, "unionid");
+		out->nickname = jsonx_dup_str(a, ans.json, "nickname");
+		out->headimgurl = jsonx_dup_str(a, ans.json, "headimgurl");
+		out->unionid = jsonx_dup_str(a, ans.json, "unionid");
 	}
 	wxapi_answer_free(&ans);
 	return err;
@@ -403,8 +394,8 @@ enum api_err wxapi_jscode2session(struct arena *a, const char *code, struct wxap
 	                      "jscode2session", &ans);
 	if (err != E_OK)
 		return err;
-	out->openid = wxapi_str(a, ans.json, "openid");
-	out->unionid = wxapi_str(a, ans.json, "unionid");
+	out->openid = jsonx_dup_str(a, ans.json, "openid");
+	out->unionid = jsonx_dup_str(a, ans.json, "unionid");
 	if (out->openid == NULL || *out->openid == '\0')
 		err = wxapi_fail(&ans, "jscode2session (no openid)");
 	wxapi_answer_free(&ans);
@@ -429,8 +420,8 @@ enum api_err wxapi_qrcode_create(struct arena *a, const char *scene_str, long ex
 	json_object_put(req);
 	if (err != E_OK)
 		return err;
-	out->ticket = wxapi_str(a, ans.json, "ticket");
-	out->url = wxapi_str(a, ans.json, "url");
+	out->ticket = jsonx_dup_str(a, ans.json, "ticket");
+	out->url = jsonx_dup_str(a, ans.json, "url");
 	out->expire_seconds = wxapi_long(ans.json, "expire_seconds");
 	if (ans.errcode != 0 || out->ticket == NULL)
 		err = wxapi_fail(&ans, "qrcode/create");
@@ -438,25 +429,134 @@ enum api_err wxapi_qrcode_create(struct arena *a, const char *scene_str, long ex
 	return err;
 }
 
-enum api_err wxapi_template_send(struct arena *a, const char *touser, const char *template_id,
-                                 const char *url, const char *data_json)
+/* Sends req (owned, put here) with app's token to path; *errcode gets WeChat's errcode when
+ * it answered (E_OK), 0 otherwise. */
+static enum api_err wxapi_send(struct arena *a, enum wxapi_app app, const char *path,
+                               json_object *req, const char *what, long *errcode)
+{
+	struct wxapi_answer ans;
+	enum api_err err = wxapi_app_call(a, app, false, "POST", path, jsonx_text(a, req), &ans);
+
+	json_object_put(req);
+	*errcode = 0;
+	if (err != E_OK)
+		return err;
+	*errcode = ans.errcode;
+	if (ans.errcode != 0)
+		(void)wxapi_fail(&ans, what);
+	wxapi_answer_free(&ans);
+	return E_OK;
+}
+
+/* The body of a template or subscribe message: touser, template_id, page under page_key
+ * (when set), data, and the optional fields that are set. */
+static json_object *wxapi_message_body(const struct wxapi_message *m, const char *page_key)
+{
+	const struct {
+		const char *key, *value;
+	} fields[] = {{"touser", m->touser},
+	              {"template_id", m->template_id},
+	              {page_key, m->page && *m->page ? m->page : NULL},
+	              {"miniprogram_state", m->miniprogram_state},
+	              {"lang", m->lang}};
+	json_object *req = json_object_new_object();
+
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		if (fields[i].value != NULL)
+			json_object_object_add(req, fields[i].key,
+			                       json_object_new_string(fields[i].value));
+	json_object_object_add(req, "data", jsonx_parse_or_empty(m->data_json));
+	return req;
+}
+
+enum api_err wxapi_template_send(struct arena *a, const struct wxapi_message *m, long *errcode)
+{
+	return wxapi_send(a, WXAPI_OA, "/cgi-bin/message/template/send",
+	                  wxapi_message_body(m, "url"), "message/template/send", errcode);
+}
+
+enum api_err wxapi_subscribe_send(struct arena *a, const struct wxapi_message *m, long *errcode)
+{
+	return wxapi_send(a, WXAPI_MP, "/cgi-bin/message/subscribe/send",
+	                  wxapi_message_body(m, "page"), "message/subscribe/send", errcode);
+}
+
+/* The "result" object's suggest and label of a content-security answer (arena copies). */
+static void wxapi_sec_result(struct arena *a, json_object *o, struct wxapi_verdict *out)
+{
+	json_object *r, *v;
+
+	if (o == NULL || !json_object_object_get_ex(o, "result", &r) ||
+	    !json_object_is_type(r, json_type_object))
+		return;
+	out->suggest = jsonx_dup_str(a, r, "suggest");
+	/* WeChat documents label as a string but sends a number */
+	if (json_object_object_get_ex(r, "label", &v))
+		out->label = arena_strdup(a, json_object_get_string(v));
+}
+
+enum api_err wxapi_msg_sec_check(struct arena *a, const char *openid, int scene,
+                                 const char *content, struct wxapi_verdict *out)
 {
 	json_object *req = json_object_new_object();
 	struct wxapi_answer ans;
 	enum api_err err;
 
-	json_object_object_add(req, "touser", json_object_new_string(touser));
-	json_object_object_add(req, "template_id", json_object_new_string(template_id));
-	if (url != NULL)
-		json_object_object_add(req, "url", json_object_new_string(url));
-	json_object_object_add(req, "data", jsonx_parse_or_empty(data_json));
-	err =
-	    wxapi_token_call(a, "POST", "/cgi-bin/message/template/send", jsonx_text(a, req), &ans);
+	memset(out, 0, sizeof(*out));
+	json_object_object_add(req, "content", json_object_new_string(content));
+	json_object_object_add(req, "version", json_object_new_int(2));
+	json_object_object_add(req, "scene", json_object_new_int(scene));
+	json_object_object_add(req, "openid", json_object_new_string(openid));
+	err = wxapi_app_call(a, WXAPI_MP, false, "POST", "/wxa/msg_sec_check", jsonx_text(a, req),
+	                     &ans);
 	json_object_put(req);
 	if (err != E_OK)
 		return err;
+	out->errcode = ans.errcode;
+	out->trace_id = jsonx_dup_str(a, ans.json, "trace_id");
+	wxapi_sec_result(a, ans.json, out);
+	if (ans.errcode != 0 || out->suggest == NULL)
+		err = wxapi_fail(&ans, "msg_sec_check");
+	wxapi_answer_free(&ans);
+	return err;
+}
+
+enum api_err wxapi_media_check_async(struct arena *a, const char *openid, int scene,
+                                     const char *media_url, const char **trace_id)
+{
+	json_object *req = json_object_new_object();
+	struct wxapi_answer ans;
+	enum api_err err;
+
+	*trace_id = NULL;
+	json_object_object_add(req, "media_url", json_object_new_string(media_url));
+	json_object_object_add(req, "media_type", json_object_new_int(2));
+	json_object_object_add(req, "version", json_object_new_int(2));
+	json_object_object_add(req, "scene", json_object_new_int(scene));
+	json_object_object_add(req, "openid", json_object_new_string(openid));
+	err = wxapi_app_call(a, WXAPI_MP, false, "POST", "/wxa/media_check_async",
+	                     jsonx_text(a, req), &ans);
+	json_object_put(req);
+	if (err != E_OK)
+		return err;
+	*trace_id = jsonx_dup_str(a, ans.json, "trace_id");
+	if (ans.errcode != 0 || *trace_id == NULL || **trace_id == '\0') {
+		*trace_id = NULL;
+		err = wxapi_fail(&ans, "media_check_async");
+	}
+	wxapi_answer_free(&ans);
+	return err;
+}
+
+enum api_err wxapi_menu_create(struct arena *a, const char *menu_json)
+{
+	struct wxapi_answer ans;
+	enum api_err err = wxapi_token_call(a, "POST", "/cgi-bin/menu/create", menu_json, &ans);
+
+	if (err != E_OK)
+		return err;
 	if (ans.errcode != 0)
-		err = wxapi_fail(&ans, "message/template/send");
+		err = wxapi_fail(&ans, "menu/create");
 	wxapi_answer_free(&ans);
 	return err;
 }

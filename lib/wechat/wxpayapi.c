@@ -143,15 +143,6 @@ static enum api_err wxpayapi_call(struct arena *a, const char *method, const cha
 	return E_OK;
 }
 
-static const char *wxpayapi_str(struct arena *a, json_object *o, const char *key)
-{
-	json_object *v;
-	if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return arena_strdup(a, json_object_get_string(v));
-}
-
 static json_object *wxpayapi_obj(json_object *o, const char *key)
 {
 	json_object *v;
@@ -167,13 +158,13 @@ static void wxpayapi_txn(struct arena *a, json_object *t, struct wxpayapi_txn *o
 	json_object *amount = wxpayapi_obj(t, "amount"), *payer = wxpayapi_obj(t, "payer"), *v;
 
 	memset(out, 0, sizeof(*out));
-	out->out_trade_no = wxpayapi_str(a, t, "out_trade_no");
-	out->transaction_id = wxpayapi_str(a, t, "transaction_id");
-	out->trade_state = wxpayapi_str(a, t, "trade_state");
-	out->mchid = wxpayapi_str(a, t, "mchid");
-	out->appid = wxpayapi_str(a, t, "appid");
-	out->payer_openid = wxpayapi_str(a, payer, "openid");
-	out->currency = wxpayapi_str(a, amount, "currency");
+	out->out_trade_no = jsonx_dup_str(a, t, "out_trade_no");
+	out->transaction_id = jsonx_dup_str(a, t, "transaction_id");
+	out->trade_state = jsonx_dup_str(a, t, "trade_state");
+	out->mchid = jsonx_dup_str(a, t, "mchid");
+	out->appid = jsonx_dup_str(a, t, "appid");
+	out->payer_openid = jsonx_dup_str(a, payer, "openid");
+	out->currency = jsonx_dup_str(a, amount, "currency");
 	out->amount_total = -1;
 	if (amount != NULL && json_object_object_get_ex(amount, "total", &v) &&
 	    json_object_is_type(v, json_type_int))
@@ -205,7 +196,7 @@ enum api_err wxpayapi_jsapi(struct arena *a, const char *appid, const char *out_
 	                    &ans);
 	json_object_put(req);
 	if (err == E_OK) {
-		*prepay_id = wxpayapi_str(a, ans, "prepay_id");
+		*prepay_id = jsonx_dup_str(a, ans, "prepay_id");
 		if (status != 200 || *prepay_id == NULL) {
 			log_error("WeChat Pay refused order %s of app %s: HTTP %ld %s",
 			          out_trade_no, appid, status, ans ? jsonx_text(a, ans) : "");
@@ -330,10 +321,10 @@ enum api_err wxpayapi_notify(struct arena *a, const char *timestamp, const char 
 	err = E_BAD_REQUEST;
 	n = json_tokener_parse(body);
 	res = wxpayapi_obj(n, "resource");
-	alg = wxpayapi_str(a, res, "algorithm");
-	ct = wxpayapi_str(a, res, "ciphertext");
-	rnonce = wxpayapi_str(a, res, "nonce");
-	ad = wxpayapi_str(a, res, "associated_data");
+	alg = jsonx_dup_str(a, res, "algorithm");
+	ct = jsonx_dup_str(a, res, "ciphertext");
+	rnonce = jsonx_dup_str(a, res, "nonce");
+	ad = jsonx_dup_str(a, res, "associated_data");
 	if (res == NULL || alg == NULL || strcmp(alg, "AEAD_AES_256_GCM") != 0 || ct == NULL ||
 	    rnonce == NULL) {
 		*why = "no AEAD_AES_256_GCM resource";

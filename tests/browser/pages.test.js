@@ -16,27 +16,11 @@ const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
-const {chromium, request} = require('playwright-core');
+const {request} = require('playwright-core');
+const H = require('./helpers');
 
-const REPO = path.resolve(__dirname, '..', '..');
-const BASE = (process.env.AIPHOTO_BASE_URL || '').replace(/\/+$/, '');
-const SIM = (process.env.AIPHOTO_SIM_URL || '').replace(/\/+$/, '');
-const ARTIFACTS = process.env.AIPHOTO_ARTIFACTS || path.join(REPO, 'build', 'artifacts', 'browser');
-const CHROMIUM = process.env.AIPHOTO_CHROMIUM || '/usr/bin/chromium';
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
-const WECHAT_UA = 'Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) ' +
-	'Chrome/120.0.0.0 Mobile Safari/537.36 MicroMessenger/8.0.47.2560(0x28002F35) WeChat/arm64 ' +
-	'Weixin NetType/WIFI Language/zh_CN ABI/arm64';
-const PLAIN_UA = 'Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) ' +
-	'Chrome/120.0.0.0 Mobile Safari/537.36';
-const VIEWPORT = {width: 360, height: 640};
-const WAIT = 15000;
+const {REPO, BASE, SIM, ARTIFACTS, call, open, pngSize} = H;
 const SHOTS = ['member.png', 'credits.png', 'credits_info.png', 'credits-outside-wechat.png'];
-
-for (const [name, value] of [['AIPHOTO_BASE_URL', BASE], ['AIPHOTO_SIM_URL', SIM]]) {
-	if (!value) throw new Error(`${name} is not set: run the tests through tests/browser/run`);
-	if (!LOOPBACK.has(new URL(value).hostname)) throw new Error(`${name} must be a loopback URL`);
-}
 
 let browser;
 let api; // request context for the product's API
@@ -46,21 +30,8 @@ const me = {openid: 'obrowser' + crypto.randomBytes(10).toString('hex'), nicknam
 
 /* ------------------------------------------------------------------ helpers */
 
-async function call(ctx, method, url, {token, json, headers} = {}) {
-	const h = Object.assign({}, headers || {});
-	if (token) h.Authorization = `Bearer ${token}`;
-	const res = await ctx.fetch(url, {method, headers: h, data: json, maxRedirects: 0, failOnStatusCode: false});
-	const text = await res.text();
-	let body = null;
-	try { body = JSON.parse(text); } catch (e) { body = text; }
-	return {status: res.status(), headers: res.headers(), body};
-}
-
-async function apiOk(method, p, opts) {
-	const r = await call(api, method, `/api/v1${p}`, opts);
-	assert.ok(r.status >= 200 && r.status < 300 && r.body && r.body.success,
-		`${method} ${p}: ${r.status} ${JSON.stringify(r.body)}`);
-	return r.body.data;
+function apiOk(method, p, opts) {
+	return H.apiOk(api, method, p, opts);
 }
 
 /* A user signed in through the OAuth API calls (no browser): {token, user}. */
@@ -73,84 +44,18 @@ async function apiSignIn(openid) {
 	return apiOk('POST', '/auth/wechat/oauth', {json: {code: code.body.code, state}});
 }
 
-/*
- * A fresh browser context: phone-sized, WeChat's user agent unless plain, every non-loopback
- * request refused, and the simulator's authorize page told which openid signs in (the way a
- * phone is always the same WeChat user).
- */
+/* A 360×640 context that signs in as `me` (helpers.js), with the Pay bridge stub if asked. */
 async function newContext({wechat = true, bridge = false} = {}) {
-	const ctx = await browser.newContext({
-		viewport: VIEWPORT,
-		deviceScaleFactor: 1,
-		isMobile: true,
-		hasTouch: true,
-		locale: 'zh-CN',
-		userAgent: wechat ? WECHAT_UA : PLAIN_UA
-	});
-	ctx.setDefaultTimeout(WAIT);
-	await ctx.route('**/*', async (route) => {
-		const url = new URL(route.request().url());
-		if (!LOOPBACK.has(url.hostname)) {
-			blocked.push(url.href);
-			return route.abort('blockedbyclient');
-		}
-		if (url.href.startsWith(`${BASE}/api/v1/auth/wechat/authorize?`)) {
-			// the product's redirect to WeChat, passed on with the simulator's extra
-			// parameters added (redirected requests themselves are not routed)
-			const res = await route.fetch({maxRedirects: 0});
-			const headers = res.headers();
-			if (res.status() === 302 && headers.location) {
-				const to = new URL(headers.location);
-				to.searchParams.set('sim_openid', me.openid);
-				to.searchParams.set('sim_nickname', me.nickname);
-				headers.location = to.href;
-			}
-			return route.fulfill({response: res, headers});
-		}
-		return route.continue();
-	});
+	const ctx = await H.newContext(browser, {who: me, blocked, wechat});
 	if (bridge) await installBridge(ctx);
 	return ctx;
-}
-
-/* Main-frame navigations of a page, for following the sign-in round trip. */
-function navigations(page) {
-	const seen = [];
-	page.on('request', (r) => {
-		if (r.isNavigationRequest() && r.frame() === page.mainFrame()) seen.push(r.url());
-	});
-	return seen;
-}
-
-async function open(ctx, file) {
-	const page = await ctx.newPage();
-	const navs = navigations(page);
-	const errors = [];
-	page.on('pageerror', (e) => errors.push(String(e)));
-	await page.goto(`${BASE}/wechat/${file}`);
-	return {page, navs, errors};
 }
 
 async function tokenOf(page) {
 	return page.evaluate(() => localStorage.getItem('aiphoto.token'));
 }
 
-async function shot(page, name) {
-	fs.mkdirSync(ARTIFACTS, {recursive: true});
-	// the page as a person first sees it: from the top, without a passing toast or tip
-	await page.evaluate(() => {
-		for (const n of document.querySelectorAll('#ap-toast, #ap-tip')) n.style.display = 'none';
-		window.scrollTo(0, 0);
-	});
-	await page.waitForTimeout(200);
-	await page.screenshot({path: path.join(ARTIFACTS, name)});
-}
-
-function pngSize(file) {
-	const b = fs.readFileSync(file);
-	assert.equal(b.toString('latin1', 1, 4), 'PNG', `${file} is not a PNG`);
-	return {width: b.readUInt32BE(16), height: b.readUInt32BE(20)};
-}
+const shot = H.shot;
 
 function jwt(claims) {
 	const enc = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
@@ -206,12 +111,7 @@ async function installBridge(ctx) {
 /* ------------------------------------------------------------------ the tests */
 
 test.before(async () => {
-	browser = await chromium.launch({
-		executablePath: CHROMIUM,
-		headless: true,
-		args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-			'--disable-component-update', '--disable-sync', '--no-first-run']
-	});
+	browser = await H.launch();
 	api = await request.newContext({baseURL: BASE});
 	sim = await request.newContext({baseURL: SIM});
 	fs.mkdirSync(ARTIFACTS, {recursive: true});

@@ -342,6 +342,9 @@ class Sim:
     def templates(self):
         return self.call("GET", "/__sim/templates")
 
+    def menu(self):
+        return self.call("GET", "/__sim/menu")
+
     def qrcodes(self):
         return self.call("GET", "/__sim/qrcodes")
 

@@ -27,7 +27,8 @@ import requests
 from test_dispatch import DISPATCH, FAST, png, run_dispatch, task_row
 from test_faults import health_status, stack, wait_for
 
-UPLOAD_KEYS = {"asset_id", "sha256", "url", "mime", "width", "height", "size", "deduplicated"}
+UPLOAD_KEYS = {"asset_id", "sha256", "url", "thumb_url", "thumb_large_url", "mime", "width",
+               "height", "size", "deduplicated"}
 
 
 class Tcb:
@@ -110,9 +111,11 @@ def test_register_answers_an_asset_with_its_file_id(client, expect_ok, psql, tcb
     assert set(asset) == UPLOAD_KEYS | {"cloud_file_id"}, asset
     assert asset["cloud_file_id"] == f["file_id"]
     assert asset["sha256"] == f["sha256"] and asset["size"] == f["size"]
-    assert (asset["mime"], asset["width"], asset["height"]) == ("image/png", 20, 20)
+    # stored normalised, as an upload: a JPEG (the PNG has no alpha) named by its own hash
+    assert (asset["mime"], asset["width"], asset["height"]) == ("image/jpeg", 20, 20)
     assert asset["deduplicated"] is False
-    assert hashlib.sha256(fetch(asset["url"])).hexdigest() == f["sha256"]
+    stored = asset["url"].rsplit("/", 1)[-1].split(".")[0]
+    assert hashlib.sha256(fetch(asset["url"])).hexdigest() == stored != f["sha256"]
     row = psql(f"SELECT user_id, cloud_file_id FROM assets WHERE id = {asset['asset_id']}")
     assert row == [[str(user["id"]), f["file_id"]]]
     assert psql(f"SELECT asset_id FROM asset_cloud_files WHERE user_id = {user['id']}") == \
@@ -365,8 +368,15 @@ def test_imported_work_renders_the_prefix_then_our_media(client, expect_ok, psql
     work = expect_ok(client.get(f"/works/{wid}", token=user["token"]))
     media = os.environ["AIPHOTO_BASE_URL"] + "/media/"
     assert work["image_url"].startswith(media) and work["thumb_url"].startswith(media), work
-    assert hashlib.sha256(fetch(work["image_url"])).hexdigest() == f["sha256"]
-    assert hashlib.sha256(fetch(work["thumb_url"])).hexdigest() == thumb["sha256"]
+    # stored normalised like every image (a JPEG named by its own hash, no metadata), each
+    # with its thumbnails: the work shows the 360 px one of its thumb file
+    for url in (work["image_url"], work["thumb_url"]):
+        body = fetch(url)
+        assert body[:3] == b"\xff\xd8\xff"
+        assert hashlib.sha256(body).hexdigest() not in (f["sha256"], thumb["sha256"])
+    assert hashlib.sha256(fetch(work["image_url"])).hexdigest() == \
+        work["image_url"].rsplit("/", 1)[-1].split(".")[0]
+    assert work["thumb_url"].endswith(".t360.jpg"), work
     row = psql(f"SELECT image_url LIKE 'cloud://%', cloud_fetch_error FROM works WHERE id = {wid}")
     assert row == [["f", None]]
     # the cloud environment closes: the work keeps working, and a second run changes nothing
@@ -420,7 +430,9 @@ def test_fetch_is_bounded_per_run(psql, tcb, user, others_not_due):
 
 
 def test_concurrent_runs_fetch_each_image_once(psql, tcb, user, others_not_due):
-    ids = [import_work(psql, user["id"], tcb.put(rgb=(i, 3, 4))["file_id"]) for i in range(12)]
+    # colours far enough apart to stay 12 different images once stored as JPEG
+    ids = [import_work(psql, user["id"], tcb.put(rgb=(i * 20, 3, 4))["file_id"])
+           for i in range(12)]
     left = f"SELECT count(*) FROM works WHERE id IN ({','.join(map(str, ids))}) " \
            f"AND image_url LIKE 'cloud://%'"
     env = dict(os.environ, **FAST, DISPATCH_CLOUD_FETCH_BATCH="5")

@@ -75,6 +75,17 @@ def run_dispatch(extra=None, timeout=90, check=True):
     return proc
 
 
+def drain(psql):
+    """The demo models on, and whatever an earlier test left due worked off first, so that
+    counts taken afterwards are the test's own."""
+    psql("UPDATE ai_models SET active = true, timeout_ms = 30000 WHERE name LIKE 'sim-%'")
+    for _ in range(20):
+        if psql("SELECT count(*) FROM works WHERE status IN ('queued', 'running')")[0][0] == "0":
+            break
+        run_dispatch({"DISPATCH_BUDGET_SECONDS": "10"}, check=False)
+        psql("UPDATE works SET run_after = now() WHERE status = 'queued'")
+
+
 @pytest.fixture(scope="module")
 def ai():
     a = Ai(os.environ["AIPHOTO_SIM_URL"])
@@ -85,13 +96,7 @@ def ai():
 def _clean_sim(ai, psql):
     ai.call("POST", "/__sim/ai/reset", {})
     ai.config(latency_ms=300, poll_after_ms=600)
-    psql("UPDATE ai_models SET active = true, timeout_ms = 30000 WHERE name LIKE 'sim-%'")
-    # Whatever an earlier test left due is worked off first, so counts below are ours.
-    for _ in range(20):
-        if psql("SELECT count(*) FROM works WHERE status IN ('queued', 'running')")[0][0] == "0":
-            break
-        run_dispatch({"DISPATCH_BUDGET_SECONDS": "10"}, check=False)
-        psql("UPDATE works SET run_after = now() WHERE status = 'queued'")
+    drain(psql)
     yield
     ai.call("DELETE", "/__sim/ai/faults")
 
@@ -211,9 +216,12 @@ def test_photography_batch_of_50_completes_with_concurrency(client, expect_ok, c
         if not cursor:
             break
     assert sorted(w["id"] for w in seen) == sorted(w["id"] for w in works)
-    # the image was copied into our media store and lighttpd serves it
+    # the image was copied into our media store, normalised (the simulator's PNG has no
+    # alpha: a JPEG without metadata) with its thumbnail, and lighttpd serves both
     img = requests.get(seen[0]["image_url"], timeout=10)
-    assert img.status_code == 200 and img.content.startswith(b"\x89PNG\r\n\x1a\n")
+    assert img.status_code == 200 and img.content.startswith(b"\xff\xd8\xff")
+    assert seen[0]["thumb_url"].endswith(".t360.jpg")
+    assert requests.get(seen[0]["thumb_url"], timeout=10).status_code == 200
 
 
 def test_fitting_batch_of_5_through_the_async_provider(client, expect_ok, customer, psql, ai):

@@ -16,6 +16,8 @@ import uuid
 
 import pytest
 
+from adminkit import admins  # noqa: F401
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 CTL = REPO / os.environ.get("AIPHOTO_BUILD", "build") / "aiphotoctl"
 STACK = REPO / "scripts" / "stack"
@@ -288,9 +290,9 @@ def seed_body(run):
 
 
 def test_migrate_route_takes_seed_000s_body(client, expect_ok, expect_error, token_for,
-                                            make_user, psql, sim, audit):
+                                            make_user, psql, sim, audit, admins):
     run = "h" + uuid.uuid4().hex[:8]
-    admin = token_for(1, admin=True)
+    admin = admins["operator"]["token"]
     body = seed_body(run)
     # in the cloud function's order: users, works, then scenes
     for name, n in (("users", 3), ("works", 2), ("scenes", 1)):
@@ -330,6 +332,8 @@ def test_migrate_route_takes_seed_000s_body(client, expect_ok, expect_error, tok
     user = token_for(make_user())
     expect_error(client.post("/admin/migrate/users", token=user, json=body["users"]), 403,
                  "FORBIDDEN")
+    expect_error(client.post("/admin/migrate/users", token=admins["support"]["token"],
+                             json=body["users"]), 403, "FORBIDDEN")
     expect_error(client.post("/admin/migrate/tasks", token=admin, json=body["users"]), 404,
                  "NOT_FOUND")
     for bad in ({"data": "x"}, {"docs": []}, 5):

@@ -173,6 +173,8 @@ def test_price_comes_from_system_config(client, expect_ok, psql, user, assets):
          "'{\"photography\":7,\"fitting\":0}') "
          "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value")
     try:
+        # the public pricing route answers what a task is then charged (no token needed)
+        assert expect_ok(client.get("/config/pricing")) == {"photography": 7, "fitting": 0}
         t = expect_ok(photo(client, u, {"scene_id": 2, "asset_ids": a, "count": 3}), 202)
         assert t["credits_charged"] == 21
         person, garment = assets(u["id"], 2)
@@ -187,6 +189,20 @@ def test_price_comes_from_system_config(client, expect_ok, psql, user, assets):
                  "' WHERE key = 'pricing'")
         else:
             psql("DELETE FROM system_config WHERE key = 'pricing'")
+
+
+def test_pricing_route_defaults(client, expect_ok, psql, price):
+    """GET /config/pricing: the stored prices, or the defaults the task routes charge."""
+    assert expect_ok(client.get("/config/pricing")) == {
+        "photography": price("photography"), "fitting": price("fitting")}
+    old = psql("SELECT value::text FROM system_config WHERE key = 'pricing'")
+    psql("DELETE FROM system_config WHERE key = 'pricing'")
+    try:
+        assert expect_ok(client.get("/config/pricing")) == {"photography": 10, "fitting": 15}
+    finally:
+        if old:
+            psql("INSERT INTO system_config (key, value) VALUES ('pricing', '" +
+                 old[0][0].replace("'", "''") + "')")
 
 
 PHOTO_BAD = [

@@ -5,12 +5,16 @@ Huffman tables, WebP lossless with one-symbol prefix codes), and carries random 
 no two tests share a file by accident.  Files that only pretend to be images (an ELF or EXE
 renamed .png, HTML, SVG, ZIP, GIF) are refused with 415; a JPEG with a ZIP appended is a real
 JPEG and is accepted (the file is only ever served as image/jpeg under its hash name, never
-unpacked or executed).  Size and pixel limits are checked from the header alone, and a body
-larger than lighttpd's limit is answered by lighttpd without reaching a worker.
+unpacked or executed).  Size and pixel limits are checked from the header first, and a body
+larger than lighttpd's limit is answered by lighttpd without reaching a worker.  An accepted
+image is then decoded in full and stored normalised (libvips: upright, no metadata, JPEG or,
+with an alpha channel, PNG): the asset keeps the hash and size of the bytes sent, its url names
+the stored file (test_media.py covers EXIF, orientation and thumbnails).
 """
 
 import concurrent.futures
 import hashlib
+import io
 import os
 import socket
 import struct
@@ -19,6 +23,7 @@ import uuid
 import zlib
 
 import pytest
+from PIL import Image
 import requests
 
 MAX_BYTES = 10 * 1024 * 1024
@@ -144,14 +149,15 @@ def make_webp_vp8x(width=5, height=4, tag=None):
 
 
 def make_webp_vp8(width=6, height=7, tag=None):
-    """Lossy WebP: a key-frame header (frame tag, start code, dimensions).  The compressed
-    partition after it is filler: the service reads headers only and never decodes."""
+    """Lossy WebP (a VP8 key frame), encoded by PIL (python3-pil) since every accepted image
+    is decoded in full: one colour from the tag."""
     tag = tag or uuid.uuid4().hex
-    first_partition = 16
-    frame_tag = (0 | (0 << 1) | (1 << 4) | (first_partition << 5)).to_bytes(3, "little")
-    frame = (frame_tag + b"\x9d\x01\x2a" + struct.pack("<HH", width, height) +
-             bytes.fromhex(tag) + b"\x00" * 8)
-    return _riff([(b"VP8 ", frame)])
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), tuple(bytes.fromhex(tag[:6]))).save(out, "WEBP",
+                                                                          quality=90)
+    data = out.getvalue()
+    assert data[12:16] == b"VP8 "
+    return data
 
 
 FORMATS = {
@@ -185,17 +191,22 @@ def upload_raw(client, token, data, ctype="image/png"):
 
 
 def check_asset(asset, data, mime, width, height, dedup):
-    assert set(asset) == {"asset_id", "sha256", "url", "mime", "width", "height", "size",
-                          "deduplicated"}, asset
+    """mime: the type sent; the stored file is a JPEG, or a PNG for an image with alpha."""
+    assert set(asset) == {"asset_id", "sha256", "url", "thumb_url", "thumb_large_url", "mime",
+                          "width", "height", "size", "deduplicated"}, asset
     sha = hashlib.sha256(data).hexdigest()
     assert isinstance(asset["asset_id"], int) and asset["asset_id"] > 0
     assert asset["sha256"] == sha
-    assert asset["mime"] == mime
+    assert asset["mime"] in ("image/jpeg", "image/png"), (mime, asset["mime"])
     assert (asset["width"], asset["height"]) == (width, height)
     assert asset["size"] == len(data)
     assert asset["deduplicated"] is dedup
     path = urllib.parse.urlparse(asset["url"]).path
-    assert path == f"/media/{sha[:2]}/{sha[2:4]}/{sha}.{EXT[mime]}", asset["url"]
+    stored = path.rsplit("/", 1)[-1].split(".")[0]
+    assert len(stored) == 64 and stored != sha, asset["url"]
+    assert path == f"/media/{stored[:2]}/{stored[2:4]}/{stored}.{EXT[asset['mime']]}", asset["url"]
+    for key, side in (("thumb_url", 360), ("thumb_large_url", 720)):
+        assert asset[key] == asset["url"].rsplit(".", 1)[0] + f".t{side}.jpg", asset
 
 
 def asset_rows(psql, uid):
@@ -219,18 +230,19 @@ def test_upload_each_format(client, expect_ok, base_url, psql, user, kind, how):
     asset = expect_ok(resp, 201)
     check_asset(asset, data, mime, width, height, dedup=False)
 
-    # lighttpd serves the stored bytes under /media/ with the type of the extension
-    served = client.session.get(base_url + urllib.parse.urlparse(asset["url"]).path,
-                                timeout=10)
+    # lighttpd serves the stored (normalised) bytes under /media/, named by their hash, with
+    # the type of the extension
+    path = urllib.parse.urlparse(asset["url"]).path
+    served = client.session.get(base_url + path, timeout=10)
     assert served.status_code == 200
-    assert served.content == data
-    assert served.headers["Content-Type"].split(";")[0] == mime
+    assert hashlib.sha256(served.content).hexdigest() == path.rsplit("/", 1)[-1].split(".")[0]
+    assert served.headers["Content-Type"].split(";")[0] == asset["mime"]
     assert served.headers.get("X-Content-Type-Options") == "nosniff"
 
     rows = asset_rows(psql, uid)
     assert [r[0] for r in rows] == [str(asset["asset_id"])]
-    sha = asset["sha256"]
-    assert rows[0][2] == f"{sha[:2]}/{sha[2:4]}/{sha}.{EXT[mime]}"
+    assert rows[0][1] == asset["sha256"]
+    assert rows[0][2] == path[len("/media/"):]
 
 
 def test_same_bytes_again_is_deduplicated(client, expect_ok, psql, user):
@@ -309,12 +321,17 @@ def test_file_stored_once(client, expect_ok, make_user, token_for, user):
     a = expect_ok(upload_raw(client, token, data), 201)
     expect_ok(upload_raw(client, token, data), 200)
     expect_ok(upload_raw(client, other, data), 201)
-    sha = a["sha256"]
+    # the normalised file once, with its two thumbnails; the sent bytes are not kept
+    name = a["url"].rsplit("/", 1)[-1]
+    sha = name.split(".")[0]
     folder = os.path.join(media, sha[:2], sha[2:4])
-    assert sorted(n for n in os.listdir(folder) if n.startswith(sha)) == [sha + ".png"]
+    assert sorted(n for n in os.listdir(folder) if n.startswith(sha)) == \
+        sorted([name, sha + ".t360.jpg", sha + ".t720.jpg"])
     assert not [n for n in os.listdir(folder) if n.startswith(".tmp")]
-    with open(os.path.join(folder, sha + ".png"), "rb") as f:
-        assert f.read() == data
+    with open(os.path.join(folder, name), "rb") as f:
+        assert hashlib.sha256(f.read()).hexdigest() == sha
+    sent = a["sha256"]
+    assert not os.path.exists(os.path.join(media, sent[:2], sent[2:4], sent + ".png"))
 
 
 def test_jpeg_zip_polyglot_is_accepted_as_jpeg(client, expect_ok, user):
@@ -329,7 +346,7 @@ def test_jpeg_zip_polyglot_is_accepted_as_jpeg(client, expect_ok, user):
 def test_exactly_the_size_limit_through_multipart(client, expect_ok, user):
     """10 MiB of image plus the multipart framing still fits under lighttpd's limit."""
     _, token = user
-    head = png_header(100, 100)
+    head = make_png(100, 100)
     pad = MAX_BYTES - len(head) - 12
     data = head[:-12] + _png_chunk(b"zzPd", b"\x00" * pad) + head[-12:]
     assert len(data) == MAX_BYTES
@@ -386,7 +403,7 @@ def test_decompression_bomb_header_is_refused(client, expect_error, psql, user):
 
 def test_pixel_limit_exactly(client, expect_ok, user):
     _, token = user
-    asset = expect_ok(upload_raw(client, token, png_header(8000, 5000)), 201)
+    asset = expect_ok(upload_raw(client, token, make_png(8000, 5000)), 201)
     assert (asset["width"], asset["height"]) == (8000, 5000)
 
 
@@ -536,8 +553,8 @@ def test_quota_of_files(client, expect_ok, expect_error, make_user, token_for, p
 
     # another user is not affected, even with the very bytes refused above
     other = token_for(make_user(nickname="other uploader"))
-    expect_ok(upload_raw(client, other, third, ctype="image/webp"), 201)
-    assert stored(sha3) or before is None
+    theirs = expect_ok(upload_raw(client, other, third, ctype="image/webp"), 201)
+    assert before is None or stored(theirs["url"].rsplit("/", 1)[-1].split(".")[0])
 
     # back to the default quota: the upload goes through
     set_quota(psql, uid)

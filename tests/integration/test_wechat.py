@@ -1391,3 +1391,69 @@ def test_template_message_reaches_wechat_through_the_shared_token(sim, unique):
     bad = subprocess.run([ctl, "wechat", "template", openid, "TPL_DONE", "[1]"],
                          capture_output=True, text=True, timeout=30)
     assert bad.returncode == 2 and "JSON object" in bad.stderr
+
+
+# --------------------------------------------------------------------------- the menu
+
+
+def test_menu_is_created_through_the_api_and_opens_the_h5_pages(sim):
+    """aiphotoctl wechat menu creates the Official Account's menu (POST /cgi-bin/menu/create
+    with the shared access token, which the simulator checks as WeChat does): every entry is
+    a view button on a page of wechat-pages/ under PUBLIC_BASE_URL, and every page exists."""
+    repo = pathlib.Path(__file__).resolve().parents[2]
+    ctl = str(repo / os.environ.get("AIPHOTO_BUILD", "build") / "aiphotoctl")
+    base = os.environ["PUBLIC_BASE_URL"].rstrip("/")
+    printed = subprocess.run([ctl, "wechat", "menu", "--print"], capture_output=True, text=True,
+                             timeout=30)
+    assert printed.returncode == 0, printed.stderr
+    before = sim.stats().get("menu_creates", 0)
+    sim.rotate_token()  # a stale cached token is recovered once, as for any call
+    proc = subprocess.run([ctl, "wechat", "menu"], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert sim.stats()["menu_creates"] == before + 1
+    menu = sim.menu()
+    assert menu == json.loads(printed.stdout), "the menu sent is the one --print shows"
+    names = [b["name"] for b in menu["button"]]
+    assert names == ["AI 创作", "我的作品", "会员中心"]
+    entries = []
+    for b in menu["button"]:
+        entries += b.get("sub_button") or [b]
+    pages = {}
+    for e in entries:
+        assert e["type"] == "view", e
+        assert e["url"].startswith(base + "/wechat/"), e
+        page = urllib.parse.urlsplit(e["url"]).path.rsplit("/", 1)[1]
+        assert (repo / "wechat-pages" / page).is_file(), e
+        pages[e["name"]] = e["url"][len(base) + len("/wechat/"):]
+    assert pages == {
+        "AI 写真": "studio.html?kind=photography", "AI 试衣": "studio.html?kind=fitting",
+        "生成进度": "task.html", "我的作品": "works.html", "会员中心": "member.html",
+        "积分充值": "credits.html", "积分明细": "credits_info.html"}
+    # the pages answer on the stack
+    for url in {e["url"] for e in entries}:
+        assert requests.get(url, timeout=10).status_code == 200, url
+    bad = subprocess.run([ctl, "wechat", "menu", "--bogus"], capture_output=True, text=True,
+                         timeout=30)
+    assert bad.returncode == 2 and "usage" in bad.stderr
+
+
+def test_simulator_refuses_a_menu_as_wechat_does(sim):
+    """The simulator's menu/create checks what WeChat checks (tests/sim/README.md)."""
+    token = sim.stats()["current_token"]
+    url = sim.base + "/cgi-bin/menu/create?access_token=" + token
+    cases = [
+        ({}, 40017),
+        ({"button": [{"type": "view", "name": "x", "url": "http://a/"}] * 4}, 40018),
+        ({"button": [{"type": "view", "name": "名" * 6, "url": "http://a/"}]}, 40018),
+        ({"button": [{"name": "x", "sub_button": [{"type": "click", "name": "y", "key": "k"}] * 6}]},
+         40023),
+        ({"button": [{"type": "view", "name": "x", "url": "ftp://a/"}]}, 40055),
+        ({"button": [{"type": "click", "name": "x"}]}, 40019),
+        ({"button": [{"type": "scan", "name": "x"}]}, 40017),
+    ]
+    for body, code in cases:
+        r = requests.post(url, data=json.dumps(body, ensure_ascii=False).encode(), timeout=10)
+        assert r.json()["errcode"] == code, (body, r.text)
+    r = requests.post(sim.base + "/cgi-bin/menu/create?access_token=wrong",
+                      data=b'{"button":[{"type":"click","name":"x","key":"k"}]}', timeout=10)
+    assert r.json()["errcode"] in (40001, 40014)

@@ -52,7 +52,9 @@ POLL_ONLY = ("failed", "unknown")  # DashScope task outcomes rather than HTTP an
 STAGES = ("submit", "poll", "download")
 RULE_FIELDS = {"mode", "model", "work_id", "times", "retry_after", "stage", "seconds", "format",
                "code", "message"}
-CONFIG_LIMITS = {"latency_ms": 120000, "poll_after_ms": 600000, "call_latency_ms": 120000}
+# "side": the result images' side in pixels (a multiple of 8; 0 or unset: IMAGE_SIDE)
+CONFIG_LIMITS = {"latency_ms": 120000, "poll_after_ms": 600000, "call_latency_ms": 120000,
+                 "side": 2048}
 FORMATS = {"png": ("png", "image/png"), "jpeg": ("jpg", "image/jpeg"),
            "jpg": ("jpg", "image/jpeg")}
 OVERSIZE_BYTES = 12 * 1024 * 1024
@@ -171,12 +173,14 @@ def work_colour(work_id):
     return digest[0], digest[1], digest[2]
 
 
-def make_image(work_id, index, fmt):
-    """(bytes, extension, mime) of the result image number index of a work item."""
+def make_image(work_id, index, fmt, side=None):
+    """(bytes, extension, mime) of the result image number index of a work item, side x side
+    (IMAGE_SIDE when not given)."""
+    side = (side or IMAGE_SIDE) // 8 * 8 or IMAGE_SIDE
     ext, mime = FORMATS[fmt]
     text = f"aiphoto simulator: work {work_id if work_id is not None else '-'} image {index}"
     rgb = work_colour(work_id)
-    data = make_jpeg(rgb, text) if ext == "jpg" else make_png(rgb, text)
+    data = make_jpeg(rgb, text, side) if ext == "jpg" else make_png(rgb, text, side)
     return data, ext, mime
 
 
@@ -445,7 +449,7 @@ class AiSim:
     # -- results
 
     def store_result(self, work_id, model, index, fmt):
-        data, ext, mime = make_image(work_id, index, fmt)
+        data, ext, mime = make_image(work_id, index, fmt, self.config.get("side"))
         name = f"w{work_id if work_id is not None else 0}-{secrets.token_hex(8)}.{ext}"
         with self.sim.lock:
             self.results[name] = {"data": data, "mime": mime, "work_id": work_id,
@@ -653,7 +657,7 @@ class AiRoutes:
             if body.get("response_format") == "url":
                 data.append({"url": self.ai.store_result(work_id, model, i, fmt)})
             else:
-                raw = make_image(work_id, i, fmt)[0]
+                raw = make_image(work_id, i, fmt, self.ai.config.get("side"))[0]
                 data.append({"b64_json": base64.b64encode(raw).decode("ascii")})
         out = {"created": int(time.time()), "data": data,
                "usage": {"total_tokens": 0, "input_tokens": 0, "output_tokens": 0}}

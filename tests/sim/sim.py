@@ -244,7 +244,7 @@ class Sim:
 
     COUNTERS = ("stable_token_calls", "jsapi_ticket_calls", "qrcode_create_calls",
                 "template_sends", "rejected_token_calls", "oauth_exchanges", "userinfo_calls",
-                "jscode2session_calls", "pushes")
+                "jscode2session_calls", "pushes", "menu_creates")
 
     def __init__(self, config):
         self.cfg = config
@@ -267,6 +267,7 @@ class Sim:
         self.templates = []
         self.template_latency_ms = 0
         self.qrcodes = []
+        self.menu = None  # the Official Account's menu, as the last accepted menu/create set it
         self._clear()
 
     @staticmethod
@@ -279,6 +280,7 @@ class Sim:
         self.templates = []
         self.template_latency_ms = 0
         self.qrcodes = []
+        self.menu = None
 
     # -- extension points
 
@@ -374,6 +376,52 @@ class Sim:
         with self.lock:
             self._msgid += 1
             return self._msgid
+
+
+def menu_problem(body):
+    """WeChat's checks of a custom menu (menu/create): (errcode, errmsg), or None when valid.
+    1–3 buttons, each with 1–5 sub_buttons or a type of its own; names of at most 16 bytes
+    (a sub-button's 60); a view button's url an http(s) address of at most 1024 bytes; a
+    click button's key at most 128 bytes."""
+    buttons = body.get("button") if isinstance(body, dict) else None
+    if not isinstance(buttons, list) or not buttons:
+        return 40017, "invalid button type"
+    if len(buttons) > 3:
+        return 40018, "invalid button name size"
+
+    def check(b, top):
+        if not isinstance(b, dict):
+            return 40017, "invalid button type"
+        name = b.get("name")
+        if not isinstance(name, str) or not name or len(name.encode()) > (16 if top else 60):
+            return 40018, "invalid button name size"
+        subs = b.get("sub_button")
+        if top and subs:
+            if not isinstance(subs, list) or len(subs) > 5:
+                return 40023, "invalid sub button size"
+            for sub in subs:
+                bad = check(sub, False)
+                if bad:
+                    return bad
+            return None
+        kind = b.get("type")
+        if kind == "view":
+            url = b.get("url")
+            if not isinstance(url, str) or not re.match(r"https?://", url) or len(url.encode()) > 1024:
+                return 40055, "invalid button url domain"
+        elif kind == "click":
+            key = b.get("key")
+            if not isinstance(key, str) or not key or len(key.encode()) > 128:
+                return 40019, "invalid button key size"
+        else:
+            return 40017, "invalid button type"
+        return None
+
+    for b in buttons:
+        bad = check(b, True)
+        if bad:
+            return bad
+    return None
 
 
 def require_token(req):
@@ -567,6 +615,18 @@ def register_wechat(sim):
             sim.templates.append(dict(body, msgid=msgid, received_at=int(time.time())))
             sim.counters["template_sends"] += 1
         return json_response({"errcode": 0, "errmsg": "ok", "msgid": msgid})
+
+    @sim.route("POST", "/cgi-bin/menu/create")
+    def menu_create(req):
+        body = wx_json_body(req)
+        problem = (47001, "data format error") if body is None else menu_problem(body)
+        err = require_token(req) or (wx_error(*problem) if problem else None)
+        if err:
+            return err
+        with sim.lock:
+            sim.menu = body
+            sim.counters["menu_creates"] += 1
+        return json_response({"errcode": 0, "errmsg": "ok"})
 
     @sim.route("GET", "/open/connect/oauth2/authorize")
     def authorize(req):
@@ -784,6 +844,11 @@ def register_control(sim):
     def templates(req):
         with sim.lock:
             return json_response(list(sim.templates))
+
+    @sim.route("GET", "/__sim/menu")
+    def menu(req):
+        with sim.lock:
+            return json_response(sim.menu)
 
     @sim.route("POST", "/__sim/templates/config")
     def templates_config(req):

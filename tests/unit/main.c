@@ -33,10 +33,14 @@ int main(void)
 	srunner_add_suite(sr, superv_suite());
 	srunner_add_suite(sr, netpolicy_suite());
 	srunner_add_suite(sr, wxnotice_suite());
+	srunner_add_suite(sr, content_suite());
 	srunner_add_suite(sr, provider_suite());
 	srunner_add_suite(sr, gray_suite());
 	srunner_add_suite(sr, wxcloud_suite());
 	srunner_add_suite(sr, metrics_suite());
+	srunner_add_suite(sr, media_suite());
+	srunner_add_suite(sr, role_suite());
+	srunner_add_suite(sr, fields_suite());
 	srunner_add_suite(sr, clouddoc_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

@@ -30,10 +30,14 @@ Suite *prompt_suite(void);
 Suite *superv_suite(void);
 Suite *netpolicy_suite(void);
 Suite *wxnotice_suite(void);
+Suite *content_suite(void);
 Suite *provider_suite(void);
 Suite *gray_suite(void);
 Suite *wxcloud_suite(void);
 Suite *metrics_suite(void);
+Suite *media_suite(void);
+Suite *role_suite(void);
+Suite *fields_suite(void);
 Suite *clouddoc_suite(void);
 
 /* A known-good environment: the three required variables set, every optional one unset. */
@@ -49,12 +53,16 @@ static inline void unit_env_baseline(void)
 	    "UPLOAD_QUOTA_FILES",
 	    "JWT_ISSUER",
 	    "JWT_TTL",
+	    "ADMIN_TOKEN_HOURS",
+	    "ADMIN_SUPPORT_CREDIT_LIMIT",
 	    "WECHAT_APPID",
 	    "WECHAT_SECRET",
 	    "WECHAT_TOKEN",
 	    "WECHAT_AES_KEY",
 	    "WECHAT_MP_APPID",
 	    "WECHAT_MP_SECRET",
+	    "WECHAT_MP_TOKEN",
+	    "WECHAT_MP_AES_KEY",
 	    "WXPAY_MCHID",
 	    "WXPAY_SERIAL",
 	    "WXPAY_PRIVATE_KEY_FILE",
@@ -83,6 +91,10 @@ static inline void unit_env_baseline(void)
 	    "METRICS_ALLOW",
 	    "METRICS_ENABLED",
 	    "DISPATCH_METRICS_FILE",
+	    "MEDIA_KEEP_ORIGINAL",
+	    "MEDIA_URL_KEY",
+	    "MEDIA_URL_BASE",
+	    "MEDIA_URL_TTL_SECONDS",
 	};
 
 	setenv("DATABASE_URL", "postgresql:///aiphoto_unit?host=/nonexistent", 1);

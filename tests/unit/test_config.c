@@ -341,6 +341,19 @@ START_TEST(config_wechat_keys)
 	unit_env_baseline();
 	setenv("WXPAY_APIV3_KEY", "short", 1);
 	cfg_load_expect(CONFIG_NEED_ALL, "WXPAY_APIV3_KEY");
+	/* the mini program's push: a key of 43, a token other than the OA's */
+	unit_env_baseline();
+	setenv("WECHAT_MP_AES_KEY", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEF", 1); /* 42 */
+	cfg_load_expect(CONFIG_NEED_ALL, "WECHAT_MP_AES_KEY");
+	unit_env_baseline();
+	setenv("WECHAT_TOKEN", "same-token", 1);
+	setenv("WECHAT_MP_TOKEN", "same-token", 1);
+	cfg_load_expect(CONFIG_NEED_ALL, "WECHAT_MP_TOKEN");
+	setenv("WECHAT_MP_TOKEN", "another-token", 1);
+	setenv("WECHAT_MP_AES_KEY", "ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210zyxwvut", 1);
+	cfg_load_expect(CONFIG_NEED_ALL, NULL);
+	ck_assert_str_eq(config_get()->wechat_mp_token, "another-token");
+	unit_env_baseline();
 }
 END_TEST
 

@@ -17,7 +17,8 @@
 static struct {
 	int calls;
 	const char *name;
-	int64_t user_id;
+	int64_t user_id, admin_id;
+	enum role role;
 	bool authenticated, admin;
 	bool had_json;
 	int ncaptures;
@@ -33,6 +34,8 @@ static enum api_err rt_record(const char *name, struct request *req, struct repl
 	rt_seen.calls++;
 	rt_seen.name = name;
 	rt_seen.user_id = req->user_id;
+	rt_seen.admin_id = req->admin_id;
+	rt_seen.role = req->role;
 	rt_seen.authenticated = req->authenticated;
 	rt_seen.admin = req->admin;
 	rt_seen.had_json = req->json != NULL;
@@ -108,7 +111,12 @@ static const struct route rt_routes_a[] = {
 
 static const struct route rt_routes_b[] = {
     {.method = HTTP_GET, .pattern = "/me", .auth = AUTH_USER, .handler = rt_me},
-    {.method = HTTP_GET, .pattern = "/admin/stats", .auth = AUTH_ADMIN, .handler = rt_admin},
+    {.method = HTTP_GET,
+     .pattern = "/admin/stats",
+     .auth = AUTH_ADMIN,
+     .role = ROLE_VIEWER,
+     .handler = rt_admin},
+
     {.method = HTTP_GET, .pattern = "/maybe", .auth = AUTH_OPTIONAL, .handler = rt_maybe},
     {.method = HTTP_POST, .pattern = "/raw", .body = BODY_RAW, .max_body = 16, .handler = rt_raw},
     {.method = HTTP_POST,
@@ -146,6 +154,13 @@ static const struct route rt_routes_b[] = {
      .max_body = 64,
      .handler = rt_opt,
      .idempotency = IDEMPOTENCY_OPTIONAL},
+    /* appended: tests above find routes by index */
+    {.method = HTTP_POST,
+     .pattern = "/admin/config",
+     .auth = AUTH_ADMIN,
+     .role = ROLE_OPERATOR,
+     .handler = rt_admin},
+    {.method = HTTP_GET, .pattern = "/admin/owners", .auth = AUTH_ADMIN, .handler = rt_admin},
 };
 
 static ROUTE_TABLE(rt_table_a, rt_routes_a);
@@ -192,8 +207,8 @@ static void rt_setup(void)
 	c = config_get();
 	rt_user_token = token_issue(c->jwt_secret, c->jwt_secret_len, c->jwt_issuer, 42, false,
 	                            3600, time(NULL));
-	rt_admin_token =
-	    token_issue(c->jwt_secret, c->jwt_secret_len, c->jwt_issuer, 7, true, 3600, time(NULL));
+	rt_admin_token = token_issue_admin(c->jwt_secret, c->jwt_secret_len, c->jwt_issuer, 7,
+	                                   ROLE_OPERATOR, 2, 3600, time(NULL));
 	ck_assert_ptr_nonnull(rt_user_token);
 	ck_assert_ptr_nonnull(rt_admin_token);
 	arena_init(&rt_arena, 4096);
@@ -870,7 +885,80 @@ START_TEST(router_auth_admin)
 	ck_assert_int_eq(rt_get_auth("/api/v1/admin/stats", rt_bearer(rt_admin_token)), E_OK);
 	ck_assert_int_eq(rt_seen.calls, 1);
 	ck_assert(rt_seen.admin);
-	ck_assert_int_eq(rt_seen.user_id, 7);
+	/* an admin id never lands where a user id is read */
+	ck_assert_int_eq(rt_seen.admin_id, 7);
+	ck_assert_int_eq(rt_seen.user_id, 0);
+	ck_assert_int_eq(rt_seen.role, ROLE_OPERATOR);
+	/* and a user id never where an admin id is */
+	ck_assert_int_eq(rt_get_auth("/api/v1/me", rt_bearer(rt_user_token)), E_OK);
+	ck_assert_int_eq(rt_seen.admin_id, 0);
+	ck_assert_int_eq(rt_seen.user_id, 42);
+}
+END_TEST
+
+/* The route's least role: an operator passes viewer and operator routes, not an owner-only
+ * one (a route naming no role); a role-less admin token is refused before any route. */
+START_TEST(router_admin_roles)
+{
+	const struct config *c = config_get();
+	char *viewer = token_issue_admin(c->jwt_secret, c->jwt_secret_len, c->jwt_issuer, 8,
+	                                 ROLE_VIEWER, 1, 3600, time(NULL));
+	char *legacy =
+	    token_issue(c->jwt_secret, c->jwt_secret_len, c->jwt_issuer, 9, true, 3600, time(NULL));
+
+	ck_assert_int_eq(rt_get_auth("/api/v1/admin/owners", rt_bearer(rt_admin_token)),
+	                 E_FORBIDDEN);
+	ck_assert_int_eq(rt_seen.calls, 0);
+	ck_assert_ptr_nonnull(strstr(rt_rep.message, "owner"));
+	rt_request(HTTP_POST, "/api/v1/admin/config");
+	rt_req.authorization = rt_bearer(rt_admin_token);
+	ck_assert_int_eq(rt_dispatch(), E_OK);
+	rt_request(HTTP_POST, "/api/v1/admin/config");
+	rt_req.authorization = rt_bearer(viewer);
+	ck_assert_int_eq(rt_dispatch(), E_FORBIDDEN);
+	ck_assert_int_eq(rt_seen.calls, 0);
+	ck_assert_ptr_nonnull(strstr(rt_rep.message, "operator"));
+	ck_assert_int_eq(rt_get_auth("/api/v1/admin/stats", rt_bearer(viewer)), E_OK);
+	ck_assert_int_eq(rt_get_auth("/api/v1/admin/stats", rt_bearer(legacy)), E_UNAUTHORIZED);
+	free(viewer);
+	free(legacy);
+}
+END_TEST
+
+/* The admin hook: what it answers, and what it was asked. */
+static enum api_err rt_admin_answer;
+static int64_t rt_admin_asked;
+static long rt_admin_session;
+
+static enum api_err rt_fake_admin(struct request *req, const char **why)
+{
+	rt_admin_asked = req->admin_id;
+	rt_admin_session = req->admin_session;
+	*why = rt_admin_answer == E_OK ? NULL : "session ended";
+	return rt_admin_answer;
+}
+
+START_TEST(router_admin_account)
+{
+	router_admin_hook = rt_fake_admin;
+	rt_admin_answer = E_OK;
+	ck_assert_int_eq(rt_get_auth("/api/v1/admin/stats", rt_bearer(rt_admin_token)), E_OK);
+	ck_assert_int_eq(rt_admin_asked, 7);
+	ck_assert_int_eq(rt_admin_session, 2);
+	/* disabled, another role, an ended session: 401 before the role check and the handler */
+	rt_admin_answer = E_UNAUTHORIZED;
+	ck_assert_int_eq(rt_get_auth("/api/v1/admin/owners", rt_bearer(rt_admin_token)),
+	                 E_UNAUTHORIZED);
+	ck_assert_str_eq(rt_rep.message, "session ended");
+	ck_assert_int_eq(rt_seen.calls, 0);
+	rt_admin_answer = E_UNAVAILABLE;
+	ck_assert_int_eq(rt_get_auth("/api/v1/admin/stats", rt_bearer(rt_admin_token)),
+	                 E_UNAVAILABLE);
+	/* user tokens are the other hook's */
+	rt_admin_asked = 0;
+	ck_assert_int_eq(rt_get_auth("/api/v1/me", rt_bearer(rt_user_token)), E_OK);
+	ck_assert_int_eq(rt_admin_asked, 0);
+	router_admin_hook = NULL;
 }
 END_TEST
 
@@ -1118,6 +1206,8 @@ Suite *router_suite(void)
 	tcase_add_test(tc, router_auth_user);
 	tcase_add_test(tc, router_account_rule);
 	tcase_add_test(tc, router_auth_admin);
+	tcase_add_test(tc, router_admin_roles);
+	tcase_add_test(tc, router_admin_account);
 	tcase_add_test(tc, router_auth_optional);
 	tcase_add_test(tc, router_auth_public_ignores_header);
 	tcase_add_test(tc, router_auth_before_body);

@@ -125,17 +125,68 @@ END_TEST
 START_TEST(token_round_trip_admin)
 {
 	struct token_claims c;
-	char *t = token_issue(tok_secret, strlen(tok_secret), "other-iss", 9007199254740993LL, true,
-	                      60, TOK_NOW);
+	char *t = token_issue_admin(tok_secret, strlen(tok_secret), "other-iss", 9007199254740993LL,
+	                            ROLE_SUPPORT, 3, 60, TOK_NOW);
 
 	ck_assert_ptr_nonnull(t);
 	ck_assert_int_eq(token_verify(tok_secret, strlen(tok_secret), "other-iss", t, TOK_NOW, &c),
 	                 TOKEN_OK);
 	ck_assert_int_eq(c.sub, 9007199254740993LL);
 	ck_assert(c.admin);
+	ck_assert_int_eq(c.role, ROLE_SUPPORT);
+	ck_assert_int_eq(c.session, 3);
 	ck_assert_int_eq(token_verify(tok_secret, strlen(tok_secret), TOK_ISS, t, TOK_NOW, &c),
 	                 TOKEN_BAD_ISSUER);
 	free(t);
+	/* no role, or no session: no admin token */
+	ck_assert_ptr_null(token_issue_admin(tok_secret, strlen(tok_secret), TOK_ISS, 5, ROLE_NONE,
+	                                     1, 60, TOK_NOW));
+	ck_assert_ptr_null(token_issue_admin(tok_secret, strlen(tok_secret), TOK_ISS, 5, ROLE__MAX,
+	                                     1, 60, TOK_NOW));
+	ck_assert_ptr_null(token_issue_admin(tok_secret, strlen(tok_secret), TOK_ISS, 5, ROLE_OWNER,
+	                                     0, 60, TOK_NOW));
+}
+END_TEST
+
+/* Admin tokens carry an admin role and a session version; a user token neither. */
+START_TEST(token_admin_role_claims)
+{
+	static const char *const bad[] = {
+	    "",
+	    ",\"role\":\"admin\",\"sv\":1", /* the shape issued before roles */
+	    ",\"role\":\"Owner\",\"sv\":1",
+	    ",\"role\":\"owner\\u0000x\",\"sv\":1",
+	    ",\"role\":[\"owner\"],\"sv\":1",
+	    ",\"role\":\"owner\"",
+	    ",\"role\":\"owner\",\"sv\":0",
+	    ",\"role\":\"owner\",\"sv\":\"1\"",
+	    ",\"role\":\"owner\",\"sv\":1.5",
+	};
+	struct token_claims c;
+	char times[512];
+	char *legacy;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(times, sizeof(times), "%s%s", tok_times(0, 0, 3600), bad[i]);
+		ck_assert_msg(tok_check(TOK_ISS, "admin", "3", times, &c) == TOKEN_BAD_ROLE,
+		              "claims %s", bad[i]);
+		ck_assert_int_eq(c.sub, 0);
+	}
+	snprintf(times, sizeof(times), "%s,\"role\":\"viewer\",\"sv\":9", tok_times(0, 0, 3600));
+	ck_assert_int_eq(tok_check(TOK_ISS, "admin", "3", times, &c), TOKEN_OK);
+	ck_assert_int_eq(c.role, ROLE_VIEWER);
+	ck_assert_int_eq(c.session, 9);
+	/* a user token's role claim means nothing: no admin role comes of it */
+	snprintf(times, sizeof(times), "%s,\"role\":\"owner\",\"sv\":1", tok_times(0, 0, 3600));
+	ck_assert_int_eq(tok_check(TOK_ISS, "user", "3", times, &c), TOKEN_OK);
+	ck_assert(!c.admin);
+	ck_assert_int_eq(c.role, ROLE_NONE);
+	/* token_issue(admin) makes the old shape, which is refused */
+	legacy = token_issue(tok_secret, strlen(tok_secret), TOK_ISS, 5, true, 60, TOK_NOW);
+	ck_assert_ptr_nonnull(legacy);
+	ck_assert_int_eq(token_verify(tok_secret, strlen(tok_secret), TOK_ISS, legacy, TOK_NOW, &c),
+	                 TOKEN_BAD_ROLE);
+	free(legacy);
 }
 END_TEST
 
@@ -194,7 +245,7 @@ START_TEST(token_old_tokens_are_oa)
 	struct token_claims c;
 	size_t n = strlen(tok_secret);
 	char *t = token_issue(tok_secret, n, TOK_ISS, 42, false, 3600, TOK_NOW);
-	char *a = token_issue(tok_secret, n, TOK_ISS, 7, true, 3600, TOK_NOW);
+	char *a = token_issue_admin(tok_secret, n, TOK_ISS, 7, ROLE_OWNER, 1, 3600, TOK_NOW);
 
 	ck_assert_ptr_nonnull(t);
 	ck_assert_ptr_nonnull(a);
@@ -246,6 +297,8 @@ START_TEST(token_bad_channel)
 	ck_assert_int_eq(c.sub, 0);
 	ck_assert_int_eq(c.channel, TOKEN_CHANNEL_NONE);
 	/* an admin token's channel claims are not read */
+	snprintf(times, sizeof(times), "%s,%s,\"role\":\"viewer\",\"sv\":1", tok_times(0, 0, 60),
+	         tok_bad_channels[_i]);
 	ck_assert_int_eq(tok_check(TOK_ISS, "admin", "1", times, &c), TOKEN_OK);
 	ck_assert_int_eq(c.channel, TOKEN_CHANNEL_NONE);
 }
@@ -372,11 +425,14 @@ END_TEST
 START_TEST(token_forged_ok)
 {
 	struct token_claims c;
+	char admin_times[512];
 
 	/* the forging helpers themselves produce a token the wrapper accepts */
 	ck_assert_int_eq(tok_check(TOK_ISS, "user", "77", tok_times(0, 0, 3600), &c), TOKEN_OK);
 	ck_assert_int_eq(c.sub, 77);
-	ck_assert_int_eq(tok_check(TOK_ISS, "admin", "3", tok_times(0, 0, 3600), &c), TOKEN_OK);
+	snprintf(admin_times, sizeof(admin_times), "%s,\"role\":\"owner\",\"sv\":1",
+	         tok_times(0, 0, 3600));
+	ck_assert_int_eq(tok_check(TOK_ISS, "admin", "3", admin_times, &c), TOKEN_OK);
 	ck_assert(c.admin);
 	/* nbf and iat are optional */
 	ck_assert_int_eq(tok_check(TOK_ISS, "user", "1", "\"exp\":1700003600", &c), TOKEN_OK);
@@ -764,7 +820,10 @@ START_TEST(token_cache_many_users)
 
 	for (int i = 0; i < USERS; i++)
 		ck_assert_ptr_nonnull(
-		    t[i] = token_issue(tok_secret, n, TOK_ISS, 1000 + i, i % 7 == 0, 600, TOK_NOW));
+		    t[i] = i % 7 == 0 ? token_issue_admin(tok_secret, n, TOK_ISS, 1000 + i,
+		                                          ROLE_OPERATOR, 1, 600, TOK_NOW)
+		                      : token_issue(tok_secret, n, TOK_ISS, 1000 + i, false, 600,
+		                                    TOK_NOW));
 	for (int round = 0; round < 3; round++)
 		for (int i = 0; i < USERS; i++) {
 			ck_assert_int_eq(
@@ -790,6 +849,7 @@ Suite *token_suite(void)
 	tcase_add_test(tc, token_round_trip_user);
 	tcase_add_test(tc, token_cache_contract);
 	tcase_add_test(tc, token_round_trip_admin);
+	tcase_add_test(tc, token_admin_role_claims);
 	tcase_add_test(tc, token_issue_refuses_bad_arguments);
 	tcase_add_test(tc, token_weak_secret);
 	tcase_add_test(tc, token_err_strings);

@@ -1,0 +1,230 @@
+/*
+ * test_media — signed media URLs (lib/media), thumbnail names, libvips normalising
+ * (lib/imgproc: orientation applied, metadata gone, a header that lies refused), and the
+ * headers-only replies (X-Sendfile, streaming) of fcgi/response.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fcgi/response.h"
+#include "lib/config.h"
+#include "lib/imgproc.h"
+#include "lib/media.h"
+#include "tests/unit/suites.h"
+
+#define MD_SHA "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define MD_OTHER "f123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+static struct arena md_arena;
+
+static void md_setup(void)
+{
+	char err[256];
+
+	unit_env_baseline();
+	setenv("MEDIA_URL_KEY", "unit-media-url-key-0123456789-abcdefghij", 1);
+	setenv("PUBLIC_BASE_URL", "https://photo.example.com/", 1);
+	ck_assert_msg(config_load(CONFIG_NEED_ALL, err, sizeof(err)) == 0, "config: %s", err);
+	arena_init(&md_arena, 4096);
+}
+
+static void md_teardown(void)
+{
+	arena_fini(&md_arena);
+	unit_env_baseline();
+}
+
+/* The exp and sig of a signed URL, copied out. */
+static void md_parts(const char *url, char exp[24], char sig[65])
+{
+	const char *e = strstr(url, "?exp="), *s = strstr(url, "&sig=");
+
+	ck_assert_ptr_nonnull(e);
+	ck_assert_ptr_nonnull(s);
+	snprintf(exp, 24, "%.*s", (int)(s - e - 5), e + 5);
+	snprintf(sig, 65, "%s", s + 5);
+}
+
+START_TEST(media_signed_url_roundtrip)
+{
+	const char *url = media_signed_url(&md_arena, MD_SHA, 2000000000LL);
+	char exp[24], sig[65];
+
+	ck_assert_ptr_nonnull(url);
+	ck_assert_msg(strncmp(url, "https://photo.example.com/api/v1/media/" MD_SHA "?exp=",
+	                      39 + 64 + 5) == 0,
+	              "%s", url);
+	md_parts(url, exp, sig);
+	ck_assert_str_eq(exp, "2000000000");
+	ck_assert_uint_eq(strlen(sig), 64);
+	ck_assert(media_sig_ok(MD_SHA, exp, sig, 1999999999LL));
+	ck_assert(media_sig_ok(MD_SHA, exp, sig, 2000000000LL));
+	/* expired */
+	ck_assert(!media_sig_ok(MD_SHA, exp, sig, 2000000001LL));
+	/* another file, another expiry, a changed signature, malformed parts */
+	ck_assert(!media_sig_ok(MD_OTHER, exp, sig, 0));
+	ck_assert(!media_sig_ok(MD_SHA, "2000000001", sig, 0));
+	sig[10] = sig[10] == '0' ? '1' : '0';
+	ck_assert(!media_sig_ok(MD_SHA, exp, sig, 0));
+	ck_assert(!media_sig_ok(MD_SHA, exp, NULL, 0));
+	ck_assert(!media_sig_ok(MD_SHA, NULL, sig, 0));
+	ck_assert(!media_sig_ok(MD_SHA, "-1", sig, 0));
+	ck_assert(!media_sig_ok(MD_SHA, "", sig, 0));
+	ck_assert(!media_sig_ok("../etc/passwd", exp, sig, 0));
+	ck_assert(!media_sig_ok(MD_SHA, exp, "abc", 0));
+}
+END_TEST
+
+START_TEST(media_signed_url_needs_a_key)
+{
+	char err[256];
+
+	unsetenv("MEDIA_URL_KEY");
+	ck_assert(config_load(CONFIG_NEED_ALL, err, sizeof(err)) == 0);
+	ck_assert_ptr_null(media_signed_url(&md_arena, MD_SHA, 2000000000LL));
+	ck_assert(!media_sig_ok(MD_SHA, "2000000000", MD_SHA, 0));
+	/* too short a key is a configuration error */
+	setenv("MEDIA_URL_KEY", "short", 1);
+	ck_assert(config_load(CONFIG_NEED_ALL, err, sizeof(err)) < 0);
+	ck_assert_msg(strncmp(err, "MEDIA_URL_KEY", 13) == 0, "%s", err);
+}
+END_TEST
+
+START_TEST(media_thumb_keys)
+{
+	const char *key = "01/23/" MD_SHA ".jpg";
+
+	ck_assert_str_eq(media_thumb_key(&md_arena, key, 360), "01/23/" MD_SHA ".t360.jpg");
+	ck_assert_str_eq(media_thumb_key(&md_arena, key, 720), "01/23/" MD_SHA ".t720.jpg");
+	ck_assert_ptr_null(media_thumb_key(&md_arena, key, 100));
+	ck_assert_ptr_null(media_thumb_key(&md_arena, "../x.jpg", 360));
+	/* a thumbnail's key is a valid store key (its path is under MEDIA_DIR) */
+	ck_assert_ptr_nonnull(media_path(&md_arena, media_thumb_key(&md_arena, key, 360)));
+}
+END_TEST
+
+static unsigned char *md_read(const char *name, size_t *len)
+{
+	static unsigned char buf[65536];
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "tests/unit/fixtures/media/%s", name);
+	f = fopen(path, "rb");
+	ck_assert_msg(f != NULL, "%s (run from the repository root)", path);
+	*len = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	return buf;
+}
+
+static bool md_contains(const unsigned char *p, size_t n, const char *needle)
+{
+	size_t k = strlen(needle);
+
+	for (size_t i = 0; i + k <= n; i++)
+		if (memcmp(p + i, needle, k) == 0)
+			return true;
+	return false;
+}
+
+START_TEST(imgproc_orientation_and_metadata)
+{
+	size_t len;
+	const unsigned char *in = md_read("exif6_12x8.jpg", &len), *t;
+	struct imgproc_image img;
+	const char *why = NULL;
+	size_t tlen;
+
+	ck_assert(md_contains(in, len, "Exif"));
+	ck_assert_int_eq(imgproc_normalise(&md_arena, in, len, 12, 8, &img, &why), E_OK);
+	/* orientation 6: 12×8 as stored, 8×12 upright */
+	ck_assert_uint_eq(img.width, 8);
+	ck_assert_uint_eq(img.height, 12);
+	ck_assert_str_eq(img.mime, "image/jpeg");
+	ck_assert(memcmp(img.data, "\xff\xd8\xff", 3) == 0);
+	ck_assert(!md_contains(img.data, img.len, "Exif"));
+	ck_assert_int_eq(imgproc_thumb(&md_arena, img.data, img.len, 360, &t, &tlen), E_OK);
+	ck_assert(!md_contains(t, tlen, "Exif"));
+	/* the header said otherwise: refused */
+	ck_assert_int_eq(imgproc_normalise(&md_arena, in, len, 64, 64, &img, &why), E_BAD_REQUEST);
+	ck_assert_ptr_nonnull(why);
+	/* cut in the middle */
+	ck_assert_int_eq(imgproc_normalise(&md_arena, in, len / 2, 12, 8, &img, &why),
+	                 E_BAD_REQUEST);
+}
+END_TEST
+
+START_TEST(imgproc_alpha_stays_png)
+{
+	size_t len;
+	const unsigned char *in = md_read("alpha_12x8.png", &len);
+	struct imgproc_image img;
+	const char *why = NULL;
+
+	ck_assert_int_eq(imgproc_normalise(&md_arena, in, len, 12, 8, &img, &why), E_OK);
+	ck_assert_str_eq(img.mime, "image/png");
+	ck_assert_str_eq(img.ext, "png");
+	ck_assert(memcmp(img.data, "\x89PNG", 4) == 0);
+}
+END_TEST
+
+/* fcgi/response: X-Sendfile and streamed replies carry headers only. */
+static int md_stream(void *ctx, int (*write)(void *wctx, const void *buf, size_t n), void *wctx)
+{
+	(void)ctx;
+	return write(wctx, "x", 1);
+}
+
+START_TEST(response_sendfile_and_stream)
+{
+	struct request req = {.arena = &md_arena, .request_id = "r1"};
+	struct reply rep = {.raw_type = "image/jpeg", .sendfile = "/srv/media/01/23/x.jpg"};
+	size_t len;
+	int st;
+	char *out = response_render(&md_arena, &req, &rep, E_OK, &len, &st);
+
+	ck_assert_int_eq(st, 200);
+	ck_assert_ptr_nonnull(strstr(out, "\r\nX-Sendfile: /srv/media/01/23/x.jpg\r\n"));
+	ck_assert_ptr_nonnull(strstr(out, "\r\nX-LIGHTTPD-send-file: /srv/media/01/23/x.jpg\r\n"));
+	ck_assert_ptr_nonnull(strstr(out, "\r\nContent-Type: image/jpeg\r\n"));
+	ck_assert_ptr_null(strstr(out, "Content-Length"));
+	ck_assert_str_eq(out + len - 4, "\r\n\r\n");
+	/* a header value with CR/LF is dropped, not split */
+	rep.sendfile = "/a\r\nSet-Cookie: x";
+	out = response_render(&md_arena, &req, &rep, E_OK, &len, &st);
+	ck_assert_ptr_null(strstr(out, "Set-Cookie"));
+
+	struct reply zip = {.raw_type = "application/zip",
+	                    .disposition = "attachment; filename=\"a.zip\"",
+	                    .stream = md_stream};
+	out = response_render(&md_arena, &req, &zip, E_OK, &len, &st);
+	ck_assert_ptr_nonnull(strstr(out, "\r\nContent-Type: application/zip\r\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(out, "\r\nContent-Disposition: attachment; filename=\"a.zip\"\r\n"));
+	ck_assert_ptr_null(strstr(out, "Content-Length"));
+	ck_assert_str_eq(out + len - 4, "\r\n\r\n");
+	/* an error still renders its envelope, whatever stream says */
+	out = response_render(&md_arena, &req, &zip, E_NOT_FOUND, &len, &st);
+	ck_assert_int_eq(st, 404);
+	ck_assert_ptr_nonnull(strstr(out, "Content-Length"));
+}
+END_TEST
+
+Suite *media_suite(void)
+{
+	Suite *s = suite_create("media");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_checked_fixture(tc, md_setup, md_teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, media_signed_url_roundtrip);
+	tcase_add_test(tc, media_signed_url_needs_a_key);
+	tcase_add_test(tc, media_thumb_keys);
+	tcase_add_test(tc, imgproc_orientation_and_metadata);
+	tcase_add_test(tc, imgproc_alpha_stays_png);
+	tcase_add_test(tc, response_sendfile_and_stream);
+	suite_add_tcase(s, tc);
+	return s;
+}
