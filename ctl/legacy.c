@@ -14,6 +14,9 @@
 #include "lib/errors.h"
 #include "model/legacy.h"
 
+/* Imports made here are audited as aiphotoctl's (admin_id 0). */
+static const struct audit_actor ctl_legacy_actor = {0};
+
 struct ctl_legacy_run {
 	const char *name; /* the collection, for messages */
 	size_t total; /* documents in the file */
@@ -154,7 +157,7 @@ int ctl_legacy_import(int argc, char **argv)
 	}
 	run.total = (size_t)count;
 	clock_gettime(CLOCK_MONOTONIC, &run.last);
-	imp = legacy_import_new(kind, config_get()->wechat_mp_appid, &sink);
+	imp = legacy_import_new(kind, config_get()->wechat_mp_appid, &ctl_legacy_actor, &sink);
 	if ((err = ctl_legacy_feed(f, imp, &line)) == E_OK)
 		err = legacy_import_finish(imp);
 	c = legacy_import_counts(imp);

@@ -11,6 +11,8 @@
  *          "rejected":[{"index","_id","reason"}]}: index is the document's place in the array
  *          (from 0), _id null when it has none; malformed and rejected documents are skipped,
  *          the rest applied.
+ *   Each batch that changed something is one row of the admin audit log (collection.import,
+ *   model/legacy.h).
  *   No token → 401; a user token or a role below operator → 403; another collection → 404;
  *   a body that is not such an array → 400; over 8 MiB → 413; WECHAT_MP_APPID unset (users,
  *   works, orders) or the database down → 503 (the batches of LEGACY_BATCH documents applied
@@ -46,6 +48,7 @@ static enum api_err migrate_post(struct request *req, struct reply *rep)
 	const char *appid = config_get()->wechat_mp_appid;
 	struct migrate_lists lists = {NULL, NULL};
 	struct legacy_sink sink = {.note = migrate_note, .ctx = &lists, .index_name = "index"};
+	struct audit_actor who = handlers_actor(req);
 	struct legacy_import *imp = NULL;
 	const struct legacy_counts *c;
 	json_object *docs = req->json, *o;
@@ -63,7 +66,7 @@ static enum api_err migrate_post(struct request *req, struct reply *rep)
 		return reply_error(rep, E_UNAVAILABLE, "WECHAT_MP_APPID is not configured");
 	lists.malformed = json_object_new_array();
 	lists.rejected = json_object_new_array();
-	imp = legacy_import_new(kind, appid, &sink);
+	imp = legacy_import_new(kind, appid, &who, &sink);
 	n = json_object_array_length(docs);
 	err = E_OK;
 	for (size_t i = 0; i < n && err == E_OK; i++)

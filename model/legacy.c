@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lib/db.h"
+#include "lib/jsonx.h"
 #include "lib/xalloc.h"
 
 /* A time as the export writes it, LG_DATE_OF "col" LG_DATE_END:
@@ -304,6 +305,20 @@ static const struct {
               "import"},
 };
 
+/* What an apply statement's action (column 1 of its answer) counts as. */
+enum legacy_outcome { LEGACY_INSERTED, LEGACY_UPDATED, LEGACY_SKIPPED, LEGACY_REJECTED };
+
+static enum legacy_outcome legacy_outcome_of(const char *action)
+{
+	if (strcmp(action, "insert") == 0)
+		return LEGACY_INSERTED;
+	if (strcmp(action, "update") == 0 || strcmp(action, "favorite") == 0)
+		return LEGACY_UPDATED;
+	if (strcmp(action, "skip") == 0)
+		return LEGACY_SKIPPED;
+	return LEGACY_REJECTED;
+}
+
 /* ---------------------------------------------------------------------- the _ids seen */
 
 struct legacy_seen {
@@ -323,6 +338,7 @@ static uint64_t legacy_hash(const char *s)
 struct legacy_import {
 	enum clouddoc_kind kind;
 	char *appid;
+	struct audit_actor who; /* the caller's strings: they outlive the import */
 	struct legacy_sink sink;
 	struct arena arena; /* the current batch's strings */
 	json_object *rows; /* the current batch */
@@ -369,11 +385,13 @@ static long legacy_seen_before(struct legacy_import *imp, const char *id, long i
 /* ---------------------------------------------------------------------- import */
 
 struct legacy_import *legacy_import_new(enum clouddoc_kind kind, const char *mp_appid,
+                                        const struct audit_actor *who,
                                         const struct legacy_sink *sink)
 {
 	struct legacy_import *imp = xcalloc(1, sizeof(*imp));
 
 	imp->kind = kind;
+	imp->who = *who;
 	imp->appid = mp_appid ? xstrdup(mp_appid) : NULL;
 	imp->sink = *sink;
 	arena_init(&imp->arena, 64 * 1024);
@@ -418,36 +436,71 @@ void legacy_import_refuse(struct legacy_import *imp, long index, const char *id,
 	legacy_note(imp, index, id, why, true);
 }
 
-/* Runs the batch's statement in its own transaction; *res holds its answer after the commit. */
+/* A batch on its way through audit_run: the rows it sends, the answer it gets. */
+struct legacy_batch {
+	struct legacy_import *imp;
+	const char *rows;
+	PGresult *res;
+};
+
+/* The batch's statement, inside audit_run's transaction.  What it changed is the audit row's
+ * "after": {"inserted","updated","skipped","rejected","from","to"} (the batch's first and last
+ * _id); a batch that changed nothing writes no row. */
+static enum api_err legacy_batch_tx(struct arena *a, void *ctx, struct audit_change *chg)
+{
+	struct legacy_batch *b = ctx;
+	struct legacy_import *imp = b->imp;
+	const char *p[2] = {b->rows, imp->appid};
+	int64_t n[LEGACY_REJECTED + 1] = {0};
+	PGresult *r = NULL;
+	json_object *after;
+	enum api_err err;
+
+	if ((err = db_exec(&legacy_stmts, LG_LOCK, 0, NULL, &r)) != E_OK)
+		return err;
+	PQclear(r);
+	if (imp->kind == CLOUDDOC_USERS) {
+		if ((err = db_exec(&legacy_stmts, LG_LOCK_OPENIDS, 2, p, &r)) != E_OK)
+			return err;
+		PQclear(r);
+	}
+	if ((err = db_exec(&legacy_stmts, legacy_apply_of[imp->kind].stmt,
+	                   legacy_apply_of[imp->kind].nparams, p, &b->res)) != E_OK)
+		return err;
+	for (int row = 0; row < PQntuples(b->res); row++)
+		n[legacy_outcome_of(PQgetvalue(b->res, row, 1))]++;
+	after = json_object_new_object();
+	json_object_object_add(after, "inserted", json_object_new_int64(n[LEGACY_INSERTED]));
+	json_object_object_add(after, "updated", json_object_new_int64(n[LEGACY_UPDATED]));
+	json_object_object_add(after, "skipped", json_object_new_int64(n[LEGACY_SKIPPED]));
+	json_object_object_add(after, "rejected", json_object_new_int64(n[LEGACY_REJECTED]));
+	json_object_object_add(after, "from", json_object_new_string(imp->items[0].id));
+	json_object_object_add(after, "to", json_object_new_string(imp->items[imp->n - 1].id));
+	chg->target_type = "collection";
+	chg->target_id = clouddoc_kind_name(imp->kind);
+	chg->after = jsonx_text(a, after);
+	chg->unchanged = n[LEGACY_INSERTED] + n[LEGACY_UPDATED] == 0;
+	json_object_put(after);
+	return E_OK;
+}
+
+/* Runs the batch in its own transaction with its audit row (action collection.import);
+ * *res holds the statement's answer after the commit. */
 static enum api_err legacy_apply(struct legacy_import *imp, const char *rows, PGresult **res)
 {
-	const char *p[2] = {rows, imp->appid};
-	PGresult *r = NULL;
+	struct legacy_batch b = {.imp = imp, .rows = rows, .res = NULL};
 	enum api_err err;
 
 	*res = NULL;
 	if (imp->appid == NULL && imp->kind != CLOUDDOC_SCENES)
 		return E_UNAVAILABLE;
-	if ((err = db_begin()) != E_OK)
+	err = audit_run(&imp->arena, &imp->who, "collection.import", legacy_batch_tx, &b);
+	if (err != E_OK) {
+		PQclear(b.res);
 		return err;
-	if ((err = db_exec(&legacy_stmts, LG_LOCK, 0, NULL, &r)) != E_OK)
-		goto fail;
-	PQclear(r);
-	if (imp->kind == CLOUDDOC_USERS) {
-		if ((err = db_exec(&legacy_stmts, LG_LOCK_OPENIDS, 2, p, &r)) != E_OK)
-			goto fail;
-		PQclear(r);
 	}
-	if ((err = db_exec(&legacy_stmts, legacy_apply_of[imp->kind].stmt,
-	                   legacy_apply_of[imp->kind].nparams, p, res)) != E_OK ||
-	    (err = db_commit()) != E_OK)
-		goto fail;
+	*res = b.res;
 	return E_OK;
-fail:
-	PQclear(*res);
-	*res = NULL;
-	db_rollback();
-	return err;
 }
 
 /* Counts and reports one row of an apply statement's answer. */
@@ -460,13 +513,17 @@ static void legacy_outcome(struct legacy_import *imp, const PGresult *res, int r
 
 	if (i < 0 || (size_t)i >= imp->n)
 		return;
-	if (strcmp(action, "insert") == 0) {
+	switch (legacy_outcome_of(action)) {
+	case LEGACY_INSERTED:
 		imp->counts.inserted++;
-	} else if (strcmp(action, "update") == 0 || strcmp(action, "favorite") == 0) {
+		break;
+	case LEGACY_UPDATED:
 		imp->counts.updated++;
-	} else if (strcmp(action, "skip") == 0) {
+		break;
+	case LEGACY_SKIPPED:
 		imp->counts.skipped++;
-	} else {
+		break;
+	case LEGACY_REJECTED:
 		for (size_t k = 0; k < sizeof(legacy_rejections) / sizeof(legacy_rejections[0]);
 		     k++)
 			if (strcmp(action, legacy_rejections[k].action) == 0)
@@ -474,6 +531,7 @@ static void legacy_outcome(struct legacy_import *imp, const PGresult *res, int r
 		if (detail != NULL)
 			reason = arena_printf(&imp->arena, "%s (%s)", reason, detail);
 		legacy_note(imp, imp->items[i].index, imp->items[i].id, reason, false);
+		break;
 	}
 }
 

@@ -47,6 +47,7 @@
 
 #include "lib/clouddoc.h"
 #include "lib/errors.h"
+#include "model/audit.h"
 
 #define LEGACY_BATCH 500
 
@@ -75,8 +76,13 @@ struct legacy_sink {
 struct legacy_import;
 
 /* A new import of kind, binding users to mini-program appid mp_appid (NULL is refused for
- * users, works and orders: E_UNAVAILABLE from the first batch). */
+ * users, works and orders: E_UNAVAILABLE from the first batch), made by who (an admin over
+ * HTTP, or aiphotoctl: admin_id 0; its strings must outlive the import).  Each batch that
+ * changes something writes its audit row in its own transaction (model/audit: action
+ * collection.import, target the collection, "after" the batch's counts and its first and last
+ * _id). */
 struct legacy_import *legacy_import_new(enum clouddoc_kind kind, const char *mp_appid,
+                                        const struct audit_actor *who,
                                         const struct legacy_sink *sink);
 /* Adds doc (borrowed); applies a batch when one is full.  E_OK, or the database's error:
  * that batch was not applied and the import must stop. */

@@ -112,6 +112,13 @@ def scalar(psql, sql):
     return psql(sql)[0][0]
 
 
+def audit_rows(psql, run):
+    """The admin audit rows of this run's import batches: [actor, admin_id, target, after]."""
+    return [[actor, admin, target, json.loads(after)] for actor, admin, target, after in psql(
+        f"SELECT actor, admin_id, target_id, after FROM admin_audit WHERE action = "
+        f"'collection.import' AND after->>'from' LIKE '{run}%' ORDER BY id")]
+
+
 # --------------------------------------------------------------------------- the big import
 
 
@@ -162,12 +169,19 @@ def test_import_big_export_twice_then_changed(tmp_path, psql, run_audit):
     status, out = run_audit()
     assert status == 0, out
 
-    # the same export again: nothing changes
+    # each batch that changed something is one audit row of aiphotoctl's
+    batches = audit_rows(psql, run)
+    assert len(batches) == N_USERS // 500 + 1 + N_WORKS // 500
+    assert all(a == "aiphotoctl" and admin is None for a, admin, _, _ in batches)
+    assert sum(after["inserted"] for _, _, _, after in batches) == N_USERS + N_SCENES + N_WORKS
+
+    # the same export again: nothing changes (and no audit row is written)
     for name in ("users", "scenes", "works"):
         t = imported(files[name], name)
         assert counts(t) == {"inserted": 0, "updated": 0, "skipped": sizes[name],
                              "malformed": 0, "rejected": 0}, (name, t)
     assert user_credits(psql, run) == credits
+    assert len(audit_rows(psql, run)) == len(batches)
 
     # 100 changed users (60 balances, 40 nicknames) and 100 changed works
     for i in range(100):
@@ -224,6 +238,9 @@ def test_import_reports_malformed_lines_and_applies_the_rest(tmp_path, psql):
     assert f'line 6 _id "{run}u1": malformed: _id: came before in this import (line 1)' in err
     assert f'line 8 _id "{run}bad8": rejected: openid: another document of this batch' in err
     assert user_credits(psql, run) == {f"{run}u1": 50, f"{run}u7": 70}
+    assert audit_rows(psql, run) == [["aiphotoctl", None, "users", {
+        "inserted": 2, "updated": 0, "skipped": 0, "rejected": 1, "from": f"{run}u1",
+        "to": f"{run}bad8"}]]
 
     works = [work_doc(run, 1, 2), dict(work_doc(run, 2, 2), user_openid="o-nobody",
                                        _openid="o-nobody"),
@@ -299,6 +316,10 @@ def test_migrate_route_takes_seed_000s_body(client, expect_ok, expect_error, tok
         data = expect_ok(client.post(f"/admin/migrate/{name}", token=admin, json=body[name]))
         assert data == {"inserted": n, "updated": 0, "skipped": 0, "malformed": [],
                         "rejected": []}, (name, data)
+    # one audit row per batch, the operator's
+    me = str(admins["operator"]["id"])
+    assert [(a[1], a[2], a[3]["inserted"]) for a in audit_rows(psql, run)] == \
+        [(me, "users", 3), (me, "works", 2), (me, "scenes", 1)]
     # the scene imported last is linked to the works that name it
     assert psql(f"SELECT count(*) FROM works w JOIN scenes s ON s.id = w.scene_id "
                 f"WHERE w.legacy_id LIKE '{run}hw%' AND s.legacy_id = '{run}hs1'") == [["2"]]
@@ -322,11 +343,13 @@ def test_migrate_route_takes_seed_000s_body(client, expect_ok, expect_error, tok
         {"index": 4, "_id": f"{run}x", "reason": "openid: is required (or _openid)"},
         {"index": 5, "_id": None, "reason": "document: must be a JSON object"}], data
     assert user_credits(psql, run + "h")[f"{run}hu2"] == 5
+    assert audit_rows(psql, run)[-1][3]["updated"] == 1
     data = expect_ok(client.post("/admin/migrate/works", token=admin, json={"data": [
         dict(body["works"]["data"][0], user_openid="o-unknown", _openid="o-unknown")]}))
     assert data["rejected"] == [{"index": 0, "_id": f"{run}hw1", "reason":
                                  "user_openid: no imported user has this openid "
                                  "(import users first)"}], data
+    assert len(audit_rows(psql, run)) == 4  # the refused work changed nothing: no row
 
     expect_error(client.post("/admin/migrate/users", json=body["users"]), 401, "UNAUTHORIZED")
     user = token_for(make_user())
