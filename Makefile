@@ -105,7 +105,7 @@ FUZZ_SECONDS ?= 5
 FUZZ_LIB_SRC := lib/arena.c lib/xalloc.c lib/errors.c lib/log.c lib/config.c lib/token.c lib/crypto.c \
                 lib/role.c \
                 lib/multipart.c lib/image.c lib/imgproc.c \
-                lib/jsonx.c lib/redis.c lib/metrics.c fcgi/query.c fcgi/router.c fcgi/response.c \
+                lib/jsonx.c lib/redis.c lib/metrics.c lib/clouddoc.c fcgi/query.c fcgi/router.c fcgi/response.c \
                 $(wildcard lib/wechat/wxxml.c lib/wechat/wxcrypt.c lib/wechat/wxpay.c)
 FUZZ_PKGS    := json-c libjwt hiredis openssl expat vips
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC)

@@ -40,11 +40,11 @@ int ctl_cache(int argc, char **argv)
 	return ctl_cache_invalidate(config_get()->redis_url, false);
 }
 
-int ctl_cache_after_seed(void)
+int ctl_cache_after_change(const char *who)
 {
 	const char *url = config_get()->redis_url;
 
 	if (url != NULL && ctl_cache_invalidate(url, true) != 0)
-		fputs("aiphotoctl seed: warning: cached scenes stay until they expire\n", stderr);
+		fprintf(stderr, "%s: warning: cached scenes stay until they expire\n", who);
 	return 0;
 }

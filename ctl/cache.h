@@ -10,8 +10,9 @@
  */
 int ctl_cache(int argc, char **argv);
 
-/* After a seed: invalidates the scene cache when REDIS_URL is configured, warning (not
- * failing) when Redis cannot be reached.  Returns 0 always. */
-int ctl_cache_after_seed(void);
+/* After a command that changed scenes (who: "aiphotoctl seed", ...): invalidates the scene
+ * cache when REDIS_URL is configured, warning (not failing) when Redis cannot be reached.
+ * Returns 0 always. */
+int ctl_cache_after_change(const char *who);
 
 #endif

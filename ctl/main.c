@@ -23,12 +23,16 @@
  *                                              pages (ctl/menu.h); --print only shows it
  *   aiphotoctl cache invalidate                drop the cached scene lists (after editing scenes)
  *   aiphotoctl gray show | gray set OPTION…    the mini program's gray release (ctl/gray.h)
+ *   aiphotoctl import users|works|scenes|orders FILE
+ *                                              import a WeChat cloud database export (JSON lines)
+ *   aiphotoctl export users|works|orders [--since TIME]
+ *                                              write them back in that format (ctl/legacy.h)
  *   aiphotoctl routes                          the API's routes: method, path, auth, least role
  *   aiphotoctl check-config                    validate the environment (DESIGN §8)
  *   aiphotoctl metrics                         worker counters + dispatcher textfile (Prometheus)
  *
  * Reads the same environment as the worker.  Exit status: 0 success, 1 failure,
- * 2 usage or configuration error.
+ * 2 usage or configuration error (import: 3 when some documents were not applied).
  */
 #include <dirent.h>
 #include <json-c/json.h>
@@ -42,6 +46,7 @@
 #include "ctl/cache.h"
 #include "fcgi/router.h"
 #include "ctl/gray.h"
+#include "ctl/legacy.h"
 #include "ctl/media.h"
 #include "ctl/menu.h"
 #include "service/reconcile.h"
@@ -431,7 +436,7 @@ static int ctl_seed(int argc, char **argv)
 	}
 	free(text);
 	printf("seeded %s\n", path);
-	ctl_cache_after_seed();
+	ctl_cache_after_change("aiphotoctl seed");
 	return 0;
 }
 
@@ -800,6 +805,18 @@ static const struct ctl_command ctl_commands[] = {
      .run = ctl_gray,
      .usage = "gray show | gray set [--backend cloud|server] [--percent 0-100] ...\n"
               "                                   (aiphotoctl gray set: all the options)"},
+    {.name = "import",
+     .min_args = 2,
+     .max_args = 2,
+     .need = CONFIG_NEED_DB,
+     .run = ctl_legacy_import,
+     .usage = "import users|works|scenes|orders FILE"},
+    {.name = "export",
+     .min_args = 1,
+     .max_args = 3,
+     .need = CONFIG_NEED_DB,
+     .run = ctl_legacy_export,
+     .usage = "export users|works|orders [--since TIME]"},
     {.name = "media",
      .min_args = 1,
      .max_args = 1,

@@ -35,6 +35,7 @@ extern const struct route_table media_routes;
 extern const struct route_table works_routes;
 extern const struct route_table cloud_routes;
 extern const struct route_table config_routes;
+extern const struct route_table migrate_routes;
 
 struct user;
 struct work;

@@ -46,6 +46,7 @@ ROUTES += [
     ("POST", f"/admin/tasks/{MISSING}/retry", "operator"),
     ("POST", f"/admin/tasks/{MISSING}/cancel", "operator"),
     ("GET", "/admin/orders", "viewer"),
+    ("POST", f"/admin/migrate/{MISSING}", "operator"),
 ]
 
 

@@ -38,6 +38,7 @@ Suite *metrics_suite(void);
 Suite *media_suite(void);
 Suite *role_suite(void);
 Suite *fields_suite(void);
+Suite *clouddoc_suite(void);
 
 /* A known-good environment: the three required variables set, every optional one unset. */
 static inline void unit_env_baseline(void)
