@@ -462,3 +462,30 @@ def pay():
     p = PaySim(require_env("AIPHOTO_SIM_URL"))
     yield p
     p.session.close()
+
+
+def wait_database_back(timeout=20):
+    """After `scripts/stack pg-start`: returns once every worker answers a database read again
+    (bursts of parallel reads, so each worker meets its stale connection and its reconnect
+    back-off is over), so the next test does not meet a passing 503."""
+    import concurrent.futures
+    url = require_env("AIPHOTO_BASE_URL") + "/api/v1/credits/packages"
+
+    def one(_):
+        try:
+            return requests.get(url, timeout=HTTP_TIMEOUT,
+                                headers={"Connection": "close"}).status_code
+        except requests.RequestException:
+            return 0
+
+    deadline = time.monotonic() + timeout
+    good = 0
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        while time.monotonic() < deadline:
+            codes = list(pool.map(one, range(16)))
+            good = good + 1 if codes == [200] * 16 else 0
+            if good >= 2:
+                return
+            time.sleep(0.1)
+    pytest.fail("the database did not come back for every worker within "
+                f"{timeout} s of pg-start", pytrace=False)

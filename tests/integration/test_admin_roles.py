@@ -8,6 +8,8 @@ router's role check it lands on: 403 FORBIDDEN, or anything past it.
 
 import pytest
 
+from conftest import wait_database_back
+
 from adminkit import RANK, ROLES, admins  # noqa: F401
 
 MISSING = 999999999
@@ -142,6 +144,7 @@ def test_database_down_answers_503(client, expect_ok, expect_error, admins):
     finally:
         subprocess.run([str(stack), "pg-start"], cwd=REPO, capture_output=True, timeout=60,
                        check=True)
+        wait_database_back()
     import time
     deadline = time.monotonic() + 10
     while client.get("/admin/me", token=token).status_code != 200:

@@ -22,6 +22,8 @@ import urllib.parse
 import uuid
 
 import pytest
+
+from conftest import wait_database_back
 import requests
 
 from test_dispatch import DISPATCH, FAST, png, run_dispatch, task_row
@@ -466,5 +468,6 @@ def test_database_down_is_503(client, expect_ok, expect_error, tcb, user):
         expect_error(lookup(client, user, registered["file_id"]), 503, "UNAVAILABLE")
     finally:
         stack("pg-start")
+        wait_database_back()
     assert wait_for(lambda: health_status(client) == 200, 10, 0.2)
     expect_ok(register(client, user, f["file_id"]), 201)

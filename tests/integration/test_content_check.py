@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, wait_database_back
 from test_dispatch import png
 
 RISKY = "违禁词"
@@ -292,6 +292,7 @@ def test_database_down_is_503(client, expect_error, person, content):
     finally:
         subprocess.run([str(stack), "pg-start"], cwd=REPO, check=True, capture_output=True,
                        timeout=60)
+        wait_database_back()
     for _ in range(50):
         if client.get("/health").status_code == 200:
             break

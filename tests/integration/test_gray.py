@@ -29,6 +29,8 @@ import time
 
 import pytest
 
+from conftest import wait_database_back
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 CTL = REPO / "build" / "aiphotoctl"
 STACK = REPO / "scripts" / "stack"
@@ -418,6 +420,7 @@ def test_database_down_is_503(client, expect_error, backend):
         assert proc.returncode == 1, proc.stderr
     finally:
         stack("pg-start")
+        wait_database_back()
     deadline = time.monotonic() + 10
     while client.get("/config/backend").status_code != 200:
         assert time.monotonic() < deadline, "/config/backend is not 200 within 10 s of pg-start"

@@ -16,6 +16,8 @@ import uuid
 
 import pytest
 
+from conftest import wait_database_back
+
 from adminkit import admins  # noqa: F401
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -498,6 +500,7 @@ def test_import_with_the_database_down_fails_cleanly(tmp_path, client, psql):
         proc = ctl_run("import", "users", path, timeout=60)
     finally:
         stack("pg-start")
+        wait_database_back()
     assert proc.returncode == 1, proc.stderr
     assert "the database is unavailable (UNAVAILABLE)" in proc.stderr, proc.stderr
     assert "run the same command again" in proc.stderr

@@ -21,7 +21,7 @@ import pytest
 import requests
 from PIL import Image
 
-from conftest import REPO
+from conftest import REPO, wait_database_back
 
 DISPATCH = REPO / os.environ.get("AIPHOTO_BUILD", "build") / "aiphoto-dispatch"
 STACK = REPO / "scripts" / "stack"
@@ -351,3 +351,4 @@ def test_database_down_gives_503(client, expect_error, make_user, token_for):
     finally:
         subprocess.run([str(STACK), "pg-start"], cwd=REPO, capture_output=True, text=True,
                        timeout=60)
+        wait_database_back()

@@ -24,6 +24,8 @@ import time
 import uuid
 
 import pytest
+
+from conftest import wait_database_back
 import requests
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -356,6 +358,7 @@ def test_health_ready_during_a_database_stop(client):
         assert wait_for(db_down, 4), "the scrape still says the database is up"
     finally:
         stack("pg-start")
+        wait_database_back()
     assert wait_for(lambda: client.get("/health/ready").status_code == 200, 10, 0.2), \
         "/health/ready is not 200 within 10 s of pg-start"
 
