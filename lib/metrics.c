@@ -403,6 +403,27 @@ static void metrics_render_requests(struct metrics_buf *b)
 	free(v);
 }
 
+/* The count of event e (its family and label) summed over slots [from, to); *found whether
+ * any of them has it. */
+static uint64_t metrics_event_sum(uint32_t from, uint32_t to, const struct metrics_evt *e,
+                                  bool *found)
+{
+	uint64_t sum = 0;
+
+	*found = false;
+	for (uint32_t i = from; i < to; i++) {
+		struct metrics_slot *s = metrics_slot_at(i);
+		uint32_t n = __atomic_load_n(&s->nevents, __ATOMIC_ACQUIRE);
+		for (uint32_t k = 0; k < n && k < METRICS_MAX_EVENTS; k++)
+			if (s->events[k].family == e->family &&
+			    strcmp(s->events[k].label, e->label) == 0) {
+				sum += METRICS_GET(&s->events[k].count);
+				*found = true;
+			}
+	}
+	return sum;
+}
+
 static void metrics_render_plain(struct metrics_buf *b)
 {
 	static const struct {
@@ -456,32 +477,13 @@ static void metrics_render_plain(struct metrics_buf *b)
 			uint32_t ne = __atomic_load_n(&s->nevents, __ATOMIC_ACQUIRE);
 			for (uint32_t k = 0; k < ne && k < METRICS_MAX_EVENTS; k++) {
 				const struct metrics_evt *e = &s->events[k];
-				bool seen = false;
+				bool seen;
 				if (e->family != (uint32_t)f)
 					continue;
-				for (uint32_t i2 = 0; i2 < i && !seen; i2++) {
-					struct metrics_slot *s2 = metrics_slot_at(i2);
-					uint32_t n2 =
-					    __atomic_load_n(&s2->nevents, __ATOMIC_ACQUIRE);
-					for (uint32_t k2 = 0; k2 < n2 && k2 < METRICS_MAX_EVENTS;
-					     k2++)
-						if (s2->events[k2].family == e->family &&
-						    strcmp(s2->events[k2].label, e->label) == 0)
-							seen = true;
-				}
+				metrics_event_sum(0, i, e, &seen);
 				if (seen)
 					continue;
-				sum = 0;
-				for (uint32_t i2 = i; i2 < metrics_map->nslots; i2++) {
-					struct metrics_slot *s2 = metrics_slot_at(i2);
-					uint32_t n2 =
-					    __atomic_load_n(&s2->nevents, __ATOMIC_ACQUIRE);
-					for (uint32_t k2 = 0; k2 < n2 && k2 < METRICS_MAX_EVENTS;
-					     k2++)
-						if (s2->events[k2].family == e->family &&
-						    strcmp(s2->events[k2].label, e->label) == 0)
-							sum += METRICS_GET(&s2->events[k2].count);
-				}
+				sum = metrics_event_sum(i, metrics_map->nslots, e, &seen);
 				metrics_printf(b, "%s{%s=\"", families[f].name, families[f].label);
 				metrics_label(b, e->label);
 				metrics_printf(b, "\"} %llu\n", (unsigned long long)sum);
