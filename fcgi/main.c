@@ -241,16 +241,18 @@ static void worker_handle(FCGX_Request *r, struct arena *a)
 	if (err == E_OK && rep.stream != NULL &&
 	    rep.stream(rep.stream_ctx, worker_write, r->out) != 0)
 		log_warn("%s %s: streamed body cut short", method, route);
-	FCGX_Finish_r(r);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	us = (t1.tv_sec - t0.tv_sec) * 1000000LL + (t1.tv_nsec - t0.tv_nsec) / 1000;
-	log_access(method, route, status, us, req.user_id, req.admin_id);
-	/* labelled by pattern (never the raw path): an unmatched request is "(unmatched)" */
+	/* counted before the request is finished: a client that has its answer (and then
+	 * scrapes, through another worker) always finds it counted.  Labelled by pattern
+	 * (never the raw path): an unmatched request is "(unmatched)". */
 	metrics_request(req.method < HTTP__MAX ? method : NULL,
 	                req.log_route ? req.log_route
 	                : req.route   ? req.route->pattern
 	                              : NULL,
 	                status, err, us);
+	FCGX_Finish_r(r);
+	log_access(method, route, status, us, req.user_id, req.admin_id);
 	log_set_request(NULL);
 	json_object_put(rep.data);
 	json_object_put(req.json);
