@@ -116,9 +116,11 @@ struct reply {
 	const char *raw_type; /* non-JSON body: Content-Type */
 	const char *raw; /* non-JSON body */
 	size_t raw_len;
-	/* X-Sendfile: the absolute path of a file that lighttpd sends as the body (with
-	 * raw_type; "allow-x-send-file" in the fastcgi.server block); the worker sends headers
-	 * only.  nginx would take X-Accel-Redirect with an internal location instead. */
+	/* The absolute path of a file that the front end sends as the body (with raw_type); the
+	 * worker sends headers only: X-Sendfile for lighttpd ("allow-x-send-file" in the
+	 * fastcgi.server block), or, with MEDIA_SENDFILE=x-accel-redirect, X-Accel-Redirect to
+	 * nginx's internal location CONFIG_ACCEL_MEDIA_PREFIX + the path below MEDIA_DIR (a path
+	 * outside MEDIA_DIR then answers 500: nginx could not reach it). */
 	const char *sendfile;
 	const char *disposition; /* Content-Disposition header, NULL = none */
 	/*
@@ -133,6 +135,13 @@ struct reply {
 	 */
 	int (*stream)(void *ctx, int (*write)(void *wctx, const void *buf, size_t n), void *wctx);
 	void *stream_ctx;
+	/* CORS (set by the router, docs/security.md): vary_origin when CORS_ALLOWED_ORIGINS is
+	 * set (the answer depends on the Origin header); cors_origin the request's Origin when it
+	 * is one of them (echoed, with credentials; never "*"); preflight for an OPTIONS request
+	 * on a path that has routes (204, allow then lists their methods). */
+	bool vary_origin;
+	const char *cors_origin;
+	bool preflight;
 };
 
 typedef enum api_err route_handler(struct request *req, struct reply *rep);

@@ -4,6 +4,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lib/config.h"
+
+/* What a CORS answer lets the page see and send (docs/security.md, "CORS"). */
+#define RESPONSE_CORS_EXPOSE "X-Request-Id, Retry-After"
+#define RESPONSE_CORS_HEADERS "Authorization, Content-Type, Idempotency-Key, X-Request-Id"
+#define RESPONSE_CORS_MAX_AGE "600"
+
 static const char *response_reason(int status)
 {
 	switch (status) {
@@ -105,6 +112,55 @@ static const char *response_json(json_object *o, size_t *n)
 	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, n);
 }
 
+/*
+ * X-Accel-Redirect's URI for a file below MEDIA_DIR: CONFIG_ACCEL_MEDIA_PREFIX + the rest of
+ * its path (our own file names: letters, digits, '/', '.', '_', '-', so nothing to escape);
+ * NULL when the file is not below MEDIA_DIR or its name has anything else in it, or "..".
+ */
+static const char *response_accel_uri(struct arena *a, const char *path)
+{
+	const char *dir = config_get()->media_dir;
+	size_t n = dir != NULL ? strlen(dir) : 0;
+
+	while (n > 0 && dir[n - 1] == '/')
+		n--;
+	if (n == 0 || strncmp(path, dir, n) != 0 || path[n] != '/')
+		return NULL;
+	path += n + 1;
+	if (path[strspn(path,
+	                "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-")] !=
+	        '\0' ||
+	    strstr(path, "..") != NULL)
+		return NULL;
+	return arena_printf(a, "%s%s", CONFIG_ACCEL_MEDIA_PREFIX, path);
+}
+
+/* The CORS headers of an answer (router_cors, router_options). */
+static void response_cors(struct response_buf *b, const struct reply *rep)
+{
+	if (rep->preflight && rep->allow != NULL) {
+		response_puts(b, "Allow: ");
+		response_puts(b, rep->allow);
+		response_puts(b, ", OPTIONS\r\n");
+	}
+	if (rep->vary_origin)
+		response_puts(b, "Vary: Origin\r\n");
+	if (rep->cors_origin == NULL || strpbrk(rep->cors_origin, "\r\n") != NULL)
+		return;
+	/* the origin itself, never "*": credentials are allowed */
+	response_puts(b, "Access-Control-Allow-Origin: ");
+	response_puts(b, rep->cors_origin);
+	response_puts(b, "\r\nAccess-Control-Allow-Credentials: true\r\n");
+	if (rep->preflight && rep->allow != NULL) {
+		response_puts(b, "Access-Control-Allow-Methods: ");
+		response_puts(b, rep->allow);
+		response_puts(b, "\r\nAccess-Control-Allow-Headers: " RESPONSE_CORS_HEADERS
+		                 "\r\nAccess-Control-Max-Age: " RESPONSE_CORS_MAX_AGE "\r\n");
+	} else {
+		response_puts(b, "Access-Control-Expose-Headers: " RESPONSE_CORS_EXPOSE "\r\n");
+	}
+}
+
 char *response_render(struct arena *a, const struct request *req, const struct reply *rep,
                       enum api_err err, size_t *len, int *status)
 {
@@ -126,6 +182,11 @@ char *response_render(struct arena *a, const struct request *req, const struct r
 		cookie = NULL;
 	if (sendfile != NULL && strpbrk(sendfile, "\r\n") != NULL)
 		sendfile = NULL;
+	if (err == E_OK && sendfile != NULL && config_get()->media_accel &&
+	    (sendfile = response_accel_uri(a, sendfile)) == NULL) {
+		err = E_INTERNAL;
+		st = api_err_status(err);
+	}
 	if (disp != NULL && strpbrk(disp, "\r\n") != NULL)
 		disp = NULL;
 	if (err == E_OK && (st == 204 || st == 302)) {
@@ -175,7 +236,8 @@ char *response_render(struct arena *a, const struct request *req, const struct r
 	cap = 200 + strlen(rid) + (type ? strlen(type) : 0) +
 	      (rep->allow ? strlen(rep->allow) : 0) + (location ? strlen(location) : 0) +
 	      (cookie ? strlen(cookie) : 0) + 2 * (sendfile ? strlen(sendfile) : 0) +
-	      (disp ? strlen(disp) : 0) + bb.len;
+	      (disp ? strlen(disp) : 0) + bb.len +
+	      (rep->cors_origin ? 2 * strlen(rep->cors_origin) + 300 : 0) + 16;
 	b.p = arena_alloc(a, cap + 1);
 	b.len = 0;
 	b.cap = cap;
@@ -186,7 +248,7 @@ char *response_render(struct arena *a, const struct request *req, const struct r
 	response_puts(&b, "\r\nX-Request-Id: ");
 	response_puts(&b, rid);
 	response_puts(&b, "\r\nCache-Control: no-store\r\n");
-	if (rep->allow != NULL) {
+	if (rep->allow != NULL && !rep->preflight) {
 		response_puts(&b, "Allow: ");
 		response_puts(&b, rep->allow);
 		response_puts(&b, "\r\n");
@@ -206,7 +268,12 @@ char *response_render(struct arena *a, const struct request *req, const struct r
 		response_puts(&b, cookie);
 		response_puts(&b, "\r\n");
 	}
-	if (headers_only && sendfile != NULL) {
+	response_cors(&b, rep);
+	if (headers_only && sendfile != NULL && config_get()->media_accel) {
+		response_puts(&b, "X-Accel-Redirect: ");
+		response_puts(&b, sendfile);
+		response_puts(&b, "\r\n");
+	} else if (headers_only && sendfile != NULL) {
 		/* lighttpd 1.4 reads either name; both for older and newer versions */
 		response_puts(&b, "X-Sendfile: ");
 		response_puts(&b, sendfile);

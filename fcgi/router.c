@@ -473,11 +473,45 @@ static void router_idem_hash(struct request *req)
 	req->idempotency_hash = hash;
 }
 
+/* CORS for the answer, whatever it is (an error too, so that the page can read it): with
+ * CORS_ALLOWED_ORIGINS set, Vary: Origin, and for an Origin in that list the origin itself. */
+static void router_cors(struct request *req, struct reply *rep)
+{
+	const struct config *cfg = config_get();
+	const char *origin;
+
+	if (cfg->ncors_origins == 0)
+		return;
+	rep->vary_origin = true;
+	origin = request_env(req, "HTTP_ORIGIN");
+	if (config_cors_allowed(cfg, origin))
+		rep->cors_origin = arena_strdup(req->arena, origin);
+}
+
+/* OPTIONS: 204 with the methods of the path's routes (a CORS preflight when the origin is
+ * allowed), before any auth or limit (a preflight never carries credentials); 404 for a path
+ * without routes. */
+static enum api_err router_options(const struct route_table *const *tables, size_t ntables,
+                                   struct request *req, struct reply *rep)
+{
+	enum api_err err = router_match(tables, ntables, req, &rep->allow);
+
+	router_drain(req);
+	if (err != E_METHOD_NOT_ALLOWED)
+		return E_NOT_FOUND;
+	rep->preflight = true;
+	return reply_ok(rep, 204, NULL);
+}
+
 enum api_err router_dispatch(const struct route_table *const *tables, size_t ntables,
                              struct request *req, struct reply *rep)
 {
 	enum api_err err;
 
+	router_cors(req, rep);
+	if (req->method == HTTP__MAX && req->method_name != NULL &&
+	    strcmp(req->method_name, "OPTIONS") == 0)
+		return router_options(tables, ntables, req, rep);
 	err = router_match(tables, ntables, req, &rep->allow);
 	if (err != E_OK) {
 		router_drain(req);

@@ -3,6 +3,7 @@
  * policy before the handler runs (DESIGN §3), in this order:
  *   path under /api/v1 (or, for ROUTE_CLOUD routes, under /api but not /api/v1)
  *   and a pattern matching it                       else 404 NOT_FOUND
+ *   (OPTIONS: 204 + Allow, a CORS preflight's headers for an allowed Origin; nothing below)
  *   the method among that pattern's routes          else 405 METHOD_NOT_ALLOWED + Allow
  *   auth level (token checked by lib/token)          else 401 UNAUTHORIZED / 403 FORBIDDEN
  *   account rule (a user token's user is active)     else 401 (no such user) / 403 (disabled)
@@ -42,7 +43,9 @@
 enum api_err router_match(const struct route_table *const *tables, size_t ntables,
                           struct request *req, const char **allow);
 
-/* Match, policy, handler.  Returns the final error; rep is filled for the writer. */
+/* Match, policy, handler.  Returns the final error; rep is filled for the writer.  With
+ * CORS_ALLOWED_ORIGINS set, rep->vary_origin, and rep->cors_origin for an allowed Origin,
+ * are set for every answer (docs/security.md, "CORS"). */
 enum api_err router_dispatch(const struct route_table *const *tables, size_t ntables,
                              struct request *req, struct reply *rep);
 

@@ -47,6 +47,16 @@ const char *config_channel_appid(const struct config *c, enum token_channel ch)
 	}
 }
 
+bool config_cors_allowed(const struct config *c, const char *origin)
+{
+	if (origin == NULL)
+		return false;
+	for (size_t i = 0; i < c->ncors_origins; i++)
+		if (strcmp(c->cors_origins[i], origin) == 0)
+			return true;
+	return false;
+}
+
 const char *config_msg_mode_name(enum config_msg_mode m)
 {
 	static const char *const names[] = {[CONFIG_MSG_PLAIN] = "plain",
@@ -287,6 +297,85 @@ static int config_set_notify(const struct config_var *v, const char *s, struct c
 	return config_set_str(v, s, x);
 }
 
+/*
+ * One origin of CORS_ALLOWED_ORIGINS, s[0..n): http:// or https://, then a host of lower-case
+ * letters, digits, '-' and '.', then optionally ':' and a port 1-65535; no path, no trailing
+ * '/', no wildcard, no user part (a browser's Origin header has exactly this shape).
+ */
+static bool config_origin_ok(const char *s, size_t n)
+{
+	size_t i, h;
+	long port = 0;
+
+	if (n > 8 && strncmp(s, "https://", 8) == 0)
+		i = 8;
+	else if (n > 7 && strncmp(s, "http://", 7) == 0)
+		i = 7;
+	else
+		return false;
+	for (h = i; i < n && ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
+	                      s[i] == '-' || s[i] == '.');
+	     i++)
+		;
+	if (i == h || s[h] == '.' || s[h] == '-' || s[i - 1] == '.' || s[i - 1] == '-')
+		return false;
+	if (i == n)
+		return true;
+	if (s[i] != ':' || i + 1 == n || n - i - 1 > 5)
+		return false;
+	for (i++; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		port = port * 10 + (s[i] - '0');
+	}
+	return port >= 1 && port <= 65535;
+}
+
+/* CORS_ALLOWED_ORIGINS: comma-separated exact origins (spaces around each allowed), at most
+ * CONFIG_CORS_MAX; unset or empty: none.  Copied into static storage, one NUL-ended string
+ * each. */
+static int config_set_cors(const struct config_var *v, const char *s, struct config_load_ctx *x)
+{
+	static char buf[CONFIG_CORS_MAX * (CONFIG_CORS_ORIGIN_MAX + 1)];
+	size_t used = 0;
+
+	x->c->ncors_origins = 0;
+	while (s != NULL && *s != '\0') {
+		const char *end = strchr(s, ',');
+		size_t n = end ? (size_t)(end - s) : strlen(s);
+
+		while (n > 0 && *s == ' ') {
+			s++;
+			n--;
+		}
+		while (n > 0 && s[n - 1] == ' ')
+			n--;
+		if (n == 0 || n > CONFIG_CORS_ORIGIN_MAX || !config_origin_ok(s, n))
+			return config_fail(v, x, "%s", v->what);
+		if (x->c->ncors_origins == CONFIG_CORS_MAX)
+			return config_fail(v, x, "at most %d origins", CONFIG_CORS_MAX);
+		memcpy(buf + used, s, n);
+		buf[used + n] = '\0';
+		x->c->cors_origins[x->c->ncors_origins++] = buf + used;
+		used += n + 1;
+		if (end == NULL)
+			break;
+		s = end + 1;
+		if (*s == '\0')
+			return config_fail(v, x, "%s", v->what);
+	}
+	return 0;
+}
+
+/* MEDIA_SENDFILE: x-sendfile (lighttpd) or x-accel-redirect (nginx). */
+static int config_set_sendfile(const struct config_var *v, const char *s, struct config_load_ctx *x)
+{
+	if (strcmp(s, "x-sendfile") != 0 && strcmp(s, "x-accel-redirect") != 0)
+		return config_fail(v, x, "%s", v->what);
+	*(bool *)config_field(v, x) = strcmp(s, "x-accel-redirect") == 0;
+	return 0;
+}
+
 #define CFG(f) offsetof(struct config, f)
 #define CFG_STR(name, f)                                          \
 	{                                                         \
@@ -379,6 +468,11 @@ static const struct config_var config_vars[] = {
     CFG_LONG("DISPATCH_MAX_INPUT_BYTES", "33554432", 1024, 100L * 1024 * 1024,
              dispatch_max_input_bytes, "bytes"),
     CFG_LONG("DISPATCH_CLOUD_FETCH_BATCH", "50", 0, 500, dispatch_cloud_fetch_batch, "a count"),
+    {"MEDIA_SENDFILE", "x-sendfile", config_set_sendfile, 0, 0, CFG(media_accel), 0,
+     "must be x-sendfile (lighttpd) or x-accel-redirect (nginx)"},
+    {"CORS_ALLOWED_ORIGINS", NULL, config_set_cors, 0, 0, 0, 0,
+     "must be comma-separated origins such as https://web.example.com (scheme, lower-case "
+     "host, optional port; no path, no '*')"},
 };
 
 int config_load(unsigned need, char *err, size_t errlen)

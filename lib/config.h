@@ -26,6 +26,12 @@ enum config_msg_mode { CONFIG_MSG_PLAIN, CONFIG_MSG_COMPAT, CONFIG_MSG_SAFE };
 /* The mode's name as configured: "plain", "compat" or "safe". */
 const char *config_msg_mode_name(enum config_msg_mode m);
 
+/* At most this many CORS_ALLOWED_ORIGINS, each at most CONFIG_CORS_ORIGIN_MAX bytes. */
+#define CONFIG_CORS_MAX 16
+#define CONFIG_CORS_ORIGIN_MAX 253
+/* The internal nginx location that serves MEDIA_DIR (nginx/aiphoto.conf). */
+#define CONFIG_ACCEL_MEDIA_PREFIX "/_aiphoto_media/"
+
 struct config {
 	const char *database_url;
 	const char *redis_url;
@@ -80,6 +86,14 @@ struct config {
 	long dispatch_max_result_bytes; /* largest result image */
 	long dispatch_max_input_bytes; /* the input images of one item together */
 	long dispatch_cloud_fetch_batch; /* cloud:// work images fetched per run (0: none) */
+	/* The header that hands a signed media file to the front end (MEDIA_SENDFILE):
+	 * X-Sendfile with the file's absolute path (lighttpd, the default), or X-Accel-Redirect
+	 * with CONFIG_ACCEL_MEDIA_PREFIX + its path below MEDIA_DIR (nginx, nginx/aiphoto.conf) */
+	bool media_accel;
+	/* CORS (docs/security.md): the exact origins ("https://web.example.com") whose pages may
+	 * call the API with credentials (CORS_ALLOWED_ORIGINS, comma-separated; none by default) */
+	const char *cors_origins[CONFIG_CORS_MAX];
+	size_t ncors_origins;
 };
 
 /* What a binary needs: the worker and most ctl commands need everything; `token` and
@@ -103,6 +117,11 @@ const struct config *config_get(void);
  * not configured, and for TOKEN_CHANNEL_NONE.
  */
 const char *config_channel_appid(const struct config *c, enum token_channel ch);
+
+/* True when origin (an Origin header, NULL when absent) is one of CORS_ALLOWED_ORIGINS,
+ * compared exactly (an origin is case-sensitive as browsers send it: lower-case scheme and
+ * host). */
+bool config_cors_allowed(const struct config *c, const char *origin);
 
 /* Parses a whole decimal integer in [min,max]; 0 on success, -1 otherwise. */
 int config_parse_long(const char *s, long min, long max, long *out);

@@ -16,6 +16,7 @@ int main(void)
 	sr = srunner_create(arena_suite());
 	srunner_add_suite(sr, bizday_suite());
 	srunner_add_suite(sr, config_suite());
+	srunner_add_suite(sr, cors_suite());
 	srunner_add_suite(sr, errors_suite());
 	srunner_add_suite(sr, jsonx_suite());
 	srunner_add_suite(sr, password_suite());

@@ -39,12 +39,15 @@ Suite *media_suite(void);
 Suite *role_suite(void);
 Suite *fields_suite(void);
 Suite *clouddoc_suite(void);
+Suite *cors_suite(void);
 
 /* A known-good environment: the three required variables set, every optional one unset. */
 static inline void unit_env_baseline(void)
 {
 	static const char *const optional[] = {
 	    "PUBLIC_BASE_URL",
+	    "CORS_ALLOWED_ORIGINS",
+	    "MEDIA_SENDFILE",
 	    "MEDIA_DIR",
 	    "AIPHOTO_ENV",
 	    "LOG_LEVEL",
