@@ -31,6 +31,19 @@ import requests
 REPO = pathlib.Path(__file__).resolve().parents[2]
 CTL = REPO / "build" / "aiphotoctl"
 HTTP_TIMEOUT = 10
+# The stack's front end (scripts/stack FRONT): lighttpd, or nginx (`FRONT=nginx make integration`).
+FRONT = os.environ.get("FRONT") or "lighttpd"
+# Tests that check what one front end itself does (its configuration, its limits) run only
+# through that one; everything else holds through either.
+lighttpd_only = pytest.mark.skipif(FRONT != "lighttpd", reason="checks lighttpd itself")
+nginx_only = pytest.mark.skipif(FRONT != "nginx", reason="checks nginx itself")
+
+
+def pytest_configure(config):
+    # `-m front`: the few tests that prove a front end's configuration end to end (health, a
+    # page, an API call with a token, a signed media file, a body over the limit, the
+    # config check); `make test` runs them through nginx too (make integration-front).
+    config.addinivalue_line("markers", "front: the front-end smoke set (make integration-front)")
 
 
 def require_env(name):

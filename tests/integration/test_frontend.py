@@ -1,9 +1,10 @@
-"""The front end: what lighttpd itself does for the service (docs/security.md,
-"Front end (lighttpd)").
+"""The front end: what lighttpd (or nginx, FRONT=nginx) itself does for the service
+(docs/security.md, "Front end (lighttpd)" and "Front end (nginx)").
 
 - no secret of a query string (nor the login QR scene in its path) in any log of the stack;
-- thousands of idle connections from one address do not lock out another address;
-- lighttpd's own errors on /api/v1/ carry the JSON envelope, not an HTML page;
+- thousands of idle connections from one address do not lock out another address; nginx caps
+  the requests in progress per address;
+- the front end's own errors on /api/v1/ carry the JSON envelope, not an HTML page;
 - /media/ is served inline, unsniffed and under a policy that runs nothing;
 - Redis has a memory cap and an eviction policy.
 
@@ -26,6 +27,7 @@ import zlib
 import pytest
 import requests
 
+from conftest import FRONT, lighttpd_only, nginx_only
 from test_faults import wait_for
 from test_ops import var_dir
 
@@ -82,7 +84,7 @@ def test_no_secret_of_a_request_reaches_any_log(client, unique):
     # are on disk too.
     marker = client.get("/health").headers["X-Request-Id"]
     logs = var_dir() / "log"
-    access = logs / "lighttpd-access.log"
+    access = logs / f"{FRONT}-access.log"
     assert wait_for(lambda: access.exists() and marker in access.read_text(errors="replace"),
                     15, 0.2), f"{marker} never reached {access}"
     text = access.read_text(errors="replace")
@@ -106,6 +108,66 @@ def running_lighttpd_conf():
     return (var_dir() / "lighttpd.conf").read_text()
 
 
+def running_nginx_conf():
+    """The running nginx's configuration: dev.conf.in with the shipped site inside."""
+    return re.sub(r"#.*", "", (var_dir() / "nginx" / "nginx.conf").read_text())
+
+
+def nginx_seconds(text, name):
+    m = re.search(rf"^\s*{name}\s+(\d+)s?\s*;", text, re.M)
+    assert m, f"{name} is not set"
+    return int(m.group(1))
+
+
+@nginx_only
+@pytest.mark.front
+def test_nginx_limits_are_configured():
+    text = running_nginx_conf()
+    assert nginx_seconds(text, "keepalive_timeout") <= 10
+    assert nginx_seconds(text, "client_header_timeout") <= 30
+    assert nginx_seconds(text, "client_body_timeout") <= 30
+    assert nginx_seconds(text, "send_timeout") <= 360
+    assert nginx_seconds(text, "fastcgi_connect_timeout") <= 5
+    assert re.search(r"^\s*fastcgi_keep_conn\s+off;", text, re.M)
+    assert re.search(r"^\s*limit_conn_zone\s+\$binary_remote_addr\s+zone=aiphoto_addr:", text,
+                     re.M)
+    assert re.search(r"^\s*limit_conn\s+aiphoto_addr\s+\d+;", text, re.M)
+    conns = int(re.search(r"worker_connections\s+(\d+);", text).group(1))
+    assert conns >= 4096
+    pid = int((var_dir() / "run" / "nginx.pid").read_text().strip())
+    limits = pathlib.Path(f"/proc/{pid}/limits").read_text()
+    soft = int(re.search(r"^Max open files\s+(\d+)", limits, re.M).group(1))
+    assert soft >= conns, limits
+
+
+@nginx_only
+def test_nginx_caps_requests_in_progress_per_address():
+    """limit_conn: requests whose body is still awaited hold their slot; one over the cap
+    from the same address gets 503 with the envelope, another address is still served."""
+    cap = int(re.search(r"^\s*limit_conn\s+aiphoto_addr\s+(\d+);", running_nginx_conf(),
+                        re.M).group(1))
+    head = (b"POST /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n")
+    held = []
+    try:
+        for _ in range(cap):
+            s = socket.create_connection(("127.0.0.1", port()), timeout=5)
+            held.append(s)
+            s.sendall(head)  # the body never comes: the request stays in progress
+        time.sleep(0.5)
+        resp = requests.get(f"http://127.0.0.1:{port()}/api/v1/health", timeout=5,
+                            headers={"Connection": "close"})
+        assert resp.status_code == 503, resp.text
+        assert json_envelope(resp)["code"] == "UNAVAILABLE"
+        assert health_from_another_address(3.0) == 200
+    finally:
+        for s in held:
+            s.close()
+    assert wait_for(lambda: requests.get(f"http://127.0.0.1:{port()}/api/v1/health",
+                                         timeout=5).status_code == 200, 10)
+
+
+@lighttpd_only
 def test_connection_limits_are_configured():
     text = re.sub(r"#.*", "", running_lighttpd_conf())
     settings = dict(re.findall(r"^\s*(server\.[\w-]+)\s*=\s*(\d+)\s*$", text, re.M))
@@ -209,7 +271,7 @@ def test_workers_gone_gives_the_json_envelope_then_recovers(client, expect_ok):
             r = client.get(path, timeout=5)
             assert r.status_code in (502, 503), (path, r.status_code)
             assert json_envelope(r)["code"] == "UNAVAILABLE"
-        # outside the API lighttpd's own pages stay as they were
+        # outside the API the front end's own pages stay as they were
         other = requests.get(client.base.rsplit("/api/v1", 1)[0] + "/wechat/nothing-here.html",
                              timeout=5)
         assert other.status_code == 404
@@ -223,14 +285,15 @@ def test_workers_gone_gives_the_json_envelope_then_recovers(client, expect_ok):
     expect_ok(client.get("/health"))
 
 
+@pytest.mark.front
 def test_oversize_body_gets_the_json_envelope(client):
-    """lighttpd refuses the body itself (no worker saw it) but answers like the API."""
+    """The front end refuses the body itself (no worker saw it) but answers like the API."""
     head = (b"POST /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             b"Content-Type: application/json\r\nContent-Length: 5000000\r\n"
             b"Connection: close\r\n\r\n")
     data = b""
     with socket.create_connection(("127.0.0.1", port()), timeout=10) as s:
-        s.sendall(head)  # no body: lighttpd answers from the Content-Length alone
+        s.sendall(head)  # no body: the front end answers from the Content-Length alone
         while True:
             chunk = s.recv(65536)
             if not chunk:

@@ -1,4 +1,4 @@
-"""Operations: the lighttpd and systemd files, the app socket, and the stack script.
+"""Operations: the lighttpd, nginx and systemd files, the app socket, and the stack script.
 
 Runs inside the suite (scripts/test-integration), which exports the running stack's
 AIPHOTO_VAR, PORT and AIPHOTO_BASE_URL. One test brings up a second, independent stack in a
@@ -19,9 +19,12 @@ import urllib.request
 
 import pytest
 
+from conftest import FRONT, lighttpd_only, nginx_only
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 STACK = REPO / "scripts" / "stack"
 LIGHTTPD = shutil.which("lighttpd") or "/usr/sbin/lighttpd"
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 UNIT = REPO / "systemd" / "aiphoto-fcgi.service"
 ENV_EXAMPLE = REPO / "systemd" / "aiphoto.env.example"
 
@@ -109,6 +112,7 @@ def test_lighttpd_snippet_routes():
     assert '"/media/"  => "/var/lib/aiphoto/media/"' in text
 
 
+@lighttpd_only
 def test_lighttpd_dev_config_of_running_stack():
     conf = var_dir() / "lighttpd.conf"
     assert conf.exists(), f"{conf} is missing; is the stack up?"
@@ -120,7 +124,7 @@ def test_lighttpd_dev_config_of_running_stack():
     assert "@" not in re.sub(r"#.*", "", text), "unrendered placeholder left"
 
 
-def test_lighttpd_listens_on_loopback_only():
+def test_front_listens_on_loopback_only():
     port = int(os.environ["PORT"])
     listeners = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
@@ -133,6 +137,83 @@ def test_lighttpd_listens_on_loopback_only():
                     listeners.append((table, addr))
     assert listeners, f"nothing listens on port {port}"
     assert all(addr == "0100007F" for _, addr in listeners), listeners
+
+
+# --------------------------------------------------------------------------- nginx
+
+NGINX_SITE = REPO / "nginx" / "aiphoto.conf"
+
+
+def nginx_check(conf, prefix):
+    proc = run([NGINX, "-t", "-p", f"{prefix}/", "-e", f"{prefix}/error.log", "-c", conf],
+               cwd="/")
+    assert proc.returncode == 0, f"nginx -t -c {conf}: {proc.stdout}{proc.stderr}"
+    return proc
+
+
+def shipped_site_copy(tmp_path):
+    """The shipped site with its access log in tmp_path (nginx -t opens log files; the
+    other paths, the socket and the aliases, need not exist)."""
+    text = NGINX_SITE.read_text()
+    assert "/var/log/nginx/aiphoto-access.log" in text
+    site = tmp_path / "aiphoto.conf"
+    site.write_text(text.replace("/var/log/nginx/aiphoto-access.log",
+                                 str(tmp_path / "access.log")))
+    return site
+
+
+@pytest.mark.front
+def test_nginx_shipped_site_passes_t(tmp_path):
+    """nginx/aiphoto.conf as shipped, in a minimal main file of its own."""
+    site = shipped_site_copy(tmp_path)
+    main = tmp_path / "nginx.conf"
+    main.write_text(f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\n"
+                    f"events {{}}\nhttp {{\n\tinclude /etc/nginx/mime.types;\n"
+                    f"\tclient_body_temp_path {tmp_path}/body;\n\tinclude {site};\n}}\n")
+    nginx_check(main, tmp_path)
+
+
+def test_nginx_site_fits_debian_layout(tmp_path):
+    """The site enabled in a copy of Debian's own nginx.conf (sites-enabled/)."""
+    stock = pathlib.Path("/etc/nginx/nginx.conf")
+    include = "include /etc/nginx/sites-enabled/*;"
+    if not stock.exists() or include not in stock.read_text():
+        pytest.skip("no Debian nginx.conf with a sites-enabled include on this host")
+    site = shipped_site_copy(tmp_path)
+    main = tmp_path / "nginx.conf"
+    main.write_text(stock.read_text().replace(include, f"include {site};")
+                    .replace("pid /run/nginx.pid;", f"pid {tmp_path}/nginx.pid;"))
+    nginx_check(main, tmp_path)
+
+
+def test_nginx_site_routes():
+    text = re.sub(r"#.*", "", NGINX_SITE.read_text())
+    assert "server unix:/run/aiphoto/fcgi.sock;" in text
+    assert re.search(r"fastcgi_keep_conn\s+off;", text)
+    assert re.search(r"location /api/ \{[^}]*fastcgi_pass aiphoto_fcgi;", text)
+    assert re.search(r"client_max_body_size 10304k;", text)
+    assert "alias /usr/share/aiphoto/wechat-pages/;" in text
+    assert text.count("alias /var/lib/aiphoto/media/;") == 2
+    # the internal location of X-Accel-Redirect (CONFIG_ACCEL_MEDIA_PREFIX) is internal
+    assert re.search(r"location /_aiphoto_media/ \{\s*internal;", text)
+    # the log never has the query ($request, $request_uri, $args) nor the Referer
+    fmt = re.search(r"log_format aiphoto ([^;]*);", text).group(1)
+    for var in ("$request ", "$request_uri", "$args", "$query_string", "$http_referer", "$uri"):
+        assert var not in fmt, var
+
+
+@nginx_only
+@pytest.mark.front
+def test_nginx_dev_config_of_running_stack():
+    conf = var_dir() / "nginx" / "nginx.conf"
+    assert conf.exists(), f"{conf} is missing; is the stack up?"
+    nginx_check(conf, var_dir() / "nginx")
+    text = conf.read_text()
+    assert f"listen 127.0.0.1:{os.environ['PORT']};" in text
+    assert f"server unix:{var_dir()}/run/fcgi.sock;" in text
+    text = re.sub(r"#.*", "", text)
+    assert "@" not in text, "unrendered placeholder left"
+    assert "/var/lib/aiphoto" not in text and "/run/aiphoto/" not in text
 
 
 # --------------------------------------------------------------------------- systemd
@@ -262,7 +343,7 @@ def test_app_socket_is_a_private_unix_socket():
 def test_stack_status_reports_all_up():
     proc = run([STACK, "status"], cwd=REPO)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    for name in ("postgres", "redis", "fcgi", "lighttpd", "health"):
+    for name in ("postgres", "redis", "fcgi", FRONT, "health"):
         assert re.search(rf"^{name}:\s+up", proc.stdout, re.M), proc.stdout
 
 
@@ -397,10 +478,10 @@ def test_down_stops_everything_when_a_component_is_already_gone():
                                     cwd=var, start_new_session=True,
                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
-        # Redis dies first; lighttpd's, the simulator's and the loop's pid files are lost.
+        # Redis dies first; the front end's, the simulator's and the loop's pid files are lost.
         redis_pid = int((run_dir / "redis.pid").read_text().strip())
         os.kill(redis_pid, signal.SIGKILL)
-        for name in ("lighttpd.pid", "sim.pid", "dispatch.pid"):
+        for name in (f"{FRONT}.pid", "sim.pid", "dispatch.pid"):
             (run_dir / name).unlink()
         assert processes_referencing([str(var), pg_real])
 
