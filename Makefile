@@ -3,9 +3,12 @@
 #   make            build build/aiphoto-fcgi, build/aiphotoctl and build/aiphoto-dispatch
 #   make run        install missing Debian packages, build, run the local stack (Ctrl-C stops it)
 #   make test       deps + build + unit tests + fuzz smoke + integration and browser tests, each on a stack of their own
+#                   (+ the front-end smoke set through nginx: make integration-front)
+#   FRONT=nginx make integration   the whole integration suite through nginx instead of lighttpd
 #   make lint       clang-format check, cppcheck, banned calls, the H5 pages' JavaScript
 #   make asan       unit tests and the integration suite under AddressSanitizer + UBSan
 #   make bench      wrk through lighttpd: endpoints as ratios to a bare libfcgi responder
+#                   (FRONT=nginx: through nginx, plus both front ends side by side)
 #   make install    PREFIX=/usr DESTDIR=… (never strips, never chowns)
 #
 # Honours CC, CPPFLAGS, CFLAGS, LDFLAGS, PREFIX, DESTDIR.  DEVELOPER=1 (and CI) adds -Werror.
@@ -114,7 +117,8 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC)
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $^ \
 	    $(shell $(PKG_CONFIG) --libs $(FUZZ_PKGS))
 
-.PHONY: all run test unit fuzz integration browser lint asan bench install uninstall clean deps
+.PHONY: all run test unit fuzz integration integration-front browser lint asan bench install uninstall \
+        clean deps
 
 deps:
 	@scripts/deps
@@ -138,6 +142,12 @@ fuzz: $(FUZZ_BIN)
 integration: all
 	scripts/test-integration
 
+# The shipped nginx site proven on every run: `nginx -t` of nginx/aiphoto.conf and the tests
+# marked "front" (health, a page, a call with a token, a signed media file, a body over the
+# limit) through a stack of their own with nginx in front.
+integration-front: all
+	FRONT=nginx AIPHOTO_VAR=$(CURDIR)/var/test-nginx PORT=18090 scripts/test-integration -m front
+
 # The H5 pages in headless Chromium (Playwright) against a stack of their own.
 browser: all
 	tests/browser/run
@@ -147,6 +157,7 @@ test: deps
 	$(MAKE) unit
 	$(MAKE) fuzz
 	$(MAKE) integration
+	$(MAKE) integration-front
 	$(MAKE) browser
 
 LINT_SRC := $(wildcard lib/*.[ch] lib/wechat/*.[ch] fcgi/*.[ch] handlers/*.[ch] model/*.[ch] service/*.[ch] ctl/*.[ch] dispatcher/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c bench/*.c)
@@ -197,6 +208,8 @@ install: all
 	install -m 0644 migrations/*.sql $(DESTDIR)$(DATADIR)/aiphoto/migrations/
 	cp -R wechat-pages/. $(DESTDIR)$(DATADIR)/aiphoto/wechat-pages/
 	install -m 0644 lighttpd/aiphoto.conf $(DESTDIR)$(SYSCONFDIR)/lighttpd/conf-available/50-aiphoto.conf
+	install -d $(DESTDIR)$(DATADIR)/aiphoto/nginx
+	install -m 0644 nginx/aiphoto.conf $(DESTDIR)$(DATADIR)/aiphoto/nginx/aiphoto.conf
 	install -d $(DESTDIR)$(DATADIR)/aiphoto/lighttpd-errors
 	install -m 0644 lighttpd/errors/api-*.html $(DESTDIR)$(DATADIR)/aiphoto/lighttpd-errors/
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system

@@ -340,7 +340,9 @@ static int config_set_cors(const struct config_var *v, const char *s, struct con
 	size_t used = 0;
 
 	x->c->ncors_origins = 0;
-	while (s != NULL && *s != '\0') {
+	if (s == NULL)
+		return 0;
+	while (*s != '\0') {
 		const char *end = strchr(s, ',');
 		size_t n = end ? (size_t)(end - s) : strlen(s);
 

@@ -58,6 +58,7 @@ def test_scenes(psql, ctl, unique):
 # --------------------------------------------------------------------------- public endpoints
 
 
+@pytest.mark.front
 def test_health_reports_ok(client, expect_ok):
     data = expect_ok(client.get("/health"))
     assert set(data) == {"status", "db", "redis", "version", "workers"}, data
@@ -161,6 +162,7 @@ def test_scene_unknown_or_malformed_id_is_not_found(client, expect_error, psql, 
 # --------------------------------------------------------------------------- user endpoints
 
 
+@pytest.mark.front
 def test_user_me(client, expect_ok, psql, user):
     data = expect_ok(client.get("/user/me", token=user["token"]))
     assert set(data) == USER_KEYS, data

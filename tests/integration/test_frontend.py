@@ -52,6 +52,7 @@ def json_envelope(resp):
 # --------------------------------------------------------------------------- secrets in logs
 
 
+@pytest.mark.front
 def test_no_secret_of_a_request_reaches_any_log(client, unique):
     """The WeChat callback's signature and openid, the login QR scene, OAuth codes and a
     notify's query are in no file under the stack's log directory."""

@@ -164,6 +164,7 @@ def test_a_header_that_lies_is_refused_after_decoding(client, expect_error, user
 # --------------------------------------------------------------------------- signed URLs
 
 
+@pytest.mark.front
 def test_signed_media_urls(client, expect_ok, expect_error, user):
     _, token = user
     a = expect_ok(upload(client, token, big_jpeg(300, 200, seed=1)), 201)
@@ -171,12 +172,20 @@ def test_signed_media_urls(client, expect_ok, expect_error, user):
     sa, sb = stored_sha(a), stored_sha(b)
     exp = int(time.time()) + 120
     url = f"{client.base}/media/{sa}?exp={exp}&sig={sign(sa, exp)}"
-    # valid: the stored file, sent by lighttpd (X-Sendfile), no token needed
+    # valid: the stored file, sent by the front end (lighttpd: X-Sendfile, nginx:
+    # X-Accel-Redirect), no token needed, under the headers of /media/
     resp = requests.get(url, timeout=10)
     assert resp.status_code == 200
     assert resp.content == served(client, a["url"])
     assert resp.headers["Content-Type"].startswith("image/jpeg")
-    assert "X-Sendfile" not in resp.headers and "X-LIGHTTPD-send-file" not in resp.headers
+    for name in ("X-Sendfile", "X-LIGHTTPD-send-file", "X-Accel-Redirect"):
+        assert name not in resp.headers, resp.headers
+    assert resp.headers.get("X-Content-Type-Options") == "nosniff"
+    assert "sandbox" in resp.headers.get("Content-Security-Policy", "")
+    # the internal location behind X-Accel-Redirect is never reachable from outside
+    inner = client.base.rsplit("/api/v1", 1)[0] + "/_aiphoto_media/" + \
+        urllib.parse.urlparse(a["url"]).path.split("/media/", 1)[1]
+    assert requests.get(inner, timeout=10).status_code == 404
     # expired
     old = int(time.time()) - 1
     expect_error(requests.get(f"{client.base}/media/{sa}?exp={old}&sig={sign(sa, old)}",
