@@ -2,8 +2,9 @@
  * media — signed media URLs and the batch download of works (DESIGN §12).
  *
  * GET  /media/:sha256?exp=<unix seconds>&sig=<hex> (public) → 200 the stored image file whose
- *      name is that hash (a normalised upload or a result), sent by lighttpd from the media
- *      store (X-Sendfile; the worker writes headers only).  sig is the HMAC-SHA256 under
+ *      name is that hash (a normalised upload or a result), sent by the front end from the
+ *      media store (X-Sendfile for lighttpd, X-Accel-Redirect for nginx with
+ *      MEDIA_SENDFILE=x-accel-redirect: fcgi/response.c; the worker writes headers only).  sig is the HMAC-SHA256 under
  *      MEDIA_URL_KEY of "/api/v1/media/<sha256>\n<exp>" (lib/media: media_signed_url), checked
  *      in constant time; a wrong, malformed or missing signature, or exp in the past → 403
  *      FORBIDDEN (the same answer, checked before the file is looked for, so it tells nothing
