@@ -112,6 +112,7 @@ enum api_err router_match(const struct route_table *const *tables, size_t ntable
 	size_t lens[ROUTE_MAX_CAPTURES];
 	unsigned methods = 0;
 	enum route_prefix prefix;
+	const char *seen = NULL;
 	int ncaps;
 
 	*allow = NULL;
@@ -133,6 +134,8 @@ enum api_err router_match(const struct route_table *const *tables, size_t ntable
 				continue;
 			if (r->method != req->method) {
 				methods |= 1u << r->method;
+				if (seen == NULL)
+					seen = r->pattern;
 				continue;
 			}
 			for (int c = 0; c < ncaps; c++) {
@@ -161,6 +164,8 @@ enum api_err router_match(const struct route_table *const *tables, size_t ntable
 		}
 		*allow = arena_strdup(req->arena, buf);
 	}
+	/* logged by the pattern, never by the path (a login QR scene is a secret in it) */
+	req->log_route = seen;
 	return E_METHOD_NOT_ALLOWED;
 }
 

@@ -38,7 +38,9 @@
 
 /*
  * Finds the route for req->method and req->path.  E_OK sets req->route and the
- * captures; E_METHOD_NOT_ALLOWED sets *allow (arena string, e.g. "GET, POST").
+ * captures; E_METHOD_NOT_ALLOWED sets *allow (arena string, e.g. "GET, POST") and
+ * req->log_route (the first pattern the path matched: the access log and the metrics name it,
+ * not the path).
  */
 enum api_err router_match(const struct route_table *const *tables, size_t ntables,
                           struct request *req, const char **allow);

@@ -3,6 +3,7 @@
  * headers (fcgi/router, fcgi/response), the X-Accel-Redirect of a media file.
  */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

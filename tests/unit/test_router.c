@@ -394,6 +394,8 @@ START_TEST(router_match_405)
 	ck_assert_str_eq(allow, "GET, POST");
 	ck_assert_int_eq(rt_match(HTTP_POST, "/api/v1/items/9", &allow), E_METHOD_NOT_ALLOWED);
 	ck_assert_str_eq(allow, "GET, DELETE");
+	/* logged by its pattern, not by the path */
+	ck_assert_str_eq(rt_req.log_route, "/items/:id");
 	ck_assert_int_eq(rt_match(HTTP_GET, "/api/v1/raw", &allow), E_METHOD_NOT_ALLOWED);
 	ck_assert_str_eq(allow, "POST");
 	/* a static segment matched by the capture route as well: only its methods */
