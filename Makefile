@@ -146,7 +146,7 @@ integration: all
 # marked "front" (health, a page, a call with a token, a signed media file, a body over the
 # limit) through a stack of their own with nginx in front.
 integration-front: all
-	FRONT=nginx AIPHOTO_VAR=$(CURDIR)/var/test-nginx PORT=18090 scripts/test-integration -m front
+	FRONT=nginx AIPHOTO_VAR=$(CURDIR)/var/test-nginx PORT=18380 scripts/test-integration -m front
 
 # The H5 pages in headless Chromium (Playwright) against a stack of their own.
 browser: all
