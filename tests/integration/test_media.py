@@ -182,6 +182,8 @@ def test_signed_media_urls(client, expect_ok, expect_error, user):
         assert name not in resp.headers, resp.headers
     assert resp.headers.get("X-Content-Type-Options") == "nosniff"
     assert "sandbox" in resp.headers.get("Content-Security-Policy", "")
+    assert resp.headers.get("Cache-Control") == "no-store"  # once: never "no-store, no-store"
+    assert resp.headers.get("X-Request-Id")
     # the internal location behind X-Accel-Redirect is never reachable from outside
     inner = client.base.rsplit("/api/v1", 1)[0] + "/_aiphoto_media/" + \
         urllib.parse.urlparse(a["url"]).path.split("/media/", 1)[1]
