@@ -238,7 +238,7 @@
 				input = el('select', {id, name: f.name}, f.options.map(([val, label]) =>
 					el('option', {value: val, selected: String(cur === undefined ? f.default || '' : cur) === val}, label)));
 			} else {
-				input = el('input', {id, name: f.name, type: f.type === 'int' ? 'number' : 'text',
+				input = el('input', {id, name: f.name, type: 'text', inputmode: f.type === 'int' ? 'numeric' : null,
 					value: cur === undefined || cur === null ? (f.default === undefined ? '' : String(f.default)) : String(cur)});
 			}
 			if (readonly) input.disabled = true;
@@ -342,13 +342,16 @@
 
 		async function load() {
 			let data;
+			const filter = opts.query ? opts.query() : {};
 			try {
-				data = await api('GET', opts.path, {query: Object.assign({}, opts.query ? opts.query() : {},
-					{limit: PAGE, cursor: cursors[at]})});
+				data = await api('GET', opts.path, {query: Object.assign({}, filter, {limit: PAGE, cursor: cursors[at]})});
 			} catch (e) {
 				return;
 			}
 			if (gen !== generation) return;
+			// what the rows shown answer (data-query="status=paid&user=3"), for whoever waits on a filter
+			node.setAttribute('data-query', new URLSearchParams(Object.entries(filter).filter(([, v]) =>
+				v !== '' && v !== null && v !== undefined)).toString());
 			next = data.next_cursor || null;
 			const rows = data.items || [];
 			clear(table).append(rows.length ? el('table', {class: 'list'},
@@ -380,12 +383,23 @@
 			const v = f.read();
 			if (v) onSearch(v);
 		};
-		const node = el('form', {class: 'filters', onsubmit: go}, f.node, el('button', {type: 'submit', class: 'primary'}, '查询'));
+		const node = el('form', {class: 'filters', novalidate: true, onsubmit: go}, f.node, el('button', {type: 'submit', class: 'primary'}, '查询'));
 		return {node, read: f.read};
 	}
 
 	function statusTag(status, labels) {
 		return el('span', {class: 'tag tag-' + status, 'data-status': status}, (labels && labels[status]) || status);
+	}
+
+	/* Whether an image URL is this host's media store (the only images the policy lets load). */
+	function ownMedia(u) {
+		if (!u) return false;
+		try {
+			const url = new URL(u, location.href);
+			return url.origin === location.origin && url.pathname.startsWith('/media/');
+		} catch (e) {
+			return false;
+		}
 	}
 
 	function link(href, text) {
@@ -563,7 +577,7 @@
 				check: (v) => (v === 0 ? '调整积分不能为 0' : ''), hint: '正数发放，负数扣减'},
 			{name: 'memo', label: '原因', required: true, maxLength: 256}
 		]);
-		const creditForm = can('support') ? el('form', {id: 'credit-form', 'data-write': 'support', onsubmit: async (e) => {
+		const creditForm = can('support') ? el('form', {id: 'credit-form', novalidate: true, 'data-write': 'support', onsubmit: async (e) => {
 			e.preventDefault();
 			const body = credit.read();
 			if (!body) return;
@@ -773,7 +787,7 @@
 				{name: 'active', label: '上架', type: 'bool'}
 			],
 			columns: [
-				['缩略图', (s) => (/^\/media\//.test(s.thumbnail_url || '') ? el('img', {src: s.thumbnail_url, alt: '', class: 'thumb'}) : (s.thumbnail_url ? '外部图片' : '—'))],
+				['缩略图', (s) => (ownMedia(s.thumbnail_url) ? el('img', {src: s.thumbnail_url, alt: '', class: 'thumb'}) : (s.thumbnail_url ? '外部图片' : '—'))],
 				['名称', (s) => s.name], ['分类', (s) => s.category || '—'], ['排序', (s) => String(s.sort_order)],
 				['状态', (s) => statusTag(s.active ? 'active' : 'inactive', {active: '上架', inactive: '下架'})],
 				['更新时间', (s) => when(s.updated_at)]
@@ -889,7 +903,7 @@
 			say(`模型 ${m.name} 测试结果：${OUT[r.outcome] || r.outcome}`, r.outcome === 'succeeded' ? 'ok' : 'error');
 			append(clear(out), [dl([['结果', statusTag(r.outcome, OUT)], ['代码', r.code || '—'], ['说明', r.message || '—'],
 				['HTTP', r.http_status === null ? '—' : String(r.http_status)], ['耗时', `${r.duration_ms} ms，轮询 ${r.polls} 次`]]),
-			r.image_url && /^\/media\//.test(r.image_url) ? el('img', {src: r.image_url, alt: '测试图片', class: 'preview-img'}) : null]);
+			ownMedia(r.image_url) ? el('img', {src: r.image_url, alt: '测试图片', class: 'preview-img'}) : null]);
 			return false;
 		}, '开始测试');
 	}
