@@ -588,10 +588,7 @@
 				const r = await api('POST', `/users/${u.id}/credits`, {json: body, headers: {'Idempotency-Key': key}});
 				balance.textContent = String(r.credits);
 				say(`${r.replayed ? '（重复提交，未再次调整）' : ''}已调整 ${r.delta > 0 ? '+' : ''}${r.delta} 积分，当前余额 ${r.credits}`);
-				key = newKey();
-				lastBody = '';
-				credit.inputs.delta.value = '';
-				credit.inputs.memo.value = '';
+				route(); // the ledger with the new row
 			} catch (ex) {
 				/* the result line shows the message */
 			}
@@ -689,7 +686,7 @@
 				['', (o) => el('span', {class: 'row-actions'},
 					['paid', 'partially_refunded'].includes(o.status)
 						? writeButton('operator', '退款', () => refundDialog(o, list), {class: 'refund'}) : null,
-					['partially_refunded', 'refunded'].includes(o.status) || o.refunded_fen
+					['paid', 'partially_refunded', 'refunded'].includes(o.status)
 						? el('button', {type: 'button', class: 'refunds', onclick: () => refundsDialog(o).catch(() => {})}, '退款记录') : null)]
 			]
 		});

@@ -281,7 +281,8 @@ test('retry a failed task: it completes with the simulator', async () => {
 	await page.goto(`${BASE}/admin/#/tasks?user=${who.user.id}`);
 	const row = page.locator(`tr[data-id="${task.id}"]`);
 	await row.locator('[data-status="failed"]').waitFor();
-	assert.ok((await row.textContent()).includes('http_400') || (await row.locator('td').nth(6).textContent()) !== '—');
+	const failed = await apiOk('GET', `/admin/tasks/${task.id}`, {token: s.operator});
+	assert.equal((await row.locator('td').nth(6).textContent()).trim(), failed.items[0].error_code);
 	assert.equal(await page.locator('#auto-refresh').isChecked(), true);
 	await shot(page, 'tasks');
 	await row.locator('button.retry').click();

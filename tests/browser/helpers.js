@@ -6,6 +6,7 @@
  * chosen simulated WeChat user, and screenshots.
  */
 const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
 const zlib = require('node:zlib');
@@ -66,6 +67,23 @@ async function apiSignIn(api, sim, openid) {
 	const code = await call(sim, 'POST', '/__sim/oauth/code', {json: {openid, scope: 'snsapi_base'}});
 	assert.equal(code.status, 200, JSON.stringify(code.body));
 	return apiOk(api, 'POST', '/auth/wechat/oauth', {json: {code: code.body.code, state}});
+}
+
+/*
+ * Credits bought the way a user buys them: an order (Idempotency-Key keyPrefix + random), paid
+ * in the Pay simulator, settled; answers the order once paid (GET /payment/orders/:no).
+ */
+async function buyCredits(api, sim, token, packageId, keyPrefix) {
+	const order = await apiOk(api, 'POST', '/payment/create-order', {token, json: {package_id: packageId},
+		headers: {'Idempotency-Key': keyPrefix + crypto.randomBytes(8).toString('hex')}});
+	const paid = await call(sim, 'POST', '/__sim/pay/pay', {json: {out_trade_no: order.out_trade_no}});
+	assert.equal(paid.status, 200, JSON.stringify(paid.body));
+	for (let i = 0; i < 60; i++) {
+		const o = await apiOk(api, 'GET', `/payment/orders/${order.out_trade_no}`, {token});
+		if (o.status === 'paid') return o;
+		await new Promise((r) => setTimeout(r, 250));
+	}
+	throw new Error(`order ${order.out_trade_no} was not paid`);
 }
 
 /*
@@ -175,5 +193,5 @@ function pngSize(file) {
 
 module.exports = {
 	REPO, BASE, SIM, ARTIFACTS, LOOPBACK, WAIT,
-	launch, call, apiOk, apiSignIn, newContext, navigations, open, shot, png, pngSize
+	launch, call, apiOk, apiSignIn, buyCredits, newContext, navigations, open, shot, png, pngSize
 };

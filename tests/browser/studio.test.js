@@ -56,18 +56,9 @@ function dispatch() {
 		{DISPATCH_RETRY_BASE_MS: '100', DISPATCH_BUDGET_SECONDS: '30'});
 }
 
-/* Credits bought the way a user buys them: an order, paid in the Pay simulator, settled. */
-async function buyCredits(token, packageId) {
-	const order = await apiOk('POST', '/payment/create-order', {token, json: {package_id: packageId},
-		headers: {'Idempotency-Key': 'studio-' + crypto.randomBytes(8).toString('hex')}});
-	const paid = await call(sim, 'POST', '/__sim/pay/pay', {json: {out_trade_no: order.out_trade_no}});
-	assert.equal(paid.status, 200, JSON.stringify(paid.body));
-	for (let i = 0; i < 60; i++) {
-		const o = await apiOk('GET', `/payment/orders/${order.out_trade_no}`, {token});
-		if (o.status === 'paid') return o;
-		await new Promise((r) => setTimeout(r, 250));
-	}
-	throw new Error(`order ${order.out_trade_no} was not paid`);
+/* Credits bought the way a user buys them (helpers.js): the order, once paid. */
+function buyCredits(token, packageId) {
+	return H.buyCredits(api, sim, token, packageId, 'studio-');
 }
 
 async function shot(page, size, state, opts) {
