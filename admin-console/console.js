@@ -582,7 +582,7 @@
 			const body = credit.read();
 			if (!body) return;
 			const text = JSON.stringify(body);
-			if (text !== lastBody) key = newKey();
+			if (lastBody && text !== lastBody) key = newKey(); // as refundDialog's key
 			lastBody = text;
 			try {
 				const r = await api('POST', `/users/${u.id}/credits`, {json: body, headers: {'Idempotency-Key': key}});
@@ -636,7 +636,10 @@
 	/* ------------------------------------------------------------------ orders */
 
 	function refundDialog(o, list) {
-		const key = newKey();
+		// one key per body: the same request again (a double click, a retry after a network
+		// error) replays; a changed body (another amount or if_spent) is a new request
+		let key = newKey();
+		let lastBody = '';
 		const left = o.amount_fen - (o.refunded_fen || 0);
 		const f = form([
 			{name: 'amount_fen', label: '退款金额（分）', type: 'int', min: 1, max: left, hint: `留空则退剩余的 ${left} 分（${yuan(left)}）`},
@@ -648,6 +651,8 @@
 			async () => {
 				const body = f.read();
 				if (!body) return false;
+				if (lastBody && JSON.stringify(body) !== lastBody) key = newKey();
+				lastBody = JSON.stringify(body);
 				const r = await api('POST', `/orders/${encodeURIComponent(o.out_trade_no)}/refunds`,
 					{json: body, headers: {'Idempotency-Key': key}});
 				const rf = r.refund || r;
@@ -974,7 +979,8 @@
 		const cur = Object.assign({}, GRAY_DEFAULT, item.value || {});
 		const ro = !can('operator');
 		const f = form([
-			{name: 'backend_type', label: '默认后端', type: 'select', options: [['cloud', '云开发（cloud）'], ['server', '服务器（server）'], ['auto', '自动（auto，按 cloud 处理）']]},
+			{name: 'backend_type', label: '默认后端', type: 'select', options: [['cloud', '云开发（cloud）'], ['server', '服务器（server）'], ['auto', '自动（auto，按 cloud 处理）']],
+				hint: '灰度关闭时所有人走这里；灰度期间请保持 cloud（与小程序适配层一致）'},
 			{name: 'server_url', label: '服务器地址', maxLength: 1024, pattern: /^https?:\/\/\S+[^/]$/, patternMsg: '须为 https 地址，末尾不带 /'},
 			{name: 'gray_release', label: '开启灰度', type: 'bool'},
 			{name: 'gray_percent', label: '灰度比例（%）', type: 'int', required: true, min: 0, max: 100},

@@ -85,12 +85,15 @@ test('the console is served at /admin/ under its policy, beside the admin API', 
 	assert.match(csp, /frame-ancestors 'none'/);
 	assert.equal(page.headers['cache-control'], 'no-store');
 	assert.ok(!/(src|href)\s*=\s*["'](https?:)?\/\//i.test(page.body), 'the console loads something from another site');
+	let weight = Buffer.byteLength(page.body);
 	for (const f of ['console.js', 'console.css']) {
 		const r = await call(api, 'GET', `/admin/${f}`);
+		weight += Buffer.byteLength(r.body);
 		assert.equal(r.status, 200, f);
 		const text = r.body.replaceAll('http://www.w3.org/2000/svg', ''); // the SVG namespace
 		assert.ok(!/["'`](https?:)?\/\/[a-z0-9.-]+\.[a-z]{2,}/i.test(text), `${f} names another site`);
 	}
+	assert.ok(weight < 150 * 1024, `the console weighs ${weight} bytes`);
 	// the API under /api/v1/admin/ still answers its own envelope
 	const me = await call(api, 'GET', '/api/v1/admin/me');
 	assert.equal(me.status, 401);
