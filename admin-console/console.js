@@ -346,6 +346,11 @@
 			try {
 				data = await api('GET', opts.path, {query: Object.assign({}, filter, {limit: PAGE, cursor: cursors[at]})});
 			} catch (e) {
+				if (gen === generation && e.status !== 401) {
+					clear(table).append(el('p', {class: 'error page-error'}, e.message));
+					prev.disabled = at === 0;
+					nextBtn.disabled = true;
+				}
 				return;
 			}
 			if (gen !== generation) return;

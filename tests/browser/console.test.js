@@ -267,13 +267,15 @@ test('add a scene with an image: GET /scenes has it', async () => {
 test('retry a failed task: it completes with the simulator', async () => {
 	const {page} = s;
 	const who = await H.apiSignIn(api, sim, 'oconsoletask' + crypto.randomBytes(8).toString('hex'));
+	s.taskUser = who;
 	await apiOk('POST', `/admin/users/${who.user.id}/credits`, {token: s.operator, json: {delta: 500, memo: 'browser test'},
 		headers: {'Idempotency-Key': 'console-' + crypto.randomBytes(8).toString('hex')}});
 	const up = await call(api, 'POST', '/api/v1/uploads', {token: who.token,
 		multipart: {file: {name: 'me.png', mimeType: 'image/png', buffer: png(640, 800, [90, 140, 200])}}});
 	assert.equal(up.status, 201, JSON.stringify(up.body));
+	s.assetId = up.body.data.asset_id;
 	const task = await apiOk('POST', '/tasks/photography', {token: who.token,
-		json: {scene_id: s.sceneId, asset_ids: [up.body.data.asset_id], count: 1},
+		json: {scene_id: s.sceneId, asset_ids: [s.assetId], count: 1},
 		headers: {'Idempotency-Key': 'console-' + crypto.randomBytes(8).toString('hex')}});
 	// the provider refuses it for good: the item fails
 	assert.equal((await call(sim, 'POST', '/__sim/ai/faults', {json: {mode: '400', model: '*'}})).status, 201);
@@ -305,6 +307,29 @@ test('retry a failed task: it completes with the simulator', async () => {
 	await page.locator('#dialog-cancel').click();
 });
 
+test('cancel a queued task from the monitor: its price goes back', async () => {
+	const {page} = s;
+	const who = s.taskUser;
+	const before = (await apiOk('GET', '/user/credits', {token: who.token})).credits;
+	const task = await apiOk('POST', '/tasks/photography', {token: who.token,
+		json: {scene_id: s.sceneId, asset_ids: [s.assetId], count: 2},
+		headers: {'Idempotency-Key': 'console-' + crypto.randomBytes(8).toString('hex')}});
+	await page.goto(`${BASE}/admin/#/tasks?user=${who.user.id}`);
+	const row = page.locator(`tr[data-id="${task.id}"]`);
+	await row.locator('[data-status="queued"]').waitFor();
+	await row.locator('button.cancel').click();
+	await page.locator('#dialog[open]').waitFor();
+	await shot(page, 'task-cancel-confirm');
+	await page.locator('#dialog-ok').click();
+	await page.locator('#msg.ok', {hasText: `任务 ${task.id} 已取消 2 张`}).waitFor();
+	await row.locator('[data-status="canceled"]').waitFor();
+	assert.equal(await row.locator('button.cancel').count(), 0);
+	const t = await apiOk('GET', `/admin/tasks/${task.id}`, {token: s.operator});
+	assert.equal(t.status, 'canceled');
+	assert.equal(t.credits_refunded, task.credits_charged);
+	assert.equal((await apiOk('GET', '/user/credits', {token: who.token})).credits, before);
+});
+
 test('the editors show their validation messages and the API\'s', async () => {
 	const {page} = s;
 	// packages: the form's bounds
@@ -319,6 +344,18 @@ test('the editors show their validation messages and the API\'s', async () => {
 	await page.locator('.field-error[data-field="price_fen"]', {hasText: '不能小于 1'}).waitFor();
 	await page.locator('.field-error[data-field="credits"]', {hasText: '须为整数'}).waitFor();
 	await page.locator('#dialog-cancel').click();
+	// an edit saved: the API has it
+	const pkgRow = page.locator('.pager tbody tr').first();
+	const pkgId = Number(await pkgRow.getAttribute('data-id'));
+	const pkg = await apiOk('GET', `/admin/packages/${pkgId}`, {token: s.operator});
+	await pkgRow.locator('button.edit').click();
+	assert.equal(await page.locator('#f-price_fen').inputValue(), String(pkg.price_fen));
+	await page.locator('#f-sort_order').fill(String(pkg.sort_order + 1));
+	await page.locator('#dialog-ok').click();
+	await page.locator('#msg.ok', {hasText: `套餐“${pkg.name}”已保存`}).waitFor();
+	const saved = await apiOk('GET', `/admin/packages/${pkgId}`, {token: s.operator});
+	assert.deepEqual([saved.sort_order, saved.price_fen, saved.credits, saved.active],
+		[pkg.sort_order + 1, pkg.price_fen, pkg.credits, pkg.active]);
 	// templates: an unknown scene is the API's 404 message, shown in the dialog
 	await page.locator('#nav a[data-page="templates"]').click();
 	await page.locator('.pager').waitFor();
@@ -330,6 +367,17 @@ test('the editors show their validation messages and the API\'s', async () => {
 	await page.locator('#dialog-error:not(:empty)').waitFor();
 	const msg = (await page.locator('#dialog-error').textContent()).trim();
 	assert.equal((await page.locator('#msg.error').textContent()).trim(), msg);
+	await page.locator('#dialog-cancel').click();
+	// a template's preview: the API's rendering
+	const tplRow = page.locator('.pager tbody tr').first();
+	const tplId = Number(await tplRow.getAttribute('data-id'));
+	await tplRow.locator('button.preview').click();
+	await page.locator('#f-params').fill('{"style": "胶片"}');
+	await page.locator('#dialog-ok').click();
+	await page.locator('#preview-out pre').first().waitFor();
+	const pv = await apiOk('POST', `/admin/prompt-templates/${tplId}/preview`, {token: s.operator, json: {params: {style: '胶片'}}});
+	assert.equal(await page.locator('#preview-out pre').first().textContent(), pv.prompt);
+	await shot(page, 'template-preview');
 	await page.locator('#dialog-cancel').click();
 	await shot(page, 'templates');
 	// models: the key's variable name
@@ -418,13 +466,17 @@ test('orders and the audit log page', async () => {
 
 test('every list pages with the API\'s cursors', async () => {
 	const {page} = s;
-	// 21 audit rows at least exist by now? make sure: the users list of 20 a page
-	const first = await apiOk('GET', '/admin/users?limit=20', {token: s.operator});
+	// more users than a page holds
+	let first = await apiOk('GET', '/admin/users?limit=20', {token: s.operator});
+	while (first.items.length < 20 || !first.next_cursor) {
+		await H.apiSignIn(api, sim, 'oconsolepage' + crypto.randomBytes(8).toString('hex'));
+		first = await apiOk('GET', '/admin/users?limit=20', {token: s.operator});
+	}
 	await page.locator('#nav a[data-page="users"]').click();
 	await page.locator('.pager tbody tr').first().waitFor();
 	assert.equal(await page.locator('.pager button.prev').isDisabled(), true);
-	assert.equal(await page.locator('.pager button.next').isDisabled(), !first.next_cursor);
-	if (first.next_cursor) {
+	assert.equal(await page.locator('.pager button.next').isDisabled(), false);
+	{
 		const second = await apiOk('GET', `/admin/users?limit=20&cursor=${encodeURIComponent(first.next_cursor)}`, {token: s.operator});
 		await page.locator('.pager button.next').click();
 		await page.locator('.page-no', {hasText: '第 2 页'}).waitFor();
@@ -435,6 +487,35 @@ test('every list pages with the API\'s cursors', async () => {
 	}
 	const ids = await page.locator('.pager tbody tr').evaluateAll((ns) => ns.map((n) => Number(n.getAttribute('data-id'))));
 	assert.deepEqual(ids, first.items.map((u) => u.id));
+});
+
+test('the database down: the page shows the API\'s message, and works again once it is back', async () => {
+	const {page} = s;
+	await page.goto(`${BASE}/admin/#/dashboard`);
+	await page.locator('#chart').waitFor();
+	await C.stack('pg-stop');
+	try {
+		const down = await call(api, 'GET', '/api/v1/admin/users', {token: s.operator});
+		assert.equal(down.status, 503, JSON.stringify(down.body));
+		await page.locator('#nav a[data-page="users"]').click();
+		await page.locator('.page-error, .pager .empty, #msg.error').first().waitFor();
+		await page.locator('#msg.error', {hasText: down.body.message}).waitFor();
+		await shot(page, 'database-down');
+	} finally {
+		await C.stack('pg-start');
+	}
+	// an operator's next click works again (the workers reconnect)
+	for (let i = 0; i < 40; i++) {
+		if ((await call(api, 'GET', '/api/v1/admin/users', {token: s.operator})).status === 200) break;
+		await new Promise((r) => setTimeout(r, 250));
+	}
+	await page.reload();
+	await page.locator('.pager tbody tr').first().waitFor();
+	// and the network gone: its own message
+	await page.route('**/api/v1/admin/users?*', (route) => route.abort('internetdisconnected'));
+	await page.locator('.filters button[type="submit"]').click();
+	await page.locator('#msg.error', {hasText: '网络错误'}).waitFor();
+	await page.unroute('**/api/v1/admin/users?*');
 });
 
 test('a viewer is offered no write action; a support admin only credits', async () => {

@@ -56,6 +56,14 @@ async function shot(page, name) {
 	await H.shot(page, `console-${name}.png`);
 }
 
+/* scripts/stack CMD (pg-stop, pg-start) on the stack of the tests (AIPHOTO_VAR, PORT). */
+function stack(cmd) {
+	return new Promise((resolve, reject) => {
+		execFile(path.join(H.REPO, 'scripts', 'stack'), [cmd], {cwd: H.REPO, timeout: 60000},
+			(err, stdout, stderr) => (err ? reject(new Error(`scripts/stack ${cmd}: ${err.message}\n${stderr}`)) : resolve(stdout)));
+	});
+}
+
 /* One run of the real dispatcher until nothing is due. */
 function dispatch() {
 	return new Promise((resolve, reject) => {
@@ -65,4 +73,4 @@ function dispatch() {
 	});
 }
 
-module.exports = {SIZE, adminPassword, adminToken, openConsole, login, shot, dispatch};
+module.exports = {SIZE, adminPassword, adminToken, openConsole, login, shot, stack, dispatch};
