@@ -391,6 +391,27 @@ test('the editors show their validation messages and the API\'s', async () => {
 	await page.locator('.field-error[data-field="endpoint"]', {hasText: 'http(s)'}).waitFor();
 	await page.locator('#dialog-cancel').click();
 	await shot(page, 'models');
+	// a test call against the simulated provider: the outcome and the image
+	const models = (await apiOk('GET', '/admin/ai-models?limit=50', {token: s.operator})).items;
+	const sync = models.find((m) => m.provider === 'openai' && m.active && m.api_key_set);
+	assert.ok(sync, 'an active simulated OpenAI-style model');
+	const mrow = page.locator(`tr[data-id="${sync.id}"]`);
+	await mrow.locator('button.test').click();
+	await page.locator('#dialog-ok').click();
+	await page.locator('#msg.ok', {hasText: `模型 ${sync.name} 测试结果：成功`}).waitFor();
+	await page.locator('#test-out [data-status="succeeded"]').waitFor();
+	await page.waitForFunction(() => document.querySelector('#test-out img').naturalWidth > 0);
+	await shot(page, 'model-test');
+	// the provider failing: the outcome says so
+	await call(sim, 'POST', '/__sim/ai/faults', {json: {mode: '500', model: '*'}});
+	try {
+		await page.locator('#dialog-ok').click();
+		await page.locator('#msg.error', {hasText: `模型 ${sync.name} 测试结果：可重试的失败`}).waitFor({timeout: 40000});
+		await page.locator('#test-out [data-status="retryable"]').waitFor();
+	} finally {
+		await call(sim, 'DELETE', '/__sim/ai/faults');
+	}
+	await page.locator('#dialog-cancel').click();
 	// config: bad JSON is the form's; a bad value is the API's
 	await page.locator('#nav a[data-page="config"]').click();
 	const pricing = page.locator('[data-config="pricing"]');
