@@ -487,27 +487,33 @@ test('orders and the audit log page', async () => {
 
 test('every list pages with the API\'s cursors', async () => {
 	const {page} = s;
-	// more users than a page holds
-	let first = await apiOk('GET', '/admin/users?limit=20', {token: s.operator});
-	while (first.items.length < 20 || !first.next_cursor) {
-		await H.apiSignIn(api, sim, 'oconsolepage' + crypto.randomBytes(8).toString('hex'));
-		first = await apiOk('GET', '/admin/users?limit=20', {token: s.operator});
+	// 22 edits of one package (its sort order moved and put back): 22 audit rows of it, more
+	// than a page holds
+	const pkg = (await apiOk('GET', '/admin/packages?limit=1', {token: s.operator})).items[0];
+	for (let i = 0; i < 22; i++) {
+		await apiOk('PUT', `/admin/packages/${pkg.id}`, {token: s.operator, json: {sort_order: pkg.sort_order + (i % 2 ? 0 : 1)}});
 	}
-	await page.locator('#nav a[data-page="users"]').click();
-	await page.locator('.pager tbody tr').first().waitFor();
+	const filter = `target_type=package&target_id=${pkg.id}`;
+	const first = await apiOk('GET', `/admin/audit?${filter}&limit=20`, {token: s.operator});
+	assert.ok(first.next_cursor, 'a second page');
+	const second = await apiOk('GET', `/admin/audit?${filter}&limit=20&cursor=${encodeURIComponent(first.next_cursor)}`,
+		{token: s.operator});
+	await page.goto(`${BASE}/admin/#/audit`);
+	await page.locator('#f-target_type').fill('package');
+	await page.locator('#f-target_id').fill(String(pkg.id));
+	await page.locator('.filters button[type="submit"]').click();
+	await page.locator(`.pager[data-query="${filter}"]`).waitFor();
+	const ids = () => page.locator('.pager tbody tr').evaluateAll((ns) => ns.map((n) => Number(n.getAttribute('data-id'))));
 	assert.equal(await page.locator('.pager button.prev').isDisabled(), true);
-	assert.equal(await page.locator('.pager button.next').isDisabled(), false);
-	{
-		const second = await apiOk('GET', `/admin/users?limit=20&cursor=${encodeURIComponent(first.next_cursor)}`, {token: s.operator});
-		await page.locator('.pager button.next').click();
-		await page.locator('.page-no', {hasText: '第 2 页'}).waitFor();
-		const ids = await page.locator('.pager tbody tr').evaluateAll((ns) => ns.map((n) => Number(n.getAttribute('data-id'))));
-		assert.deepEqual(ids, second.items.map((u) => u.id));
-		await page.locator('.pager button.prev').click();
-		await page.locator('.page-no', {hasText: '第 1 页'}).waitFor();
-	}
-	const ids = await page.locator('.pager tbody tr').evaluateAll((ns) => ns.map((n) => Number(n.getAttribute('data-id'))));
-	assert.deepEqual(ids, first.items.map((u) => u.id));
+	assert.deepEqual(await ids(), first.items.map((a) => a.id));
+	await page.locator('.pager button.next').click();
+	await page.locator('.page-no', {hasText: '第 2 页'}).waitFor();
+	assert.deepEqual(await ids(), second.items.map((a) => a.id));
+	assert.equal(await page.locator('.pager button.next').isDisabled(), !second.next_cursor);
+	await page.locator('.pager button.prev').click();
+	await page.locator('.page-no', {hasText: '第 1 页'}).waitFor();
+	assert.deepEqual(await ids(), first.items.map((a) => a.id));
+	assert.equal((await apiOk('GET', `/admin/packages/${pkg.id}`, {token: s.operator})).sort_order, pkg.sort_order);
 });
 
 test('the database down: the page shows the API\'s message, and works again once it is back', async () => {
