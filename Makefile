@@ -190,12 +190,14 @@ bench: all $(BUILD)/bench-ceiling $(BUILD)/bench-metrics $(BUILD)/bench-thumbs
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/aiphoto/migrations \
-	    $(DESTDIR)$(DATADIR)/aiphoto/wechat-pages $(DESTDIR)$(SYSCONFDIR)/lighttpd/conf-available
+	    $(DESTDIR)$(DATADIR)/aiphoto/wechat-pages $(DESTDIR)$(DATADIR)/aiphoto/admin-console \
+	    $(DESTDIR)$(SYSCONFDIR)/lighttpd/conf-available
 	install -m 0755 $(BUILD)/aiphoto-fcgi $(DESTDIR)$(SBINDIR)/aiphoto-fcgi
 	install -m 0755 $(BUILD)/aiphotoctl $(DESTDIR)$(BINDIR)/aiphotoctl
 	install -m 0755 $(BUILD)/aiphoto-dispatch $(DESTDIR)$(BINDIR)/aiphoto-dispatch
 	install -m 0644 migrations/*.sql $(DESTDIR)$(DATADIR)/aiphoto/migrations/
 	cp -R wechat-pages/. $(DESTDIR)$(DATADIR)/aiphoto/wechat-pages/
+	cp -R admin-console/. $(DESTDIR)$(DATADIR)/aiphoto/admin-console/
 	install -m 0644 lighttpd/aiphoto.conf $(DESTDIR)$(SYSCONFDIR)/lighttpd/conf-available/50-aiphoto.conf
 	install -d $(DESTDIR)$(DATADIR)/aiphoto/lighttpd-errors
 	install -m 0644 lighttpd/errors/api-*.html $(DESTDIR)$(DATADIR)/aiphoto/lighttpd-errors/

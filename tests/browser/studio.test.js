@@ -24,7 +24,7 @@ const zlib = require('node:zlib');
 const {request} = require('playwright-core');
 const H = require('./helpers');
 
-const {REPO, BASE, SIM, ARTIFACTS, call, open, pngSize} = H;
+const {REPO, BASE, SIM, ARTIFACTS, call, open, png, pngSize} = H;
 const BUILD = path.join(REPO, process.env.AIPHOTO_BUILD || 'build');
 const SIZES = [{width: 360, height: 640}, {width: 414, height: 896}];
 const BUDGET = 150 * 1024; // bytes a page may weigh before its images
@@ -56,49 +56,9 @@ function dispatch() {
 		{DISPATCH_RETRY_BASE_MS: '100', DISPATCH_BUDGET_SECONDS: '30'});
 }
 
-/* Credits bought the way a user buys them: an order, paid in the Pay simulator, settled. */
-async function buyCredits(token, packageId) {
-	const order = await apiOk('POST', '/payment/create-order', {token, json: {package_id: packageId},
-		headers: {'Idempotency-Key': 'studio-' + crypto.randomBytes(8).toString('hex')}});
-	const paid = await call(sim, 'POST', '/__sim/pay/pay', {json: {out_trade_no: order.out_trade_no}});
-	assert.equal(paid.status, 200, JSON.stringify(paid.body));
-	for (let i = 0; i < 60; i++) {
-		const o = await apiOk('GET', `/payment/orders/${order.out_trade_no}`, {token});
-		if (o.status === 'paid') return o;
-		await new Promise((r) => setTimeout(r, 250));
-	}
-	throw new Error(`order ${order.out_trade_no} was not paid`);
-}
-
-/* A PNG of w×h in one colour, made here (zlib), so that no image file is needed. */
-function png(w, h, rgb) {
-	const row = Buffer.alloc(1 + w * 3);
-	for (let x = 0; x < w; x++) row.set(rgb, 1 + x * 3);
-	const raw = Buffer.concat(Array.from({length: h}, () => row));
-	const crcTable = Array.from({length: 256}, (_, n) => {
-		let c = n;
-		for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-		return c >>> 0;
-	});
-	const crc = (b) => {
-		let c = 0xffffffff;
-		for (const x of b) c = crcTable[(c ^ x) & 0xff] ^ (c >>> 8);
-		return (c ^ 0xffffffff) >>> 0;
-	};
-	const chunk = (type, data) => {
-		const len = Buffer.alloc(4);
-		len.writeUInt32BE(data.length);
-		const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-		const c = Buffer.alloc(4);
-		c.writeUInt32BE(crc(td));
-		return Buffer.concat([len, td, c]);
-	};
-	const ihdr = Buffer.alloc(13);
-	ihdr.writeUInt32BE(w, 0);
-	ihdr.writeUInt32BE(h, 4);
-	ihdr.set([8, 2, 0, 0, 0], 8);
-	return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-		chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+/* Credits bought the way a user buys them (helpers.js): the order, once paid. */
+function buyCredits(token, packageId) {
+	return H.buyCredits(api, sim, token, packageId, 'studio-');
 }
 
 async function shot(page, size, state, opts) {

@@ -282,6 +282,30 @@ def test_media_headers_never_let_a_file_be_a_page(client, expect_ok, make_user, 
             assert resp.content != data and b"<script>" not in resp.content
 
 
+def test_console_is_served_under_a_policy_without_inline_code(base_url):
+    """/admin/ (admin-console/): the console's files under a policy that lets only this host's
+    scripts, styles, images and API calls run, never framed nor cached; /api/v1/admin/ stays
+    the API."""
+    for path, kind in (("/admin/", "text/html"), ("/admin/console.js", "text/javascript"),
+                       ("/admin/console.css", "text/css")):
+        resp = requests.get(base_url + path, timeout=10)
+        assert resp.status_code == 200, (path, resp.status_code)
+        h = resp.headers
+        assert h["Content-Type"].split(";")[0] == kind, (path, h["Content-Type"])
+        csp = [d.strip() for d in h.get("Content-Security-Policy", "").split(";")]
+        for d in ("default-src 'none'", "script-src 'self'", "style-src 'self'",
+                  "connect-src 'self'", "frame-ancestors 'none'", "base-uri 'none'"):
+            assert d in csp, (path, d, csp)
+        assert "unsafe-inline" not in h["Content-Security-Policy"]
+        assert h.get("X-Frame-Options") == "DENY"
+        assert h.get("X-Content-Type-Options") == "nosniff"
+        assert h.get("Referrer-Policy") == "no-referrer"
+        assert h.get("Cache-Control") == "no-store"
+    assert requests.get(base_url + "/admin/nothing-here.js", timeout=10).status_code == 404
+    api = requests.get(base_url + "/api/v1/admin/me", timeout=10)
+    assert api.status_code == 401 and json_envelope(api)["success"] is False
+
+
 # --------------------------------------------------------------------------- Redis
 
 
