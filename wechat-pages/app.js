@@ -19,6 +19,8 @@
 	var POLL_EVERY = 1500; // ms between order checks after paying
 	var POLL_FOR = 90000; // give up waiting for the order after this long
 	var BRIDGE_WAIT = 8000; // ms to wait for WeixinJSBridgeReady inside WeChat
+	// the address the page was opened at, before any history.replaceState (the JS-SDK on iOS)
+	var LANDING_URL = location.href.split('#')[0];
 
 	var KIND_NAMES = {
 		recharge: '充值',
@@ -669,12 +671,21 @@
 		return wxConfigured;
 	}
 
+	/*
+	 * The address wx.config's signature must be made for: WeChat on iOS checks it against the
+	 * address the page was first opened at (here, after the sign-in, still with code and state),
+	 * whatever history.replaceState did since; WeChat elsewhere against the current one.
+	 */
+	function wxSignedUrl() {
+		return /iPhone|iPad|iPod/i.test(navigator.userAgent) ? LANDING_URL : location.href.split('#')[0];
+	}
+
 	function wxSetUp() {
 		return (async function () {
 			if (!inWeChat()) return null;
 			var wx = await loadWx();
 			if (!wx || typeof wx.config !== 'function') return null;
-			var url = location.href.split('#')[0];
+			var url = wxSignedUrl();
 			var sig;
 			try {
 				sig = await api('GET', '/auth/wechat/jssdk?url=' + encodeURIComponent(url), undefined,

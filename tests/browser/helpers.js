@@ -61,15 +61,16 @@ async function apiOk(api, method, p, opts) {
  * A fresh browser context: phone-sized, WeChat's user agent unless plain, every non-loopback
  * request refused and recorded in blocked, and the simulator's authorize page told which
  * openid signs in (the way a phone is always the same WeChat user): who = {openid, nickname}.
+ * userAgent replaces the user agent (another phone).
  */
-async function newContext(browser, {who, blocked, wechat = true, viewport = {width: 360, height: 640}}) {
+async function newContext(browser, {who, blocked, wechat = true, viewport = {width: 360, height: 640}, userAgent}) {
 	const ctx = await browser.newContext({
 		viewport,
 		deviceScaleFactor: 1,
 		isMobile: true,
 		hasTouch: true,
 		locale: 'zh-CN',
-		userAgent: wechat ? WECHAT_UA : PLAIN_UA
+		userAgent: userAgent || (wechat ? WECHAT_UA : PLAIN_UA)
 	});
 	ctx.setDefaultTimeout(WAIT);
 	await ctx.route('**/*', async (route) => {

@@ -8,9 +8,11 @@
  * with the server's message, uploads two photos (one so large that the page scales it down
  * first), chooses a scene, generates a batch of 5 (the first answer is lost on the way and the
  * tap repeated, then a double tap: one task, charged once), watches it complete, favourites
- * and deletes works, tries a garment on through a stand-in for WeChat's JS-SDK, cancels a
- * running batch and sees the refund, and meets a short balance with its way to buy credits. Then the
- * page weight of every page is measured. Every page and state is captured into
+ * and deletes works, tries a garment on through a stand-in for WeChat's JS-SDK (served in place
+ * of the vendored file, its signature checked), sees that outside WeChat the SDK is never
+ * requested, cancels a running batch and sees the refund, and meets a short balance with its
+ * way to buy credits. Then the address an iPhone signs is checked, and the page weight of every
+ * page is measured as transferred (compressed). Every page and state is captured into
  * AIPHOTO_ARTIFACTS as studio-<size>-<state>.png. Every request to a host other than the
  * loopback addresses is refused and fails the run.
  */
@@ -101,6 +103,41 @@ function png(w, h, rgb) {
 		chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
 }
 
+/*
+ * A stand-in for WeChat's JS-SDK, as the script served in place of the vendored jweixin.js:
+ * it records its calls in window.__wxCalls, confirms wx.config, and chooseImage hands back
+ * local ids whose data (base64, by id) getLocalImgData gives, the way WeChat does.
+ */
+function wxStandIn(data) {
+	return `(function (data) {
+		'use strict';
+		let n = 0;
+		window.__wxCalls = [];
+		window.wx = {
+			config(c) { window.__wxCalls.push(['config', c]); },
+			ready(fn) { setTimeout(fn, 10); },
+			error() {},
+			chooseImage(o) {
+				window.__wxCalls.push(['chooseImage', o.count]);
+				const ids = Object.keys(data);
+				setTimeout(() => o.success({localIds: [ids[n++ % ids.length]]}), 10);
+			},
+			getLocalImgData(o) { setTimeout(() => o.success({localData: data[o.localId]}), 10); },
+			previewImage(o) { window.__wxCalls.push(['previewImage', o.current]); }
+		};
+	})(${JSON.stringify(data)});`;
+}
+
+/* Serves the stand-in in place of the vendored SDK; returns the list of its loads. */
+async function serveStandIn(ctx, data) {
+	const loads = [];
+	await ctx.route(`${BASE}/wechat/vendor/jweixin/jweixin.js`, (route) => {
+		loads.push(route.request().url());
+		return route.fulfill({status: 200, contentType: 'text/javascript', body: wxStandIn(data)});
+	});
+	return loads;
+}
+
 async function shot(page, size, state, opts) {
 	const name = `studio-${size.width}x${size.height}-${state}.png`;
 	await H.shot(page, name, opts);
@@ -150,11 +187,19 @@ for (const size of SIZES) {
 	test(`${label}: sign in through OAuth on studio.html, see the price and the balance`, async () => {
 		const ctx = await H.newContext(browser, {who: me, blocked, viewport: size});
 		const sdk = [];
-		ctx.on('request', (r) => { if (r.url().includes('/vendor/jweixin/')) sdk.push(r.url()); });
+		const signedFor = [];
+		ctx.on('request', (r) => {
+			if (r.url().includes('/vendor/jweixin/')) sdk.push(r.url());
+			if (r.url().startsWith(`${BASE}/api/v1/auth/wechat/jssdk?`)) signedFor.push(new URL(r.url()).searchParams.get('url'));
+		});
 		const {page, navs, errors} = await open(ctx, 'studio.html');
 		await page.locator('#view').waitFor({state: 'visible'});
 		assert.ok(navs.some((u) => u.startsWith(`${BASE}/api/v1/auth/wechat/authorize?redirect=%2Fwechat%2Fstudio.html`)), navs.join('\n'));
 		await page.waitForURL(`${BASE}/wechat/studio.html`);
+		// WeChat on Android checks the signature against the current address: the one without
+		// the sign-in's code and state
+		await page.locator('html[data-wx]').waitFor({state: 'attached'});
+		assert.deepEqual(signedFor, [`${BASE}/wechat/studio.html`]);
 		s.token = await page.evaluate(() => localStorage.getItem('aiphoto.token'));
 		s.user = await apiOk('GET', '/user/me', {token: s.token});
 		s.pricing = await apiOk('GET', '/config/pricing');
@@ -380,28 +425,7 @@ for (const size of SIZES) {
 		// WeChat does
 		const person = png(600, 800, [230, 200, 180]).toString('base64');
 		const garment = png(500, 500, [30, 60, 160]).toString('base64');
-		const standIn = `(function (data) {
-			'use strict';
-			let n = 0;
-			window.__wxCalls = [];
-			window.wx = {
-				config(c) { window.__wxCalls.push(['config', c]); },
-				ready(fn) { setTimeout(fn, 10); },
-				error() {},
-				chooseImage(o) {
-					window.__wxCalls.push(['chooseImage', o.count]);
-					const id = n++ === 0 ? 'wxLocalResource://person' : 'wxLocalResource://garment';
-					setTimeout(() => o.success({localIds: [id]}), 10);
-				},
-				getLocalImgData(o) { setTimeout(() => o.success({localData: data[o.localId]}), 10); },
-				previewImage(o) { window.__wxCalls.push(['previewImage', o.current]); }
-			};
-		})(${JSON.stringify({'wxLocalResource://person': person, 'wxLocalResource://garment': garment})});`;
-		let sdkLoads = 0;
-		await ctx.route(`${BASE}/wechat/vendor/jweixin/jweixin.js`, (route) => {
-			sdkLoads++;
-			return route.fulfill({status: 200, contentType: 'text/javascript', body: standIn});
-		});
+		const sdkLoads = await serveStandIn(ctx, {'wxLocalResource://person': person, 'wxLocalResource://garment': garment});
 		const signed = [];
 		ctx.on('response', async (r) => {
 			if (r.url().startsWith(`${BASE}/api/v1/auth/wechat/jssdk?`)) signed.push({url: r.url(), body: await r.json()});
@@ -413,7 +437,7 @@ for (const size of SIZES) {
 		const {page, errors} = await open(ctx, 'studio.html?kind=fitting');
 		await page.locator('#fitting-section').waitFor({state: 'visible'});
 		await page.locator('html[data-wx="ready"]').waitFor({state: 'attached'});
-		assert.equal(sdkLoads, 1);
+		assert.equal(sdkLoads.length, 1);
 		assert.equal(await textOf(page, '#unit-price'), String(s.pricing.fitting));
 		await page.locator('#count').fill('1');
 		await page.locator('#count').dispatchEvent('change');
@@ -580,6 +604,36 @@ for (const size of SIZES) {
 		await ctx.close();
 	});
 }
+
+test('WeChat on iOS: the JS-SDK is signed for the address the page was opened at', async () => {
+	const me = {openid: 'ostudioios' + crypto.randomBytes(8).toString('hex'), nickname: '苹果用户'};
+	const ctx = await H.newContext(browser, {who: me, blocked, viewport: {width: 390, height: 844},
+		userAgent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) ' +
+			'Mobile/15E148 MicroMessenger/8.0.47(0x18002f2c) NetType/WIFI Language/zh_CN'});
+	const loads = await serveStandIn(ctx, {'wxLocalResource://a': png(64, 64, [1, 2, 3]).toString('base64')});
+	const signed = [];
+	ctx.on('response', async (r) => {
+		if (r.url().startsWith(`${BASE}/api/v1/auth/wechat/jssdk?`)) signed.push({url: r.url(), body: await r.json()});
+	});
+	// signed out: the page goes through OAuth and lands back with code and state, which it
+	// then removes from the address bar
+	const {page, navs, errors} = await open(ctx, 'studio.html?kind=fitting');
+	await page.locator('html[data-wx="ready"]').waitFor({state: 'attached'});
+	const landing = navs.find((u) => u.startsWith(`${BASE}/wechat/studio.html?`) && u.includes('code='));
+	assert.ok(landing, navs.join('\n'));
+	assert.equal(page.url(), `${BASE}/wechat/studio.html?kind=fitting`);
+	assert.equal(loads.length, 1);
+	assert.equal(signed.length, 1);
+	assert.equal(new URL(signed[0].url).searchParams.get('url'), landing.split('#')[0]);
+	const config = (await page.evaluate(() => window.__wxCalls)).find((c) => c[0] === 'config')[1];
+	assert.equal(config.signature, signed[0].body.data.signature);
+	const ticket = (await call(sim, 'GET', '/__sim/stats')).body.jsapi_ticket;
+	const sig = signed[0].body.data;
+	assert.equal(sig.signature, crypto.createHash('sha1')
+		.update(`jsapi_ticket=${ticket}&noncestr=${sig.nonceStr}&timestamp=${sig.timestamp}&url=${landing.split('#')[0]}`).digest('hex'));
+	assert.deepEqual(errors, []);
+	await ctx.close();
+});
 
 test('every page weighs less than the budget before its images', async () => {
 	const me = {openid: 'ostudioweight' + crypto.randomBytes(8).toString('hex'), nickname: '页面重量'};
