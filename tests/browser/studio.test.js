@@ -108,15 +108,15 @@ function png(w, h, rgb) {
  * it records its calls in window.__wxCalls, confirms wx.config, and chooseImage hands back
  * local ids whose data (base64, by id) getLocalImgData gives, the way WeChat does.
  */
-function wxStandIn(data) {
-	return `(function (data) {
+function wxStandIn(data, refuse) {
+	return `(function (data, refuse) {
 		'use strict';
 		let n = 0;
 		window.__wxCalls = [];
 		window.wx = {
 			config(c) { window.__wxCalls.push(['config', c]); },
-			ready(fn) { setTimeout(fn, 10); },
-			error() {},
+			ready(fn) { if (!refuse) setTimeout(fn, 10); },
+			error(fn) { if (refuse) setTimeout(() => fn({errMsg: 'config:invalid signature'}), 10); },
 			chooseImage(o) {
 				window.__wxCalls.push(['chooseImage', o.count]);
 				const ids = Object.keys(data);
@@ -125,15 +125,18 @@ function wxStandIn(data) {
 			getLocalImgData(o) { setTimeout(() => o.success({localData: data[o.localId]}), 10); },
 			previewImage(o) { window.__wxCalls.push(['previewImage', o.current]); }
 		};
-	})(${JSON.stringify(data)});`;
+	})(${JSON.stringify(data)}, ${refuse ? 'true' : 'false'});`;
 }
 
-/* Serves the stand-in in place of the vendored SDK; returns the list of its loads. */
-async function serveStandIn(ctx, data) {
+/*
+ * Serves the stand-in in place of the vendored SDK (refuse: wx.config fails as WeChat's does on
+ * a bad signature); returns the list of its loads.
+ */
+async function serveStandIn(ctx, data, refuse) {
 	const loads = [];
 	await ctx.route(`${BASE}/wechat/vendor/jweixin/jweixin.js`, (route) => {
 		loads.push(route.request().url());
-		return route.fulfill({status: 200, contentType: 'text/javascript', body: wxStandIn(data)});
+		return route.fulfill({status: 200, contentType: 'text/javascript', body: wxStandIn(data, refuse)});
 	});
 	return loads;
 }
@@ -633,6 +636,34 @@ test('WeChat on iOS: the JS-SDK is signed for the address the page was opened at
 		.update(`jsapi_ticket=${ticket}&noncestr=${sig.nonceStr}&timestamp=${sig.timestamp}&url=${landing.split('#')[0]}`).digest('hex'));
 	assert.deepEqual(errors, []);
 	await ctx.close();
+});
+
+test('inside WeChat, a refused wx.config or a failing signature leaves the file input', async () => {
+	const me = {openid: 'ostudiowxfail' + crypto.randomBytes(8).toString('hex'), nickname: '签名失败'};
+	for (const why of ['wx.config refused', '/auth/wechat/jssdk answers 503', 'the SDK file is missing']) {
+		const ctx = await H.newContext(browser, {who: me, blocked});
+		const loads = why === 'the SDK file is missing' ? null :
+			await serveStandIn(ctx, {'wxLocalResource://a': 'AA=='}, why === 'wx.config refused');
+		if (why === 'the SDK file is missing') {
+			await ctx.route(`${BASE}/wechat/vendor/jweixin/jweixin.js`, (route) => route.fulfill({status: 404, body: ''}));
+		}
+		if (why === '/auth/wechat/jssdk answers 503') {
+			await ctx.route(`${BASE}/api/v1/auth/wechat/jssdk?**`, (route) => route.fulfill({status: 503,
+				contentType: 'application/json', body: JSON.stringify({success: false, code: 'UPSTREAM_UNAVAILABLE', message: '微信暂不可用'})}));
+		}
+		const {page} = await open(ctx, 'studio.html');
+		await page.locator('#view').waitFor({state: 'visible'});
+		await page.locator('html[data-wx="off"]').waitFor({state: 'attached'});
+		const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.locator('#add-photos').click()]);
+		assert.equal(chooser.isMultiple(), true, why);
+		if (loads) {
+			assert.equal(loads.length, 1, why);
+			const calls = await page.evaluate(() => window.__wxCalls);
+			assert.equal(calls.filter((c) => c[0] === 'chooseImage').length, 0, why);
+			assert.equal(calls.filter((c) => c[0] === 'config').length, why === 'wx.config refused' ? 1 : 0, why);
+		}
+		await ctx.close();
+	}
 });
 
 test('every page weighs less than the budget before its images', async () => {

@@ -107,6 +107,8 @@ def test_lighttpd_snippet_routes():
     assert "server.max-request-size = 10304" in text
     assert '"/wechat/" => "/usr/share/aiphoto/wechat-pages/"' in text
     assert '"/media/"  => "/var/lib/aiphoto/media/"' in text
+    # compression (Debian's lighttpd-mod-deflate): loaded, for the pages and the JSON
+    assert '"mod_deflate"' in text and '"application/json"' in text
 
 
 def test_lighttpd_dev_config_of_running_stack():
