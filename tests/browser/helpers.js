@@ -91,15 +91,16 @@ async function buyCredits(api, sim, token, packageId, keyPrefix) {
  * laptop's browser with its own user agent, for the operators' console), every non-loopback
  * request refused and recorded in blocked, and the simulator's authorize page told which
  * openid signs in (the way a phone is always the same WeChat user): who = {openid, nickname}.
+ * userAgent replaces the user agent (another phone).
  */
-async function newContext(browser, {who, blocked, wechat = true, mobile = true, viewport = {width: 360, height: 640}}) {
+async function newContext(browser, {who, blocked, wechat = true, mobile = true, viewport = {width: 360, height: 640}, userAgent}) {
 	const ctx = await browser.newContext(Object.assign({
 		viewport,
 		deviceScaleFactor: 1,
 		isMobile: mobile,
 		hasTouch: mobile,
 		locale: 'zh-CN'
-	}, mobile ? {userAgent: wechat ? WECHAT_UA : PLAIN_UA} : {}));
+	}, mobile ? {userAgent: userAgent || (wechat ? WECHAT_UA : PLAIN_UA)} : {}));
 	ctx.setDefaultTimeout(WAIT);
 	await ctx.route('**/*', async (route) => {
 		const url = new URL(route.request().url());

@@ -108,6 +108,8 @@ def test_lighttpd_snippet_routes():
     assert '"/wechat/" => "/usr/share/aiphoto/wechat-pages/"' in text
     assert '"/admin/"  => "/usr/share/aiphoto/admin-console/"' in text
     assert '"/media/"  => "/var/lib/aiphoto/media/"' in text
+    # compression (Debian's lighttpd-mod-deflate): loaded, for the pages and the JSON
+    assert '"mod_deflate"' in text and '"application/json"' in text
 
 
 def test_lighttpd_dev_config_of_running_stack():
