@@ -309,3 +309,30 @@ def test_usage_errors():
     for args in (["backup", "--bogus"], ["backup", "--keep"], ["restore"],
                  ["restore", "a", "b"], ["restore", "--clean"]):
         assert run_ctl(*args).returncode == 2, args
+
+
+def test_systemd_units_and_cron_line(tmp_path):
+    unit = REPO / "systemd" / "aiphoto-backup.service"
+    timer = REPO / "systemd" / "aiphoto-backup.timer"
+    cron = REPO / "systemd" / "aiphoto-backup.cron"
+    settings = dict(ln.split("=", 1) for ln in unit.read_text().splitlines()
+                    if "=" in ln and not ln.startswith("#"))
+    command = "/usr/bin/aiphotoctl backup --dir /var/backups/aiphoto --keep 14"
+    assert settings["ExecStart"] == command and settings["Type"] == "oneshot"
+    assert settings["ReadWritePaths"] == "/var/backups/aiphoto"
+    assert settings["UMask"] == "0077" and settings["ProtectSystem"] == "strict"
+    assert "OnCalendar=" in timer.read_text() and "Persistent=true" in timer.read_text()
+    jobs = [ln for ln in cron.read_text().splitlines() if ln and not ln.startswith(("#", "S", "P"))]
+    assert len(jobs) == 1 and f"exec {command}'" in jobs[0] and jobs[0].split()[5] == "aiphoto"
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        return  # the settings above are checked; verify needs systemd (scripts/deps: optional)
+    # as test_ops does: the programs this host lacks become /bin/true
+    for f in (unit, timer):
+        text = f.read_text().replace("/usr/bin/aiphotoctl", "/bin/true")
+        (tmp_path / f.name).write_text(text)
+    proc = subprocess.run([analyze, "verify", str(tmp_path / timer.name),
+                           str(tmp_path / unit.name)], capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path)
+    mentions = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "aiphoto-backup" in ln]
+    assert proc.returncode == 0 and not mentions, proc.stdout + proc.stderr
