@@ -43,6 +43,7 @@ struct backup_file {
 /* What the nftw callback fills (nftw takes no context). */
 static struct {
 	const char *root, *copy_root; /* copy_root: where --with-media copies, or NULL */
+	size_t root_len; /* of root without its trailing slashes */
 	struct backup_file *files;
 	size_t n, cap;
 	long long bytes;
@@ -287,7 +288,7 @@ static int backup_run(const char *prog, const char *const *args, size_t nargs, b
 
 static int backup_walk_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
-	const char *rel = path + strlen(backup_walk.root) + 1;
+	const char *rel = path + backup_walk.root_len;
 	const char *base = path + ftw->base;
 	struct backup_file *f;
 	char copy[4200];
@@ -296,6 +297,8 @@ static int backup_walk_one(const char *path, const struct stat *st, int type, st
 	(void)st;
 	if (type != FTW_F || base[0] == '.') /* directories, links, temp files of the store */
 		return 0;
+	while (*rel == '/')
+		rel++;
 	if (backup_walk.n == backup_walk.cap) {
 		backup_walk.cap = backup_walk.cap ? backup_walk.cap * 2 : 1024;
 		backup_walk.files =
@@ -340,6 +343,9 @@ static int backup_media_list(const char *media_dir, const char *copy_root, const
 
 	memset(&backup_walk, 0, sizeof(backup_walk));
 	backup_walk.root = media_dir;
+	backup_walk.root_len = strlen(media_dir);
+	while (backup_walk.root_len > 1 && media_dir[backup_walk.root_len - 1] == '/')
+		backup_walk.root_len--;
 	backup_walk.copy_root = copy_root;
 	if (stat(media_dir, &st) == 0 &&
 	    (nftw(media_dir, backup_walk_one, 32, FTW_PHYS) != 0 || backup_walk.failed)) {

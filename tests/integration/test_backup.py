@@ -216,9 +216,11 @@ def run_psql_value(url, sql):
 
 
 def test_restore_refuses_a_damaged_backup(cluster, tmp_path):
-    proc = run_ctl("backup", "--dir", str(tmp_path))
+    proc = run_ctl("backup", "--dir", str(tmp_path / "b"))
     assert proc.returncode == 0, proc.stderr
-    bdir = tmp_path / backups_in(tmp_path)[0]
+    bdir = tmp_path / "b" / backups_in(tmp_path / "b")[0]
+    good = tmp_path / "good"
+    shutil.copytree(bdir, good)
     dump = bytearray((bdir / "db.dump").read_bytes())
     dump[len(dump) // 2] ^= 0xFF
     (bdir / "db.dump").write_bytes(bytes(dump))
@@ -234,6 +236,12 @@ def test_restore_refuses_a_damaged_backup(cluster, tmp_path):
     (bdir / "manifest.json").unlink()
     proc = run_ctl("restore", str(bdir), env=env)
     assert proc.returncode == 1 and "not a complete backup" in proc.stderr
+    # a manifest naming another schema level than the dump holds: said, exit 1
+    m = json.loads((good / "manifest.json").read_text())
+    m["migration_level"] += 1
+    (good / "manifest.json").write_text(json.dumps(m))
+    proc = run_ctl("restore", str(good), env=env)
+    assert proc.returncode == 1 and "the backup's is" in proc.stderr, proc.stderr
 
 
 def test_restore_refuses_a_database_that_is_not_empty(tmp_path, psql):
