@@ -26,6 +26,8 @@ LOGROTATE = shutil.which("logrotate") or "/usr/sbin/logrotate"
 ROTATED = ("fcgi.log", "lighttpd-access.log", "lighttpd-error.log")
 REQUESTS = 2000
 ROTATIONS = 4
+# lighttpd's access line (lighttpd/dev.conf.in: accesslog.format), ending in the request id
+ACCESS_LINE = re.compile(r'^\S+ \S+ \S+ \[[^\]]+\] ".*" \d{3} \S+ \d+ ".*" [0-9A-Za-z_-]+$')
 
 
 def need_logrotate():
@@ -110,6 +112,7 @@ def test_rotation_under_load_loses_no_line(api, tmp_path):
     def access_ids():
         seen = {}
         for line in read_all("lighttpd-access.log"):
+            assert ACCESS_LINE.match(line), f"not a whole access line: {line!r}"
             rid = line.rsplit(" ", 1)[-1]
             if rid in want:
                 seen[rid] = seen.get(rid, 0) + 1
@@ -119,6 +122,8 @@ def test_rotation_under_load_loses_no_line(api, tmp_path):
         seen = {}
         for line in read_all("fcgi.log"):
             if not line.startswith("{"):
+                # another program's message on the workers' stderr, never a line's tail
+                assert not line.endswith("}"), f"the tail of a cut line: {line!r}"
                 continue
             entry = json.loads(line)  # a cut line would not parse
             if entry.get("access") and entry.get("req") in want:
