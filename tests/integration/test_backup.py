@@ -344,3 +344,16 @@ def test_systemd_units_and_cron_line(tmp_path):
                           timeout=60, cwd=tmp_path)
     mentions = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "aiphoto-backup" in ln]
     assert proc.returncode == 0 and not mentions, proc.stdout + proc.stderr
+
+
+def test_one_backup_at_a_time_per_directory(tmp_path):
+    import fcntl
+    tmp_path.chmod(0o700)
+    with open(tmp_path / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # as a run in progress holds it
+        proc = run_ctl("backup", "--dir", str(tmp_path), "--keep", "1")
+        assert proc.returncode == 1 and "another backup" in proc.stderr
+        assert backups_in(tmp_path) == []
+    proc = run_ctl("backup", "--dir", str(tmp_path), "--keep", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert len(backups_in(tmp_path)) == 1
