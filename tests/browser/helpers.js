@@ -43,8 +43,18 @@ function launch() {
 async function call(ctx, method, url, {token, json, headers, multipart} = {}) {
 	const h = Object.assign({}, headers || {});
 	if (token) h.Authorization = `Bearer ${token}`;
-	const res = await ctx.fetch(url, {method, headers: h, data: json, multipart, maxRedirects: 0,
-		failOnStatusCode: false});
+	const opts = {method, headers: h, data: json, multipart, maxRedirects: 0, failOnStatusCode: false};
+	let res;
+	try {
+		res = await ctx.fetch(url, opts);
+	} catch (e) {
+		// A connection the server closed as the request went out (an idle keep-alive one on a
+		// loaded machine) is retried once, as a browser does, but only for a request that is
+		// safe to repeat: a GET, or one carrying an Idempotency-Key.
+		const repeatable = method === 'GET' || Object.keys(h).some((k) => k.toLowerCase() === 'idempotency-key');
+		if (!repeatable || !/socket hang up|ECONNRESET/.test(String(e && e.message))) throw e;
+		res = await ctx.fetch(url, opts);
+	}
 	const text = await res.text();
 	let body = null;
 	try { body = JSON.parse(text); } catch (e) { body = text; }
