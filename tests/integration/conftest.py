@@ -508,7 +508,7 @@ def wait_database_back(timeout=20):
 
 # --------------------------------------------------------------------------- secrets in the logs
 #
-# At the end of every run, the product's logs (workers, dispatcher, lighttpd; rotated ones
+# At the end of every run, the product's logs (workers, dispatcher, lighttpd or nginx; rotated ones
 # too) are searched for every secret the stack holds and every credential the run handed
 # out; one found fails the run (pytest_sessionfinish below, docs/security.md).
 
@@ -522,7 +522,7 @@ SECRET_VARS = ("JWT_SECRET", "WECHAT_SECRET", "WECHAT_TOKEN", "WECHAT_AES_KEY",
 # Anything shaped like a JWT (a user's or an admin's bearer token).
 JWT_SHAPE = re.compile(rb"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
 # The product's logs under $AIPHOTO_VAR/log (not the simulator's, Redis's or PostgreSQL's).
-PRODUCT_LOGS = ("fcgi.log*", "dispatch.log*", "lighttpd*")
+PRODUCT_LOGS = ("fcgi.log*", "dispatch.log*", "lighttpd*", "nginx*")
 
 
 def _url_password(url):

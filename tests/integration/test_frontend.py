@@ -404,7 +404,8 @@ def test_text_answers_are_compressed_as_the_client_accepts(base_url, path, mime)
     status, h, plain = get_raw(base_url + path, None)
     assert status == 200 and h["Content-Type"].startswith(mime), (status, h)
     assert "Content-Encoding" not in h, "compressed for a client that did not ask"
-    for accept, want in ((PHONE, "br"), ("gzip", "gzip")):
+    # lighttpd answers a phone with brotli; Debian's nginx has gzip only (nginx/aiphoto.conf)
+    for accept, want in ((PHONE, "br" if FRONT == "lighttpd" else "gzip"), ("gzip", "gzip")):
         status, h, body = get_raw(base_url + path, accept)
         assert status == 200, (accept, status)
         assert h.get("Content-Encoding") == want, (accept, h)
@@ -412,7 +413,7 @@ def test_text_answers_are_compressed_as_the_client_accepts(base_url, path, mime)
         assert len(body) < len(plain), (accept, len(body), len(plain))
         if want == "gzip":
             assert zlib.decompress(body, 16 + zlib.MAX_WBITS) == plain
-        if "brotli" in globals():
+        if want == "br" and "brotli" in globals():
             assert brotli.decompress(body) == plain
 
 

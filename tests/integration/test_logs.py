@@ -1,6 +1,6 @@
 """Logs: the shipped logrotate configuration (ops/logrotate/aiphoto) rotates the stack's logs
 while requests keep coming, and no line is lost, doubled or cut (the workers and lighttpd
-open their files again on SIGHUP); the search for secrets that ends every run finds what it
+open their files again on SIGHUP, nginx on SIGUSR1, as Debian's own logrotate entries send); the search for secrets that ends every run finds what it
 looks for (conftest.pytest_sessionfinish).
 
 The file sorts after the tests that read the current log files (test_cloud, test_frontend):
@@ -18,16 +18,19 @@ import subprocess
 import pytest
 import requests
 
-from conftest import HTTP_TIMEOUT, REPO, log_leaks, product_log_files, stack_secrets
+from conftest import FRONT, HTTP_TIMEOUT, REPO, log_leaks, product_log_files, stack_secrets
 from test_faults import wait_for
 
 SHIPPED = REPO / "ops" / "logrotate" / "aiphoto"
 LOGROTATE = shutil.which("logrotate") or "/usr/sbin/logrotate"
-ROTATED = ("fcgi.log", "lighttpd-access.log", "lighttpd-error.log")
+ROTATED = ("fcgi.log", f"{FRONT}-access.log", f"{FRONT}-error.log")
+# how the front end is told to open its logs again (Debian's /etc/logrotate.d/lighttpd, nginx)
+FRONT_REOPEN = {"lighttpd": "HUP", "nginx": "USR1"}[FRONT]
 REQUESTS = 2000
 ROTATIONS = 4
-# lighttpd's access line (lighttpd/dev.conf.in: accesslog.format), ending in the request id
-ACCESS_LINE = re.compile(r'^\S+ \S+ \S+ \[[^\]]+\] ".*" \d{3} \S+ \d+ ".*" [0-9A-Za-z_-]+$')
+# the front end's access line (lighttpd/dev.conf.in: accesslog.format; nginx/aiphoto.conf:
+# log_format aiphoto, whose time is in seconds), ending in the request id
+ACCESS_LINE = re.compile(r'^\S+ \S+ \S+ \[[^\]]+\] ".*" \d{3} \S+ [\d.]+ ".*" [0-9A-Za-z_-]+$')
 
 
 def need_logrotate():
@@ -55,13 +58,14 @@ def test_shipped_config_passes_logrotate_debug(tmp_path):
 
 def stack_config(tmp_path):
     """The shipped configuration for this stack's files: its paths and, for the reload, the
-    signals systemctl would send (the supervisor of the workers, and lighttpd)."""
+    signals systemctl would send (the supervisor of the workers, and the front end)."""
     logs, run = var() / "log", var() / "run"
     text = SHIPPED.read_text()
     assert "/var/log/aiphoto/*.log {" in text
     text = text.replace("/var/log/aiphoto/*.log", " ".join(str(logs / n) for n in ROTATED))
     text, n = re.subn(r"(postrotate\n).*?(\n\s*endscript)",
-                      rf"\1\t\tkill -HUP $(cat {run}/fcgi.pid) $(cat {run}/lighttpd.pid)\2",
+                      rf"\1\t\tkill -HUP $(cat {run}/fcgi.pid) && "
+                      rf"kill -{FRONT_REOPEN} $(cat {run}/{FRONT}.pid)\2",
                       text, flags=re.S)
     assert n == 1
     conf = tmp_path / "aiphoto.logrotate"
@@ -111,7 +115,7 @@ def test_rotation_under_load_loses_no_line(api, tmp_path):
 
     def access_ids():
         seen = {}
-        for line in read_all("lighttpd-access.log"):
+        for line in read_all(f"{FRONT}-access.log"):
             assert ACCESS_LINE.match(line), f"not a whole access line: {line!r}"
             rid = line.rsplit(" ", 1)[-1]
             if rid in want:
@@ -132,14 +136,16 @@ def test_rotation_under_load_loses_no_line(api, tmp_path):
 
     # lighttpd writes its access log in batches (at least once a second)
     assert wait_for(lambda: len(access_ids()) == REQUESTS, 20, 0.2), \
-        f"lighttpd logged {len(access_ids())} of {REQUESTS} requests"
+        f"{FRONT} logged {len(access_ids())} of {REQUESTS} requests"
     assert wait_for(lambda: len(worker_ids()) == REQUESTS, 20, 0.2), \
         f"the workers logged {len(worker_ids())} of {REQUESTS} requests"
     assert set(access_ids().values()) == {1} and set(worker_ids().values()) == {1}
     # the service kept its workers (SIGHUP reopens, it never ends them) and the files are new
     assert requests.get(api + "/health", timeout=HTTP_TIMEOUT).status_code == 200
-    errors = read_all("lighttpd-error.log")
-    assert any("logfiles cycled" in line for line in errors)
+    if FRONT == "lighttpd":
+        assert any("logfiles cycled" in line for line in read_all("lighttpd-error.log"))
+    else:  # nginx reopens silently (at notice level): the last fifth went to the new file
+        assert (logs / "nginx-access.log").stat().st_size > 0
     assert not any('"worker' in line and "died" in line for line in read_all("fcgi.log"))
 
 
@@ -167,5 +173,5 @@ def test_the_stack_secrets_are_known(tmp_path):
     assert None not in secrets.values()
     # the product's logs are the ones searched, whatever their rotation
     files = [p.name for p in product_log_files(var())]
-    assert "fcgi.log" in files and "lighttpd-access.log" in files
+    assert "fcgi.log" in files and f"{FRONT}-access.log" in files
     assert "sim.log" not in files and "redis.log" not in files
