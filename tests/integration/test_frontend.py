@@ -353,6 +353,7 @@ def test_media_headers_never_let_a_file_be_a_page(client, expect_ok, make_user, 
             assert resp.content != data and b"<script>" not in resp.content
 
 
+@pytest.mark.front
 def test_console_is_served_under_a_policy_without_inline_code(base_url):
     """/admin/ (admin-console/): the console's files under a policy that lets only this host's
     scripts, styles, images and API calls run, never framed nor cached; /api/v1/admin/ stays
