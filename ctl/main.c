@@ -819,10 +819,12 @@ static const struct ctl_command ctl_commands[] = {
      .usage = "export users|works|orders [--since TIME]"},
     {.name = "media",
      .min_args = 1,
-     .max_args = 1,
+     .max_args = 4,
      .need = CONFIG_NEED_DB,
      .run = ctl_media,
-     .usage = "media thumbs   (the missing thumbnails of every stored image)"},
+     .usage = "media thumbs   (the missing thumbnails of every stored image)\n"
+              "                                   | media migrate --to s3 [--dry-run]   (copy "
+              "MEDIA_DIR to the S3 bucket)"},
     {.name = "routes", .run = ctl_routes, .usage = "routes"},
     {.name = "metrics", .run = ctl_metrics, .usage = "metrics"},
     {.name = "check-config", .run = ctl_check_config, .usage = "check-config"},
