@@ -70,7 +70,8 @@ static int ctl_media_walk(const char *cmd, ctl_media_visit *visit, void *ctx)
 			l2 = arena_strdup(&a, l2);
 			if ((leaf = opendir(dir)) != NULL) {
 				while (go && (g = readdir(leaf)) != NULL) {
-					const char *key = arena_printf(&a, "%s/%s/%s", l1, l2, g->d_name);
+					const char *key =
+					    arena_printf(&a, "%s/%s/%s", l1, l2, g->d_name);
 					if (media_key_valid(key))
 						go = visit(&a, key, ctx);
 				}

@@ -62,9 +62,9 @@ static enum api_err media_get(struct request *req, struct reply *rep)
 	/* local: lighttpd sends the file; s3: the worker relays the object (≤ IMAGE_MAX_BYTES) */
 	if ((rep->sendfile = media_sendfile_path(req->arena, key)) == NULL) {
 		if ((err = media_read(req->arena, key, &data, &len)) != E_OK)
-			return reply_error(rep, err,
-			                   err == E_NOT_FOUND ? NULL
-			                                      : "the media store cannot be reached");
+			return reply_error(
+			    rep, err,
+			    err == E_NOT_FOUND ? NULL : "the media store cannot be reached");
 		rep->raw = (const char *)data;
 		rep->raw_len = len;
 	}

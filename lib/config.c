@@ -296,7 +296,9 @@ static int config_set_s3_endpoint(const struct config_var *v, const char *s,
 
 	if (s == NULL)
 		return config_set_str(v, s, x);
-	host = strncmp(s, "https://", 8) == 0 ? s + 8 : strncmp(s, "http://", 7) == 0 ? s + 7 : NULL;
+	host = strncmp(s, "https://", 8) == 0  ? s + 8
+	       : strncmp(s, "http://", 7) == 0 ? s + 7
+	                                       : NULL;
 	if (host == NULL || host[0] == '\0' ||
 	    strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") !=
 	        strlen(host))
@@ -353,9 +355,10 @@ static int config_set_media_backend(const struct config_var *v, const char *s,
 		return config_fail(v, x, "must be local or s3");
 	if (c->s3_endpoint == NULL || c->s3_bucket == NULL || c->s3_region == NULL ||
 	    c->s3_access_key_id == NULL || c->s3_secret_access_key == NULL)
-		return config_fail(v, x,
-		                   "s3 needs S3_ENDPOINT, S3_BUCKET, S3_REGION, S3_ACCESS_KEY_ID and "
-		                   "S3_SECRET_ACCESS_KEY");
+		return config_fail(
+		    v, x,
+		    "s3 needs S3_ENDPOINT, S3_BUCKET, S3_REGION, S3_ACCESS_KEY_ID and "
+		    "S3_SECRET_ACCESS_KEY");
 	*(enum config_media_backend *)config_field(v, x) = CONFIG_MEDIA_S3;
 	return 0;
 }

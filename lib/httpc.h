@@ -56,7 +56,8 @@ enum api_err httpc_do(struct arena *a, const struct httpc_request *req, struct h
 
 /* One transfer's options for httpc_easy_setup (strings borrowed until the transfer ends). */
 struct httpc_easy {
-	const char *method; /* "GET" and "HEAD" send no body; anything else sends body (may be NULL) */
+	const char
+	    *method; /* "GET" and "HEAD" send no body; anything else sends body (may be NULL) */
 	const char *url;
 	const char *const *headers; /* "Name: value", NULL-terminated; may be NULL */
 	const char *body;

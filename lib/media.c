@@ -187,8 +187,7 @@ enum api_err media_store_hashed(struct arena *a, const void *data, size_t len, c
 
 /* local: MEDIA_DIR/<key>, written to a temp file in the same directory, fsync'd and renamed
  * over the final name. */
-static enum api_err media_local_put(struct arena *a, const char *key, const void *data,
-                                    size_t len)
+static enum api_err media_local_put(struct arena *a, const char *key, const void *data, size_t len)
 {
 	const char *root, *dir1, *dir2, *path, *tmp = NULL;
 	char rnd[17];

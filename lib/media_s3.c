@@ -11,6 +11,7 @@
 #include "lib/image.h"
 #include "lib/log.h"
 #include "lib/media.h"
+#include "lib/netpolicy.h"
 
 #define MEDIA_S3_TRIES 3
 
@@ -29,8 +30,8 @@ const char *media_s3_object_url(struct arena *a, const char *endpoint, const cha
 		n--;
 	if (path_style)
 		return arena_printf(a, "%.*s/%s/%s", (int)n, endpoint, bucket, key);
-	return arena_printf(a, "%.*s%s.%.*s/%s", (int)scheme, endpoint, bucket,
-	                    (int)(n - scheme), endpoint + scheme, key);
+	return arena_printf(a, "%.*s%s.%.*s/%s", (int)scheme, endpoint, bucket, (int)(n - scheme),
+	                    endpoint + scheme, key);
 }
 
 enum api_err media_s3_status_err(long status)
@@ -68,6 +69,11 @@ static enum api_err media_s3_call(struct arena *a, const char *method, const cha
 	if (url == NULL || c->s3_region == NULL || c->s3_access_key_id == NULL ||
 	    c->s3_secret_access_key == NULL) {
 		log_error("media: the s3 backend is not configured (S3_* variables)");
+		return E_UNAVAILABLE;
+	}
+	if (!netpolicy_url_allowed(url, c->development)) {
+		log_error("media: S3_ENDPOINT is refused by the outbound policy (https:// and a "
+		          "public address outside development)");
 		return E_UNAVAILABLE;
 	}
 	crypto_sha256_hex(body ? body : "", body ? len : 0, sha);

@@ -95,7 +95,6 @@ def media_keys():
     """Every stored key (a set)."""
     keys = set()
     if is_s3():
-        ns = "{http://s3.amazonaws.com/doc/2006-03-01/}"
         marker = ""
         while True:
             resp = requests.get(f"{os.environ['S3_ENDPOINT'].rstrip('/')}/"
@@ -103,9 +102,12 @@ def media_keys():
                                 params={"marker": marker, "max-keys": "1000"}, timeout=30)
             assert resp.status_code == 200, resp.text[:200]
             root = ET.fromstring(resp.content)
-            names = [e.findtext(f"{ns}Key") for e in root.iter(f"{ns}Contents")]
+            # the document's namespace differs between servers: match local names
+            names = [k.text for c in root if c.tag.endswith("Contents")
+                     for k in c if k.tag.endswith("Key")]
             keys.update(n for n in names if KEY.match(n))
-            if root.findtext(f"{ns}IsTruncated") != "true" or not names:
+            truncated = [e.text for e in root if e.tag.endswith("IsTruncated")]
+            if truncated != ["true"] or not names:
                 return keys
             marker = names[-1]
     media = os.environ["MEDIA_DIR"]

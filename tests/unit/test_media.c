@@ -220,9 +220,9 @@ END_TEST
 START_TEST(media_s3_object_urls)
 {
 	/* path style (MinIO, s3rver): endpoint/bucket/key, trailing slashes ignored */
-	ck_assert_str_eq(media_s3_object_url(&md_arena, "http://127.0.0.1:9000/", "media", true,
-	                                     MD_KEY),
-	                 "http://127.0.0.1:9000/media/" MD_KEY);
+	ck_assert_str_eq(
+	    media_s3_object_url(&md_arena, "http://127.0.0.1:9000/", "media", true, MD_KEY),
+	    "http://127.0.0.1:9000/media/" MD_KEY);
 	/* virtual-host style (COS, OSS, AWS): the bucket goes into the host, port kept */
 	ck_assert_str_eq(media_s3_object_url(&md_arena, "https://cos.ap-shanghai.myqcloud.com",
 	                                     "photos-1250000000", false, MD_KEY),
@@ -230,9 +230,9 @@ START_TEST(media_s3_object_urls)
 	ck_assert_str_eq(media_s3_object_url(&md_arena, "https://oss-cn-hangzhou.aliyuncs.com//",
 	                                     "aiphoto", false, MD_KEY),
 	                 "https://aiphoto.oss-cn-hangzhou.aliyuncs.com/" MD_KEY);
-	ck_assert_str_eq(media_s3_object_url(&md_arena, "http://minio.local:9000", "b1", false,
-	                                     MD_KEY),
-	                 "http://b1.minio.local:9000/" MD_KEY);
+	ck_assert_str_eq(
+	    media_s3_object_url(&md_arena, "http://minio.local:9000", "b1", false, MD_KEY),
+	    "http://b1.minio.local:9000/" MD_KEY);
 	ck_assert_ptr_null(media_s3_object_url(&md_arena, "ftp://x", "b1", true, MD_KEY));
 	ck_assert_ptr_null(media_s3_object_url(&md_arena, "https://", "b1", true, MD_KEY));
 	ck_assert_ptr_null(media_s3_object_url(&md_arena, NULL, "b1", true, MD_KEY));
