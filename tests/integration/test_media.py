@@ -478,3 +478,29 @@ def test_store_down_gives_502(client, expect_ok, expect_error, user, psql):
     # back: the same requests work again
     assert requests.get(signed, timeout=30).status_code == 200
     expect_ok(upload(client, token, big_jpeg(64, 48, seed=10)), 201)
+
+
+def test_check_config_reports_the_media_store_never_the_secret():
+    s3 = dict(os.environ, MEDIA_BACKEND="s3", S3_ENDPOINT="https://cos.ap-shanghai.myqcloud.com",
+              S3_BUCKET="aiphoto-media-1250000000", S3_REGION="ap-shanghai",
+              S3_ACCESS_KEY_ID="AKIDexample", S3_SECRET_ACCESS_KEY="topsecret-value",
+              S3_PATH_STYLE="0", MEDIA_CDN_BASE="https://img.example.com")
+    proc = subprocess.run([str(CTL), "check-config"], env=s3, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert ("Media store: s3, bucket aiphoto-media-1250000000 at "
+            "https://cos.ap-shanghai.myqcloud.com (virtual-host style, region ap-shanghai, "
+            "key id AKIDexample)") in proc.stdout, proc.stdout
+    assert "Media public URLs: https://img.example.com/<key>" in proc.stdout
+    no_cdn = dict(s3)
+    del no_cdn["MEDIA_CDN_BASE"]
+    proc2 = subprocess.run([str(CTL), "check-config"], env=no_cdn, capture_output=True,
+                           text=True, timeout=60)
+    assert proc2.returncode == 0 and "MEDIA_CDN_BASE is not set" in proc2.stdout, proc2.stdout
+    missing = dict(s3)
+    del missing["S3_REGION"]
+    proc3 = subprocess.run([str(CTL), "check-config"], env=missing, capture_output=True,
+                           text=True, timeout=60)
+    assert proc3.returncode != 0 and "MEDIA_BACKEND" in proc3.stderr, proc3.stderr
+    for p in (proc, proc2, proc3):
+        assert "topsecret-value" not in p.stdout + p.stderr

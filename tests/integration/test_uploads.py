@@ -26,7 +26,7 @@ import pytest
 from PIL import Image
 import requests
 
-from mediastore import is_s3, key_of, media_keys, url_of
+from mediastore import is_s3, key_of, media_get, media_keys, url_of
 
 MAX_BYTES = 10 * 1024 * 1024
 LIGHTTPD_LIMIT = 10304 * 1024  # server.max-request-size for /api/v1/uploads, in bytes
@@ -331,10 +331,9 @@ def test_file_stored_once(client, expect_ok, make_user, token_for, user):
     if not is_s3():  # the local backend's temp files are gone too
         folder = os.path.join(os.environ["MEDIA_DIR"], sha[:2], sha[2:4])
         assert not [n for n in os.listdir(folder) if n.startswith(".tmp")]
-    with open(os.path.join(folder, name), "rb") as f:
-        assert hashlib.sha256(f.read()).hexdigest() == sha
+    assert hashlib.sha256(media_get(key_of(a["url"]))).hexdigest() == sha
     sent = a["sha256"]
-    assert not os.path.exists(os.path.join(media, sent[:2], sent[2:4], sent + ".png"))
+    assert media_get(f"{sent[:2]}/{sent[2:4]}/{sent}.png") is None
 
 
 def test_jpeg_zip_polyglot_is_accepted_as_jpeg(client, expect_ok, user):
