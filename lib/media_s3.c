@@ -46,7 +46,7 @@ enum api_err media_s3_status_err(long status)
 bool media_s3_retryable(enum api_err err, long status)
 {
 	if (err != E_OK)
-		return err == E_UPSTREAM_ERROR || err == E_TIMEOUT;
+		return err == E_UPSTREAM_ERROR; /* a timeout has spent the request's time already */
 	return status >= 500 || status == 429;
 }
 

@@ -435,7 +435,8 @@ def test_migrate_usage_and_missing_settings(tmp_path):
 
 def test_migrate_stops_when_the_store_is_down_or_fails(tmp_path, sim):
     """Nothing listening, then a store answering 503 (the simulator's failing bucket): tried
-    three times, stopped at the first file, exit 1, and the secret never printed."""
+    three times, stopped at the first file, exit 1; a store that hangs: one try, TIMEOUT;
+    the secret never printed."""
     local_store(tmp_path, 2)
     s3 = dict(S3_BUCKET="s3-fault", S3_REGION="us-east-1", S3_ACCESS_KEY_ID="id",
               S3_SECRET_ACCESS_KEY="topsecret-value", S3_PATH_STYLE="1", MEDIA_BACKEND="local")
@@ -451,7 +452,13 @@ def test_migrate_stops_when_the_store_is_down_or_fails(tmp_path, sim):
     assert "1 files, 0 already in the bucket, 0 uploaded, 1 failed" in failing.stdout
     assert "UPSTREAM_ERROR" in failing.stderr
     assert sim.stats()["s3fault_requests"] == 3  # a HEAD, tried again twice
-    for out in (down, failing):
+    # a store that hangs: the HEAD times out, and is not tried again (its time is spent)
+    slow = run_migrate(tmp_path, "--to", "s3", S3_ENDPOINT=os.environ["AIPHOTO_SIM_URL"],
+                       **dict(s3, S3_BUCKET="s3-slow"))
+    assert slow.returncode == 1, slow.stdout + slow.stderr
+    assert "TIMEOUT" in slow.stderr and "1 failed" in slow.stdout, slow.stdout + slow.stderr
+    assert sim.stats()["s3slow_requests"] == 1
+    for out in (down, failing, slow):
         assert "topsecret-value" not in out.stdout + out.stderr
 
 
