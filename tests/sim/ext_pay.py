@@ -479,6 +479,26 @@ class PaySim:
         finally:
             conn.close()
 
+    def deliver_many(self, url, headers, body, count):
+        """POST count copies of one notification at once (released together by a barrier);
+        the deliver() result of each."""
+        results = [None] * count
+        barrier = threading.Barrier(count)
+
+        def one(i):
+            try:
+                barrier.wait(timeout=5)
+            except threading.BrokenBarrierError:
+                pass
+            results[i] = self.deliver(url, headers, body)
+
+        threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(count)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return results
+
     def record(self, order, info, attempt, status, error, url, background=False):
         rec = {"out_trade_no": order["out_trade_no"], "notify_id": info["notify_id"],
                "variant": info["variant"], "attempt": attempt, "status": status,
@@ -688,21 +708,7 @@ class PaySim:
         url = self.refund_notify_url(refund)
         with self.sim.lock:
             headers, body, plaintext = self.build_refund_notify(refund, variant)
-        results = [None] * count
-        barrier = threading.Barrier(count)
-
-        def one(i):
-            try:
-                barrier.wait(timeout=5)
-            except threading.BrokenBarrierError:
-                pass
-            results[i] = self.deliver(url, headers, body)
-
-        threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(count)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        results = self.deliver_many(url, headers, body, count)
         with self.sim.lock:
             for i, (status, _text, error) in enumerate(results):
                 rec = {"out_refund_no": refund["out_refund_no"],
@@ -861,21 +867,7 @@ def register(sim):
         url = pay.notify_target(order, body)
         with sim.lock:
             headers, raw, info = pay.build_notify(order, variant, header)
-        results = [None] * count
-        barrier = threading.Barrier(count)
-
-        def one(i):
-            try:
-                barrier.wait(timeout=5)
-            except threading.BrokenBarrierError:
-                pass
-            results[i] = pay.deliver(url, headers, raw)
-
-        threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(count)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        results = pay.deliver_many(url, headers, raw, count)
         for i, (status, _text, error) in enumerate(results):
             pay.record(order, info, i + 1, status, error, url)
         return core.json_response({"out_trade_no": order["out_trade_no"],
