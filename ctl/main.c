@@ -70,6 +70,7 @@
 #include "model/ledger.h"
 #include "model/migrations.h"
 #include "model/orders.h"
+#include "model/refunds.h"
 #include "model/users.h"
 
 static struct arena ctl_arena;
@@ -522,15 +523,18 @@ static int ctl_wechat_template(int argc, char **argv)
 	return 0;
 }
 
-/* Exit 0 when every balance equals its ledger sum and none is negative; else a report. */
+/* Exit 0 when every balance equals its ledger sum and none is negative, and every refund its
+ * refund_order rows (model/refunds.h refunds_audit); else a report. */
 static int ctl_audit(int argc, char **argv)
 {
 	struct audit_row *rows;
-	size_t n;
+	char **refunds;
+	size_t n, nr;
 
 	(void)argc;
 	(void)argv;
-	if (credits_audit(&ctl_arena, &rows, &n) != E_OK) {
+	if (credits_audit(&ctl_arena, &rows, &n) != E_OK ||
+	    refunds_audit(&ctl_arena, &refunds, &nr) != E_OK) {
 		fprintf(stderr, "aiphotoctl audit: cannot read the database\n");
 		return 2;
 	}
@@ -538,9 +542,11 @@ static int ctl_audit(int argc, char **argv)
 		printf("user %lld: balance %lld, ledger sum %lld%s\n", (long long)rows[i].user_id,
 		       (long long)rows[i].credits, (long long)rows[i].ledger_sum,
 		       rows[i].credits < 0 ? " (negative)" : "");
-	if (n == 0)
+	for (size_t i = 0; i < nr; i++)
+		printf("%s\n", refunds[i]);
+	if (n + nr == 0)
 		printf("audit: every balance equals its ledger\n");
-	return n == 0 ? 0 : 1;
+	return n + nr == 0 ? 0 : 1;
 }
 
 /*

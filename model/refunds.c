@@ -23,6 +23,7 @@ enum refunds_stmt {
 	RF_ABNORMAL,
 	RF_REFUND_ID,
 	RF_PENDING,
+	RF_AUDIT,
 	RF__MAX
 };
 
@@ -104,6 +105,22 @@ static const char *const refunds_sql[RF__MAX] = {
         "r AS (UPDATE order_refunds q SET last_queried_at = now() FROM p WHERE q.id = p.id "
         "RETURNING q.*) "
         "SELECT " REFUNDS_COLS " FROM r JOIN orders o ON o.id = r.order_id ORDER BY r.id",
+    [RF_AUDIT] =
+        "WITH l AS (SELECT r.out_refund_no, r.status, r.credits, "
+        "COALESCE(sum(c.delta) FILTER (WHERE c.idempotency_key = 'refund_order:' || "
+        "r.out_refund_no), 0) AS taken, "
+        "COALESCE(sum(c.delta) FILTER (WHERE c.idempotency_key = 'refund_order:' || "
+        "r.out_refund_no || ':closed'), 0) AS back FROM order_refunds r "
+        "LEFT JOIN credit_ledger c ON c.idempotency_key IN ('refund_order:' || r.out_refund_no, "
+        "'refund_order:' || r.out_refund_no || ':closed') GROUP BY r.id) "
+        "SELECT format('refund %s (%s): %s credits, ledger %s taken, %s given back', "
+        "out_refund_no, status, credits, -taken, back) FROM l WHERE taken <> -credits "
+        "OR back <> CASE WHEN status = 'closed' THEN credits ELSE 0 END "
+        "UNION ALL SELECT format('order %s: refunded_fen %s, successful refunds %s', "
+        "o.out_trade_no, o.refunded_fen, COALESCE(s.total, 0)) FROM orders o "
+        "LEFT JOIN (SELECT order_id, sum(amount_fen) AS total FROM order_refunds "
+        "WHERE status = 'success' GROUP BY order_id) s ON s.order_id = o.id "
+        "WHERE o.refunded_fen <> COALESCE(s.total, 0)",
 };
 
 static struct db_stmts refunds_stmts = DB_STMTS("refunds", refunds_sql);
@@ -412,6 +429,24 @@ enum api_err refunds_pending(struct arena *a, long older_than, int limit, struct
 	*rows = arena_alloc(a, sizeof(**rows) * (size_t)(got ? got : 1));
 	for (int i = 0; i < got; i++)
 		refunds_row(a, res, i, &(*rows)[i]);
+	*n = (size_t)got;
+	PQclear(res);
+	return E_OK;
+}
+
+enum api_err refunds_audit(struct arena *a, char ***lines, size_t *n)
+{
+	PGresult *res;
+	enum api_err err = db_exec(&refunds_stmts, RF_AUDIT, 0, NULL, &res);
+	int got;
+
+	*n = 0;
+	if (err != E_OK)
+		return err;
+	got = PQntuples(res);
+	*lines = arena_alloc(a, sizeof(**lines) * (size_t)(got ? got : 1));
+	for (int i = 0; i < got; i++)
+		(*lines)[i] = db_str(a, res, i, 0);
 	*n = (size_t)got;
 	PQclear(res);
 	return E_OK;

@@ -92,4 +92,13 @@ enum api_err refunds_apply(struct arena *a, const struct refund_word *w, const c
 enum api_err refunds_pending(struct arena *a, long older_than, int limit, struct refund **rows,
                              size_t *n);
 
+/*
+ * The refunds whose ledger does not match them (aiphotoctl audit), one line of text each in
+ * *lines: a refund not closed must have taken exactly its credits back (ledger key
+ * refund_order:<no>, -credits, none when 0), a closed one given them back too (key
+ * refund_order:<no>:closed, +credits); an order's refunded_fen must be the sum of its
+ * successful refunds.
+ */
+enum api_err refunds_audit(struct arena *a, char ***lines, size_t *n);
+
 #endif

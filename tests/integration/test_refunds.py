@@ -451,3 +451,25 @@ def test_forged_refund_notify_changes_nothing(client, expect_ok, payer, pay, psq
     assert order_state(psql, no) == ("paid", 0)
     complete(pay, rno)  # the genuine one
     assert order_state(psql, no) == ("refunded", AMOUNT)
+
+
+def test_ledger_audit_checks_the_refunds(client, expect_ok, payer, pay, psql, op, run_audit):  # noqa: F811
+    p = payer(credits=0)
+    no = paid_order(client, expect_ok, p, pay, psql)
+    rno = expect_ok(refund(client, op["token"], no, {"reason": "audit"}))["refund"]["out_refund_no"]
+    wait_status(psql, rno, "success")
+    assert run_audit()[0] == 0
+    psql(f"UPDATE order_refunds SET credits = credits - 1 WHERE out_refund_no = '{rno}'")
+    try:
+        status, output = run_audit()
+        assert status == 1 and f"refund {rno} (success): 329 credits, ledger 330 taken" in output, \
+            output
+    finally:
+        psql(f"UPDATE order_refunds SET credits = credits + 1 WHERE out_refund_no = '{rno}'")
+    psql(f"UPDATE orders SET refunded_fen = 2999 WHERE out_trade_no = '{no}'")
+    try:
+        status, output = run_audit()
+        assert status == 1 and f"order {no}: refunded_fen 2999, successful refunds 3000" in \
+            output, output
+    finally:
+        psql(f"UPDATE orders SET refunded_fen = 3000 WHERE out_trade_no = '{no}'")
