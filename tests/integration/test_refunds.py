@@ -9,14 +9,20 @@ REFUND.SUCCESS notify; /__sim/pay/refund-complete ends one by hand (SUCCESS, CLO
 forged variants, duplicates).  Every test ends with a clean `aiphotoctl audit`.
 """
 
+import os
 import re
+import subprocess
 import time
 import uuid
 
 import pytest
 
 from adminkit import admins, audit_rows, ctl_run  # noqa: F401
+from conftest import REPO
+from test_metrics import sample, scrape
 from test_payment import payer  # noqa: F401
+
+DISPATCH = REPO / os.environ.get("AIPHOTO_BUILD", "build") / "aiphoto-dispatch"
 
 PACKAGE = 2  # 3000 fen for 330 credits (the seed)
 AMOUNT, CREDITS = 3000, 330
@@ -118,6 +124,7 @@ def op(admins):  # noqa: F811
 def test_full_refund_end_to_end(client, expect_ok, expect_error, payer, pay, psql, op):  # noqa: F811
     p = payer(credits=5)
     no = paid_order(client, expect_ok, p, pay, psql)
+    _text, before = scrape(client)
     assert balance(psql, p["id"]) == 5 + CREDITS
 
     got = expect_ok(refund(client, op["token"], no, {"reason": "用户申请退款"}))["refund"]
@@ -165,6 +172,13 @@ def test_full_refund_end_to_end(client, expect_ok, expect_error, payer, pay, psq
     # nothing is left to refund
     expect_error(refund(client, op["token"], no, {"reason": "again"}), 409, "CONFLICT")
     assert len(refund_rows(psql, no)) == 1
+
+    # counted: the request, WeChat Pay's confirmation, the verified notify
+    _text, after = scrape(client)
+    for name, label, event in (("aiphoto_payment_orders_total", "event", "refund_requested"),
+                               ("aiphoto_payment_orders_total", "event", "refunded"),
+                               ("aiphoto_payment_notify_total", "verdict", "refund_verified")):
+        assert sample(after, name, **{label: event}) >= sample(before, name, **{label: event}) + 1
 
 
 def test_partial_refunds_then_the_rest(client, expect_ok, expect_error, payer, pay, psql, op):  # noqa: F811
@@ -473,3 +487,24 @@ def test_ledger_audit_checks_the_refunds(client, expect_ok, payer, pay, psql, op
             output, output
     finally:
         psql(f"UPDATE orders SET refunded_fen = 3000 WHERE out_trade_no = '{no}'")
+
+
+def test_the_dispatcher_reconciles_refunds(client, expect_ok, expect_error, payer, pay, psql,  # noqa: F811
+                                           op):
+    p = payer(credits=0)
+    no = paid_order(client, expect_ok, p, pay, psql)
+    add_fault(pay, op="refund", status=502, times=1)
+    try:
+        expect_error(refund(client, op["token"], no, {"reason": "dispatch"}), 502,
+                     "UPSTREAM_ERROR")
+    finally:
+        pay.call("DELETE", "/__sim/pay/faults")
+    (rno, *_rest), = refund_rows(psql, no)
+    assert refund_status(psql, rno) == "processing"
+    env = dict(os.environ, DISPATCH_RECONCILE_AFTER_SECONDS="0", DISPATCH_BUDGET_SECONDS="5")
+    proc = subprocess.run([str(DISPATCH), "--until-idle"], env=env, capture_output=True,
+                          text=True, timeout=90, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "dispatch: refunds " in proc.stderr + proc.stdout, proc.stderr[-2000:]
+    wait_status(psql, rno, "success")
+    assert order_state(psql, no) == ("refunded", AMOUNT)
