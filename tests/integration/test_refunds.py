@@ -378,17 +378,24 @@ def add_fault(pay, **rule):
     pay.call("POST", "/__sim/pay/faults", rule)
 
 
+def refund_while_pay_fails(client, expect_error, pay, token, no, body, rule, status, code,
+                           key=None, timeout=None):
+    """A refund asked while WeChat Pay fails as rule says (the fault cleared afterwards): the
+    error message; the refund row is left processing."""
+    add_fault(pay, **rule)
+    try:
+        return expect_error(refund(client, token, no, body, key, timeout), status, code)
+    finally:
+        pay.call("DELETE", "/__sim/pay/faults")
+
+
 def test_wechat_pay_5xx_leaves_the_refund_retryable(client, expect_ok, expect_error, payer, pay,  # noqa: F811
                                                     psql, op):
     p = payer(credits=0)
     no = paid_order(client, expect_ok, p, pay, psql)
     key = new_key()
-    add_fault(pay, op="refund", status=503, times=1)
-    try:
-        body = expect_error(refund(client, op["token"], no, {"reason": "5xx"}, key), 502,
-                            "UPSTREAM_ERROR")
-    finally:
-        pay.call("DELETE", "/__sim/pay/faults")
+    body = refund_while_pay_fails(client, expect_error, pay, op["token"], no, {"reason": "5xx"},
+                                  {"op": "refund", "status": 503}, 502, "UPSTREAM_ERROR", key)
     (rno, _amount, _due, taken, status), = refund_rows(psql, no)
     assert rno in body and status == "processing" and taken == str(CREDITS)
     assert balance(psql, p["id"]) == 0
@@ -425,12 +432,8 @@ def test_wechat_pay_timeout_leaves_the_refund_retryable(client, expect_ok, expec
                                                         pay, psql, op):
     p = payer(credits=0)
     no = paid_order(client, expect_ok, p, pay, psql)
-    add_fault(pay, op="refund", hang=15, times=1)
-    try:
-        expect_error(refund(client, op["token"], no, {"reason": "slow"}, timeout=30), 504,
-                     "TIMEOUT")
-    finally:
-        pay.call("DELETE", "/__sim/pay/faults")
+    refund_while_pay_fails(client, expect_error, pay, op["token"], no, {"reason": "slow"},
+                           {"op": "refund", "hang": 15}, 504, "TIMEOUT", timeout=30)
     (rno, *_rest), = refund_rows(psql, no)
     assert refund_status(psql, rno) == "processing" and balance(psql, p["id"]) == 0
     status, output = reconcile()
@@ -493,12 +496,8 @@ def test_the_dispatcher_reconciles_refunds(client, expect_ok, expect_error, paye
                                            op):
     p = payer(credits=0)
     no = paid_order(client, expect_ok, p, pay, psql)
-    add_fault(pay, op="refund", status=502, times=1)
-    try:
-        expect_error(refund(client, op["token"], no, {"reason": "dispatch"}), 502,
-                     "UPSTREAM_ERROR")
-    finally:
-        pay.call("DELETE", "/__sim/pay/faults")
+    refund_while_pay_fails(client, expect_error, pay, op["token"], no, {"reason": "dispatch"},
+                           {"op": "refund", "status": 502}, 502, "UPSTREAM_ERROR")
     (rno, *_rest), = refund_rows(psql, no)
     assert refund_status(psql, rno) == "processing"
     env = dict(os.environ, DISPATCH_RECONCILE_AFTER_SECONDS="0", DISPATCH_BUDGET_SECONDS="5")
