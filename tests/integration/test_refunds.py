@@ -179,6 +179,8 @@ def test_full_refund_end_to_end(client, expect_ok, expect_error, payer, pay, psq
                                ("aiphoto_payment_orders_total", "event", "refunded"),
                                ("aiphoto_payment_notify_total", "verdict", "refund_verified")):
         assert sample(after, name, **{label: event}) >= sample(before, name, **{label: event}) + 1
+    assert sample(after, "aiphoto_orders", status="refunded") >= 1
+    assert ("aiphoto_orders", frozenset({("status", "partially_refunded")})) in after
 
 
 def test_partial_refunds_then_the_rest(client, expect_ok, expect_error, payer, pay, psql, op):  # noqa: F811
