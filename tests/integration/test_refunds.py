@@ -9,6 +9,7 @@ REFUND.SUCCESS notify; /__sim/pay/refund-complete ends one by hand (SUCCESS, CLO
 forged variants, duplicates).  Every test ends with a clean `aiphotoctl audit`.
 """
 
+import concurrent.futures
 import os
 import re
 import subprocess
@@ -305,6 +306,41 @@ def test_same_key_is_the_same_refund(client, expect_ok, expect_error, payer, pay
     assert len(audit_rows(psql, f"action = 'order.refund' AND target_id = '{no}'")) == 1
     complete(pay, first["refund"]["out_refund_no"])
     assert order_state(psql, no) == ("partially_refunded", 100)
+
+
+def test_concurrent_refunds_never_exceed_the_order(client, expect_ok, payer, pay, psql, op):  # noqa: F811
+    p = payer(credits=0)
+    no = paid_order(client, expect_ok, p, pay, psql)
+    hold(pay, no)
+    with concurrent.futures.ThreadPoolExecutor(4) as ex:
+        answers = list(ex.map(lambda _: refund(client, op["token"], no,
+                                               {"amount_fen": 1000, "reason": "race"}),
+                              range(4)))
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [200, 200, 200, 409], [(r.status_code, r.text[:200]) for r in answers]
+    rows = refund_rows(psql, no)
+    assert [int(r[1]) for r in rows] == [1000] * 3
+    assert sum(int(r[3]) for r in rows) == CREDITS and balance(psql, p["id"]) == 0
+    for r in rows:
+        complete(pay, r[0])
+    assert order_state(psql, no) == ("refunded", AMOUNT)
+
+
+def test_double_tap_of_one_key_makes_one_refund(client, expect_ok, payer, pay, psql, op):  # noqa: F811
+    p = payer(credits=0)
+    no = paid_order(client, expect_ok, p, pay, psql)
+    hold(pay, no)
+    key = new_key()
+    with concurrent.futures.ThreadPoolExecutor(4) as ex:
+        answers = list(ex.map(lambda _: refund(client, op["token"], no,
+                                               {"amount_fen": 500, "reason": "tap"}, key),
+                              range(4)))
+    assert all(r.status_code == 200 for r in answers), [r.text[:200] for r in answers]
+    assert len({r.json()["data"]["refund"]["out_refund_no"] for r in answers}) == 1
+    (rno, *_rest), = refund_rows(psql, no)
+    assert len(refund_ledger(psql, rno)) == 1
+    complete(pay, rno)
+    assert order_state(psql, no) == ("partially_refunded", 500)
 
 
 # --------------------------------------------------------------------------- refusals
