@@ -19,7 +19,7 @@ import uuid
 import pytest
 
 from adminkit import admins, audit_rows, ctl_run  # noqa: F401
-from conftest import REPO
+from conftest import REPO, wait_database_back
 from test_metrics import sample, scrape
 from test_payment import payer  # noqa: F401
 
@@ -544,4 +544,25 @@ def test_the_dispatcher_reconciles_refunds(client, expect_ok, expect_error, paye
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "dispatch: refunds " in proc.stderr + proc.stdout, proc.stderr[-2000:]
     wait_status(psql, rno, "success")
+    assert order_state(psql, no) == ("refunded", AMOUNT)
+
+
+def test_refund_notify_while_the_database_is_down_is_delivered_again(client, expect_ok, payer,  # noqa: F811
+                                                                     pay, psql, op):
+    p = payer(credits=0)
+    no = paid_order(client, expect_ok, p, pay, psql)
+    hold(pay, no)
+    rno = expect_ok(refund(client, op["token"], no, {"reason": "db"}))["refund"]["out_refund_no"]
+    stack = REPO / "scripts" / "stack"
+    try:
+        subprocess.run([str(stack), "pg-stop"], cwd=REPO, check=True, capture_output=True,
+                       timeout=60)
+        sent = complete(pay, rno)  # WeChat Pay is told to try again
+        assert sent["statuses"] == [503], sent
+    finally:
+        subprocess.run([str(stack), "pg-start"], cwd=REPO, check=True, capture_output=True,
+                       timeout=60)
+    wait_database_back()
+    assert refund_status(psql, rno) == "processing"
+    assert complete(pay, rno)["statuses"] == [204]
     assert order_state(psql, no) == ("refunded", AMOUNT)
