@@ -719,6 +719,8 @@ def test_refund_api_signed_idempotent_and_notified(pay, receiver):
     # the query
     r = pay.call("GET", f"{path}/{rno}")
     assert r.status_code == 200 and pay.answer_ok(r) and r.json()["status"] == "PROCESSING"
+    r = pay.call("POST", path, dict(body, out_trade_no="APUNKNOWN0001", out_refund_no=rno + "e"))
+    assert r.status_code == 404 and r.json()["code"] == "RESOURCE_NOT_EXISTS", r.text
     r = pay.call("GET", f"{path}/RFUNKNOWN000001")
     assert r.status_code == 404 and r.json()["code"] == "RESOURCE_NOT_EXISTS", r.text
 

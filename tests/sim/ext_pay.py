@@ -588,7 +588,10 @@ class PaySim:
                 raise param_error(name, value, "须为正整数（分）")
         if amount.get("currency", "CNY") != "CNY":
             raise param_error("amount.currency", amount.get("currency"), "只支持CNY")
-        order = self.find(out_trade_no, None if out_trade_no else transaction_id)
+        try:
+            order = self.find(out_trade_no, None if out_trade_no else transaction_id)
+        except PayError:
+            raise PayError(404, "RESOURCE_NOT_EXISTS", "订单不存在") from None
         with self.sim.lock:
             known = self.refunds.get(out_refund_no)
             if known is not None:
