@@ -43,6 +43,7 @@ struct config {
 	long media_url_ttl_s; /* MEDIA_URL_TTL_SECONDS: lifetime of the URLs given to providers */
 	bool development; /* AIPHOTO_ENV=development: loopback upstreams allowed */
 	int log_level; /* enum log_level */
+	const char *log_file; /* LOG_FILE: the workers' and dispatcher's log, NULL = stderr */
 	long db_statement_timeout_ms;
 	/* per-user upload quota (POST /uploads): bytes and files of all the user's assets
 	 * together; a user row may override both (users.upload_quota_bytes / _files) */
