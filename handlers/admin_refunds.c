@@ -14,9 +14,10 @@
  *      404 unknown order; 409 CONFLICT an order not paid, or with nothing left to refund
  *      (naming its status); 400 amount_fen above what is left (naming it); 409 CONFLICT the
  *      user has already spent credits of the order and if_spent is "refuse" (naming how many
- *      are left of how many).  WeChat Pay refusing or failing → 502, not answering in time →
- *      504: the refund stays processing (credits taken), the dispatcher's reconciliation asks
- *      again with the same out_refund_no, and so does a repeat of the key.  The same key and
+ *      are left of how many); 503 payments not configured.  WeChat Pay refusing or failing
+ *      → 502, not answering in time → 504: the refund stays processing (credits taken), the
+ *      dispatcher's reconciliation asks again with the same out_refund_no, and so does a
+ *      repeat of the key.  The same key and
  *      body again → the same refund (asked again at WeChat Pay if its first answer never
  *      came); the same key with another body or order → 409 IDEMPOTENCY_MISMATCH.
  * GET  /admin/orders/:out_trade_no/refunds (viewer) → 200 {"items":[Refund]}, oldest first;
@@ -29,6 +30,7 @@
 #include <string.h>
 
 #include "handlers/handlers.h"
+#include "lib/config.h"
 #include "lib/jsonx.h"
 #include "lib/metrics.h"
 #include "model/refunds.h"
@@ -115,6 +117,9 @@ static enum api_err refunds_post(struct request *req, struct reply *rep)
 	if (strcmp(if_spent, "refuse") != 0 && strcmp(if_spent, "take_remaining") != 0)
 		return reply_error(rep, E_BAD_REQUEST, "if_spent: refuse or take_remaining");
 	n.take_remaining = strcmp(if_spent, "take_remaining") == 0;
+	/* nothing is taken back for a refund that could not be sent */
+	if (config_get()->wxpay_mchid == NULL)
+		return reply_error(rep, E_UNAVAILABLE, "payments are not configured (WXPAY_MCHID)");
 	if ((n.out_refund_no = handlers_pay_no(req->arena, "RF")) == NULL)
 		return E_INTERNAL;
 	if ((err = refunds_open(req->arena, &who, &k, &n, &out, &why)) != E_OK)
