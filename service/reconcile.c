@@ -107,6 +107,13 @@ enum api_err reconcile_refund_send(struct arena *a, const struct refund *r, bool
 		                      r->amount_fen, r->order_amount_fen, &t);
 	if (err != E_OK)
 		return err;
+	/* the answer to a request for this number: it cannot speak of another refund */
+	if (t.out_refund_no != NULL && strcmp(t.out_refund_no, r->out_refund_no) != 0) {
+		log_error("REFUND MISMATCH %s: WeChat Pay answered about refund %s",
+		          r->out_refund_no, t.out_refund_no);
+		return E_CONFLICT;
+	}
+	t.out_refund_no = r->out_refund_no;
 	return reconcile_refund_apply(a, &t, &changed);
 }
 

@@ -52,7 +52,8 @@ enum api_err reconcile_refund_apply(struct arena *a, const struct wxpayapi_refun
 /* Sends refund r to WeChat Pay and applies the answer.  ask_first: query it first and send it
  * only when WeChat Pay does not know it (a retry: an earlier call may have reached it).
  * E_UPSTREAM_ERROR / E_TIMEOUT / E_UNAVAILABLE: WeChat Pay did not answer; nothing changed
- * here and the refund stays processing for the next try. */
+ * here and the refund stays processing for the next try.  An answer about another refund, or
+ * one that does not match this one (model/refunds.h refunds_apply) → E_CONFLICT, logged. */
 enum api_err reconcile_refund_send(struct arena *a, const struct refund *r, bool ask_first);
 
 struct reconcile_refund_stats {
