@@ -5,6 +5,7 @@
 #   make test       deps + build + unit tests + fuzz smoke + integration and browser tests, each on a stack of their own
 #                   (+ the front-end smoke set through nginx: make integration-front)
 #   FRONT=nginx make integration   the whole integration suite through nginx instead of lighttpd
+#                   (the media tests twice: local store, then S3 through s3rver: make integration-s3)
 #   make lint       clang-format check, cppcheck, banned calls, the H5 pages' JavaScript
 #   make asan       unit tests and the integration suite under AddressSanitizer + UBSan
 #   make bench      wrk through lighttpd: endpoints as ratios to a bare libfcgi responder
@@ -117,8 +118,8 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC)
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $^ \
 	    $(shell $(PKG_CONFIG) --libs $(FUZZ_PKGS))
 
-.PHONY: all run test unit fuzz integration integration-front browser lint asan bench install uninstall \
-        clean deps
+.PHONY: all run test unit fuzz integration integration-front integration-s3 browser lint asan bench \
+        install uninstall clean deps
 
 deps:
 	@scripts/deps
@@ -148,6 +149,13 @@ integration: all
 integration-front: all
 	FRONT=nginx AIPHOTO_VAR=$(CURDIR)/var/test-nginx PORT=18380 scripts/test-integration -m front
 
+# The media paths again with MEDIA_BACKEND=s3: the stack runs s3rver (docs/storage.md).
+INTEGRATION_S3_TESTS ?= test_media or test_uploads or test_content_check or test_cloudfile \
+                        or (test_admin_content and thumbnail) or (test_frontend and media) \
+                        or (test_dispatch and store_down)
+integration-s3: all
+	MEDIA_BACKEND=s3 scripts/test-integration -k "$(INTEGRATION_S3_TESTS)"
+
 # The H5 pages in headless Chromium (Playwright) against a stack of their own.
 browser: all
 	tests/browser/run
@@ -158,6 +166,7 @@ test: deps
 	$(MAKE) fuzz
 	$(MAKE) integration
 	$(MAKE) integration-front
+	$(MAKE) integration-s3
 	$(MAKE) browser
 
 LINT_SRC := $(wildcard lib/*.[ch] lib/wechat/*.[ch] fcgi/*.[ch] handlers/*.[ch] model/*.[ch] service/*.[ch] ctl/*.[ch] dispatcher/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c bench/*.c)

@@ -518,7 +518,7 @@ RUN_SECRETS = set()
 # The configuration variables that hold secrets (DESIGN §8, systemd/aiphoto.env.example).
 SECRET_VARS = ("JWT_SECRET", "WECHAT_SECRET", "WECHAT_TOKEN", "WECHAT_AES_KEY",
                "WECHAT_MP_SECRET", "WECHAT_MP_TOKEN", "WECHAT_MP_AES_KEY", "WXPAY_APIV3_KEY",
-               "MEDIA_URL_KEY", "AIPHOTO_SIM_KEY")
+               "MEDIA_URL_KEY", "AIPHOTO_SIM_KEY", "S3_SECRET_ACCESS_KEY")
 # Anything shaped like a JWT (a user's or an admin's bearer token).
 JWT_SHAPE = re.compile(rb"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
 # The product's logs under $AIPHOTO_VAR/log (not the simulator's, Redis's or PostgreSQL's).
