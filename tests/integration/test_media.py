@@ -188,7 +188,7 @@ def test_signed_media_urls(client, expect_ok, expect_error, user):
     assert resp.headers.get("X-Request-Id")
     # the internal location behind X-Accel-Redirect is never reachable from outside
     inner = client.base.rsplit("/api/v1", 1)[0] + "/_aiphoto_media/" + \
-        urllib.parse.urlparse(a["url"]).path.split("/media/", 1)[1]
+        "/".join(urllib.parse.urlparse(a["url"]).path.rsplit("/", 3)[-3:])
     assert requests.get(inner, timeout=10).status_code == 404
     # expired
     old = int(time.time()) - 1
