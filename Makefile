@@ -3,6 +3,7 @@
 #   make            build build/aiphoto-fcgi, build/aiphotoctl and build/aiphoto-dispatch
 #   make run        install missing Debian packages, build, run the local stack (Ctrl-C stops it)
 #   make test       deps + build + unit tests + fuzz smoke + integration and browser tests, each on a stack of their own
+#                   (the media tests twice: local store, then S3 through s3rver: make integration-s3)
 #   make lint       clang-format check, cppcheck, banned calls, the H5 pages' JavaScript
 #   make asan       unit tests and the integration suite under AddressSanitizer + UBSan
 #   make bench      wrk through lighttpd: endpoints as ratios to a bare libfcgi responder
@@ -114,7 +115,7 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC)
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $^ \
 	    $(shell $(PKG_CONFIG) --libs $(FUZZ_PKGS))
 
-.PHONY: all run test unit fuzz integration test-hosts browser lint asan bench install uninstall clean deps
+.PHONY: all run test unit fuzz integration integration-s3 test-hosts browser lint asan bench install uninstall clean deps
 
 deps:
 	@scripts/deps
@@ -138,6 +139,12 @@ fuzz: $(FUZZ_BIN)
 integration: all
 	scripts/test-integration
 
+# The media paths again with MEDIA_BACKEND=s3: the stack runs s3rver (docs/storage.md).
+INTEGRATION_S3_TESTS ?= test_media or test_uploads or test_content_check or test_cloudfile \
+                        or (test_admin_content and thumbnail) or (test_frontend and media)
+integration-s3: all
+	MEDIA_BACKEND=s3 scripts/test-integration -k "$(INTEGRATION_S3_TESTS)"
+
 # The H5 pages in headless Chromium (Playwright) against a stack of their own.
 browser: all
 	tests/browser/run
@@ -152,6 +159,7 @@ test: deps
 	$(MAKE) unit
 	$(MAKE) fuzz
 	$(MAKE) integration
+	$(MAKE) integration-s3
 	$(MAKE) test-hosts
 	$(MAKE) browser
 

@@ -109,6 +109,27 @@ static void ctl_check_config_pay(const struct config *c)
 }
 
 /* check-config's report: what the callback will accept, said plainly. */
+/* Where media go (docs/storage.md); never the secret. */
+static void ctl_check_config_media(const struct config *c)
+{
+	if (c->media_backend == CONFIG_MEDIA_LOCAL) {
+		printf("Media store: local, MEDIA_DIR=%s, served by lighttpd under /media/\n",
+		       c->media_dir);
+		return;
+	}
+	printf("Media store: s3, bucket %s at %s (%s style, region %s, key id %s)\n", c->s3_bucket,
+	       c->s3_endpoint, c->s3_path_style ? "path" : "virtual-host", c->s3_region,
+	       c->s3_access_key_id);
+	if (c->media_cdn_base != NULL)
+		printf("Media public URLs: %s/<key>\n", c->media_cdn_base);
+	else
+		printf(
+		    "warning: MEDIA_CDN_BASE is not set: public media URLs are the bucket's own, "
+		    "which must allow public reads\n");
+	if (strncmp(c->s3_endpoint, "https://", 8) != 0 && !c->development)
+		printf("warning: S3_ENDPOINT is not https://: refused in production\n");
+}
+
 static void ctl_check_config_report(const struct config *c)
 {
 	static const char *const meaning[] = {
@@ -132,6 +153,7 @@ static void ctl_check_config_report(const struct config *c)
 		       c->wechat_mp_aes_key ? "plain or safe mode (WECHAT_MP_AES_KEY)"
 		                            : "plain mode only (no WECHAT_MP_AES_KEY)");
 	ctl_check_config_pay(c);
+	ctl_check_config_media(c);
 	printf("configuration ok\n");
 }
 
@@ -819,10 +841,12 @@ static const struct ctl_command ctl_commands[] = {
      .usage = "export users|works|orders [--since TIME]"},
     {.name = "media",
      .min_args = 1,
-     .max_args = 1,
+     .max_args = 4,
      .need = CONFIG_NEED_DB,
      .run = ctl_media,
-     .usage = "media thumbs   (the missing thumbnails of every stored image)"},
+     .usage = "media thumbs   (the missing thumbnails of every stored image)\n"
+              "                                   | media migrate --to s3 [--dry-run]   (copy "
+              "MEDIA_DIR to the S3 bucket)"},
     {.name = "routes", .run = ctl_routes, .usage = "routes"},
     {.name = "metrics", .run = ctl_metrics, .usage = "metrics"},
     {.name = "check-config", .run = ctl_check_config, .usage = "check-config"},

@@ -52,7 +52,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -394,6 +393,12 @@ static void dispatch_submit(struct dispatch *d, struct job *j)
 	j->call.inputs = NULL;
 	j->call.ninputs = 0;
 	arena_fini(&tmp);
+	if (why != NULL && strcmp(why, "storage") == 0) {
+		struct provider_result r = {.code = "storage",
+		                            .message = "the media store cannot be reached"};
+		dispatch_retry(d, j, &r);
+		return;
+	}
 	if (why != NULL) {
 		dispatch_fail(d, j, why,
 		              strcmp(why, "input_too_large") == 0
@@ -554,7 +559,8 @@ static char *dispatch_copy(struct arena *a, const char *s)
 /*
  * The item's input images for an adapter that fetches them by URL (provider_ops.input_urls,
  * MEDIA_URL_KEY set): signed media URLs valid for MEDIA_URL_TTL_SECONDS, built in tmp, each
- * file checked to be in the store.  NULL with *why "input_missing" otherwise.
+ * file checked to be in the store (any backend).  NULL with *why "input_missing" otherwise,
+ * or "storage" when the store could not tell (an object store down: tried again later).
  */
 static const char **dispatch_input_urls(struct job *j, json_object *arr, size_t n,
                                         struct arena *tmp, const char **why)
@@ -565,15 +571,16 @@ static const char **dispatch_input_urls(struct job *j, json_object *arr, size_t 
 	(void)j;
 	for (size_t i = 0; i < n; i++) {
 		json_object *o = json_object_array_get_idx(arr, i), *k;
-		const char *key = NULL, *path;
+		const char *key = NULL;
 		char sha[65];
-		struct stat st;
+		long long size;
 
 		if (json_object_object_get_ex(o, "key", &k))
 			key = json_object_get_string(k);
-		path = key ? media_path(tmp, key) : NULL;
-		if (path == NULL || stat(path, &st) != 0) {
-			*why = "input_missing";
+		enum api_err err = key != NULL ? media_size(tmp, key, &size) : E_NOT_FOUND;
+
+		if (err != E_OK) {
+			*why = err == E_NOT_FOUND ? "input_missing" : "storage";
 			return NULL;
 		}
 		memcpy(sha, key + 6, 64);
@@ -590,7 +597,8 @@ static const char **dispatch_input_urls(struct job *j, json_object *arr, size_t 
  * Data URLs of the item's input images, built in tmp (the caller frees it once the request
  * body holds them: several 10 MiB images must not stay in memory three times over).  Each
  * file is read into a scratch arena freed at once.  NULL with *why when an input is missing
- * from the store or the inputs together exceed DISPATCH_MAX_INPUT_BYTES.
+ * from the store ("storage" when the store could not tell) or the inputs together exceed
+ * DISPATCH_MAX_INPUT_BYTES.
  */
 static const char **dispatch_inputs(const struct dispatch *d, struct job *j, struct arena *tmp,
                                     size_t *count, const char **why)
@@ -616,10 +624,12 @@ static const char **dispatch_inputs(const struct dispatch *d, struct job *j, str
 		size_t len;
 		char *b64;
 
+		enum api_err err = E_NOT_FOUND;
+
 		if (!json_object_object_get_ex(o, "key", &k) ||
 		    !json_object_object_get_ex(o, "mime", &m) ||
-		    media_read(&scratch, json_object_get_string(k), &data, &len) != E_OK) {
-			*why = "input_missing";
+		    (err = media_read(&scratch, json_object_get_string(k), &data, &len)) != E_OK) {
+			*why = err == E_NOT_FOUND ? "input_missing" : "storage";
 			break;
 		}
 		if ((total += len) > d->max_input) {

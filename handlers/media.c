@@ -2,8 +2,10 @@
  * media — signed media URLs and the batch download of works (DESIGN §12).
  *
  * GET  /media/:sha256?exp=<unix seconds>&sig=<hex> (public) → 200 the stored image file whose
- *      name is that hash (a normalised upload or a result), sent by lighttpd from the media
- *      store (X-Sendfile; the worker writes headers only).  sig is the HMAC-SHA256 under
+ *      name is that hash (a normalised upload or a result): with MEDIA_BACKEND=local sent by
+ *      lighttpd from MEDIA_DIR (X-Sendfile; the worker writes headers only), with s3 read
+ *      from the bucket by the worker and relayed (≤ IMAGE_MAX_BYTES; the store failing or
+ *      unreachable → 502 UPSTREAM_ERROR, too slow → 504).  sig is the HMAC-SHA256 under
  *      MEDIA_URL_KEY of "/api/v1/media/<sha256>\n<exp>" (lib/media: media_signed_url), checked
  *      in constant time; a wrong, malformed or missing signature, or exp in the past → 403
  *      FORBIDDEN (the same answer, checked before the file is looked for, so it tells nothing
@@ -19,18 +21,17 @@
  *      unknown, failed, running) → 404 naming the first such id, and nothing is sent — the
  *      whole batch or nothing, so a client never gets a ZIP silently missing a work.  ids
  *      missing, empty, more than 50, or not positive integers → 400; the files together over
- *      DOWNLOAD_MAX_BYTES (200 MiB) → 413; database down → 503.  Rate-limit class
+ *      DOWNLOAD_MAX_BYTES (200 MiB) → 413; database down → 503; the media store failing
+ *      while the sizes are looked up → 502 (504 on a timeout; afterwards, mid-stream, the
+ *      ZIP is cut short).  Rate-limit class
  *      "downloads": 3 at once, then 6 a minute, per user → 429 with Retry-After.
  */
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "handlers/handlers.h"
 #include "lib/config.h"
@@ -42,37 +43,37 @@
 #define DOWNLOAD_MAX_IDS 50
 #define DOWNLOAD_MAX_BYTES (200L * 1024 * 1024)
 
-/* The Content-Type of a stored file by its extension. */
-static const char *media_mime(const char *key)
-{
-	const char *dot = strrchr(key, '.');
-
-	if (dot != NULL && strcmp(dot, ".png") == 0)
-		return "image/png";
-	if (dot != NULL && strcmp(dot, ".webp") == 0)
-		return "image/webp";
-	return "image/jpeg";
-}
-
 static enum api_err media_get(struct request *req, struct reply *rep)
 {
 	const char *sha = req->ncaptures > 0 ? req->captures[0] : NULL, *key;
+	const unsigned char *data;
+	size_t len;
+	enum api_err err;
 
 	if (config_get()->media_url_key == NULL)
 		return reply_error(rep, E_UNAVAILABLE, "signed media URLs are not configured");
 	if (!media_sig_ok(sha, request_query(req, "exp"), request_query(req, "sig"),
 	                  (long long)time(NULL)))
 		return reply_error(rep, E_FORBIDDEN, "the link has expired or is not valid");
-	if ((key = media_find(req->arena, sha)) == NULL)
-		return reply_error(rep, E_NOT_FOUND, NULL);
-	rep->sendfile = media_path(req->arena, key);
+	if ((key = media_find(req->arena, sha, &err)) == NULL)
+		return reply_error(rep, err,
+		                   err == E_NOT_FOUND ? NULL : "the media store cannot be reached");
 	rep->raw_type = media_mime(key);
+	/* local: lighttpd sends the file; s3: the worker relays the object (≤ IMAGE_MAX_BYTES) */
+	if ((rep->sendfile = media_sendfile_path(req->arena, key)) == NULL) {
+		if ((err = media_read(req->arena, key, &data, &len)) != E_OK)
+			return reply_error(
+			    rep, err,
+			    err == E_NOT_FOUND ? NULL : "the media store cannot be reached");
+		rep->raw = (const char *)data;
+		rep->raw_len = len;
+	}
 	return reply_ok(rep, 200, NULL);
 }
 
-/* One file of the ZIP: its path in the store, its name in the archive, its size. */
+/* One file of the ZIP: its storage key, its name in the archive, its size. */
 struct media_zip_file {
-	const char *path, *name;
+	const char *key, *name;
 	int64_t size;
 };
 
@@ -95,18 +96,25 @@ static la_ssize_t media_zip_out(struct archive *ar, void *ctx, const void *buf, 
 	return (la_ssize_t)n;
 }
 
-/* Copies one file into the archive as the entry e; 0 or -1. */
+/* Copies one file into the archive as the entry e; 0 or -1.  The file is read whole from
+ * the store (any backend) into a scratch arena freed at once: one image in memory at most. */
 static int media_zip_copy(struct archive *ar, struct archive_entry *e,
                           const struct media_zip_file *f)
 {
-	static char buf[64 * 1024];
-	int fd = open(f->path, O_RDONLY | O_CLOEXEC), rc = -1;
-	ssize_t got;
-	int64_t left = f->size;
+	struct arena scratch;
+	const unsigned char *data;
+	size_t len;
+	int rc = -1;
+	enum api_err err;
 
-	if (fd < 0) {
-		log_error("download: open %s: %s", f->path, strerror(errno));
-		return -1;
+	arena_init(&scratch, 4096);
+	if ((err = media_read(&scratch, f->key, &data, &len)) != E_OK) {
+		log_error("download: read %s: %s", f->key, api_err_code(err));
+		goto out;
+	}
+	if ((int64_t)len != f->size) {
+		log_error("download: %s changed size", f->key);
+		goto out;
 	}
 	archive_entry_clear(e);
 	archive_entry_set_pathname_utf8(e, f->name);
@@ -116,16 +124,15 @@ static int media_zip_copy(struct archive *ar, struct archive_entry *e,
 	archive_entry_set_mtime(e, time(NULL), 0);
 	if (archive_write_header(ar, e) != ARCHIVE_OK)
 		goto out;
-	while (left > 0 && (got = read(fd, buf, sizeof(buf))) > 0) {
-		if (got > left)
-			got = (ssize_t)left;
-		if (archive_write_data(ar, buf, (size_t)got) != got)
+	for (size_t off = 0; off < len;) {
+		size_t n = len - off < 64 * 1024 ? len - off : 64 * 1024;
+		if (archive_write_data(ar, data + off, n) != (la_ssize_t)n)
 			goto out;
-		left -= got;
+		off += n;
 	}
-	rc = left == 0 ? 0 : -1;
+	rc = 0;
 out:
-	close(fd);
+	arena_fini(&scratch);
 	return rc;
 }
 
@@ -211,14 +218,6 @@ static enum api_err media_ids(struct request *req, struct reply *rep, int64_t **
 	return E_OK;
 }
 
-/* The store path of a work's image URL (ours: …/media/<key>), NULL for another URL. */
-static const char *media_url_path(struct arena *a, const char *url)
-{
-	const char *m = url ? strstr(url, "/media/") : NULL;
-
-	return m ? media_path(a, m + 7) : NULL;
-}
-
 static enum api_err media_download(struct request *req, struct reply *rep)
 {
 	struct download_item *items;
@@ -244,21 +243,24 @@ static enum api_err media_download(struct request *req, struct reply *rep)
 	z = arena_zalloc(req->arena, sizeof(*z));
 	z->files = arena_zalloc(req->arena, count * sizeof(*z->files));
 	for (size_t i = 0; i < count; i++) {
-		const char *path = media_url_path(req->arena, items[i].image_url), *dot;
-		struct stat st;
+		const char *key = media_url_key(req->arena, items[i].image_url), *dot;
+		long long size = 0;
 
-		if (path == NULL || stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+		err = key != NULL ? media_size(req->arena, key, &size) : E_NOT_FOUND;
+		if (err != E_OK && err != E_NOT_FOUND)
+			return reply_error(rep, err, "the media store cannot be reached");
+		if (err != E_OK) {
 			log_warn("download: work %lld has no stored file", (long long)items[i].id);
 			return reply_error(rep, E_NOT_FOUND,
 			                   arena_printf(req->arena,
 			                                "ids: work %lld has no image yet",
 			                                (long long)items[i].id));
 		}
-		dot = strrchr(path, '.');
-		total += st.st_size;
+		dot = strrchr(key, '.');
+		total += size;
 		z->files[z->n++] = (struct media_zip_file){
-		    .path = path,
-		    .size = st.st_size,
+		    .key = key,
+		    .size = size,
 		    .name = arena_printf(req->arena, "%s_%s_%lld%s",
 		                         media_name_part(req->arena, items[i].scene), items[i].date,
 		                         (long long)items[i].id, dot ? dot : ".jpg")};

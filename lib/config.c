@@ -287,6 +287,82 @@ static int config_set_notify(const struct config_var *v, const char *s, struct c
 	return config_set_str(v, s, x);
 }
 
+/* S3_ENDPOINT: "http(s)://host[:port]" with nothing after the authority (the bucket goes
+ * into the host or the path, S3_PATH_STYLE). */
+static int config_set_s3_endpoint(const struct config_var *v, const char *s,
+                                  struct config_load_ctx *x)
+{
+	const char *host;
+
+	if (s == NULL)
+		return config_set_str(v, s, x);
+	host = strncmp(s, "https://", 8) == 0  ? s + 8
+	       : strncmp(s, "http://", 7) == 0 ? s + 7
+	                                       : NULL;
+	if (host == NULL || host[0] == '\0' ||
+	    strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") !=
+	        strlen(host))
+		return config_fail(v, x, "%s", v->what);
+	return config_set_str(v, s, x);
+}
+
+/* S3_BUCKET: 3-63 lowercase letters, digits, '-' and '.', starting and ending with a letter
+ * or digit (the rule of S3, COS — "name-appid" — and OSS alike: the name goes into a host
+ * name in virtual-host style). */
+static int config_set_s3_bucket(const struct config_var *v, const char *s,
+                                struct config_load_ctx *x)
+{
+	static const char ok[] = "abcdefghijklmnopqrstuvwxyz0123456789-.";
+	size_t n = s ? strlen(s) : 0;
+
+	if (s != NULL && (n < 3 || n > 63 || strspn(s, ok) != n || s[0] == '-' || s[0] == '.' ||
+	                  s[n - 1] == '-' || s[n - 1] == '.'))
+		return config_fail(v, x, "%s", v->what);
+	return config_set_str(v, s, x);
+}
+
+/* S3_REGION: 1-64 lowercase letters, digits and '-' (ap-shanghai, oss-cn-hangzhou, us-east-1). */
+static int config_set_s3_region(const struct config_var *v, const char *s,
+                                struct config_load_ctx *x)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (s != NULL && (n > 64 || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") != n))
+		return config_fail(v, x, "%s", v->what);
+	return config_set_str(v, s, x);
+}
+
+/* S3 credentials: printable ASCII without ':' (libcurl joins them as "id:secret"). */
+static int config_set_s3_cred(const struct config_var *v, const char *s, struct config_load_ctx *x)
+{
+	for (const char *p = s; p != NULL && *p != '\0'; p++)
+		if (*p <= ' ' || *p > '~' || *p == ':')
+			return config_fail(v, x, "%s", v->what);
+	return config_set_str(v, s, x);
+}
+
+/* MEDIA_BACKEND: local (default) or s3, which needs every S3_* row above. */
+static int config_set_media_backend(const struct config_var *v, const char *s,
+                                    struct config_load_ctx *x)
+{
+	const struct config *c = x->c;
+
+	if (strcmp(s, "local") == 0) {
+		*(enum config_media_backend *)config_field(v, x) = CONFIG_MEDIA_LOCAL;
+		return 0;
+	}
+	if (strcmp(s, "s3") != 0)
+		return config_fail(v, x, "must be local or s3");
+	if (c->s3_endpoint == NULL || c->s3_bucket == NULL || c->s3_region == NULL ||
+	    c->s3_access_key_id == NULL || c->s3_secret_access_key == NULL)
+		return config_fail(
+		    v, x,
+		    "s3 needs S3_ENDPOINT, S3_BUCKET, S3_REGION, S3_ACCESS_KEY_ID and "
+		    "S3_SECRET_ACCESS_KEY");
+	*(enum config_media_backend *)config_field(v, x) = CONFIG_MEDIA_S3;
+	return 0;
+}
+
 #define CFG(f) offsetof(struct config, f)
 #define CFG_STR(name, f)                                          \
 	{                                                         \
@@ -326,6 +402,21 @@ static const struct config_var config_vars[] = {
      "at least 32 bytes of random text are required"},
     CFG_URL("MEDIA_URL_BASE", NULL, media_url_base),
     CFG_LONG("MEDIA_URL_TTL_SECONDS", "3600", 60, 7L * 86400, media_url_ttl_s, "seconds"),
+    /* the media backend and its S3-compatible object storage (docs/storage.md) */
+    {"S3_ENDPOINT", NULL, config_set_s3_endpoint, 0, 0, CFG(s3_endpoint), 0,
+     "must be http(s)://host[:port] without a path (the bucket is S3_BUCKET)"},
+    {"S3_BUCKET", NULL, config_set_s3_bucket, 0, 0, CFG(s3_bucket), 0,
+     "must be a bucket name: 3-63 of a-z, 0-9, '-' and '.', starting and ending with a "
+     "letter or digit"},
+    {"S3_REGION", NULL, config_set_s3_region, 0, 0, CFG(s3_region), 0,
+     "must be a region name: at most 64 of a-z, 0-9 and '-'"},
+    {"S3_ACCESS_KEY_ID", NULL, config_set_s3_cred, 0, 0, CFG(s3_access_key_id), 0,
+     "must be printable ASCII without spaces or ':'"},
+    {"S3_SECRET_ACCESS_KEY", NULL, config_set_s3_cred, 0, 0, CFG(s3_secret_access_key), 0,
+     "must be printable ASCII without spaces or ':'"},
+    {"S3_PATH_STYLE", "0", config_set_bool, 0, 0, CFG(s3_path_style), 0, "0 or 1"},
+    CFG_URL("MEDIA_CDN_BASE", NULL, media_cdn_base),
+    {"MEDIA_BACKEND", "local", config_set_media_backend, 0, 0, CFG(media_backend), 0, NULL},
     {"AIPHOTO_ENV", "production", config_set_env, 0, 0, CFG(development), 0, NULL},
     {"LOG_LEVEL", "info", config_set_level, 0, 0, CFG(log_level), 0, NULL},
     CFG_LONG("DB_STATEMENT_TIMEOUT_MS", "5000", 100, 600000, db_statement_timeout_ms,

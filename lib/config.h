@@ -26,6 +26,9 @@ enum config_msg_mode { CONFIG_MSG_PLAIN, CONFIG_MSG_COMPAT, CONFIG_MSG_SAFE };
 /* The mode's name as configured: "plain", "compat" or "safe". */
 const char *config_msg_mode_name(enum config_msg_mode m);
 
+/* MEDIA_BACKEND: the media store's backend (lib/media.h). */
+enum config_media_backend { CONFIG_MEDIA_LOCAL, CONFIG_MEDIA_S3 };
+
 struct config {
 	const char *database_url;
 	const char *redis_url;
@@ -41,6 +44,16 @@ struct config {
 	const char *media_url_key; /* MEDIA_URL_KEY: HMAC key of signed media URLs, NULL: none */
 	const char *media_url_base; /* MEDIA_URL_BASE: base of signed URLs, NULL: PUBLIC_BASE_URL */
 	long media_url_ttl_s; /* MEDIA_URL_TTL_SECONDS: lifetime of the URLs given to providers */
+	/* where media are stored (docs/storage.md): MEDIA_BACKEND local (MEDIA_DIR) or s3 (an
+	 * S3-compatible bucket: Tencent COS, Alibaba OSS, AWS S3, MinIO); the S3_* rows are
+	 * checked whenever set (aiphotoctl media migrate uses them with MEDIA_BACKEND=local too)
+	 * and required with MEDIA_BACKEND=s3 */
+	enum config_media_backend media_backend;
+	const char *s3_endpoint; /* S3_ENDPOINT: scheme://host[:port], no path */
+	const char *s3_bucket, *s3_region, *s3_access_key_id;
+	const char *s3_secret_access_key; /* never logged */
+	bool s3_path_style; /* S3_PATH_STYLE=1: endpoint/bucket/key, else bucket.host/key */
+	const char *media_cdn_base; /* MEDIA_CDN_BASE: public URL base of objects, NULL: none */
 	bool development; /* AIPHOTO_ENV=development: loopback upstreams allowed */
 	int log_level; /* enum log_level */
 	long db_statement_timeout_ms;

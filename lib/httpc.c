@@ -172,7 +172,13 @@ struct curl_slist *httpc_easy_setup(CURL *e, const struct httpc_easy *o)
 		curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, o->header);
 		curl_easy_setopt(e, CURLOPT_HEADERDATA, o->header_ctx);
 	}
-	if (strcmp(o->method, "GET") != 0) {
+	if (o->aws_sigv4 != NULL) {
+		curl_easy_setopt(e, CURLOPT_AWS_SIGV4, o->aws_sigv4);
+		curl_easy_setopt(e, CURLOPT_USERPWD, o->userpwd);
+	}
+	if (strcmp(o->method, "HEAD") == 0) {
+		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+	} else if (strcmp(o->method, "GET") != 0) {
 		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, o->method);
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, o->body ? o->body : "");
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
@@ -214,6 +220,8 @@ enum api_err httpc_do(struct arena *a, const struct httpc_request *req, struct h
 	                                        .write_ctx = &sink,
 	                                        .header = httpc_header,
 	                                        .header_ctx = &sink,
+	                                        .aws_sigv4 = req->aws_sigv4,
+	                                        .userpwd = req->userpwd,
 	                                    });
 	rc = curl_easy_perform(httpc_curl);
 	if (rc != CURLE_OK) {

@@ -32,7 +32,7 @@ struct httpc_response {
 };
 
 struct httpc_request {
-	const char *method; /* "GET", "POST" */
+	const char *method; /* "GET", "POST", "PUT"; "HEAD" asks for the headers only */
 	const char *url;
 	const char *const *headers; /* "Name: value" strings, NULL-terminated; may be NULL */
 	const char *body; /* NULL for none */
@@ -40,6 +40,11 @@ struct httpc_request {
 	long timeout_ms; /* total; 0 = 10 s */
 	const char *const *want; /* response header names to capture (≤ 8), NULL-terminated */
 	size_t max_body; /* largest answer body; 0 = HTTPC_MAX_BODY */
+	/* AWS Signature V4 by libcurl (CURLOPT_AWS_SIGV4), e.g. "aws:amz:ap-shanghai:s3", with
+	 * the credentials "key id:secret" (CURLOPT_USERPWD; never logged); NULL: unsigned.
+	 * libcurl signs the headers given here too: the caller sends x-amz-content-sha256. */
+	const char *aws_sigv4;
+	const char *userpwd;
 };
 
 /*
@@ -51,7 +56,8 @@ enum api_err httpc_do(struct arena *a, const struct httpc_request *req, struct h
 
 /* One transfer's options for httpc_easy_setup (strings borrowed until the transfer ends). */
 struct httpc_easy {
-	const char *method; /* "GET" sends no body; anything else sends body (may be NULL) */
+	const char
+	    *method; /* "GET" and "HEAD" send no body; anything else sends body (may be NULL) */
 	const char *url;
 	const char *const *headers; /* "Name: value", NULL-terminated; may be NULL */
 	const char *body;
@@ -63,6 +69,7 @@ struct httpc_easy {
 	void *write_ctx;
 	size_t (*header)(char *data, size_t size, size_t nmemb, void *ctx); /* may be NULL */
 	void *header_ctx;
+	const char *aws_sigv4, *userpwd; /* as in struct httpc_request; NULL: unsigned */
 };
 
 /*

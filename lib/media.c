@@ -32,7 +32,7 @@ static bool media_ext_ok(const char *ext)
 }
 
 /* "ab/cd/abcd…(64 hex).ext" with the two directory levels taken from the hash. */
-static bool media_key_ok(const char *key)
+bool media_key_valid(const char *key)
 {
 	if (key == NULL || strlen(key) < 6 + 64 + 2)
 		return false;
@@ -56,12 +56,39 @@ static const char *media_root(struct arena *a)
 
 const char *media_path(struct arena *a, const char *key)
 {
-	if (!media_key_ok(key))
+	if (!media_key_valid(key))
 		return NULL;
 	return arena_printf(a, "%s/%s", media_root(a), key);
 }
 
+const char *media_sendfile_path(struct arena *a, const char *key)
+{
+	return media_backend() == &media_local_ops ? media_path(a, key) : NULL;
+}
+
 const char *media_url(struct arena *a, const char *key)
+{
+	return media_backend()->url(a, key);
+}
+
+const char *media_url_key(struct arena *a, const char *url)
+{
+	size_t n = url ? strcspn(url, "?#") : 0;
+	const char *end = url + n, *p = end;
+	int slashes = 0;
+
+	while (p > url && slashes < 3)
+		if (*--p == '/')
+			slashes++;
+	if (slashes < 3)
+		return NULL;
+	p++;
+	p = arena_strndup(a, p, (size_t)(end - p));
+	return media_key_valid(p) ? p : NULL;
+}
+
+/* local: PUBLIC_BASE_URL + "/media/" + key. */
+static const char *media_local_url(struct arena *a, const char *key)
 {
 	const char *base = config_get()->public_base_url;
 	size_t n = strlen(base);
@@ -105,6 +132,17 @@ static void media_sync_dir(const char *dir)
 	close(fd);
 }
 
+const char *media_mime(const char *key)
+{
+	const char *dot = strrchr(key, '.');
+
+	if (dot != NULL && strcmp(dot, ".png") == 0)
+		return "image/png";
+	if (dot != NULL && strcmp(dot, ".webp") == 0)
+		return "image/webp";
+	return "image/jpeg";
+}
+
 const char *media_key(struct arena *a, const char *sha_hex, const char *ext)
 {
 	return arena_printf(a, "%.2s/%.2s/%s.%s", sha_hex, sha_hex + 2, sha_hex, ext);
@@ -120,11 +158,10 @@ enum api_err media_store(struct arena *a, const void *data, size_t len, const ch
 enum api_err media_store_hashed(struct arena *a, const void *data, size_t len, const char *ext,
                                 const char *sha_hex, const char **key)
 {
-	const char *root, *dir1, *dir2, *path, *tmp = NULL;
-	char rnd[17];
-	struct stat st;
-	int fd = -1;
-	enum api_err err = E_INTERNAL;
+	const struct media_backend_ops *b = media_backend();
+	const char *k;
+	long long size;
+	enum api_err err;
 
 	*key = NULL;
 	if (strlen(sha_hex) != 64 || !media_hex(sha_hex, 64)) {
@@ -135,18 +172,38 @@ enum api_err media_store_hashed(struct arena *a, const void *data, size_t len, c
 		log_error("media: refusing extension %s", ext ? ext : "(null)");
 		return E_INTERNAL;
 	}
+	k = media_key(a, sha_hex, ext);
+	err = b->stat(a, k, &size);
+	if (err == E_OK && size == (long long)len) {
+		*key = k; /* the same bytes are there already */
+		return E_OK;
+	}
+	if (err != E_OK && err != E_NOT_FOUND)
+		return err;
+	if ((err = b->put(a, k, data, len)) == E_OK)
+		*key = k;
+	return err;
+}
+
+/* local: MEDIA_DIR/<key>, written to a temp file in the same directory, fsync'd and renamed
+ * over the final name. */
+static enum api_err media_local_put(struct arena *a, const char *key, const void *data, size_t len)
+{
+	const char *root, *dir1, *dir2, *path, *tmp = NULL;
+	char rnd[17];
+	int fd = -1;
+	enum api_err err = E_INTERNAL;
+
 	root = media_root(a);
-	dir1 = arena_printf(a, "%s/%.2s", root, sha_hex);
-	dir2 = arena_printf(a, "%s/%.2s", dir1, sha_hex + 2);
-	path = arena_printf(a, "%s/%s.%s", dir2, sha_hex, ext);
-	if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size == len)
-		goto stored; /* the same bytes are there already */
+	dir1 = arena_printf(a, "%s/%.2s", root, key);
+	dir2 = arena_printf(a, "%s/%.2s", dir1, key + 3);
+	path = arena_printf(a, "%s/%s", root, key);
 	if ((*root != '\0' && media_mkdir(root) != 0) || media_mkdir(dir1) != 0 ||
 	    media_mkdir(dir2) != 0)
 		goto out;
 	if (crypto_random_hex(8, rnd) != 0)
 		goto out;
-	tmp = arena_printf(a, "%s/.tmp-%s-%s", dir2, sha_hex, rnd);
+	tmp = arena_printf(a, "%s/.tmp-%.64s-%s", dir2, key + 6, rnd);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0) {
 		log_error("media: create %s: %s", tmp, strerror(errno));
@@ -169,8 +226,6 @@ enum api_err media_store_hashed(struct arena *a, const void *data, size_t len, c
 	}
 	tmp = NULL;
 	media_sync_dir(dir2);
-stored:
-	*key = media_key(a, sha_hex, ext);
 	err = E_OK;
 out:
 	if (fd >= 0)
@@ -180,7 +235,20 @@ out:
 	return err;
 }
 
-enum api_err media_read(struct arena *a, const char *key, const unsigned char **data, size_t *len)
+static enum api_err media_local_stat(struct arena *a, const char *key, long long *size)
+{
+	const char *path = media_path(a, key);
+	struct stat st;
+
+	*size = 0;
+	if (path == NULL || stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+		return E_NOT_FOUND;
+	*size = (long long)st.st_size;
+	return E_OK;
+}
+
+static enum api_err media_local_get(struct arena *a, const char *key, const unsigned char **data,
+                                    size_t *len)
 {
 	const char *path = media_path(a, key);
 	struct stat st;
@@ -189,8 +257,6 @@ enum api_err media_read(struct arena *a, const char *key, const unsigned char **
 	int fd;
 	enum api_err err = E_NOT_FOUND;
 
-	*data = NULL;
-	*len = 0;
 	if (path == NULL)
 		return E_NOT_FOUND;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -222,9 +288,39 @@ out:
 	return err;
 }
 
+const struct media_backend_ops media_local_ops = {
+    .name = "local",
+    .put = media_local_put,
+    .get = media_local_get,
+    .stat = media_local_stat,
+    .url = media_local_url,
+};
+
+const struct media_backend_ops *media_backend(void)
+{
+	return config_get()->media_backend == CONFIG_MEDIA_S3 ? &media_s3_ops : &media_local_ops;
+}
+
+enum api_err media_read(struct arena *a, const char *key, const unsigned char **data, size_t *len)
+{
+	*data = NULL;
+	*len = 0;
+	if (!media_key_valid(key))
+		return E_NOT_FOUND;
+	return media_backend()->get(a, key, data, len);
+}
+
+enum api_err media_size(struct arena *a, const char *key, long long *size)
+{
+	*size = 0;
+	if (!media_key_valid(key))
+		return E_NOT_FOUND;
+	return media_backend()->stat(a, key, size);
+}
+
 const char *media_thumb_key(struct arena *a, const char *key, int size)
 {
-	if (!media_key_ok(key) || (size != IMGPROC_THUMB_SMALL && size != IMGPROC_THUMB_LARGE))
+	if (!media_key_valid(key) || (size != IMGPROC_THUMB_SMALL && size != IMGPROC_THUMB_LARGE))
 		return NULL;
 	return arena_printf(a, "%.70s.t%d.jpg", key, size);
 }
@@ -236,20 +332,21 @@ enum api_err media_thumbs(struct arena *a, const char *key, const unsigned char 
 	size_t srclen = len;
 	enum api_err err;
 
-	if (!media_key_ok(key) || strstr(key, ".t") != NULL)
+	if (!media_key_valid(key) || strstr(key, ".t") != NULL)
 		return E_INTERNAL;
 	if (src == NULL && (err = media_read(a, key, &src, &srclen)) != E_OK)
 		return err;
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-		const char *tkey = media_thumb_key(a, key, sizes[i]), *got,
-		           *path = media_path(a, tkey);
+		const char *tkey = media_thumb_key(a, key, sizes[i]), *got;
 		const unsigned char *t;
 		char ext[16], sha[65];
 		size_t tlen;
-		struct stat st;
+		long long have;
 
-		if (path != NULL && stat(path, &st) == 0 && S_ISREG(st.st_mode))
+		if ((err = media_size(a, tkey, &have)) == E_OK)
 			continue; /* made once */
+		if (err != E_NOT_FOUND)
+			return err;
 		if ((err = imgproc_thumb(a, src, srclen, sizes[i], &t, &tlen)) != E_OK)
 			return err;
 		memcpy(sha, key + 6, 64);
@@ -310,17 +407,20 @@ bool media_sig_ok(const char *sha_hex, const char *exp, const char *sig, long lo
 	return crypto_equal(want, sig, 64) && e >= now;
 }
 
-const char *media_find(struct arena *a, const char *sha_hex)
+const char *media_find(struct arena *a, const char *sha_hex, enum api_err *err)
 {
 	static const char *const exts[] = {"jpg", "png", "webp"};
-	struct stat st;
 
+	*err = E_NOT_FOUND;
 	if (sha_hex == NULL || strlen(sha_hex) != 64 || !media_hex(sha_hex, 64))
 		return NULL;
 	for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]); i++) {
 		const char *key = media_key(a, sha_hex, exts[i]);
-		if (stat(media_path(a, key), &st) == 0 && S_ISREG(st.st_mode))
+		long long size;
+		if ((*err = media_size(a, key, &size)) == E_OK)
 			return key;
+		if (*err != E_NOT_FOUND)
+			return NULL;
 	}
 	return NULL;
 }

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import uuid
 
 import pytest
@@ -32,6 +33,8 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 
 import conftest as it  # noqa: E402  (the integration suite's helpers, not its fixtures)
+import test_media  # noqa: E402
+from mediastore import is_s3, key_of, media_get  # noqa: E402
 from test_dispatch import png  # noqa: E402
 
 HOSTS = REPO / "scripts" / "hosts"
@@ -85,6 +88,8 @@ def topo():
             name, _, value = word.partition("=")
             os.environ[name] = value
         it._psql("UPDATE ai_models SET timeout_ms = 5000 WHERE name LIKE 'sim-%'")
+        # test_media read the signing key when it was imported, before this stack existed
+        test_media.KEY = os.environ["MEDIA_URL_KEY"]
         yield {"front": os.environ["AIPHOTO_BASE_URL"] + "/api/v1",
                "a": os.environ["AIPHOTO_HOST_A"] + "/api/v1",
                "b": os.environ["AIPHOTO_HOST_B"] + "/api/v1"}
@@ -174,7 +179,24 @@ def test_each_host_answers_in_its_own_namespace_and_the_front_uses_both(topo):
     assert all(line.startswith("127.0.0.1 ") for x in lines for line in x), lines
     # the front serves the pages itself
     page = requests.get(os.environ["AIPHOTO_BASE_URL"] + "/wechat/index.html", timeout=10)
-    assert page.status_code in (200, 404)
+    assert page.status_code == 200 and page.headers["Server"] == "aiphoto-front", page.headers
+    assert page.content == (REPO / "wechat-pages" / "index.html").read_bytes()
+
+
+def public_via(host_api, url):
+    """Where a client fetches a public media URL on that host: the path of the URL on the
+    host's own lighttpd (local store, /media/); with s3 the URL itself (the bucket, standing in
+    for a CDN, serves it and no app host is involved)."""
+    if is_s3():
+        return url
+    return host_api[:-len("/api/v1")] + urllib.parse.urlparse(url).path
+
+
+def signed_via(host_api, url):
+    """The signed URL of the stored file behind url, on that host's API (GET /media/:sha)."""
+    sha = test_media.stored_sha({"url": url})
+    exp = int(time.time()) + 120
+    return f"{host_api}/media/{sha}?exp={exp}&sig={test_media.sign(sha, exp)}"
 
 
 def test_upload_through_a_is_served_and_thumbnailed_through_b(topo, user):
@@ -183,23 +205,23 @@ def test_upload_through_a_is_served_and_thumbnailed_through_b(topo, user):
     body = png(64, 48, (10, 200, 30))
     asset = it._expect_ok(c["a"].post("/uploads", token=u["token"], data=body,
                                       headers={"Content-Type": "image/png"}), 201)
-    # host B answers for it from the shared database and the shared store
-    base_b = topo["b"][:-len("/api/v1")]
+    # host B answers for it from the shared database and the shared store: the stored file
+    # and both thumbnails, as the store holds them
     got = {}
     for key in ("url", "thumb_url", "thumb_large_url"):
-        path = "/" + asset[key].split("/", 3)[3]
-        resp = requests.get(base_b + path, timeout=10)
-        assert resp.status_code == 200, (key, path, resp.status_code)
+        resp = requests.get(public_via(topo["b"], asset[key]), timeout=10)
+        assert resp.status_code == 200, (key, asset[key], resp.status_code)
+        assert resp.content == media_get(key_of(asset[key])), key
         got[key] = resp.content
     from PIL import Image
-    full = Image.open(io.BytesIO(got["url"]))
-    thumb = Image.open(io.BytesIO(got["thumb_url"]))
-    assert full.size == (64, 48)
-    assert max(thumb.size) <= 360
-    # the same bytes as host A serves
-    base_a = topo["a"][:-len("/api/v1")]
-    path = "/" + asset["thumb_url"].split("/", 3)[3]
-    assert requests.get(base_a + path, timeout=10).content == got["thumb_url"]
+    assert Image.open(io.BytesIO(got["url"])).size == (64, 48)
+    assert max(Image.open(io.BytesIO(got["thumb_url"])).size) <= 360
+    # the signed URL through host B's API: sent by B's lighttpd from the shared directory, or
+    # relayed by B's worker from the bucket
+    for host in ("b", "a"):
+        resp = requests.get(signed_via(topo[host], asset["url"]), timeout=10)
+        assert resp.status_code == 200, (host, resp.status_code, resp.text[:200])
+        assert resp.content == got["url"], host
     # a task on that upload, sent through host B: a dispatcher reads the upload from the
     # shared store and stores the result with its thumbnail, which host B serves
     ai("POST", "/__sim/ai/reset", {})
@@ -209,8 +231,11 @@ def test_upload_through_a_is_served_and_thumbnailed_through_b(topo, user):
     assert wait_task_ended(it._psql, task["id"], 60) == "completed"
     works = it._expect_ok(c["b"].get("/works?tab=photography&limit=5", token=u["token"]))["items"]
     assert len(works) == 1 and works[0]["thumb_url"], works
-    resp = requests.get(base_b + "/" + works[0]["thumb_url"].split("/", 3)[3], timeout=10)
+    resp = requests.get(public_via(topo["b"], works[0]["thumb_url"]), timeout=10)
     assert resp.status_code == 200 and resp.content.startswith(b"\xff\xd8\xff")
+    assert resp.content == media_get(key_of(works[0]["thumb_url"]))
+    resp = requests.get(signed_via(topo["b"], works[0]["image_url"]), timeout=10)
+    assert resp.status_code == 200 and resp.content == media_get(key_of(works[0]["image_url"]))
     # authorization is the same on both hosts: another user's task is 404 on B, and a token
     # signed with another secret is 401 on B as on A
     other = user()

@@ -26,6 +26,7 @@ import pytest
 from conftest import wait_database_back
 import requests
 
+from mediastore import url_prefix
 from test_dispatch import DISPATCH, FAST, png, run_dispatch, task_row
 from test_faults import health_status, stack, wait_for
 
@@ -310,7 +311,7 @@ def test_generation_takes_cloud_ids_and_completes(client, expect_ok, expect_erro
         row = task_row(psql, task["id"])
         assert row["status"] == "completed", row
         got = expect_ok(client.get(f"/tasks/{task['id']}", token=user["token"]))
-        assert got["works"][0]["image_url"].startswith(os.environ["AIPHOTO_BASE_URL"] + "/media/")
+        assert got["works"][0]["image_url"].startswith(url_prefix())
 
 
 def test_generation_refuses_unknown_cloud_ids(client, expect_error, psql, tcb, user):
@@ -368,7 +369,7 @@ def test_imported_work_renders_the_prefix_then_our_media(client, expect_ok, psql
 
     run_dispatch()
     work = expect_ok(client.get(f"/works/{wid}", token=user["token"]))
-    media = os.environ["AIPHOTO_BASE_URL"] + "/media/"
+    media = url_prefix()
     assert work["image_url"].startswith(media) and work["thumb_url"].startswith(media), work
     # stored normalised like every image (a JPEG named by its own hash, no metadata), each
     # with its thumbnails: the work shows the 360 px one of its thumb file

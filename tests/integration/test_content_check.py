@@ -14,6 +14,7 @@ import time
 import pytest
 
 from conftest import REPO, wait_database_back
+from mediastore import url_prefix
 from test_dispatch import png
 
 RISKY = "违禁词"
@@ -210,7 +211,7 @@ def test_risky_image_verdict_is_applied_once_and_refuses_the_input(client, expec
     check = [m for m in mp.records()["media"] if m["openid"] == who["openid"]]
     assert len(check) == 1, check
     assert check[0]["media_url"] == asset["url"]
-    assert check[0]["media_url"].startswith(os.environ["AIPHOTO_BASE_URL"] + "/media/")
+    assert check[0]["media_url"].startswith(url_prefix())
     assert check[0]["fetch_status"] == 200  # WeChat could download it
     assert [p["status"] for p in check[0]["pushes"]] == [200]
     assert check[0]["pushes"][0]["body"] == "success"

@@ -26,6 +26,7 @@ import zlib
 import pytest
 import requests
 
+from mediastore import is_s3
 from test_faults import wait_for
 from test_ops import var_dir
 
@@ -266,20 +267,25 @@ def test_media_headers_never_let_a_file_be_a_page(client, expect_ok, make_user, 
     asset = expect_ok(client.post("/uploads", token=token, data=data,
                                   headers={"Content-Type": "image/png"}), 201)
     path = "/" + asset["url"].split("/", 3)[3]
-    assert path.startswith("/media/"), asset["url"]
+    # s3: the files come from the bucket or its CDN, on a domain of their own, whose headers
+    # are that service's configuration (docs/storage.md); lighttpd's are checked here
+    assert is_s3() or path.startswith("/media/"), asset["url"]
     for method in ("GET", "HEAD"):
-        resp = requests.request(method, base_url + path, timeout=10)
+        resp = requests.request(method, asset["url"] if is_s3() else base_url + path,
+                                timeout=10)
         assert resp.status_code == 200, (method, resp.status_code)
         h = resp.headers
         # stored normalised (an RGB PNG becomes a JPEG), and served with the stored type
         assert h["Content-Type"].split(";")[0] == asset["mime"] == "image/jpeg"
+        if method == "GET":
+            # the markup rode in a text chunk: metadata is not stored, so it is gone
+            assert resp.content != data and b"<script>" not in resp.content
+        if is_s3():
+            continue
         assert h.get("X-Content-Type-Options") == "nosniff"
         assert h.get("Content-Disposition", "").split(";")[0].strip() in ("inline", "attachment")
         csp = [d.strip() for d in h.get("Content-Security-Policy", "").split(";")]
         assert "default-src 'none'" in csp and "sandbox" in csp, h
-        if method == "GET":
-            # the markup rode in a text chunk: metadata is not stored, so it is gone
-            assert resp.content != data and b"<script>" not in resp.content
 
 
 # --------------------------------------------------------------------------- Redis

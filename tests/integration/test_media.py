@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import io
 import os
+import socket
 import subprocess
 import time
 import urllib.parse
@@ -21,7 +22,8 @@ import pytest
 import requests
 from PIL import Image
 
-from conftest import REPO, wait_database_back
+from conftest import CTL, REPO, wait_database_back
+from mediastore import is_s3, media_delete, media_get, media_keys, media_put, url_of
 
 DISPATCH = REPO / os.environ.get("AIPHOTO_BUILD", "build") / "aiphoto-dispatch"
 STACK = REPO / "scripts" / "stack"
@@ -68,8 +70,8 @@ def lying_png(declared=(64, 64), real=(4, 3)):
 
 
 def served(client, url):
-    resp = client.session.get(client.base.rsplit("/api/v1", 1)[0]
-                              + urllib.parse.urlparse(url).path, timeout=10)
+    """The bytes behind a public media URL (lighttpd's /media/, or the CDN base with s3)."""
+    resp = client.session.get(url, timeout=10)
     assert resp.status_code == 200, (url, resp.status_code)
     return resp.content
 
@@ -121,9 +123,8 @@ def test_exif_and_gps_never_leave_the_server_and_orientation_is_applied(client, 
         assert top[0] > 150 and top[2] < 100, top
         assert bottom[2] > 150 and bottom[0] < 100, bottom
     # the original is not kept (MEDIA_KEEP_ORIGINAL unset)
-    media = os.environ["MEDIA_DIR"]
     sha = asset["sha256"]
-    assert not os.path.exists(f"{media}/{sha[:2]}/{sha[2:4]}/{sha}.jpg")
+    assert media_get(f"{sha[:2]}/{sha[2:4]}/{sha}.jpg") is None
     # the signed URL serves the same stripped bytes
     exp = int(time.time()) + 60
     s = stored_sha(asset)
@@ -171,7 +172,8 @@ def test_signed_media_urls(client, expect_ok, expect_error, user):
     sa, sb = stored_sha(a), stored_sha(b)
     exp = int(time.time()) + 120
     url = f"{client.base}/media/{sa}?exp={exp}&sig={sign(sa, exp)}"
-    # valid: the stored file, sent by lighttpd (X-Sendfile), no token needed
+    # valid: the stored file, sent by lighttpd (X-Sendfile) or relayed from the bucket (s3),
+    # no token needed
     resp = requests.get(url, timeout=10)
     assert resp.status_code == 200
     assert resp.content == served(client, a["url"])
@@ -286,12 +288,8 @@ def legacy_works(psql, uid, n, mib):
     into the store (imported works need no task): their ids."""
     blob = os.urandom(mib * 1024 * 1024)
     sha = hashlib.sha256(blob).hexdigest()
-    media = os.environ["MEDIA_DIR"]
-    os.makedirs(f"{media}/{sha[:2]}/{sha[2:4]}", exist_ok=True)
-    with open(f"{media}/{sha[:2]}/{sha[2:4]}/{sha}.jpg", "wb") as f:
-        f.write(blob)
-    base = os.environ["PUBLIC_BASE_URL"].rstrip("/")
-    url = f"{base}/media/{sha[:2]}/{sha[2:4]}/{sha}.jpg"
+    media_put(f"{sha[:2]}/{sha[2:4]}/{sha}.jpg", blob)
+    url = url_of(f"{sha[:2]}/{sha[2:4]}/{sha}.jpg")
     rows = psql(
         "INSERT INTO works (user_id, type, status, image_url, thumb_url, finished_at, legacy_id) "
         f"SELECT {uid}, 'photography', 'succeeded', '{url}', '{url}', now(), "
@@ -352,3 +350,157 @@ def test_database_down_gives_503(client, expect_error, make_user, token_for):
         subprocess.run([str(STACK), "pg-start"], cwd=REPO, capture_output=True, text=True,
                        timeout=60)
         wait_database_back()
+
+
+# --------------------------------------------------------------------------- object storage
+
+
+def run_migrate(media_dir, *args, **env):
+    """`aiphotoctl media migrate --to s3 ARGS` over media_dir, with the stack's S3_* unless
+    env overrides them (a value of None unsets the variable)."""
+    e = dict(os.environ, MEDIA_DIR=str(media_dir))
+    for k, v in env.items():
+        if v is None:
+            e.pop(k, None)
+        else:
+            e[k] = v
+    return subprocess.run([str(CTL), "media", "migrate", *args], env=e, capture_output=True,
+                          text=True, timeout=120)
+
+
+def local_store(tmp_path, n):
+    """A MEDIA_DIR of n random "images" with their thumbnails, plus a stray temp file: the
+    keys stored and their bytes."""
+    files = {}
+    for i in range(n):
+        blob = os.urandom(1000 + i)
+        sha = hashlib.sha256(blob).hexdigest()
+        for ext in ("jpg", "t360.jpg"):
+            key = f"{sha[:2]}/{sha[2:4]}/{sha}.{ext}"
+            (tmp_path / key).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / key).write_bytes(blob + ext.encode())
+            files[key] = blob + ext.encode()
+    (tmp_path / next(iter(files))).with_name(".tmp-x-y").write_bytes(b"half")
+    return files
+
+
+@pytest.mark.skipif(not is_s3(), reason="needs the stack's s3rver (MEDIA_BACKEND=s3)")
+def test_migrate_to_s3_is_idempotent_and_resumable(tmp_path):
+    files = local_store(tmp_path, 3)
+    try:
+        dry = run_migrate(tmp_path, "--to", "s3", "--dry-run")
+        assert dry.returncode == 0, dry.stderr[-2000:]
+        assert "6 files, 0 already in the bucket, 6 to upload (dry run), 0 failed" in dry.stdout
+        assert not any(k in media_keys() for k in files)
+        first = run_migrate(tmp_path, "--to", "s3")
+        assert first.returncode == 0, first.stderr[-2000:]
+        assert "6 files, 0 already in the bucket, 6 uploaded, 0 failed" in first.stdout
+        for key, blob in files.items():
+            assert media_get(key) == blob, key
+        assert not any(".tmp-" in k for k in media_keys())
+        # again: nothing to do; the local files stay
+        again = run_migrate(tmp_path, "--to", "s3")
+        assert again.returncode == 0 and "6 already in the bucket, 0 uploaded" in again.stdout
+        assert all((tmp_path / k).exists() for k in files)
+        # resumed after a partial run: only what is missing goes up
+        gone = sorted(files)[:2]
+        for k in gone:
+            media_delete(k)
+        resumed = run_migrate(tmp_path, "--to", "s3")
+        assert resumed.returncode == 0, resumed.stderr[-2000:]
+        assert "4 already in the bucket, 2 uploaded" in resumed.stdout
+        assert [media_get(k) for k in gone] == [files[k] for k in gone]
+    finally:
+        for k in files:
+            media_delete(k)
+
+
+def test_migrate_usage_and_missing_settings(tmp_path):
+    local_store(tmp_path, 1)
+    for args in ((), ("--to",), ("--to", "gcs"), ("--to", "s3", "--force"), ("--from", "s3")):
+        proc = run_migrate(tmp_path, *args)
+        assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
+    s3 = dict(S3_ENDPOINT="http://127.0.0.1:9", S3_BUCKET="media", S3_REGION="us-east-1",
+              S3_ACCESS_KEY_ID="id", S3_SECRET_ACCESS_KEY="topsecret-value", S3_PATH_STYLE="1",
+              MEDIA_BACKEND="local")
+    for name in ("S3_ENDPOINT", "S3_BUCKET", "S3_REGION", "S3_ACCESS_KEY_ID",
+                 "S3_SECRET_ACCESS_KEY"):
+        proc = run_migrate(tmp_path, "--to", "s3", **dict(s3, **{name: None}))
+        assert proc.returncode == 2 and "S3_SECRET_ACCESS_KEY" in proc.stderr, proc.stderr
+    proc = run_migrate(tmp_path, "--to", "s3", **dict(s3, S3_BUCKET="Not_A_Bucket"))
+    assert proc.returncode == 2 and "S3_BUCKET" in proc.stderr, proc.stderr
+    proc = run_migrate(tmp_path / "nowhere", "--to", "s3", **s3)
+    assert proc.returncode == 2 and "MEDIA_DIR" in proc.stderr, proc.stderr
+
+
+def test_migrate_stops_when_the_store_is_down_or_fails(tmp_path, sim):
+    """Nothing listening, then a store answering 503 (the simulator's failing bucket): tried
+    three times, stopped at the first file, exit 1, and the secret never printed."""
+    local_store(tmp_path, 2)
+    s3 = dict(S3_BUCKET="s3-fault", S3_REGION="us-east-1", S3_ACCESS_KEY_ID="id",
+              S3_SECRET_ACCESS_KEY="topsecret-value", S3_PATH_STYLE="1", MEDIA_BACKEND="local")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    down = run_migrate(tmp_path, "--to", "s3", S3_ENDPOINT=f"http://127.0.0.1:{closed}", **s3)
+    assert down.returncode == 1, down.stdout + down.stderr
+    assert "UPSTREAM_ERROR" in down.stderr and "stopped early" in down.stdout
+    failing = run_migrate(tmp_path, "--to", "s3", S3_ENDPOINT=os.environ["AIPHOTO_SIM_URL"],
+                          **s3)
+    assert failing.returncode == 1, failing.stdout + failing.stderr
+    assert "1 files, 0 already in the bucket, 0 uploaded, 1 failed" in failing.stdout
+    assert "UPSTREAM_ERROR" in failing.stderr
+    assert sim.stats()["s3fault_requests"] == 3  # a HEAD, tried again twice
+    for out in (down, failing):
+        assert "topsecret-value" not in out.stdout + out.stderr
+
+
+@pytest.mark.skipif(not is_s3(), reason="stops the stack's s3rver (MEDIA_BACKEND=s3)")
+def test_store_down_gives_502(client, expect_ok, expect_error, user, psql):
+    uid, token = user
+    asset = expect_ok(upload(client, token, big_jpeg(64, 48, seed=9)), 201)
+    s = stored_sha(asset)
+    exp = int(time.time()) + 120
+    signed = f"{client.base}/media/{s}?exp={exp}&sig={sign(s, exp)}"
+    ids, _ = legacy_works(psql, uid, 1, 1)
+    try:
+        proc = subprocess.run([str(STACK), "s3-stop"], cwd=REPO, capture_output=True,
+                              text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        expect_error(upload(client, token, big_jpeg(64, 48, seed=10)), 502, "UPSTREAM_ERROR")
+        expect_error(requests.get(signed, timeout=30), 502, "UPSTREAM_ERROR")
+        expect_error(client.post("/works/download", token=token, json={"ids": ids}), 502,
+                     "UPSTREAM_ERROR")
+    finally:
+        proc = subprocess.run([str(STACK), "s3-start"], cwd=REPO, capture_output=True,
+                              text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    # back: the same requests work again
+    assert requests.get(signed, timeout=30).status_code == 200
+    expect_ok(upload(client, token, big_jpeg(64, 48, seed=10)), 201)
+
+
+def test_check_config_reports_the_media_store_never_the_secret():
+    s3 = dict(os.environ, MEDIA_BACKEND="s3", S3_ENDPOINT="https://cos.ap-shanghai.myqcloud.com",
+              S3_BUCKET="aiphoto-media-1250000000", S3_REGION="ap-shanghai",
+              S3_ACCESS_KEY_ID="AKIDexample", S3_SECRET_ACCESS_KEY="topsecret-value",
+              S3_PATH_STYLE="0", MEDIA_CDN_BASE="https://img.example.com")
+    proc = subprocess.run([str(CTL), "check-config"], env=s3, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert ("Media store: s3, bucket aiphoto-media-1250000000 at "
+            "https://cos.ap-shanghai.myqcloud.com (virtual-host style, region ap-shanghai, "
+            "key id AKIDexample)") in proc.stdout, proc.stdout
+    assert "Media public URLs: https://img.example.com/<key>" in proc.stdout
+    no_cdn = dict(s3)
+    del no_cdn["MEDIA_CDN_BASE"]
+    proc2 = subprocess.run([str(CTL), "check-config"], env=no_cdn, capture_output=True,
+                           text=True, timeout=60)
+    assert proc2.returncode == 0 and "MEDIA_CDN_BASE is not set" in proc2.stdout, proc2.stdout
+    missing = dict(s3)
+    del missing["S3_REGION"]
+    proc3 = subprocess.run([str(CTL), "check-config"], env=missing, capture_output=True,
+                           text=True, timeout=60)
+    assert proc3.returncode != 0 and "MEDIA_BACKEND" in proc3.stderr, proc3.stderr
+    for p in (proc, proc2, proc3):
+        assert "topsecret-value" not in p.stdout + p.stderr

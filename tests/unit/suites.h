@@ -95,6 +95,14 @@ static inline void unit_env_baseline(void)
 	    "MEDIA_URL_KEY",
 	    "MEDIA_URL_BASE",
 	    "MEDIA_URL_TTL_SECONDS",
+	    "MEDIA_BACKEND",
+	    "MEDIA_CDN_BASE",
+	    "S3_ENDPOINT",
+	    "S3_BUCKET",
+	    "S3_REGION",
+	    "S3_ACCESS_KEY_ID",
+	    "S3_SECRET_ACCESS_KEY",
+	    "S3_PATH_STYLE",
 	};
 
 	setenv("DATABASE_URL", "postgresql:///aiphoto_unit?host=/nonexistent", 1);

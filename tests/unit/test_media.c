@@ -1,7 +1,9 @@
 /*
  * test_media — signed media URLs (lib/media), thumbnail names, libvips normalising
  * (lib/imgproc: orientation applied, metadata gone, a header that lies refused), and the
- * headers-only replies (X-Sendfile, streaming) of fcgi/response.
+ * headers-only replies (X-Sendfile, streaming) of fcgi/response; the backends' pure parts
+ * (lib/media_s3: object URLs in both styles, what an answer means; public URLs and keys of
+ * URLs per backend).
  */
 #include <check.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 #include "lib/config.h"
 #include "lib/imgproc.h"
 #include "lib/media.h"
+#include "lib/media_s3.h"
 #include "tests/unit/suites.h"
 
 #define MD_SHA "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -212,6 +215,115 @@ START_TEST(response_sendfile_and_stream)
 }
 END_TEST
 
+#define MD_KEY "01/23/" MD_SHA ".jpg"
+
+START_TEST(media_s3_object_urls)
+{
+	/* path style (MinIO, s3rver): endpoint/bucket/key, trailing slashes ignored */
+	ck_assert_str_eq(
+	    media_s3_object_url(&md_arena, "http://127.0.0.1:9000/", "media", true, MD_KEY),
+	    "http://127.0.0.1:9000/media/" MD_KEY);
+	/* virtual-host style (COS, OSS, AWS): the bucket goes into the host, port kept */
+	ck_assert_str_eq(media_s3_object_url(&md_arena, "https://cos.ap-shanghai.myqcloud.com",
+	                                     "photos-1250000000", false, MD_KEY),
+	                 "https://photos-1250000000.cos.ap-shanghai.myqcloud.com/" MD_KEY);
+	ck_assert_str_eq(media_s3_object_url(&md_arena, "https://oss-cn-hangzhou.aliyuncs.com//",
+	                                     "aiphoto", false, MD_KEY),
+	                 "https://aiphoto.oss-cn-hangzhou.aliyuncs.com/" MD_KEY);
+	ck_assert_str_eq(
+	    media_s3_object_url(&md_arena, "http://minio.local:9000", "b1", false, MD_KEY),
+	    "http://b1.minio.local:9000/" MD_KEY);
+	ck_assert_ptr_null(media_s3_object_url(&md_arena, "ftp://x", "b1", true, MD_KEY));
+	ck_assert_ptr_null(media_s3_object_url(&md_arena, "https://", "b1", true, MD_KEY));
+	ck_assert_ptr_null(media_s3_object_url(&md_arena, NULL, "b1", true, MD_KEY));
+}
+END_TEST
+
+START_TEST(media_s3_answers)
+{
+	ck_assert_int_eq(media_s3_status_err(200), E_OK);
+	ck_assert_int_eq(media_s3_status_err(204), E_OK);
+	ck_assert_int_eq(media_s3_status_err(404), E_NOT_FOUND);
+	ck_assert_int_eq(media_s3_status_err(403), E_UPSTREAM_ERROR);
+	ck_assert_int_eq(media_s3_status_err(400), E_UPSTREAM_ERROR);
+	ck_assert_int_eq(media_s3_status_err(500), E_UPSTREAM_ERROR);
+	ck_assert_int_eq(media_s3_status_err(503), E_UPSTREAM_ERROR);
+	ck_assert_int_eq(media_s3_status_err(301), E_UPSTREAM_ERROR);
+	/* another try: transport errors, timeouts, 5xx and 429; never a 4xx or a success */
+	ck_assert(media_s3_retryable(E_UPSTREAM_ERROR, 0));
+	ck_assert(media_s3_retryable(E_TIMEOUT, 0));
+	ck_assert(media_s3_retryable(E_OK, 500));
+	ck_assert(media_s3_retryable(E_OK, 503));
+	ck_assert(media_s3_retryable(E_OK, 429));
+	ck_assert(!media_s3_retryable(E_OK, 200));
+	ck_assert(!media_s3_retryable(E_OK, 404));
+	ck_assert(!media_s3_retryable(E_OK, 403));
+	ck_assert(!media_s3_retryable(E_UNAVAILABLE, 0));
+}
+END_TEST
+
+/* Loads the configuration with MEDIA_BACKEND=s3 (and the CDN base when given). */
+static void md_s3(const char *cdn, const char *path_style)
+{
+	char err[256];
+
+	setenv("MEDIA_BACKEND", "s3", 1);
+	setenv("S3_ENDPOINT", "https://cos.ap-shanghai.myqcloud.com", 1);
+	setenv("S3_BUCKET", "photos-1250000000", 1);
+	setenv("S3_REGION", "ap-shanghai", 1);
+	setenv("S3_ACCESS_KEY_ID", "AKIDexample", 1);
+	setenv("S3_SECRET_ACCESS_KEY", "secretexample", 1);
+	setenv("S3_PATH_STYLE", path_style, 1);
+	if (cdn != NULL)
+		setenv("MEDIA_CDN_BASE", cdn, 1);
+	else
+		unsetenv("MEDIA_CDN_BASE");
+	ck_assert_msg(config_load(CONFIG_NEED_ALL, err, sizeof(err)) == 0, "config: %s", err);
+}
+
+START_TEST(media_urls_per_backend)
+{
+	/* local: lighttpd's /media/ under PUBLIC_BASE_URL, and X-Sendfile of the file */
+	ck_assert_ptr_eq(media_backend(), &media_local_ops);
+	ck_assert_str_eq(media_url(&md_arena, MD_KEY), "https://photo.example.com/media/" MD_KEY);
+	ck_assert_ptr_nonnull(media_sendfile_path(&md_arena, MD_KEY));
+	/* s3 with a CDN: the CDN's base */
+	md_s3("https://img.example.com/", "0");
+	ck_assert_ptr_eq(media_backend(), &media_s3_ops);
+	ck_assert_str_eq(media_url(&md_arena, MD_KEY), "https://img.example.com/" MD_KEY);
+	ck_assert_ptr_null(media_sendfile_path(&md_arena, MD_KEY));
+	ck_assert_ptr_nonnull(media_path(&md_arena, MD_KEY));
+	/* s3 without: the object's own URL (a public-read bucket), in the configured style */
+	md_s3(NULL, "0");
+	ck_assert_str_eq(media_url(&md_arena, MD_KEY),
+	                 "https://photos-1250000000.cos.ap-shanghai.myqcloud.com/" MD_KEY);
+	md_s3(NULL, "1");
+	ck_assert_str_eq(media_url(&md_arena, MD_KEY),
+	                 "https://cos.ap-shanghai.myqcloud.com/photos-1250000000/" MD_KEY);
+}
+END_TEST
+
+START_TEST(media_url_keys)
+{
+	/* the key at the end of any backend's URL, query and fragment ignored */
+	ck_assert_str_eq(media_url_key(&md_arena, "https://photo.example.com/media/" MD_KEY),
+	                 MD_KEY);
+	ck_assert_str_eq(media_url_key(&md_arena, "https://img.example.com/" MD_KEY "?x=1#y"),
+	                 MD_KEY);
+	ck_assert_str_eq(media_url_key(&md_arena, "http://h/b/01/23/" MD_SHA ".t360.jpg"),
+	                 "01/23/" MD_SHA ".t360.jpg");
+	ck_assert_ptr_null(media_url_key(&md_arena, NULL));
+	ck_assert_ptr_null(media_url_key(&md_arena, "https://photo.example.com/media/x.png"));
+	ck_assert_ptr_null(media_url_key(&md_arena, "01/23/" MD_SHA ".jpg"));
+	ck_assert_ptr_null(media_url_key(&md_arena, "https://h/01/24/" MD_SHA ".jpg"));
+	ck_assert_ptr_null(media_url_key(&md_arena, "https://h/01/23/" MD_SHA ".exe"));
+	ck_assert_ptr_null(media_url_key(&md_arena, "https://h/../01/23/" MD_SHA ".jpg/"));
+	ck_assert_str_eq(media_mime("01/23/" MD_SHA ".png"), "image/png");
+	ck_assert_str_eq(media_mime("01/23/" MD_SHA ".webp"), "image/webp");
+	ck_assert_str_eq(media_mime("01/23/" MD_SHA ".t720.jpg"), "image/jpeg");
+}
+END_TEST
+
 Suite *media_suite(void)
 {
 	Suite *s = suite_create("media");
@@ -225,6 +337,10 @@ Suite *media_suite(void)
 	tcase_add_test(tc, imgproc_orientation_and_metadata);
 	tcase_add_test(tc, imgproc_alpha_stays_png);
 	tcase_add_test(tc, response_sendfile_and_stream);
+	tcase_add_test(tc, media_s3_object_urls);
+	tcase_add_test(tc, media_s3_answers);
+	tcase_add_test(tc, media_urls_per_backend);
+	tcase_add_test(tc, media_url_keys);
 	suite_add_tcase(s, tc);
 	return s;
 }
