@@ -3,7 +3,8 @@
 #   make            build build/aiphoto-fcgi, build/aiphotoctl and build/aiphoto-dispatch
 #   make run        install missing Debian packages, build, run the local stack (Ctrl-C stops it)
 #   make test       deps + build + unit tests + fuzz smoke + integration and browser tests, each on a stack of their own
-#                   (the media tests twice: local store, then S3 through s3rver: make integration-s3)
+#                   (the media tests twice: local store, then S3 through s3rver: make integration-s3),
+#                   then two app hosts behind a front (make test-hosts, root)
 #   make lint       clang-format check, cppcheck, banned calls, the H5 pages' JavaScript
 #   make asan       unit tests and the integration suite under AddressSanitizer + UBSan
 #   make bench      wrk through lighttpd: endpoints as ratios to a bare libfcgi responder
@@ -149,10 +150,12 @@ integration-s3: all
 browser: all
 	tests/browser/run
 
-# Two app hosts in network namespaces behind a front lighttpd (scripts/hosts, docs/scaling.md):
-# root only; where network namespaces cannot be made it fails and says why. About 1.5 minutes.
+# Two app hosts in network namespaces behind a front lighttpd (scripts/hosts, docs/scaling.md),
+# sharing the S3 media store (s3rver) unless MEDIA_BACKEND is set (MEDIA_BACKEND=local: one
+# directory). Root only; where network namespaces cannot be made it fails and says why.
+# About 1.5 minutes.
 test-hosts: all
-	/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/hosts
+	MEDIA_BACKEND=$${MEDIA_BACKEND:-s3} /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/hosts
 
 test: deps
 	$(MAKE) all $(BUILD)/unit-tests

@@ -7,6 +7,10 @@ simulator and one media store shared by both. Run it with `make test-hosts` (roo
 network namespaces). Where namespaces cannot be made the module fails, saying why; it never
 skips.
 
+MEDIA_BACKEND: `make test-hosts` runs the module with s3 (s3rver, the stack's object store)
+unless MEDIA_BACKEND is set; MEDIA_BACKEND=local runs it on one media directory both hosts
+share, which proves a shared store only because the namespaces share one file system.
+
 PORT (default 18900) picks the front's port, the simulator's (PORT+10) and the private /29 of
 the veth links; the state lives in var/hosts-test and is removed at the end. The media store is
 MEDIA_BACKEND of the environment (the local directory when unset), so the same tests prove a
@@ -34,7 +38,7 @@ sys.path.insert(0, str(REPO / "tests" / "integration"))
 
 import conftest as it  # noqa: E402  (the integration suite's helpers, not its fixtures)
 import test_media  # noqa: E402
-from mediastore import is_s3, key_of, media_get  # noqa: E402
+from mediastore import is_s3, key_of, media_get, url_prefix  # noqa: E402
 from test_dispatch import png  # noqa: E402
 
 HOSTS = REPO / "scripts" / "hosts"
@@ -205,6 +209,8 @@ def test_upload_through_a_is_served_and_thumbnailed_through_b(topo, user):
     body = png(64, 48, (10, 200, 30))
     asset = it._expect_ok(c["a"].post("/uploads", token=u["token"], data=body,
                                       headers={"Content-Type": "image/png"}), 201)
+    # stored where MEDIA_BACKEND says (the bucket's public base with s3, /media/ otherwise)
+    assert asset["url"].startswith(url_prefix()), (asset["url"], url_prefix())
     # host B answers for it from the shared database and the shared store: the stored file
     # and both thumbnails, as the store holds them
     got = {}
