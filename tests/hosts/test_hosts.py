@@ -467,3 +467,28 @@ def test_killing_host_a_under_load_loses_no_money_and_the_front_answers_from_b(t
             break
         time.sleep(0.2)
     assert len(log.read_text().splitlines()) > before, "the front never used host A again"
+
+
+def test_with_both_hosts_down_the_front_answers_503_in_the_api_envelope_then_recovers(topo):
+    c = clients(topo)
+    hosts("kill", "a")
+    hosts("kill", "b")
+    try:
+        for path in ("/health", "/credits/records"):
+            resp = c["front"].get(path)
+            assert resp.status_code == 503, (path, resp.status_code, resp.text[:200])
+            assert resp.headers["Content-Type"].startswith("application/json"), resp.headers
+            body = resp.json()
+            assert body["success"] is False and body["code"] == "UNAVAILABLE", body
+        # the pages do not depend on the hosts
+        page = requests.get(os.environ["AIPHOTO_BASE_URL"] + "/wechat/index.html", timeout=10)
+        assert page.status_code == 200
+    finally:
+        hosts("start", "a")
+        hosts("start", "b")
+    deadline = time.monotonic() + 10
+    while c["front"].get("/health").status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for _ in range(4):
+        it._expect_ok(c["front"].get("/health"))
+    audit_clean()
