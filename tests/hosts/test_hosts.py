@@ -18,6 +18,7 @@ shared object store once one is configured.
 """
 
 import concurrent.futures
+import datetime
 import io
 import os
 import pathlib
@@ -342,7 +343,8 @@ class Load:
                 kind = "consume"
             op = {"kind": kind, "user": u["id"], "answers": []}
             if kind == "checkin":
-                op["day"] = f"{2040 + i}-{1 + n // 28 % 12:02d}-{1 + n % 28:02d}"
+                # a day of its own for each check-in of this user
+                op["day"] = (datetime.date(2040, 1, 1) + datetime.timedelta(days=n)).isoformat()
                 self.send(op, "POST", "/credits/checkin", token=u["token"],
                           headers={"X-Test-Date": op["day"]})
             elif kind == "consume":
@@ -453,6 +455,9 @@ def test_killing_host_a_under_load_loses_no_money_and_the_front_answers_from_b(t
     done = psql(f"SELECT status, count(*) FROM tasks WHERE id IN ({','.join(map(str, tasks))}) "
                 f"GROUP BY 1")
     assert done == [["completed", str(len(tasks))]], done
+    rescued = psql(f"SELECT count(*) FROM works WHERE task_id IN ({','.join(map(str, tasks))}) "
+                   f"AND attempt > 1")[0][0]
+    print(f"{len(tasks)} tasks ended completed; {rescued} items taken over after host A died")
     audit_clean()
 
     # host A comes back and the front uses it again
