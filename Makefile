@@ -142,7 +142,8 @@ integration: all
 
 # The media paths again with MEDIA_BACKEND=s3: the stack runs s3rver (docs/storage.md).
 INTEGRATION_S3_TESTS ?= test_media or test_uploads or test_content_check or test_cloudfile \
-                        or (test_admin_content and thumbnail) or (test_frontend and media)
+                        or (test_admin_content and thumbnail) or (test_frontend and media) \
+                        or (test_dispatch and store_down)
 integration-s3: all
 	MEDIA_BACKEND=s3 scripts/test-integration -k "$(INTEGRATION_S3_TESTS)"
 

@@ -73,10 +73,13 @@ const char *media_url(struct arena *a, const char *key)
 
 const char *media_url_key(struct arena *a, const char *url)
 {
-	size_t n = url ? strcspn(url, "?#") : 0;
-	const char *end = url + n, *p = end;
+	const char *end, *p;
 	int slashes = 0;
 
+	if (url == NULL)
+		return NULL;
+	end = url + strcspn(url, "?#");
+	p = end;
 	while (p > url && slashes < 3)
 		if (*--p == '/')
 			slashes++;

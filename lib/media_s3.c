@@ -46,7 +46,7 @@ enum api_err media_s3_status_err(long status)
 bool media_s3_retryable(enum api_err err, long status)
 {
 	if (err != E_OK)
-		return err == E_UPSTREAM_ERROR || err == E_TIMEOUT;
+		return err == E_UPSTREAM_ERROR; /* a timeout has spent the request's time already */
 	return status >= 500 || status == 429;
 }
 
@@ -63,7 +63,7 @@ static enum api_err media_s3_call(struct arena *a, const char *method, const cha
 	const char *url =
 	    media_s3_object_url(a, c->s3_endpoint, c->s3_bucket, c->s3_path_style, key);
 	char sha[65];
-	const char *headers[3] = {NULL, NULL, NULL};
+	const char *headers[4] = {NULL, NULL, NULL, NULL};
 	enum api_err err = E_UPSTREAM_ERROR;
 
 	if (url == NULL || c->s3_region == NULL || c->s3_access_key_id == NULL ||
@@ -78,8 +78,11 @@ static enum api_err media_s3_call(struct arena *a, const char *method, const cha
 	}
 	crypto_sha256_hex(body ? body : "", body ? len : 0, sha);
 	headers[0] = arena_printf(a, "x-amz-content-sha256: %s", sha);
-	if (body != NULL)
+	if (body != NULL) {
 		headers[1] = arena_printf(a, "Content-Type: %s", media_mime(key));
+		/* named after its content: never changes, so a CDN or browser may keep it */
+		headers[2] = "Cache-Control: public, max-age=31536000, immutable";
+	}
 	for (int i = 0; i < MEDIA_S3_TRIES; i++) {
 		if (i > 0) {
 			struct timespec ts = {0, (i == 1 ? 200L : 600L) * 1000000L};

@@ -4,9 +4,11 @@
  * AWS Signature V4 (CURLOPT_AWS_SIGV4 "aws:amz:<S3_REGION>:s3", the key pair as
  * CURLOPT_USERPWD).  libcurl 7.88 does not add the x-amz-content-sha256 header S3 requires,
  * so each request sends it (the SHA-256 of the body, of "" for GET and HEAD) and libcurl
- * signs it with the other headers.  GET and HEAD time out after 30 and 5 s, PUT after 60 s;
+ * signs it with the other headers.  A PUT stores the object's Content-Type and
+ * "Cache-Control: public, max-age=31536000, immutable" (content-addressed: it never changes),
+ * which S3 serves back, to a CDN too.  GET and HEAD time out after 30 and 5 s, PUT after 60 s;
  * every operation is idempotent (an object is named after its content), so a transport
- * error or a 5xx is tried again twice (after 0.2 and 0.6 s).  The pure parts are here for
+ * error, a 5xx or a 429 is tried again twice (after 0.2 and 0.6 s); a timeout is not.  The pure parts are here for
  * the unit tests.
  */
 #ifndef AIPHOTO_MEDIA_S3_H
@@ -29,7 +31,7 @@ const char *media_s3_object_url(struct arena *a, const char *endpoint, const cha
  * E_UPSTREAM_ERROR (403: credentials or bucket policy; 5xx: the store failed). */
 enum api_err media_s3_status_err(long status);
 /* Whether an answer (transport error err, else status) is worth another try: a transport
- * error, a timeout, a 5xx or 429. */
+ * error (refused, reset), a 5xx or 429; not a timeout, which has used up the time already. */
 bool media_s3_retryable(enum api_err err, long status);
 
 #endif

@@ -8,12 +8,17 @@ requests; the worker's signed ones are what the tests check).  Tests import what
 (`from mediastore import media_get`).
 """
 
+import contextlib
 import os
+import pathlib
 import re
+import subprocess
 import urllib.parse
 import xml.etree.ElementTree as ET
 
 import requests
+
+STACK = pathlib.Path(__file__).resolve().parents[2] / "scripts" / "stack"
 
 KEY = re.compile(r"[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}\.(jpg|png|webp|t360\.jpg|t720\.jpg)$")
 
@@ -117,3 +122,17 @@ def media_keys():
             if KEY.match(rel):
                 keys.add(rel)
     return keys
+
+
+@contextlib.contextmanager
+def store_down():
+    """The stack's s3rver stopped for the block (`scripts/stack s3-stop`), started again after
+    it, whatever happens inside."""
+    proc = subprocess.run([str(STACK), "s3-stop"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    try:
+        yield
+    finally:
+        proc = subprocess.run([str(STACK), "s3-start"], capture_output=True, text=True,
+                              timeout=60)
+        assert proc.returncode == 0, proc.stderr[-2000:]

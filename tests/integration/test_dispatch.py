@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from conftest import REPO
+from mediastore import is_s3, store_down
 
 # the sanitizer run (make asan) points AIPHOTO_BUILD at its own build directory
 DISPATCH = REPO / os.environ.get("AIPHOTO_BUILD", "build") / "aiphoto-dispatch"
@@ -316,6 +317,25 @@ def test_hang_past_the_timeout_is_retried_then_refunded(client, expect_ok, custo
     assert time.monotonic() - started < 30
     _, works = assert_money(psql, task["id"], c["id"])
     assert works[0]["error"] == "timeout" and works[0]["attempt"] == 3
+
+
+@pytest.mark.skipif(not is_s3(), reason="stops the stack's s3rver (MEDIA_BACKEND=s3)")
+def test_media_store_down_is_retried_not_failed(client, expect_ok, customer, psql):
+    """The object store cannot be reached while the inputs are looked up: the item goes back
+    to the queue (error "storage"), not failed as a missing input, and completes once the
+    store is back."""
+    c = customer()
+    task = submit(client, expect_ok, c, 1)
+    with store_down():
+        # a long back-off, so the run does not use up the attempts while the store is down
+        run_dispatch({"DISPATCH_RETRY_BASE_MS": "600000"})
+        w = work_rows(psql, task["id"])[0]
+        assert w["status"] == "queued" and w["error"] == "storage", w
+        assert w["attempt"] == 1 and not w["refunded"], w
+    psql(f"UPDATE works SET run_after = now() WHERE task_id = {int(task['id'])}")
+    t = dispatch_until_done(psql, task["id"])
+    assert t["status"] == "completed", t
+    assert_money(psql, task["id"], c["id"])
 
 
 def test_one_failing_item_makes_a_partial_task(client, expect_ok, customer, psql, ai):

@@ -23,7 +23,8 @@ import requests
 from PIL import Image
 
 from conftest import CTL, REPO, wait_database_back
-from mediastore import is_s3, media_delete, media_get, media_keys, media_put, url_of
+from mediastore import (is_s3, media_delete, media_get, media_keys, media_put, store_down,
+                        url_of)
 
 DISPATCH = REPO / os.environ.get("AIPHOTO_BUILD", "build") / "aiphoto-dispatch"
 STACK = REPO / "scripts" / "stack"
@@ -435,7 +436,8 @@ def test_migrate_usage_and_missing_settings(tmp_path):
 
 def test_migrate_stops_when_the_store_is_down_or_fails(tmp_path, sim):
     """Nothing listening, then a store answering 503 (the simulator's failing bucket): tried
-    three times, stopped at the first file, exit 1, and the secret never printed."""
+    three times, stopped at the first file, exit 1; a store that hangs: one try, TIMEOUT;
+    the secret never printed."""
     local_store(tmp_path, 2)
     s3 = dict(S3_BUCKET="s3-fault", S3_REGION="us-east-1", S3_ACCESS_KEY_ID="id",
               S3_SECRET_ACCESS_KEY="topsecret-value", S3_PATH_STYLE="1", MEDIA_BACKEND="local")
@@ -451,7 +453,13 @@ def test_migrate_stops_when_the_store_is_down_or_fails(tmp_path, sim):
     assert "1 files, 0 already in the bucket, 0 uploaded, 1 failed" in failing.stdout
     assert "UPSTREAM_ERROR" in failing.stderr
     assert sim.stats()["s3fault_requests"] == 3  # a HEAD, tried again twice
-    for out in (down, failing):
+    # a store that hangs: the HEAD times out, and is not tried again (its time is spent)
+    slow = run_migrate(tmp_path, "--to", "s3", S3_ENDPOINT=os.environ["AIPHOTO_SIM_URL"],
+                       **dict(s3, S3_BUCKET="s3-slow"))
+    assert slow.returncode == 1, slow.stdout + slow.stderr
+    assert "TIMEOUT" in slow.stderr and "1 failed" in slow.stdout, slow.stdout + slow.stderr
+    assert sim.stats()["s3slow_requests"] == 1
+    for out in (down, failing, slow):
         assert "topsecret-value" not in out.stdout + out.stderr
 
 
@@ -463,18 +471,11 @@ def test_store_down_gives_502(client, expect_ok, expect_error, user, psql):
     exp = int(time.time()) + 120
     signed = f"{client.base}/media/{s}?exp={exp}&sig={sign(s, exp)}"
     ids, _ = legacy_works(psql, uid, 1, 1)
-    try:
-        proc = subprocess.run([str(STACK), "s3-stop"], cwd=REPO, capture_output=True,
-                              text=True, timeout=60)
-        assert proc.returncode == 0, proc.stderr[-2000:]
+    with store_down():
         expect_error(upload(client, token, big_jpeg(64, 48, seed=10)), 502, "UPSTREAM_ERROR")
         expect_error(requests.get(signed, timeout=30), 502, "UPSTREAM_ERROR")
         expect_error(client.post("/works/download", token=token, json={"ids": ids}), 502,
                      "UPSTREAM_ERROR")
-    finally:
-        proc = subprocess.run([str(STACK), "s3-start"], cwd=REPO, capture_output=True,
-                              text=True, timeout=60)
-        assert proc.returncode == 0, proc.stderr[-2000:]
     # back: the same requests work again
     assert requests.get(signed, timeout=30).status_code == 200
     expect_ok(upload(client, token, big_jpeg(64, 48, seed=10)), 201)

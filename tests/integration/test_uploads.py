@@ -242,6 +242,8 @@ def test_upload_each_format(client, expect_ok, base_url, psql, user, kind, how):
     assert served.headers["Content-Type"].split(";")[0] == asset["mime"]
     if not is_s3():  # lighttpd's header; a CDN's are its own configuration (docs/storage.md)
         assert served.headers.get("X-Content-Type-Options") == "nosniff"
+    else:  # stored with the object: named after its content, it never changes
+        assert served.headers.get("Cache-Control") == "public, max-age=31536000, immutable"
 
     rows = asset_rows(psql, uid)
     assert [r[0] for r in rows] == [str(asset["asset_id"])]
