@@ -208,20 +208,27 @@ bench: all $(BUILD)/bench-ceiling $(BUILD)/bench-metrics $(BUILD)/bench-thumbs
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/aiphoto/migrations \
-	    $(DESTDIR)$(DATADIR)/aiphoto/wechat-pages $(DESTDIR)$(SYSCONFDIR)/lighttpd/conf-available
+	    $(DESTDIR)$(DATADIR)/aiphoto/wechat-pages $(DESTDIR)$(DATADIR)/aiphoto/admin-console \
+	    $(DESTDIR)$(SYSCONFDIR)/lighttpd/conf-available
 	install -m 0755 $(BUILD)/aiphoto-fcgi $(DESTDIR)$(SBINDIR)/aiphoto-fcgi
 	install -m 0755 $(BUILD)/aiphotoctl $(DESTDIR)$(BINDIR)/aiphotoctl
 	install -m 0755 $(BUILD)/aiphoto-dispatch $(DESTDIR)$(BINDIR)/aiphoto-dispatch
 	install -m 0644 migrations/*.sql $(DESTDIR)$(DATADIR)/aiphoto/migrations/
 	cp -R wechat-pages/. $(DESTDIR)$(DATADIR)/aiphoto/wechat-pages/
+	cp -R admin-console/. $(DESTDIR)$(DATADIR)/aiphoto/admin-console/
 	install -m 0644 lighttpd/aiphoto.conf $(DESTDIR)$(SYSCONFDIR)/lighttpd/conf-available/50-aiphoto.conf
 	install -d $(DESTDIR)$(DATADIR)/aiphoto/lighttpd-errors
 	install -m 0644 lighttpd/errors/api-*.html $(DESTDIR)$(DATADIR)/aiphoto/lighttpd-errors/
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
 	install -m 0644 systemd/aiphoto-fcgi.service systemd/aiphoto-dispatch.service \
-	    systemd/aiphoto-dispatch.timer $(DESTDIR)$(PREFIX)/lib/systemd/system/
+	    systemd/aiphoto-dispatch.timer systemd/aiphoto-backup.service \
+	    systemd/aiphoto-backup.timer $(DESTDIR)$(PREFIX)/lib/systemd/system/
 	install -d $(DESTDIR)$(SYSCONFDIR)/cron.d
 	install -m 0644 systemd/aiphoto-dispatch.cron $(DESTDIR)$(SYSCONFDIR)/cron.d/aiphoto
+	# the backup's cron line is an alternative to its timer: not active until copied to cron.d
+	install -d $(DESTDIR)$(DATADIR)/aiphoto/cron $(DESTDIR)$(SYSCONFDIR)/logrotate.d
+	install -m 0644 systemd/aiphoto-backup.cron $(DESTDIR)$(DATADIR)/aiphoto/cron/aiphoto-backup
+	install -m 0644 ops/logrotate/aiphoto $(DESTDIR)$(SYSCONFDIR)/logrotate.d/aiphoto
 	install -d $(DESTDIR)$(DATADIR)/aiphoto/prometheus $(DESTDIR)$(DATADIR)/aiphoto/grafana
 	install -m 0644 ops/prometheus/aiphoto.rules.yml ops/prometheus/aiphoto.rules.test.yml \
 	    $(DESTDIR)$(DATADIR)/aiphoto/prometheus/
@@ -232,6 +239,9 @@ uninstall:
 	    $(DESTDIR)$(BINDIR)/aiphoto-dispatch $(DESTDIR)$(SYSCONFDIR)/cron.d/aiphoto \
 	    $(DESTDIR)$(PREFIX)/lib/systemd/system/aiphoto-dispatch.service \
 	    $(DESTDIR)$(PREFIX)/lib/systemd/system/aiphoto-dispatch.timer \
+	    $(DESTDIR)$(PREFIX)/lib/systemd/system/aiphoto-backup.service \
+	    $(DESTDIR)$(PREFIX)/lib/systemd/system/aiphoto-backup.timer \
+	    $(DESTDIR)$(SYSCONFDIR)/logrotate.d/aiphoto \
 	    $(DESTDIR)$(SYSCONFDIR)/lighttpd/conf-available/50-aiphoto.conf \
 	    $(DESTDIR)$(PREFIX)/lib/systemd/system/aiphoto-fcgi.service
 	rm -rf $(DESTDIR)$(DATADIR)/aiphoto

@@ -27,6 +27,9 @@
  *                                              import a WeChat cloud database export (JSON lines)
  *   aiphotoctl export users|works|orders [--since TIME]
  *                                              write them back in that format (ctl/legacy.h)
+ *   aiphotoctl backup [--dir DIR] [--keep N] [--with-media], backup --verify PATH
+ *                                              pg_dump + media manifest, retention (ctl/backup.h)
+ *   aiphotoctl restore PATH [--clean]          a backup into an empty database (ctl/backup.h)
  *   aiphotoctl routes                          the API's routes: method, path, auth, least role
  *   aiphotoctl check-config                    validate the environment (DESIGN §8)
  *   aiphotoctl metrics                         worker counters + dispatcher textfile (Prometheus)
@@ -43,6 +46,7 @@
 #include <time.h>
 
 #include "ctl/admin.h"
+#include "ctl/backup.h"
 #include "ctl/cache.h"
 #include "fcgi/router.h"
 #include "ctl/gray.h"
@@ -847,6 +851,17 @@ static const struct ctl_command ctl_commands[] = {
      .usage = "media thumbs   (the missing thumbnails of every stored image)\n"
               "                                   | media migrate --to s3 [--dry-run]   (copy "
               "MEDIA_DIR to the S3 bucket)"},
+    {.name = "backup",
+     .max_args = -1,
+     .need = CONFIG_NEED_DB,
+     .run = ctl_backup,
+     .usage = "backup [--dir DIR] [--keep N] [--with-media] | backup --verify PATH"},
+    {.name = "restore",
+     .min_args = 1,
+     .max_args = 2,
+     .need = CONFIG_NEED_DB,
+     .run = ctl_restore,
+     .usage = "restore PATH [--clean]   (into an empty database; docs/backup.md)"},
     {.name = "routes", .run = ctl_routes, .usage = "routes"},
     {.name = "metrics", .run = ctl_metrics, .usage = "metrics"},
     {.name = "check-config", .run = ctl_check_config, .usage = "check-config"},

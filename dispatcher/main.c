@@ -1107,6 +1107,12 @@ int main(int argc, char **argv)
 	}
 	cfg = config_get();
 	log_init("aiphoto-dispatch", (enum log_level)cfg->log_level);
+	if (cfg->log_file != NULL && log_open(cfg->log_file) != 0) {
+		fprintf(stderr, "aiphoto-dispatch: LOG_FILE %s: %s\n", cfg->log_file,
+		        strerror(errno));
+		return 1;
+	}
+	log_reopen_on_hup();
 	d.concurrency = (int)cfg->dispatch_concurrency;
 	d.budget_s = cfg->dispatch_budget_s;
 	d.lease_s = cfg->dispatch_lease_s;

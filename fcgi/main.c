@@ -14,6 +14,7 @@
  * one finishes its request and exits before the next accept.
  * PostgreSQL and Redis are connected lazily, after fork, on first use.
  */
+#include <errno.h>
 #include <fcgiapp.h>
 #include <inttypes.h>
 #include <stddef.h>
@@ -325,6 +326,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_init("aiphoto-fcgi", (enum log_level)config_get()->log_level);
+	if (config_get()->log_file != NULL && log_open(config_get()->log_file) != 0) {
+		fprintf(stderr, "aiphoto-fcgi: configuration error: LOG_FILE %s: %s\n",
+		        config_get()->log_file, strerror(errno));
+		return 2;
+	}
 	if (getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) < 0 || !on) {
 		fprintf(stderr, "aiphoto-fcgi: fd 0 is not a listening socket; start it with "
 		                "spawn-fcgi (see systemd/aiphoto-fcgi.service)\n");
@@ -337,5 +343,6 @@ int main(int argc, char **argv)
 	if (n > 0)
 		return superv_run(n, worker_main);
 	metrics_attach(0);
+	log_reopen_on_hup();
 	return worker_main();
 }

@@ -43,7 +43,7 @@ struct superv {
 };
 
 /* The signals the supervisor waits for; everything else keeps its default. */
-static const int superv_signals[] = {SIGCHLD, SIGTERM, SIGINT, SIGUSR1};
+static const int superv_signals[] = {SIGCHLD, SIGTERM, SIGINT, SIGUSR1, SIGHUP};
 
 long superv_backoff_ms(unsigned quick)
 {
@@ -89,6 +89,16 @@ static void superv_stop(struct superv *s, const char *why)
 	superv_signal_all(s, SIGUSR1);
 }
 
+/* SIGHUP: the supervisor opens its log file again, then each worker does (lib/log). */
+static void superv_hup(const struct superv *s)
+{
+	if (log_reopen() != 0)
+		log_error("supervisor: SIGHUP: cannot open the log file again (%s)",
+		          strerror(errno));
+	superv_signal_all(s, SIGHUP);
+	log_info("supervisor: SIGHUP: log file opened again, %d workers told", superv_alive(s));
+}
+
 /* In the new worker: a clean signal state, death with the supervisor, then the worker.
  * Never returns. */
 static void superv_child(struct superv *s, int slot, int (*worker)(void))
@@ -97,6 +107,7 @@ static void superv_child(struct superv *s, int slot, int (*worker)(void))
 
 	for (size_t i = 0; i < ARRAY_LEN(superv_signals); i++)
 		signal(superv_signals[i], SIG_DFL);
+	log_reopen_on_hup(); /* before SIGHUP is unblocked: a forwarded one never kills */
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	/* the supervisor may have died between fork and prctl: then leave at once */
@@ -228,6 +239,10 @@ int superv_run(int nworkers, int (*worker)(void))
 		ts.tv_sec = wait / 1000;
 		ts.tv_nsec = (wait % 1000) * 1000000L;
 		sig = sigtimedwait(&s.mask, &info, &ts);
+		if (sig == SIGHUP) {
+			superv_hup(&s);
+			continue;
+		}
 		if (sig == SIGTERM || sig == SIGINT || sig == SIGUSR1) {
 			if (s.stopping && sig != SIGUSR1) {
 				log_warn("supervisor: second SIG%s: killing %d workers",

@@ -13,10 +13,13 @@
  *   - a slot whose worker exits with status 2 (it refused its configuration) within a
  *     second of starting SUPERV_CONFIG_LIMIT times in a row cannot be kept: the pool is
  *     stopped and the supervisor returns 2, so that systemd restarts it and says so;
+ *   - SIGHUP (logrotate): the supervisor opens LOG_FILE again and sends SIGHUP to every
+ *     worker, which opens it again before its next log line (lib/log.h);
  *   - the pool state (configured, alive, restarts, last death) is published through
  *     lib/pool for GET /health.
  * Signals are taken synchronously (blocked, then sigtimedwait), so no handler runs in the
- * supervisor; workers start with an empty signal mask, default dispositions, and
+ * supervisor; workers start with an empty signal mask, default dispositions (SIGHUP: the
+ * log's reopen handler), and
  * PR_SET_PDEATHSIG = SIGTERM, so they leave when the supervisor is killed.
  * The supervisor itself opens no database, Redis or HTTP handle.
  */

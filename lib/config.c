@@ -419,6 +419,9 @@ static const struct config_var config_vars[] = {
     {"MEDIA_BACKEND", "local", config_set_media_backend, 0, 0, CFG(media_backend), 0, NULL},
     {"AIPHOTO_ENV", "production", config_set_env, 0, 0, CFG(development), 0, NULL},
     {"LOG_LEVEL", "info", config_set_level, 0, 0, CFG(log_level), 0, NULL},
+    /* the log file of the workers and the dispatcher (unset: stderr, the journal); they open
+     * it again on SIGHUP, after logrotate renamed it (ops/logrotate/aiphoto) */
+    {"LOG_FILE", NULL, config_set_path, 0, 0, CFG(log_file), 0, NULL},
     CFG_LONG("DB_STATEMENT_TIMEOUT_MS", "5000", 100, 600000, db_statement_timeout_ms,
              "milliseconds"),
     /* at least one largest image (10 MiB), at most 1 TiB */

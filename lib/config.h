@@ -56,6 +56,7 @@ struct config {
 	const char *media_cdn_base; /* MEDIA_CDN_BASE: public URL base of objects, NULL: none */
 	bool development; /* AIPHOTO_ENV=development: loopback upstreams allowed */
 	int log_level; /* enum log_level */
+	const char *log_file; /* LOG_FILE: the workers' and dispatcher's log, NULL = stderr */
 	long db_statement_timeout_ms;
 	/* per-user upload quota (POST /uploads): bytes and files of all the user's assets
 	 * together; a user row may override both (users.upload_quota_bytes / _files) */

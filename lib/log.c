@@ -4,6 +4,9 @@
  */
 #include "lib/log.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +19,8 @@ static char log_req[80];
 static char log_when[40];
 static time_t log_when_sec = -1;
 static pid_t log_pid;
+static char log_path[4096]; /* log_open's file, "" for none */
+static volatile sig_atomic_t log_hup; /* a SIGHUP came: reopen before the next line */
 
 static const char *const log_names[] = {"debug", "info", "warn", "error"};
 
@@ -24,6 +29,62 @@ void log_init(const char *prog, enum log_level min)
 	log_prog = prog;
 	log_min = min;
 	log_pid = getpid();
+}
+
+int log_reopen(void)
+{
+	int fd, saved;
+
+	if (log_path[0] == '\0')
+		return 0;
+	if ((fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640)) < 0)
+		return -1;
+	if (fd != STDERR_FILENO && dup2(fd, STDERR_FILENO) < 0) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	if (fd != STDERR_FILENO)
+		close(fd);
+	return 0;
+}
+
+int log_open(const char *path)
+{
+	char saved[sizeof(log_path)];
+	size_t n = strlen(path);
+
+	if (n >= sizeof(log_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(saved, log_path, sizeof(saved));
+	memcpy(log_path, path, n + 1);
+	if (log_reopen() != 0) {
+		int e = errno;
+		memcpy(log_path, saved, sizeof(saved));
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
+static void log_on_hup(int sig)
+{
+	(void)sig;
+	log_hup = 1;
+}
+
+void log_reopen_on_hup(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = log_on_hup;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGHUP, &sa, NULL);
 }
 
 int log_level_parse(const char *s)
@@ -138,6 +199,10 @@ static void log_write(char *buf, size_t len, size_t cap)
 		len = cap - 3;
 	buf[len++] = '}';
 	buf[len++] = '\n';
+	if (log_hup) {
+		log_hup = 0;
+		(void)log_reopen(); /* on failure the lines go on into the old file */
+	}
 	(void)!write(STDERR_FILENO, buf, len);
 }
 

@@ -1,5 +1,7 @@
 /*
- * log — JSON lines on stderr (journald under systemd, a file on the local stack).
+ * log — JSON lines on stderr (journald under systemd, a file on the local stack), or in the
+ * file LOG_FILE names (log_open), which logrotate may rename: SIGHUP makes the process open
+ * it again (docs/operations.md, ops/logrotate/aiphoto).
  *
  * Each line: {"ts":"…","level":"…","pid":N,"prog":"…","req":"<request id>","msg":"…"}.
  * The request id of the request in progress is added by the worker loop through
@@ -13,6 +15,22 @@
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
 void log_init(const char *prog, enum log_level min);
+/*
+ * From now on stderr (the log lines and anything else written there) goes to path, opened
+ * O_APPEND (created 0640 when missing), so that several processes may share it whole-line;
+ * path is kept for log_reopen.  0, or -1 with errno (stderr unchanged).
+ */
+int log_open(const char *path);
+/*
+ * Installs the SIGHUP handler (SA_RESTART): after a SIGHUP the next line written first opens
+ * the log_open file again (the one logrotate renamed keeps every line written before).
+ * Without log_open a SIGHUP does nothing: it never ends the process.  Call it before SIGHUP
+ * is unblocked in a new process.
+ */
+void log_reopen_on_hup(void);
+/* Opens the log_open file again now (the supervisor, on its SIGHUP).  0, or -1 with errno
+ * (the old file is kept); 0 without log_open. */
+int log_reopen(void);
 /* Parses "debug|info|warn|error"; returns -1 when s is none of them. */
 int log_level_parse(const char *s);
 void log_set_request(const char *request_id);

@@ -19,6 +19,8 @@
 	var POLL_EVERY = 1500; // ms between order checks after paying
 	var POLL_FOR = 90000; // give up waiting for the order after this long
 	var BRIDGE_WAIT = 8000; // ms to wait for WeixinJSBridgeReady inside WeChat
+	// the address the page was opened at, before any history.replaceState (the JS-SDK on iOS)
+	var LANDING_URL = location.href.split('#')[0];
 
 	var KIND_NAMES = {
 		recharge: '充值',
@@ -626,18 +628,64 @@
 	/* ------------------------------------------------------------------ WeChat JS-SDK */
 
 	var wxPromise = null;
+	var wxConfigured = null; // window.wx once wxReady() resolved with it
+
+	/*
+	 * WeChat's JS-SDK file, vendored (vendor/jweixin/, from this server, never another site);
+	 * resolves with window.wx, or null when it cannot be loaded. Only ever called inside WeChat:
+	 * an ordinary browser never requests the file.
+	 */
+	function loadWx() {
+		return new Promise(function (resolve) {
+			if (window.wx) { resolve(window.wx); return; }
+			var s = el('script', {src: 'vendor/jweixin/jweixin.js'});
+			s.addEventListener('load', function () { resolve(window.wx || null); });
+			s.addEventListener('error', function () { resolve(null); });
+			document.head.appendChild(s);
+		});
+	}
 
 	/*
 	 * The JS-SDK (`wx`) configured for this page through /auth/wechat/jssdk, or null: outside
-	 * WeChat, when the page has no SDK (it is never fetched from another site), or when the
+	 * WeChat (the SDK is then not even loaded), when the SDK cannot be loaded, or when the
 	 * signature or wx.config fails. The pages then fall back to a file input and <img>.
+	 * The studio, task and works pages start it as they load; once it has settled, <html>
+	 * carries data-wx="ready" or data-wx="off".
 	 */
 	function wxReady() {
 		if (wxPromise) return wxPromise;
-		wxPromise = (async function () {
-			var wx = window.wx;
-			if (!inWeChat() || !wx || typeof wx.config !== 'function') return null;
-			var url = location.href.split('#')[0];
+		wxPromise = wxSetUp().then(function (wx) {
+			wxConfigured = wx;
+			document.documentElement.setAttribute('data-wx', wx ? 'ready' : 'off');
+			return wx;
+		});
+		return wxPromise;
+	}
+
+	/*
+	 * The configured JS-SDK now, or null while wxReady() has not settled or failed. A tap uses
+	 * this rather than waiting: a file input opens only within a tap's user activation, so the
+	 * fallback must not wait for the SDK.
+	 */
+	function wxNow() {
+		return wxConfigured;
+	}
+
+	/*
+	 * The address wx.config's signature must be made for: WeChat on iOS checks it against the
+	 * address the page was first opened at (here, after the sign-in, still with code and state),
+	 * whatever history.replaceState did since; WeChat elsewhere against the current one.
+	 */
+	function wxSignedUrl() {
+		return /iPhone|iPad|iPod/i.test(navigator.userAgent) ? LANDING_URL : location.href.split('#')[0];
+	}
+
+	function wxSetUp() {
+		return (async function () {
+			if (!inWeChat()) return null;
+			var wx = await loadWx();
+			if (!wx || typeof wx.config !== 'function') return null;
+			var url = wxSignedUrl();
 			var sig;
 			try {
 				sig = await api('GET', '/auth/wechat/jssdk?url=' + encodeURIComponent(url), undefined,
@@ -659,7 +707,6 @@
 				wx.error(function () { clearTimeout(timer); resolve(null); });
 			});
 		})();
-		return wxPromise;
 	}
 
 	/* wx.getLocalImgData's base64 (with or without a data: prefix) as a Blob. */
@@ -696,10 +743,10 @@
 		});
 	}
 
-	/* The full image: WeChat's previewImage inside WeChat, else the image itself. */
-	async function preview(url, urls) {
+	/* The full image with WeChat's previewImage when the JS-SDK is configured; false when not. */
+	function preview(url, urls) {
 		var abs = function (u) { return new URL(u, location.href).href; };
-		var wx = await wxReady();
+		var wx = wxNow();
 		if (wx) {
 			wx.previewImage({current: abs(url), urls: (urls || [url]).map(abs)});
 			return true;
@@ -739,7 +786,7 @@
 	 * JS-SDK is there, else an overlay with the image; inside WeChat it says how to save.
 	 */
 	async function showImage(url, urls) {
-		if (await preview(url, urls)) return;
+		if (preview(url, urls)) return;
 		var node = el('div', {class: 'ap-viewer', id: 'ap-viewer', role: 'dialog', 'aria-modal': 'true',
 			'aria-label': '查看大图'}, [
 			el('img', {src: url, alt: '作品大图'}),
@@ -829,6 +876,7 @@
 		downscale: downscale,
 		upload: upload,
 		wxReady: wxReady,
+		wxNow: wxNow,
 		wxChoose: wxChoose,
 		preview: preview,
 		devHost: devHost,

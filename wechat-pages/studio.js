@@ -79,7 +79,7 @@
 	async function choose(target) {
 		var room = target === 'photos' ? MAX_PHOTOS - state.photos.length : 1;
 		if (room <= 0) { AP.tip('最多上传 ' + MAX_PHOTOS + ' 张照片'); return; }
-		var wx = await AP.wxReady();
+		var wx = AP.wxNow();
 		if (wx) {
 			try {
 				var blobs = await AP.wxChoose(wx, room);

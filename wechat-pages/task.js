@@ -179,6 +179,7 @@
 				await loadList();
 				return;
 			}
+			AP.wxReady(); // inside WeChat: previewImage for the full image, set up ahead of a tap
 			await refresh();
 		}
 	});

@@ -231,6 +231,7 @@
 		load: async function () {
 			var tab = new URLSearchParams(location.search).get('tab');
 			$('#view').classList.remove('ap-hidden');
+			AP.wxReady(); // inside WeChat: previewImage for the full image, set up ahead of a tap
 			var r = await Promise.all([selectTab(TABS.indexOf(tab) >= 0 ? tab : 'all'), detectDownload()]);
 			canDownload = r[1];
 			updateToolbar();

@@ -6,8 +6,10 @@
  * chosen simulated WeChat user, and screenshots.
  */
 const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
+const zlib = require('node:zlib');
 const {chromium} = require('playwright-core');
 
 const REPO = path.resolve(__dirname, '..', '..');
@@ -41,8 +43,18 @@ function launch() {
 async function call(ctx, method, url, {token, json, headers, multipart} = {}) {
 	const h = Object.assign({}, headers || {});
 	if (token) h.Authorization = `Bearer ${token}`;
-	const res = await ctx.fetch(url, {method, headers: h, data: json, multipart, maxRedirects: 0,
-		failOnStatusCode: false});
+	const opts = {method, headers: h, data: json, multipart, maxRedirects: 0, failOnStatusCode: false};
+	let res;
+	try {
+		res = await ctx.fetch(url, opts);
+	} catch (e) {
+		// A connection the server closed as the request went out (an idle keep-alive one on a
+		// loaded machine) is retried once, as a browser does, but only for a request that is
+		// safe to repeat: a GET, or one carrying an Idempotency-Key.
+		const repeatable = method === 'GET' || Object.keys(h).some((k) => k.toLowerCase() === 'idempotency-key');
+		if (!repeatable || !/socket hang up|ECONNRESET/.test(String(e && e.message))) throw e;
+		res = await ctx.fetch(url, opts);
+	}
 	const text = await res.text();
 	let body = null;
 	try { body = JSON.parse(text); } catch (e) { body = text; }
@@ -57,20 +69,48 @@ async function apiOk(api, method, p, opts) {
 	return r.body.data;
 }
 
+/* A user signed in through the OAuth API calls, no browser (api, sim: request contexts): {token, user}. */
+async function apiSignIn(api, sim, openid) {
+	const auth = await call(api, 'GET', '/api/v1/auth/wechat/authorize?redirect=%2Fwechat%2Fmember.html&scope=snsapi_base');
+	assert.equal(auth.status, 302, JSON.stringify(auth.body));
+	const state = new URL(auth.headers.location.replace('#wechat_redirect', '')).searchParams.get('state');
+	const code = await call(sim, 'POST', '/__sim/oauth/code', {json: {openid, scope: 'snsapi_base'}});
+	assert.equal(code.status, 200, JSON.stringify(code.body));
+	return apiOk(api, 'POST', '/auth/wechat/oauth', {json: {code: code.body.code, state}});
+}
+
 /*
- * A fresh browser context: phone-sized, WeChat's user agent unless plain, every non-loopback
+ * Credits bought the way a user buys them: an order (Idempotency-Key keyPrefix + random), paid
+ * in the Pay simulator, settled; answers the order once paid (GET /payment/orders/:no).
+ */
+async function buyCredits(api, sim, token, packageId, keyPrefix) {
+	const order = await apiOk(api, 'POST', '/payment/create-order', {token, json: {package_id: packageId},
+		headers: {'Idempotency-Key': keyPrefix + crypto.randomBytes(8).toString('hex')}});
+	const paid = await call(sim, 'POST', '/__sim/pay/pay', {json: {out_trade_no: order.out_trade_no}});
+	assert.equal(paid.status, 200, JSON.stringify(paid.body));
+	for (let i = 0; i < 60; i++) {
+		const o = await apiOk(api, 'GET', `/payment/orders/${order.out_trade_no}`, {token});
+		if (o.status === 'paid') return o;
+		await new Promise((r) => setTimeout(r, 250));
+	}
+	throw new Error(`order ${order.out_trade_no} was not paid`);
+}
+
+/*
+ * A fresh browser context: phone-sized, WeChat's user agent unless plain (mobile false: a
+ * laptop's browser with its own user agent, for the operators' console), every non-loopback
  * request refused and recorded in blocked, and the simulator's authorize page told which
  * openid signs in (the way a phone is always the same WeChat user): who = {openid, nickname}.
+ * userAgent replaces the user agent (another phone).
  */
-async function newContext(browser, {who, blocked, wechat = true, viewport = {width: 360, height: 640}}) {
-	const ctx = await browser.newContext({
+async function newContext(browser, {who, blocked, wechat = true, mobile = true, viewport = {width: 360, height: 640}, userAgent}) {
+	const ctx = await browser.newContext(Object.assign({
 		viewport,
 		deviceScaleFactor: 1,
-		isMobile: true,
-		hasTouch: true,
-		locale: 'zh-CN',
-		userAgent: wechat ? WECHAT_UA : PLAIN_UA
-	});
+		isMobile: mobile,
+		hasTouch: mobile,
+		locale: 'zh-CN'
+	}, mobile ? {userAgent: userAgent || (wechat ? WECHAT_UA : PLAIN_UA)} : {}));
 	ctx.setDefaultTimeout(WAIT);
 	await ctx.route('**/*', async (route) => {
 		const url = new URL(route.request().url());
@@ -125,6 +165,37 @@ async function shot(page, name, {keepTip = false} = {}) {
 	await page.screenshot({path: path.join(ARTIFACTS, name)});
 }
 
+/* A PNG of w×h in one colour, made here (zlib), so that no image file is needed. */
+function png(w, h, rgb) {
+	const row = Buffer.alloc(1 + w * 3);
+	for (let x = 0; x < w; x++) row.set(rgb, 1 + x * 3);
+	const raw = Buffer.concat(Array.from({length: h}, () => row));
+	const crcTable = Array.from({length: 256}, (_, n) => {
+		let c = n;
+		for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+		return c >>> 0;
+	});
+	const crc = (b) => {
+		let c = 0xffffffff;
+		for (const x of b) c = crcTable[(c ^ x) & 0xff] ^ (c >>> 8);
+		return (c ^ 0xffffffff) >>> 0;
+	};
+	const chunk = (type, data) => {
+		const len = Buffer.alloc(4);
+		len.writeUInt32BE(data.length);
+		const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+		const c = Buffer.alloc(4);
+		c.writeUInt32BE(crc(td));
+		return Buffer.concat([len, td, c]);
+	};
+	const ihdr = Buffer.alloc(13);
+	ihdr.writeUInt32BE(w, 0);
+	ihdr.writeUInt32BE(h, 4);
+	ihdr.set([8, 2, 0, 0, 0], 8);
+	return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+		chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+}
+
 function pngSize(file) {
 	const b = fs.readFileSync(file);
 	assert.equal(b.toString('latin1', 1, 4), 'PNG', `${file} is not a PNG`);
@@ -133,5 +204,5 @@ function pngSize(file) {
 
 module.exports = {
 	REPO, BASE, SIM, ARTIFACTS, LOOPBACK, WAIT,
-	launch, call, apiOk, newContext, navigations, open, shot, pngSize
+	launch, call, apiOk, apiSignIn, buyCredits, newContext, navigations, open, shot, png, pngSize
 };

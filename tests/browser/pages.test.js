@@ -35,13 +35,8 @@ function apiOk(method, p, opts) {
 }
 
 /* A user signed in through the OAuth API calls (no browser): {token, user}. */
-async function apiSignIn(openid) {
-	const auth = await call(api, 'GET', '/api/v1/auth/wechat/authorize?redirect=%2Fwechat%2Fmember.html&scope=snsapi_base');
-	assert.equal(auth.status, 302, JSON.stringify(auth.body));
-	const state = new URL(auth.headers.location.replace('#wechat_redirect', '')).searchParams.get('state');
-	const code = await call(sim, 'POST', '/__sim/oauth/code', {json: {openid, scope: 'snsapi_base'}});
-	assert.equal(code.status, 200, JSON.stringify(code.body));
-	return apiOk('POST', '/auth/wechat/oauth', {json: {code: code.body.code, state}});
+function apiSignIn(openid) {
+	return H.apiSignIn(api, sim, openid);
 }
 
 /* A 360×640 context that signs in as `me` (helpers.js), with the Pay bridge stub if asked. */

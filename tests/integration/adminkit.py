@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from conftest import CTL, REPO
+from conftest import CTL, REPO, RUN_SECRETS
 
 ROLES = ("viewer", "support", "operator", "owner")
 RANK = {r: i for i, r in enumerate(ROLES)}
@@ -28,6 +28,7 @@ def new_admin(role, prefix="it"):
     """Creates an admin of role; returns {"id","username","password","role"}."""
     username = f"{prefix}_{role}_{uuid.uuid4().hex[:10]}"
     password = "pw-" + uuid.uuid4().hex
+    RUN_SECRETS.add(password)
     proc = ctl_run("admin", "add", username, "--role", role, stdin=password + "\n")
     assert proc.returncode == 0, f"admin add: {proc.returncode} {proc.stderr}"
     return {"id": int(proc.stdout.strip()), "username": username, "password": password,

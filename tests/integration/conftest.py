@@ -16,11 +16,13 @@ Only loopback addresses are ever contacted.
 """
 
 import base64
+import gzip
 import hashlib
 import hmac
 import json
 import os
 import pathlib
+import re
 import subprocess
 import time
 import uuid
@@ -489,3 +491,99 @@ def wait_database_back(timeout=20):
             time.sleep(0.1)
     pytest.fail("the database did not come back for every worker within "
                 f"{timeout} s of pg-start", pytrace=False)
+
+
+# --------------------------------------------------------------------------- secrets in the logs
+#
+# At the end of every run, the product's logs (workers, dispatcher, lighttpd; rotated ones
+# too) are searched for every secret the stack holds and every credential the run handed
+# out; one found fails the run (pytest_sessionfinish below, docs/security.md).
+
+# Secrets tests make up while they run (admin passwords, ...): add them here.
+RUN_SECRETS = set()
+
+# The configuration variables that hold secrets (DESIGN §8, systemd/aiphoto.env.example).
+SECRET_VARS = ("JWT_SECRET", "WECHAT_SECRET", "WECHAT_TOKEN", "WECHAT_AES_KEY",
+               "WECHAT_MP_SECRET", "WECHAT_MP_TOKEN", "WECHAT_MP_AES_KEY", "WXPAY_APIV3_KEY",
+               "MEDIA_URL_KEY", "AIPHOTO_SIM_KEY", "S3_SECRET_ACCESS_KEY")
+# Anything shaped like a JWT (a user's or an admin's bearer token).
+JWT_SHAPE = re.compile(rb"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
+# The product's logs under $AIPHOTO_VAR/log (not the simulator's, Redis's or PostgreSQL's).
+PRODUCT_LOGS = ("fcgi.log*", "dispatch.log*", "lighttpd*")
+
+
+def _url_password(url):
+    m = re.match(r"^[a-z]+://[^:/@]*:([^@/]+)@", url or "")
+    found = [m.group(1)] if m else []
+    return found + re.findall(r"[?&]password=([^&]+)", url or "")
+
+
+def stack_secrets():
+    """{description: value} of every secret the running stack holds (environment, Pay key,
+    development credentials, what the simulator issued, what the run made up)."""
+    env = os.environ
+    found = {name: env[name] for name in SECRET_VARS if env.get(name)}
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        for i, pw in enumerate(_url_password(env.get(name))):
+            found[f"{name} password {i}"] = pw
+    key = env.get("WXPAY_PRIVATE_KEY_FILE")
+    if key and os.path.exists(key):
+        for i, line in enumerate(pathlib.Path(key).read_text().splitlines()):
+            if len(line) >= 40 and not line.startswith("-----"):
+                found[f"merchant private key line {i}"] = line
+    devcreds = REPO / "scripts" / "dev-credentials.env"
+    for line in devcreds.read_text().splitlines():
+        name, _, value = line.partition("=")
+        if re.search(r"SECRET|TOKEN|_KEY$|PASSWORD", name) and len(value) >= 8:
+            found[f"dev-credentials {name}"] = value
+    sim = env.get("AIPHOTO_SIM_URL")
+    if sim:
+        try:
+            issued = requests.get(sim + "/__sim/issued", timeout=HTTP_TIMEOUT).json()["secrets"]
+        except (requests.RequestException, ValueError, KeyError):
+            issued = None
+        if issued is None:
+            found["(the simulator did not list what it issued)"] = None
+        for i, value in enumerate(issued or []):
+            found[f"simulator credential {i}"] = value
+    for i, value in enumerate(sorted(RUN_SECRETS)):
+        found[f"made up by a test {i}"] = value
+    return found
+
+
+def log_leaks(paths, secrets):
+    """[(file name, what)] for each secret (by description) and JWT-shaped text in the files
+    (gzip'd ones read through); a secret whose value is None is reported as unknown."""
+    leaks = [("-", name) for name, value in secrets.items() if value is None]
+    needles = [(name, value.encode()) for name, value in secrets.items() if value]
+    for path in paths:
+        data = path.read_bytes()
+        if path.suffix == ".gz":
+            data = gzip.decompress(data)
+        leaks += [(path.name, name) for name, value in needles if value in data]
+        if JWT_SHAPE.search(data):
+            leaks.append((path.name, "a JWT-shaped token"))
+    return leaks
+
+
+def product_log_files(var):
+    logs = pathlib.Path(var) / "log"
+    return sorted({p for pattern in PRODUCT_LOGS for p in logs.glob(pattern) if p.is_file()})
+
+
+def pytest_sessionfinish(session, exitstatus):
+    var = os.environ.get("AIPHOTO_VAR")
+    if not var or not (pathlib.Path(var) / "log").is_dir():
+        return
+    leaks = log_leaks(product_log_files(var), stack_secrets())
+    if leaks:
+        report = session.config.pluginmanager.get_plugin("terminalreporter")
+        title = f"secrets in the product's logs ({len(leaks)})"
+        lines = [f"{file}: {what}" for file, what in leaks[:50]]
+        if report:
+            report.write_sep("=", title, red=True)
+            for line in lines:
+                report.write_line(line, red=True)
+        else:
+            print(title, *lines, sep="\n")
+        session.exitstatus = 1

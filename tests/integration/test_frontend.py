@@ -5,6 +5,8 @@
 - thousands of idle connections from one address do not lock out another address;
 - lighttpd's own errors on /api/v1/ carry the JSON envelope, not an HTML page;
 - /media/ is served inline, unsniffed and under a policy that runs nothing;
+- the H5 pages, their scripts and styles and the API's JSON are compressed (brotli or gzip, as
+  the client accepts), images never;
 - Redis has a memory cap and an eviction policy.
 
 Everything talks to the suite's stack on 127.0.0.1 only and puts back what it changes.
@@ -25,6 +27,11 @@ import zlib
 
 import pytest
 import requests
+
+try:  # Debian's python3-brotli, when present, also checks the brotli bodies' content
+    import brotli
+except ImportError:
+    pass
 
 from mediastore import is_s3
 from test_faults import wait_for
@@ -286,6 +293,80 @@ def test_media_headers_never_let_a_file_be_a_page(client, expect_ok, make_user, 
         assert h.get("Content-Disposition", "").split(";")[0].strip() in ("inline", "attachment")
         csp = [d.strip() for d in h.get("Content-Security-Policy", "").split(";")]
         assert "default-src 'none'" in csp and "sandbox" in csp, h
+
+
+def test_console_is_served_under_a_policy_without_inline_code(base_url):
+    """/admin/ (admin-console/): the console's files under a policy that lets only this host's
+    scripts, styles, images and API calls run, never framed nor cached; /api/v1/admin/ stays
+    the API."""
+    for path, kind in (("/admin/", "text/html"), ("/admin/console.js", "text/javascript"),
+                       ("/admin/console.css", "text/css")):
+        resp = requests.get(base_url + path, timeout=10)
+        assert resp.status_code == 200, (path, resp.status_code)
+        h = resp.headers
+        assert h["Content-Type"].split(";")[0] == kind, (path, h["Content-Type"])
+        csp = [d.strip() for d in h.get("Content-Security-Policy", "").split(";")]
+        for d in ("default-src 'none'", "script-src 'self'", "style-src 'self'",
+                  "connect-src 'self'", "frame-ancestors 'none'", "base-uri 'none'"):
+            assert d in csp, (path, d, csp)
+        assert "unsafe-inline" not in h["Content-Security-Policy"]
+        assert h.get("X-Frame-Options") == "DENY"
+        assert h.get("X-Content-Type-Options") == "nosniff"
+        assert h.get("Referrer-Policy") == "no-referrer"
+        assert h.get("Cache-Control") == "no-store"
+    assert requests.get(base_url + "/admin/nothing-here.js", timeout=10).status_code == 404
+    api = requests.get(base_url + "/api/v1/admin/me", timeout=10)
+    assert api.status_code == 401 and json_envelope(api)["success"] is False
+
+
+# --------------------------------------------------------------------------- compression
+
+
+def get_raw(url, encoding):
+    """GET without any decoding: (status, headers, body as sent). encoding None: the client
+    accepts no compression (requests would otherwise ask for gzip)."""
+    resp = requests.get(url, headers={"Accept-Encoding": encoding or "identity"}, timeout=10,
+                        stream=True)
+    body = resp.raw.read(decode_content=False)
+    return resp.status_code, resp.headers, body
+
+
+# what WeChat's browser on a phone sends; gzip alone, as an older client does
+PHONE = "gzip, deflate, br"
+
+
+@pytest.mark.parametrize("path,mime", [
+    ("/wechat/studio.html", "text/html"),
+    ("/wechat/app.js", "text/javascript"),
+    ("/wechat/vendor/weui/weui.min.css", "text/css"),
+    ("/wechat/vendor/jweixin/jweixin.js", "text/javascript"),
+    ("/api/v1/credits/packages", "application/json"),
+])
+def test_text_answers_are_compressed_as_the_client_accepts(base_url, path, mime):
+    status, h, plain = get_raw(base_url + path, None)
+    assert status == 200 and h["Content-Type"].startswith(mime), (status, h)
+    assert "Content-Encoding" not in h, "compressed for a client that did not ask"
+    for accept, want in ((PHONE, "br"), ("gzip", "gzip")):
+        status, h, body = get_raw(base_url + path, accept)
+        assert status == 200, (accept, status)
+        assert h.get("Content-Encoding") == want, (accept, h)
+        assert "accept-encoding" in h.get("Vary", "").lower(), h
+        assert len(body) < len(plain), (accept, len(body), len(plain))
+        if want == "gzip":
+            assert zlib.decompress(body, 16 + zlib.MAX_WBITS) == plain
+        if "brotli" in globals():
+            assert brotli.decompress(body) == plain
+
+
+def test_images_are_never_compressed_again(client, expect_ok, make_user, token_for, base_url):
+    token = token_for(make_user(nickname="media-deflate"))
+    asset = expect_ok(client.post("/uploads", token=token, data=tiny_png(uuid.uuid4().hex),
+                                  headers={"Content-Type": "image/png"}), 201)
+    path = "/" + asset["url"].split("/", 3)[3]
+    status, h, body = get_raw(base_url + path, PHONE)
+    assert status == 200 and h["Content-Type"] == "image/jpeg", (status, h)
+    assert "Content-Encoding" not in h, h
+    assert body[:3] == b"\xff\xd8\xff"
 
 
 # --------------------------------------------------------------------------- Redis

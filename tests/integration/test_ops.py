@@ -108,7 +108,10 @@ def test_lighttpd_snippet_routes():
     assert "bin-path" not in re.sub(r"#.*", "", text)
     assert "server.max-request-size = 10304" in text
     assert '"/wechat/" => "/usr/share/aiphoto/wechat-pages/"' in text
+    assert '"/admin/"  => "/usr/share/aiphoto/admin-console/"' in text
     assert '"/media/"  => "/var/lib/aiphoto/media/"' in text
+    # compression (Debian's lighttpd-mod-deflate): loaded, for the pages and the JSON
+    assert '"mod_deflate"' in text and '"application/json"' in text
 
 
 def test_lighttpd_dev_config_of_running_stack():
@@ -120,6 +123,7 @@ def test_lighttpd_dev_config_of_running_stack():
     assert f"server.port          = {os.environ['PORT']}" in text
     assert f'"socket"          => "{var_dir()}/run/fcgi.sock"' in text
     assert "@" not in re.sub(r"#.*", "", text), "unrendered placeholder left"
+    assert f'"/admin/"  => "{REPO}/admin-console/"' in text
 
 
 def test_lighttpd_listens_on_loopback_only():

@@ -269,14 +269,19 @@ def test_passing_failure_is_retried_and_sent_once(client, expect_ok, person, psq
     accept(client, expect_ok, who, MP_TEMPLATE)
     task = mp_task(client, expect_ok, psql, who)
     mp.next(answer)
-    # the run in which the task ends makes the first attempt; its retry waits 1.5 s ± 10 %
-    dispatch_until_done(psql, task["id"], {"DISPATCH_RETRY_BASE_MS": "1500"})
+    # the run in which the task ends makes the first attempt; its retry waits 30 s ± 10 %
+    dispatch_until_done(psql, task["id"], {"DISPATCH_RETRY_BASE_MS": "30000"})
     rows = outbox(psql, task["id"])
     assert [(r["status"], r["attempt"]) for r in rows] == [("pending", "1")], rows
     assert mp.sent(who["mp_openid"]) == []
+    wait = float(psql(f"SELECT extract(epoch FROM run_after - now()) FROM notify_outbox "
+                      f"WHERE task_id = {int(task['id'])}")[0][0])
+    assert 20 < wait <= 33, wait  # the back-off was applied (less whatever time has passed)
     run_dispatch()  # not due yet: nothing happens
     assert outbox(psql, task["id"])[0]["attempt"] == "1"
-    time.sleep(1.8)
+    # the back-off passes (moved rather than slept, so a slow machine cannot make it due early)
+    psql(f"UPDATE notify_outbox SET run_after = now() - interval '1 second' "
+         f"WHERE task_id = {int(task['id'])}")
     run_dispatch()
     rows = outbox(psql, task["id"])
     assert [(r["status"], r["attempt"]) for r in rows] == [("sent", "2")], rows

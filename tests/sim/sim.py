@@ -264,13 +264,17 @@ class Sim:
         self._reset_hooks = []
         self._stats_hooks = []
         self._body_limits = []  # (path prefix, largest request body) set by extensions
+        # Every credential handed to the product (access tokens, tickets, OAuth tokens,
+        # session keys): GET /__sim/issued lists them, so that the suite can check that none
+        # reached a log. Survives /__sim/reset.
+        self.issued = set()
         # Survive /__sim/reset: the access tokens (one per app) and the JS-SDK ticket.
         self.tokens = {config.appid: self._new_token(), config.mp_appid: self._new_token()}
         # openid -> the appid it belongs to, as WeChat knows every openid's app: filled by the
         # login codes, the OA pushes and /__sim/openids; it survives /__sim/reset (the product
         # keeps its users too). WeChat Pay refuses an order whose payer is another app's.
         self.openid_apps = {}
-        self.jsapi_ticket = rand(URLSAFE, 86)
+        self.jsapi_ticket = self.issue(rand(URLSAFE, 86))
         self.sns_tokens = {}  # OAuth user access token -> identity
         self._msgid = 1000000000 + secrets.randbelow(10 ** 8)
         self.counters = {}
@@ -281,9 +285,13 @@ class Sim:
         self.menu = None  # the Official Account's menu, as the last accepted menu/create set it
         self._clear()
 
-    @staticmethod
-    def _new_token():
-        return "SIM_" + rand(URLSAFE, 132)
+    def issue(self, secret):
+        """Records a credential handed to the product (GET /__sim/issued); returns it."""
+        self.issued.add(secret)
+        return secret
+
+    def _new_token(self):
+        return self.issue("SIM_" + rand(URLSAFE, 132))
 
     def _clear(self):
         self.counters = dict.fromkeys(self.COUNTERS, 0)
@@ -495,7 +503,7 @@ def register_wechat(sim):
         ident, err = sim.use_code("oa", q["code"])
         if err:
             return err
-        access, refresh = rand(URLSAFE, 110), rand(URLSAFE, 110)
+        access, refresh = sim.issue(rand(URLSAFE, 110)), sim.issue(rand(URLSAFE, 110))
         with sim.lock:
             sim.sns_tokens[access] = dict(ident, expires=time.monotonic() + TOKEN_TTL)
         out = {"access_token": access, "expires_in": TOKEN_TTL, "refresh_token": refresh,
@@ -540,7 +548,7 @@ def register_wechat(sim):
         if err:
             return err
         out = {"openid": ident["openid"],
-               "session_key": base64.b64encode(secrets.token_bytes(16)).decode("ascii")}
+               "session_key": sim.issue(base64.b64encode(secrets.token_bytes(16)).decode("ascii"))}
         if ident["unionid"]:
             out["unionid"] = ident["unionid"]
         return json_response(out)
@@ -812,6 +820,11 @@ def register_control(sim):
     @sim.route("GET", "/__sim/stats")
     def stats(req):
         return json_response(sim.stats())
+
+    @sim.route("GET", "/__sim/issued")
+    def issued(req):
+        with sim.lock:
+            return json_response({"secrets": sorted(sim.issued)})
 
     @sim.route("POST", "/__sim/token/rotate")
     def rotate(req):

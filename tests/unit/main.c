@@ -42,6 +42,7 @@ int main(void)
 	srunner_add_suite(sr, role_suite());
 	srunner_add_suite(sr, fields_suite());
 	srunner_add_suite(sr, clouddoc_suite());
+	srunner_add_suite(sr, log_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -11,6 +11,7 @@
 #define UNIT_JWT_SECRET "unit-test-secret-0123456789-abcdefghijkl"
 
 Suite *arena_suite(void);
+Suite *log_suite(void);
 Suite *bizday_suite(void);
 Suite *config_suite(void);
 Suite *errors_suite(void);
