@@ -17,6 +17,9 @@
  *   aiphotoctl reconcile-orders [--older-than S] [--expire-after S] [--limit N]
  *                                              settle or close orders still unpaid after S s
  *                                              (N per run, least recently queried first)
+ *   aiphotoctl reconcile-refunds [--older-than S] [--limit N]
+ *                                              ask WeChat Pay again about refunds still
+ *                                              processing after S s (default 60)
  *   aiphotoctl wechat template OPENID TEMPLATE_ID DATA_JSON [URL]
  *                                              send a template message (checks the OA setup)
  *   aiphotoctl wechat menu [--print]           create the Official Account's menu of the H5
@@ -71,6 +74,7 @@
 #include "model/ledger.h"
 #include "model/migrations.h"
 #include "model/orders.h"
+#include "model/refunds.h"
 #include "model/users.h"
 
 static struct arena ctl_arena;
@@ -545,15 +549,18 @@ static int ctl_wechat_template(int argc, char **argv)
 	return 0;
 }
 
-/* Exit 0 when every balance equals its ledger sum and none is negative; else a report. */
+/* Exit 0 when every balance equals its ledger sum and none is negative, and every refund its
+ * refund_order rows (model/refunds.h refunds_audit); else a report. */
 static int ctl_audit(int argc, char **argv)
 {
 	struct audit_row *rows;
-	size_t n;
+	char **refunds;
+	size_t n, nr;
 
 	(void)argc;
 	(void)argv;
-	if (credits_audit(&ctl_arena, &rows, &n) != E_OK) {
+	if (credits_audit(&ctl_arena, &rows, &n) != E_OK ||
+	    refunds_audit(&ctl_arena, &refunds, &nr) != E_OK) {
 		fprintf(stderr, "aiphotoctl audit: cannot read the database\n");
 		return 2;
 	}
@@ -561,9 +568,11 @@ static int ctl_audit(int argc, char **argv)
 		printf("user %lld: balance %lld, ledger sum %lld%s\n", (long long)rows[i].user_id,
 		       (long long)rows[i].credits, (long long)rows[i].ledger_sum,
 		       rows[i].credits < 0 ? " (negative)" : "");
-	if (n == 0)
+	for (size_t i = 0; i < nr; i++)
+		printf("%s\n", refunds[i]);
+	if (n + nr == 0)
 		printf("audit: every balance equals its ledger\n");
-	return n == 0 ? 0 : 1;
+	return n + nr == 0 ? 0 : 1;
 }
 
 /*
@@ -571,6 +580,28 @@ static int ctl_audit(int argc, char **argv)
  * through the same guarded path as the notify; those unpaid after expire_after seconds are
  * closed there and here.  Exit 0 when every order was handled.
  */
+/* The options of the reconcile commands: --older-than, --expire-after (when expire is not
+ * NULL), --limit; -1 (after the usage) for anything else. */
+static int ctl_reconcile_args(int argc, char **argv, long *older, long *expire, long *limit)
+{
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--older-than") == 0 && i + 1 < argc) {
+			if (config_parse_long(argv[++i], 0, 86400 * 30, older) < 0)
+				return ctl_usage();
+		} else if (expire != NULL && strcmp(argv[i], "--expire-after") == 0 &&
+		           i + 1 < argc) {
+			if (config_parse_long(argv[++i], 60, 86400 * 30, expire) < 0)
+				return ctl_usage();
+		} else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
+			if (config_parse_long(argv[++i], 1, 100000, limit) < 0)
+				return ctl_usage();
+		} else {
+			return ctl_usage();
+		}
+	}
+	return 0;
+}
+
 static int ctl_reconcile(int argc, char **argv)
 {
 	const struct config *c = config_get();
@@ -578,25 +609,35 @@ static int ctl_reconcile(int argc, char **argv)
 	struct reconcile_stats st;
 	int rc;
 
-	for (int i = 0; i < argc; i++) {
-		if (strcmp(argv[i], "--older-than") == 0 && i + 1 < argc) {
-			if (config_parse_long(argv[++i], 0, 86400 * 30, &older) < 0)
-				return ctl_usage();
-		} else if (strcmp(argv[i], "--expire-after") == 0 && i + 1 < argc) {
-			if (config_parse_long(argv[++i], 60, 86400 * 30, &expire) < 0)
-				return ctl_usage();
-		} else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
-			if (config_parse_long(argv[++i], 1, 100000, &limit) < 0)
-				return ctl_usage();
-		} else {
-			return ctl_usage();
-		}
-	}
+	if ((rc = ctl_reconcile_args(argc, argv, &older, &expire, &limit)) != 0)
+		return rc;
 	if (redis_init(c->redis_url) < 0)
 		return 2;
 	rc = reconcile_orders(&ctl_arena, older, expire, (int)limit, &st);
 	printf("reconcile: %zu checked, %zu settled, %zu closed, %zu still waiting, %zu failed\n",
 	       st.checked, st.settled, st.closed, st.waiting, st.failed);
+	redis_fini();
+	httpc_fini();
+	return rc == 0 ? 0 : 1;
+}
+
+/* aiphotoctl reconcile-refunds: refunds WeChat Pay has not confirmed yet, asked about again
+ * (service/reconcile.h reconcile_refunds). */
+static int ctl_reconcile_refunds(int argc, char **argv)
+{
+	const struct config *c = config_get();
+	long older = 60, limit = RECONCILE_BATCH;
+	struct reconcile_refund_stats st;
+	int rc;
+
+	if ((rc = ctl_reconcile_args(argc, argv, &older, NULL, &limit)) != 0)
+		return rc;
+	if (redis_init(c->redis_url) < 0)
+		return 2;
+	rc = reconcile_refunds(&ctl_arena, older, (int)limit, &st);
+	printf("reconcile refunds: %zu checked, %zu succeeded, %zu closed, %zu abnormal, %zu still "
+	       "processing, %zu failed\n",
+	       st.checked, st.succeeded, st.closed, st.abnormal, st.waiting, st.failed);
 	redis_fini();
 	httpc_fini();
 	return rc == 0 ? 0 : 1;
@@ -807,6 +848,11 @@ static const struct ctl_command ctl_commands[] = {
      .run = ctl_reconcile,
      .usage = "reconcile-orders [--older-than SECONDS] [--expire-after SECONDS]\n"
               "                                   [--limit N]"},
+    {.name = "reconcile-refunds",
+     .max_args = -1,
+     .need = CONFIG_NEED_ALL,
+     .run = ctl_reconcile_refunds,
+     .usage = "reconcile-refunds [--older-than SECONDS] [--limit N]"},
     {.name = "wechat",
      .sub = "template",
      .min_args = 3,

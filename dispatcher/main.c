@@ -4,7 +4,8 @@
  *
  * A run:
  *   1. rescues expired leases (compare-and-set, safe in concurrent runs); in the run holding
- *      the maintenance advisory lock only, reconciles unpaid orders;
+ *      the maintenance advisory lock only, reconciles unpaid orders and refunds WeChat Pay
+ *      has not confirmed yet;
  *   2. claims due items (SKIP LOCKED), up to DISPATCH_CONCURRENCY at once, and drives each
  *      through its provider with curl multi: submit → (poll) → download → store → complete;
  *      every write is fenced on the claimed attempt; leases are extended while calls run;
@@ -884,6 +885,7 @@ static void dispatch_maintenance(struct dispatch *d)
 	bool got = false;
 	size_t n = 0;
 	struct reconcile_stats st;
+	struct reconcile_refund_stats rs;
 	struct arena a;
 
 	arena_init(&a, 8192);
@@ -901,6 +903,13 @@ static void dispatch_maintenance(struct dispatch *d)
 		if (st.checked > 0)
 			log_info("dispatch: orders %zu checked, %zu settled, %zu closed",
 			         st.checked, st.settled, st.closed);
+		/* refunds WeChat Pay has not confirmed: asked again (and sent again when it does
+		 * not know them) with their own out_refund_no */
+		(void)reconcile_refunds(&a, d->reconcile_after_s, RECONCILE_BATCH, &rs);
+		if (rs.checked > 0)
+			log_info("dispatch: refunds %zu checked, %zu succeeded, %zu closed, %zu "
+			         "failed",
+			         rs.checked, rs.succeeded, rs.closed, rs.failed);
 	}
 	arena_fini(&a);
 }

@@ -12,7 +12,7 @@ const struct route_table *const router_tables[] = {
     &tasks_routes,         &media_routes,          &works_routes,        &config_routes,
     &cloud_routes,         &admin_accounts_routes, &admin_users_routes,  &admin_stats_routes,
     &admin_content_routes, &admin_models_routes,   &admin_config_routes, &admin_tasks_routes,
-    &migrate_routes,
+    &migrate_routes,       &admin_refunds_routes,
 };
 
 const size_t router_ntables = sizeof(router_tables) / sizeof(router_tables[0]);

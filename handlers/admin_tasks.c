@@ -128,7 +128,8 @@ static enum api_err admin_tasks_cancel(struct request *req, struct reply *rep)
 
 static enum api_err admin_orders_list(struct request *req, struct reply *rep)
 {
-	static const char *const statuses[] = {"created", "paid", "closed", "refunded", NULL};
+	static const char *const statuses[] = {"created",  "paid", "closed", "partially_refunded",
+	                                       "refunded", NULL};
 	const char *status = NULL;
 	int64_t user_id = 0;
 	struct view_cursor c;

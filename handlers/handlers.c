@@ -7,6 +7,7 @@
 
 #include "lib/bizday.h"
 #include "lib/config.h"
+#include "lib/crypto.h"
 #include "lib/token.h"
 #include "lib/jsonx.h"
 #include "model/system.h"
@@ -150,6 +151,22 @@ enum api_err handlers_today(struct request *req, struct reply *rep, char today[1
 		memcpy(today, test_day, 11);
 	}
 	return E_OK;
+}
+
+const char *handlers_pay_no(struct arena *a, const char *prefix)
+{
+	char rnd[9], when[16];
+	struct timespec ts;
+	time_t now;
+	struct tm tm;
+
+	if (crypto_random_hex(4, rnd) < 0)
+		return NULL;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = ts.tv_sec;
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y%m%d%H%M%S", &tm);
+	return arena_printf(a, "%s%s%02ld%s", prefix, when, ts.tv_nsec / 10000000, rnd);
 }
 
 struct audit_actor handlers_actor(const struct request *req)

@@ -26,6 +26,7 @@ extern const struct route_table admin_content_routes;
 extern const struct route_table admin_models_routes;
 extern const struct route_table admin_config_routes;
 extern const struct route_table admin_tasks_routes;
+extern const struct route_table admin_refunds_routes;
 extern const struct route_table admin_config_routes;
 extern const struct route_table payment_routes;
 extern const struct route_table uploads_routes;
@@ -89,6 +90,11 @@ enum api_err handlers_id(const struct request *req, int idx, int64_t *id);
  * stack the header X-Test-Date: YYYY-MM-DD sets it (tests cross midnight with it): another
  * form of it → E_BAD_REQUEST naming it. */
 enum api_err handlers_today(struct request *req, struct reply *rep, char today[11]);
+
+/* A new WeChat Pay merchant number (out_trade_no, out_refund_no): prefix (2 letters) + UTC
+ * time to the hundredth of a second (16 digits) + 8 random hex digits.  NULL when the random
+ * source fails. */
+const char *handlers_pay_no(struct arena *a, const char *prefix);
 
 /* ------------------------------------------------------------------ the admin API */
 

@@ -126,8 +126,10 @@ static void metrics_database(struct metrics_buf *b, bool db_ok)
 	               "aiphoto_orders{status=\"created\"} %lld\n"
 	               "aiphoto_orders{status=\"paid\"} %lld\n"
 	               "aiphoto_orders{status=\"closed\"} %lld\n"
+	               "aiphoto_orders{status=\"partially_refunded\"} %lld\n"
 	               "aiphoto_orders{status=\"refunded\"} %lld\n",
-	               s.orders_created, s.orders_paid, s.orders_closed, s.orders_refunded);
+	               s.orders_created, s.orders_paid, s.orders_closed,
+	               s.orders_partially_refunded, s.orders_refunded);
 }
 
 /* The dispatcher's textfile, as it is (it is written by atomic rename: never half). */

@@ -20,8 +20,13 @@
  *      failures answer WeChat's {"code":"FAIL","message":…}: 401 signature/time/serial,
  *      400 body, 409 a transaction that does not match its order (logged, not credited),
  *      404 unknown order, 503/500 trouble on our side (WeChat delivers it again).
+ * POST /payment/refund-notify (signed) → 204 after WeChat Pay's word on a refund
+ *      (REFUND.SUCCESS / ABNORMAL / CLOSED, verified and decrypted like the payment notify) was
+ *      applied (also for a repeat: applied once, model/refunds); failures as the notify's:
+ *      401, 400, 409 a refund that does not match ours, 404 unknown refund, 503/500.
  * GET  /payment/orders/:out_trade_no (user) → {"out_trade_no","status","amount_fen",
- *      "credits","paid_at"}; a created order older than 10 s is first queried at WeChat Pay
+ *      "credits","paid_at"}, status created | paid | closed | refunded (a partially refunded
+ *      order is still "paid" to its payer: API.md); a created order older than 10 s is first queried at WeChat Pay
  *      (at most once per order every 10 s, however often it is polled) and settled through
  *      the same path as the notify; another user's order → 404.
  * GET  /payment/orders?limit=&cursor= (user) → paginated list of the above, newest first.
@@ -32,7 +37,6 @@
 
 #include "handlers/handlers.h"
 #include "lib/config.h"
-#include "lib/crypto.h"
 #include "lib/jsonx.h"
 #include "lib/log.h"
 #include "lib/metrics.h"
@@ -56,29 +60,14 @@ static json_object *payment_order_json(const struct order *o)
 {
 	json_object *j = json_object_new_object();
 	json_object_object_add(j, "out_trade_no", json_object_new_string(o->out_trade_no));
-	json_object_object_add(j, "status", json_object_new_string(o->status));
+	json_object_object_add(j, "status",
+	                       json_object_new_string(strcmp(o->status, "partially_refunded") == 0
+	                                                  ? "paid"
+	                                                  : o->status));
 	json_object_object_add(j, "amount_fen", json_object_new_int64(o->amount_fen));
 	json_object_object_add(j, "credits", json_object_new_int64(o->credits));
 	json_object_object_add(j, "paid_at", jsonx_str_or_null(o->paid_at));
 	return j;
-}
-
-/* A new out_trade_no: AP + UTC time to the hundredth of a second (16 digits) + 8 random hex
- * digits.  NULL when the random source fails. */
-static const char *payment_trade_no(struct arena *a)
-{
-	char rnd[9], when[16];
-	struct timespec ts;
-	time_t now;
-	struct tm tm;
-
-	if (crypto_random_hex(4, rnd) < 0)
-		return NULL;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	now = ts.tv_sec;
-	gmtime_r(&now, &tm);
-	strftime(when, sizeof(when), "%Y%m%d%H%M%S", &tm);
-	return arena_printf(a, "AP%s%02ld%s", when, ts.tv_nsec / 10000000, rnd);
 }
 
 /* The payer's app as create-order names it in its answers: the mini program for an "mp"
@@ -124,7 +113,7 @@ static enum api_err payment_open(struct request *req, struct reply *rep, int64_t
 			                                     : PAYMENT_NO_OA_OPENID);
 		goto out;
 	}
-	if ((o.out_trade_no = payment_trade_no(req->arena)) == NULL) {
+	if ((o.out_trade_no = handlers_pay_no(req->arena, "AP")) == NULL) {
 		err = E_INTERNAL;
 		goto out;
 	}
@@ -218,6 +207,32 @@ static enum api_err payment_fail(struct request *req, struct reply *rep, int sta
 	return reply_ok(rep, status, NULL);
 }
 
+/* The answer to a verified notify once applied: 204, or WeChat's failure body (404 unknown,
+ * 409 mismatch, 503 database down, 500) so that WeChat delivers it again. */
+static enum api_err payment_applied(struct request *req, struct reply *rep, enum api_err err,
+                                    const char *unknown, const char *mismatch)
+{
+	switch (err) {
+	case E_OK:
+		return reply_ok(rep, 204, NULL);
+	case E_NOT_FOUND:
+		return payment_fail(req, rep, 404, unknown);
+	case E_CONFLICT:
+		return payment_fail(req, rep, 409, mismatch);
+	case E_UNAVAILABLE:
+		return payment_fail(req, rep, 503, "database unavailable");
+	default:
+		return payment_fail(req, rep, 500, "internal error");
+	}
+}
+
+/* The HTTP status of a notify refused before it was applied: 401 signature/time/serial,
+ * 400 body, 503 not configured. */
+static int payment_notify_status(enum api_err err)
+{
+	return err == E_FORBIDDEN ? 401 : err == E_BAD_REQUEST ? 400 : 503;
+}
+
 static enum api_err payment_notify(struct request *req, struct reply *rep)
 {
 	struct wxpayapi_txn t;
@@ -235,29 +250,40 @@ static enum api_err payment_notify(struct request *req, struct reply *rep)
 		metrics_event(METRICS_PAY_NOTIFY, err == E_FORBIDDEN     ? "bad_signature"
 		                                  : err == E_BAD_REQUEST ? "malformed"
 		                                                         : "unavailable");
-		return payment_fail(req, rep,
-		                    err == E_FORBIDDEN     ? 401
-		                    : err == E_BAD_REQUEST ? 400
-		                                           : 503,
-		                    why);
+		return payment_fail(req, rep, payment_notify_status(err), why);
 	}
 	err = reconcile_apply(req->arena, &t, &credited);
 	metrics_event(METRICS_PAY_NOTIFY, err == E_OK          ? (credited ? "paid" : "verified")
 	                                  : err == E_NOT_FOUND ? "unknown_order"
 	                                  : err == E_CONFLICT  ? "mismatch"
 	                                                       : "error");
-	switch (err) {
-	case E_OK:
-		return reply_ok(rep, 204, NULL);
-	case E_NOT_FOUND:
-		return payment_fail(req, rep, 404, "unknown order");
-	case E_CONFLICT:
-		return payment_fail(req, rep, 409, "transaction does not match the order");
-	case E_UNAVAILABLE:
-		return payment_fail(req, rep, 503, "database unavailable");
-	default:
-		return payment_fail(req, rep, 500, "internal error");
+	return payment_applied(req, rep, err, "unknown order",
+	                       "transaction does not match the order");
+}
+
+static enum api_err payment_refund_notify(struct request *req, struct reply *rep)
+{
+	struct wxpayapi_refund t;
+	const char *why = NULL;
+	bool changed = false;
+	enum api_err err;
+
+	err = wxpayapi_refund_notify(
+	    req->arena, request_env(req, "HTTP_WECHATPAY_TIMESTAMP"),
+	    request_env(req, "HTTP_WECHATPAY_NONCE"), request_env(req, "HTTP_WECHATPAY_SIGNATURE"),
+	    request_env(req, "HTTP_WECHATPAY_SERIAL"), req->body ? req->body : "", req->body_len,
+	    time(NULL), &t, &why);
+	if (err != E_OK) {
+		log_warn("refund notify refused: %s", why);
+		metrics_event(METRICS_PAY_NOTIFY, "refund_refused");
+		return payment_fail(req, rep, payment_notify_status(err), why);
 	}
+	err = reconcile_refund_apply(req->arena, &t, &changed);
+	metrics_event(METRICS_PAY_NOTIFY, err == E_OK          ? "refund_verified"
+	                                  : err == E_NOT_FOUND ? "refund_unknown"
+	                                  : err == E_CONFLICT  ? "refund_mismatch"
+	                                                       : "refund_error");
+	return payment_applied(req, rep, err, "unknown refund", "refund does not match ours");
 }
 
 static enum api_err payment_order_get(struct request *req, struct reply *rep)
@@ -322,6 +348,12 @@ static const struct route payment_list[] = {
      .body = BODY_RAW,
      .max_body = 65536,
      .handler = payment_notify},
+    {.method = HTTP_POST,
+     .pattern = "/payment/refund-notify",
+     .auth = AUTH_SIGNED,
+     .body = BODY_RAW,
+     .max_body = 65536,
+     .handler = payment_refund_notify},
     {.method = HTTP_GET,
      .pattern = "/payment/orders/:no",
      .auth = AUTH_USER,

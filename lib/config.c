@@ -287,6 +287,20 @@ static int config_set_notify(const struct config_var *v, const char *s, struct c
 	return config_set_str(v, s, x);
 }
 
+/* WXPAY_REFUND_NOTIFY_URL: default PUBLIC_BASE_URL/api/v1/payment/refund-notify. */
+static int config_set_refund_notify(const struct config_var *v, const char *s,
+                                    struct config_load_ctx *x)
+{
+	static char notify[512];
+
+	if (s == NULL) {
+		snprintf(notify, sizeof(notify), "%s/api/v1/payment/refund-notify",
+		         x->c->public_base_url);
+		s = notify;
+	}
+	return config_set_str(v, s, x);
+}
+
 /* S3_ENDPOINT: "http(s)://host[:port]" with nothing after the authority (the bucket goes
  * into the host or the path, S3_PATH_STYLE). */
 static int config_set_s3_endpoint(const struct config_var *v, const char *s,
@@ -448,6 +462,8 @@ static const struct config_var config_vars[] = {
     CFG_STR("WXPAY_PUBLIC_KEY_FILE", wxpay_public_key_file),
     CFG_STR("WXPAY_PUBLIC_KEY_ID", wxpay_public_key_id),
     {"WXPAY_NOTIFY_URL", NULL, config_set_notify, 0, 0, CFG(wxpay_notify_url), 0, NULL},
+    {"WXPAY_REFUND_NOTIFY_URL", NULL, config_set_refund_notify, 0, 0, CFG(wxpay_refund_notify_url),
+     0, NULL},
     CFG_STR("WXPAY_PLATFORM_CERT_FILE", wxpay_platform_cert_file),
     CFG_URL("WECHAT_API_BASE", "https://api.weixin.qq.com", wechat_api_base),
     CFG_URL("WECHAT_OPEN_BASE", "https://open.weixin.qq.com", wechat_open_base),

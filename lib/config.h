@@ -72,6 +72,8 @@ struct config {
 	const char *wxpay_mchid, *wxpay_serial, *wxpay_private_key_file, *wxpay_apiv3_key;
 	const char *wxpay_public_key_file, *wxpay_public_key_id;
 	const char *wxpay_notify_url; /* default PUBLIC_BASE_URL/api/v1/payment/notify */
+	/* default PUBLIC_BASE_URL/api/v1/payment/refund-notify */
+	const char *wxpay_refund_notify_url;
 	const char *wxpay_platform_cert_file; /* optional: platform-certificate mode */
 	const char *wechat_api_base, *wechat_open_base, *wechat_mp_base, *wxpay_api_base;
 	/* WeChat cloud storage (docs/cloud-files.md): the mini program's cloud environment whose

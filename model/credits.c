@@ -276,7 +276,7 @@ enum api_err credits_records(struct arena *a, int64_t user_id, enum credits_filt
                              bool *more)
 {
 	static const char *const kinds[] = {
-	    [CREDITS_ALL] = "{recharge,consume,refund,checkin,invite,admin,migration}",
+	    [CREDITS_ALL] = "{recharge,consume,refund,checkin,invite,admin,migration,refund_order}",
 	    [CREDITS_RECHARGE] = "{recharge}",
 	    [CREDITS_CONSUME] = "{consume,refund}",
 	};

@@ -294,7 +294,8 @@ enum api_err orders_apply(struct arena *a, const struct order_txn *t, const char
 			          t->currency ? t->currency : "-", (long long)o.amount_fen);
 			return E_CONFLICT;
 		}
-		if (strcmp(o.status, "paid") == 0 || strcmp(o.status, "refunded") == 0) {
+		if (strcmp(o.status, "paid") == 0 || strcmp(o.status, "partially_refunded") == 0 ||
+		    strcmp(o.status, "refunded") == 0) {
 			if (orders_eq(o.transaction_id, t->transaction_id))
 				return E_OK; /* settled before: a repeat */
 			log_error("PAYMENT CONFLICT order %s: paid as %s, now reported as %s",

@@ -1,5 +1,6 @@
 /*
- * orders — WeChat Pay orders (created → paid | closed; paid → refunded) and their settlement.
+ * orders — WeChat Pay orders (created → paid | closed; paid → partially_refunded → refunded,
+ * model/refunds) and their settlement.
  *
  * An order is for one app: orders.appid is the appid it was placed with at WeChat Pay, the
  * Official Account's (H5 pages) or the mini program's, whose openid pays it (migration 0013).

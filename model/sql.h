@@ -57,6 +57,7 @@
 	"'transaction_id', o.transaction_id, 'appid', o.appid, "     \
 	"'paid_at', aiphoto_time(o.paid_at), "                       \
 	"'closed_at', aiphoto_time(o.closed_at), "                   \
+	"'refunded_fen', o.refunded_fen, "                           \
 	"'refunded_at', aiphoto_time(o.refunded_at), "               \
 	"'last_queried_at', aiphoto_time(o.last_queried_at), "       \
 	"'created_at', aiphoto_time(o.created_at))"

@@ -35,7 +35,8 @@ static const char *const stats_sql[STATS__MAX] = {
         "(SELECT count(*) FROM tasks WHERE status = 'running'), "
         "count(*) FILTER (WHERE status = 'created'), count(*) FILTER (WHERE status = 'paid'), "
         "count(*) FILTER (WHERE status = 'closed'), "
-        "count(*) FILTER (WHERE status = 'refunded') FROM orders",
+        "count(*) FILTER (WHERE status = 'refunded'), "
+        "count(*) FILTER (WHERE status = 'partially_refunded') FROM orders",
     [STATS_SCHEMA] = "SELECT COALESCE(max(version), 0) FROM schema_migrations",
     [STATS_USERS] = "SELECT jsonb_build_object('total', (SELECT count(*) FROM users), "
                     "'new_today', (SELECT count(*) FROM users WHERE created_at >= " STATS_TODAY
@@ -72,7 +73,8 @@ static const char *const stats_sql[STATS__MAX] = {
         "sum(-delta) FILTER (WHERE delta < 0) AS minus, sum(delta) AS net FROM credit_ledger "
         "WHERE created_at >= " STATS_TODAY " GROUP BY kind) "
         "SELECT jsonb_build_object("
-        "'issued', COALESCE((SELECT sum(plus) FROM k WHERE kind <> 'refund'), 0), "
+        "'issued', COALESCE((SELECT sum(plus) FROM k WHERE kind NOT IN ('refund', "
+        "'refund_order')), 0), "
         "'spent', COALESCE((SELECT sum(minus) FROM k WHERE kind = 'consume'), 0), "
         "'refunded', COALESCE((SELECT sum(plus) FROM k WHERE kind = 'refund'), 0), "
         "'taken_back', COALESCE((SELECT sum(minus) FROM k WHERE kind <> 'consume'), 0), "
@@ -125,6 +127,7 @@ enum api_err stats_scrape(struct stats_scrape *s)
 	s->orders_paid = db_i64(res, 0, 6);
 	s->orders_closed = db_i64(res, 0, 7);
 	s->orders_refunded = db_i64(res, 0, 8);
+	s->orders_partially_refunded = db_i64(res, 0, 9);
 out:
 	PQclear(res);
 	return err;

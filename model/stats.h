@@ -23,6 +23,7 @@ struct stats_scrape {
 	    oldest_queued_s; /* age of the oldest queued work whose run_after has come; 0: none */
 	long long tasks_queued, tasks_running;
 	long long orders_created, orders_paid, orders_closed, orders_refunded;
+	long long orders_partially_refunded;
 };
 
 /* Fills *s; E_UNAVAILABLE (or the database's error) leaves it zeroed. */

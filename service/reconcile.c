@@ -6,6 +6,7 @@
 
 #include "lib/config.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/wechat/wxpayapi.h"
 #include "model/orders.h"
 
@@ -66,6 +67,84 @@ int reconcile_orders(struct arena *a, long older_s, long expire_s, int limit,
 			st->failed++;
 			log_warn("reconcile: order %s: %s", rows[i].out_trade_no,
 			         api_err_code(err));
+		}
+	}
+	return st->failed == 0 ? 0 : -1;
+}
+
+enum api_err reconcile_refund_apply(struct arena *a, const struct wxpayapi_refund *t, bool *changed)
+{
+	const struct refund_word w = {
+	    .out_refund_no = t->out_refund_no,
+	    .refund_id = t->refund_id,
+	    .out_trade_no = t->out_trade_no,
+	    .status = t->status,
+	    .mchid = t->mchid,
+	    .currency = t->currency,
+	    .amount_refund = t->amount_refund,
+	    .amount_total = t->amount_total,
+	};
+	enum api_err err = refunds_apply(a, &w, config_get()->wxpay_mchid, changed);
+
+	if (err == E_OK && *changed)
+		metrics_event(METRICS_PAY_ORDER, strcmp(t->status, "SUCCESS") == 0 ? "refunded"
+		                                 : strcmp(t->status, "CLOSED") == 0
+		                                     ? "refund_closed"
+		                                     : "refund_abnormal");
+	return err;
+}
+
+enum api_err reconcile_refund_send(struct arena *a, const struct refund *r, bool ask_first)
+{
+	struct wxpayapi_refund t;
+	bool changed = false;
+	enum api_err err = E_NOT_FOUND;
+
+	if (ask_first)
+		err = wxpayapi_refund_query(a, r->out_refund_no, &t);
+	if (err == E_NOT_FOUND)
+		err = wxpayapi_refund(a, r->out_trade_no, r->out_refund_no, r->reason,
+		                      r->amount_fen, r->order_amount_fen, &t);
+	if (err != E_OK)
+		return err;
+	/* the answer to a request for this number: it cannot speak of another refund */
+	if (t.out_refund_no != NULL && strcmp(t.out_refund_no, r->out_refund_no) != 0) {
+		log_error("REFUND MISMATCH %s: WeChat Pay answered about refund %s",
+		          r->out_refund_no, t.out_refund_no);
+		return E_CONFLICT;
+	}
+	t.out_refund_no = r->out_refund_no;
+	return reconcile_refund_apply(a, &t, &changed);
+}
+
+int reconcile_refunds(struct arena *a, long older_s, int limit, struct reconcile_refund_stats *st)
+{
+	struct refund *rows;
+	size_t n;
+
+	memset(st, 0, sizeof(*st));
+	if (refunds_pending(a, older_s, limit, &rows, &n) != E_OK) {
+		log_error("reconcile: cannot read the pending refunds");
+		st->failed = 1;
+		return -1;
+	}
+	st->checked = n;
+	for (size_t i = 0; i < n; i++) {
+		struct refund now;
+		enum api_err err = reconcile_refund_send(a, &rows[i], true);
+
+		if (err != E_OK || refunds_get(a, rows[i].id, &now) != E_OK) {
+			st->failed++;
+			log_warn("reconcile: refund %s: %s", rows[i].out_refund_no,
+			         api_err_code(err));
+		} else if (strcmp(now.status, "success") == 0) {
+			st->succeeded++;
+		} else if (strcmp(now.status, "closed") == 0) {
+			st->closed++;
+		} else if (strcmp(now.status, "abnormal") == 0) {
+			st->abnormal++;
+		} else {
+			st->waiting++;
 		}
 	}
 	return st->failed == 0 ? 0 : -1;

@@ -13,6 +13,7 @@
 #include "lib/arena.h"
 #include "lib/errors.h"
 #include "lib/wechat/wxpayapi.h"
+#include "model/refunds.h"
 
 struct reconcile_stats {
 	size_t checked, settled, closed, waiting, failed;
@@ -36,5 +37,32 @@ enum api_err reconcile_apply(struct arena *a, const struct wxpayapi_txn *t, bool
  * caller's configuration is shared).  Returns 0 when every order was handled, -1 otherwise. */
 int reconcile_orders(struct arena *a, long older_s, long expire_s, int limit,
                      struct reconcile_stats *st);
+
+/*
+ * Refunds (model/refunds.h).  WeChat Pay is always asked outside any transaction, with the
+ * refund's own out_refund_no, so asking again is safe: WeChat Pay treats the same number as the
+ * same refund.
+ */
+
+/* Applies WeChat Pay's word on a refund (the refund call's answer, a query, a refund notify)
+ * through refunds_apply against our merchant; *changed when the refund's status moved.  Counts
+ * aiphoto_payment_orders_total{event="refunded"|"refund_closed"|"refund_abnormal"}. */
+enum api_err reconcile_refund_apply(struct arena *a, const struct wxpayapi_refund *t,
+                                    bool *changed);
+/* Sends refund r to WeChat Pay and applies the answer.  ask_first: query it first and send it
+ * only when WeChat Pay does not know it (a retry: an earlier call may have reached it).
+ * E_UPSTREAM_ERROR / E_TIMEOUT / E_UNAVAILABLE: WeChat Pay did not answer; nothing changed
+ * here and the refund stays processing for the next try.  An answer about another refund, or
+ * one that does not match this one (model/refunds.h refunds_apply) → E_CONFLICT, logged. */
+enum api_err reconcile_refund_send(struct arena *a, const struct refund *r, bool ask_first);
+
+struct reconcile_refund_stats {
+	size_t checked, succeeded, closed, abnormal, waiting, failed;
+};
+
+/* Refunds still processing (or abnormal) older_s seconds after they were opened: at most limit,
+ * the least recently asked first, each asked about (and sent again when WeChat Pay does not
+ * know it).  Returns 0 when every one was handled, -1 otherwise. */
+int reconcile_refunds(struct arena *a, long older_s, int limit, struct reconcile_refund_stats *st);
 
 #endif

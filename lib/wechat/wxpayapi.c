@@ -207,27 +207,34 @@ enum api_err wxpayapi_jsapi(struct arena *a, const char *appid, const char *out_
 	return err;
 }
 
+/* A GET of a resource: *ans the answer of a 200 (the caller puts it); 404 → E_NOT_FOUND,
+ * another status or no body → E_UPSTREAM_ERROR. */
+static enum api_err wxpayapi_get(struct arena *a, const char *path_query, json_object **ans)
+{
+	long status = 0;
+	enum api_err err = wxpayapi_call(a, "GET", path_query, NULL, &status, ans);
+
+	if (err == E_OK && status == 404)
+		err = E_NOT_FOUND;
+	else if (err == E_OK && (status != 200 || *ans == NULL))
+		err = E_UPSTREAM_ERROR;
+	return err;
+}
+
 enum api_err wxpayapi_query(struct arena *a, const char *out_trade_no, struct wxpayapi_txn *out)
 {
 	const struct config *c = config_get();
 	json_object *ans = NULL;
-	long status = 0;
 	enum api_err err;
 
 	memset(out, 0, sizeof(*out));
-	err = wxpayapi_call(a, "GET",
-	                    arena_printf(a, "/v3/pay/transactions/out-trade-no/%s?mchid=%s",
-	                                 httpc_escape(a, out_trade_no),
-	                                 httpc_escape(a, c->wxpay_mchid ? c->wxpay_mchid : "")),
-	                    NULL, &status, &ans);
-	if (err == E_OK) {
-		if (status == 404)
-			err = E_NOT_FOUND;
-		else if (status != 200 || ans == NULL)
-			err = E_UPSTREAM_ERROR;
-		else
-			wxpayapi_txn(a, ans, out);
-	}
+	err = wxpayapi_get(a,
+	                   arena_printf(a, "/v3/pay/transactions/out-trade-no/%s?mchid=%s",
+	                                httpc_escape(a, out_trade_no),
+	                                httpc_escape(a, c->wxpay_mchid ? c->wxpay_mchid : "")),
+	                   &ans);
+	if (err == E_OK)
+		wxpayapi_txn(a, ans, out);
 	json_object_put(ans);
 	return err;
 }
@@ -249,6 +256,89 @@ enum api_err wxpayapi_close(struct arena *a, const char *out_trade_no)
 	json_object_put(ans);
 	if (err == E_OK && status != 204 && status != 200)
 		err = E_UPSTREAM_ERROR;
+	return err;
+}
+
+static int64_t wxpayapi_i64(json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (o != NULL && json_object_object_get_ex(o, key, &v) &&
+	    json_object_is_type(v, json_type_int))
+		return json_object_get_int64(v);
+	return -1;
+}
+
+/* A refund object (an answer of the refund API, or a refund notify's resource, whose state is
+ * "refund_status"). */
+static void wxpayapi_refund_obj(struct arena *a, json_object *r, struct wxpayapi_refund *out)
+{
+	json_object *amount = wxpayapi_obj(r, "amount");
+
+	memset(out, 0, sizeof(*out));
+	out->out_refund_no = jsonx_dup_str(a, r, "out_refund_no");
+	out->refund_id = jsonx_dup_str(a, r, "refund_id");
+	out->out_trade_no = jsonx_dup_str(a, r, "out_trade_no");
+	out->transaction_id = jsonx_dup_str(a, r, "transaction_id");
+	out->status = jsonx_dup_str(a, r, "status");
+	if (out->status == NULL)
+		out->status = jsonx_dup_str(a, r, "refund_status");
+	out->mchid = jsonx_dup_str(a, r, "mchid");
+	out->currency = jsonx_dup_str(a, amount, "currency");
+	out->amount_refund = wxpayapi_i64(amount, "refund");
+	out->amount_total = wxpayapi_i64(amount, "total");
+}
+
+enum api_err wxpayapi_refund(struct arena *a, const char *out_trade_no, const char *out_refund_no,
+                             const char *reason, int64_t refund_fen, int64_t total_fen,
+                             struct wxpayapi_refund *out)
+{
+	const struct config *c = config_get();
+	json_object *req = json_object_new_object(), *amount = json_object_new_object(),
+	            *ans = NULL;
+	long status = 0;
+	enum api_err err;
+
+	memset(out, 0, sizeof(*out));
+	json_object_object_add(req, "out_trade_no", json_object_new_string(out_trade_no));
+	json_object_object_add(req, "out_refund_no", json_object_new_string(out_refund_no));
+	json_object_object_add(req, "reason", json_object_new_string(reason));
+	if (c->wxpay_refund_notify_url != NULL)
+		json_object_object_add(req, "notify_url",
+		                       json_object_new_string(c->wxpay_refund_notify_url));
+	json_object_object_add(amount, "refund", json_object_new_int64(refund_fen));
+	json_object_object_add(amount, "total", json_object_new_int64(total_fen));
+	json_object_object_add(amount, "currency", json_object_new_string("CNY"));
+	json_object_object_add(req, "amount", amount);
+	err = wxpayapi_call(a, "POST", "/v3/refund/domestic/refunds", jsonx_text(a, req), &status,
+	                    &ans);
+	json_object_put(req);
+	if (err == E_OK) {
+		wxpayapi_refund_obj(a, ans, out);
+		if (status != 200 || out->status == NULL) {
+			log_error("WeChat Pay refused refund %s of order %s: HTTP %ld %s",
+			          out_refund_no, out_trade_no, status,
+			          ans ? jsonx_text(a, ans) : "");
+			err = E_UPSTREAM_ERROR;
+		}
+	}
+	json_object_put(ans);
+	return err;
+}
+
+enum api_err wxpayapi_refund_query(struct arena *a, const char *out_refund_no,
+                                   struct wxpayapi_refund *out)
+{
+	json_object *ans = NULL;
+	enum api_err err;
+
+	memset(out, 0, sizeof(*out));
+	err = wxpayapi_get(
+	    a, arena_printf(a, "/v3/refund/domestic/refunds/%s", httpc_escape(a, out_refund_no)),
+	    &ans);
+	if (err == E_OK)
+		wxpayapi_refund_obj(a, ans, out);
+	json_object_put(ans);
 	return err;
 }
 
@@ -280,10 +370,14 @@ enum api_err wxpayapi_pay_params(struct arena *a, const char *appid, const char 
 	return E_OK;
 }
 
-enum api_err wxpayapi_notify(struct arena *a, const char *timestamp, const char *nonce,
-                             const char *signature, const char *serial, const char *body,
-                             size_t body_len, time_t now, struct wxpayapi_txn *out,
-                             const char **why)
+/*
+ * The checks of every notify, then the decrypted resource: *plain_obj a JSON object (the caller
+ * puts it).  See wxpayapi_notify.
+ */
+static enum api_err wxpayapi_open(struct arena *a, const char *timestamp, const char *nonce,
+                                  const char *signature, const char *serial, const char *body,
+                                  size_t body_len, time_t now, json_object **plain_obj,
+                                  const char **why)
 {
 	const struct config *c = config_get();
 	json_object *n = NULL, *res, *t = NULL;
@@ -292,7 +386,7 @@ enum api_err wxpayapi_notify(struct arena *a, const char *timestamp, const char 
 	size_t plen = 0;
 	enum api_err err = E_FORBIDDEN;
 
-	memset(out, 0, sizeof(*out));
+	*plain_obj = NULL;
 	*why = "";
 	if (!wxpayapi_ready()) {
 		*why = "payments are not configured";
@@ -337,14 +431,51 @@ enum api_err wxpayapi_notify(struct arena *a, const char *timestamp, const char 
 	}
 	t = json_tokener_parse(plain);
 	if (t == NULL || !json_object_is_type(t, json_type_object)) {
-		*why = "resource is not a transaction";
+		json_object_put(t);
+		*why = "resource is not a JSON object";
 		goto out;
 	}
-	wxpayapi_txn(a, t, out);
+	*plain_obj = t;
 	err = E_OK;
 out:
-	json_object_put(t);
 	json_object_put(n);
 	free(plain);
+	return err;
+}
+
+enum api_err wxpayapi_notify(struct arena *a, const char *timestamp, const char *nonce,
+                             const char *signature, const char *serial, const char *body,
+                             size_t body_len, time_t now, struct wxpayapi_txn *out,
+                             const char **why)
+{
+	json_object *t;
+	enum api_err err;
+
+	memset(out, 0, sizeof(*out));
+	err = wxpayapi_open(a, timestamp, nonce, signature, serial, body, body_len, now, &t, why);
+	if (err == E_OK)
+		wxpayapi_txn(a, t, out);
+	json_object_put(t);
+	return err;
+}
+
+enum api_err wxpayapi_refund_notify(struct arena *a, const char *timestamp, const char *nonce,
+                                    const char *signature, const char *serial, const char *body,
+                                    size_t body_len, time_t now, struct wxpayapi_refund *out,
+                                    const char **why)
+{
+	json_object *t;
+	enum api_err err;
+
+	memset(out, 0, sizeof(*out));
+	err = wxpayapi_open(a, timestamp, nonce, signature, serial, body, body_len, now, &t, why);
+	if (err == E_OK) {
+		wxpayapi_refund_obj(a, t, out);
+		if (out->out_refund_no == NULL || out->status == NULL) {
+			*why = "resource is not a refund";
+			err = E_BAD_REQUEST;
+		}
+	}
+	json_object_put(t);
 	return err;
 }

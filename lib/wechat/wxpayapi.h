@@ -32,6 +32,16 @@ struct wxpayapi_txn {
 	int64_t amount_total;
 };
 
+/* What WeChat Pay says about a refund (the answer of the refund call or its query, or a refund
+ * notify's resource): strings in the arena, NULL when absent; amounts -1 when absent.  status
+ * is SUCCESS | CLOSED | PROCESSING | ABNORMAL (the answers' "status", the notify's
+ * "refund_status"); mchid is only in a notify. */
+struct wxpayapi_refund {
+	const char *out_refund_no, *refund_id, *out_trade_no, *transaction_id, *status, *mchid;
+	const char *currency;
+	int64_t amount_refund, amount_total;
+};
+
 #define WXPAYAPI_MAX_SKEW 300 /* seconds a notify's or an answer's timestamp may be off */
 
 /* Creates a JSAPI order of app appid for payer_openid (a user of that app: Pay refuses
@@ -43,6 +53,22 @@ enum api_err wxpayapi_jsapi(struct arena *a, const char *appid, const char *out_
 enum api_err wxpayapi_query(struct arena *a, const char *out_trade_no, struct wxpayapi_txn *out);
 /* Closes an unpaid order at WeChat Pay. */
 enum api_err wxpayapi_close(struct arena *a, const char *out_trade_no);
+/*
+ * Asks WeChat Pay to refund refund_fen of the paid order out_trade_no (whose amount is
+ * total_fen) as refund out_refund_no, with reason (shown to the payer) and
+ * WXPAY_REFUND_NOTIFY_URL: POST /v3/refund/domestic/refunds.  The same out_refund_no again is
+ * the same refund at WeChat Pay (it answers its state), so a call that failed or timed out is
+ * repeated with it.  *out is WeChat Pay's answer (status PROCESSING, usually).  A refusal (any
+ * status but 200) → E_UPSTREAM_ERROR, logged with WeChat Pay's code.
+ */
+enum api_err wxpayapi_refund(struct arena *a, const char *out_trade_no, const char *out_refund_no,
+                             const char *reason, int64_t refund_fen, int64_t total_fen,
+                             struct wxpayapi_refund *out);
+/* Queries a refund: GET /v3/refund/domestic/refunds/{out_refund_no}; E_NOT_FOUND when WeChat
+ * Pay does not know it (the refund call never reached it). */
+enum api_err wxpayapi_refund_query(struct arena *a, const char *out_refund_no,
+                                   struct wxpayapi_refund *out);
+
 /*
  * The parameters of getBrandWCPayRequest (Official Account pages) or wx.requestPayment (the
  * mini program) for prepay_id of an order of app appid (new object): {"appId","timeStamp",
@@ -63,5 +89,11 @@ enum api_err wxpayapi_notify(struct arena *a, const char *timestamp, const char 
                              const char *signature, const char *serial, const char *body,
                              size_t body_len, time_t now, struct wxpayapi_txn *out,
                              const char **why);
+/* The same checks for a refund notify (REFUND.SUCCESS / ABNORMAL / CLOSED); the resource is a
+ * refund. */
+enum api_err wxpayapi_refund_notify(struct arena *a, const char *timestamp, const char *nonce,
+                                    const char *signature, const char *serial, const char *body,
+                                    size_t body_len, time_t now, struct wxpayapi_refund *out,
+                                    const char **why);
 
 #endif

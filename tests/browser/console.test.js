@@ -15,8 +15,7 @@
  * page goes to AIPHOTO_ARTIFACTS (console-*.png). Any request to a host other than the
  * loopback addresses fails the run.
  *
- * The refund dialog's test is tests/browser/console_refund.test.js (not in the default run
- * until the refunds API is merged: tests/browser/run, PENDING).
+ * The refund dialog's test is tests/browser/console_refund.test.js.
  */
 const test = require('node:test');
 const assert = require('node:assert/strict');

@@ -6,9 +6,9 @@
  *        409 when credits were spent and if_spent is "refuse"
  *   GET  /api/v1/admin/orders/:out_trade_no/refunds → {"items": [refund]}
  *
- * NOT in tests/browser/run's default run (PENDING there) until that API is merged: run it by
- * name (tests/browser/run tests/browser/console_refund.test.js). While the route answers 404
- * it fails with "refund API missing", never skips.
+ * In tests/browser/run's default run; by name: tests/browser/run
+ * tests/browser/console_refund.test.js. Should the route answer 404 it fails with "refund API
+ * missing", never skips.
  */
 const test = require('node:test');
 const assert = require('node:assert/strict');

@@ -48,6 +48,8 @@ ROUTES += [
     ("POST", f"/admin/tasks/{MISSING}/retry", "operator"),
     ("POST", f"/admin/tasks/{MISSING}/cancel", "operator"),
     ("GET", "/admin/orders", "viewer"),
+    ("POST", f"/admin/orders/{MISSING}/refunds", "operator"),
+    ("GET", f"/admin/orders/{MISSING}/refunds", "viewer"),
     ("POST", f"/admin/migrate/{MISSING}", "operator"),
 ]
 

@@ -663,7 +663,7 @@ def test_fault_rules_answer_5xx_or_nothing(pay, receiver):
         [("query", 30, 1)], rules
     assert pay.control("DELETE", "/__sim/pay/faults")["cleared"] == 2
     assert pay.call("GET", path).status_code == 200
-    for bad in ({"op": "refund"}, {"op": "jsapi", "status": 404}, {"op": "jsapi", "hang": -1},
+    for bad in ({"op": "transfer"}, {"op": "jsapi", "status": 404}, {"op": "jsapi", "hang": -1},
                 {"op": "jsapi", "times": 0}):
         pay.control("POST", "/__sim/pay/faults", bad, status=400)
 
@@ -675,3 +675,69 @@ def test_control_mistakes(pay):
     cfg = pay.control("GET", "/__sim/pay/config")
     assert cfg["mchid"] == pay.mchid and cfg["public_key_id"] == pay.key_id
     assert cfg["problem"] is None and cfg["max_tries"] == 8
+
+
+def test_refund_api_signed_idempotent_and_notified(pay, receiver):
+    order = pay.order(receiver.url, total=500)
+    no = order["out_trade_no"]
+    pay.control("POST", "/__sim/pay/pay", {"out_trade_no": no, "notify": False})
+    pay.control("POST", "/__sim/pay/refund-mode", {"out_trade_no": no, "auto": None})
+    path = "/v3/refund/domestic/refunds"
+    rno = "RFSIM" + secrets.token_hex(6)
+    body = {"out_trade_no": no, "out_refund_no": rno, "reason": "测试退款",
+            "notify_url": receiver.url, "amount": {"refund": 200, "total": 500,
+                                                   "currency": "CNY"}}
+    # the merchant signature is checked as for orders
+    r = pay.call("POST", path, body, sign=False)
+    assert r.status_code == 401 and r.json()["code"] == "SIGN_ERROR", r.text
+    r = pay.call("POST", path, body, key=load_key(VECTORS / "go_test_key.pem"))
+    assert r.status_code == 401 and pay.answer_ok(r), r.text
+    assert rno not in [x["out_refund_no"] for x in pay.control("GET", "/__sim/pay/refunds")]
+
+    r = pay.call("POST", path, body)
+    assert r.status_code == 200 and pay.answer_ok(r), r.text
+    first = r.json()
+    assert (first["status"], first["out_refund_no"], first["out_trade_no"]) == \
+        ("PROCESSING", rno, no)
+    assert first["amount"]["refund"] == 200 and first["amount"]["total"] == 500
+    # the same number again is the same refund; with another amount it is refused
+    r = pay.call("POST", path, body)
+    assert r.status_code == 200 and r.json()["refund_id"] == first["refund_id"]
+    r = pay.call("POST", path, dict(body, amount={"refund": 201, "total": 500}))
+    assert r.status_code == 400 and r.json()["code"] == "INVALID_REQUEST", r.text
+    # refunds above the order's total, a total that is not the order's, bad fields
+    r = pay.call("POST", path, dict(body, out_refund_no=rno + "b",
+                                    amount={"refund": 301, "total": 500}))
+    assert r.status_code == 400 and r.json()["code"] == "INVALID_REQUEST", r.text
+    r = pay.call("POST", path, dict(body, out_refund_no=rno + "c",
+                                    amount={"refund": 1, "total": 499}))
+    assert r.status_code == 400 and r.json()["code"] == "PARAM_ERROR", r.text
+    r = pay.call("POST", path, dict(body, out_refund_no="bad no"))
+    assert r.status_code == 400 and r.json()["code"] == "PARAM_ERROR", r.text
+    r = pay.call("POST", path, dict(body, reason="r" * 81, out_refund_no=rno + "d"))
+    assert r.status_code == 400 and r.json()["code"] == "PARAM_ERROR", r.text
+    # the query
+    r = pay.call("GET", f"{path}/{rno}")
+    assert r.status_code == 200 and pay.answer_ok(r) and r.json()["status"] == "PROCESSING"
+    r = pay.call("POST", path, dict(body, out_trade_no="APUNKNOWN0001", out_refund_no=rno + "e"))
+    assert r.status_code == 404 and r.json()["code"] == "RESOURCE_NOT_EXISTS", r.text
+    r = pay.call("GET", f"{path}/RFUNKNOWN000001")
+    assert r.status_code == 404 and r.json()["code"] == "RESOURCE_NOT_EXISTS", r.text
+
+    out = pay.control("POST", "/__sim/pay/refund-complete", {"out_refund_no": rno, "count": 2})
+    assert out["status"] == "SUCCESS" and out["statuses"] == [204, 204], out
+    recs = receiver.wait_for(2)
+    for rec in recs:
+        h = rec["headers"]
+        msg = f"{h['Wechatpay-Timestamp']}\n{h['Wechatpay-Nonce']}\n".encode() + \
+            rec["body"] + b"\n"
+        assert own_verify(pay.platform, msg, h["Wechatpay-Signature"])
+        env = json.loads(rec["body"])
+        assert env["event_type"] == "REFUND.SUCCESS"
+        assert env["resource"]["original_type"] == "refund"
+        plain = json.loads(own_open(pay.apiv3, env["resource"]))
+        assert (plain["out_refund_no"], plain["refund_status"], plain["mchid"]) == \
+            (rno, "SUCCESS", pay.mchid)
+        assert plain["amount"]["refund"] == 200 and plain["amount"]["total"] == 500
+    r = pay.call("GET", f"{path}/{rno}")
+    assert r.json()["status"] == "SUCCESS" and r.json()["success_time"].endswith("+08:00")

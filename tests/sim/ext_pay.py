@@ -42,7 +42,14 @@ DEFAULT_DELAYS = (0.2, 0.5, 1, 2, 4, 8, 15)  # between tries: Pay's schedule, co
 VARIANTS = ("good", "bad_signature", "old_timestamp", "future_timestamp", "unknown_serial",
             "signtest", "tampered_ciphertext", "flipped_body", "wrong_amount", "wrong_mchid",
             "wrong_appid", "other_app", "missing_header", "unknown_order")
-FAULT_OPS = ("jsapi", "query", "close")  # the Pay calls a fault rule can hit
+FAULT_OPS = ("jsapi", "query", "close", "refund", "refund_query")  # what a fault rule can hit
+REFUND_NOTIFY_PATH = "/api/v1/payment/refund-notify"
+OUT_REFUND_NO = re.compile(r"^[0-9A-Za-z_\-|*@]{1,64}$")
+REFUND_OUTCOMES = ("SUCCESS", "CLOSED", "ABNORMAL")
+REFUND_VARIANTS = ("good", "bad_signature", "old_timestamp", "unknown_serial",
+                   "tampered_ciphertext", "wrong_amount", "wrong_mchid", "unknown_refund")
+REFUND_SUMMARY = {"SUCCESS": "退款成功", "CLOSED": "退款关闭", "ABNORMAL": "退款异常"}
+REFUND_DELAY = 0.2  # seconds between the refund call's answer and the automatic outcome
 FAULT_STATUSES = (500, 502, 503, 504)
 SIGNED_HEADERS = ("Wechatpay-Timestamp", "Wechatpay-Nonce", "Wechatpay-Signature",
                   "Wechatpay-Serial")
@@ -108,7 +115,7 @@ class PayConfig:
 
 class PaySim:
     COUNTERS = ("pay_requests", "pay_sign_errors", "pay_header_errors", "pay_orders_created",
-                "pay_notifies_sent", "pay_queries")
+                "pay_notifies_sent", "pay_queries", "pay_refunds_created", "pay_refund_queries")
 
     def __init__(self, sim, core):
         self.sim = sim
@@ -118,6 +125,8 @@ class PaySim:
         self.generation = 0  # bumped by reset: pending retries of an older one give up
         self.orders = {}
         self.notifies = []
+        self.refunds = {}  # out_refund_no -> refund (see create_refund)
+        self.refund_modes = {}  # out_trade_no -> {"auto": outcome or None, "count": n}
         self.counters = dict.fromkeys(self.COUNTERS, 0)
         # The appids bound to the merchant (商户平台 → 产品中心 → AppID账号管理): both apps until a
         # test unbinds one. An order for an unbound appid is refused as Pay refuses it.
@@ -132,6 +141,8 @@ class PaySim:
             self.generation += 1
             self.orders = {}
             self.notifies = []
+            self.refunds = {}
+            self.refund_modes = {}
             self.counters = dict.fromkeys(self.COUNTERS, 0)
             self.answer_skew = 0  # seconds added to the timestamp of signed answers
             self.bound = set(self.cfg.appids)
@@ -468,6 +479,26 @@ class PaySim:
         finally:
             conn.close()
 
+    def deliver_many(self, url, headers, body, count):
+        """POST count copies of one notification at once (released together by a barrier);
+        the deliver() result of each."""
+        results = [None] * count
+        barrier = threading.Barrier(count)
+
+        def one(i):
+            try:
+                barrier.wait(timeout=5)
+            except threading.BrokenBarrierError:
+                pass
+            results[i] = self.deliver(url, headers, body)
+
+        threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(count)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return results
+
     def record(self, order, info, attempt, status, error, url, background=False):
         rec = {"out_trade_no": order["out_trade_no"], "notify_id": info["notify_id"],
                "variant": info["variant"], "attempt": attempt, "status": status,
@@ -512,6 +543,191 @@ class PaySim:
         except ValueError as err:
             raise self.core.HttpError(400, str(err)) from None
         return url
+
+    # ---------------------------------------------------------------- refunds
+
+    def refund_view(self, refund):
+        """The refund object of the refund API's answers."""
+        out = {"refund_id": refund["refund_id"], "out_refund_no": refund["out_refund_no"],
+               "transaction_id": refund["transaction_id"],
+               "out_trade_no": refund["out_trade_no"], "channel": "ORIGINAL",
+               "user_received_account": "支付用户零钱", "create_time": refund["create_time"],
+               "status": refund["status"], "funds_account": "AVAILABLE",
+               "amount": {"total": refund["total"], "refund": refund["refund"],
+                          "payer_total": refund["total"], "payer_refund": refund["refund"],
+                          "settlement_total": refund["total"],
+                          "settlement_refund": refund["refund"], "discount_refund": 0,
+                          "refund_fee": 0, "currency": "CNY"}}
+        if refund["success_time"]:
+            out["success_time"] = refund["success_time"]
+        return out
+
+    def create_refund(self, req, auth):
+        body = self.body_json(req)
+        out_trade_no = body.get("out_trade_no")
+        transaction_id = body.get("transaction_id")
+        if out_trade_no is None and transaction_id is None:
+            raise param_error("out_trade_no", None, "out_trade_no和transaction_id必填其一")
+        out_refund_no = self.text_field(body, "out_refund_no", 64)
+        if not OUT_REFUND_NO.match(out_refund_no):
+            raise param_error("out_refund_no", out_refund_no, "须为1-64位数字、字母、_-|*@")
+        reason = self.text_field(body, "reason", 80, required=False)
+        notify_url = self.text_field(body, "notify_url", 256, required=False)
+        if notify_url is not None:
+            parts = urllib.parse.urlsplit(notify_url)
+            if parts.scheme not in ("http", "https") or parts.query or \
+                    not self.core.is_loopback_host(parts.hostname):
+                raise param_error("notify_url", notify_url,
+                                  "须为不带参数的URL（模拟器只接受本机回环地址）")
+        amount = body.get("amount")
+        if not isinstance(amount, dict):
+            raise param_error("amount", amount, "缺失")
+        refund, total = amount.get("refund"), amount.get("total")
+        for name, value in (("amount.refund", refund), ("amount.total", total)):
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise param_error(name, value, "须为正整数（分）")
+        if amount.get("currency", "CNY") != "CNY":
+            raise param_error("amount.currency", amount.get("currency"), "只支持CNY")
+        try:
+            order = self.find(out_trade_no, None if out_trade_no else transaction_id)
+        except PayError:
+            raise PayError(404, "RESOURCE_NOT_EXISTS", "订单不存在") from None
+        with self.sim.lock:
+            known = self.refunds.get(out_refund_no)
+            if known is not None:
+                # the same out_refund_no is the same refund: its state, if the same request
+                if (known["out_trade_no"], known["refund"], known["total"]) != \
+                        (order["out_trade_no"], refund, total):
+                    raise PayError(400, "INVALID_REQUEST",
+                                   "同一out_refund_no的退款参数不一致")
+                known["requests"] += 1
+                return self.answer(200, self.refund_view(known))
+            if order["trade_state"] != "SUCCESS":
+                raise PayError(400, "INVALID_REQUEST", "订单未支付，不能退款")
+            if total != order["amount"]["total"]:
+                raise param_error("amount.total", total, "与订单金额不一致")
+            taken = sum(r["refund"] for r in self.refunds.values()
+                        if r["out_trade_no"] == order["out_trade_no"] and
+                        r["status"] != "CLOSED")
+            if taken + refund > total:
+                raise PayError(400, "INVALID_REQUEST", "申请退款金额超过订单可退金额")
+            new = {"out_refund_no": out_refund_no, "out_trade_no": order["out_trade_no"],
+                   "transaction_id": order["transaction_id"], "mchid": order["mchid"],
+                   "refund_id": "50" + "".join(secrets.choice(string.digits)
+                                               for _ in range(27)),
+                   "reason": reason, "refund": refund, "total": total,
+                   "notify_url": notify_url, "status": "PROCESSING",
+                   "create_time": now_rfc3339(), "success_time": None, "requests": 1,
+                   "notify_tries": 0, "notify_acked": False}
+            self.refunds[out_refund_no] = new
+            self.counters["pay_refunds_created"] += 1
+            mode = self.refund_modes.get(order["out_trade_no"],
+                                         {"auto": "SUCCESS", "count": 1})
+            generation = self.generation
+            answer = self.answer(200, self.refund_view(new))
+        if mode["auto"] is not None:
+            threading.Thread(target=self.refund_later,
+                             args=(new, mode["auto"], mode["count"], generation),
+                             daemon=True, name="pay-refund").start()
+        return answer
+
+    def query_refund(self, out_refund_no):
+        with self.sim.lock:
+            refund = self.refunds.get(out_refund_no)
+            if refund is None:
+                raise PayError(404, "RESOURCE_NOT_EXISTS", "退款单不存在")
+            self.counters["pay_refund_queries"] += 1
+            return self.answer(200, self.refund_view(refund))
+
+    def refund_finish(self, refund, outcome):
+        """Moves a refund to its outcome (call under the lock)."""
+        if refund["status"] in ("PROCESSING", "ABNORMAL"):
+            refund["status"] = outcome
+            if outcome == "SUCCESS":
+                refund["success_time"] = now_rfc3339()
+
+    def refund_later(self, refund, outcome, count, generation):
+        """Background: the refund's outcome after REFUND_DELAY, then its notification (count
+        copies at once), re-sent like a payment's while the product does not acknowledge it."""
+        if self.stop.wait(REFUND_DELAY):
+            return
+        with self.sim.lock:
+            if generation != self.generation:
+                return
+            self.refund_finish(refund, outcome)
+        statuses = self.refund_notify(refund, "good", count)
+        if not any(st is not None and 200 <= st < 300 for st in statuses):
+            for delay in self.cfg.delays[:MAX_TRIES - 1]:
+                if self.stop.wait(delay):
+                    return
+                with self.sim.lock:
+                    if generation != self.generation:
+                        return
+                if any(st is not None and 200 <= st < 300
+                       for st in self.refund_notify(refund, "good", 1)):
+                    return
+
+    def build_refund_notify(self, refund, variant):
+        plain = {"mchid": refund["mchid"], "out_trade_no": refund["out_trade_no"],
+                 "transaction_id": refund["transaction_id"],
+                 "out_refund_no": refund["out_refund_no"], "refund_id": refund["refund_id"],
+                 "refund_status": refund["status"],
+                 "user_received_account": "支付用户零钱",
+                 "amount": {"total": refund["total"], "refund": refund["refund"],
+                            "payer_total": refund["total"], "payer_refund": refund["refund"]}}
+        if refund["success_time"]:
+            plain["success_time"] = refund["success_time"]
+        if variant == "wrong_amount":
+            plain["amount"]["refund"] += 1
+            plain["amount"]["payer_refund"] += 1
+        elif variant == "wrong_mchid":
+            plain["mchid"] = "1900000999" if self.cfg.mchid != "1900000999" else "1900000998"
+        elif variant == "unknown_refund":
+            plain["out_refund_no"] = "RFX" + secrets.token_hex(12)
+        plaintext = compact(plain)
+        nonce = "".join(secrets.choice(ALNUM) for _ in range(12))
+        ciphertext = paycrypto.aead_encrypt(self.cfg.apiv3_key, nonce, "refund", plaintext)
+        if variant == "tampered_ciphertext":
+            raw = bytearray(base64.b64decode(ciphertext))
+            raw[0] ^= 0x01
+            ciphertext = base64.b64encode(bytes(raw)).decode("ascii")
+        status = refund["status"] if refund["status"] in REFUND_SUMMARY else "SUCCESS"
+        envelope = {"id": str(uuid.uuid4()), "create_time": now_rfc3339(),
+                    "resource_type": "encrypt-resource", "event_type": "REFUND." + status,
+                    "summary": REFUND_SUMMARY[status],
+                    "resource": {"original_type": "refund", "algorithm": "AEAD_AES_256_GCM",
+                                 "ciphertext": ciphertext, "associated_data": "refund",
+                                 "nonce": nonce}}
+        body = compact(envelope)
+        return self.sign_notify(body, variant), body, plaintext.decode("utf-8")
+
+    def refund_notify_url(self, refund):
+        if refund["notify_url"]:
+            return refund["notify_url"]
+        return self.cfg.notify_url.rsplit(NOTIFY_PATH, 1)[0] + REFUND_NOTIFY_PATH
+
+    def refund_notify(self, refund, variant, count):
+        """Sends count copies of the refund's notification at once; their statuses."""
+        url = self.refund_notify_url(refund)
+        with self.sim.lock:
+            headers, body, plaintext = self.build_refund_notify(refund, variant)
+        results = self.deliver_many(url, headers, body, count)
+        with self.sim.lock:
+            for i, (status, _text, error) in enumerate(results):
+                rec = {"out_refund_no": refund["out_refund_no"],
+                       "out_trade_no": refund["out_trade_no"], "variant": variant,
+                       "refund_status": refund["status"], "attempt": i + 1, "status": status,
+                       "url": url, "at": now_rfc3339(), "plaintext": plaintext}
+                if error:
+                    rec["error"] = error
+                self.notifies.append(rec)
+                if variant == "good":
+                    refund["notify_tries"] += 1
+                    if status is not None and 200 <= status < 300:
+                        refund["notify_acked"] = True
+        self.core.log("info", "refund notify", out_refund_no=refund["out_refund_no"],
+                      variant=variant, statuses=[r[0] for r in results])
+        return [r[0] for r in results]
 
 
 def control_body(core, req):
@@ -572,6 +788,11 @@ def register(sim):
             lambda req, auth: pay.query(req, transaction_id=req.params["transaction_id"])))
     sim.route("POST", PREFIX + "/v3/pay/transactions/out-trade-no/{out_trade_no}/close")(
         api("close", lambda req, auth: pay.close(req, req.params["out_trade_no"])))
+
+    sim.route("POST", PREFIX + "/v3/refund/domestic/refunds")(
+        api("refund", lambda req, auth: pay.create_refund(req, auth)))
+    sim.route("GET", PREFIX + "/v3/refund/domestic/refunds/{out_refund_no}")(
+        api("refund_query", lambda req, auth: pay.query_refund(req.params["out_refund_no"])))
 
     # ------------------------------------------------------------ control API
 
@@ -649,21 +870,7 @@ def register(sim):
         url = pay.notify_target(order, body)
         with sim.lock:
             headers, raw, info = pay.build_notify(order, variant, header)
-        results = [None] * count
-        barrier = threading.Barrier(count)
-
-        def one(i):
-            try:
-                barrier.wait(timeout=5)
-            except threading.BrokenBarrierError:
-                pass
-            results[i] = pay.deliver(url, headers, raw)
-
-        threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(count)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        results = pay.deliver_many(url, headers, raw, count)
         for i, (status, _text, error) in enumerate(results):
             pay.record(order, info, i + 1, status, error, url)
         return core.json_response({"out_trade_no": order["out_trade_no"],
@@ -671,6 +878,55 @@ def register(sim):
                                    "statuses": [r[0] for r in results],
                                    "bodies": [r[1] for r in results],
                                    "errors": [r[2] for r in results], "sent": info})
+
+    @sim.route("POST", "/__sim/pay/refund-mode")
+    def pay_refund_mode(req):
+        """How the refunds of one order end: {"out_trade_no", "auto": "SUCCESS" | "CLOSED" |
+        "ABNORMAL" | null (stays PROCESSING until /__sim/pay/refund-complete), "count"?: copies
+        of the notification sent at once (default 1)}. Orders without one: SUCCESS, 1."""
+        body = req.json() or {}
+        no, auto, count = body.get("out_trade_no"), body.get("auto", "SUCCESS"), \
+            body.get("count", 1)
+        if not isinstance(no, str) or not no:
+            raise core.HttpError(400, '"out_trade_no" must be a string')
+        if auto is not None and auto not in REFUND_OUTCOMES:
+            raise core.HttpError(400, '"auto" must be SUCCESS, CLOSED, ABNORMAL or null')
+        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 50:
+            raise core.HttpError(400, '"count" must be an integer of 1..50')
+        with sim.lock:
+            pay.refund_modes[no] = {"auto": auto, "count": count}
+        return core.json_response({"out_trade_no": no, "auto": auto, "count": count})
+
+    @sim.route("POST", "/__sim/pay/refund-complete")
+    def pay_refund_complete(req):
+        """Ends a refund and sends its notification: {"out_refund_no", "status"?: "SUCCESS" |
+        "CLOSED" | "ABNORMAL", "notify"?: true, "count"?: 1, "variant"?: "good"}. A refund that
+        already ended keeps its status (its notification is sent again)."""
+        body = req.json() or {}
+        no, outcome = body.get("out_refund_no"), body.get("status", "SUCCESS")
+        variant, count = body.get("variant", "good"), body.get("count", 1)
+        if outcome not in REFUND_OUTCOMES:
+            raise core.HttpError(400, '"status" must be SUCCESS, CLOSED or ABNORMAL')
+        if variant not in REFUND_VARIANTS:
+            raise core.HttpError(400, "variant must be one of " + ", ".join(REFUND_VARIANTS))
+        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 200:
+            raise core.HttpError(400, '"count" must be an integer of 1..200')
+        with sim.lock:
+            refund = pay.refunds.get(no)
+            if refund is None:
+                raise core.HttpError(404, f"unknown out_refund_no {no!r}")
+            pay.refund_finish(refund, outcome)
+        statuses = []
+        if body.get("notify", True) is not False:
+            statuses = pay.refund_notify(refund, variant, count)
+        with sim.lock:
+            return core.json_response({"out_refund_no": no, "status": refund["status"],
+                                       "statuses": statuses})
+
+    @sim.route("GET", "/__sim/pay/refunds")
+    def pay_refunds(req):
+        with sim.lock:
+            return core.json_response([dict(r) for r in pay.refunds.values()])
 
     @sim.route("GET", "/__sim/pay/orders")
     def pay_orders(req):
@@ -722,7 +978,7 @@ def register(sim):
 
     @sim.route("POST", "/__sim/pay/faults")
     def pay_faults_add(req):
-        """Adds a fault rule: {"op": jsapi|query|close, "status"?: 500, "hang"?: seconds,
+        """Adds a fault rule: {"op": jsapi|query|close|refund|refund_query, "status"?: 500, "hang"?: seconds,
         "times"?: n (default 1; null = until cleared)}. A status answers that 5xx (signed,
         SYSTEM_ERROR); a hang holds the request without an answer for that long."""
         body = req.json()

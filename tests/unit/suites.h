@@ -76,6 +76,7 @@ static inline void unit_env_baseline(void)
 	    "WECHAT_MP_BASE",
 	    "WECHAT_MSG_MODE",
 	    "WXPAY_NOTIFY_URL",
+	    "WXPAY_REFUND_NOTIFY_URL",
 	    "WXPAY_PLATFORM_CERT_FILE",
 	    "DISPATCH_CONCURRENCY",
 	    "DISPATCH_BUDGET_SECONDS",

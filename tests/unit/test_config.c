@@ -446,9 +446,13 @@ START_TEST(config_notify_url_default)
 	cfg_load_expect(CONFIG_NEED_ALL, NULL);
 	ck_assert_str_eq(config_get()->wxpay_notify_url,
 	                 "https://photo.example.com/api/v1/payment/notify");
+	ck_assert_str_eq(config_get()->wxpay_refund_notify_url,
+	                 "https://photo.example.com/api/v1/payment/refund-notify");
 	setenv("WXPAY_NOTIFY_URL", "https://n.example.com/x", 1);
+	setenv("WXPAY_REFUND_NOTIFY_URL", "https://n.example.com/r", 1);
 	cfg_load_expect(CONFIG_NEED_ALL, NULL);
 	ck_assert_str_eq(config_get()->wxpay_notify_url, "https://n.example.com/x");
+	ck_assert_str_eq(config_get()->wxpay_refund_notify_url, "https://n.example.com/r");
 	unit_env_baseline();
 }
 END_TEST
