@@ -4,8 +4,9 @@
 #   make run        install missing Debian packages, build, run the local stack (Ctrl-C stops it)
 #   make test       deps + build + unit tests + fuzz smoke + integration and browser tests, each on a stack of their own
 #                   (+ the front-end smoke set through nginx: make integration-front)
+#                   (the media tests twice: local store, then S3 through s3rver: make integration-s3),
+#                   then two app hosts behind a front (make test-hosts, root)
 #   FRONT=nginx make integration   the whole integration suite through nginx instead of lighttpd
-#                   (the media tests twice: local store, then S3 through s3rver: make integration-s3)
 #   make lint       clang-format check, cppcheck, banned calls, the H5 pages' JavaScript
 #   make asan       unit tests and the integration suite under AddressSanitizer + UBSan
 #   make bench      wrk through lighttpd: endpoints as ratios to a bare libfcgi responder
@@ -118,8 +119,8 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC)
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $^ \
 	    $(shell $(PKG_CONFIG) --libs $(FUZZ_PKGS))
 
-.PHONY: all run test unit fuzz integration integration-front integration-s3 browser lint asan bench \
-        install uninstall clean deps
+.PHONY: all run test unit fuzz integration integration-front integration-s3 test-hosts browser lint \
+        asan bench install uninstall clean deps
 
 deps:
 	@scripts/deps
@@ -160,6 +161,13 @@ integration-s3: all
 browser: all
 	tests/browser/run
 
+# Two app hosts in network namespaces behind a front lighttpd (scripts/hosts, docs/scaling.md),
+# sharing the S3 media store (s3rver) unless MEDIA_BACKEND is set (MEDIA_BACKEND=local: one
+# directory). Root only; where network namespaces cannot be made it fails and says why.
+# About 1.5 minutes.
+test-hosts: all
+	MEDIA_BACKEND=$${MEDIA_BACKEND:-s3} /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/hosts
+
 test: deps
 	$(MAKE) all $(BUILD)/unit-tests
 	$(MAKE) unit
@@ -167,6 +175,7 @@ test: deps
 	$(MAKE) integration
 	$(MAKE) integration-front
 	$(MAKE) integration-s3
+	$(MAKE) test-hosts
 	$(MAKE) browser
 
 LINT_SRC := $(wildcard lib/*.[ch] lib/wechat/*.[ch] fcgi/*.[ch] handlers/*.[ch] model/*.[ch] service/*.[ch] ctl/*.[ch] dispatcher/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c bench/*.c)

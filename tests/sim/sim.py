@@ -25,6 +25,7 @@ import html
 import http.client
 import http.server
 import importlib
+import ipaddress
 import json
 import os
 import pathlib
@@ -89,6 +90,16 @@ def new_openid():
 def is_loopback_host(host):
     host = (host or "").strip("[]").lower()
     return host in ("localhost", "::1") or re.fullmatch(r"127\.\d{1,3}\.\d{1,3}\.\d{1,3}", host)
+
+
+def is_private_ipv4(host):
+    """10/8, 172.16/12 or 192.168/16: never routed on the Internet."""
+    try:
+        addr = ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return any(addr in ipaddress.IPv4Network(n)
+               for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 
 
 def tiny_png(rgb=(0x2a, 0x9d, 0x8f), size=8):
@@ -1062,11 +1073,15 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description="WeChat simulator of the aiphoto local stack")
     ap.add_argument("--port", type=int, default=int(os.environ.get("SIM_PORT") or 0))
     ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--private-link", action="store_true",
+                    help="allow --host to be a private (RFC 1918) address: the address of a veth "
+                         "link that only this machine's network namespaces reach (scripts/hosts)")
     args = ap.parse_args(argv)
     if not 0 < args.port < 65536:
         ap.error("give --port or SIM_PORT")
-    if not is_loopback_host(args.host):
-        ap.error("the simulator listens on loopback addresses only")
+    if not is_loopback_host(args.host) and not (args.private_link and is_private_ipv4(args.host)):
+        ap.error("the simulator listens on loopback addresses only "
+                 "(or, with --private-link, a private IPv4 address)")
     try:
         sim = Sim(Config(args.port))
     except ValueError as err:
