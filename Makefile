@@ -166,7 +166,8 @@ browser: all
 # directory). Root only; where network namespaces cannot be made it fails and says why.
 # About 1.5 minutes.
 test-hosts: all
-	MEDIA_BACKEND=$${MEDIA_BACKEND:-s3} /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/hosts
+	MEDIA_BACKEND=$${MEDIA_BACKEND:-s3} /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+	    -o 'markers=front: the front-end smoke set of the integration modules imported here' tests/hosts
 
 test: deps
 	$(MAKE) all $(BUILD)/unit-tests
