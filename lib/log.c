@@ -20,6 +20,7 @@ static char log_when[40];
 static time_t log_when_sec = -1;
 static pid_t log_pid;
 static char log_path[4096]; /* log_open's file, "" for none */
+static int log_stderr_before = -1; /* the stderr log_open replaced, for log_close */
 static volatile sig_atomic_t log_hup; /* a SIGHUP came: reopen before the next line */
 
 static const char *const log_names[] = {"debug", "info", "warn", "error"};
@@ -59,6 +60,8 @@ int log_open(const char *path)
 		errno = ENAMETOOLONG;
 		return -1;
 	}
+	if (log_stderr_before < 0)
+		log_stderr_before = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
 	memcpy(saved, log_path, sizeof(saved));
 	memcpy(log_path, path, n + 1);
 	if (log_reopen() != 0) {
@@ -68,6 +71,17 @@ int log_open(const char *path)
 		return -1;
 	}
 	return 0;
+}
+
+void log_close(void)
+{
+	if (log_stderr_before >= 0) {
+		dup2(log_stderr_before, STDERR_FILENO);
+		close(log_stderr_before);
+		log_stderr_before = -1;
+	}
+	log_path[0] = '\0';
+	log_hup = 0;
 }
 
 static void log_on_hup(int sig)

@@ -21,6 +21,9 @@ void log_init(const char *prog, enum log_level min);
  * path is kept for log_reopen.  0, or -1 with errno (stderr unchanged).
  */
 int log_open(const char *path);
+/* Gives stderr back as it was before the first log_open and forgets the file (a SIGHUP then
+ * does nothing). */
+void log_close(void);
 /*
  * Installs the SIGHUP handler (SA_RESTART): after a SIGHUP the next line written first opens
  * the log_open file again (the one logrotate renamed keeps every line written before).

@@ -56,6 +56,7 @@ struct metrics_header {
 
 static struct metrics_header *metrics_map;
 static size_t metrics_map_len;
+static bool metrics_map_rw; /* mapped by metrics_create (a worker may attach), not metrics_open */
 static struct metrics_slot *metrics_own;
 static struct {
 	uint64_t hash;
@@ -72,6 +73,17 @@ static struct metrics_slot *metrics_slot_at(uint32_t i)
 {
 	return (struct metrics_slot *)((char *)metrics_map + sizeof(*metrics_map) +
 	                               (size_t)i * sizeof(struct metrics_slot));
+}
+
+void metrics_close(void)
+{
+	if (metrics_map != NULL)
+		munmap(metrics_map, metrics_map_len);
+	metrics_map = NULL;
+	metrics_map_len = 0;
+	metrics_map_rw = false;
+	metrics_own = NULL;
+	memset(metrics_cache, 0, sizeof(metrics_cache));
 }
 
 int metrics_create(const char *path, int nslots)
@@ -109,8 +121,10 @@ int metrics_create(const char *path, int nslots)
 	if (p == MAP_FAILED)
 		return -1;
 	memset(p, 0, len);
+	metrics_close();
 	metrics_map = p;
 	metrics_map_len = len;
+	metrics_map_rw = true;
 	metrics_map->layout = METRICS_LAYOUT;
 	metrics_map->nslots = (uint32_t)nslots;
 	metrics_map->slot_size = sizeof(struct metrics_slot);
@@ -122,7 +136,8 @@ void metrics_attach(int slot)
 {
 	metrics_own = NULL;
 	memset(metrics_cache, 0, sizeof(metrics_cache));
-	if (metrics_map == NULL || slot < 0 || (uint32_t)slot >= metrics_map->nslots)
+	if (metrics_map == NULL || !metrics_map_rw || slot < 0 ||
+	    (uint32_t)slot >= metrics_map->nslots)
 		return;
 	metrics_own = metrics_slot_at((uint32_t)slot);
 	METRICS_INC(&metrics_own->generation);
@@ -146,6 +161,7 @@ int metrics_open(const char *path)
 	close(fd);
 	if (p == MAP_FAILED)
 		return -1;
+	metrics_close();
 	metrics_map = p;
 	metrics_map_len = (size_t)st.st_size;
 	if (metrics_map->magic != METRICS_MAGIC || metrics_map->layout != METRICS_LAYOUT ||

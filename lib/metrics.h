@@ -73,8 +73,11 @@ int metrics_create(const char *path, int nslots);
 /* In the worker, after fork: counts from now on go to slot (bumping its generation).  A slot
  * out of range leaves the worker uncounted. */
 void metrics_attach(int slot);
-/* Maps an existing file read-only (aiphotoctl); 0, or -1 with errno. */
+/* Maps an existing file read-only (aiphotoctl); 0, or -1 with errno.  A worker never
+ * attaches to such a mapping.  Either call replaces (unmaps) the mapping held before. */
 int metrics_open(const char *path);
+/* Unmaps whatever is mapped and detaches: every note is a no-op again. */
+void metrics_close(void);
 
 /* One answered request: method name as sent (NULL: "OTHER"), route label (NULL:
  * "(unmatched)"), HTTP status, the API error, latency in microseconds. */

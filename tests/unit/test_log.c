@@ -73,6 +73,7 @@ START_TEST(log_reopens_its_file_after_sighup)
 	ck_assert_int_eq(unlink(path), 0);
 	log_info("line five");
 	ck_assert_int_eq(access(path, F_OK), -1);
+	log_close();
 	unlink(rotated);
 	rmdir(dir);
 }
@@ -81,6 +82,7 @@ END_TEST
 START_TEST(log_sighup_without_a_file_is_harmless)
 {
 	log_init("unit", LOG_ERROR);
+	log_close(); /* no file, whatever an earlier test opened (CK_FORK=no: one process) */
 	log_reopen_on_hup();
 	ck_assert_int_eq(raise(SIGHUP), 0);
 	ck_assert_int_eq(log_reopen(), 0);
@@ -105,6 +107,10 @@ START_TEST(log_open_failure_keeps_the_old_file)
 	log_info("and here");
 	ck_assert_ptr_nonnull(strstr(test_log_read(path), "still here"));
 	ck_assert_ptr_nonnull(strstr(test_log_read(path), "and here"));
+	/* closed: stderr is what it was, and the file gets nothing more */
+	log_close();
+	log_info("after the close");
+	ck_assert_ptr_null(strstr(test_log_read(path), "after the close"));
 	unlink(path);
 	rmdir(dir);
 }
