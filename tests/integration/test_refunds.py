@@ -561,16 +561,27 @@ def test_refusal_of_a_refund_wechat_pay_has_applies_its_status(  # noqa: F811
     assert refusal_row(psql, rno) == ("success", None, None, False)
 
 
+def dispatch():
+    """One run of the dispatcher reconciling every open refund: (exit status, output)."""
+    env = dict(os.environ, DISPATCH_RECONCILE_AFTER_SECONDS="0", DISPATCH_BUDGET_SECONDS="5")
+    proc = subprocess.run([str(DISPATCH), "--until-idle"], env=env, capture_output=True,
+                          text=True, timeout=90, cwd=REPO)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("runner", ["aiphotoctl", "dispatcher"])
 def test_reconciliation_closes_a_refund_wechat_pay_refuses(  # noqa: F811
-        client, expect_ok, expect_error, payer, pay, psql, op):
+        client, expect_ok, expect_error, payer, pay, psql, op, runner):
     p, no, rno = refund_left_processing(client, expect_ok, expect_error, payer, pay, psql, op,
                                         503)
     add_fault(pay, op="refund", status=400, code="INVALID_REQUEST", message="订单已超过退款期限")
     try:
-        status, output = reconcile()
+        status, output = reconcile() if runner == "aiphotoctl" else dispatch()
     finally:
         pay.call("DELETE", "/__sim/pay/faults")
-    assert status == 0 and "1 closed" in output, output
+    assert status == 0, output[-3000:]
+    if runner == "aiphotoctl":
+        assert "1 closed" in output, output
     assert refusal_row(psql, rno) == ("closed", "INVALID_REQUEST", "订单已超过退款期限", True)
     assert balance(psql, p["id"]) == CREDITS
     rows = audit_rows(psql, f"action = 'order.refund_refused' AND target_id = '{no}'")
@@ -578,6 +589,26 @@ def test_reconciliation_closes_a_refund_wechat_pay_refuses(  # noqa: F811
     # settled: the next run has nothing to ask
     status, output = reconcile()
     assert status == 0 and "0 checked" in output, output
+
+
+def test_refusal_whose_query_fails_leaves_the_refund_processing(  # noqa: F811
+        client, expect_ok, expect_error, payer, pay, psql, op):
+    p = payer(credits=0)
+    no = paid_order(client, expect_ok, p, pay, psql)
+    hold(pay, no, auto="SUCCESS")
+    add_fault(pay, op="refund_query", status=503)
+    refund_while_pay_fails(client, expect_error, pay, op["token"], no, {"reason": "unsure"},
+                           {"op": "refund", "status": 400, "code": "INVALID_REQUEST"}, 502,
+                           "UPSTREAM_ERROR")
+    (rno, *_rest), = refund_rows(psql, no)
+    # not known to be refused: nothing given back, asked again by the reconciliation
+    assert refusal_row(psql, rno) == ("processing", None, None, False)
+    assert balance(psql, p["id"]) == 0
+    assert not audit_rows(psql, f"action = 'order.refund_refused' AND target_id = '{no}'")
+    status, output = reconcile()
+    assert status == 0, output
+    wait_status(psql, rno, "success")
+    assert order_state(psql, no) == ("refunded", AMOUNT)
 
 
 def test_wechat_pay_timeout_leaves_the_refund_retryable(client, expect_ok, expect_error, payer,  # noqa: F811
@@ -652,11 +683,9 @@ def test_the_dispatcher_reconciles_refunds(client, expect_ok, expect_error, paye
                            {"op": "refund", "status": 502}, 502, "UPSTREAM_ERROR")
     (rno, *_rest), = refund_rows(psql, no)
     assert refund_status(psql, rno) == "processing"
-    env = dict(os.environ, DISPATCH_RECONCILE_AFTER_SECONDS="0", DISPATCH_BUDGET_SECONDS="5")
-    proc = subprocess.run([str(DISPATCH), "--until-idle"], env=env, capture_output=True,
-                          text=True, timeout=90, cwd=REPO)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "dispatch: refunds " in proc.stderr + proc.stdout, proc.stderr[-2000:]
+    status, output = dispatch()
+    assert status == 0, output[-3000:]
+    assert "dispatch: refunds " in output, output[-2000:]
     wait_status(psql, rno, "success")
     assert order_state(psql, no) == ("refunded", AMOUNT)
 
