@@ -17,14 +17,19 @@
  *      are left of how many); 503 payments not configured.  WeChat Pay refusing or failing
  *      → 502, not answering in time → 504: the refund stays processing (credits taken), the
  *      dispatcher's reconciliation asks again with the same out_refund_no, and so does a
- *      repeat of the key.  The same key and
+ *      repeat of the key.  WeChat Pay refusing outright (a 4xx but 429) → the refund is
+ *      queried: found, its status applies; unknown to WeChat Pay (404), it never happened:
+ *      it is closed with WeChat Pay's code and message (fail_code, fail_message), the credits
+ *      go back, and the answer is 409 CONFLICT carrying WeChat Pay's message (a repeat of the
+ *      key then shows the closed refund).  The same key and
  *      body again → the same refund (asked again at WeChat Pay if its first answer never
  *      came); the same key with another body or order → 409 IDEMPOTENCY_MISMATCH.
  * GET  /admin/orders/:out_trade_no/refunds (viewer) → 200 {"items":[Refund]}, oldest first;
  *      404 unknown order.
  * Refund = {"out_refund_no","out_trade_no","amount_fen","credits" (taken back),"status":
  *      "processing"|"success"|"abnormal"|"closed","reason","if_spent","admin_id","created_at",
- *      "succeeded_at"}.
+ *      "succeeded_at","fail_code","fail_message" (WeChat Pay's refusal of a closed refund, else
+ *      null)}.
  */
 #include <inttypes.h>
 #include <string.h>
@@ -100,7 +105,7 @@ static enum api_err refunds_post(struct request *req, struct reply *rep)
 	struct refund_new n = {.out_trade_no = req->captures[0]};
 	struct refund_refusal why;
 	struct idem_outcome out;
-	const char *bad = NULL, *if_spent = "refuse";
+	const char *bad = NULL, *if_spent = "refuse", *refused = NULL;
 	struct refund r;
 	char *json;
 	json_object *o;
@@ -131,8 +136,21 @@ static enum api_err refunds_post(struct request *req, struct reply *rep)
 	if (!out.replayed || out.pending) {
 		/* outside any transaction: a repeat (or the reconciliation) asks with the same
 		 * out_refund_no, which WeChat Pay answers as the same refund */
-		if ((err = reconcile_refund_send(req->arena, &r, out.replayed)) != E_OK &&
-		    err != E_CONFLICT)
+		if ((err = reconcile_refund_send(req->arena, &who, &r, out.replayed, &refused)) ==
+		    E_BAD_REQUEST) {
+			/* refused outright and unknown to WeChat Pay: closed, credits back */
+			if ((err = refunds_finish_key(req->arena, &k)) != E_OK)
+				return err;
+			return reply_error(
+			    rep, E_CONFLICT,
+			    arena_printf(
+			        req->arena,
+			        "WeChat Pay refused refund %s: %s; the refund is closed and "
+			        "the credits are given back "
+			        "(微信支付拒绝退款，退款已关闭，积分已退回)",
+			        r.out_refund_no, refused));
+		}
+		if (err != E_OK && err != E_CONFLICT)
 			return err == E_UPSTREAM_ERROR || err == E_TIMEOUT || err == E_UNAVAILABLE
 			           ? refunds_upstream(req, rep, err, r.out_refund_no)
 			           : err;

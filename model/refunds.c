@@ -34,7 +34,8 @@ enum refunds_stmt {
 	"'credits', r.credits, 'status', r.status, 'reason', r.reason, " \
 	"'if_spent', r.if_spent, 'admin_id', r.admin_id, "               \
 	"'created_at', aiphoto_time(r.created_at), "                     \
-	"'succeeded_at', aiphoto_time(r.succeeded_at))"
+	"'succeeded_at', aiphoto_time(r.succeeded_at), "                 \
+	"'fail_code', r.fail_code, 'fail_message', r.fail_message)"
 
 #define REFUNDS_COLS                                                                            \
 	"r.id, r.order_id, r.user_id, r.amount_fen, o.amount_fen, r.credits, r.out_refund_no, " \
@@ -76,10 +77,12 @@ static const char *const refunds_sql[RF__MAX] = {
         "UPDATE orders o SET refunded_fen = o.refunded_fen + r.amount_fen, refunded_at = now(), "
         "status = CASE WHEN o.refunded_fen + r.amount_fen >= o.amount_fen THEN 'refunded' "
         "ELSE 'partially_refunded' END FROM r WHERE o.id = r.order_id RETURNING o.status",
-    /* $1 no, $2 WeChat's refund id.  The refund once, and the credits it took back */
+    /* $1 no, $2 WeChat's refund id, $3 $4 WeChat Pay's error code and message when it refused
+     * to create the refund (else NULL).  The refund once, and the credits it took back */
     [RF_CLOSE] =
         "WITH r AS (UPDATE order_refunds SET status = 'closed', closed_at = now(), "
-        "refund_id = COALESCE($2, refund_id) WHERE out_refund_no = $1 "
+        "refund_id = COALESCE($2, refund_id), fail_code = $3::text, "
+        "fail_message = $4::text WHERE out_refund_no = $1 "
         "AND status IN ('processing', 'abnormal') "
         "RETURNING user_id, credits, out_refund_no, order_id), "
         "u AS (UPDATE users SET credits = users.credits + r.credits, updated_at = now() FROM r "
@@ -350,12 +353,12 @@ static bool refunds_eq(const char *x, const char *y)
 	return x != NULL && y != NULL && strcmp(x, y) == 0;
 }
 
-/* A statement of the apply family ($1 no, $2 refund id): *rows its first column's count or
- * rows. */
+/* A statement of the apply family ($1 no, $2 refund id; RF_CLOSE also $3 $4 the refusal):
+ * *rows its first column's count or rows. */
 static enum api_err refunds_update(int idx, const char *const *p, int64_t *rows)
 {
 	PGresult *res;
-	enum api_err err = db_exec(&refunds_stmts, idx, 2, p, &res);
+	enum api_err err = db_exec(&refunds_stmts, idx, idx == RF_CLOSE ? 4 : 2, p, &res);
 
 	if (err != E_OK)
 		return err;
@@ -367,7 +370,7 @@ static enum api_err refunds_update(int idx, const char *const *p, int64_t *rows)
 enum api_err refunds_apply(struct arena *a, const struct refund_word *w, const char *our_mchid,
                            bool *changed)
 {
-	const char *p[2] = {w->out_refund_no, w->refund_id};
+	const char *p[4] = {w->out_refund_no, w->refund_id, NULL, NULL};
 	struct refund r;
 	int64_t rows = 0;
 	enum api_err err;
@@ -412,6 +415,55 @@ enum api_err refunds_apply(struct arena *a, const struct refund_word *w, const c
 		log_info("refund %s of order %s: %s (%lld fen, %lld credits)", r.out_refund_no,
 		         r.out_trade_no, w->status, (long long)r.amount_fen, (long long)r.credits);
 	return E_OK;
+}
+
+struct refunds_refuse_ctx {
+	const char *out_refund_no, *code, *message;
+	bool changed;
+};
+
+/* audit_work: the refund closed with WeChat Pay's refusal, its credits given back (RF_CLOSE,
+ * the REFUND.CLOSED statement: once). */
+static enum api_err refunds_refuse_change(struct arena *a, void *ctx, struct audit_change *chg)
+{
+	struct refunds_refuse_ctx *c = ctx;
+	const char *p[4] = {c->out_refund_no, NULL, c->code, c->message};
+	struct refund r;
+	int64_t rows = 0;
+	char *json;
+	enum api_err err;
+
+	if ((err = refunds_one(a, RF_GET_BY_NO, c->out_refund_no, &r)) != E_OK)
+		return err;
+	if ((err = refunds_update(RF_CLOSE, p, &rows)) != E_OK)
+		return err;
+	c->changed = rows > 0;
+	if (!c->changed) {
+		chg->unchanged = true; /* already settled: no audit row */
+		return E_OK;
+	}
+	if ((err = refunds_text(a, RF_AUDIT_JSON, db_param_i64(a, r.id), &json)) != E_OK)
+		return err == E_NOT_FOUND ? E_INTERNAL : err;
+	chg->target_type = "order";
+	chg->target_id = r.out_trade_no;
+	chg->before = arena_printf(a, "{\"out_refund_no\":\"%s\",\"status\":\"%s\"}",
+	                           r.out_refund_no, r.status);
+	chg->after = json;
+	log_warn("refund %s of order %s refused by WeChat Pay (%s %s): closed, %lld credits back",
+	         r.out_refund_no, r.out_trade_no, c->code, c->message, (long long)r.credits);
+	return E_OK;
+}
+
+enum api_err refunds_refuse(struct arena *a, const struct audit_actor *who,
+                            const char *out_refund_no, const char *code, const char *message,
+                            bool *changed)
+{
+	struct refunds_refuse_ctx c = {
+	    .out_refund_no = out_refund_no, .code = code, .message = message};
+	enum api_err err = audit_run(a, who, "order.refund_refused", refunds_refuse_change, &c);
+
+	*changed = err == E_OK && c.changed;
+	return err;
 }
 
 enum api_err refunds_pending(struct arena *a, long older_than, int limit, struct refund **rows,

@@ -87,6 +87,17 @@ enum api_err refunds_list(struct arena *a, const char *out_trade_no, char **json
  */
 enum api_err refunds_apply(struct arena *a, const struct refund_word *w, const char *our_mchid,
                            bool *changed);
+/*
+ * Closes refund out_refund_no that WeChat Pay refused to create and does not know (a query
+ * answered 404): status closed with code and message (WeChat Pay's error) recorded, the
+ * credits it took given back through the ledger by the statement of REFUND.CLOSED (guarded:
+ * once), the audit row 'order.refund_refused' (who: the admin, or none for the dispatcher).
+ * *changed false when the refund was already success or closed (nothing written).
+ * E_NOT_FOUND unknown refund.
+ */
+enum api_err refunds_refuse(struct arena *a, const struct audit_actor *who,
+                            const char *out_refund_no, const char *code, const char *message,
+                            bool *changed);
 /* Refunds still processing or abnormal after older_than seconds, least recently asked about
  * first (never first), at most limit; each is marked asked about now. */
 enum api_err refunds_pending(struct arena *a, long older_than, int limit, struct refund **rows,

@@ -42,9 +42,13 @@ static const char *const stats_sql[STATS__MAX] = {
                     "'new_today', (SELECT count(*) FROM users WHERE created_at >= " STATS_TODAY
                     "), 'dau', (SELECT count(DISTINCT user_id) FROM events "
                     "WHERE created_at >= " STATS_TODAY " AND user_id IS NOT NULL))::text",
+    /* refunds: those WeChat Pay confirmed today (success) */
     [STATS_ORDERS_TODAY] = "SELECT jsonb_build_object('orders', count(*), 'revenue_fen', "
-                           "COALESCE(sum(amount_fen), 0))::text FROM orders "
-                           "WHERE paid_at >= " STATS_TODAY,
+                           "COALESCE(sum(amount_fen), 0), 'refunds', (SELECT count(*) FROM "
+                           "order_refunds WHERE status = 'success' AND succeeded_at >= " STATS_TODAY
+                           "), 'refunded_fen', (SELECT COALESCE(sum(amount_fen), 0) FROM "
+                           "order_refunds WHERE status = 'success' AND succeeded_at >= " STATS_TODAY
+                           "))::text FROM orders WHERE paid_at >= " STATS_TODAY,
     [STATS_BY_DAY] =
         "WITH d AS (SELECT generate_series($1::date - 29, $1::date, interval '1 day')::date "
         "AS day), "

@@ -94,17 +94,46 @@ enum api_err reconcile_refund_apply(struct arena *a, const struct wxpayapi_refun
 	return err;
 }
 
-enum api_err reconcile_refund_send(struct arena *a, const struct refund *r, bool ask_first)
+/* Refund r that WeChat Pay refused to create (t: the refusal) and does not know: closed with
+ * the refusal, its credits given back (refunds_refuse); *refused says why.  E_BAD_REQUEST. */
+static enum api_err reconcile_refund_refused(struct arena *a, const struct audit_actor *who,
+                                             const struct refund *r,
+                                             const struct wxpayapi_refund *t, const char **refused)
 {
-	struct wxpayapi_refund t;
+	const char *code = t->fail_code ? t->fail_code : "-";
+	const char *msg = t->fail_message ? t->fail_message : "";
+	bool changed = false;
+	enum api_err err = refunds_refuse(a, who, r->out_refund_no, code, msg, &changed);
+
+	if (err != E_OK)
+		return err;
+	if (changed)
+		metrics_event(METRICS_PAY_ORDER, "refund_closed");
+	*refused = arena_printf(a, "%s %s", code, msg);
+	return E_BAD_REQUEST;
+}
+
+enum api_err reconcile_refund_send(struct arena *a, const struct audit_actor *who,
+                                   const struct refund *r, bool ask_first, const char **refused)
+{
+	struct wxpayapi_refund t, q;
 	bool changed = false;
 	enum api_err err = E_NOT_FOUND;
 
+	*refused = NULL;
 	if (ask_first)
 		err = wxpayapi_refund_query(a, r->out_refund_no, &t);
-	if (err == E_NOT_FOUND)
+	if (err == E_NOT_FOUND) {
 		err = wxpayapi_refund(a, r->out_trade_no, r->out_refund_no, r->reason,
 		                      r->amount_fen, r->order_amount_fen, &t);
+		if (err == E_BAD_REQUEST) {
+			/* refused outright: did an earlier call create it after all? */
+			err = wxpayapi_refund_query(a, r->out_refund_no, &q);
+			if (err == E_NOT_FOUND)
+				return reconcile_refund_refused(a, who, r, &t, refused);
+			t = q;
+		}
+	}
 	if (err != E_OK)
 		return err;
 	/* the answer to a request for this number: it cannot speak of another refund */
@@ -130,9 +159,13 @@ int reconcile_refunds(struct arena *a, long older_s, int limit, struct reconcile
 	}
 	st->checked = n;
 	for (size_t i = 0; i < n; i++) {
+		const struct audit_actor nobody = {0};
+		const char *refused;
 		struct refund now;
-		enum api_err err = reconcile_refund_send(a, &rows[i], true);
+		enum api_err err = reconcile_refund_send(a, &nobody, &rows[i], true, &refused);
 
+		if (err == E_BAD_REQUEST) /* refused by WeChat Pay, now closed: settled */
+			err = E_OK;
 		if (err != E_OK || refunds_get(a, rows[i].id, &now) != E_OK) {
 			st->failed++;
 			log_warn("reconcile: refund %s: %s", rows[i].out_refund_no,

@@ -53,8 +53,14 @@ enum api_err reconcile_refund_apply(struct arena *a, const struct wxpayapi_refun
  * only when WeChat Pay does not know it (a retry: an earlier call may have reached it).
  * E_UPSTREAM_ERROR / E_TIMEOUT / E_UNAVAILABLE: WeChat Pay did not answer; nothing changed
  * here and the refund stays processing for the next try.  An answer about another refund, or
- * one that does not match this one (model/refunds.h refunds_apply) → E_CONFLICT, logged. */
-enum api_err reconcile_refund_send(struct arena *a, const struct refund *r, bool ask_first);
+ * one that does not match this one (model/refunds.h refunds_apply) → E_CONFLICT, logged.
+ * WeChat Pay refusing to create it outright (a 4xx but 429): the refund is queried; when it
+ * exists its status is applied as above, when WeChat Pay does not know it (404) it never
+ * happened: it is closed with WeChat Pay's code and message and its credits go back
+ * (model/refunds.h refunds_refuse, audited as who) → E_BAD_REQUEST with *refused "CODE
+ * message" (else *refused NULL). */
+enum api_err reconcile_refund_send(struct arena *a, const struct audit_actor *who,
+                                   const struct refund *r, bool ask_first, const char **refused);
 
 struct reconcile_refund_stats {
 	size_t checked, succeeded, closed, abnormal, waiting, failed;

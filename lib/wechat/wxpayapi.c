@@ -321,6 +321,14 @@ enum api_err wxpayapi_refund(struct arena *a, const char *out_trade_no, const ch
 			          ans ? jsonx_text(a, ans) : "");
 			err = E_UPSTREAM_ERROR;
 		}
+		/* a definitive refusal: 4xx but 429 (FREQUENCY_LIMITED, worth a retry) */
+		if (status >= 400 && status < 500 && status != 429) {
+			out->fail_code = jsonx_dup_str(a, ans, "code");
+			out->fail_message = jsonx_dup_str(a, ans, "message");
+			if (out->fail_code == NULL)
+				out->fail_code = arena_printf(a, "HTTP_%ld", status);
+			err = E_BAD_REQUEST;
+		}
 	}
 	json_object_put(ans);
 	return err;

@@ -40,6 +40,8 @@ struct wxpayapi_refund {
 	const char *out_refund_no, *refund_id, *out_trade_no, *transaction_id, *status, *mchid;
 	const char *currency;
 	int64_t amount_refund, amount_total;
+	/* wxpayapi_refund's E_BAD_REQUEST: WeChat Pay's error code and message (NULL: none) */
+	const char *fail_code, *fail_message;
 };
 
 #define WXPAYAPI_MAX_SKEW 300 /* seconds a notify's or an answer's timestamp may be off */
@@ -58,8 +60,10 @@ enum api_err wxpayapi_close(struct arena *a, const char *out_trade_no);
  * total_fen) as refund out_refund_no, with reason (shown to the payer) and
  * WXPAY_REFUND_NOTIFY_URL: POST /v3/refund/domestic/refunds.  The same out_refund_no again is
  * the same refund at WeChat Pay (it answers its state), so a call that failed or timed out is
- * repeated with it.  *out is WeChat Pay's answer (status PROCESSING, usually).  A refusal (any
- * status but 200) → E_UPSTREAM_ERROR, logged with WeChat Pay's code.
+ * repeated with it.  *out is WeChat Pay's answer (status PROCESSING, usually).  A definitive
+ * refusal (a 4xx but 429 FREQUENCY_LIMITED: INVALID_REQUEST, PARAM_ERROR, NO_AUTH,
+ * RESOURCE_NOT_EXISTS, …) → E_BAD_REQUEST with out->fail_code and out->fail_message; any other
+ * status but 200 → E_UPSTREAM_ERROR (worth a retry); both logged with WeChat Pay's code.
  */
 enum api_err wxpayapi_refund(struct arena *a, const char *out_trade_no, const char *out_refund_no,
                              const char *reason, int64_t refund_fen, int64_t total_fen,

@@ -101,11 +101,41 @@ def test_stats_follow_what_happens(client, expect_ok, make_user, token_for, psql
              f"WHERE id = {task['id']}")
 
 
+def test_stats_count_the_refunds_confirmed_today(client, expect_ok, make_user, psql, admins):
+    """orders_today.refunds / refunded_fen: refunds WeChat Pay confirmed (success) today, next
+    to the revenue; a refund still processing, or confirmed yesterday, is not counted."""
+    tok = admins["viewer"]["token"]
+    s0 = stats(client, expect_ok, tok)
+    uid = make_user(credits=0)
+    no = f"IT{uuid.uuid4().hex[:20]}"
+    (oid,), = psql(f"INSERT INTO orders (out_trade_no, user_id, amount_fen, credits, appid, "
+                   f"mchid, status, transaction_id, trade_state, paid_at) VALUES ('{no}', {uid}, "
+                   f"1000, 10, 'wxit', '1900000109', 'paid', 'T{uuid.uuid4().hex[:20]}', "
+                   f"'SUCCESS', now() - interval '3 days') RETURNING id")
+    for fen, status, when in ((200, "success", "now()"), (300, "processing", "NULL"),
+                              (100, "success", "now() - interval '2 days'")):
+        psql(f"INSERT INTO order_refunds (out_refund_no, order_id, user_id, amount_fen, "
+             f"credits_due, credits, reason, if_spent, status, succeeded_at) VALUES "
+             f"('RFIT{uuid.uuid4().hex[:16]}', {oid}, {uid}, {fen}, 0, 0, 'stats', 'refuse', "
+             f"'{status}', {when})")
+    psql(f"UPDATE orders SET status = 'partially_refunded', refunded_fen = 300, "
+         f"refunded_at = now() WHERE id = {oid}")
+    s1 = stats(client, expect_ok, tok)
+    assert s1["orders_today"]["refunds"] == s0["orders_today"]["refunds"] + 1
+    assert s1["orders_today"]["refunded_fen"] == s0["orders_today"]["refunded_fen"] + 200
+    # the order was paid days ago: today's revenue does not move
+    assert s1["orders_today"]["orders"] == s0["orders_today"]["orders"]
+    assert s1["orders_today"]["revenue_fen"] == s0["orders_today"]["revenue_fen"]
+    psql(f"UPDATE order_refunds SET status = 'closed', closed_at = now() WHERE order_id = {oid} "
+         f"AND status = 'processing'")
+
+
 def test_stats_on_another_day(client, expect_ok, expect_error, admins):
     tok = admins["viewer"]["token"]
     s = stats(client, expect_ok, tok, day="2024-02-29")
     assert s["day"] == "2024-02-29"
     assert s["by_day"][0]["day"] == "2024-01-31" and s["by_day"][-1]["day"] == "2024-02-29"
+    assert set(s["orders_today"]) == {"orders", "revenue_fen", "refunds", "refunded_fen"}
     for bad in ("2024-2-29", "yesterday", "2024/02/29"):
         expect_error(client.get("/admin/stats", token=tok, headers={"X-Test-Date": bad}), 400,
                      "BAD_REQUEST")

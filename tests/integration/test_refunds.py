@@ -28,7 +28,7 @@ DISPATCH = REPO / os.environ.get("AIPHOTO_BUILD", "build") / "aiphoto-dispatch"
 PACKAGE = 2  # 3000 fen for 330 credits (the seed)
 AMOUNT, CREDITS = 3000, 330
 REFUND_KEYS = {"out_refund_no", "out_trade_no", "amount_fen", "credits", "status", "reason",
-               "if_spent", "admin_id", "created_at", "succeeded_at"}
+               "if_spent", "admin_id", "created_at", "succeeded_at", "fail_code", "fail_message"}
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 
 
@@ -466,6 +466,151 @@ def test_reconciliation_sends_a_refund_wechat_pay_never_took(client, expect_ok, 
     assert order_state(psql, no) == ("refunded", AMOUNT)
 
 
+def refusal_row(psql, out_refund_no):
+    (status, code, message, closed), = psql(
+        "SELECT status, fail_code, fail_message, closed_at IS NOT NULL FROM order_refunds "
+        f"WHERE out_refund_no = '{out_refund_no}'")
+    return status, code, message, closed == "t"
+
+
+@pytest.mark.parametrize("status,code,message", [
+    (400, "INVALID_REQUEST", "订单已超过一年，不能退款"),
+    (400, "PARAM_ERROR", "参数错误: amount.total 与原订单不符"),
+    (403, "NO_AUTH", "商户无退款权限"),
+    (404, "RESOURCE_NOT_EXISTS", "订单不存在"),
+])
+def test_refund_refused_outright_is_closed_and_gives_the_credits_back(  # noqa: F811
+        client, expect_ok, expect_error, payer, pay, psql, op, status, code, message):
+    p = payer(credits=0)
+    no = paid_order(client, expect_ok, p, pay, psql)
+    assert balance(psql, p["id"]) == CREDITS
+    key = new_key()
+    msg = refund_while_pay_fails(client, expect_error, pay, op["token"], no, {"reason": "old"},
+                                 {"op": "refund", "status": status, "code": code,
+                                  "message": message}, 409, "CONFLICT", key)
+    (rno, _amount, _due, taken, state), = refund_rows(psql, no)
+    assert code in msg and message in msg and rno in msg, msg
+    assert state == "closed" and taken == str(CREDITS)
+    assert refusal_row(psql, rno) == ("closed", code, message, True)
+    # the credits are back through the ledger, as a REFUND.CLOSED gives them
+    assert balance(psql, p["id"]) == CREDITS
+    assert refund_ledger(psql, rno) == [(-CREDITS, "refund_order", f"refund_order:{rno}"),
+                                        (CREDITS, "refund_order", f"refund_order:{rno}:closed")]
+    assert order_state(psql, no) == ("paid", 0)
+    rows = audit_rows(psql, f"action = 'order.refund_refused' AND target_id = '{no}'")
+    assert len(rows) == 1 and rows[0]["admin_id"] == op["id"], rows
+    assert rows[0]["before"]["status"] == "processing"
+    assert (rows[0]["after"]["status"], rows[0]["after"]["fail_code"]) == ("closed", code)
+    # the refund record shows it, and nothing asks WeChat Pay about it again
+    listed = expect_ok(client.get(f"/admin/orders/{no}/refunds", token=op["token"]))["items"]
+    assert [(r["status"], r["fail_code"], r["fail_message"]) for r in listed] == \
+        [("closed", code, message)]
+    assert not [r for r in pay.call("GET", "/__sim/pay/refunds") if r["out_refund_no"] == rno]
+    again = expect_ok(refund(client, op["token"], no, {"reason": "old"}, key))["refund"]
+    assert (again["out_refund_no"], again["status"]) == (rno, "closed")
+    status_, output = reconcile()
+    assert status_ == 0 and "0 checked" in output, output
+    assert balance(psql, p["id"]) == CREDITS
+    assert len(audit_rows(psql, f"action = 'order.refund_refused' AND target_id = '{no}'")) == 1
+
+
+def refund_left_processing(client, expect_ok, expect_error, payer, pay, psql, op, fault_status):  # noqa: F811
+    """A refund of a new paid order whose call WeChat Pay failed with fault_status (a 5xx or
+    429): 502, left processing with the credits taken; (payer, out_trade_no, out_refund_no)."""
+    p = payer(credits=0)
+    no = paid_order(client, expect_ok, p, pay, psql)
+    refund_while_pay_fails(client, expect_error, pay, op["token"], no, {"reason": "retry"},
+                           {"op": "refund", "status": fault_status}, 502, "UPSTREAM_ERROR")
+    (rno, *_rest), = refund_rows(psql, no)
+    assert refusal_row(psql, rno) == ("processing", None, None, False)
+    assert balance(psql, p["id"]) == 0
+    return p, no, rno
+
+
+def test_frequency_limited_refund_stays_processing_and_is_retried(  # noqa: F811
+        client, expect_ok, expect_error, payer, pay, psql, op):
+    _p, no, rno = refund_left_processing(client, expect_ok, expect_error, payer, pay, psql, op,
+                                         429)
+    assert not audit_rows(psql, f"action = 'order.refund_refused' AND target_id = '{no}'")
+    # the reconciliation sends it again with the same number
+    status, output = reconcile()
+    assert status == 0, output
+    wait_status(psql, rno, "success")
+    assert order_state(psql, no) == ("refunded", AMOUNT)
+
+
+def test_refusal_of_a_refund_wechat_pay_has_applies_its_status(  # noqa: F811
+        client, expect_ok, expect_error, payer, pay, psql, op):
+    p = payer(credits=0)
+    no = paid_order(client, expect_ok, p, pay, psql)
+    hold(pay, no, auto=None)
+    add_fault(pay, op="refund", status=400, code="INVALID_REQUEST", message="重复请求", after=True)
+    try:
+        got = expect_ok(refund(client, op["token"], no, {"reason": "dup"}))["refund"]
+    finally:
+        pay.call("DELETE", "/__sim/pay/faults")
+    rno = got["out_refund_no"]
+    assert (got["status"], got["fail_code"]) == ("processing", None)
+    known, = [r for r in pay.call("GET", "/__sim/pay/refunds") if r["out_refund_no"] == rno]
+    (refund_id,), = psql(f"SELECT refund_id FROM order_refunds WHERE out_refund_no = '{rno}'")
+    assert refund_id == known["refund_id"]  # the query's answer was applied
+    assert balance(psql, p["id"]) == 0
+    complete(pay, rno, "SUCCESS")
+    wait_status(psql, rno, "success")
+    assert order_state(psql, no) == ("refunded", AMOUNT)
+    assert refusal_row(psql, rno) == ("success", None, None, False)
+
+
+def dispatch():
+    """One run of the dispatcher reconciling every open refund: (exit status, output)."""
+    env = dict(os.environ, DISPATCH_RECONCILE_AFTER_SECONDS="0", DISPATCH_BUDGET_SECONDS="5")
+    proc = subprocess.run([str(DISPATCH), "--until-idle"], env=env, capture_output=True,
+                          text=True, timeout=90, cwd=REPO)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("runner", ["aiphotoctl", "dispatcher"])
+def test_reconciliation_closes_a_refund_wechat_pay_refuses(  # noqa: F811
+        client, expect_ok, expect_error, payer, pay, psql, op, runner):
+    p, no, rno = refund_left_processing(client, expect_ok, expect_error, payer, pay, psql, op,
+                                        503)
+    add_fault(pay, op="refund", status=400, code="INVALID_REQUEST", message="订单已超过退款期限")
+    try:
+        status, output = reconcile() if runner == "aiphotoctl" else dispatch()
+    finally:
+        pay.call("DELETE", "/__sim/pay/faults")
+    assert status == 0, output[-3000:]
+    if runner == "aiphotoctl":
+        assert "1 closed" in output, output
+    assert refusal_row(psql, rno) == ("closed", "INVALID_REQUEST", "订单已超过退款期限", True)
+    assert balance(psql, p["id"]) == CREDITS
+    rows = audit_rows(psql, f"action = 'order.refund_refused' AND target_id = '{no}'")
+    assert len(rows) == 1 and rows[0]["admin_id"] is None, rows
+    # settled: the next run has nothing to ask
+    status, output = reconcile()
+    assert status == 0 and "0 checked" in output, output
+
+
+def test_refusal_whose_query_fails_leaves_the_refund_processing(  # noqa: F811
+        client, expect_ok, expect_error, payer, pay, psql, op):
+    p = payer(credits=0)
+    no = paid_order(client, expect_ok, p, pay, psql)
+    hold(pay, no, auto="SUCCESS")
+    add_fault(pay, op="refund_query", status=503)
+    refund_while_pay_fails(client, expect_error, pay, op["token"], no, {"reason": "unsure"},
+                           {"op": "refund", "status": 400, "code": "INVALID_REQUEST"}, 502,
+                           "UPSTREAM_ERROR")
+    (rno, *_rest), = refund_rows(psql, no)
+    # not known to be refused: nothing given back, asked again by the reconciliation
+    assert refusal_row(psql, rno) == ("processing", None, None, False)
+    assert balance(psql, p["id"]) == 0
+    assert not audit_rows(psql, f"action = 'order.refund_refused' AND target_id = '{no}'")
+    status, output = reconcile()
+    assert status == 0, output
+    wait_status(psql, rno, "success")
+    assert order_state(psql, no) == ("refunded", AMOUNT)
+
+
 def test_wechat_pay_timeout_leaves_the_refund_retryable(client, expect_ok, expect_error, payer,  # noqa: F811
                                                         pay, psql, op):
     p = payer(credits=0)
@@ -538,11 +683,9 @@ def test_the_dispatcher_reconciles_refunds(client, expect_ok, expect_error, paye
                            {"op": "refund", "status": 502}, 502, "UPSTREAM_ERROR")
     (rno, *_rest), = refund_rows(psql, no)
     assert refund_status(psql, rno) == "processing"
-    env = dict(os.environ, DISPATCH_RECONCILE_AFTER_SECONDS="0", DISPATCH_BUDGET_SECONDS="5")
-    proc = subprocess.run([str(DISPATCH), "--until-idle"], env=env, capture_output=True,
-                          text=True, timeout=90, cwd=REPO)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "dispatch: refunds " in proc.stderr + proc.stdout, proc.stderr[-2000:]
+    status, output = dispatch()
+    assert status == 0, output[-3000:]
+    assert "dispatch: refunds " in output, output[-2000:]
     wait_status(psql, rno, "success")
     assert order_state(psql, no) == ("refunded", AMOUNT)
 

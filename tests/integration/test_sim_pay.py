@@ -663,9 +663,48 @@ def test_fault_rules_answer_5xx_or_nothing(pay, receiver):
         [("query", 30, 1)], rules
     assert pay.control("DELETE", "/__sim/pay/faults")["cleared"] == 2
     assert pay.call("GET", path).status_code == 200
-    for bad in ({"op": "transfer"}, {"op": "jsapi", "status": 404}, {"op": "jsapi", "hang": -1},
-                {"op": "jsapi", "times": 0}):
+    for bad in ({"op": "transfer"}, {"op": "jsapi", "status": 418}, {"op": "jsapi", "hang": -1},
+                {"op": "jsapi", "times": 0}, {"op": "refund", "status": 400, "code": ""},
+                {"op": "refund", "status": 400, "message": 3},
+                {"op": "refund", "status": 400, "after": "yes"}):
         pay.control("POST", "/__sim/pay/faults", bad, status=400)
+
+
+def held_paid_order(pay, receiver):
+    """A paid order of 500 fen whose refunds the simulator ends only by hand; its number."""
+    no = pay.order(receiver.url, total=500)["out_trade_no"]
+    pay.control("POST", "/__sim/pay/pay", {"out_trade_no": no, "notify": False})
+    pay.control("POST", "/__sim/pay/refund-mode", {"out_trade_no": no, "auto": None})
+    return no
+
+
+def test_fault_rules_answer_a_refusal_before_or_after_the_request(pay, receiver):
+    no = held_paid_order(pay, receiver)
+    path = "/v3/refund/domestic/refunds"
+    known = lambda: [x["out_refund_no"] for x in pay.control("GET", "/__sim/pay/refunds")]  # noqa: E731
+    body = {"out_trade_no": no, "out_refund_no": "RFSIM" + secrets.token_hex(6),
+            "reason": "测试退款", "amount": {"refund": 100, "total": 500, "currency": "CNY"}}
+    # a refusal: signed, WeChat Pay's code and message, and no refund made
+    pay.control("POST", "/__sim/pay/faults", {"op": "refund", "status": 400,
+                                              "code": "INVALID_REQUEST", "message": "订单已超过退款期限"})
+    r = pay.call("POST", path, body)
+    assert r.status_code == 400 and pay.answer_ok(r), r.text
+    assert r.json() == {"code": "INVALID_REQUEST", "message": "订单已超过退款期限"}
+    assert body["out_refund_no"] not in known()
+    assert pay.call("GET", path + "/" + body["out_refund_no"]).status_code == 404
+    # the default code of each status
+    for status, code in ((403, "NO_AUTH"), (404, "RESOURCE_NOT_EXISTS"), (429, "FREQUENCY_LIMITED")):
+        pay.control("POST", "/__sim/pay/faults", {"op": "refund", "status": status})
+        r = pay.call("POST", path, body)
+        assert (r.status_code, r.json()["code"]) == (status, code), r.text
+    assert body["out_refund_no"] not in known()
+    # "after": the refund is made, the answer is the refusal
+    pay.control("POST", "/__sim/pay/faults", {"op": "refund", "status": 400, "after": True})
+    r = pay.call("POST", path, body)
+    assert (r.status_code, r.json()["code"]) == (400, "PARAM_ERROR"), r.text
+    assert body["out_refund_no"] in known()
+    r = pay.call("GET", path + "/" + body["out_refund_no"])
+    assert r.status_code == 200 and r.json()["status"] == "PROCESSING", r.text
 
 
 def test_control_mistakes(pay):
@@ -678,10 +717,7 @@ def test_control_mistakes(pay):
 
 
 def test_refund_api_signed_idempotent_and_notified(pay, receiver):
-    order = pay.order(receiver.url, total=500)
-    no = order["out_trade_no"]
-    pay.control("POST", "/__sim/pay/pay", {"out_trade_no": no, "notify": False})
-    pay.control("POST", "/__sim/pay/refund-mode", {"out_trade_no": no, "auto": None})
+    no = held_paid_order(pay, receiver)
     path = "/v3/refund/domestic/refunds"
     rno = "RFSIM" + secrets.token_hex(6)
     body = {"out_trade_no": no, "out_refund_no": rno, "reason": "测试退款",

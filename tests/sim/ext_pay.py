@@ -51,6 +51,9 @@ REFUND_VARIANTS = ("good", "bad_signature", "old_timestamp", "unknown_serial",
 REFUND_SUMMARY = {"SUCCESS": "退款成功", "CLOSED": "退款关闭", "ABNORMAL": "退款异常"}
 REFUND_DELAY = 0.2  # seconds between the refund call's answer and the automatic outcome
 FAULT_STATUSES = (500, 502, 503, 504)
+# 4xx a fault rule can answer, with WeChat Pay's code for each unless the rule names one
+FAULT_REFUSALS = {400: "PARAM_ERROR", 403: "NO_AUTH", 404: "RESOURCE_NOT_EXISTS",
+                  429: "FREQUENCY_LIMITED"}
 SIGNED_HEADERS = ("Wechatpay-Timestamp", "Wechatpay-Nonce", "Wechatpay-Signature",
                   "Wechatpay-Serial")
 OUT_TRADE_NO = re.compile(r"^[0-9A-Za-z_\-|*]{6,32}$")
@@ -767,6 +770,15 @@ def register(sim):
                 # no answer: the client sees its timeout (ended early by a clear or a reset)
                 hang_end.wait(rule["hang"])
                 return core.Response(drop=True)
+            if rule is not None and rule["status"] in FAULT_REFUSALS:
+                refusal = PayError(rule["status"], rule["code"], rule["message"])
+                if rule["after"]:
+                    # the request takes effect, then its answer is the refusal
+                    try:
+                        fn(req, pay.authenticate(req))
+                    except PayError:
+                        pass
+                return pay.error(refusal)
             if rule is not None:
                 return pay.error(PayError(rule["status"], "SYSTEM_ERROR", "系统错误"))
             try:
@@ -979,21 +991,35 @@ def register(sim):
     @sim.route("POST", "/__sim/pay/faults")
     def pay_faults_add(req):
         """Adds a fault rule: {"op": jsapi|query|close|refund|refund_query, "status"?: 500, "hang"?: seconds,
-        "times"?: n (default 1; null = until cleared)}. A status answers that 5xx (signed,
-        SYSTEM_ERROR); a hang holds the request without an answer for that long."""
+        "times"?: n (default 1; null = until cleared), "code"?, "message"?, "after"?: false}.
+        A 5xx status answers that (signed, SYSTEM_ERROR); a 4xx (400, 403, 404, 429) answers
+        WeChat Pay's refusal with code (default PARAM_ERROR, NO_AUTH, RESOURCE_NOT_EXISTS,
+        FREQUENCY_LIMITED) and message, without doing anything unless "after" (the request
+        takes effect first: the refusal hides a refund that was created); a hang holds the
+        request without an answer for that long."""
         body = req.json()
         op, status, hang = body.get("op"), body.get("status", 500), body.get("hang", 0)
         times = body.get("times", 1)
         if op not in FAULT_OPS:
             raise core.HttpError(400, '"op" must be one of ' + ", ".join(FAULT_OPS))
-        if status not in FAULT_STATUSES:
-            raise core.HttpError(400, '"status" must be one of 500, 502, 503, 504')
+        if status not in FAULT_STATUSES and status not in FAULT_REFUSALS:
+            raise core.HttpError(400, '"status" must be one of 400, 403, 404, 429, 500, 502, '
+                                      '503, 504')
+        code = body.get("code", FAULT_REFUSALS.get(status))
+        message = body.get("message", "模拟的请求拒绝")
+        after = body.get("after", False)
+        if status in FAULT_REFUSALS and not (
+                isinstance(code, str) and code and isinstance(message, str) and message):
+            raise core.HttpError(400, '"code" and "message" must be non-empty strings')
+        if not isinstance(after, bool):
+            raise core.HttpError(400, '"after" must be true or false')
         if not isinstance(hang, (int, float)) or isinstance(hang, bool) or not 0 <= hang <= 120:
             raise core.HttpError(400, '"hang" must be 0..120 seconds')
         if times is not None and (not isinstance(times, int) or isinstance(times, bool) or
                                   times < 1):
             raise core.HttpError(400, '"times" must be a positive integer or null')
-        rule = {"op": op, "status": status, "hang": hang, "remaining": times, "hits": 0}
+        rule = {"op": op, "status": status, "hang": hang, "remaining": times, "hits": 0,
+                "code": code, "message": message, "after": after}
         with sim.lock:
             pay.faults.append(rule)
             return core.json_response({"rule": dict(rule)})
