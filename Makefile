@@ -72,6 +72,18 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
+# AIPHOTO_SCHEMA_VERSION (the newest migration) is a -D flag: the files that use it are rebuilt
+# when a migration is added, through a stamp rewritten only when the number changes.
+SCHEMA_STAMP := $(BUILD)/schema-version
+SCHEMA_USERS := $(patsubst %.c,$(BUILD)/%.o,$(shell grep -l AIPHOTO_SCHEMA_VERSION $(LIB_SRC) $(FCGI_SRC) $(CTL_SRC) $(DISPATCH_SRC) 2>/dev/null))
+$(SCHEMA_STAMP): schema-version-check
+	@:
+.PHONY: schema-version-check
+schema-version-check:
+	@mkdir -p $(BUILD)
+	@echo $(or $(SCHEMA_VERSION),0) | cmp -s - $(SCHEMA_STAMP) || echo $(or $(SCHEMA_VERSION),0) >$(SCHEMA_STAMP)
+$(SCHEMA_USERS): $(SCHEMA_STAMP)
+
 $(LIBAPP): $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
