@@ -403,6 +403,11 @@ test('an expired token restarts sign-in and comes back as the same user', async 
 	assert.ok(navs.slice(before).some((u) => u.includes('/api/v1/auth/wechat/authorize?redirect=%2Fwechat%2Fcredits_info.html%3Fkind%3Drecharge&scope=snsapi_base')),
 		navs.slice(before).join('\n'));
 	await page.waitForURL(`${BASE}/wechat/credits_info.html?kind=recharge`);
+	// the address above is also the one before the sign-in: wait for the new token itself
+	await page.waitForFunction((t) => {
+		const v = localStorage.getItem('aiphoto.token');
+		return v && v !== t;
+	}, forged);
 	const again = await tokenOf(page);
 	assert.notEqual(again, forged);
 	assert.equal((await apiOk('GET', '/user/me', {token: again})).id, me.user.id);
